@@ -1,0 +1,49 @@
+# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make lint`.
+# Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CTEST_ARGS ?= --output-on-failure
+
+.PHONY: all deps build test test-unit test-asan demo bench lint format clean
+
+all: build
+
+deps:
+	@bash scripts/setup-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
+
+test: build
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+test-unit: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -L unit
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLOGDIST_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LOGDIST_SANITIZED=1 ctest $(CTEST_ARGS)
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	bash bench/run.sh
+
+lint: build
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem --inline-suppr -I src src tools
+	clang-tidy -p $(BUILD) --quiet $(shell find src tools -name '*.c')
+
+format:
+	clang-format -i $(shell find src tools tests -name '*.[ch]')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) compile_commands.json

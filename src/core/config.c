@@ -1,0 +1,467 @@
+/*
+ * config.c - see config.h. One table (options[]) describes every scalar
+ * option once: its flag/key name, type, bounds and help text; flags, the JSON
+ * file and --help are all driven from it.
+ */
+#include "core/config.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+typedef enum { OPT_U32, OPT_SIZE, OPT_LISTEN, OPT_STRATEGY, OPT_LOGLEVEL } opt_type_t;
+
+typedef struct {
+    const char *name; /* flag without "--"; file key with '-' → '_' */
+    opt_type_t type;
+    size_t offset;
+    uint64_t min, max;
+    const char *help;
+} option_t;
+
+#define OFF(f) offsetof(config_t, f)
+static const option_t options[] = {
+    {"listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
+    {"log-level", OPT_LOGLEVEL, 0, 0, 0, "debug|info|warn|error (default info)"},
+    {"strategy", OPT_STRATEGY, 0, 0, 0, "swrr (smooth weighted round robin, default) | random"},
+    {"max-body-bytes", OPT_SIZE, OFF(max_body_bytes), 1024, 1ull << 30,
+     "largest request body accepted, as received (default 16MiB)"},
+    {"max-decoded-bytes", OPT_SIZE, OFF(max_decoded_bytes), 1024, 1ull << 31,
+     "largest body after gunzip (default 64MiB)"},
+    {"max-records-per-packet", OPT_U32, OFF(max_records_per_packet), 1, 10000000,
+     "records in one packet (default 100000)"},
+    {"max-record-bytes", OPT_SIZE, OFF(max_record_bytes), 64, 64ull << 20,
+     "bytes of one record (default 1MiB)"},
+    {"max-depth", OPT_U32, OFF(max_depth), 2, 1000, "JSON nesting depth (default 64)"},
+    {"max-header-bytes", OPT_SIZE, OFF(max_header_bytes), 1024, 1ull << 20,
+     "request line + headers (default 16KiB)"},
+    {"max-queue-bytes", OPT_SIZE, OFF(max_queue_bytes), 1024, 1ull << 40,
+     "record bytes accepted and not yet delivered; above it ingest answers 503 (default 128MiB)"},
+    {"idle-timeout-s", OPT_U32, OFF(idle_timeout_s), 1, 3600,
+     "close client connections idle or stalled this long (default 30)"},
+    {"batch-max-records", OPT_U32, OFF(batch_max_records), 1, 1000000,
+     "records per batch to an analyzer (default 1000)"},
+    {"batch-max-bytes", OPT_SIZE, OFF(batch_max_bytes), 1024, 1ull << 30,
+     "bytes per batch (default 1MiB)"},
+    {"batch-linger-ms", OPT_U32, OFF(batch_linger_ms), 0, 60000,
+     "longest a partial batch waits for more records (default 5)"},
+    {"max-inflight", OPT_U32, OFF(max_inflight), 1, 1024,
+     "batches in flight per analyzer (default 4)"},
+    {"connect-timeout-ms", OPT_U32, OFF(connect_timeout_ms), 1, 600000,
+     "analyzer connect timeout (default 1000)"},
+    {"request-timeout-ms", OPT_U32, OFF(request_timeout_ms), 1, 600000,
+     "analyzer request timeout (default 10000)"},
+    {"max-attempts", OPT_U32, OFF(max_attempts), 1, 1000,
+     "delivery attempts per batch before dead-letter (default 8)"},
+    {"retry-base-ms", OPT_U32, OFF(retry_base_ms), 1, 600000,
+     "first retry backoff, doubled each attempt, with jitter (default 50)"},
+    {"retry-max-ms", OPT_U32, OFF(retry_max_ms), 1, 3600000, "largest backoff (default 5000)"},
+    {"deadletter-max-bytes", OPT_SIZE, OFF(deadletter_max_bytes), 0, 1ull << 40,
+     "dead-letter store size; oldest evicted and counted beyond it (default 64MiB)"},
+    {"health-interval-ms", OPT_U32, OFF(health_interval_ms), 50, 3600000,
+     "active health check interval (default 1000)"},
+    {"health-timeout-ms", OPT_U32, OFF(health_timeout_ms), 10, 600000,
+     "active health check timeout (default 500)"},
+    {"health-rise", OPT_U32, OFF(health_rise), 1, 100,
+     "consecutive passed checks to mark an analyzer up (default 2)"},
+    {"health-fall", OPT_U32, OFF(health_fall), 1, 100,
+     "consecutive failed checks to mark an analyzer down (default 2)"},
+    {"passive-fall", OPT_U32, OFF(passive_fall), 1, 100,
+     "consecutive failed deliveries to mark an analyzer down (default 2)"},
+    {"drain-timeout-ms", OPT_U32, OFF(drain_timeout_ms), 0, 3600000,
+     "on SIGTERM/SIGINT, time allowed to deliver what is queued (default 10000)"},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+void config_defaults(config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    strlcpy_ld(cfg->listen_host, "127.0.0.1", sizeof cfg->listen_host);
+    cfg->listen_port = 8080;
+    cfg->log_level = LOG_INFO;
+    cfg->strategy = BALANCER_SWRR;
+    cfg->max_body_bytes = 16u << 20;
+    cfg->max_decoded_bytes = 64u << 20;
+    cfg->max_records_per_packet = 100000;
+    cfg->max_record_bytes = 1u << 20;
+    cfg->max_depth = 64;
+    cfg->max_header_bytes = 16u << 10;
+    cfg->max_queue_bytes = 128u << 20;
+    cfg->idle_timeout_s = 30;
+    cfg->batch_max_records = 1000;
+    cfg->batch_max_bytes = 1u << 20;
+    cfg->batch_linger_ms = 5;
+    cfg->max_inflight = 4;
+    cfg->connect_timeout_ms = 1000;
+    cfg->request_timeout_ms = 10000;
+    cfg->max_attempts = 8;
+    cfg->retry_base_ms = 50;
+    cfg->retry_max_ms = 5000;
+    cfg->deadletter_max_bytes = 64u << 20;
+    cfg->health_interval_ms = 1000;
+    cfg->health_timeout_ms = 500;
+    cfg->health_rise = 2;
+    cfg->health_fall = 2;
+    cfg->passive_fall = 2;
+    cfg->drain_timeout_ms = 10000;
+}
+
+void config_free(config_t *cfg)
+{
+    free(cfg->analyzers);
+    cfg->analyzers = NULL;
+    cfg->analyzer_count = 0;
+}
+
+static int parse_listen(const char *s, config_t *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof cfg->listen_host) return -1;
+    uint64_t port;
+    if (parse_uint(colon + 1, 0, 65535, &port)) return -1;
+    memcpy(cfg->listen_host, s, (size_t)(colon - s));
+    cfg->listen_host[colon - s] = 0;
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+/* Apply one option given as text (from a flag, or a file value turned into text). */
+static int apply_option(config_t *cfg, const option_t *o, const char *val, char *err,
+                        size_t errlen)
+{
+    uint64_t v;
+    switch (o->type) {
+    case OPT_LISTEN:
+        if (parse_listen(val, cfg) == 0) return 0;
+        break;
+    case OPT_LOGLEVEL:
+        if (log_level_parse(val, &cfg->log_level) == 0) return 0;
+        break;
+    case OPT_STRATEGY:
+        if (!strcmp(val, "swrr")) {
+            cfg->strategy = BALANCER_SWRR;
+            return 0;
+        }
+        if (!strcmp(val, "random")) {
+            cfg->strategy = BALANCER_RANDOM;
+            return 0;
+        }
+        break;
+    case OPT_U32:
+        if (parse_uint(val, o->min, o->max, &v) == 0) {
+            *(uint32_t *)((char *)cfg + o->offset) = (uint32_t)v;
+            return 0;
+        }
+        break;
+    case OPT_SIZE:
+        if (parse_size(val, &v) == 0 && v >= o->min && v <= o->max) {
+            if (o->offset == OFF(max_record_bytes))
+                cfg->max_record_bytes = (uint32_t)v;
+            else
+                *(uint64_t *)((char *)cfg + o->offset) = v;
+            return 0;
+        }
+        break;
+    }
+    snprintf(err, errlen, "invalid value '%s' for %s (%s)", val, o->name, o->help);
+    return -1;
+}
+
+static const option_t *find_option(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *a = options[i].name, *b = name;
+        while (*a && (*a == *b || (*a == '-' && *b == '_'))) a++, b++;
+        if (!*a && !*b) return &options[i];
+    }
+    return NULL;
+}
+
+int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
+{
+    size_t idlen = strlen(spec->id);
+    if (idlen == 0 || idlen > CONFIG_ID_MAX) {
+        snprintf(err, errlen, "analyzer id must be 1..%d characters", CONFIG_ID_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < idlen; i++) {
+        char c = spec->id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            snprintf(err, errlen, "analyzer id may only contain letters, digits, '.', '_', '-'");
+            return -1;
+        }
+    }
+    if (!(spec->weight >= 0) || spec->weight > 1e12) {
+        snprintf(err, errlen, "weight must be a finite number >= 0");
+        return -1;
+    }
+    const char *urls[2] = {spec->url, spec->health_url};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1 && !spec->health_url[0]) break;
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+        int bad = !u || curl_url_set(u, CURLUPART_URL, urls[k], 0) != CURLUE_OK ||
+                  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+                  curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK;
+        if (!bad && strcmp(scheme, "http") && strcmp(scheme, "https")) bad = 2;
+        if (!bad && curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) bad = 3;
+        if (!bad && k == 0 && !spec->health_url[0]) {
+            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+            snprintf(spec->health_url, sizeof spec->health_url, "%s://%s:%s/health", scheme,
+                     host, port ? port : "80");
+        }
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(port);
+        curl_free(user);
+        curl_url_cleanup(u);
+        if (bad) {
+            snprintf(err, errlen, "%s '%.200s' is not a valid http(s) URL%s",
+                     k ? "health_url" : "url", urls[k],
+                     bad == 3 ? " (credentials in URLs are not allowed)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->weight = 1.0;
+    static const char *const keys[] = {"id=", "url=", "weight=", "health_url="};
+    const char *p = s;
+    while (*p) {
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strncmp(p, keys[i], strlen(keys[i]))) k = i;
+        if (k < 0) {
+            snprintf(err, errlen, "analyzer spec '%.200s': expected id=, url=, weight= or "
+                     "health_url= at '%.40s'", s, p);
+            return -1;
+        }
+        p += strlen(keys[k]);
+        /* the value ends at the next ",key=" (URLs may contain commas) */
+        const char *end = p;
+        for (;;) {
+            end = strchr(end, ',');
+            if (!end) {
+                end = p + strlen(p);
+                break;
+            }
+            int is_key = 0;
+            for (int i = 0; i < 4; i++)
+                if (!strncmp(end + 1, keys[i], strlen(keys[i]))) is_key = 1;
+            if (is_key) break;
+            end++;
+        }
+        size_t n = (size_t)(end - p);
+        char val[CONFIG_URL_MAX + 1];
+        if (n > CONFIG_URL_MAX) {
+            snprintf(err, errlen, "analyzer spec value too long");
+            return -1;
+        }
+        memcpy(val, p, n);
+        val[n] = 0;
+        if (k == 0) {
+            if (n > CONFIG_ID_MAX) {
+                snprintf(err, errlen, "analyzer id too long");
+                return -1;
+            }
+            memcpy(out->id, val, n + 1);
+        } else if (k == 1) {
+            memcpy(out->url, val, n + 1);
+        } else if (k == 2) {
+            if (parse_weight(val, &out->weight)) {
+                snprintf(err, errlen, "analyzer weight '%s' is not a finite number >= 0", val);
+                return -1;
+            }
+        } else {
+            memcpy(out->health_url, val, n + 1);
+        }
+        p = *end ? end + 1 : end;
+    }
+    return config_check_analyzer(out, err, errlen);
+}
+
+int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec)
+{
+    for (size_t i = 0; i < cfg->analyzer_count; i++) {
+        if (!strcmp(cfg->analyzers[i].id, spec->id)) {
+            cfg->analyzers[i] = *spec;
+            return 0;
+        }
+    }
+    analyzer_spec_t *a = realloc(cfg->analyzers, (cfg->analyzer_count + 1) * sizeof *a);
+    if (!a) return -1;
+    cfg->analyzers = a;
+    a[cfg->analyzer_count++] = *spec;
+    return 0;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    int rc = -1;
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: top level must be an object", path);
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val)
+    {
+        if (!strcmp(key, "analyzers")) {
+            if (!json_is_array(val)) {
+                snprintf(err, errlen, "%s: \"analyzers\" must be an array", path);
+                goto out;
+            }
+            size_t i;
+            json_t *a;
+            json_array_foreach(val, i, a)
+            {
+                analyzer_spec_t spec;
+                memset(&spec, 0, sizeof spec);
+                spec.weight = 1.0;
+                json_t *id = json_object_get(a, "id"), *url = json_object_get(a, "url");
+                json_t *w = json_object_get(a, "weight"), *h = json_object_get(a, "health_url");
+                if (!json_is_string(id) || !json_is_string(url) || (w && !json_is_number(w)) ||
+                    (h && !json_is_string(h)) || json_string_length(id) > CONFIG_ID_MAX ||
+                    json_string_length(url) > CONFIG_URL_MAX ||
+                    (h && json_string_length(h) > CONFIG_URL_MAX)) {
+                    snprintf(err, errlen, "%s: analyzers[%zu] needs string id, url and a "
+                             "numeric weight", path, i);
+                    goto out;
+                }
+                strlcpy_ld(spec.id, json_string_value(id), sizeof spec.id);
+                strlcpy_ld(spec.url, json_string_value(url), sizeof spec.url);
+                if (h) strlcpy_ld(spec.health_url, json_string_value(h), sizeof spec.health_url);
+                if (w) spec.weight = json_number_value(w);
+                char e2[512];
+                if (config_check_analyzer(&spec, e2, sizeof e2)) {
+                    snprintf(err, errlen, "%s: analyzers[%zu]: %s", path, i, e2);
+                    goto out;
+                }
+                if (config_put_analyzer(cfg, &spec)) goto out;
+            }
+            continue;
+        }
+        const option_t *o = find_option(key);
+        if (!o) {
+            snprintf(err, errlen, "%s: unknown option \"%s\"", path, key);
+            goto out;
+        }
+        char text[64];
+        const char *s;
+        if (json_is_string(val))
+            s = json_string_value(val);
+        else if (json_is_integer(val) && json_integer_value(val) >= 0) {
+            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(val));
+            s = text;
+        } else {
+            snprintf(err, errlen, "%s: \"%s\" must be a string or a non-negative integer", path,
+                     key);
+            goto out;
+        }
+        if (apply_option(cfg, o, s, err, errlen)) goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out, "Usage: logdistd [--listen HOST:PORT] [--config FILE] "
+                 "[--analyzer id=ID,url=URL,weight=W[,health_url=URL]]... [options]\n\n"
+                 "logdist distributor: accepts log packets on POST /api/v1/logs and spreads\n"
+                 "their records over weighted analyzers. Every option can also be given in the\n"
+                 "JSON config file as \"name_with_underscores\": value; flags override the file.\n"
+                 "Sizes take KiB/MiB/GiB suffixes.\n\n"
+                 "  --config FILE              JSON config file (options + \"analyzers\" array)\n"
+                 "  --analyzer SPEC            add an analyzer (repeatable); weight default 1\n");
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fprintf(out, "  --%-24s %s\n", options[i].name, options[i].help);
+    fprintf(out, "  --help, --version\n");
+}
+
+int config_from_args(config_t *cfg, int argc, char **argv)
+{
+    char err[1024];
+    /* pass 1: --help/--version/--config */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("logdistd 0.1.0\n");
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "logdistd: --config needs a file\n");
+                return -1;
+            }
+            if (config_load_file(cfg, argv[i + 1], err, sizeof err)) {
+                fprintf(stderr, "logdistd: %s\n", err);
+                return -1;
+            }
+        }
+    }
+    /* pass 2: every flag */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2)) {
+            fprintf(stderr, "logdistd: unexpected argument '%s' (see --help)\n", a);
+            return -1;
+        }
+        const char *name = a + 2, *val;
+        char namebuf[64];
+        const char *eq = strchr(name, '=');
+        if (eq) { /* --name=value */
+            size_t n = (size_t)(eq - name);
+            if (n >= sizeof namebuf) n = sizeof namebuf - 1;
+            memcpy(namebuf, name, n);
+            namebuf[n] = 0;
+            name = namebuf;
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "logdistd: %s needs a value (see --help)\n", a);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (!strcmp(name, "config")) continue;
+        if (!strcmp(name, "analyzer")) {
+            analyzer_spec_t spec;
+            if (config_parse_analyzer(val, &spec, err, sizeof err)) {
+                fprintf(stderr, "logdistd: --analyzer: %s\n", err);
+                return -1;
+            }
+            if (config_put_analyzer(cfg, &spec)) return -1;
+            continue;
+        }
+        const option_t *o = find_option(name);
+        if (!o || strchr(name, '_')) {
+            fprintf(stderr, "logdistd: unknown option --%s (see --help)\n", name);
+            return -1;
+        }
+        if (apply_option(cfg, o, val, err, sizeof err)) {
+            fprintf(stderr, "logdistd: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}

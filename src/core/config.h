@@ -1,0 +1,101 @@
+/*
+ * config.h - every option of logdistd, with its default, from a JSON config
+ * file and from command-line flags (flags override the file).
+ *
+ * The option names are the same in both places: flag "--batch-max-records 500"
+ * is key "batch_max_records": 500 in the file. Analyzers come from repeated
+ * "--analyzer id=a1,url=http://...,weight=0.4[,health_url=...]" flags and from
+ * the file's "analyzers": [{"id","url","weight","health_url"}] array; an
+ * analyzer given by a flag replaces a file analyzer with the same id.
+ */
+#ifndef LOGDIST_CONFIG_H
+#define LOGDIST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+#include "route/balancer.h"
+
+#define CONFIG_ID_MAX 64   /* analyzer id: 1..64 chars of [A-Za-z0-9._-] */
+#define CONFIG_URL_MAX 2048
+
+typedef struct {
+    char id[CONFIG_ID_MAX + 1];
+    char url[CONFIG_URL_MAX + 1];
+    char health_url[CONFIG_URL_MAX + 1]; /* "" = derived from url: <scheme>://<host>:<port>/health */
+    double weight;
+} analyzer_spec_t;
+
+typedef struct {
+    char listen_host[256];
+    uint16_t listen_port;
+    log_level_t log_level;
+    balancer_strategy_t strategy;
+
+    /* ingest limits */
+    uint64_t max_body_bytes;        /* request body as received */
+    uint64_t max_decoded_bytes;     /* body after gunzip */
+    uint32_t max_records_per_packet;
+    uint32_t max_record_bytes;
+    uint32_t max_depth;
+    uint64_t max_header_bytes;
+    uint64_t max_queue_bytes;       /* records accepted and not yet delivered */
+    uint32_t idle_timeout_s;        /* keep-alive / slow client timeout */
+
+    /* batching */
+    uint32_t batch_max_records;
+    uint64_t batch_max_bytes;
+    uint32_t batch_linger_ms;
+
+    /* delivery */
+    uint32_t max_inflight;          /* batches in flight per analyzer */
+    uint32_t connect_timeout_ms;
+    uint32_t request_timeout_ms;
+    uint32_t max_attempts;          /* then dead-letter */
+    uint32_t retry_base_ms;
+    uint32_t retry_max_ms;
+    uint64_t deadletter_max_bytes;  /* in-memory dead-letter store bound */
+
+    /* health */
+    uint32_t health_interval_ms;
+    uint32_t health_timeout_ms;
+    uint32_t health_rise;
+    uint32_t health_fall;
+    uint32_t passive_fall;          /* consecutive failed batches that mark an analyzer down */
+
+    uint32_t drain_timeout_ms;      /* SIGTERM: time allowed to deliver what is queued */
+
+    analyzer_spec_t *analyzers;
+    size_t analyzer_count;
+} config_t;
+
+/* Fill *cfg with the defaults. */
+void config_defaults(config_t *cfg);
+
+/* Parse argv (after config_defaults): loads --config FILE first, then applies
+ * every flag. Returns 0, 1 when --help or --version was printed (caller exits 0),
+ * or -1 after printing an error to stderr. */
+int config_from_args(config_t *cfg, int argc, char **argv);
+
+/* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Parse "id=a1,url=...,weight=0.4[,health_url=...]". Returns 0 or -1 with err set. */
+int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t errlen);
+
+/* Validate an analyzer spec (id charset/length, http(s) URL, finite weight >= 0).
+ * Returns 0 or -1 with a message in err. Fills health_url when empty. */
+int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen);
+
+/* Add or replace (by id) an analyzer in cfg. Returns 0 or -1 (no memory). */
+int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec);
+
+void config_free(config_t *cfg);
+
+/* Print --help text. */
+void config_usage(FILE *out);
+
+#endif

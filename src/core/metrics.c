@@ -1,0 +1,70 @@
+/*
+ * metrics.c - see metrics.h.
+ */
+#include "core/metrics.h"
+
+metrics_t g_metrics;
+
+static const char *const reject_names[REJECT__COUNT] = {
+    [REJECT_SYNTAX] = "bad_json",
+    [REJECT_UTF8] = "bad_utf8",
+    [REJECT_SHAPE] = "bad_shape",
+    [REJECT_DEPTH] = "too_deep",
+    [REJECT_TOO_MANY_RECORDS] = "too_many_records",
+    [REJECT_RECORD_TOO_LARGE] = "record_too_large",
+    [REJECT_BODY_TOO_LARGE] = "body_too_large",
+    [REJECT_BAD_GZIP] = "bad_gzip",
+    [REJECT_MEDIA_TYPE] = "unsupported_media_type",
+    [REJECT_ENCODING] = "unsupported_encoding",
+    [REJECT_METHOD] = "method_not_allowed",
+    [REJECT_QUEUE_FULL] = "queue_full",
+    [REJECT_DRAINING] = "shutting_down",
+    [REJECT_NOMEM] = "out_of_memory",
+};
+
+const char *reject_reason_name(reject_reason_t r)
+{
+    return (unsigned)r < REJECT__COUNT ? reject_names[r] : "unknown";
+}
+
+void metrics_reject(reject_reason_t r)
+{
+    if ((unsigned)r < REJECT__COUNT) METRIC_ADD(packets_rejected[r], 1);
+}
+
+#define PUT(obj, name, field) json_object_set_new(obj, name, json_integer((json_int_t)METRIC_GET(field)))
+
+json_t *metrics_to_json(void)
+{
+    json_t *m = json_object();
+    PUT(m, "packets_received", packets_received);
+    PUT(m, "packets_accepted", packets_accepted);
+    PUT(m, "records_accepted", records_accepted);
+    PUT(m, "bytes_received", bytes_received);
+    json_t *rej = json_object();
+    uint64_t total = 0;
+    for (int r = 0; r < REJECT__COUNT; r++) {
+        uint64_t v = METRIC_GET(packets_rejected[r]);
+        total += v;
+        json_object_set_new(rej, reject_names[r], json_integer((json_int_t)v));
+    }
+    json_object_set_new(m, "packets_rejected", json_integer((json_int_t)total));
+    json_object_set_new(m, "packets_rejected_by_reason", rej);
+    PUT(m, "records_routed", records_routed);
+    PUT(m, "records_delivered", records_delivered);
+    PUT(m, "batches_sent", batches_sent);
+    PUT(m, "batches_delivered", batches_delivered);
+    PUT(m, "batches_failed", batches_failed);
+    PUT(m, "batches_retried", batches_retried);
+    PUT(m, "records_retried", records_retried);
+    PUT(m, "records_redistributed", records_redistributed);
+    PUT(m, "records_deadlettered", records_deadlettered);
+    PUT(m, "records_deadletter_evicted", records_deadletter_evicted);
+    PUT(m, "records_lost_at_shutdown", records_lost_at_shutdown);
+    PUT(m, "health_checks", health_checks);
+    PUT(m, "health_check_failures", health_check_failures);
+    PUT(m, "queued_bytes", queued_bytes);
+    PUT(m, "queued_records", queued_records);
+    PUT(m, "inflight_batches", inflight_batches);
+    return m;
+}

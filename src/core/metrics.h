@@ -1,0 +1,73 @@
+/*
+ * metrics.h - process-wide counters and gauges, written lock-free from the
+ * ingest and delivery threads (relaxed atomics) and rendered as JSON by the
+ * admin API. Per-analyzer counters live with the analyzers (route/router.h).
+ */
+#ifndef LOGDIST_METRICS_H
+#define LOGDIST_METRICS_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Why a packet was refused. Each has a stable name used in JSON errors and metrics. */
+typedef enum {
+    REJECT_SYNTAX,            /* 400 malformed JSON */
+    REJECT_UTF8,              /* 400 invalid UTF-8 */
+    REJECT_SHAPE,             /* 400 record not an object, messages missing... */
+    REJECT_DEPTH,             /* 400 nesting too deep */
+    REJECT_TOO_MANY_RECORDS,  /* 413 too many records in one packet */
+    REJECT_RECORD_TOO_LARGE,  /* 413 one record too large */
+    REJECT_BODY_TOO_LARGE,    /* 413 body (or decoded body) too large */
+    REJECT_BAD_GZIP,          /* 400 corrupt gzip stream */
+    REJECT_MEDIA_TYPE,        /* 415 unsupported Content-Type */
+    REJECT_ENCODING,          /* 415 unsupported Content-Encoding */
+    REJECT_METHOD,            /* 405 */
+    REJECT_QUEUE_FULL,        /* 503 backpressure: queue budget exhausted */
+    REJECT_DRAINING,          /* 503 shutting down */
+    REJECT_NOMEM,             /* 503 out of memory */
+    REJECT__COUNT
+} reject_reason_t;
+
+typedef struct {
+    _Atomic uint64_t packets_received;
+    _Atomic uint64_t packets_accepted;
+    _Atomic uint64_t records_accepted;
+    _Atomic uint64_t bytes_received;
+    _Atomic uint64_t packets_rejected[REJECT__COUNT];
+
+    _Atomic uint64_t records_routed;        /* assigned to an analyzer batch */
+    _Atomic uint64_t records_delivered;     /* acknowledged 2xx by an analyzer */
+    _Atomic uint64_t batches_sent;          /* attempts started */
+    _Atomic uint64_t batches_delivered;
+    _Atomic uint64_t batches_failed;        /* attempts that failed */
+    _Atomic uint64_t batches_retried;
+    _Atomic uint64_t records_retried;
+    _Atomic uint64_t records_redistributed; /* moved to another analyzer */
+    _Atomic uint64_t records_deadlettered;
+    _Atomic uint64_t records_deadletter_evicted; /* dropped from a full dead-letter store */
+    _Atomic uint64_t records_lost_at_shutdown;   /* drain timeout expired */
+    _Atomic uint64_t health_checks;
+    _Atomic uint64_t health_check_failures;
+
+    _Atomic uint64_t queued_bytes;   /* gauge: record bytes accepted, not yet delivered/dead */
+    _Atomic uint64_t queued_records; /* gauge */
+    _Atomic uint64_t inflight_batches; /* gauge */
+} metrics_t;
+
+extern metrics_t g_metrics;
+
+#define METRIC_ADD(field, n) atomic_fetch_add_explicit(&g_metrics.field, (n), memory_order_relaxed)
+#define METRIC_SUB(field, n) atomic_fetch_sub_explicit(&g_metrics.field, (n), memory_order_relaxed)
+#define METRIC_GET(field) atomic_load_explicit(&g_metrics.field, memory_order_relaxed)
+
+/* Stable snake_case name of a reject reason. */
+const char *reject_reason_name(reject_reason_t r);
+
+/* Count a rejected packet. */
+void metrics_reject(reject_reason_t r);
+
+/* A new JSON object with every global counter (caller owns the reference). */
+json_t *metrics_to_json(void);
+
+#endif

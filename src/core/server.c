@@ -1,0 +1,86 @@
+/*
+ * server.c - see server.h.
+ */
+#include "core/server.h"
+
+#include <arpa/inet.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+
+#define LOGS_PATH "/api/v1/logs"
+
+struct server {
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    ingest_t *ing;
+    admin_t *adm;
+    uint16_t port;
+};
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    server_t *s = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    size_t n = strlen(LOGS_PATH);
+    if (!strncmp(uri, LOGS_PATH, n) && (uri[n] == 0 || uri[n] == '?' || uri[n] == '/'))
+        ingest_handle(s->ing, req);
+    else
+        admin_handle(s->adm, req);
+}
+
+server_t *server_new(struct event_base *base, const config_t *cfg, ingest_t *ing, admin_t *adm)
+{
+    server_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->ing = ing;
+    s->adm = adm;
+    s->http = evhttp_new(base);
+    if (!s->http) goto fail;
+    evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_header_bytes);
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_timeout(s->http, (int)cfg->idle_timeout_s);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(s->http, dispatch, s);
+    s->sock = evhttp_bind_socket_with_handle(s->http, cfg->listen_host, cfg->listen_port);
+    if (!s->sock) {
+        log_error("server", "cannot listen on %s:%u", cfg->listen_host, cfg->listen_port);
+        goto fail;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    return s;
+fail:
+    server_free(s);
+    return NULL;
+}
+
+uint16_t server_port(const server_t *s)
+{
+    return s->port;
+}
+
+void server_stop_accepting(server_t *s)
+{
+    if (s->sock) {
+        evhttp_del_accept_socket(s->http, s->sock);
+        s->sock = NULL;
+    }
+}
+
+void server_free(server_t *s)
+{
+    if (!s) return;
+    if (s->http) evhttp_free(s->http);
+    free(s);
+}

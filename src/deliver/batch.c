@@ -1,0 +1,116 @@
+/*
+ * batch.c - see batch.h.
+ */
+#include "deliver/batch.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+
+static uint32_t g_boot;
+static _Atomic uint64_t g_seq;
+
+#define PREFIX_FMT "{\"packet_id\":\"%s\",\"agent_id\":\"logdistd\",\"messages\":["
+
+void batch_id_init(uint32_t boot_epoch)
+{
+    g_boot = boot_epoch;
+}
+
+batch_t *batch_new(size_t cap_hint)
+{
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    if (!g_boot) g_boot = (uint32_t)time(NULL);
+    uint64_t seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed);
+    snprintf(b->id, sizeof b->id, "b%08x-%011llx", g_boot,
+             (unsigned long long)(seq & 0xfffffffffffull));
+    b->cap = cap_hint + 128;
+    b->buf = malloc(b->cap);
+    if (!b->buf) {
+        free(b);
+        return NULL;
+    }
+    b->len = (size_t)snprintf(b->buf, b->cap, PREFIX_FMT, b->id);
+    b->created_us = now_us();
+    return b;
+}
+
+void batch_free(batch_t *b)
+{
+    if (!b) return;
+    free(b->buf);
+    free(b);
+}
+
+static int reserve(batch_t *b, size_t more)
+{
+    if (b->len + more <= b->cap) return 0;
+    size_t ncap = b->cap * 2;
+    while (ncap < b->len + more) ncap *= 2;
+    char *n = realloc(b->buf, ncap);
+    if (!n) return -1;
+    b->buf = n;
+    b->cap = ncap;
+    return 0;
+}
+
+int batch_append(batch_t *b, const char *rec, size_t len)
+{
+    if (reserve(b, len + 3)) return -1; /* ',' + room for "]}" */
+    if (b->records) b->buf[b->len++] = ',';
+    memcpy(b->buf + b->len, rec, len);
+    b->len += len;
+    b->records++;
+    b->record_bytes += len;
+    return 0;
+}
+
+int batch_seal(batch_t *b)
+{
+    if (b->sealed) return 0;
+    if (reserve(b, 2)) return -1;
+    b->buf[b->len++] = ']';
+    b->buf[b->len++] = '}';
+    b->sealed = true;
+    return 0;
+}
+
+size_t batch_size_with(const batch_t *b, size_t len)
+{
+    return b->len + len + 3;
+}
+
+void batch_list_push(batch_list_t *l, batch_t *b)
+{
+    b->next = NULL;
+    if (l->tail)
+        l->tail->next = b;
+    else
+        l->head = b;
+    l->tail = b;
+    l->count++;
+}
+
+void batch_list_push_front(batch_list_t *l, batch_t *b)
+{
+    b->next = l->head;
+    l->head = b;
+    if (!l->tail) l->tail = b;
+    l->count++;
+}
+
+batch_t *batch_list_pop(batch_list_t *l)
+{
+    batch_t *b = l->head;
+    if (!b) return NULL;
+    l->head = b->next;
+    if (!l->head) l->tail = NULL;
+    b->next = NULL;
+    l->count--;
+    return b;
+}

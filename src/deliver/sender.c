@@ -1,0 +1,261 @@
+/*
+ * sender.c - see sender.h. The classic curl-multi-on-libevent glue: curl tells
+ * us which sockets to watch (socket callback) and when to wake it (timer
+ * callback); libevent tells curl what happened (curl_multi_socket_action);
+ * finished transfers are collected with curl_multi_info_read().
+ */
+#include "deliver/sender.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+typedef struct transfer {
+    struct transfer *next; /* free list */
+    struct transfer *all_next; /* every transfer ever made, for sender_free() */
+    CURL *easy;
+    struct curl_slist *headers;
+    sender_done_fn done;
+    void *ctx;
+    char errbuf[CURL_ERROR_SIZE];
+} transfer_t;
+
+struct sender {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    transfer_t *free_list;
+    transfer_t *all;
+    int active;
+    long connect_timeout_ms;
+};
+
+/* per-socket state that curl hands back to us */
+typedef struct {
+    struct event *ev;
+    curl_socket_t fd;
+    sender_t *s;
+} sock_t;
+
+static void check_done(sender_t *s)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        transfer_t *t = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(s->multi, easy);
+        s->active--;
+        sender_result_t res = {0};
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.http_status);
+        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &res.seconds);
+        char why[64];
+        if (rc != CURLE_OK) {
+            res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+            res.http_status = 0;
+        } else if (res.http_status >= 200 && res.http_status < 300) {
+            res.ok = 1;
+        } else {
+            snprintf(why, sizeof why, "HTTP %ld", res.http_status);
+            res.error = why;
+        }
+        sender_done_fn done = t->done;
+        void *ctx = t->ctx;
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
+        t->next = s->free_list;
+        s->free_list = t;
+        done(ctx, &res);
+    }
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    sock_t *so = arg;
+    sender_t *s = so->s;
+    int flags = 0, running;
+    if (what & EV_READ) flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE) flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(s->multi, fd, flags, &running);
+    check_done(s);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sender_t *s = arg;
+    int running;
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(s);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    sender_t *s = userp;
+    sock_t *so = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (so) {
+            event_free(so->ev);
+            free(so);
+            curl_multi_assign(s->multi, fd, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (!so) {
+        so = calloc(1, sizeof *so);
+        if (!so) return -1;
+        so->s = s;
+        so->fd = fd;
+        so->ev = event_new(s->base, fd, kind, on_socket_event, so);
+        curl_multi_assign(s->multi, fd, so);
+    } else {
+        event_del(so->ev);
+        event_assign(so->ev, s->base, fd, kind, on_socket_event, so);
+    }
+    event_add(so->ev, NULL);
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    sender_t *s = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(s->timer);
+    } else {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        evtimer_add(s->timer, &tv);
+    }
+    return 0;
+}
+
+static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    return size * nmemb;
+}
+
+sender_t *sender_new(struct event_base *base, long connect_timeout_ms)
+{
+    sender_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->base = base;
+    s->connect_timeout_ms = connect_timeout_ms;
+    s->multi = curl_multi_init();
+    s->timer = evtimer_new(base, on_timer, s);
+    if (!s->multi || !s->timer) {
+        sender_free(s);
+        return NULL;
+    }
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return s;
+}
+
+void sender_free(sender_t *s)
+{
+    if (!s) return;
+    /* in-flight transfers are removed without calling back */
+    transfer_t *t = s->all;
+    while (t) {
+        transfer_t *n = t->all_next;
+        if (s->multi) curl_multi_remove_handle(s->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
+        free(t);
+        t = n;
+    }
+    if (s->multi) curl_multi_cleanup(s->multi);
+    if (s->timer) event_free(s->timer);
+    free(s);
+}
+
+static transfer_t *transfer_get(sender_t *s)
+{
+    transfer_t *t = s->free_list;
+    if (t) {
+        s->free_list = t->next;
+        curl_easy_reset(t->easy);
+    } else {
+        t = calloc(1, sizeof *t);
+        if (!t) return NULL;
+        t->easy = curl_easy_init();
+        if (!t->easy) {
+            free(t);
+            return NULL;
+        }
+        t->all_next = s->all;
+        s->all = t;
+    }
+    t->errbuf[0] = 0;
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(1 << 20));
+    return t;
+}
+
+static int start(sender_t *s, transfer_t *t, sender_done_fn done, void *ctx)
+{
+    t->done = done;
+    t->ctx = ctx;
+    if (curl_multi_add_handle(s->multi, t->easy) != CURLM_OK) {
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
+        t->next = s->free_list;
+        s->free_list = t;
+        return -1;
+    }
+    s->active++;
+    return 0;
+}
+
+int sender_post(sender_t *s, const char *url, const char *body, size_t len,
+                const char *batch_id, long timeout_ms, sender_done_fn done, void *ctx)
+{
+    transfer_t *t = transfer_get(s);
+    if (!t) return -1;
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "X-Logdist-Batch-Id: %s", batch_id);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    h = curl_slist_append(h, hdr);
+    t->headers = h;
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    return start(s, t, done, ctx);
+}
+
+int sender_get(sender_t *s, const char *url, long timeout_ms, sender_done_fn done, void *ctx)
+{
+    transfer_t *t = transfer_get(s);
+    if (!t) return -1;
+    curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    return start(s, t, done, ctx);
+}
+
+int sender_active(const sender_t *s)
+{
+    return s->active;
+}

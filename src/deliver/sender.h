@@ -1,0 +1,44 @@
+/*
+ * sender.h - asynchronous HTTP client for deliveries and health checks:
+ * libcurl's multi interface driven by a libevent base (one thread).
+ *
+ * Connections are kept alive and reused per host by the multi handle's
+ * connection cache; easy handles are pooled. The body passed to sender_post()
+ * is not copied: it must stay valid until the completion callback runs. Every
+ * request has a connect and a total timeout. TLS (a later issue) plugs in here.
+ */
+#ifndef LOGDIST_SENDER_H
+#define LOGDIST_SENDER_H
+
+#include <stddef.h>
+
+struct event_base;
+typedef struct sender sender_t;
+
+typedef struct {
+    int ok;           /* 1 when the transfer completed with a 2xx status */
+    long http_status; /* 0 when no response was received */
+    const char *error;/* human-readable reason when !ok (valid during the callback) */
+    double seconds;   /* total time of the transfer */
+} sender_result_t;
+
+typedef void (*sender_done_fn)(void *ctx, const sender_result_t *res);
+
+/* Create a sender on `base`. Returns NULL on failure. */
+sender_t *sender_new(struct event_base *base, long connect_timeout_ms);
+
+/* Abort all transfers (their callbacks are NOT called) and free. */
+void sender_free(sender_t *s);
+
+/* POST `body[0..len)` as application/json with header X-Logdist-Batch-Id: batch_id.
+ * Returns 0 (done() will be called exactly once, from the event loop) or -1. */
+int sender_post(sender_t *s, const char *url, const char *body, size_t len,
+                const char *batch_id, long timeout_ms, sender_done_fn done, void *ctx);
+
+/* GET url (health check). Same contract as sender_post(). */
+int sender_get(sender_t *s, const char *url, long timeout_ms, sender_done_fn done, void *ctx);
+
+/* Number of transfers in progress. */
+int sender_active(const sender_t *s);
+
+#endif

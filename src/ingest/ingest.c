@@ -1,0 +1,235 @@
+/*
+ * ingest.c - see ingest.h.
+ *
+ * The body is taken out of the request without copying (evbuffer chains are
+ * moved into the packet) and made contiguous once; the scanner reads it once;
+ * the router later copies each record once into its analyzer's batch.
+ */
+#include "ingest/ingest.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/http_reply.h"
+#include "common/util.h"
+#include "core/metrics.h"
+#include "ingest/gunzip.h"
+#include "ingest/scan.h"
+
+struct ingest {
+    const config_t *cfg;
+    pkt_queue_t *queue;
+    scan_result_t scan; /* reused for every packet (ingest thread only) */
+    scan_limits_t limits;
+    bool draining;
+    uint64_t packet_seq;
+};
+
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue)
+{
+    ingest_t *ing = calloc(1, sizeof *ing);
+    if (!ing) return NULL;
+    ing->cfg = cfg;
+    ing->queue = queue;
+    ing->limits.max_depth = cfg->max_depth;
+    ing->limits.max_records = cfg->max_records_per_packet;
+    ing->limits.max_record_bytes = cfg->max_record_bytes;
+    return ing;
+}
+
+void ingest_free(ingest_t *ing)
+{
+    if (!ing) return;
+    scan_result_free(&ing->scan);
+    free(ing);
+}
+
+void ingest_set_draining(ingest_t *ing, bool draining)
+{
+    ing->draining = draining;
+}
+
+/* Compare the media type of a Content-Type value (before ';', case-insensitive). */
+static bool media_is(const char *ct, const char *type)
+{
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n)) return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    return *ct == 0 || *ct == ';';
+}
+
+/* Map Content-Type to a scan format; -1 when unsupported. */
+static int format_of(const char *ct)
+{
+    if (!ct || !*ct) return SCAN_FORMAT_JSON;
+    if (media_is(ct, "application/json") || media_is(ct, "text/json")) return SCAN_FORMAT_JSON;
+    if (media_is(ct, "application/x-ndjson") || media_is(ct, "application/ndjson") ||
+        media_is(ct, "application/jsonlines") || media_is(ct, "application/x-jsonlines") ||
+        media_is(ct, "application/json-lines"))
+        return SCAN_FORMAT_NDJSON;
+    return -1;
+}
+
+static void reject(struct evhttp_request *req, reject_reason_t why, int status,
+                   const char *msg, long long offset, int retry_after)
+{
+    metrics_reject(why);
+    http_reply_error(req, status, reject_reason_name(why), msg, offset, retry_after);
+}
+
+static void reject_scan(struct evhttp_request *req, const scan_result_t *s)
+{
+    reject_reason_t why;
+    int status = 400;
+    switch (s->status) {
+    case SCAN_ERR_UTF8: why = REJECT_UTF8; break;
+    case SCAN_ERR_SHAPE: why = REJECT_SHAPE; break;
+    case SCAN_ERR_DEPTH: why = REJECT_DEPTH; break;
+    case SCAN_ERR_TOO_MANY: why = REJECT_TOO_MANY_RECORDS; status = 413; break;
+    case SCAN_ERR_RECORD_SIZE: why = REJECT_RECORD_TOO_LARGE; status = 413; break;
+    case SCAN_ERR_NOMEM:
+        reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+        return;
+    default: why = REJECT_SYNTAX; break;
+    }
+    reject(req, why, status, s->err_msg ? s->err_msg : scan_status_name(s->status),
+           (long long)s->err_offset, 0);
+}
+
+void ingest_handle(ingest_t *ing, struct evhttp_request *req)
+{
+    const config_t *cfg = ing->cfg;
+    METRIC_ADD(packets_received, 1);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        reject(req, REJECT_METHOD, 405, "use POST to submit logs", -1, 0);
+        return;
+    }
+    if (ing->draining) {
+        reject(req, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
+        return;
+    }
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    int format = format_of(evhttp_find_header(hdrs, "Content-Type"));
+    if (format < 0) {
+        reject(req, REJECT_MEDIA_TYPE, 415,
+               "Content-Type must be application/json or application/x-ndjson", -1, 0);
+        return;
+    }
+    const char *enc = evhttp_find_header(hdrs, "Content-Encoding");
+    bool gzip = false;
+    if (enc && *enc && strcasecmp(enc, "identity")) {
+        if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) {
+            gzip = true;
+        } else {
+            reject(req, REJECT_ENCODING, 415, "Content-Encoding must be gzip or identity", -1,
+                   0);
+            return;
+        }
+    }
+
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t in_len = evbuffer_get_length(in);
+    METRIC_ADD(bytes_received, in_len);
+    if (in_len > cfg->max_body_bytes) {
+        reject(req, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
+               (long long)cfg->max_body_bytes, 0);
+        return;
+    }
+
+    packet_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+        return;
+    }
+    if (gzip) {
+        const unsigned char *z = evbuffer_pullup(in, -1);
+        size_t erroff;
+        int rc = gunzip_body(z, in_len, cfg->max_decoded_bytes, &p->decoded, &p->len, &erroff);
+        if (rc != GUNZIP_OK) {
+            packet_free(p);
+            if (rc == GUNZIP_ERR_TOO_BIG)
+                reject(req, REJECT_BODY_TOO_LARGE, 413,
+                       "decompressed body is larger than max-decoded-bytes",
+                       (long long)cfg->max_decoded_bytes, 0);
+            else if (rc == GUNZIP_ERR_NOMEM)
+                reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+            else
+                reject(req, REJECT_BAD_GZIP, 400, "body is not a valid gzip stream",
+                       (long long)erroff, 0);
+            return;
+        }
+        p->data = p->decoded;
+    } else {
+        p->raw = evbuffer_new();
+        if (!p->raw || evbuffer_add_buffer(p->raw, in)) {
+            packet_free(p);
+            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+            return;
+        }
+        p->len = in_len;
+        p->data = in_len ? (const char *)evbuffer_pullup(p->raw, -1) : "";
+        if (!p->data) {
+            packet_free(p);
+            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+            return;
+        }
+    }
+
+    scan_result_t *s = &ing->scan;
+    if (scan_body(p->data, p->len, (scan_format_t)format, &ing->limits, s) != SCAN_OK) {
+        packet_free(p);
+        reject_scan(req, s);
+        return;
+    }
+
+    uint64_t rec_bytes = 0;
+    for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
+
+    char pid[160];
+    if (s->packet_id.len && s->packet_id.len < 128)
+        snprintf(pid, sizeof pid, "%.*s", (int)s->packet_id.len, p->data + s->packet_id.off);
+    else
+        snprintf(pid, sizeof pid, "p-%llx-%llx", (unsigned long long)wall_ms(),
+                 (unsigned long long)++ing->packet_seq);
+
+    size_t count = s->count;
+    if (count) {
+        if (!queue_reserve(ing->queue, rec_bytes, count)) {
+            packet_free(p);
+            reject(req, REJECT_QUEUE_FULL, 503,
+                   "queue is full (max-queue-bytes); retry later", -1, 1);
+            return;
+        }
+        p->records = malloc(count * sizeof *p->records);
+        if (!p->records) {
+            queue_release(ing->queue, rec_bytes, count);
+            packet_free(p);
+            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+            return;
+        }
+        memcpy(p->records, s->records, count * sizeof *p->records);
+        p->count = count;
+        p->record_bytes = rec_bytes;
+        p->accepted_us = now_us();
+        queue_push(ing->queue, p);
+    } else {
+        packet_free(p);
+    }
+    METRIC_ADD(packets_accepted, 1);
+    METRIC_ADD(records_accepted, count);
+
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_printf(out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count, pid);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(req, 202, "Accepted", out);
+    evbuffer_free(out);
+}

@@ -1,0 +1,30 @@
+/*
+ * ingest.h - POST /api/v1/logs: decode, validate and split a packet, reserve
+ * queue budget, hand it to routing and answer 202 - or refuse it whole.
+ *
+ * Runs on the ingest thread (the HTTP event loop). A packet is accepted whole
+ * or rejected whole: nothing is queued until every byte has been validated
+ * and the budget reserved. Authentication and rate limits (later issues) are
+ * checks at the top of ingest_handle().
+ */
+#ifndef LOGDIST_INGEST_H
+#define LOGDIST_INGEST_H
+
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "store/queue.h"
+
+struct evhttp_request;
+typedef struct ingest ingest_t;
+
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue);
+void ingest_free(ingest_t *ing);
+
+/* Handle one request to /api/v1/logs (any method). */
+void ingest_handle(ingest_t *ing, struct evhttp_request *req);
+
+/* While draining, new packets get 503 + Retry-After. */
+void ingest_set_draining(ingest_t *ing, bool draining);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * queue.c - see queue.h. The budget is the gauge g_metrics.queued_bytes, so
+ * what /api/v1/metrics shows is exactly what admission control uses.
+ */
+#include "store/queue.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/metrics.h"
+
+struct pkt_queue {
+    pthread_mutex_t mu;
+    packet_t *head, *tail;
+    uint64_t max_bytes;
+    void (*wake)(void *);
+    void *wake_arg;
+};
+
+pkt_queue_t *queue_new(uint64_t max_bytes, void (*wake)(void *arg), void *wake_arg)
+{
+    pkt_queue_t *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    pthread_mutex_init(&q->mu, NULL);
+    q->max_bytes = max_bytes;
+    q->wake = wake;
+    q->wake_arg = wake_arg;
+    return q;
+}
+
+void queue_free(pkt_queue_t *q)
+{
+    if (!q) return;
+    packet_t *p = q->head;
+    while (p) {
+        packet_t *n = p->next;
+        packet_free(p);
+        p = n;
+    }
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records)
+{
+    uint64_t cur = atomic_load_explicit(&g_metrics.queued_bytes, memory_order_relaxed);
+    do {
+        /* an empty queue always takes one packet, so a packet larger than the
+         * budget (but within the body limit) is not refused forever */
+        if (cur > 0 && cur + bytes > q->max_bytes) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&g_metrics.queued_bytes, &cur, cur + bytes,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    METRIC_ADD(queued_records, records);
+    return true;
+}
+
+void queue_release(pkt_queue_t *q, uint64_t bytes, uint64_t records)
+{
+    (void)q;
+    METRIC_SUB(queued_bytes, bytes);
+    METRIC_SUB(queued_records, records);
+}
+
+void queue_push(pkt_queue_t *q, packet_t *p)
+{
+    p->next = NULL;
+    pthread_mutex_lock(&q->mu);
+    bool was_empty = q->head == NULL;
+    if (q->tail)
+        q->tail->next = p;
+    else
+        q->head = p;
+    q->tail = p;
+    pthread_mutex_unlock(&q->mu);
+    if (was_empty && q->wake) q->wake(q->wake_arg);
+}
+
+packet_t *queue_take_all(pkt_queue_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    packet_t *h = q->head;
+    q->head = q->tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    return h;
+}

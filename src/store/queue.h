@@ -1,0 +1,39 @@
+/*
+ * queue.h - the hand-off between ingest and routing, and the budget that bounds it.
+ *
+ * The ingest thread pushes accepted packets; the delivery thread takes them
+ * all at once. One mutex, taken once per packet on each side (never per record).
+ * The budget (max_queue_bytes) counts record bytes from acknowledgement until
+ * delivery or dead-letter: queue_reserve() before the 202, queue_release() when
+ * a batch is finished. The persistent queue of the durability issue plugs in
+ * here: a WAL append sits between queue_reserve() and queue_push().
+ */
+#ifndef LOGDIST_QUEUE_H
+#define LOGDIST_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/packet.h"
+
+typedef struct pkt_queue pkt_queue_t;
+
+/* `wake` is called (from the pushing thread) when a packet is pushed into an
+ * empty queue; it must be thread-safe (e.g. event_active on the consumer's base). */
+pkt_queue_t *queue_new(uint64_t max_bytes, void (*wake)(void *arg), void *wake_arg);
+void queue_free(pkt_queue_t *q); /* frees packets still queued */
+
+/* Reserve `bytes` (and `records`) of budget. Returns true when it fits; false
+ * when the budget is exhausted (nothing reserved: answer 503). */
+bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records);
+
+/* Give back budget when records are delivered or dead-lettered. */
+void queue_release(pkt_queue_t *q, uint64_t bytes, uint64_t records);
+
+/* Append a packet (its budget already reserved). */
+void queue_push(pkt_queue_t *q, packet_t *p);
+
+/* Take every queued packet, oldest first, as a linked list (NULL if none). */
+packet_t *queue_take_all(pkt_queue_t *q);
+
+#endif
