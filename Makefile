@@ -32,7 +32,7 @@ test-asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LOGDIST_SANITIZED=1 ctest $(CTEST_ARGS)
 
 demo: build
-	bash scripts/demo.sh
+	python3 scripts/demo.py $(BUILD)/bin
 
 bench: build
 	bash bench/run.sh
