@@ -5,9 +5,19 @@
  *
  *   agents --HTTP--> [ingest thread: server -> ingest (scan) ] --packet queue-->
  *        [delivery thread: router (balancer, batches) -> sender (curl multi)] --HTTP--> analyzers
+ *   durable packets detour through [durability writer thread: WAL append + group fsync]
+ *   before the packet queue and the 202.
+ *
+ * Start-up order: config store (analyzers registered at runtime) merged with
+ * the config file and flags; WAL opened and repaired; unacknowledged durable
+ * records replayed into the queue; then the threads start.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +30,9 @@
 #include "deliver/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
+#include "store/config_store.h"
+#include "store/durable.h"
+#include "store/wal.h"
 
 typedef struct {
     struct event_base *base;
@@ -31,6 +44,40 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     app_t *app = arg;
     app->signal = (int)sig;
     event_base_loopbreak(app->base);
+}
+
+/* Open <data_dir>/analyzers.db, add the analyzers it holds to cfg (those
+ * named in the config file or flags win), and store cfg's analyzers. */
+static int open_config_store(config_t *cfg, config_store_t **out)
+{
+    char path[1200], err[512];
+    snprintf(path, sizeof path, "%s/analyzers.db", cfg->data_dir);
+    config_store_t *st = config_store_open_sqlite(path, err, sizeof err);
+    if (!st) {
+        log_error("logdistd", "config store: %s", err);
+        return -1;
+    }
+    analyzer_spec_t *stored;
+    size_t n;
+    if (config_store_load(st, &stored, &n)) {
+        log_error("logdistd", "config store %s: cannot load analyzers", path);
+        config_store_close(st);
+        return -1;
+    }
+    size_t named = cfg->analyzer_count;
+    for (size_t i = 0; i < n; i++) {
+        bool overridden = false;
+        for (size_t j = 0; j < named; j++)
+            if (!strcmp(cfg->analyzers[j].id, stored[i].id)) overridden = true;
+        char e2[256];
+        if (!overridden && config_check_analyzer(&stored[i], e2, sizeof e2) == 0)
+            config_put_analyzer(cfg, &stored[i]);
+    }
+    free(stored);
+    for (size_t j = 0; j < named; j++) config_store_put(st, &cfg->analyzers[j]);
+    if (n) log_info("logdistd", "restored %zu analyzers from %s", n, path);
+    *out = st;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -47,7 +94,11 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     batch_id_init((uint32_t)time(NULL));
 
+    evthread_use_pthreads();
     int exit_code = 1;
+    config_store_t *store = NULL;
+    durable_t *dur = NULL;
+    wal_t *wal = NULL;
     app_t app = {0};
     deliver_t *d = NULL;
     ingest_t *ing = NULL;
@@ -55,11 +106,41 @@ int main(int argc, char **argv)
     server_t *srv = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
 
+    if (mkdir(cfg.data_dir, 0755) && errno != EEXIST) {
+        log_error("logdistd", "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
+        goto out;
+    }
+    if (open_config_store(&cfg, &store)) goto out;
     d = deliver_new(&cfg);
     app.base = event_base_new();
     if (!d || !app.base) goto out;
-    ing = ingest_new(&cfg, deliver_queue(d));
-    adm = admin_new(d);
+    if (cfg.durability != DURABILITY_NONE) {
+        wal_options_t wo = {cfg.data_dir, cfg.wal_segment_bytes, cfg.max_disk_bytes};
+        wal_open_stats_t st;
+        int wrc = wal_open(&wo, &wal, &st);
+        if (wrc) {
+            log_error("logdistd", "cannot open the WAL in %s: %s", cfg.data_dir, strerror(-wrc));
+            goto out;
+        }
+        log_info("logdistd", "WAL: %llu segments, %llu records (%llu acknowledged), %llu bytes "
+                 "cut from %llu damaged segments",
+                 (unsigned long long)st.segments, (unsigned long long)st.records,
+                 (unsigned long long)st.acked, (unsigned long long)st.bytes_cut,
+                 (unsigned long long)st.segments_cut);
+        dur = durable_new(wal, app.base);
+        if (!dur) goto out;
+        wal = NULL; /* owned by dur */
+        long n = durable_replay(dur, deliver_queue(d));
+        if (n < 0) {
+            log_error("logdistd", "WAL replay failed: %s", strerror((int)-n));
+            goto out;
+        }
+        if (n) log_info("logdistd", "replaying %ld unacknowledged durable records", n);
+        deliver_set_durable(d, dur);
+        if (durable_start(dur)) goto out;
+    }
+    ing = ingest_new(&cfg, deliver_queue(d), dur);
+    adm = admin_new(d, ing, store);
     if (!ing || !adm) goto out;
     srv = server_new(app.base, &cfg, ing, adm);
     if (!srv) goto out;
@@ -82,14 +163,20 @@ int main(int argc, char **argv)
     server_stop_accepting(srv);
     ingest_set_draining(ing, true);
     admin_set_draining(adm, true);
-    uint64_t lost = deliver_drain_and_stop(d);
+    /* packets waiting for the disk: let the writer finish, then queue them */
+    durable_wait_idle(dur);
+    event_base_loop(app.base, EVLOOP_NONBLOCK);
+    uint64_t lost = deliver_drain_and_stop(d); /* acks still go to the writer */
     log_info("logdistd", "stopped; %llu records undelivered at exit", (unsigned long long)lost);
     exit_code = 0;
 out:
     if (sigterm) event_free(sigterm);
     if (sigint) event_free(sigint);
     server_free(srv);
-    deliver_free(d);
+    deliver_free(d); /* stops delivery before the WAL writer goes */
+    durable_free(dur);
+    wal_close(wal);
+    config_store_close(store);
     admin_free(adm);
     ingest_free(ing);
     if (app.base) event_base_free(app.base);

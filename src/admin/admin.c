@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/http_reply.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "core/metrics.h"
 
@@ -20,14 +21,98 @@
 
 struct admin {
     deliver_t *d;
+    ingest_t *ing;
+    config_store_t *store;
     bool draining;
+    bool replaying;
 };
 
-admin_t *admin_new(deliver_t *d)
+admin_t *admin_new(deliver_t *d, ingest_t *ing, config_store_t *store)
 {
     admin_t *a = calloc(1, sizeof *a);
-    if (a) a->d = d;
+    if (!a) return NULL;
+    a->d = d;
+    a->ing = ing;
+    a->store = store;
     return a;
+}
+
+/* Write analyzer `id` as it is now to the store (or delete it when gone). */
+static void persist(admin_t *a, const char *id)
+{
+    if (!a->store) return;
+    analyzer_spec_t spec;
+    int rc = deliver_analyzer_spec(a->d, id, &spec) == 0 ? config_store_put(a->store, &spec)
+                                                         : config_store_remove(a->store, id);
+    if (rc) log_error("admin", "analyzer %s: change not saved to the config store", id);
+}
+
+typedef struct {
+    admin_t *a;
+    struct evhttp_request *req;
+    long batches, pending, failed;
+    size_t records;
+} replay_t;
+
+static void replay_step(void *ctx, int status, size_t records)
+{
+    replay_t *r = ctx;
+    if (status)
+        r->failed++;
+    else
+        r->records += records;
+    if (--r->pending) return;
+    admin_t *a = r->a;
+    a->replaying = false;
+    if (r->failed) {
+        char m[160];
+        snprintf(m, sizeof m, "%ld of %ld batches could not be re-queued; the dead letters are kept",
+                 r->failed, r->batches);
+        http_reply_error(r->req, 503, "replay_failed", m, -1, 5);
+    } else {
+        int rc = deliver_deadletter_remove_first(a->d, (uint64_t)r->batches);
+        if (rc) log_error("admin", "replayed dead letters not removed: %s", strerror(-rc));
+        json_t *o = json_object();
+        json_object_set_new(o, "replayed_batches", json_integer(r->batches));
+        json_object_set_new(o, "replayed_records", json_integer((json_int_t)r->records));
+        http_reply_json(r->req, 200, o);
+    }
+    free(r);
+}
+
+/* POST /api/v1/deadletter/replay: every dead-lettered batch goes through
+ * ingest again (validated, made durable, queued); the entries are removed
+ * only once all of them are queued. */
+static void deadletter_replay(admin_t *a, struct evhttp_request *req)
+{
+    if (a->replaying) {
+        http_reply_error(req, 409, "conflict", "a replay is already running", -1, 0);
+        return;
+    }
+    char **bodies;
+    size_t *lens;
+    long n = deliver_deadletter_read(a->d, &bodies, &lens);
+    if (n < 0) {
+        http_reply_error(req, 503, "disk_error", strerror((int)-n), -1, 5);
+        return;
+    }
+    replay_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
+        return;
+    }
+    r->a = a;
+    r->req = req;
+    r->batches = n;
+    r->pending = n + 1; /* +1: the loop itself, so completion cannot run before it ends */
+    a->replaying = true;
+    for (long i = 0; i < n; i++) {
+        ingest_inject(a->ing, bodies[i], lens[i], replay_step, r);
+        free(bodies[i]);
+    }
+    free(bodies);
+    free(lens);
+    replay_step(r, 0, 0);
 }
 
 void admin_free(admin_t *a)
@@ -154,6 +239,7 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
         http_reply_error(req, rc == -EINVAL ? 400 : 503, "bad_request", strerror(-rc), -1, 0);
         return;
     }
+    persist(a, spec.id);
     char loc[128];
     snprintf(loc, sizeof loc, ANALYZERS_PATH "/%s", spec.id);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
@@ -177,6 +263,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
             return;
         }
+        persist(a, id);
         json_t *o = json_object();
         json_object_set_new(o, "removed", json_string(id));
         http_reply_json(req, 200, o);
@@ -216,6 +303,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
         http_reply_error(req, 400, "bad_request", "invalid url or weight", -1, 0);
         return;
     }
+    persist(a, id);
     json_t *j = deliver_analyzers_json(a->d, id);
     http_reply_json(req, 200, j ? j : json_object());
 }
@@ -286,6 +374,14 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
             method_not_allowed(req, "GET, DELETE");
             return;
         }
+    }
+    if (!strcmp(path, "/api/v1/deadletter/replay")) {
+        if (cmd != EVHTTP_REQ_POST) {
+            method_not_allowed(req, "POST");
+            return;
+        }
+        deadletter_replay(a, req);
+        return;
     }
     if (!strcmp(path, ANALYZERS_PATH)) {
         analyzers_collection(a, req);

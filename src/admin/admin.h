@@ -1,7 +1,7 @@
 /*
  * admin.h - the control and observability API on the ingest thread's HTTP
  * server: analyzer registry (/api/v1/analyzers), metrics (/api/v1/metrics),
- * dead letters (/api/v1/deadletter) and liveness (/health). State lives on
+ * dead letters (/api/v1/deadletter, replay) and liveness (/health). State lives on
  * the delivery thread; handlers reach it through deliver.h's admin functions.
  */
 #ifndef LOGDIST_ADMIN_H
@@ -10,11 +10,15 @@
 #include <stdbool.h>
 
 #include "deliver/deliver.h"
+#include "ingest/ingest.h"
+#include "store/config_store.h"
 
 struct evhttp_request;
 typedef struct admin admin_t;
 
-admin_t *admin_new(deliver_t *d);
+/* `store` (may be NULL) receives every registry change made through the API;
+ * `ing` re-ingests dead letters on replay. */
+admin_t *admin_new(deliver_t *d, ingest_t *ing, config_store_t *store);
 void admin_free(admin_t *a);
 
 /* Handle any request that is not /api/v1/logs; unknown paths get 404. */

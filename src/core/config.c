@@ -12,7 +12,15 @@
 
 #include "common/util.h"
 
-typedef enum { OPT_U32, OPT_SIZE, OPT_LISTEN, OPT_STRATEGY, OPT_LOGLEVEL } opt_type_t;
+typedef enum {
+    OPT_U32,
+    OPT_SIZE,
+    OPT_LISTEN,
+    OPT_STRATEGY,
+    OPT_LOGLEVEL,
+    OPT_STRING,
+    OPT_DURABILITY
+} opt_type_t;
 
 typedef struct {
     const char *name; /* flag without "--"; file key with '-' → '_' */
@@ -73,6 +81,18 @@ static const option_t options[] = {
      "consecutive failed deliveries to mark an analyzer down (default 2)"},
     {"drain-timeout-ms", OPT_U32, OFF(drain_timeout_ms), 0, 3600000,
      "on SIGTERM/SIGINT, time allowed to deliver what is queued (default 10000)"},
+    {"data-dir", OPT_STRING, OFF(data_dir), 1, sizeof(((config_t *)0)->data_dir) - 1,
+     "WAL, dead letters and analyzers.db live here (default ./data)"},
+    {"durability", OPT_DURABILITY, 0, 0, 0,
+     "none | critical (default: critical records, critical levels, or packets with header "
+     "X-Logdist-Durability: critical are fsync'ed to the WAL before the 202) | all"},
+    {"critical-levels", OPT_STRING, OFF(critical_levels), 0,
+     sizeof(((config_t *)0)->critical_levels) - 1,
+     "comma-separated levels whose records are durable under 'critical', e.g. FATAL,ERROR (default none)"},
+    {"max-disk-bytes", OPT_SIZE, OFF(max_disk_bytes), 1 << 20, 1ull << 50,
+     "WAL disk budget; when full, durable packets get 503 + Retry-After (default 1GiB)"},
+    {"wal-segment-bytes", OPT_SIZE, OFF(wal_segment_bytes), 64 << 10, 1ull << 32,
+     "WAL segment size (default 64MiB)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -107,6 +127,24 @@ void config_defaults(config_t *cfg)
     cfg->health_fall = 2;
     cfg->passive_fall = 2;
     cfg->drain_timeout_ms = 10000;
+    strlcpy_ld(cfg->data_dir, "./data", sizeof cfg->data_dir);
+    cfg->durability = DURABILITY_CRITICAL;
+    cfg->critical_levels[0] = 0;
+    cfg->max_disk_bytes = 1ull << 30;
+    cfg->wal_segment_bytes = 64u << 20;
+}
+
+bool config_level_is_critical(const config_t *cfg, const char *level, size_t len)
+{
+    const char *p = cfg->critical_levels;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && n && !memcmp(p, level, n)) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
 }
 
 void config_free(config_t *cfg)
@@ -147,6 +185,26 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
         }
         if (!strcmp(val, "random")) {
             cfg->strategy = BALANCER_RANDOM;
+            return 0;
+        }
+        break;
+    case OPT_STRING:
+        if (strlen(val) >= o->min && strlen(val) <= o->max) {
+            strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
+            return 0;
+        }
+        break;
+    case OPT_DURABILITY:
+        if (!strcmp(val, "none")) {
+            cfg->durability = DURABILITY_NONE;
+            return 0;
+        }
+        if (!strcmp(val, "critical")) {
+            cfg->durability = DURABILITY_CRITICAL;
+            return 0;
+        }
+        if (!strcmp(val, "all")) {
+            cfg->durability = DURABILITY_ALL;
             return 0;
         }
         break;

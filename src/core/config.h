@@ -22,6 +22,9 @@
 #define CONFIG_ID_MAX 64   /* analyzer id: 1..64 chars of [A-Za-z0-9._-] */
 #define CONFIG_URL_MAX 2048
 
+/* Which records are written to the WAL before the 202. */
+typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 } durability_t;
+
 typedef struct {
     char id[CONFIG_ID_MAX + 1];
     char url[CONFIG_URL_MAX + 1];
@@ -68,6 +71,13 @@ typedef struct {
 
     uint32_t drain_timeout_ms;      /* SIGTERM: time allowed to deliver what is queued */
 
+    /* durability */
+    char data_dir[1024];            /* WAL segments, dead letters, analyzers.db */
+    durability_t durability;
+    char critical_levels[256];      /* comma-separated levels that make a record durable */
+    uint64_t max_disk_bytes;        /* WAL budget; full -> 503 for durable packets */
+    uint64_t wal_segment_bytes;
+
     analyzer_spec_t *analyzers;
     size_t analyzer_count;
 } config_t;
@@ -94,6 +104,9 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen);
 int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec);
 
 void config_free(config_t *cfg);
+
+/* Does a record with this raw level slice count as critical under cfg->critical_levels? */
+bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);
 
 /* Print --help text. */
 void config_usage(FILE *out);

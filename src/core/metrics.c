@@ -20,6 +20,8 @@ static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_QUEUE_FULL] = "queue_full",
     [REJECT_DRAINING] = "shutting_down",
     [REJECT_NOMEM] = "out_of_memory",
+    [REJECT_DISK_FULL] = "disk_full",
+    [REJECT_DISK_ERROR] = "disk_error",
 };
 
 const char *reject_reason_name(reject_reason_t r)
@@ -61,6 +63,8 @@ json_t *metrics_to_json(void)
     PUT(m, "records_deadlettered", records_deadlettered);
     PUT(m, "records_deadletter_evicted", records_deadletter_evicted);
     PUT(m, "records_lost_at_shutdown", records_lost_at_shutdown);
+    PUT(m, "records_durable", records_durable);
+    PUT(m, "records_replayed", records_replayed);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
     PUT(m, "queued_bytes", queued_bytes);

@@ -26,6 +26,8 @@ typedef enum {
     REJECT_QUEUE_FULL,        /* 503 backpressure: queue budget exhausted */
     REJECT_DRAINING,          /* 503 shutting down */
     REJECT_NOMEM,             /* 503 out of memory */
+    REJECT_DISK_FULL,         /* 503 WAL disk budget (max-disk-bytes) exhausted */
+    REJECT_DISK_ERROR,        /* 503 WAL write or fsync failed */
     REJECT__COUNT
 } reject_reason_t;
 
@@ -47,6 +49,8 @@ typedef struct {
     _Atomic uint64_t records_deadlettered;
     _Atomic uint64_t records_deadletter_evicted; /* dropped from a full dead-letter store */
     _Atomic uint64_t records_lost_at_shutdown;   /* drain timeout expired */
+    _Atomic uint64_t records_durable;       /* accepted records fsync'ed to the WAL */
+    _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
 

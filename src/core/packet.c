@@ -12,5 +12,6 @@ void packet_free(packet_t *p)
     if (p->raw) evbuffer_free(p->raw);
     free(p->decoded);
     free(p->records);
+    free(p->seqs);
     free(p);
 }

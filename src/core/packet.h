@@ -24,6 +24,7 @@ typedef struct packet {
     size_t len;
     scan_record_t *records; /* records[0..count), offsets into data */
     size_t count;
+    uint64_t *seqs;         /* NULL, or per record: WAL sequence number of a durable record, 0 if not durable */
     uint64_t record_bytes;  /* sum of records[i].rec.len: what the queue budget counts */
     uint64_t accepted_us;   /* now_us() when it was acknowledged */
 } packet_t;

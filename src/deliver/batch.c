@@ -44,6 +44,7 @@ void batch_free(batch_t *b)
 {
     if (!b) return;
     free(b->buf);
+    free(b->seqs);
     free(b);
 }
 
@@ -67,6 +68,19 @@ int batch_append(batch_t *b, const char *rec, size_t len)
     b->len += len;
     b->records++;
     b->record_bytes += len;
+    return 0;
+}
+
+int batch_add_seq(batch_t *b, uint64_t seq)
+{
+    if (b->nseqs == b->seqs_cap) {
+        uint32_t nc = b->seqs_cap ? b->seqs_cap * 2 : 64;
+        uint64_t *n = realloc(b->seqs, nc * sizeof *n);
+        if (!n) return -1;
+        b->seqs = n;
+        b->seqs_cap = nc;
+    }
+    b->seqs[b->nseqs++] = seq;
     return 0;
 }
 

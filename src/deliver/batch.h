@@ -32,6 +32,8 @@ typedef struct batch {
     uint64_t created_us;
     char last_analyzer[65];  /* id of the analyzer of the last attempt */
     char last_error[128];    /* why the last attempt failed */
+    uint64_t *seqs;          /* WAL sequence numbers of the durable records in it */
+    uint32_t nseqs, seqs_cap;
     struct event *retry_ev;  /* backoff timer while waiting to retry */
     void *owner;             /* the delivery layer's bookkeeping */
 } batch_t;
@@ -51,6 +53,10 @@ void batch_free(batch_t *b);
 
 /* Append one record (the bytes of a JSON object). Returns 0 or -1 on ENOMEM. */
 int batch_append(batch_t *b, const char *rec, size_t len);
+
+/* Remember the WAL sequence number of a durable record just appended.
+ * Returns 0 or -1 on ENOMEM. */
+int batch_add_seq(batch_t *b, uint64_t seq);
 
 /* Close the frame. Idempotent. Returns 0 or -1 on ENOMEM. */
 int batch_seal(batch_t *b);

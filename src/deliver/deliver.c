@@ -27,6 +27,7 @@
 #include "deliver/sender.h"
 #include "route/router.h"
 #include "store/deadletter.h"
+#include "store/durable.h"
 
 #define MAX_PACKETS_PER_WAKE 256 /* routing work per loop turn before I/O runs again */
 
@@ -51,6 +52,7 @@ struct deliver {
     sender_t *sender;
     health_t *health;
     deadletter_t *dl;
+    durable_t *durable;      /* NULL when nothing is durable */
     batch_list_t parked;     /* batches with no eligible analyzer */
     uint64_t retry_waiting;  /* batches sleeping on a backoff timer */
     uint64_t rng;
@@ -87,9 +89,17 @@ static uint64_t next_rand(deliver_t *d)
 
 /* ------------------------------------------------------------------ batches */
 
-static void finish_batch(deliver_t *d, batch_t *b)
+/* The batch's records are settled (delivered or dead-lettered): release
+ * their budget and acknowledge their durable records in the WAL. */
+static void settle(deliver_t *d, batch_t *b)
 {
     queue_release(d->queue, b->record_bytes, b->records);
+    if (d->durable && b->nseqs) durable_ack(d->durable, b->seqs, b->nseqs);
+}
+
+static void finish_batch(deliver_t *d, batch_t *b)
+{
+    settle(d, b);
     batch_free(b);
 }
 
@@ -124,7 +134,7 @@ static void retry_or_deadletter(deliver_t *d, batch_t *b, const char *why)
                  b->records, b->attempts, why);
         char reason[200];
         snprintf(reason, sizeof reason, "%u attempts failed; last: %s", b->attempts, why);
-        queue_release(d->queue, b->record_bytes, b->records);
+        settle(d, b);
         deadletter_add(d->dl, b, reason);
         maybe_finish_drain(d);
         return;
@@ -407,7 +417,11 @@ deliver_t *deliver_new(const config_t *cfg)
     router_hooks_t rh = {hook_batch_opened, hook_batch_ready, d};
     d->router = router_new(cfg, &rh);
     d->sender = sender_new(d->base, cfg->connect_timeout_ms);
-    d->dl = deadletter_new(cfg->deadletter_max_bytes);
+    char err[512];
+    d->dl = cfg->data_dir[0] ? deadletter_open(cfg->data_dir, cfg->deadletter_max_bytes, err,
+                                               sizeof err)
+                             : deadletter_new(cfg->deadletter_max_bytes);
+    if (!d->dl) log_error("deliver", "dead-letter store: %s", err);
     if (!d->queue || !d->wake_ev || !d->call_ev || !d->router || !d->sender || !d->dl) goto fail;
     health_hooks_t hh = {hook_health_changed, hook_check_done, d};
     d->health = health_new(d->base, d->sender, d->router, cfg, &hh);
@@ -429,6 +443,11 @@ fail:
 pkt_queue_t *deliver_queue(deliver_t *d)
 {
     return d->queue;
+}
+
+void deliver_set_durable(deliver_t *d, durable_t *durable)
+{
+    d->durable = durable;
 }
 
 static void *thread_main(void *arg)
@@ -714,6 +733,56 @@ uint64_t deliver_deadletter_purge(deliver_t *d)
     admin_arg_t x = {0};
     deliver_call(d, do_deadletter_purge, &x);
     return x.n;
+}
+
+typedef struct {
+    char **bodies;
+    size_t *lens;
+    long n;
+    uint64_t k;
+} dl_take_t;
+
+static void do_deadletter_read(deliver_t *d, void *arg)
+{
+    dl_take_t *x = arg;
+    x->n = deadletter_read_all(d->dl, &x->bodies, &x->lens);
+}
+
+long deliver_deadletter_read(deliver_t *d, char ***bodies, size_t **lens)
+{
+    dl_take_t x = {0};
+    deliver_call(d, do_deadletter_read, &x);
+    *bodies = x.bodies;
+    *lens = x.lens;
+    return x.n;
+}
+
+static void do_deadletter_remove_first(deliver_t *d, void *arg)
+{
+    dl_take_t *x = arg;
+    x->n = deadletter_remove_first(d->dl, x->k);
+}
+
+int deliver_deadletter_remove_first(deliver_t *d, uint64_t k)
+{
+    dl_take_t x = {.k = k};
+    deliver_call(d, do_deadletter_remove_first, &x);
+    return (int)x.n;
+}
+
+static void do_spec(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->id);
+    x->rc = a ? 0 : -ENOENT;
+    if (a) *x->spec = a->spec;
+}
+
+int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out)
+{
+    admin_arg_t x = {.id = id, .spec = out};
+    deliver_call(d, do_spec, &x);
+    return x.rc;
 }
 
 static void do_healthy_count(deliver_t *d, void *arg)

@@ -29,6 +29,11 @@ deliver_t *deliver_new(const config_t *cfg);
 /* The queue ingest pushes accepted packets into. */
 pkt_queue_t *deliver_queue(deliver_t *d);
 
+/* Acknowledge delivered and dead-lettered durable records to this writer
+ * (call before deliver_start; NULL = nothing is durable). */
+struct durable;
+void deliver_set_durable(deliver_t *d, struct durable *durable);
+
 /* Start the delivery thread. Returns 0 or -1. */
 int deliver_start(deliver_t *d);
 
@@ -49,6 +54,9 @@ int deliver_analyzer_add(deliver_t *d, analyzer_spec_t *spec);
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
                             const char *url, const char *health_url);
 
+/* Copy the current spec of analyzer `id`. 0 or -ENOENT. */
+int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
+
 /* Remove; its queued records move to the other analyzers. 0 or -ENOENT. */
 int deliver_analyzer_remove(deliver_t *d, const char *id);
 
@@ -62,6 +70,13 @@ json_t *deliver_metrics_json(deliver_t *d);
 /* Dead-letter summary / purge (returns records purged). */
 json_t *deliver_deadletter_json(deliver_t *d);
 uint64_t deliver_deadletter_purge(deliver_t *d);
+
+/* Copies of the bodies of every dead-lettered batch, oldest first (see
+ * deadletter_read_all). Returns the count or a negative errno. */
+long deliver_deadletter_read(deliver_t *d, char ***bodies, size_t **lens);
+
+/* Remove the k oldest dead-letter entries (after a successful replay). 0 or -errno. */
+int deliver_deadletter_remove_first(deliver_t *d, uint64_t k);
 
 /* Number of analyzers currently able to take records (for GET /health). */
 int deliver_healthy_count(deliver_t *d);

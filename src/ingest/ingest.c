@@ -4,10 +4,16 @@
  * The body is taken out of the request without copying (evbuffer chains are
  * moved into the packet) and made contiguous once; the scanner reads it once;
  * the router later copies each record once into its analyzer's batch.
+ *
+ * Durability: when the packet holds durable records (policy, "critical": true,
+ * a critical level, or X-Logdist-Durability: critical), it goes to the
+ * durability writer first and the 202 is sent from its completion, after the
+ * fsync; otherwise it is queued and answered at once.
  */
 #include "ingest/ingest.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdatomic.h>
@@ -24,18 +30,20 @@
 struct ingest {
     const config_t *cfg;
     pkt_queue_t *queue;
+    durable_t *durable;
     scan_result_t scan; /* reused for every packet (ingest thread only) */
     scan_limits_t limits;
     bool draining;
     uint64_t packet_seq;
 };
 
-ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue)
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable)
 {
     ingest_t *ing = calloc(1, sizeof *ing);
     if (!ing) return NULL;
     ing->cfg = cfg;
     ing->queue = queue;
+    ing->durable = durable;
     ing->limits.max_depth = cfg->max_depth;
     ing->limits.max_records = cfg->max_records_per_packet;
     ing->limits.max_record_bytes = cfg->max_record_bytes;
@@ -103,6 +111,168 @@ static void reject_scan(struct evhttp_request *req, const scan_result_t *s)
            (long long)s->err_offset, 0);
 }
 
+/* Who waits for a packet: an HTTP request or an injector callback. */
+typedef struct {
+    ingest_t *ing;
+    struct evhttp_request *req;
+    ingest_inject_fn inject_done;
+    void *inject_ctx;
+    char packet_id[160];
+} waiter_t;
+
+static bool durable_hdr_is_critical(struct evkeyvalq *hdrs)
+{
+    const char *v = evhttp_find_header(hdrs, "X-Logdist-Durability");
+    return v && !strcasecmp(v, "critical");
+}
+
+/* Mark the durable records of p (p->seqs[i] = 1); returns how many. */
+static size_t mark_durable(ingest_t *ing, packet_t *p, bool whole_packet)
+{
+    const config_t *cfg = ing->cfg;
+    if (cfg->durability == DURABILITY_NONE || !ing->durable || !p->count) return 0;
+    bool all = whole_packet || cfg->durability == DURABILITY_ALL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        const scan_record_t *r = &p->records[i];
+        bool durable = all || (r->flags & SCAN_REC_CRITICAL) ||
+                       (r->level.len && config_level_is_critical(cfg, p->data + r->level.off,
+                                                                 r->level.len));
+        if (!durable) continue;
+        if (!p->seqs && !(p->seqs = calloc(p->count, sizeof *p->seqs))) return SIZE_MAX;
+        p->seqs[i] = 1;
+        n++;
+    }
+    return n;
+}
+
+static void reply_accepted(waiter_t *w, size_t count)
+{
+    METRIC_ADD(packets_accepted, 1);
+    METRIC_ADD(records_accepted, count);
+    if (w->inject_done) {
+        w->inject_done(w->inject_ctx, 0, count);
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_printf(out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count, w->packet_id);
+    evhttp_add_header(evhttp_request_get_output_headers(w->req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(w->req, 202, "Accepted", out);
+    evbuffer_free(out);
+}
+
+static void refuse(waiter_t *w, reject_reason_t why, int status, const char *msg,
+                   long long offset, int retry_after, int err)
+{
+    if (w->inject_done) {
+        metrics_reject(why);
+        w->inject_done(w->inject_ctx, err ? err : -EINVAL, 0);
+        return;
+    }
+    reject(w->req, why, status, msg, offset, retry_after);
+}
+
+/* The durability writer is done with a packet (ingest thread). */
+static void on_durable_done(void *ctx, packet_t *p, int status)
+{
+    waiter_t *w = ctx;
+    size_t count = p->count;
+    if (status == 0) {
+        size_t durable = 0;
+        for (size_t i = 0; i < count; i++) durable += p->seqs[i] != 0;
+        METRIC_ADD(records_durable, durable);
+        queue_push(w->ing->queue, p);
+        reply_accepted(w, count);
+    } else {
+        queue_release(w->ing->queue, p->record_bytes, count);
+        packet_free(p);
+        if (status == -ENOSPC)
+            refuse(w, REJECT_DISK_FULL, 503, "durable storage is full (max-disk-bytes)", -1, 5,
+                   status);
+        else
+            refuse(w, REJECT_DISK_ERROR, 503, "durable storage write failed", -1, 5, status);
+    }
+    free(w);
+}
+
+/* Validate, reserve budget and queue (directly or through the durability
+ * writer) a packet whose body is p->data[0..len). Answers the request, or
+ * calls the injector's callback. Takes ownership of p. */
+static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_durable,
+                  struct evhttp_request *req, ingest_inject_fn inject_done, void *inject_ctx)
+{
+    waiter_t local = {ing, req, inject_done, inject_ctx, ""};
+    scan_result_t *s = &ing->scan;
+    if (scan_body(p->data, p->len, format, &ing->limits, s) != SCAN_OK) {
+        packet_free(p);
+        if (inject_done) {
+            metrics_reject(REJECT_SYNTAX);
+            inject_done(inject_ctx, -EINVAL, 0);
+        } else {
+            reject_scan(req, s);
+        }
+        return;
+    }
+    uint64_t rec_bytes = 0;
+    for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
+    if (s->packet_id.len && s->packet_id.len < 128)
+        snprintf(local.packet_id, sizeof local.packet_id, "%.*s", (int)s->packet_id.len,
+                 p->data + s->packet_id.off);
+    else
+        snprintf(local.packet_id, sizeof local.packet_id, "p-%llx-%llx",
+                 (unsigned long long)wall_ms(), (unsigned long long)++ing->packet_seq);
+
+    size_t count = s->count;
+    if (!count) {
+        packet_free(p);
+        reply_accepted(&local, 0);
+        return;
+    }
+    bool forced = inject_done != NULL; /* a replay must not be refused for budget */
+    if (forced)
+        queue_reserve_force(ing->queue, rec_bytes, count);
+    else if (!queue_reserve(ing->queue, rec_bytes, count)) {
+        packet_free(p);
+        refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
+               1, -EAGAIN);
+        return;
+    }
+    p->records = malloc(count * sizeof *p->records);
+    if (!p->records) {
+        queue_release(ing->queue, rec_bytes, count);
+        packet_free(p);
+        refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
+        return;
+    }
+    memcpy(p->records, s->records, count * sizeof *p->records);
+    p->count = count;
+    p->record_bytes = rec_bytes;
+    p->accepted_us = now_us();
+
+    size_t durable = mark_durable(ing, p, whole_durable);
+    if (durable == SIZE_MAX) {
+        queue_release(ing->queue, rec_bytes, count);
+        packet_free(p);
+        refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
+        return;
+    }
+    if (durable) {
+        waiter_t *w = malloc(sizeof *w);
+        if (!w) {
+            queue_release(ing->queue, rec_bytes, count);
+            packet_free(p);
+            refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
+            return;
+        }
+        *w = local;
+        durable_submit(ing->durable, p, on_durable_done, w);
+        return;
+    }
+    queue_push(ing->queue, p);
+    reply_accepted(&local, count);
+}
+
 void ingest_handle(ingest_t *ing, struct evhttp_request *req)
 {
     const config_t *cfg = ing->cfg;
@@ -135,6 +305,10 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         }
     }
 
+    if (METRIC_GET(queued_bytes) >= cfg->max_queue_bytes) { /* shed before any work */
+        reject(req, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1, 1);
+        return;
+    }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t in_len = evbuffer_get_length(in);
     METRIC_ADD(bytes_received, in_len);
@@ -183,53 +357,22 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         }
     }
 
-    scan_result_t *s = &ing->scan;
-    if (scan_body(p->data, p->len, (scan_format_t)format, &ing->limits, s) != SCAN_OK) {
-        packet_free(p);
-        reject_scan(req, s);
+    admit(ing, p, (scan_format_t)format, durable_hdr_is_critical(hdrs), req, NULL, NULL);
+}
+
+void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
+{
+    packet_t *p = calloc(1, sizeof *p);
+    char *copy = malloc(len + 1);
+    if (!p || !copy) {
+        free(p);
+        free(copy);
+        done(ctx, -ENOMEM, 0);
         return;
     }
-
-    uint64_t rec_bytes = 0;
-    for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
-
-    char pid[160];
-    if (s->packet_id.len && s->packet_id.len < 128)
-        snprintf(pid, sizeof pid, "%.*s", (int)s->packet_id.len, p->data + s->packet_id.off);
-    else
-        snprintf(pid, sizeof pid, "p-%llx-%llx", (unsigned long long)wall_ms(),
-                 (unsigned long long)++ing->packet_seq);
-
-    size_t count = s->count;
-    if (count) {
-        if (!queue_reserve(ing->queue, rec_bytes, count)) {
-            packet_free(p);
-            reject(req, REJECT_QUEUE_FULL, 503,
-                   "queue is full (max-queue-bytes); retry later", -1, 1);
-            return;
-        }
-        p->records = malloc(count * sizeof *p->records);
-        if (!p->records) {
-            queue_release(ing->queue, rec_bytes, count);
-            packet_free(p);
-            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
-            return;
-        }
-        memcpy(p->records, s->records, count * sizeof *p->records);
-        p->count = count;
-        p->record_bytes = rec_bytes;
-        p->accepted_us = now_us();
-        queue_push(ing->queue, p);
-    } else {
-        packet_free(p);
-    }
-    METRIC_ADD(packets_accepted, 1);
-    METRIC_ADD(records_accepted, count);
-
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add_printf(out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count, pid);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(req, 202, "Accepted", out);
-    evbuffer_free(out);
+    memcpy(copy, body, len);
+    p->decoded = copy;
+    p->data = copy;
+    p->len = len;
+    admit(ing, p, SCAN_FORMAT_JSON, true, NULL, done, ctx);
 }

@@ -13,16 +13,27 @@
 #include <stdbool.h>
 
 #include "core/config.h"
+#include "store/durable.h"
 #include "store/queue.h"
 
 struct evhttp_request;
 typedef struct ingest ingest_t;
 
-ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue);
+/* `durable` may be NULL (durability none): then nothing waits for the disk. */
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable);
 void ingest_free(ingest_t *ing);
 
 /* Handle one request to /api/v1/logs (any method). */
 void ingest_handle(ingest_t *ing, struct evhttp_request *req);
+
+/* Called on the ingest thread when an injected body is queued (status 0) or
+ * refused (negative errno), with its record count. */
+typedef void (*ingest_inject_fn)(void *ctx, int status, size_t records);
+
+/* Put a JSON body that did not come from an agent (a dead-lettered batch being
+ * replayed) through the same validation, durability and queueing as a POST.
+ * Durable when the policy is not none. `done` is always called, exactly once. */
+void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx);
 
 /* While draining, new packets get 503 + Retry-After. */
 void ingest_set_draining(ingest_t *ing, bool draining);

@@ -68,7 +68,10 @@ enum { P_NONE = 0, P_PACKET_ID, P_AGENT_ID, P_MESSAGES };
 
 /* Bytes that end a plain run inside a string. */
 static const uchar str_special[256] = {
-    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+    [0x00 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
 };
 
 /* JSON whitespace (RFC 8259: space, tab, LF, CR). */
@@ -76,10 +79,9 @@ static const uchar ws_tbl[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1}
 
 /* Hex digit value + 1, 0 for non-hex bytes. */
 static const uchar hex_tbl[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,
-    ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
-    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
-    ['F'] = 16,
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
 static inline bool is_digit(uchar ch)
@@ -147,8 +149,7 @@ static int utf8_seq(const uchar *p, const uchar *end, const uchar **bad, const c
         *msg = "invalid UTF-8 byte";
         return 0;
     }
-    if (p + 1 >= end)
-        return -1;
+    if (p + 1 >= end) return -1;
     if (p[1] < lo || p[1] > hi) {
         *bad = p + 1;
         if ((p[1] & 0xc0) != 0x80)
@@ -162,8 +163,7 @@ static int utf8_seq(const uchar *p, const uchar *end, const uchar **bad, const c
         return 0;
     }
     for (int i = 2; i < n; i++) {
-        if (p + i >= end)
-            return -1;
+        if (p + i >= end) return -1;
         if ((p[i] & 0xc0) != 0x80) {
             *bad = p + i;
             *msg = "truncated UTF-8 sequence";
@@ -180,13 +180,11 @@ static int utf8_seq(const uchar *p, const uchar *end, const uchar **bad, const c
  */
 static COLD const uchar *fail_byte(ctx_t *c, const uchar *p, const char *msg)
 {
-    if (p >= c->end)
-        return fail_end(c);
+    if (p >= c->end) return fail_end(c);
     if (*p >= 0x80) {
         const uchar *bad;
         const char *umsg;
-        if (utf8_seq(p, c->end, &bad, &umsg) == 0)
-            return fail(c, SCAN_ERR_UTF8, p, umsg);
+        if (utf8_seq(p, c->end, &bad, &umsg) == 0) return fail(c, SCAN_ERR_UTF8, p, umsg);
         if (c->end - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
             msg = "byte order mark not allowed";
     }
@@ -218,20 +216,15 @@ static inline const uchar *str_plain(const uchar *p, const uchar *end)
         __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
                                  _mm_cmplt_epi8(v, space));
         unsigned mask = (unsigned)_mm_movemask_epi8(m);
-        if (mask)
-            return p + __builtin_ctz(mask);
+        if (mask) return p + __builtin_ctz(mask);
         p += 16;
     }
 #endif
     while (end - p >= 4) {
-        if (str_special[p[0]])
-            return p;
-        if (str_special[p[1]])
-            return p + 1;
-        if (str_special[p[2]])
-            return p + 2;
-        if (str_special[p[3]])
-            return p + 3;
+        if (str_special[p[0]]) return p;
+        if (str_special[p[1]]) return p + 1;
+        if (str_special[p[2]]) return p + 2;
+        if (str_special[p[3]]) return p + 3;
         p += 4;
     }
     while (p < end && !str_special[*p])
@@ -247,37 +240,38 @@ static inline const uchar *str_plain(const uchar *p, const uchar *end)
 static const uchar *string_special(ctx_t *c, const uchar *p, bool *esc)
 {
     const uchar *end = c->end;
-    if (p >= end)
-        return fail_end(c);
+    if (p >= end) return fail_end(c);
     if (*p == '\\') {
         *esc = true;
-        if (++p >= end)
-            return fail_end(c);
+        if (++p >= end) return fail_end(c);
         switch (*p) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
             return p + 1;
         case 'u':
             for (int i = 1; i <= 4; i++) {
-                if (p + i >= end)
-                    return fail_end(c);
-                if (!hex_tbl[p[i]])
-                    return fail(c, SCAN_ERR_SYNTAX, p + i, "invalid \\u escape in string");
+                if (p + i >= end) return fail_end(c);
+                if (!hex_tbl[p[i]]) return fail_byte(c, p + i, "invalid \\u escape in string");
             }
             return p + 5; /* lone surrogates (\ud800) are grammar-valid: accepted */
         default:
-            return fail(c, SCAN_ERR_SYNTAX, p, "invalid escape in string");
+            /* fail_byte: SCAN_ERR_UTF8 if the byte is not UTF-8 either */
+            return fail_byte(c, p, "invalid escape in string");
         }
     }
-    if (*p < 0x20)
-        return fail(c, SCAN_ERR_SYNTAX, p, "control character in string");
+    if (*p < 0x20) return fail(c, SCAN_ERR_SYNTAX, p, "control character in string");
     do { /* non-ASCII: validate consecutive sequences here */
         const uchar *bad;
         const char *msg;
         int n = utf8_seq(p, end, &bad, &msg);
-        if (n < 0)
-            return fail_end(c);
-        if (n == 0)
-            return fail(c, SCAN_ERR_UTF8, bad, msg);
+        if (n < 0) return fail_end(c);
+        if (n == 0) return fail(c, SCAN_ERR_UTF8, bad, msg);
         p += n;
     } while (p < end && *p >= 0x80);
     return p;
@@ -293,11 +287,9 @@ static inline const uchar *scan_string(ctx_t *c, const uchar *p, bool *esc)
     p++;
     for (;;) {
         p = str_plain(p, end);
-        if (LIKELY(p < end && *p == '"'))
-            return p + 1;
+        if (LIKELY(p < end && *p == '"')) return p + 1;
         p = string_special(c, p, esc);
-        if (UNLIKELY(p == NULL))
-            return NULL;
+        if (UNLIKELY(p == NULL)) return NULL;
     }
 }
 
@@ -307,33 +299,25 @@ static inline const uchar *scan_number(ctx_t *c, const uchar *p)
 {
     const uchar *end = c->end;
     if (*p == '-') {
-        if (++p >= end)
-            return fail_end(c);
-        if (!is_digit(*p))
-            return fail_byte(c, p, "expected digit after '-'");
+        if (++p >= end) return fail_end(c);
+        if (!is_digit(*p)) return fail_byte(c, p, "expected digit after '-'");
     }
     if (*p++ == '0') {
-        if (p < end && is_digit(*p))
-            return fail(c, SCAN_ERR_SYNTAX, p, "leading zero in number");
+        if (p < end && is_digit(*p)) return fail(c, SCAN_ERR_SYNTAX, p, "leading zero in number");
     } else {
         while (p < end && is_digit(*p))
             p++;
     }
     if (p < end && *p == '.') {
-        if (++p >= end)
-            return fail_end(c);
-        if (!is_digit(*p))
-            return fail_byte(c, p, "expected digit after '.'");
+        if (++p >= end) return fail_end(c);
+        if (!is_digit(*p)) return fail_byte(c, p, "expected digit after '.'");
         while (p < end && is_digit(*p))
             p++;
     }
     if (p < end && (*p | 0x20) == 'e') {
-        if (++p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end)
-            return fail_end(c);
-        if (!is_digit(*p))
-            return fail_byte(c, p, "expected digit in exponent");
+        if (++p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end) return fail_end(c);
+        if (!is_digit(*p)) return fail_byte(c, p, "expected digit in exponent");
         while (p < end && is_digit(*p))
             p++;
     }
@@ -343,13 +327,10 @@ static inline const uchar *scan_number(ctx_t *c, const uchar *p)
 /* Scans the literal `lit` (n bytes) at p. Returns the position after it or NULL. */
 static const uchar *scan_literal(ctx_t *c, const uchar *p, const char *lit, size_t n)
 {
-    if (LIKELY((size_t)(c->end - p) >= n && memcmp(p, lit, n) == 0))
-        return p + n;
+    if (LIKELY((size_t)(c->end - p) >= n && memcmp(p, lit, n) == 0)) return p + n;
     for (size_t i = 0;; i++) {
-        if (p + i >= c->end)
-            return fail_end(c);
-        if (p[i] != (uchar)lit[i])
-            return fail_byte(c, p + i, "invalid literal");
+        if (p + i >= c->end) return fail_end(c);
+        if (p[i] != (uchar)lit[i]) return fail_byte(c, p + i, "invalid literal");
     }
 }
 
@@ -367,8 +348,7 @@ static const uchar *scan_value(ctx_t *c, const uchar *p, uint32_t depth)
     bool esc;
 
 value:
-    if (UNLIKELY(p >= end))
-        return fail_end(c);
+    if (UNLIKELY(p >= end)) return fail_end(c);
     switch (*p) {
     case '"':
         p = scan_string(c, p, &esc);
@@ -379,7 +359,7 @@ value:
         if (UNLIKELY(depth + level >= c->max_depth))
             return fail(c, SCAN_ERR_DEPTH, p, "nesting too deep");
         if ((level & 63) == 0)
-            stack[level >> 6] = 0;
+            stack[level >> 6] = 0; /* first use of this word: never read uninitialised */
         if (*p == '{') {
             stack[level >> 6] |= (uint64_t)1 << (level & 63);
             level++;
@@ -393,6 +373,7 @@ value:
                 return fail_byte(c, p, "expected key or '}' in object");
             goto key;
         }
+        stack[level >> 6] &= ~((uint64_t)1 << (level & 63));
         level++;
         p = skip_ws(p + 1, end);
         if (p < end && *p == ']') {
@@ -410,34 +391,40 @@ value:
     case 'n':
         p = scan_literal(c, p, "null", 4);
         break;
-    case '-': case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
         p = scan_number(c, p);
         break;
     default:
         return fail_byte(c, p, "expected value");
     }
-    if (UNLIKELY(p == NULL))
-        return NULL;
+    if (UNLIKELY(p == NULL)) return NULL;
 
     /* After a value: close containers until one continues with ','. */
     while (level > 0) {
         uint32_t top = level - 1;
         bool in_obj = (stack[top >> 6] >> (top & 63)) & 1;
         p = skip_ws(p, end);
-        if (UNLIKELY(p >= end))
-            return fail_end(c);
+        if (UNLIKELY(p >= end)) return fail_end(c);
         if (*p == ',') {
             p = skip_ws(p + 1, end);
-            if (!in_obj)
-                goto value;
+            if (!in_obj) goto value;
             if (UNLIKELY(p >= end || *p != '"'))
                 return fail_byte(c, p, "expected key after ',' in object");
             goto key;
         }
         if (*p != (in_obj ? '}' : ']'))
-            return fail_byte(c, p,
-                             in_obj ? "expected ',' or '}' in object" : "expected ',' or ']' in array");
+            return fail_byte(
+                c, p, in_obj ? "expected ',' or '}' in object" : "expected ',' or ']' in array");
         p++;
         level--;
     }
@@ -445,11 +432,9 @@ value:
 
 key: /* p at the opening quote of a key */
     p = scan_string(c, p, &esc);
-    if (UNLIKELY(p == NULL))
-        return NULL;
+    if (UNLIKELY(p == NULL)) return NULL;
     p = skip_ws(p, end);
-    if (UNLIKELY(p >= end || *p != ':'))
-        return fail_byte(c, p, "expected ':' after key");
+    if (UNLIKELY(p >= end || *p != ':')) return fail_byte(c, p, "expected ':' after key");
     p = skip_ws(p + 1, end);
     goto value;
 }
@@ -479,12 +464,9 @@ static inline int match_record_key(const uchar *k, size_t n)
 /* Packet key id of an unescaped key of n bytes at k. */
 static int match_packet_key(const uchar *k, size_t n)
 {
-    if (n == 9 && memcmp(k, "packet_id", 9) == 0)
-        return P_PACKET_ID;
-    if (n == 8 && memcmp(k, "agent_id", 8) == 0)
-        return P_AGENT_ID;
-    if (n == 8 && memcmp(k, "messages", 8) == 0)
-        return P_MESSAGES;
+    if (n == 9 && memcmp(k, "packet_id", 9) == 0) return P_PACKET_ID;
+    if (n == 8 && memcmp(k, "agent_id", 8) == 0) return P_AGENT_ID;
+    if (n == 8 && memcmp(k, "messages", 8) == 0) return P_MESSAGES;
     return P_NONE;
 }
 
@@ -501,11 +483,21 @@ static int decode_key(const uchar *k, const uchar *kend, uchar *buf, int cap)
         if (ch == '\\') {
             ch = *k++;
             switch (ch) {
-            case 'b': ch = '\b'; break;
-            case 'f': ch = '\f'; break;
-            case 'n': ch = '\n'; break;
-            case 'r': ch = '\r'; break;
-            case 't': ch = '\t'; break;
+            case 'b':
+                ch = '\b';
+                break;
+            case 'f':
+                ch = '\f';
+                break;
+            case 'n':
+                ch = '\n';
+                break;
+            case 'r':
+                ch = '\r';
+                break;
+            case 't':
+                ch = '\t';
+                break;
             case 'u':
                 ch = (unsigned)((hex_tbl[k[0]] - 1) << 12 | (hex_tbl[k[1]] - 1) << 8 |
                                 (hex_tbl[k[2]] - 1) << 4 | (hex_tbl[k[3]] - 1));
@@ -515,8 +507,7 @@ static int decode_key(const uchar *k, const uchar *kend, uchar *buf, int cap)
                 break;
             }
         }
-        if (ch >= 0x80 || n == cap)
-            return -1;
+        if (ch >= 0x80 || n == cap) return -1;
         buf[n++] = (uchar)ch;
     }
     return n;
@@ -530,15 +521,11 @@ static bool grow_records(ctx_t *c)
 {
     scan_result_t *o = c->out;
     size_t ncap = o->capacity ? o->capacity * 2 : INITIAL_RECORDS;
-    if (ncap > c->max_records)
-        ncap = c->max_records;
-    if (ncap <= o->count)
-        ncap = o->count + 1;
-    if (ncap > SIZE_MAX / sizeof(scan_record_t))
-        return false;
+    if (ncap > c->max_records) ncap = c->max_records;
+    if (ncap <= o->count) ncap = o->count + 1;
+    if (ncap > SIZE_MAX / sizeof(scan_record_t)) return false;
     scan_record_t *n = realloc(o->records, ncap * sizeof(scan_record_t));
-    if (n == NULL)
-        return false;
+    if (n == NULL) return false;
     o->records = n;
     o->capacity = ncap;
     return true;
@@ -554,21 +541,29 @@ static inline void set_string_field(const ctx_t *c, scan_record_t *r, int f, con
                                     const uchar *ve, bool esc)
 {
     static const uint32_t esc_flag[] = {
-        [F_ID] = SCAN_REC_ID_ESCAPED, [F_LEVEL] = SCAN_REC_LEVEL_ESCAPED,
+        [F_ID] = SCAN_REC_ID_ESCAPED,         [F_LEVEL] = SCAN_REC_LEVEL_ESCAPED,
         [F_SOURCE] = SCAN_REC_SOURCE_ESCAPED, [F_TYPE] = SCAN_REC_TYPE_ESCAPED,
         [F_CRITICAL] = SCAN_REC_CRITICAL,
     };
     scan_slice_t s = slice(c, vs, ve);
     r->flags &= ~esc_flag[f];
     switch (f) {
-    case F_ID: r->id = s; break;
-    case F_LEVEL: r->level = s; break;
-    case F_SOURCE: r->source = s; break;
-    case F_TYPE: r->type = s; break;
-    default: return; /* "critical": a string is not true */
+    case F_ID:
+        r->id = s;
+        break;
+    case F_LEVEL:
+        r->level = s;
+        break;
+    case F_SOURCE:
+        r->source = s;
+        break;
+    case F_TYPE:
+        r->type = s;
+        break;
+    default:
+        return; /* "critical": a string is not true */
     }
-    if (esc)
-        r->flags |= esc_flag[f];
+    if (esc) r->flags |= esc_flag[f];
 }
 
 /* Stores non-string value [vs, ve) for record field f: a number id, critical=true, or
@@ -615,8 +610,7 @@ static const uchar *scan_record(ctx_t *c, const uchar *p, uint32_t depth)
     scan_result_t *o = c->out;
     bool first = true;
 
-    if (UNLIKELY(depth >= c->max_depth))
-        return fail(c, SCAN_ERR_DEPTH, p, "nesting too deep");
+    if (UNLIKELY(depth >= c->max_depth)) return fail(c, SCAN_ERR_DEPTH, p, "nesting too deep");
     if (UNLIKELY(o->count >= c->max_records))
         return fail(c, SCAN_ERR_TOO_MANY, p, "too many records");
     if (UNLIKELY(o->count == o->capacity) && !grow_records(c))
@@ -631,14 +625,13 @@ static const uchar *scan_record(ctx_t *c, const uchar *p, uint32_t depth)
     }
     for (;;) {
         if (UNLIKELY(p >= end || *p != '"'))
-            return fail_byte(c, p, first ? "expected key or '}' in object"
-                                         : "expected key after ',' in object");
+            return fail_byte(
+                c, p, first ? "expected key or '}' in object" : "expected key after ',' in object");
         first = false;
         const uchar *ks = p + 1;
         bool kesc = false;
         p = scan_string(c, p, &kesc);
-        if (UNLIKELY(p == NULL))
-            return NULL;
+        if (UNLIKELY(p == NULL)) return NULL;
         int f;
         if (LIKELY(!kesc)) {
             f = match_record_key(ks, (size_t)(p - 1 - ks));
@@ -649,29 +642,22 @@ static const uchar *scan_record(ctx_t *c, const uchar *p, uint32_t depth)
         }
         if (UNLIKELY(p >= end || *p != ':')) {
             p = skip_ws(p, end);
-            if (p >= end || *p != ':')
-                return fail_byte(c, p, "expected ':' after key");
+            if (p >= end || *p != ':') return fail_byte(c, p, "expected ':' after key");
         }
         p = skip_ws(p + 1, end);
-        if (UNLIKELY(p >= end))
-            return fail_end(c);
+        if (UNLIKELY(p >= end)) return fail_end(c);
         const uchar *vs = p;
         if (*p == '"') {
             bool vesc = false;
             p = scan_string(c, p, &vesc);
-            if (UNLIKELY(p == NULL))
-                return NULL;
-            if (f != F_NONE)
-                set_string_field(c, r, f, vs + 1, p - 1, vesc);
+            if (UNLIKELY(p == NULL)) return NULL;
+            if (f != F_NONE) set_string_field(c, r, f, vs + 1, p - 1, vesc);
         } else {
             p = scan_value(c, p, depth + 1);
-            if (UNLIKELY(p == NULL))
-                return NULL;
-            if (f != F_NONE)
-                set_other_field(c, r, f, vs, p);
+            if (UNLIKELY(p == NULL)) return NULL;
+            if (f != F_NONE) set_other_field(c, r, f, vs, p);
         }
-        if (UNLIKELY(p >= end || (*p != ',' && *p != '}')))
-            p = skip_ws(p, end);
+        if (UNLIKELY(p >= end || (*p != ',' && *p != '}'))) p = skip_ws(p, end);
         if (LIKELY(p < end && *p == ',')) {
             p = skip_ws(p + 1, end);
             continue;
@@ -698,30 +684,24 @@ done:
 static const uchar *scan_records(ctx_t *c, const uchar *p, uint32_t depth)
 {
     const uchar *end = c->end;
-    if (UNLIKELY(depth >= c->max_depth))
-        return fail(c, SCAN_ERR_DEPTH, p, "nesting too deep");
+    if (UNLIKELY(depth >= c->max_depth)) return fail(c, SCAN_ERR_DEPTH, p, "nesting too deep");
     p = skip_ws(p + 1, end);
-    if (p < end && *p == ']')
-        return p + 1;
+    if (p < end && *p == ']') return p + 1;
     for (;;) {
         if (LIKELY(p < end && *p == '{')) {
             p = scan_record(c, p, depth + 1);
         } else {
             const uchar *vs = p;
             p = scan_value(c, p, depth + 1);
-            if (p != NULL)
-                set_shape(c, vs, "record is not an object");
+            if (p != NULL) set_shape(c, vs, "record is not an object");
         }
-        if (UNLIKELY(p == NULL))
-            return NULL;
-        if (UNLIKELY(p >= end || (*p != ',' && *p != ']')))
-            p = skip_ws(p, end);
+        if (UNLIKELY(p == NULL)) return NULL;
+        if (UNLIKELY(p >= end || (*p != ',' && *p != ']'))) p = skip_ws(p, end);
         if (LIKELY(p < end && *p == ',')) {
             p = skip_ws(p + 1, end);
             continue;
         }
-        if (LIKELY(p < end && *p == ']'))
-            return p + 1;
+        if (LIKELY(p < end && *p == ']')) return p + 1;
         return fail_byte(c, p, "expected ',' or ']' in array");
     }
 }
@@ -744,14 +724,13 @@ static const uchar *scan_packet(ctx_t *c, const uchar *p)
     }
     for (;;) {
         if (UNLIKELY(p >= end || *p != '"'))
-            return fail_byte(c, p, first ? "expected key or '}' in object"
-                                         : "expected key after ',' in object");
+            return fail_byte(
+                c, p, first ? "expected key or '}' in object" : "expected key after ',' in object");
         first = false;
         const uchar *ks = p + 1;
         bool esc = false;
         p = scan_string(c, p, &esc);
-        if (UNLIKELY(p == NULL))
-            return NULL;
+        if (UNLIKELY(p == NULL)) return NULL;
         int k;
         if (!esc) {
             k = match_packet_key(ks, (size_t)(p - 1 - ks));
@@ -761,11 +740,9 @@ static const uchar *scan_packet(ctx_t *c, const uchar *p)
             k = n < 0 ? P_NONE : match_packet_key(buf, (size_t)n);
         }
         p = skip_ws(p, end);
-        if (UNLIKELY(p >= end || *p != ':'))
-            return fail_byte(c, p, "expected ':' after key");
+        if (UNLIKELY(p >= end || *p != ':')) return fail_byte(c, p, "expected ':' after key");
         p = skip_ws(p + 1, end);
-        if (UNLIKELY(p >= end))
-            return fail_end(c);
+        if (UNLIKELY(p >= end)) return fail_end(c);
         const uchar *vs = p;
         if (k == P_MESSAGES) {
             /* a later "messages" replaces an earlier one, with its records and errors */
@@ -787,8 +764,7 @@ static const uchar *scan_packet(ctx_t *c, const uchar *p)
             if (k != P_NONE)
                 *(k == P_PACKET_ID ? &o->packet_id : &o->agent_id) = (scan_slice_t){0, 0};
         }
-        if (UNLIKELY(p == NULL))
-            return NULL;
+        if (UNLIKELY(p == NULL)) return NULL;
         p = skip_ws(p, end);
         if (LIKELY(p < end && *p == ',')) {
             p = skip_ws(p + 1, end);
@@ -801,8 +777,7 @@ static const uchar *scan_packet(ctx_t *c, const uchar *p)
         return fail_byte(c, p, "expected ',' or '}' in object");
     }
 done:
-    if (!seen_messages)
-        set_shape(c, p - 1, "\"messages\" is missing");
+    if (!seen_messages) set_shape(c, p - 1, "\"messages\" is missing");
     return p;
 }
 
@@ -823,11 +798,9 @@ static void scan_json(ctx_t *c)
         p = scan_value(c, p, 0);
         set_shape(c, vs, "top-level value is not an object or array");
     }
-    if (p == NULL)
-        return;
+    if (p == NULL) return;
     p = skip_ws(p, c->end);
-    if (p < c->end)
-        fail_byte(c, p, "trailing data after top-level value");
+    if (p < c->end) fail_byte(c, p, "trailing data after top-level value");
 }
 
 /* SCAN_FORMAT_NDJSON: one record per '\n'-terminated line; blank lines are skipped. */
@@ -846,16 +819,14 @@ static void scan_ndjson(ctx_t *c)
                 p = scan_value(c, p, 0);
                 set_shape(c, vs, "record is not an object");
             }
-            if (p == NULL)
-                return;
+            if (p == NULL) return;
             p = skip_ws(p, c->end);
             if (p < c->end) {
                 fail_byte(c, p, "expected end of line after record");
                 return;
             }
         }
-        if (nl == NULL)
-            break;
+        if (nl == NULL) break;
         pos = nl + 1;
     }
 }
@@ -873,8 +844,7 @@ int scan_body(const char *body, size_t len, scan_format_t format, const scan_lim
         out->err_msg = "body larger than 4 GiB";
         return out->status;
     }
-    if (body == NULL)
-        body = ""; /* with len == 0 */
+    if (body == NULL) body = ""; /* with len == 0 */
 
     ctx_t c = {0};
     c.base = (const uchar *)body;
@@ -887,10 +857,8 @@ int scan_body(const char *body, size_t len, scan_format_t format, const scan_lim
     if (limits != NULL) {
         if (limits->max_depth)
             c.max_depth = limits->max_depth < HARD_MAX_DEPTH ? limits->max_depth : HARD_MAX_DEPTH;
-        if (limits->max_records)
-            c.max_records = limits->max_records;
-        if (limits->max_record_bytes)
-            c.max_record_bytes = limits->max_record_bytes;
+        if (limits->max_records) c.max_records = limits->max_records;
+        if (limits->max_record_bytes) c.max_record_bytes = limits->max_record_bytes;
     }
 
     if (format == SCAN_FORMAT_NDJSON)
@@ -928,14 +896,23 @@ void scan_result_free(scan_result_t *out)
 const char *scan_status_name(int status)
 {
     switch (status) {
-    case SCAN_OK: return "ok";
-    case SCAN_ERR_SYNTAX: return "syntax";
-    case SCAN_ERR_UTF8: return "utf8";
-    case SCAN_ERR_SHAPE: return "shape";
-    case SCAN_ERR_DEPTH: return "depth";
-    case SCAN_ERR_TOO_MANY: return "too_many_records";
-    case SCAN_ERR_RECORD_SIZE: return "record_too_large";
-    case SCAN_ERR_NOMEM: return "nomem";
-    default: return "unknown";
+    case SCAN_OK:
+        return "ok";
+    case SCAN_ERR_SYNTAX:
+        return "syntax";
+    case SCAN_ERR_UTF8:
+        return "utf8";
+    case SCAN_ERR_SHAPE:
+        return "shape";
+    case SCAN_ERR_DEPTH:
+        return "depth";
+    case SCAN_ERR_TOO_MANY:
+        return "too_many_records";
+    case SCAN_ERR_RECORD_SIZE:
+        return "record_too_large";
+    case SCAN_ERR_NOMEM:
+        return "nomem";
+    default:
+        return "unknown";
     }
 }

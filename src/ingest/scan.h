@@ -16,6 +16,18 @@
  *                        bare array [rec, ...]; chosen by the first non-blank byte.
  *   SCAN_FORMAT_NDJSON - one record per line; blank lines (only JSON whitespace) skipped.
  * A record must be a JSON object. An empty packet (zero records) is valid.
+ *
+ * Details of the contract (implemented in scan.c, tested in tests/unit/test_scan.c):
+ *   - Duplicate keys: the last one wins ("messages", "packet_id", "agent_id" and the
+ *     record fields alike); a later "messages" replaces the records of an earlier one.
+ *   - Lone surrogate escapes (\ud800 without a low half) are accepted: the grammar allows
+ *     them. Numbers are checked for syntax only: any length or exponent is accepted.
+ *   - NDJSON lines end at '\n'; '\r' is JSON whitespace, so CRLF works. A record cannot
+ *     span lines, and a line holding more than one value is a syntax error. A last line
+ *     without '\n' is fine; a body with no non-blank line has zero records.
+ *   - Syntax (and UTF-8) errors stop the scan at once. A shape error is reported only
+ *     when the rest of the body is valid JSON, so SCAN_ERR_SHAPE always means "valid JSON
+ *     of the wrong shape". Limit errors (depth, too many, record size) stop the scan.
  */
 #ifndef LOGDIST_SCAN_H
 #define LOGDIST_SCAN_H
@@ -30,7 +42,9 @@ typedef enum { SCAN_FORMAT_JSON = 0, SCAN_FORMAT_NDJSON = 1 } scan_format_t;
 typedef enum {
     SCAN_OK = 0,
     SCAN_ERR_SYNTAX = -1,      /* malformed JSON (includes truncation, trailing garbage) */
-    SCAN_ERR_UTF8 = -2,        /* invalid UTF-8 in a string or elsewhere */
+    SCAN_ERR_UTF8 = -2,        /* invalid UTF-8 (RFC 3629: no overlongs, no encoded
+                                  surrogates, nothing above U+10FFFF) in a string or
+                                  elsewhere; valid UTF-8 outside strings is a syntax error */
     SCAN_ERR_SHAPE = -3,       /* valid JSON of the wrong shape: messages missing / not an
                                   array, top level not object/array, a record not an object */
     SCAN_ERR_DEPTH = -4,       /* nesting deeper than limits.max_depth */
@@ -71,6 +85,10 @@ typedef struct {
     uint32_t flags;
 } scan_record_t;
 
+/* Limits; a NULL pointer or a zero field means the default. max_depth counts every array
+ * and object, the packet itself included ({"messages":[{}]} has depth 3; an NDJSON record
+ * has depth 1); values above 4096 act as 4096. max_records applies to one "messages"
+ * array (or bare array / NDJSON body). Record sizes are checked when a record ends. */
 typedef struct {
     uint32_t max_depth;        /* max nesting of arrays/objects, whole body; 0 = 64 */
     uint32_t max_records;      /* max records per body; 0 = 100000 */
@@ -85,18 +103,29 @@ typedef struct {
     size_t capacity;
     scan_slice_t packet_id; /* string contents of "packet_id" (packet form only) */
     scan_slice_t agent_id;  /* string contents of "agent_id"  (packet form only) */
-    /* On error: */
+    /* On error (on success: status SCAN_OK, err_offset 0, err_msg NULL): */
     scan_status_t status;
-    size_t err_offset;   /* byte offset in the body where the problem was found */
-    const char *err_msg; /* static, human readable, e.g. "expected ',' or ']'" */
+    /* Byte offset in the body where the problem was found:
+     *   syntax, UTF-8: the first offending byte, i.e. the length of the longest prefix
+     *       that could still be completed into a valid body; len (for NDJSON: the offset
+     *       of the line's '\n') when the body is merely cut short;
+     *   shape: the offending value, or the packet's closing '}' when "messages" is missing;
+     *   depth: the bracket that opens one level too many;
+     *   too many records, nomem: the '{' of the record that does not fit;
+     *   record size: the first byte past the limit (record offset + max_record_bytes). */
+    size_t err_offset;
+    const char *err_msg; /* static, human readable, e.g. "expected ',' or ']' in array" */
 } scan_result_t;
 
 /*
  * Scan `len` bytes at `body` in the given format into `out`.
  * Returns SCAN_OK (0) and fills out->records/count/packet_id/agent_id, or a
  * negative scan_status_t with out->status, out->err_offset and out->err_msg set
- * (out->count is then 0). Never reads outside body[0..len). Bodies longer than
- * UINT32_MAX bytes are rejected with SCAN_ERR_RECORD_SIZE.
+ * (out->count is then 0 and packet_id/agent_id absent). Never reads outside
+ * body[0..len); `body` may be NULL when len is 0. `limits` may be NULL (defaults).
+ * A format value other than SCAN_FORMAT_NDJSON is treated as SCAN_FORMAT_JSON.
+ * Bodies longer than UINT32_MAX bytes are rejected with SCAN_ERR_RECORD_SIZE
+ * (err_offset UINT32_MAX) without being read. Not thread-safe on one `out`.
  */
 int scan_body(const char *body, size_t len, scan_format_t format, const scan_limits_t *limits,
               scan_result_t *out);

@@ -156,6 +156,7 @@ int router_route_packet(router_t *r, const packet_t *p)
             if (r->hooks.batch_opened) r->hooks.batch_opened(r->hooks.ctx, a);
         }
         if (batch_append(b, p->data + rec->rec.off, rec->rec.len)) return -1;
+        if (p->seqs && p->seqs[i] && batch_add_seq(b, p->seqs[i])) return -1;
         a->records_routed++;
         if (b->records >= r->batch_max_records) router_seal(r, a);
     }

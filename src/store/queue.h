@@ -27,6 +27,10 @@ void queue_free(pkt_queue_t *q); /* frees packets still queued */
  * when the budget is exhausted (nothing reserved: answer 503). */
 bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records);
 
+/* Reserve without checking the budget (records recovered at start-up, which
+ * were acknowledged before the crash and must not be refused now). */
+void queue_reserve_force(pkt_queue_t *q, uint64_t bytes, uint64_t records);
+
 /* Give back budget when records are delivered or dead-lettered. */
 void queue_release(pkt_queue_t *q, uint64_t bytes, uint64_t records);
 

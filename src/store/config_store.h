@@ -1,0 +1,58 @@
+/*
+ * config_store.h - where analyzers registered at runtime are kept across
+ * restarts. A small interface (load / put / remove) behind an ops table, so
+ * that the etcd-backed store of the clustering issue can replace the embedded
+ * SQLite one without touching the callers.
+ *
+ * Precedence at start (see docs/DURABILITY.md): the store is loaded first,
+ * then analyzers named in the config file or flags are applied over it (they
+ * win for the ids they name, and are written back to the store).
+ */
+#ifndef LOGDIST_CONFIG_STORE_H
+#define LOGDIST_CONFIG_STORE_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+typedef struct config_store config_store_t;
+
+typedef struct {
+    /* All stored analyzers (malloc'd array, caller frees). 0 or negative errno. */
+    int (*load)(config_store_t *s, analyzer_spec_t **out, size_t *n);
+    /* Insert or replace by id. 0 or negative errno. */
+    int (*put)(config_store_t *s, const analyzer_spec_t *spec);
+    /* Delete by id (absent is fine). 0 or negative errno. */
+    int (*remove)(config_store_t *s, const char *id);
+    void (*close)(config_store_t *s);
+} config_store_ops_t;
+
+struct config_store {
+    const config_store_ops_t *ops;
+};
+
+/* Open (creating and migrating) the SQLite store at `path`. NULL on failure
+ * with a message in err. */
+config_store_t *config_store_open_sqlite(const char *path, char *err, size_t errlen);
+
+/* The schema version this build writes. */
+int config_store_schema_version(void);
+
+static inline int config_store_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
+{
+    return s->ops->load(s, out, n);
+}
+static inline int config_store_put(config_store_t *s, const analyzer_spec_t *spec)
+{
+    return s->ops->put(s, spec);
+}
+static inline int config_store_remove(config_store_t *s, const char *id)
+{
+    return s->ops->remove(s, id);
+}
+static inline void config_store_close(config_store_t *s)
+{
+    if (s) s->ops->close(s);
+}
+
+#endif

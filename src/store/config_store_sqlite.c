@@ -1,0 +1,171 @@
+/*
+ * config_store_sqlite.c - the SQLite implementation of config_store.h.
+ *
+ * Versioned schema: PRAGMA user_version holds the version; migrations[i]
+ * takes the database from version i to i+1 inside one transaction. Never drop
+ * data in a migration: add columns/tables, copy, rename.
+ */
+#include "store/config_store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+typedef struct {
+    config_store_t base;
+    sqlite3 *db;
+} sqlite_store_t;
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE analyzers ("
+    "  id TEXT PRIMARY KEY,"
+    "  url TEXT NOT NULL,"
+    "  health_url TEXT NOT NULL,"
+    "  weight REAL NOT NULL CHECK (weight >= 0),"
+    "  updated_ms INTEGER NOT NULL)",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int config_store_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "SELECT id, url, health_url, weight FROM analyzers ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            analyzer_spec_t *a = realloc(*out, cap * sizeof *a);
+            if (!a) {
+                sqlite3_finalize(st);
+                return -ENOMEM;
+            }
+            *out = a;
+        }
+        analyzer_spec_t *a = &(*out)[(*n)++];
+        memset(a, 0, sizeof *a);
+        strlcpy_ld(a->id, (const char *)sqlite3_column_text(st, 0), sizeof a->id);
+        strlcpy_ld(a->url, (const char *)sqlite3_column_text(st, 1), sizeof a->url);
+        strlcpy_ld(a->health_url, (const char *)sqlite3_column_text(st, 2), sizeof a->health_url);
+        a->weight = sqlite3_column_double(st, 3);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO analyzers (id, url, health_url, weight, updated_ms) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+                           "url = ?2, health_url = ?3, weight = ?4, updated_ms = ?5",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, spec->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, spec->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, spec->health_url, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, spec->weight);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)wall_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        log_error("config-store", "put %s: %s", spec->id, sqlite3_errmsg(q->db));
+        return -EIO;
+    }
+    return 0;
+}
+
+static int sq_remove(config_store_t *s, const char *id)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "DELETE FROM analyzers WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void sq_close(config_store_t *s)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static const config_store_ops_t sqlite_ops = {sq_load, sq_put, sq_remove, sq_close};
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v;
+}
+
+config_store_t *config_store_open_sqlite(const char *path, char *err, size_t errlen)
+{
+    sqlite_store_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->base.ops = &sqlite_ops;
+    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(q->db, 2000);
+    sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    int v = user_version(q->db);
+    if (v < 0 || v > N_MIGRATIONS) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this build (%d)", path, v,
+                 N_MIGRATIONS);
+        goto fail;
+    }
+    for (; v < N_MIGRATIONS; v++) {
+        char sql[64];
+        char *msg = NULL;
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(q->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: migration to schema %d failed: %s", path, v + 1,
+                     msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        log_info("config-store", "%s: schema migrated to version %d", path, v + 1);
+    }
+    return &q->base;
+fail:
+    sqlite3_close(q->db);
+    free(q);
+    return NULL;
+}

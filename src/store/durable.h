@@ -1,0 +1,60 @@
+/*
+ * durable.h - the durability writer: a thread that owns the write-ahead log
+ * (store/wal.h) and makes packets durable with group commit.
+ *
+ * Ingest submits a packet whose durable records must be on disk before the
+ * agent gets its 202. The writer appends every submitted packet's durable
+ * records, then one fdatasync covers all of them (concurrent packets share the
+ * fsync), then hands each packet back to the ingest thread's event loop with
+ * a status: 0 (durable: push it and answer 202), -ENOSPC (disk budget full:
+ * 503 + Retry-After) or another negative errno (disk error: 503). The delivery
+ * thread reports delivered or dead-lettered durable records with durable_ack().
+ */
+#ifndef LOGDIST_DURABLE_H
+#define LOGDIST_DURABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/packet.h"
+#include "store/wal.h"
+
+struct event_base;
+typedef struct durable durable_t;
+
+/* Called on the ingest thread (completion_base) when a submitted packet is done. */
+typedef void (*durable_done_fn)(void *ctx, packet_t *p, int status);
+
+/* Take ownership of an open WAL. Completions run on completion_base. */
+durable_t *durable_new(wal_t *wal, struct event_base *completion_base);
+
+/* Before durable_start(): push every record of the WAL that was never
+ * acknowledged into `queue` (as packets of up to 1000 records, keeping their
+ * sequence numbers, so their delivery acknowledges them). Returns the number
+ * of records recovered, or a negative errno. */
+struct pkt_queue;
+long durable_replay(durable_t *d, struct pkt_queue *queue);
+
+/* Start the writer thread. Returns 0 or -1. */
+int durable_start(durable_t *d);
+
+/* Wait until every job submitted so far has been written (their completions
+ * are then pending on the completion base). NULL is fine. */
+void durable_wait_idle(durable_t *d);
+
+/* Flush, stop the thread, close the WAL. NULL is fine. */
+void durable_free(durable_t *d);
+
+/* Queue a packet: p->seqs[i] != 0 marks record i durable (the writer replaces
+ * the mark with its sequence number). Thread-safe. */
+void durable_submit(durable_t *d, packet_t *p, durable_done_fn done, void *ctx);
+
+/* Acknowledge durable records (seq != 0 entries of seqs). Thread-safe; copies seqs. */
+void durable_ack(durable_t *d, const uint64_t *seqs, size_t n);
+
+/* Gauges for metrics (thread-safe, approximate). */
+uint64_t durable_disk_bytes(const durable_t *d);
+uint64_t durable_live_records(const durable_t *d);
+uint64_t durable_fsyncs(const durable_t *d);
+
+#endif

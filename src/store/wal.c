@@ -1,0 +1,642 @@
+/*
+ * wal.c - see wal.h.
+ *
+ * In memory, each segment keeps the range of record sequence numbers it holds
+ * and a bitmap of which of them are acknowledged; that gives exact live counts
+ * (double acknowledgements are harmless) and lets replay skip acknowledged
+ * records without a hash table. Segments hold increasing, disjoint seq ranges,
+ * so the segment of a seq is found by binary search.
+ */
+#include "store/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "store/crc32c.h"
+
+#define SEG_MAGIC "LDWAL01\n"
+#define SEG_HEADER 16
+#define ENTRY_HEADER 9
+#define T_RECORD 1
+#define T_ACK 2
+#define MAX_ENTRY (256u << 20)
+#define BUF_FLUSH_AT (1u << 20)
+
+typedef struct {
+    uint64_t number;
+    uint64_t first_seq; /* 0 while the segment holds no record */
+    uint64_t last_seq;
+    uint64_t records;
+    uint64_t acked;
+    uint64_t size; /* bytes on disk */
+    uint64_t *bits; /* acked bitmap, bit i = seq first_seq + i */
+    size_t words;
+} segment_t;
+
+struct wal {
+    char dir[PATH_MAX - 64];
+    uint64_t segment_bytes, max_disk_bytes;
+    segment_t *segs; /* by number; the last one is active */
+    size_t nsegs, cap;
+    int fd;          /* active segment */
+    uint64_t synced_size; /* size of the active segment at the last good write */
+    uint64_t next_seq;
+    uint64_t disk_bytes; /* sum of segment sizes, written bytes only */
+    uint64_t live;
+    char *buf; /* entries not yet written to the active segment */
+    size_t buf_len, buf_cap;
+    /* ACK entry being built in buf */
+    size_t ack_entry_off; /* offset of the open ACK entry in buf, or SIZE_MAX */
+    uint64_t ack_run_first, ack_run_count;
+    uint64_t buf_first_seq; /* first record seq in buf, 0 when buf holds no record */
+    bool broken;
+    bool replayed;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static void put_u32(char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put_u64(char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static uint32_t get_u32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get_u64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static void seg_path(const wal_t *w, uint64_t number, char *out, size_t n)
+{
+    snprintf(out, n, "%s/wal-%016llx.log", w->dir, (unsigned long long)number);
+}
+
+static int buf_reserve(wal_t *w, size_t more)
+{
+    if (w->buf_len + more <= w->buf_cap) return 0;
+    size_t ncap = w->buf_cap ? w->buf_cap * 2 : (1u << 16);
+    while (ncap < w->buf_len + more) ncap *= 2;
+    char *n = realloc(w->buf, ncap);
+    if (!n) return -ENOMEM;
+    w->buf = n;
+    w->buf_cap = ncap;
+    return 0;
+}
+
+static segment_t *seg_of(wal_t *w, uint64_t seq)
+{
+    /* few segments (disk budget / segment size); newest first, where acks land */
+    for (size_t i = w->nsegs; i-- > 0;) {
+        segment_t *t = &w->segs[i];
+        if (t->first_seq && seq >= t->first_seq && seq <= t->last_seq) return t;
+        if (t->first_seq && seq > t->last_seq) return NULL;
+    }
+    return NULL;
+}
+
+/* Note that `seq` now lives in segment s (grow its range and bitmap). */
+static int seg_add_record(segment_t *s, uint64_t seq)
+{
+    if (!s->first_seq) s->first_seq = seq;
+    if (seq < s->first_seq) return -EINVAL;
+    s->last_seq = seq;
+    size_t need = (size_t)((seq - s->first_seq) / 64 + 1);
+    if (need > s->words) {
+        size_t nw = s->words ? s->words * 2 : 64;
+        while (nw < need) nw *= 2;
+        uint64_t *nb = realloc(s->bits, nw * sizeof *nb);
+        if (!nb) return -ENOMEM;
+        memset(nb + s->words, 0, (nw - s->words) * sizeof *nb);
+        s->bits = nb;
+        s->words = nw;
+    }
+    s->records++;
+    return 0;
+}
+
+static bool seg_is_acked(const segment_t *s, uint64_t seq)
+{
+    uint64_t i = seq - s->first_seq;
+    return (s->bits[i / 64] >> (i % 64)) & 1;
+}
+
+/* Mark seq acknowledged; returns true if it was live. */
+static bool seg_ack(segment_t *s, uint64_t seq)
+{
+    uint64_t i = seq - s->first_seq;
+    uint64_t m = 1ull << (i % 64);
+    if (s->bits[i / 64] & m) return false;
+    s->bits[i / 64] |= m;
+    s->acked++;
+    return true;
+}
+
+static int open_new_segment(wal_t *w)
+{
+    if (w->nsegs == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 16;
+        segment_t *n = realloc(w->segs, nc * sizeof *n);
+        if (!n) return -ENOMEM;
+        w->segs = n;
+        w->cap = nc;
+    }
+    uint64_t number = w->nsegs ? w->segs[w->nsegs - 1].number + 1 : 1;
+    char path[PATH_MAX];
+    seg_path(w, number, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    char hdr[SEG_HEADER];
+    memcpy(hdr, SEG_MAGIC, 8);
+    put_u64(hdr + 8, number);
+    if (write(fd, hdr, SEG_HEADER) != SEG_HEADER || fdatasync(fd)) {
+        int e = errno ? -errno : -EIO;
+        close(fd);
+        unlink(path);
+        return e;
+    }
+    /* make the new file's directory entry durable too */
+    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    if (w->fd >= 0) close(w->fd);
+    w->fd = fd;
+    segment_t *s = &w->segs[w->nsegs++];
+    memset(s, 0, sizeof *s);
+    s->number = number;
+    s->size = SEG_HEADER;
+    w->synced_size = SEG_HEADER;
+    w->disk_bytes += SEG_HEADER;
+    return 0;
+}
+
+/* Delete the oldest segments while they and all older ones are fully acknowledged. */
+static void delete_done_segments(wal_t *w)
+{
+    size_t k = 0;
+    while (k + 1 < w->nsegs && w->segs[k].acked == w->segs[k].records) k++;
+    if (!k) return;
+    for (size_t i = 0; i < k; i++) {
+        char path[PATH_MAX];
+        seg_path(w, w->segs[i].number, path, sizeof path);
+        if (unlink(path) && errno != ENOENT)
+            log_error("wal", "cannot delete %s: %s", path, strerror(errno));
+        w->disk_bytes -= w->segs[i].size;
+        free(w->segs[i].bits);
+    }
+    memmove(w->segs, w->segs + k, (w->nsegs - k) * sizeof *w->segs);
+    w->nsegs -= k;
+}
+
+/* ------------------------------------------------------------------ open / scan */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    char *b = malloc((size_t)st.st_size + 1);
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? -errno : -EIO;
+            free(b);
+            close(fd);
+            return e;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = b;
+    *len = got;
+    return 0;
+}
+
+/* Walk the entries of a segment image; returns the offset of the end of the
+ * last good entry. For each good entry calls on_entry (may be NULL). */
+typedef int (*entry_fn)(void *ctx, int type, const char *payload, uint32_t len);
+static size_t walk_entries(const char *b, size_t len, entry_fn on_entry, void *ctx, int *stop)
+{
+    size_t off = SEG_HEADER;
+    while (off + ENTRY_HEADER <= len) {
+        uint32_t elen = get_u32(b + off);
+        uint32_t crc = get_u32(b + off + 4);
+        if (elen > MAX_ENTRY || off + ENTRY_HEADER + elen > len) break;
+        if (crc32c_update(0, b + off + 8, 1 + (size_t)elen) != crc) break;
+        int type = (unsigned char)b[off + 8];
+        if (type != T_RECORD && type != T_ACK) break;
+        if (type == T_RECORD && elen < 8) break;
+        if (type == T_ACK && elen % 12) break;
+        if (on_entry) {
+            int rc = on_entry(ctx, type, b + off + ENTRY_HEADER, elen);
+            if (rc) {
+                *stop = rc;
+                return off;
+            }
+        }
+        off += ENTRY_HEADER + elen;
+    }
+    return off;
+}
+
+typedef struct {
+    wal_t *w;
+    segment_t *seg;
+    wal_open_stats_t *st;
+} scan_ctx_t;
+
+static int scan_entry(void *ctx, int type, const char *p, uint32_t len)
+{
+    scan_ctx_t *c = ctx;
+    wal_t *w = c->w;
+    if (type == T_RECORD) {
+        uint64_t seq = get_u64(p);
+        if (seq < w->next_seq || (c->seg->first_seq && seq <= c->seg->last_seq))
+            return 0; /* out of order: cannot happen with this writer; ignore */
+        int rc = seg_add_record(c->seg, seq);
+        if (rc) return rc;
+        w->next_seq = seq + 1;
+        c->st->records++;
+        return 0;
+    }
+    for (uint32_t i = 0; i < len; i += 12) {
+        uint64_t first = get_u64(p + i);
+        uint32_t n = get_u32(p + i + 8);
+        for (uint64_t s = first; s < first + n; s++) {
+            segment_t *sg = seg_of(w, s);
+            if (sg && seg_ack(sg, s)) c->st->acked++;
+        }
+    }
+    return 0;
+}
+
+int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
+{
+    wal_open_stats_t local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (strlen(o->dir) >= sizeof((wal_t *)0)->dir) return -ENAMETOOLONG;
+    if (mkdir(o->dir, 0755) && errno != EEXIST) return -errno;
+    wal_t *w = calloc(1, sizeof *w);
+    if (!w) return -ENOMEM;
+    strcpy(w->dir, o->dir);
+    w->segment_bytes = o->segment_bytes ? o->segment_bytes : (64u << 20);
+    w->max_disk_bytes = o->max_disk_bytes;
+    w->fd = -1;
+    w->next_seq = 1;
+    w->ack_entry_off = SIZE_MAX;
+
+    /* find segment numbers */
+    DIR *d = opendir(o->dir);
+    if (!d) {
+        int e = -errno;
+        free(w);
+        return e;
+    }
+    uint64_t *nums = NULL;
+    size_t nn = 0, ncap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        unsigned long long num;
+        char tail[8];
+        if (sscanf(de->d_name, "wal-%16llx.%7s", &num, tail) == 2 && !strcmp(tail, "log")) {
+            if (nn == ncap) {
+                ncap = ncap ? ncap * 2 : 16;
+                uint64_t *t = realloc(nums, ncap * sizeof *t);
+                if (!t) {
+                    closedir(d);
+                    free(nums);
+                    free(w);
+                    return -ENOMEM;
+                }
+                nums = t;
+            }
+            nums[nn++] = num;
+        }
+    }
+    closedir(d);
+    qsort(nums, nn, sizeof *nums, cmp_u64);
+
+    int rc = 0;
+    for (size_t i = 0; i < nn; i++) {
+        char path[PATH_MAX];
+        seg_path(w, nums[i], path, sizeof path);
+        char *img;
+        size_t len;
+        if ((rc = read_file(path, &img, &len))) break;
+        if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i]) {
+            log_error("wal", "%s: not a logdist WAL segment (%zu bytes); moved aside", path, len);
+            char bad[PATH_MAX + 8];
+            snprintf(bad, sizeof bad, "%s.bad", path);
+            rename(path, bad);
+            free(img);
+            stats->segments_cut++;
+            continue;
+        }
+        if (w->nsegs == w->cap) {
+            size_t nc = w->cap ? w->cap * 2 : 16;
+            segment_t *ns = realloc(w->segs, nc * sizeof *ns);
+            if (!ns) {
+                free(img);
+                rc = -ENOMEM;
+                break;
+            }
+            w->segs = ns;
+            w->cap = nc;
+        }
+        segment_t *s = &w->segs[w->nsegs++];
+        memset(s, 0, sizeof *s);
+        s->number = nums[i];
+        scan_ctx_t c = {w, s, stats};
+        int stop = 0;
+        size_t good = walk_entries(img, len, scan_entry, &c, &stop);
+        free(img);
+        if (stop) {
+            rc = stop;
+            break;
+        }
+        if (good < len) {
+            log_warn("wal", "%s: torn or corrupt tail: cut %zu bytes at offset %zu (last good entry)",
+                     path, len - good, good);
+            if (truncate(path, (off_t)good)) {
+                rc = -errno;
+                break;
+            }
+            stats->bytes_cut += len - good;
+            stats->segments_cut++;
+        }
+        s->size = good;
+        w->disk_bytes += good;
+        stats->segments++;
+    }
+    free(nums);
+    if (rc) {
+        wal_close(w);
+        return rc;
+    }
+    for (size_t i = 0; i < w->nsegs; i++) w->live += w->segs[i].records - w->segs[i].acked;
+    *out = w;
+    return 0;
+}
+
+typedef struct {
+    wal_t *w;
+    segment_t *seg;
+    wal_replay_fn fn;
+    void *ctx;
+} replay_ctx_t;
+
+static int replay_entry(void *ctx, int type, const char *p, uint32_t len)
+{
+    replay_ctx_t *c = ctx;
+    if (type != T_RECORD) return 0;
+    uint64_t seq = get_u64(p);
+    if (!c->seg->first_seq || seq < c->seg->first_seq || seq > c->seg->last_seq) return 0;
+    if (seg_is_acked(c->seg, seq)) return 0;
+    return c->fn(c->ctx, seq, p + 8, len - 8);
+}
+
+int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
+{
+    if (w->replayed) return 0;
+    w->replayed = true;
+    for (size_t i = 0; i < w->nsegs; i++) {
+        segment_t *s = &w->segs[i];
+        if (s->records == s->acked) continue;
+        char path[PATH_MAX];
+        seg_path(w, s->number, path, sizeof path);
+        char *img;
+        size_t len;
+        int rc = read_file(path, &img, &len);
+        if (rc) return rc;
+        replay_ctx_t c = {w, s, fn, ctx};
+        int stop = 0;
+        walk_entries(img, len < s->size ? len : (size_t)s->size, replay_entry, &c, &stop);
+        free(img);
+        if (stop) return stop;
+    }
+    return 0;
+}
+
+void wal_close(wal_t *w)
+{
+    if (!w) return;
+    if (w->fd >= 0 && !w->broken) wal_flush(w);
+    if (w->fd >= 0) close(w->fd);
+    for (size_t i = 0; i < w->nsegs; i++) free(w->segs[i].bits);
+    free(w->segs);
+    free(w->buf);
+    free(w);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+bool wal_has_room(const wal_t *w, uint64_t bytes, uint64_t records)
+{
+    if (!w->max_disk_bytes) return true;
+    uint64_t need = bytes + records * (ENTRY_HEADER + 8);
+    return w->disk_bytes + w->buf_len + need <= w->max_disk_bytes;
+}
+
+static void close_ack_entry(wal_t *w)
+{
+    if (w->ack_entry_off == SIZE_MAX) return;
+    if (w->ack_run_count) {
+        put_u64(w->buf + w->buf_len, w->ack_run_first);
+        put_u32(w->buf + w->buf_len + 8, (uint32_t)w->ack_run_count);
+        w->buf_len += 12;
+        w->ack_run_count = 0;
+    }
+    char *e = w->buf + w->ack_entry_off;
+    uint32_t len = (uint32_t)(w->buf_len - w->ack_entry_off - ENTRY_HEADER);
+    put_u32(e, len);
+    put_u32(e + 4, crc32c_update(0, e + 8, 1 + (size_t)len));
+    w->ack_entry_off = SIZE_MAX;
+}
+
+/* Forget, in memory, the records of a buffer that could not be written. */
+static void drop_buffered_records(wal_t *w)
+{
+    for (uint64_t q = w->buf_first_seq; q && q < w->next_seq; q++) {
+        segment_t *s = seg_of(w, q);
+        if (s && seg_ack(s, q)) w->live--;
+    }
+    w->buf_first_seq = 0;
+    w->buf_len = 0;
+    w->ack_entry_off = SIZE_MAX;
+    w->ack_run_count = 0;
+}
+
+/* Write the buffer to the active segment. A buffer holding only ACK entries
+ * may start a new segment; records always go to the segment wal_append chose. */
+static int write_buf(wal_t *w)
+{
+    close_ack_entry(w);
+    if (!w->buf_len) return 0;
+    if (w->broken) return -EIO;
+    if (!w->buf_first_seq && (w->fd < 0 || w->synced_size + w->buf_len > w->segment_bytes)) {
+        if (w->fd >= 0 && fdatasync(w->fd)) return -errno;
+        int rc = open_new_segment(w);
+        if (rc) return rc;
+    }
+    size_t off = 0;
+    while (off < w->buf_len) {
+        ssize_t n = write(w->fd, w->buf + off, w->buf_len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? -errno : -EIO;
+            /* cut the partial write so the log stays readable */
+            if (ftruncate(w->fd, (off_t)w->synced_size) ||
+                lseek(w->fd, (off_t)w->synced_size, SEEK_SET) < 0) {
+                log_error("wal", "cannot cut a failed write: %s; refusing durable writes",
+                          strerror(errno));
+                w->broken = true;
+            }
+            drop_buffered_records(w);
+            return e;
+        }
+        off += (size_t)n;
+    }
+    segment_t *s = &w->segs[w->nsegs - 1];
+    s->size += w->buf_len;
+    w->disk_bytes += w->buf_len;
+    w->synced_size = s->size;
+    w->buf_len = 0;
+    w->buf_first_seq = 0;
+    return 0;
+}
+
+int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
+{
+    if (w->broken) return -EIO;
+    if (len + 8 > MAX_ENTRY) return -E2BIG;
+    size_t need = ENTRY_HEADER + 8 + len;
+    int rc;
+    /* the record must land in the segment whose seq range records it, so a
+     * roll happens here, never while records are buffered */
+    if (w->fd < 0 || w->synced_size + w->buf_len + need > w->segment_bytes) {
+        if ((rc = write_buf(w))) return rc;
+        if (w->fd < 0 || (w->synced_size + need > w->segment_bytes && w->synced_size > SEG_HEADER)) {
+            if (w->fd >= 0 && fdatasync(w->fd)) return -errno;
+            if ((rc = open_new_segment(w))) return rc;
+        }
+    }
+    close_ack_entry(w);
+    if ((rc = buf_reserve(w, need))) return rc;
+    uint64_t s = w->next_seq;
+    if ((rc = seg_add_record(&w->segs[w->nsegs - 1], s))) return rc;
+    char *e = w->buf + w->buf_len;
+    put_u32(e, (uint32_t)(8 + len));
+    e[8] = T_RECORD;
+    put_u64(e + 9, s);
+    memcpy(e + 17, rec, len);
+    put_u32(e + 4, crc32c_update(0, e + 8, 9 + len));
+    w->buf_len += need;
+    if (!w->buf_first_seq) w->buf_first_seq = s;
+    w->next_seq++;
+    w->live++;
+    *seq = s;
+    if (w->buf_len >= BUF_FLUSH_AT) return write_buf(w);
+    return 0;
+}
+
+int wal_sync(wal_t *w)
+{
+    int rc = write_buf(w);
+    if (rc == 0 && w->fd >= 0 && fdatasync(w->fd)) rc = -errno;
+    if (rc) log_error("wal", "write to %s failed: %s", w->dir, strerror(-rc));
+    delete_done_segments(w);
+    return rc;
+}
+
+int wal_flush(wal_t *w)
+{
+    int rc = write_buf(w);
+    delete_done_segments(w);
+    return rc;
+}
+
+int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t q = seqs[i];
+        segment_t *s = seg_of(w, q);
+        if (!s || !seg_ack(s, q)) continue;
+        w->live--;
+        /* room for a new entry header, one finished run and the closing run */
+        int rc = buf_reserve(w, ENTRY_HEADER + 24);
+        if (rc) return rc;
+        if (w->ack_entry_off == SIZE_MAX) {
+            w->ack_entry_off = w->buf_len;
+            w->buf[w->buf_len + 8] = T_ACK;
+            w->buf_len += ENTRY_HEADER;
+        }
+        if (w->ack_run_count && q == w->ack_run_first + w->ack_run_count) {
+            w->ack_run_count++;
+            continue;
+        }
+        if (w->ack_run_count) {
+            put_u64(w->buf + w->buf_len, w->ack_run_first);
+            put_u32(w->buf + w->buf_len + 8, (uint32_t)w->ack_run_count);
+            w->buf_len += 12;
+        }
+        w->ack_run_first = q;
+        w->ack_run_count = 1;
+    }
+    /* keep entries bounded */
+    if (w->ack_entry_off != SIZE_MAX && w->buf_len - w->ack_entry_off > (1u << 16))
+        close_ack_entry(w);
+    if (w->buf_len >= BUF_FLUSH_AT) return write_buf(w);
+    return 0;
+}
+
+uint64_t wal_disk_bytes(const wal_t *w)
+{
+    return w->disk_bytes + w->buf_len;
+}
+
+uint64_t wal_live_records(const wal_t *w)
+{
+    return w->live;
+}
+
+uint64_t wal_segment_count(const wal_t *w)
+{
+    return w->nsegs;
+}
