@@ -392,6 +392,17 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
                 spec.weight = 1.0;
                 json_t *id = json_object_get(a, "id"), *url = json_object_get(a, "url");
                 json_t *w = json_object_get(a, "weight"), *h = json_object_get(a, "health_url");
+                const char *k2;
+                json_t *v2;
+                json_object_foreach(a, k2, v2)
+                {
+                    if (strcmp(k2, "id") && strcmp(k2, "url") && strcmp(k2, "weight") &&
+                        strcmp(k2, "health_url")) {
+                        snprintf(err, errlen, "%s: analyzers[%zu]: unknown key \"%s\"", path, i,
+                                 k2);
+                        goto out;
+                    }
+                }
                 if (!json_is_string(id) || !json_is_string(url) || (w && !json_is_number(w)) ||
                     (h && !json_is_string(h)) || json_string_length(id) > CONFIG_ID_MAX ||
                     json_string_length(url) > CONFIG_URL_MAX ||
@@ -466,12 +477,18 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             printf("logdistd 0.1.0\n");
             return 1;
         }
-        if (!strcmp(argv[i], "--config")) {
+        const char *file = NULL;
+        if (!strncmp(argv[i], "--config=", 9)) {
+            file = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--config")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "logdistd: --config needs a file\n");
                 return -1;
             }
-            if (config_load_file(cfg, argv[i + 1], err, sizeof err)) {
+            file = argv[i + 1];
+        }
+        if (file) {
+            if (config_load_file(cfg, file, err, sizeof err)) {
                 fprintf(stderr, "logdistd: %s\n", err);
                 return -1;
             }

@@ -70,5 +70,8 @@ json_t *metrics_to_json(void)
     PUT(m, "queued_bytes", queued_bytes);
     PUT(m, "queued_records", queued_records);
     PUT(m, "inflight_batches", inflight_batches);
+    PUT(m, "wal_bytes", wal_bytes);
+    PUT(m, "wal_live_records", wal_live_records);
+    PUT(m, "wal_fsyncs", wal_fsyncs);
     return m;
 }

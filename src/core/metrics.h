@@ -57,6 +57,9 @@ typedef struct {
     _Atomic uint64_t queued_bytes;   /* gauge: record bytes accepted, not yet delivered/dead */
     _Atomic uint64_t queued_records; /* gauge */
     _Atomic uint64_t inflight_batches; /* gauge */
+    _Atomic uint64_t wal_bytes;        /* gauge: bytes of WAL segments on disk */
+    _Atomic uint64_t wal_live_records; /* gauge: durable records not yet acknowledged */
+    _Atomic uint64_t wal_fsyncs;       /* group commits done */
 } metrics_t;
 
 extern metrics_t g_metrics;

@@ -96,7 +96,7 @@ int batch_seal(batch_t *b)
 
 size_t batch_size_with(const batch_t *b, size_t len)
 {
-    return b->len + len + 3;
+    return b->len + len + (b->records ? 1 : 0) + 2; /* separator + closing "]}" */
 }
 
 void batch_list_push(batch_list_t *l, batch_t *b)

@@ -4,6 +4,7 @@
  */
 #include "ingest/gunzip.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -13,6 +14,7 @@ int gunzip_body(const void *in, size_t in_len, size_t max_out, char **out, size_
     *out = NULL;
     *out_len = 0;
     *err_offset = 0;
+    if (max_out > SIZE_MAX / 2) max_out = SIZE_MAX / 2; /* keep max_out + 1 and cap * 2 finite */
     z_stream zs = {0};
     if (inflateInit2(&zs, 15 + 16) != Z_OK) return GUNZIP_ERR_NOMEM;
     size_t cap = in_len * 4 + 1024;

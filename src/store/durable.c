@@ -81,6 +81,8 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
     }
     atomic_store(&d->disk_bytes, wal_disk_bytes(wal));
     atomic_store(&d->live, wal_live_records(wal));
+    atomic_store(&g_metrics.wal_bytes, wal_disk_bytes(wal));
+    atomic_store(&g_metrics.wal_live_records, wal_live_records(wal));
     return d;
 }
 
@@ -147,6 +149,10 @@ static void run_round(durable_t *d, job_t *list)
     }
     atomic_store(&d->disk_bytes, wal_disk_bytes(d->wal));
     atomic_store(&d->live, wal_live_records(d->wal));
+    atomic_store_explicit(&g_metrics.wal_bytes, wal_disk_bytes(d->wal), memory_order_relaxed);
+    atomic_store_explicit(&g_metrics.wal_live_records, wal_live_records(d->wal),
+                          memory_order_relaxed);
+    if (had_packets) METRIC_ADD(wal_fsyncs, 1);
     if (done_head) {
         pthread_mutex_lock(&d->done_mu);
         if (d->done_tail)

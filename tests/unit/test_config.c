@@ -1,0 +1,538 @@
+/*
+ * test_config.c - cmocka tests for src/core/config.c: config_defaults values,
+ * config_from_args (space and --name=value forms, bounds, unknown flags, bad
+ * values, --help/--version), config_parse_analyzer (table of good and bad specs,
+ * health_url derivation), and config_load_file (options + analyzers, errors,
+ * flags overriding the file).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define MAXARGS 12
+
+/* Run config_from_args on a NULL-terminated list of arguments (argv[0] added). */
+static int run_args(config_t *cfg, const char *const *args)
+{
+    char *argv[MAXARGS + 2];
+    int argc = 0;
+    argv[argc++] = (char *)"logdistd";
+    for (; argc <= MAXARGS && args[argc - 1]; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    return config_from_args(cfg, argc, argv);
+}
+
+/* Write `text` to a new temporary file; its name goes to path[64]. */
+static void write_tmp(const char *text, char *path)
+{
+    strcpy(path, "/tmp/logdist_ut_cfg_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+}
+
+static const analyzer_spec_t *find_an(const config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->analyzer_count; i++)
+        if (!strcmp(cfg->analyzers[i].id, id)) return &cfg->analyzers[i];
+    return NULL;
+}
+
+/* ---- defaults ------------------------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config_t c;
+    memset(&c, 0xa5, sizeof c);
+    config_defaults(&c);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_int_equal(c.log_level, LOG_INFO);
+    assert_int_equal(c.strategy, BALANCER_SWRR);
+    assert_int_equal(c.max_body_bytes, 16ull << 20);
+    assert_int_equal(c.max_decoded_bytes, 64ull << 20);
+    assert_int_equal(c.max_records_per_packet, 100000);
+    assert_int_equal(c.max_record_bytes, 1u << 20);
+    assert_int_equal(c.max_depth, 64);
+    assert_int_equal(c.max_header_bytes, 16u << 10);
+    assert_int_equal(c.max_queue_bytes, 128ull << 20);
+    assert_int_equal(c.idle_timeout_s, 30);
+    assert_int_equal(c.batch_max_records, 1000);
+    assert_int_equal(c.batch_max_bytes, 1ull << 20);
+    assert_int_equal(c.batch_linger_ms, 5);
+    assert_int_equal(c.max_inflight, 4);
+    assert_int_equal(c.connect_timeout_ms, 1000);
+    assert_int_equal(c.request_timeout_ms, 10000);
+    assert_int_equal(c.max_attempts, 8);
+    assert_int_equal(c.retry_base_ms, 50);
+    assert_int_equal(c.retry_max_ms, 5000);
+    assert_int_equal(c.deadletter_max_bytes, 64ull << 20);
+    assert_int_equal(c.health_interval_ms, 1000);
+    assert_int_equal(c.health_timeout_ms, 500);
+    assert_int_equal(c.health_rise, 2);
+    assert_int_equal(c.health_fall, 2);
+    assert_int_equal(c.passive_fall, 2);
+    assert_int_equal(c.drain_timeout_ms, 10000);
+    assert_null(c.analyzers);
+    assert_int_equal(c.analyzer_count, 0);
+
+    /* No arguments: nothing changes. */
+    config_t d;
+    config_defaults(&d);
+    const char *none[] = {NULL};
+    assert_int_equal(run_args(&d, none), 0);
+    assert_memory_equal(&c, &d, sizeof c);
+}
+
+/* ---- config_from_args ---------------------------------------------------------------- */
+
+/* Which field a row checks, and the value wanted. */
+enum field {
+    F_NONE, F_PORT, F_BATCH_BYTES, F_BATCH_RECORDS, F_STRATEGY, F_LOGLEVEL, F_RECORD_BYTES,
+    F_DL_BYTES, F_DEPTH, F_LINGER, F_QUEUE_BYTES, F_ANALYZERS
+};
+
+static uint64_t field_value(const config_t *c, enum field f)
+{
+    switch (f) {
+    case F_PORT: return c->listen_port;
+    case F_BATCH_BYTES: return c->batch_max_bytes;
+    case F_BATCH_RECORDS: return c->batch_max_records;
+    case F_STRATEGY: return (uint64_t)c->strategy;
+    case F_LOGLEVEL: return (uint64_t)c->log_level;
+    case F_RECORD_BYTES: return c->max_record_bytes;
+    case F_DL_BYTES: return c->deadletter_max_bytes;
+    case F_DEPTH: return c->max_depth;
+    case F_LINGER: return c->batch_linger_ms;
+    case F_QUEUE_BYTES: return c->max_queue_bytes;
+    case F_ANALYZERS: return c->analyzer_count;
+    case F_NONE: break;
+    }
+    return 0;
+}
+
+static void test_from_args(void **state)
+{
+    static const struct {
+        const char *args[MAXARGS];
+        int rc;
+        enum field f; /* checked when rc == 0 */
+        uint64_t want;
+        const char *host; /* listen_host wanted, or NULL */
+    } cases[] = {
+        /* good */
+        {{"--listen", "127.0.0.1:0"}, 0, F_PORT, 0, "127.0.0.1"},
+        {{"--listen=0.0.0.0:9000"}, 0, F_PORT, 9000, "0.0.0.0"},
+        {{"--listen", "localhost:65535"}, 0, F_PORT, 65535, "localhost"},
+        {{"--batch-max-bytes", "64KiB"}, 0, F_BATCH_BYTES, 64u << 10, NULL},
+        {{"--batch-max-bytes=1MiB"}, 0, F_BATCH_BYTES, 1u << 20, NULL},
+        {{"--batch-max-bytes", "1024"}, 0, F_BATCH_BYTES, 1024, NULL},
+        {{"--batch-max-bytes", "1GiB"}, 0, F_BATCH_BYTES, 1u << 30, NULL},
+        {{"--batch-max-records", "500"}, 0, F_BATCH_RECORDS, 500, NULL},
+        {{"--batch-max-records=1"}, 0, F_BATCH_RECORDS, 1, NULL},
+        {{"--batch-max-records", "7", "--batch-max-records", "9"}, 0, F_BATCH_RECORDS, 9, NULL},
+        {{"--strategy", "random"}, 0, F_STRATEGY, BALANCER_RANDOM, NULL},
+        {{"--strategy=swrr"}, 0, F_STRATEGY, BALANCER_SWRR, NULL},
+        {{"--log-level", "debug"}, 0, F_LOGLEVEL, LOG_DEBUG, NULL},
+        {{"--log-level=error"}, 0, F_LOGLEVEL, LOG_ERROR, NULL},
+        {{"--max-record-bytes", "2MiB"}, 0, F_RECORD_BYTES, 2u << 20, NULL},
+        {{"--max-record-bytes", "64MiB"}, 0, F_RECORD_BYTES, 64u << 20, NULL},
+        {{"--deadletter-max-bytes", "0"}, 0, F_DL_BYTES, 0, NULL},
+        {{"--max-depth", "2"}, 0, F_DEPTH, 2, NULL},
+        {{"--max-depth", "1000"}, 0, F_DEPTH, 1000, NULL},
+        {{"--batch-linger-ms", "0"}, 0, F_LINGER, 0, NULL},
+        {{"--max-queue-bytes", "1024GiB"}, 0, F_QUEUE_BYTES, 1ull << 40, NULL},
+        {{"--analyzer", "id=a1,url=http://127.0.0.1:9001/"}, 0, F_ANALYZERS, 1, NULL},
+        {{"--analyzer=id=a1,url=http://h/,weight=2", "--analyzer", "id=a2,url=http://h/"},
+         0, F_ANALYZERS, 2, NULL},
+        {{"--analyzer", "id=a1,url=http://h/", "--analyzer", "id=a1,url=http://g/"},
+         0, F_ANALYZERS, 1, NULL},
+        /* --help / --version / -h: 1, wherever they are */
+        {{"--help"}, 1, F_NONE, 0, NULL},
+        {{"-h"}, 1, F_NONE, 0, NULL},
+        {{"--version"}, 1, F_NONE, 0, NULL},
+        {{"--bogus", "1", "--help"}, 1, F_NONE, 0, NULL},
+        /* unknown flags and stray arguments */
+        {{"--bogus", "1"}, -1, F_NONE, 0, NULL},
+        {{"--bogus=1"}, -1, F_NONE, 0, NULL},
+        {{"--batch_max_records", "5"}, -1, F_NONE, 0, NULL}, /* file spelling is not a flag */
+        {{"--batch-max-records-x", "5"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max", "5"}, -1, F_NONE, 0, NULL},
+        {{"-x"}, -1, F_NONE, 0, NULL},
+        {{"stray"}, -1, F_NONE, 0, NULL},
+        {{"--"}, -1, F_NONE, 0, NULL},
+        {{"--listen"}, -1, F_NONE, 0, NULL}, /* missing value */
+        {{"--config"}, -1, F_NONE, 0, NULL},
+        {{"--config", "/nonexistent/logdist.json"}, -1, F_NONE, 0, NULL},
+        /* bad values */
+        {{"--listen", "127.0.0.1"}, -1, F_NONE, 0, NULL},
+        {{"--listen", ":8080"}, -1, F_NONE, 0, NULL},
+        {{"--listen", "h:"}, -1, F_NONE, 0, NULL},
+        {{"--listen", "h:65536"}, -1, F_NONE, 0, NULL},
+        {{"--listen", "h:-1"}, -1, F_NONE, 0, NULL},
+        {{"--listen", "h:80x"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", "1023"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", "1GiB1"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", "2GiB"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", "abc"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", ""}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-bytes", "-1"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-records", "0"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-records", "1000001"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-records", "1k"}, -1, F_NONE, 0, NULL},
+        {{"--batch-max-records="}, -1, F_NONE, 0, NULL},
+        {{"--max-depth", "1"}, -1, F_NONE, 0, NULL},
+        {{"--max-depth", "1001"}, -1, F_NONE, 0, NULL},
+        {{"--max-record-bytes", "63"}, -1, F_NONE, 0, NULL},
+        {{"--max-record-bytes", "65MiB"}, -1, F_NONE, 0, NULL},
+        {{"--strategy", "rr"}, -1, F_NONE, 0, NULL},
+        {{"--log-level", "loud"}, -1, F_NONE, 0, NULL},
+        {{"--analyzer", "id=a1"}, -1, F_NONE, 0, NULL},
+        {{"--analyzer", "url=http://h/"}, -1, F_NONE, 0, NULL},
+        {{"--analyzer", "id=a1,url=http://h/,weight=-1"}, -1, F_NONE, 0, NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < N(cases); i++) {
+        config_t c;
+        config_defaults(&c);
+        int rc = run_args(&c, cases[i].args);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s %s ...): rc %d, want %d", i, cases[i].args[0],
+                     cases[i].args[1] ? cases[i].args[1] : "", rc, cases[i].rc);
+        if (rc == 0 && cases[i].f != F_NONE && field_value(&c, cases[i].f) != cases[i].want)
+            fail_msg("case %zu (%s): field %d = %llu, want %llu", i, cases[i].args[0],
+                     (int)cases[i].f, (unsigned long long)field_value(&c, cases[i].f),
+                     (unsigned long long)cases[i].want);
+        if (rc == 0 && cases[i].host) assert_string_equal(c.listen_host, cases[i].host);
+        config_free(&c);
+    }
+}
+
+/* --analyzer given twice with the same id: the later one replaces the first. */
+static void test_from_args_analyzers(void **state)
+{
+    (void)state;
+    config_t c;
+    config_defaults(&c);
+    const char *args[] = {"--analyzer", "id=a1,url=http://h:1/,weight=2", "--analyzer",
+                          "id=a2,url=https://g/x,weight=0.5", "--analyzer",
+                          "id=a1,url=http://k:3/,weight=7", NULL};
+    assert_int_equal(run_args(&c, args), 0);
+    assert_int_equal(c.analyzer_count, 2);
+    assert_string_equal(c.analyzers[0].id, "a1"); /* keeps its position */
+    assert_string_equal(c.analyzers[0].url, "http://k:3/");
+    assert_true(c.analyzers[0].weight == 7);
+    assert_string_equal(c.analyzers[0].health_url, "http://k:3/health");
+    assert_string_equal(c.analyzers[1].id, "a2");
+    assert_true(c.analyzers[1].weight == 0.5);
+    assert_string_equal(c.analyzers[1].health_url, "https://g:443/health");
+    config_free(&c);
+    assert_null(c.analyzers);
+    assert_int_equal(c.analyzer_count, 0);
+}
+
+/* ---- config_parse_analyzer ----------------------------------------------------------- */
+
+#define ID64 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
+
+static void test_parse_analyzer(void **state)
+{
+    static const struct {
+        const char *spec;
+        int rc;
+        const char *id, *url, *health;
+        double weight;
+    } cases[] = {
+        {"id=a1,url=http://127.0.0.1:9001/ingest,weight=0.4", 0, "a1",
+         "http://127.0.0.1:9001/ingest", "http://127.0.0.1:9001/health", 0.4},
+        {"url=http://h/x,id=a2", 0, "a2", "http://h/x", "http://h:80/health", 1.0},
+        {"id=a3,url=https://h.example/p", 0, "a3", "https://h.example/p",
+         "https://h.example:443/health", 1.0},
+        {"id=a4,url=https://h.example:8443/", 0, "a4", "https://h.example:8443/",
+         "https://h.example:8443/health", 1.0},
+        {"id=a5,url=http://h:81/a,b,c?x=1,2,weight=3", 0, "a5", "http://h:81/a,b,c?x=1,2",
+         "http://h:81/health", 3.0},
+        {"id=a6,url=http://h/,health_url=http://h:7/hc", 0, "a6", "http://h/", "http://h:7/hc",
+         1.0},
+        {"weight=2,health_url=https://m/ok,url=http://h/,id=a7", 0, "a7", "http://h/",
+         "https://m/ok", 2.0},
+        {"id=A-b_c.9,url=http://h/,weight=0", 0, "A-b_c.9", "http://h/", "http://h:80/health",
+         0.0},
+        {"id=" ID64 ",url=http://h/", 0, ID64, "http://h/", "http://h:80/health", 1.0},
+        {"id=a8,url=http://[::1]:9000/x", 0, "a8", "http://[::1]:9000/x",
+         "http://[::1]:9000/health", 1.0},
+        {"id=a9,url=http://h/,weight=1e3", 0, "a9", "http://h/", "http://h:80/health", 1000.0},
+        {"id=a,id=b,url=http://h/", 0, "b", "http://h/", "http://h:80/health", 1.0},
+        /* missing or empty parts */
+        {"", -1, NULL, NULL, NULL, 0},
+        {"url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=", -1, NULL, NULL, NULL, 0},
+        {"foo=1,id=a1,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"a1,http://h/", -1, NULL, NULL, NULL, 0},
+        /* bad weights */
+        {"id=a1,url=http://h/,weight=-1", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=nan", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=inf", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=-inf", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=x", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=1x", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,weight=1e400", -1, NULL, NULL, NULL, 0},
+        /* bad URLs */
+        {"id=a1,url=ftp://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=file:///etc/passwd", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=h:80", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=not a url", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://user:pw@h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://user@h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://:pw@h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,health_url=ftp://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a1,url=http://h/,health_url=http://u:p@h/", -1, NULL, NULL, NULL, 0},
+        /* bad ids */
+        {"id=" ID64 "x,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a b,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a/b,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=a:b,url=http://h/", -1, NULL, NULL, NULL, 0},
+        {"id=\xc3\xa4,url=http://h/", -1, NULL, NULL, NULL, 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < N(cases); i++) {
+        analyzer_spec_t s;
+        char err[512] = "";
+        int rc = config_parse_analyzer(cases[i].spec, &s, err, sizeof err);
+        if (rc != cases[i].rc)
+            fail_msg("config_parse_analyzer(\"%s\") = %d, want %d (err: %s)", cases[i].spec, rc,
+                     cases[i].rc, err);
+        if (rc != 0) {
+            if (!err[0]) fail_msg("\"%s\": rejected without a message", cases[i].spec);
+            continue;
+        }
+        assert_string_equal(s.id, cases[i].id);
+        assert_string_equal(s.url, cases[i].url);
+        if (strcmp(s.health_url, cases[i].health))
+            fail_msg("\"%s\": health_url \"%s\", want \"%s\"", cases[i].spec, s.health_url,
+                     cases[i].health);
+        assert_true(s.weight == cases[i].weight);
+    }
+}
+
+/* A spec value longer than CONFIG_URL_MAX is refused, one of exactly that length is not
+ * refused for its length. */
+static void test_parse_analyzer_long_url(void **state)
+{
+    (void)state;
+    static char spec[CONFIG_URL_MAX + 64];
+    analyzer_spec_t s;
+    char err[256];
+    const char *pre = "id=a,url=http://h/";
+    size_t plen = strlen("http://h/");
+
+    strcpy(spec, pre);
+    memset(spec + strlen(pre), 'p', CONFIG_URL_MAX - plen);
+    spec[strlen(pre) + CONFIG_URL_MAX - plen] = 0;
+    assert_int_equal(config_parse_analyzer(spec, &s, err, sizeof err), 0);
+    assert_int_equal(strlen(s.url), CONFIG_URL_MAX);
+
+    strcat(spec, "p");
+    assert_int_equal(config_parse_analyzer(spec, &s, err, sizeof err), -1);
+}
+
+/* ---- config_load_file ---------------------------------------------------------------- */
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    char path[64];
+    write_tmp("{\"listen\": \"127.0.0.1:0\", \"batch_max_records\": 500,\n"
+              " \"batch_max_bytes\": \"64KiB\", \"max_queue_bytes\": 1048576,\n"
+              " \"strategy\": \"random\", \"log_level\": \"warn\", \"max_attempts\": 3,\n"
+              " \"analyzers\": [\n"
+              "  {\"id\": \"a1\", \"url\": \"http://127.0.0.1:9001/in\", \"weight\": 4},\n"
+              "  {\"id\": \"a2\", \"url\": \"https://x.example/\", \"weight\": 0.5,\n"
+              "   \"health_url\": \"http://x.example:8/h\"},\n"
+              "  {\"id\": \"a3\", \"url\": \"http://y:1/\"}]}\n",
+              path);
+    config_t c;
+    config_defaults(&c);
+    char err[512] = "";
+    int rc = config_load_file(&c, path, err, sizeof err);
+    if (rc) fail_msg("config_load_file: %s", err);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 0);
+    assert_int_equal(c.batch_max_records, 500);
+    assert_int_equal(c.batch_max_bytes, 65536);
+    assert_int_equal(c.max_queue_bytes, 1048576);
+    assert_int_equal(c.strategy, BALANCER_RANDOM);
+    assert_int_equal(c.log_level, LOG_WARN);
+    assert_int_equal(c.max_attempts, 3);
+    assert_int_equal(c.max_depth, 64); /* untouched */
+    assert_int_equal(c.analyzer_count, 3);
+    const analyzer_spec_t *a1 = find_an(&c, "a1"), *a2 = find_an(&c, "a2"),
+                          *a3 = find_an(&c, "a3");
+    assert_non_null(a1);
+    assert_non_null(a2);
+    assert_non_null(a3);
+    assert_string_equal(a1->url, "http://127.0.0.1:9001/in");
+    assert_true(a1->weight == 4);
+    assert_string_equal(a1->health_url, "http://127.0.0.1:9001/health");
+    assert_true(a2->weight == 0.5);
+    assert_string_equal(a2->health_url, "http://x.example:8/h");
+    assert_true(a3->weight == 1.0);
+    assert_string_equal(a3->health_url, "http://y:1/health");
+    config_free(&c);
+    unlink(path);
+}
+
+static void test_load_file_errors(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "{",
+        "[]",
+        "\"x\"",
+        "{\"nope\": 1}",
+        "{\"batch-max-recordz\": 1}",
+        "{\"config\": \"/x\"}",
+        "{\"batch_max_records\": \"x\"}",
+        "{\"batch_max_records\": 1.5}",
+        "{\"batch_max_records\": -1}",
+        "{\"batch_max_records\": 0}",
+        "{\"batch_max_records\": true}",
+        "{\"batch_max_records\": null}",
+        "{\"batch_max_records\": [1]}",
+        "{\"batch_max_records\": 99999999999999999999}",
+        "{\"batch_max_bytes\": \"64 KiB\"}",
+        "{\"batch_max_bytes\": 100}",
+        "{\"listen\": 8080}",
+        "{\"listen\": \"nohost\"}",
+        "{\"strategy\": \"rr\"}",
+        "{\"log_level\": 1}",
+        "{\"max_depth\": 2, \"max_depth\": 3}",
+        "{\"analyzers\": {}}",
+        "{\"analyzers\": \"a1\"}",
+        "{\"analyzers\": [\"a1\"]}",
+        "{\"analyzers\": [{\"id\": \"a1\"}]}",
+        "{\"analyzers\": [{\"url\": \"http://h/\"}]}",
+        "{\"analyzers\": [{\"id\": 1, \"url\": \"http://h/\"}]}",
+        "{\"analyzers\": [{\"id\": \"a1\", \"url\": \"http://h/\", \"weight\": \"2\"}]}",
+        "{\"analyzers\": [{\"id\": \"a1\", \"url\": \"http://h/\", \"weight\": -1}]}",
+        "{\"analyzers\": [{\"id\": \"a1\", \"url\": \"http://h/\", \"health_url\": 5}]}",
+        "{\"analyzers\": [{\"id\": \"a1\", \"url\": \"ftp://h/\"}]}",
+        "{\"analyzers\": [{\"id\": \"a1\", \"url\": \"http://u:p@h/\"}]}",
+        "{\"analyzers\": [{\"id\": \"a 1\", \"url\": \"http://h/\"}]}",
+        "{\"analyzers\": [{\"id\": \"\", \"url\": \"http://h/\"}]}",
+        "{\"analyzers\": [{\"id\": \"" ID64 "x\", \"url\": \"http://h/\"}]}",
+    };
+    (void)state;
+    for (size_t i = 0; i < N(bad); i++) {
+        char path[64];
+        write_tmp(bad[i], path);
+        config_t c;
+        config_defaults(&c);
+        char err[512] = "";
+        int rc = config_load_file(&c, path, err, sizeof err);
+        unlink(path);
+        config_free(&c);
+        if (rc != -1) fail_msg("config_load_file(%s) = %d, want -1", bad[i], rc);
+        if (!err[0]) fail_msg("config_load_file(%s): no error message", bad[i]);
+    }
+    config_t c;
+    config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(config_load_file(&c, "/nonexistent/logdist.json", err, sizeof err), -1);
+    assert_true(err[0] != 0);
+}
+
+static const char override_file[] =
+    "{\"listen\": \"127.0.0.1:1111\", \"batch_max_records\": 500, \"max_attempts\": 3,\n"
+    " \"analyzers\": [{\"id\": \"a1\", \"url\": \"http://file/\", \"weight\": 4},\n"
+    "                 {\"id\": \"a2\", \"url\": \"http://file2/\"}]}\n";
+
+/* Flags override the file, whether they come before or after --config. */
+static void test_flags_override_file(void **state)
+{
+    (void)state;
+    char path[64];
+    write_tmp(override_file, path);
+    for (int order = 0; order < 2; order++) {
+        const char *after[] = {"--config", path, "--batch-max-records", "7", "--analyzer",
+                               "id=a1,url=http://flag/,weight=9", NULL};
+        const char *before[] = {"--batch-max-records=7", "--analyzer",
+                                "id=a1,url=http://flag/,weight=9", "--config", path, NULL};
+        config_t c;
+        config_defaults(&c);
+        assert_int_equal(run_args(&c, order ? before : after), 0);
+        assert_int_equal(c.batch_max_records, 7);   /* flag */
+        assert_int_equal(c.listen_port, 1111);      /* file */
+        assert_int_equal(c.max_attempts, 3);        /* file */
+        assert_int_equal(c.analyzer_count, 2);
+        const analyzer_spec_t *a1 = find_an(&c, "a1"), *a2 = find_an(&c, "a2");
+        assert_non_null(a1);
+        assert_non_null(a2);
+        assert_string_equal(a1->url, "http://flag/");
+        assert_true(a1->weight == 9);
+        assert_string_equal(a2->url, "http://file2/");
+        config_free(&c);
+    }
+    /* a bad flag still fails with a good file */
+    const char *badflag[] = {"--config", path, "--bogus", "1", NULL};
+    config_t c;
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, badflag), -1);
+    config_free(&c);
+    unlink(path);
+}
+
+/* "--config=FILE" must load the file like "--config FILE" (every other flag takes the
+ * --name=value form). */
+static void test_config_equals_form(void **state)
+{
+    (void)state;
+    char path[64], arg[80];
+    write_tmp(override_file, path);
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    const char *args[] = {arg, NULL};
+    config_t c;
+    config_defaults(&c);
+    int rc = run_args(&c, args);
+    unlink(path);
+    assert_int_equal(rc, 0);
+    if (c.batch_max_records != 500 || c.analyzer_count != 2)
+        fail_msg("--config=FILE was ignored: batch_max_records %u (file says 500), "
+                 "%zu analyzers (file has 2)",
+                 c.batch_max_records, c.analyzer_count);
+    config_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_from_args),
+        cmocka_unit_test(test_from_args_analyzers),
+        cmocka_unit_test(test_parse_analyzer),
+        cmocka_unit_test(test_parse_analyzer_long_url),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_flags_override_file),
+        cmocka_unit_test(test_config_equals_form),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
