@@ -26,7 +26,9 @@
 #include "admin/admin.h"
 #include "common/log.h"
 #include "core/config.h"
+#include "core/auth.h"
 #include "core/server.h"
+#include "core/tls.h"
 #include "deliver/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
@@ -37,7 +39,38 @@
 typedef struct {
     struct event_base *base;
     int signal;
+    tls_server_t *tls;
 } app_t;
+
+/* SIGHUP: reload the TLS certificate and key; live connections are kept. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    app_t *app = arg;
+    if (!app->tls) {
+        log_info("logdistd", "SIGHUP: no TLS configured, nothing to reload");
+        return;
+    }
+    char err[512];
+    if (tls_server_reload(app->tls, err, sizeof err))
+        log_error("logdistd", "SIGHUP: TLS reload failed, keeping the old certificate: %s", err);
+    else
+        log_info("logdistd", "SIGHUP: TLS certificate reloaded");
+}
+
+/* Refuse to face a network without authentication unless told to. */
+static int check_exposure(const config_t *cfg, bool auth_on)
+{
+    if (auth_on || cfg->insecure) return 0;
+    const char *hosts[2] = {cfg->listen_host, cfg->admin_host[0] ? cfg->admin_host : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (hosts[i] && !config_host_is_loopback(hosts[i])) {
+            log_error("logdistd", "refusing to listen on %s without authentication: configure "
+                      "--token (see logdistd --hash-token) or pass --insecure", hosts[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -103,8 +136,40 @@ int main(int argc, char **argv)
     deliver_t *d = NULL;
     ingest_t *ing = NULL;
     admin_t *adm = NULL;
-    server_t *srv = NULL;
-    struct event *sigterm = NULL, *sigint = NULL;
+    server_t *srv = NULL, *admin_srv = NULL;
+    struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+    auth_t *auth = auth_new();
+    if (!auth) goto out;
+    for (size_t i = 0; i < cfg.token_count; i++) {
+        char err[256];
+        if (auth_add(auth, cfg.tokens[i], err, sizeof err)) {
+            log_error("logdistd", "%s", err);
+            goto out;
+        }
+    }
+    if (check_exposure(&cfg, auth_enabled(auth))) goto out;
+    for (size_t i = 0; i < cfg.analyzer_count; i++) {
+        char err[512];
+        if (!config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err)) {
+            log_error("logdistd", "analyzer %s: %s", cfg.analyzers[i].id, err);
+            goto out;
+        }
+    }
+    if (cfg.tls_cert[0] || cfg.tls_key[0]) {
+        char err[512];
+        if (!cfg.tls_cert[0] || !cfg.tls_key[0]) {
+            log_error("logdistd", "--tls-cert and --tls-key go together");
+            goto out;
+        }
+        app.tls = tls_server_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, err, sizeof err);
+        if (!app.tls) {
+            log_error("logdistd", "TLS: %s", err);
+            goto out;
+        }
+    } else if (cfg.tls_client_ca[0]) {
+        log_error("logdistd", "--tls-client-ca needs --tls-cert and --tls-key");
+        goto out;
+    }
 
     if (mkdir(cfg.data_dir, 0755) && errno != EEXIST) {
         log_error("logdistd", "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
@@ -139,28 +204,42 @@ int main(int argc, char **argv)
         deliver_set_durable(d, dur);
         if (durable_start(dur)) goto out;
     }
-    ing = ingest_new(&cfg, deliver_queue(d), dur);
-    adm = admin_new(d, ing, store);
+    ing = ingest_new(&cfg, deliver_queue(d), dur, auth);
+    adm = admin_new(&cfg, d, ing, store, auth);
     if (!ing || !adm) goto out;
-    srv = server_new(app.base, &cfg, ing, adm);
+    srv = server_new(app.base, &cfg, cfg.listen_host, cfg.listen_port,
+                     cfg.admin_host[0] ? SERVE_INGEST : SERVE_ALL, app.tls, ing, adm);
     if (!srv) goto out;
+    if (cfg.admin_host[0]) {
+        admin_srv = server_new(app.base, &cfg, cfg.admin_host, cfg.admin_port, SERVE_ADMIN,
+                               app.tls, ing, adm);
+        if (!admin_srv) goto out;
+    }
     if (deliver_start(d)) goto out;
 
     sigterm = evsignal_new(app.base, SIGTERM, on_signal, &app);
     sigint = evsignal_new(app.base, SIGINT, on_signal, &app);
+    sighup = evsignal_new(app.base, SIGHUP, on_sighup, &app);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
+    evsignal_add(sighup, NULL);
 
-    printf("{\"listening\":\"%s:%u\"}\n", cfg.listen_host, server_port(srv));
+    if (admin_srv)
+        printf("{\"listening\":\"%s:%u\",\"admin\":\"%s:%u\"}\n", cfg.listen_host,
+               server_port(srv), cfg.admin_host, server_port(admin_srv));
+    else
+        printf("{\"listening\":\"%s:%u\"}\n", cfg.listen_host, server_port(srv));
     fflush(stdout);
-    log_info("logdistd", "listening on %s:%u with %zu analyzers, strategy %s", cfg.listen_host,
-             server_port(srv), cfg.analyzer_count,
+    log_info("logdistd", "listening on %s:%u (%s%s) with %zu analyzers, strategy %s",
+             cfg.listen_host, server_port(srv), app.tls ? "https" : "http",
+             auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count,
              cfg.strategy == BALANCER_SWRR ? "swrr" : "random");
 
     event_base_dispatch(app.base);
 
     log_info("logdistd", "signal %d: draining (up to %u ms)", app.signal, cfg.drain_timeout_ms);
     server_stop_accepting(srv);
+    server_stop_accepting(admin_srv);
     ingest_set_draining(ing, true);
     admin_set_draining(adm, true);
     /* packets waiting for the disk: let the writer finish, then queue them */
@@ -172,11 +251,15 @@ int main(int argc, char **argv)
 out:
     if (sigterm) event_free(sigterm);
     if (sigint) event_free(sigint);
+    if (sighup) event_free(sighup);
     server_free(srv);
+    server_free(admin_srv);
     deliver_free(d); /* stops delivery before the WAL writer goes */
     durable_free(dur);
     wal_close(wal);
     config_store_close(store);
+    tls_server_free(app.tls);
+    auth_free(auth);
     admin_free(adm);
     ingest_free(ing);
     if (app.base) event_base_free(app.base);

@@ -14,12 +14,15 @@
 #include "common/http_reply.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/auth.h"
 #include "core/metrics.h"
 
 #define ADMIN_MAX_BODY (64 * 1024)
 #define ANALYZERS_PATH "/api/v1/analyzers"
 
 struct admin {
+    const config_t *cfg;
+    const auth_t *auth;
     deliver_t *d;
     ingest_t *ing;
     config_store_t *store;
@@ -27,10 +30,13 @@ struct admin {
     bool replaying;
 };
 
-admin_t *admin_new(deliver_t *d, ingest_t *ing, config_store_t *store)
+admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
+                   const auth_t *auth)
 {
     admin_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
+    a->cfg = cfg;
+    a->auth = auth;
     a->d = d;
     a->ing = ing;
     a->store = store;
@@ -160,7 +166,8 @@ static int check_keys(struct evhttp_request *req, json_t *body, bool need_all)
     json_t *v;
     json_object_foreach(body, key, v)
     {
-        bool is_str = !strcmp(key, "id") || !strcmp(key, "url") || !strcmp(key, "health_url");
+        bool is_str = !strcmp(key, "id") || !strcmp(key, "url") || !strcmp(key, "health_url") ||
+                      !strcmp(key, "client_cert") || !strcmp(key, "client_key");
         if (is_str && !json_is_string(v)) {
             char m[96];
             snprintf(m, sizeof m, "\"%s\" must be a string", key);
@@ -177,7 +184,9 @@ static int check_keys(struct evhttp_request *req, json_t *body, bool need_all)
         }
         if (!is_str) {
             char m[160];
-            snprintf(m, sizeof m, "unknown field \"%.100s\" (allowed: id, url, weight, health_url)",
+            snprintf(m, sizeof m,
+                     "unknown field \"%.60s\" (allowed: id, url, weight, health_url, client_cert, "
+                     "client_key)",
                      key);
             http_reply_error(req, 400, "bad_request", m, -1, 0);
             return -1;
@@ -224,10 +233,24 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
     strlcpy_ld(spec.url, url, sizeof spec.url);
     if (h) strlcpy_ld(spec.health_url, json_string_value(h), sizeof spec.health_url);
     if (w) spec.weight = json_number_value(w);
+    json_t *cc = json_object_get(body, "client_cert"), *ck = json_object_get(body, "client_key");
+    if ((cc && json_string_length(cc) > CONFIG_PATH_MAX) ||
+        (ck && json_string_length(ck) > CONFIG_PATH_MAX)) {
+        http_reply_error(req, 400, "bad_request", "client_cert/client_key path too long", -1, 0);
+        json_decref(body);
+        return;
+    }
+    if (cc) strlcpy_ld(spec.client_cert, json_string_value(cc), sizeof spec.client_cert);
+    if (ck) strlcpy_ld(spec.client_key, json_string_value(ck), sizeof spec.client_key);
     json_decref(body);
     if (config_check_analyzer(&spec, err, sizeof err)) {
         http_reply_error(req, 400, strstr(err, "weight") ? "bad_weight" : "bad_request", err, -1,
                          0);
+        return;
+    }
+    if (!config_analyzer_allowed(a->cfg, spec.url, err, sizeof err) ||
+        !config_analyzer_allowed(a->cfg, spec.health_url, err, sizeof err)) {
+        http_reply_error(req, 403, "forbidden_analyzer", err, -1, 0);
         return;
     }
     int rc = deliver_analyzer_add(a->d, &spec);
@@ -288,6 +311,13 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
     json_t *w = json_object_get(body, "weight");
     const char *url = json_string_value(json_object_get(body, "url"));
     const char *hurl = json_string_value(json_object_get(body, "health_url"));
+    char aerr[512];
+    if ((url && !config_analyzer_allowed(a->cfg, url, aerr, sizeof aerr)) ||
+        (hurl && !config_analyzer_allowed(a->cfg, hurl, aerr, sizeof aerr))) {
+        http_reply_error(req, 403, "forbidden_analyzer", aerr, -1, 0);
+        json_decref(body);
+        return;
+    }
     if ((url && strlen(url) > CONFIG_URL_MAX) || (hurl && strlen(hurl) > CONFIG_URL_MAX)) {
         http_reply_error(req, 400, "bad_request", "url too long", -1, 0);
         json_decref(body);
@@ -336,6 +366,11 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
         path[--n] = 0; /* tolerate a trailing slash */
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+    if (strcmp(path, "/health")) { /* /health stays open for liveness probes */
+        bool read = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+        if (!auth_http_require(a->auth, req, read ? ROLE_READ | ROLE_ADMIN : ROLE_ADMIN, NULL))
+            return;
+    }
     if (!strcmp(path, "/health")) {
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             method_not_allowed(req, "GET");

@@ -17,8 +17,11 @@ struct evhttp_request;
 typedef struct admin admin_t;
 
 /* `store` (may be NULL) receives every registry change made through the API;
- * `ing` re-ingests dead letters on replay. */
-admin_t *admin_new(deliver_t *d, ingest_t *ing, config_store_t *store);
+ * `ing` re-ingests dead letters on replay; `auth` (may be NULL) guards every
+ * endpoint but /health: GETs need the read or admin role, changes need admin. */
+struct auth;
+admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
+                   const struct auth *auth);
 void admin_free(admin_t *a);
 
 /* Handle any request that is not /api/v1/logs; unknown paths get 404. */

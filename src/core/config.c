@@ -5,12 +5,14 @@
  */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "core/auth.h"
 
 typedef enum {
     OPT_U32,
@@ -19,7 +21,8 @@ typedef enum {
     OPT_STRATEGY,
     OPT_LOGLEVEL,
     OPT_STRING,
-    OPT_DURABILITY
+    OPT_DURABILITY,
+    OPT_ADMIN_LISTEN
 } opt_type_t;
 
 typedef struct {
@@ -81,6 +84,17 @@ static const option_t options[] = {
      "consecutive failed deliveries to mark an analyzer down (default 2)"},
     {"drain-timeout-ms", OPT_U32, OFF(drain_timeout_ms), 0, 3600000,
      "on SIGTERM/SIGINT, time allowed to deliver what is queued (default 10000)"},
+    {"admin-listen", OPT_ADMIN_LISTEN, 0, 0, 0,
+     "HOST:PORT of a separate listener for the admin API (default: the main listener)"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), 1, CONFIG_PATH_MAX,
+     "PEM certificate chain: serve HTTPS (TLS 1.2/1.3) on every listener"},
+    {"tls-key", OPT_STRING, OFF(tls_key), 1, CONFIG_PATH_MAX, "PEM private key for --tls-cert"},
+    {"tls-client-ca", OPT_STRING, OFF(tls_client_ca), 1, CONFIG_PATH_MAX,
+     "PEM CA: clients must present a certificate it signed (mutual TLS)"},
+    {"analyzer-ca", OPT_STRING, OFF(analyzer_ca), 1, CONFIG_PATH_MAX,
+     "PEM CA bundle to verify HTTPS analyzers (default: the system store)"},
+    {"analyzer-allow", OPT_STRING, OFF(analyzer_allow), 1, 1023,
+     "comma list of hosts and CIDRs analyzer URLs may point to (default: any)"},
     {"data-dir", OPT_STRING, OFF(data_dir), 1, sizeof(((config_t *)0)->data_dir) - 1,
      "WAL, dead letters and analyzers.db live here (default ./data)"},
     {"durability", OPT_DURABILITY, 0, 0, 0,
@@ -152,6 +166,89 @@ void config_free(config_t *cfg)
     free(cfg->analyzers);
     cfg->analyzers = NULL;
     cfg->analyzer_count = 0;
+    free(cfg->tokens);
+    cfg->tokens = NULL;
+    cfg->token_count = 0;
+}
+
+static int add_token(config_t *cfg, const char *spec, char *err, size_t errlen)
+{
+    if (strlen(spec) > CONFIG_TOKEN_MAX) {
+        snprintf(err, errlen, "token spec too long");
+        return -1;
+    }
+    void *n = realloc(cfg->tokens, (cfg->token_count + 1) * sizeof *cfg->tokens);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->tokens = n;
+    strlcpy_ld(cfg->tokens[cfg->token_count++], spec, CONFIG_TOKEN_MAX + 1);
+    return 0;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]"))
+        return true;
+    struct in_addr a4;
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* Does address `ip` (text) fall in `cidr` ("10.0.0.0/8", "::1/128", "1.2.3.4")? */
+static bool in_cidr(const char *ip, const char *cidr)
+{
+    char net[64];
+    const char *slash = strchr(cidr, '/');
+    size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
+    if (n >= sizeof net) return false;
+    memcpy(net, cidr, n);
+    net[n] = 0;
+    unsigned char a[16], b[16];
+    int fam = strchr(net, ':') ? AF_INET6 : AF_INET;
+    int len = fam == AF_INET6 ? 16 : 4;
+    if (inet_pton(fam, net, b) != 1 || inet_pton(fam, ip, a) != 1) return false;
+    long bits = slash ? strtol(slash + 1, NULL, 10) : len * 8;
+    if (bits < 0 || bits > len * 8) return false;
+    for (int i = 0; i < len && bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        if ((a[i] & mask) != (b[i] & mask)) return false;
+    }
+    return true;
+}
+
+bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, size_t errlen)
+{
+    if (!cfg->analyzer_allow[0]) return true;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool ok = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        char h[256];
+        strlcpy_ld(h, host, sizeof h);
+        size_t hl = strlen(h);
+        if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1] -> ::1 */
+            memmove(h, h + 1, hl - 2);
+            h[hl - 2] = 0;
+        }
+        const char *p = cfg->analyzer_allow;
+        while (*p && !ok) {
+            const char *c = strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            char item[256];
+            if (n < sizeof item) {
+                memcpy(item, p, n);
+                item[n] = 0;
+                ok = !strcasecmp(item, h) || in_cidr(h, item);
+            }
+            p = c ? c + 1 : p + n;
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok) snprintf(err, errlen, "analyzer host of '%.200s' is not in --analyzer-allow", url);
+    return ok;
 }
 
 static int parse_listen(const char *s, config_t *cfg)
@@ -188,6 +285,15 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
             return 0;
         }
         break;
+    case OPT_ADMIN_LISTEN: {
+        config_t tmp;
+        if (parse_listen(val, &tmp) == 0) {
+            memcpy(cfg->admin_host, tmp.listen_host, sizeof cfg->admin_host);
+            cfg->admin_port = tmp.listen_port;
+            return 0;
+        }
+        break;
+    }
     case OPT_STRING:
         if (strlen(val) >= o->min && strlen(val) <= o->max) {
             strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
@@ -291,15 +397,17 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
 {
     memset(out, 0, sizeof *out);
     out->weight = 1.0;
-    static const char *const keys[] = {"id=", "url=", "weight=", "health_url="};
+    static const char *const keys[] = {"id=",          "url=",        "weight=",
+                                       "health_url=", "client_cert=", "client_key="};
+    enum { NKEYS = 6 };
     const char *p = s;
     while (*p) {
         int k = -1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < NKEYS; i++)
             if (!strncmp(p, keys[i], strlen(keys[i]))) k = i;
         if (k < 0) {
-            snprintf(err, errlen, "analyzer spec '%.200s': expected id=, url=, weight= or "
-                     "health_url= at '%.40s'", s, p);
+            snprintf(err, errlen, "analyzer spec '%.200s': expected id=, url=, weight=, "
+                     "health_url=, client_cert= or client_key= at '%.40s'", s, p);
             return -1;
         }
         p += strlen(keys[k]);
@@ -312,7 +420,7 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
                 break;
             }
             int is_key = 0;
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < NKEYS; i++)
                 if (!strncmp(end + 1, keys[i], strlen(keys[i]))) is_key = 1;
             if (is_key) break;
             end++;
@@ -338,8 +446,14 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
                 snprintf(err, errlen, "analyzer weight '%s' is not a finite number >= 0", val);
                 return -1;
             }
-        } else {
+        } else if (k == 3) {
             memcpy(out->health_url, val, n + 1);
+        } else {
+            if (n > CONFIG_PATH_MAX) {
+                snprintf(err, errlen, "analyzer %s path too long", keys[k]);
+                return -1;
+            }
+            memcpy(k == 4 ? out->client_cert : out->client_key, val, n + 1);
         }
         p = *end ? end + 1 : end;
     }
@@ -397,7 +511,8 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
                 json_object_foreach(a, k2, v2)
                 {
                     if (strcmp(k2, "id") && strcmp(k2, "url") && strcmp(k2, "weight") &&
-                        strcmp(k2, "health_url")) {
+                        strcmp(k2, "health_url") && strcmp(k2, "client_cert") &&
+                        strcmp(k2, "client_key")) {
                         snprintf(err, errlen, "%s: analyzers[%zu]: unknown key \"%s\"", path, i,
                                  k2);
                         goto out;
@@ -415,6 +530,15 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
                 strlcpy_ld(spec.url, json_string_value(url), sizeof spec.url);
                 if (h) strlcpy_ld(spec.health_url, json_string_value(h), sizeof spec.health_url);
                 if (w) spec.weight = json_number_value(w);
+                json_t *cc = json_object_get(a, "client_cert"), *ck = json_object_get(a, "client_key");
+                if ((cc && (!json_is_string(cc) || json_string_length(cc) > CONFIG_PATH_MAX)) ||
+                    (ck && (!json_is_string(ck) || json_string_length(ck) > CONFIG_PATH_MAX))) {
+                    snprintf(err, errlen, "%s: analyzers[%zu]: client_cert/client_key must be paths",
+                             path, i);
+                    goto out;
+                }
+                if (cc) strlcpy_ld(spec.client_cert, json_string_value(cc), sizeof spec.client_cert);
+                if (ck) strlcpy_ld(spec.client_key, json_string_value(ck), sizeof spec.client_key);
                 char e2[512];
                 if (config_check_analyzer(&spec, e2, sizeof e2)) {
                     snprintf(err, errlen, "%s: analyzers[%zu]: %s", path, i, e2);
@@ -422,6 +546,31 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
                 }
                 if (config_put_analyzer(cfg, &spec)) goto out;
             }
+            continue;
+        }
+        if (!strcmp(key, "tokens")) {
+            size_t i;
+            json_t *t;
+            if (!json_is_array(val)) {
+                snprintf(err, errlen, "%s: \"tokens\" must be an array of strings", path);
+                goto out;
+            }
+            json_array_foreach(val, i, t)
+            {
+                if (!json_is_string(t) || add_token(cfg, json_string_value(t), err, errlen)) {
+                    if (!json_is_string(t))
+                        snprintf(err, errlen, "%s: tokens[%zu] must be a string", path, i);
+                    goto out;
+                }
+            }
+            continue;
+        }
+        if (!strcmp(key, "insecure")) {
+            if (!json_is_boolean(val)) {
+                snprintf(err, errlen, "%s: \"insecure\" must be true or false", path);
+                goto out;
+            }
+            cfg->insecure = json_is_true(val);
             continue;
         }
         const option_t *o = find_option(key);
@@ -458,7 +607,13 @@ void config_usage(FILE *out)
                  "JSON config file as \"name_with_underscores\": value; flags override the file.\n"
                  "Sizes take KiB/MiB/GiB suffixes.\n\n"
                  "  --config FILE              JSON config file (options + \"analyzers\" array)\n"
-                 "  --analyzer SPEC            add an analyzer (repeatable); weight default 1\n");
+                 "  --analyzer SPEC            add an analyzer (repeatable); weight default 1;\n"
+                 "                             SPEC keys: id, url, weight, health_url, client_cert,\n"
+                 "                             client_key (mutual TLS to an https analyzer)\n"
+                 "  --token SPEC               role=ingest|admin|read[+...],hash=HASH[,agent=ID]\n"
+                 "                             (repeatable; turns authentication on)\n"
+                 "  --hash-token TOKEN         print the HASH to use in --token, and exit\n"
+                 "  --insecure                 allow a non-loopback listener without tokens\n");
     for (size_t i = 0; i < N_OPTIONS; i++)
         fprintf(out, "  --%-24s %s\n", options[i].name, options[i].help);
     fprintf(out, "  --help, --version\n");
@@ -471,6 +626,15 @@ int config_from_args(config_t *cfg, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             config_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--hash-token")) {
+            char hash[160];
+            if (i + 1 >= argc || auth_hash_token(argv[i + 1], hash, sizeof hash)) {
+                fprintf(stderr, "logdistd: --hash-token needs a token (1..4096 bytes)\n");
+                return -1;
+            }
+            printf("%s\n", hash);
             return 1;
         }
         if (!strcmp(argv[i], "--version")) {
@@ -501,6 +665,10 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             fprintf(stderr, "logdistd: unexpected argument '%s' (see --help)\n", a);
             return -1;
         }
+        if (!strcmp(a, "--insecure")) {
+            cfg->insecure = true;
+            continue;
+        }
         const char *name = a + 2, *val;
         char namebuf[64];
         const char *eq = strchr(name, '=');
@@ -519,6 +687,13 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             val = argv[++i];
         }
         if (!strcmp(name, "config")) continue;
+        if (!strcmp(name, "token")) {
+            if (add_token(cfg, val, err, sizeof err)) {
+                fprintf(stderr, "logdistd: --token: %s\n", err);
+                return -1;
+            }
+            continue;
+        }
         if (!strcmp(name, "analyzer")) {
             analyzer_spec_t spec;
             if (config_parse_analyzer(val, &spec, err, sizeof err)) {

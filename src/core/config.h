@@ -21,6 +21,8 @@
 
 #define CONFIG_ID_MAX 64   /* analyzer id: 1..64 chars of [A-Za-z0-9._-] */
 #define CONFIG_URL_MAX 2048
+#define CONFIG_PATH_MAX 1023
+#define CONFIG_TOKEN_MAX 511
 
 /* Which records are written to the WAL before the 202. */
 typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 } durability_t;
@@ -30,6 +32,8 @@ typedef struct {
     char url[CONFIG_URL_MAX + 1];
     char health_url[CONFIG_URL_MAX + 1]; /* "" = derived from url: <scheme>://<host>:<port>/health */
     double weight;
+    char client_cert[CONFIG_PATH_MAX + 1]; /* mutual TLS to this analyzer (PEM), optional */
+    char client_key[CONFIG_PATH_MAX + 1];
 } analyzer_spec_t;
 
 typedef struct {
@@ -78,6 +82,18 @@ typedef struct {
     uint64_t max_disk_bytes;        /* WAL budget; full -> 503 for durable packets */
     uint64_t wal_segment_bytes;
 
+    /* security */
+    char admin_host[256];           /* "" = admin API on the main listener */
+    uint16_t admin_port;
+    char tls_cert[CONFIG_PATH_MAX + 1]; /* "" = plain HTTP */
+    char tls_key[CONFIG_PATH_MAX + 1];
+    char tls_client_ca[CONFIG_PATH_MAX + 1]; /* "" = no client certificates */
+    char analyzer_ca[CONFIG_PATH_MAX + 1];   /* "" = system CA store */
+    char analyzer_allow[1024];      /* comma list of hosts / CIDRs analyzers may use; "" = any */
+    bool insecure;                  /* allow non-loopback listeners without tokens */
+    char (*tokens)[CONFIG_TOKEN_MAX + 1];
+    size_t token_count;
+
     analyzer_spec_t *analyzers;
     size_t analyzer_count;
 } config_t;
@@ -104,6 +120,14 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen);
 int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec);
 
 void config_free(config_t *cfg);
+
+/* Is the analyzer URL's host allowed by cfg->analyzer_allow? (empty list = any).
+ * Entries are host names (exact, case-insensitive) or IPv4/IPv6 CIDRs (or single
+ * addresses). Returns true when allowed; otherwise false with err set. */
+bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, size_t errlen);
+
+/* Is host a loopback address or "localhost"? */
+bool config_host_is_loopback(const char *host);
 
 /* Does a record with this raw level slice count as critical under cfg->critical_levels? */
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);

@@ -65,6 +65,13 @@ json_t *metrics_to_json(void)
     PUT(m, "records_lost_at_shutdown", records_lost_at_shutdown);
     PUT(m, "records_durable", records_durable);
     PUT(m, "records_replayed", records_replayed);
+    PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
+    json_t *af = json_object();
+    static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",
+                                            "wrong_agent"};
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(af, af_names[i], json_integer((json_int_t)METRIC_GET(auth_failures[i])));
+    json_object_set_new(m, "auth_failures", af);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
     PUT(m, "queued_bytes", queued_bytes);

@@ -51,6 +51,8 @@ typedef struct {
     _Atomic uint64_t records_lost_at_shutdown;   /* drain timeout expired */
     _Atomic uint64_t records_durable;       /* accepted records fsync'ed to the WAL */
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
+    _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
+    _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
 
@@ -67,6 +69,14 @@ extern metrics_t g_metrics;
 #define METRIC_ADD(field, n) atomic_fetch_add_explicit(&g_metrics.field, (n), memory_order_relaxed)
 #define METRIC_SUB(field, n) atomic_fetch_sub_explicit(&g_metrics.field, (n), memory_order_relaxed)
 #define METRIC_GET(field) atomic_load_explicit(&g_metrics.field, memory_order_relaxed)
+
+/* Why a request was refused authentication/authorisation. */
+typedef enum {
+    AUTHFAIL_MISSING = 0,   /* 401 no token */
+    AUTHFAIL_INVALID = 1,   /* 401 unknown token */
+    AUTHFAIL_ROLE = 2,      /* 403 token lacks the role */
+    AUTHFAIL_AGENT = 3,     /* 403 token bound to another agent */
+} auth_reason_t;
 
 /* Stable snake_case name of a reject reason. */
 const char *reject_reason_name(reject_reason_t r);

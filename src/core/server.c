@@ -4,13 +4,17 @@
 #include "core/server.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/http_reply.h"
 #include "common/log.h"
 
 #define LOGS_PATH "/api/v1/logs"
@@ -18,39 +22,65 @@
 struct server {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
+    server_role_t role;
+    tls_server_t *tls;
     ingest_t *ing;
     admin_t *adm;
     uint16_t port;
 };
 
+static bool path_is(const char *uri, const char *path)
+{
+    size_t n = strlen(path);
+    return !strncmp(uri, path, n) && (uri[n] == 0 || uri[n] == '?' || uri[n] == '/');
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     server_t *s = arg;
     const char *uri = evhttp_request_get_uri(req);
-    size_t n = strlen(LOGS_PATH);
-    if (!strncmp(uri, LOGS_PATH, n) && (uri[n] == 0 || uri[n] == '?' || uri[n] == '/'))
+    bool logs = path_is(uri, LOGS_PATH);
+    if (logs && s->role != SERVE_ADMIN)
         ingest_handle(s->ing, req);
-    else
+    else if (!logs && (s->role != SERVE_INGEST || path_is(uri, "/health")))
         admin_handle(s->adm, req);
+    else
+        http_reply_error(req, 404, "not_found", "no such endpoint on this listener", -1, 0);
 }
 
-server_t *server_new(struct event_base *base, const config_t *cfg, ingest_t *ing, admin_t *adm)
+/* evhttp asks for the bufferevent of each accepted connection: a TLS one. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    server_t *s = arg;
+    SSL *ssl = tls_server_new_ssl(s->tls);
+    if (!ssl) return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+server_t *server_new(struct event_base *base, const config_t *cfg, const char *host,
+                     uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
+                     admin_t *adm)
 {
     server_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->role = role;
+    s->tls = tls;
     s->ing = ing;
     s->adm = adm;
     s->http = evhttp_new(base);
     if (!s->http) goto fail;
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_header_bytes);
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)(role == SERVE_ADMIN ? (1u << 20)
+                                                                        : cfg->max_body_bytes));
     evhttp_set_timeout(s->http, (int)cfg->idle_timeout_s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(s->http, dispatch, s);
-    s->sock = evhttp_bind_socket_with_handle(s->http, cfg->listen_host, cfg->listen_port);
+    if (tls) evhttp_set_bevcb(s->http, tls_bevcb, s);
+    s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
     if (!s->sock) {
-        log_error("server", "cannot listen on %s:%u", cfg->listen_host, cfg->listen_port);
+        log_error("server", "cannot listen on %s:%u", host, port);
         goto fail;
     }
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
@@ -72,7 +102,7 @@ uint16_t server_port(const server_t *s)
 
 void server_stop_accepting(server_t *s)
 {
-    if (s->sock) {
+    if (s && s->sock) {
         evhttp_del_accept_socket(s->http, s->sock);
         s->sock = NULL;
     }

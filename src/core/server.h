@@ -1,8 +1,9 @@
 /*
- * server.h - the HTTP listener of logdistd (ingest thread): one libevent
- * evhttp server with bounded headers, bodies and idle time, dispatching
- * /api/v1/logs to ingest and everything else to admin. TLS (a later issue)
- * plugs in here through evhttp_set_bevcb().
+ * server.h - one HTTP(S) listener of logdistd (ingest thread): libevent's
+ * evhttp with bounded headers, bodies and idle time, optionally TLS (OpenSSL
+ * bufferevents through evhttp_set_bevcb). A listener serves the ingest path,
+ * the admin API, or both (--admin-listen splits them so the admin API never
+ * faces agents).
  */
 #ifndef LOGDIST_SERVER_H
 #define LOGDIST_SERVER_H
@@ -11,13 +12,23 @@
 
 #include "admin/admin.h"
 #include "core/config.h"
+#include "core/tls.h"
 #include "ingest/ingest.h"
 
 struct event_base;
 typedef struct server server_t;
 
-/* Bind cfg->listen_host:listen_port (port 0 = ephemeral). Returns NULL on failure (logged). */
-server_t *server_new(struct event_base *base, const config_t *cfg, ingest_t *ing, admin_t *adm);
+typedef enum {
+    SERVE_ALL,    /* /api/v1/logs and the admin API */
+    SERVE_INGEST, /* /api/v1/logs and /health only */
+    SERVE_ADMIN,  /* the admin API only */
+} server_role_t;
+
+/* Bind host:port (port 0 = ephemeral). `tls` may be NULL (plain HTTP); it must
+ * outlive the server. Returns NULL on failure (logged). */
+server_t *server_new(struct event_base *base, const config_t *cfg, const char *host,
+                     uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
+                     admin_t *adm);
 
 /* The bound port (useful with port 0). */
 uint16_t server_port(const server_t *s);

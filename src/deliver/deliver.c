@@ -176,6 +176,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     } else {
         a->batches_failed++;
         METRIC_ADD(batches_failed, 1);
+        if (res->tls_error) METRIC_ADD(analyzer_tls_failures, 1);
         snprintf(a->last_error, sizeof a->last_error, "delivery: %s", res->error);
         log_debug("deliver", "batch %s to %s failed: %s", b->id, a->spec.id, res->error);
         health_delivery_result(d->health, a, false);
@@ -207,7 +208,8 @@ static void pump(deliver_t *d, analyzer_t *a)
         a->inflight++;
         METRIC_ADD(inflight_batches, 1);
         METRIC_ADD(batches_sent, 1);
-        if (sender_post(d->sender, a->spec.url, b->buf, b->len, b->id,
+        sender_peer_t peer = {a->spec.client_cert, a->spec.client_key};
+        if (sender_post(d->sender, a->spec.url, &peer, b->buf, b->len, b->id,
                         d->cfg->request_timeout_ms, on_attempt_done, at)) {
             sender_result_t res = {.ok = 0, .error = "could not start the request"};
             on_attempt_done(at, &res);
@@ -416,7 +418,7 @@ deliver_t *deliver_new(const config_t *cfg)
     d->call_ev = event_new(d->base, -1, 0, on_call, d);
     router_hooks_t rh = {hook_batch_opened, hook_batch_ready, d};
     d->router = router_new(cfg, &rh);
-    d->sender = sender_new(d->base, cfg->connect_timeout_ms);
+    d->sender = sender_new(d->base, cfg->connect_timeout_ms, cfg->analyzer_ca);
     char err[512];
     d->dl = cfg->data_dir[0] ? deadletter_open(cfg->data_dir, cfg->deadletter_max_bytes, err,
                                                sizeof err)

@@ -71,6 +71,7 @@ static void on_check_done(void *ctx, const sender_result_t *res)
         }
     } else {
         METRIC_ADD(health_check_failures, 1);
+        if (res->tls_error) METRIC_ADD(analyzer_tls_failures, 1);
         a->hc_ok_streak = 0;
         a->hc_fail_streak++;
         snprintf(a->last_error, sizeof a->last_error, "health check: %s", res->error);
@@ -89,7 +90,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (!c) return;
     *c = tmp;
     a->hc_inflight = true;
-    if (sender_get(tmp.h->sender, a->spec.health_url, tmp.h->cfg->health_timeout_ms,
+    sender_peer_t peer = {a->spec.client_cert, a->spec.client_key};
+    if (sender_get(tmp.h->sender, a->spec.health_url, &peer, tmp.h->cfg->health_timeout_ms,
                    on_check_done, c)) {
         a->hc_inflight = false;
         free(c);

@@ -31,6 +31,7 @@ struct sender {
     transfer_t *all;
     int active;
     long connect_timeout_ms;
+    char ca_file[1024];
 };
 
 /* per-socket state that curl hands back to us */
@@ -59,6 +60,10 @@ static void check_done(sender_t *s)
         if (rc != CURLE_OK) {
             res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
             res.http_status = 0;
+            res.tls_error = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
+                            rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+                            rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+                            rc == CURLE_SSL_CIPHER;
         } else if (res.http_status >= 200 && res.http_status < 300) {
             res.ok = 1;
         } else {
@@ -140,10 +145,11 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-sender_t *sender_new(struct event_base *base, long connect_timeout_ms)
+sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const char *ca_file)
 {
     sender_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    if (ca_file) snprintf(s->ca_file, sizeof s->ca_file, "%s", ca_file);
     s->base = base;
     s->connect_timeout_ms = connect_timeout_ms;
     s->multi = curl_multi_init();
@@ -178,7 +184,7 @@ void sender_free(sender_t *s)
     free(s);
 }
 
-static transfer_t *transfer_get(sender_t *s)
+static transfer_t *transfer_get(sender_t *s, const sender_peer_t *peer)
 {
     transfer_t *t = s->free_list;
     if (t) {
@@ -206,6 +212,16 @@ static transfer_t *transfer_get(sender_t *s)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(1 << 20));
+    /* HTTPS: always verify the peer and its name; TLS 1.2 or newer */
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (s->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+    if (peer && peer->client_cert && peer->client_cert[0]) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, peer->client_cert);
+        if (peer->client_key && peer->client_key[0])
+            curl_easy_setopt(e, CURLOPT_SSLKEY, peer->client_key);
+    }
     return t;
 }
 
@@ -224,10 +240,11 @@ static int start(sender_t *s, transfer_t *t, sender_done_fn done, void *ctx)
     return 0;
 }
 
-int sender_post(sender_t *s, const char *url, const char *body, size_t len,
-                const char *batch_id, long timeout_ms, sender_done_fn done, void *ctx)
+int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const char *body,
+                size_t len, const char *batch_id, long timeout_ms, sender_done_fn done,
+                void *ctx)
 {
-    transfer_t *t = transfer_get(s);
+    transfer_t *t = transfer_get(s, peer);
     if (!t) return -1;
     char hdr[96];
     snprintf(hdr, sizeof hdr, "X-Logdist-Batch-Id: %s", batch_id);
@@ -245,9 +262,10 @@ int sender_post(sender_t *s, const char *url, const char *body, size_t len,
     return start(s, t, done, ctx);
 }
 
-int sender_get(sender_t *s, const char *url, long timeout_ms, sender_done_fn done, void *ctx)
+int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long timeout_ms,
+               sender_done_fn done, void *ctx)
 {
-    transfer_t *t = transfer_get(s);
+    transfer_t *t = transfer_get(s, peer);
     if (!t) return -1;
     curl_easy_setopt(t->easy, CURLOPT_URL, url);
     curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);

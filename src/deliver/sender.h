@@ -17,6 +17,7 @@ typedef struct sender sender_t;
 
 typedef struct {
     int ok;           /* 1 when the transfer completed with a 2xx status */
+    int tls_error;    /* 1 when the TLS handshake or certificate verification failed */
     long http_status; /* 0 when no response was received */
     const char *error;/* human-readable reason when !ok (valid during the callback) */
     double seconds;   /* total time of the transfer */
@@ -24,19 +25,29 @@ typedef struct {
 
 typedef void (*sender_done_fn)(void *ctx, const sender_result_t *res);
 
-/* Create a sender on `base`. Returns NULL on failure. */
-sender_t *sender_new(struct event_base *base, long connect_timeout_ms);
+/* Client certificate for mutual TLS with one analyzer (NULL or "" = none). */
+typedef struct {
+    const char *client_cert;
+    const char *client_key;
+} sender_peer_t;
+
+/* Create a sender on `base`. HTTPS peers are always verified (certificate and
+ * host name, TLS 1.2+) against `ca_file`, or the system store when it is NULL
+ * or "". Returns NULL on failure. */
+sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const char *ca_file);
 
 /* Abort all transfers (their callbacks are NOT called) and free. */
 void sender_free(sender_t *s);
 
 /* POST `body[0..len)` as application/json with header X-Logdist-Batch-Id: batch_id.
  * Returns 0 (done() will be called exactly once, from the event loop) or -1. */
-int sender_post(sender_t *s, const char *url, const char *body, size_t len,
-                const char *batch_id, long timeout_ms, sender_done_fn done, void *ctx);
+int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const char *body,
+                size_t len, const char *batch_id, long timeout_ms, sender_done_fn done,
+                void *ctx);
 
 /* GET url (health check). Same contract as sender_post(). */
-int sender_get(sender_t *s, const char *url, long timeout_ms, sender_done_fn done, void *ctx);
+int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long timeout_ms,
+               sender_done_fn done, void *ctx);
 
 /* Number of transfers in progress. */
 int sender_active(const sender_t *s);

@@ -23,6 +23,7 @@
 
 #include "common/http_reply.h"
 #include "common/util.h"
+#include "core/auth.h"
 #include "core/metrics.h"
 #include "ingest/gunzip.h"
 #include "ingest/scan.h"
@@ -31,19 +32,22 @@ struct ingest {
     const config_t *cfg;
     pkt_queue_t *queue;
     durable_t *durable;
+    const auth_t *auth;
     scan_result_t scan; /* reused for every packet (ingest thread only) */
     scan_limits_t limits;
     bool draining;
     uint64_t packet_seq;
 };
 
-ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable)
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable,
+                     const auth_t *auth)
 {
     ingest_t *ing = calloc(1, sizeof *ing);
     if (!ing) return NULL;
     ing->cfg = cfg;
     ing->queue = queue;
     ing->durable = durable;
+    ing->auth = auth;
     ing->limits.max_depth = cfg->max_depth;
     ing->limits.max_records = cfg->max_records_per_packet;
     ing->limits.max_record_bytes = cfg->max_record_bytes;
@@ -200,7 +204,8 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
 static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_durable,
-                  struct evhttp_request *req, ingest_inject_fn inject_done, void *inject_ctx)
+                  const char *bound_agent, struct evhttp_request *req,
+                  ingest_inject_fn inject_done, void *inject_ctx)
 {
     waiter_t local = {ing, req, inject_done, inject_ctx, ""};
     scan_result_t *s = &ing->scan;
@@ -212,6 +217,13 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         } else {
             reject_scan(req, s);
         }
+        return;
+    }
+    if (bound_agent && req && s->agent_id.len &&
+        (s->agent_id.len != strlen(bound_agent) ||
+         memcmp(p->data + s->agent_id.off, bound_agent, s->agent_id.len))) {
+        auth_http_wrong_agent(req, bound_agent, p->data + s->agent_id.off, s->agent_id.len);
+        packet_free(p);
         return;
     }
     uint64_t rec_bytes = 0;
@@ -282,6 +294,8 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         reject(req, REJECT_METHOD, 405, "use POST to submit logs", -1, 0);
         return;
     }
+    const char *bound_agent = NULL;
+    if (!auth_http_require(ing->auth, req, ROLE_INGEST, &bound_agent)) return;
     if (ing->draining) {
         reject(req, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
         return;
@@ -357,7 +371,8 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         }
     }
 
-    admit(ing, p, (scan_format_t)format, durable_hdr_is_critical(hdrs), req, NULL, NULL);
+    admit(ing, p, (scan_format_t)format, durable_hdr_is_critical(hdrs), bound_agent, req, NULL,
+          NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
@@ -374,5 +389,5 @@ void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn
     p->decoded = copy;
     p->data = copy;
     p->len = len;
-    admit(ing, p, SCAN_FORMAT_JSON, true, NULL, done, ctx);
+    admit(ing, p, SCAN_FORMAT_JSON, true, NULL, NULL, done, ctx);
 }

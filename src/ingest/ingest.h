@@ -19,8 +19,11 @@
 struct evhttp_request;
 typedef struct ingest ingest_t;
 
-/* `durable` may be NULL (durability none): then nothing waits for the disk. */
-ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable);
+/* `durable` may be NULL (durability none): then nothing waits for the disk.
+ * `auth` may be NULL or empty (no authentication). */
+struct auth;
+ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable,
+                     const struct auth *auth);
 void ingest_free(ingest_t *ing);
 
 /* Handle one request to /api/v1/logs (any method). */

@@ -29,6 +29,9 @@ static const char *const migrations[] = {
     "  health_url TEXT NOT NULL,"
     "  weight REAL NOT NULL CHECK (weight >= 0),"
     "  updated_ms INTEGER NOT NULL)",
+    /* 1 -> 2: mutual TLS to analyzers */
+    "ALTER TABLE analyzers ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE analyzers ADD COLUMN client_key TEXT NOT NULL DEFAULT ''",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -43,7 +46,8 @@ static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "SELECT id, url, health_url, weight FROM analyzers ORDER BY rowid",
+    if (sqlite3_prepare_v2(q->db, "SELECT id, url, health_url, weight, client_cert, client_key FROM analyzers "
+                           "ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     size_t cap = 0;
@@ -64,6 +68,8 @@ static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
         strlcpy_ld(a->url, (const char *)sqlite3_column_text(st, 1), sizeof a->url);
         strlcpy_ld(a->health_url, (const char *)sqlite3_column_text(st, 2), sizeof a->health_url);
         a->weight = sqlite3_column_double(st, 3);
+        strlcpy_ld(a->client_cert, (const char *)sqlite3_column_text(st, 4), sizeof a->client_cert);
+        strlcpy_ld(a->client_key, (const char *)sqlite3_column_text(st, 5), sizeof a->client_key);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -EIO;
@@ -74,9 +80,10 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
     sqlite_store_t *q = (sqlite_store_t *)s;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO analyzers (id, url, health_url, weight, updated_ms) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
-                           "url = ?2, health_url = ?3, weight = ?4, updated_ms = ?5",
+                           "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
+                           "client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
+                           "UPDATE SET url = ?2, health_url = ?3, weight = ?4, updated_ms = ?5, "
+                           "client_cert = ?6, client_key = ?7",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, spec->id, -1, SQLITE_STATIC);
@@ -84,6 +91,8 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
     sqlite3_bind_text(st, 3, spec->health_url, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, spec->weight);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)wall_ms());
+    sqlite3_bind_text(st, 6, spec->client_cert, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, spec->client_key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

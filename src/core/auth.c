@@ -1,0 +1,189 @@
+/*
+ * auth.c - see auth.h. SHA-256 and randomness from OpenSSL (EVP, RAND_bytes),
+ * constant-time comparison with CRYPTO_memcmp.
+ */
+#include "core/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/util.h"
+
+#define SALT_LEN 16
+#define DIGEST_LEN 32
+#define MAX_TOKEN_LEN 4096
+
+typedef struct {
+    unsigned char salt[SALT_LEN];
+    unsigned char digest[DIGEST_LEN];
+    unsigned roles;
+    char agent[129]; /* "" = not bound */
+} token_t;
+
+struct auth {
+    token_t *tokens;
+    size_t n;
+};
+
+auth_t *auth_new(void)
+{
+    return calloc(1, sizeof(auth_t));
+}
+
+void auth_free(auth_t *a)
+{
+    if (!a) return;
+    if (a->tokens) OPENSSL_cleanse(a->tokens, a->n * sizeof *a->tokens);
+    free(a->tokens);
+    free(a);
+}
+
+bool auth_enabled(const auth_t *a)
+{
+    return a && a->n > 0;
+}
+
+static int unhex(const char *s, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= (unsigned)(c - 'A' + 10);
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+static int sha256_salted(const unsigned char *salt, const char *token, size_t len,
+                         unsigned char *out)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int olen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, salt, SALT_LEN) && EVP_DigestUpdate(ctx, token, len) &&
+             EVP_DigestFinal_ex(ctx, out, &olen) && olen == DIGEST_LEN;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
+int auth_hash_token(const char *token, char *out, size_t outlen)
+{
+    unsigned char salt[SALT_LEN], dig[DIGEST_LEN];
+    size_t len = strlen(token);
+    if (len == 0 || len > MAX_TOKEN_LEN || RAND_bytes(salt, SALT_LEN) != 1 ||
+        sha256_salted(salt, token, len, dig))
+        return -1;
+    if (outlen < 8 + 2 * SALT_LEN + 1 + 2 * DIGEST_LEN + 1) return -1;
+    char *p = out + sprintf(out, "sha256$");
+    for (int i = 0; i < SALT_LEN; i++) p += sprintf(p, "%02x", salt[i]);
+    *p++ = '$';
+    for (int i = 0; i < DIGEST_LEN; i++) p += sprintf(p, "%02x", dig[i]);
+    return 0;
+}
+
+static int parse_roles(const char *s, size_t n, unsigned *roles)
+{
+    *roles = 0;
+    while (n) {
+        const char *plus = memchr(s, '+', n);
+        size_t k = plus ? (size_t)(plus - s) : n;
+        if (k == 6 && !strncmp(s, "ingest", 6))
+            *roles |= ROLE_INGEST;
+        else if (k == 5 && !strncmp(s, "admin", 5))
+            *roles |= ROLE_ADMIN;
+        else if (k == 4 && !strncmp(s, "read", 4))
+            *roles |= ROLE_READ;
+        else
+            return -1;
+        if (!plus) break;
+        s = plus + 1;
+        n -= k + 1;
+    }
+    return *roles ? 0 : -1;
+}
+
+int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
+{
+    token_t t;
+    memset(&t, 0, sizeof t);
+    bool have_hash = false;
+    const char *p = spec;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n > 5 && !strncmp(p, "role=", 5)) {
+            if (parse_roles(p + 5, n - 5, &t.roles)) {
+                snprintf(err, errlen, "token: role must be ingest, admin, read or a '+' list");
+                return -1;
+            }
+        } else if (n > 5 && !strncmp(p, "hash=", 5)) {
+            const char *h = p + 5;
+            size_t hl = n - 5;
+            if (hl != 7 + 2 * SALT_LEN + 1 + 2 * DIGEST_LEN || strncmp(h, "sha256$", 7) ||
+                h[7 + 2 * SALT_LEN] != '$' || unhex(h + 7, SALT_LEN, t.salt) ||
+                unhex(h + 8 + 2 * SALT_LEN, DIGEST_LEN, t.digest)) {
+                snprintf(err, errlen, "token: hash must be the output of logdistd --hash-token");
+                return -1;
+            }
+            have_hash = true;
+        } else if (n > 6 && !strncmp(p, "agent=", 6) && n - 6 < sizeof t.agent) {
+            memcpy(t.agent, p + 6, n - 6);
+        } else {
+            snprintf(err, errlen, "token: expected role=, hash= or agent= at '%.40s'", p);
+            return -1;
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    if (!have_hash || !t.roles) {
+        snprintf(err, errlen, "token: role= and hash= are required");
+        return -1;
+    }
+    token_t *nt = realloc(a->tokens, (a->n + 1) * sizeof *nt);
+    if (!nt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->tokens = nt;
+    a->tokens[a->n++] = t;
+    return 0;
+}
+
+auth_result_t auth_check(const auth_t *a, const char *authorization, unsigned roles,
+                         const char **agent)
+{
+    if (agent) *agent = NULL;
+    if (!auth_enabled(a)) return AUTH_OK;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7)) return AUTH_MISSING;
+    const char *tok = authorization + 7;
+    while (*tok == ' ') tok++;
+    size_t len = strlen(tok);
+    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) len--;
+    if (!len || len > MAX_TOKEN_LEN) return AUTH_INVALID;
+    const token_t *found = NULL;
+    /* check every token (no early exit) so timing does not reveal which matched */
+    for (size_t i = 0; i < a->n; i++) {
+        unsigned char dig[DIGEST_LEN];
+        if (sha256_salted(a->tokens[i].salt, tok, len, dig)) continue;
+        if (CRYPTO_memcmp(dig, a->tokens[i].digest, DIGEST_LEN) == 0 && !found)
+            found = &a->tokens[i];
+    }
+    if (!found) return AUTH_INVALID;
+    if (!(found->roles & roles)) return AUTH_FORBIDDEN;
+    if (agent && found->agent[0]) *agent = found->agent;
+    return AUTH_OK;
+}

@@ -1,0 +1,110 @@
+/*
+ * tls.c - see tls.h.
+ */
+#include "core/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+#define TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+struct tls_server {
+    char cert[1024], key[1024], client_ca[1024];
+    SSL_CTX *ctx;
+};
+
+static void ssl_error(char *err, size_t errlen, const char *what, const char *file)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(err, errlen, "%s %s: %s", what, file, e ? buf : "failed");
+    ERR_clear_error();
+}
+
+static SSL_CTX *build(const tls_server_t *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        ssl_error(err, errlen, "TLS", "context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+        ssl_error(err, errlen, "cannot load certificate", t->cert);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+        ssl_error(err, errlen, "cannot load key", t->key);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ssl_error(err, errlen, "key does not match certificate", t->key);
+        goto fail;
+    }
+    if (t->client_ca[0]) {
+        if (SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
+            ssl_error(err, errlen, "cannot load client CA", t->client_ca);
+            goto fail;
+        }
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
+        if (names) SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify_depth(ctx, 8);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+tls_server_t *tls_server_new(const char *cert, const char *key, const char *client_ca, char *err,
+                             size_t errlen)
+{
+    tls_server_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    strlcpy_ld(t->cert, cert, sizeof t->cert);
+    strlcpy_ld(t->key, key, sizeof t->key);
+    strlcpy_ld(t->client_ca, client_ca ? client_ca : "", sizeof t->client_ca);
+    t->ctx = build(t, err, errlen);
+    if (!t->ctx) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int tls_server_reload(tls_server_t *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = build(t, err, errlen);
+    if (!ctx) return -1;
+    SSL_CTX_free(t->ctx); /* live connections hold their own reference */
+    t->ctx = ctx;
+    return 0;
+}
+
+struct ssl_st *tls_server_new_ssl(tls_server_t *t)
+{
+    return SSL_new(t->ctx);
+}
+
+void tls_server_free(tls_server_t *t)
+{
+    if (!t) return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
