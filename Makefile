@@ -7,6 +7,9 @@ CTEST_ARGS ?= --output-on-failure
 
 .PHONY: all deps build test test-unit test-asan demo bench lint format clean
 
+# libFuzzer targets: `make fuzz` (FUZZ_SECONDS per target, default 60)
+-include tests/fuzz/fuzz.mk
+
 all: build
 
 deps:

@@ -53,6 +53,11 @@ static const option_t options[] = {
      "record bytes accepted and not yet delivered; above it ingest answers 503 (default 128MiB)"},
     {"idle-timeout-s", OPT_U32, OFF(idle_timeout_s), 1, 3600,
      "close client connections idle or stalled this long (default 30)"},
+    {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
+     "open client connections per listener; more are closed (default 4096, 0 = no limit)"},
+    {"max-requests-per-conn-s", OPT_U32, OFF(max_requests_per_conn_s), 0, 10000000,
+     "requests per second one connection may make, burst the same; faster ones are closed "
+     "(default 0 = no limit)"},
     {"batch-max-records", OPT_U32, OFF(batch_max_records), 1, 1000000,
      "records per batch to an analyzer (default 1000)"},
     {"batch-max-bytes", OPT_SIZE, OFF(batch_max_bytes), 1024, 1ull << 30,
@@ -125,6 +130,8 @@ void config_defaults(config_t *cfg)
     cfg->max_header_bytes = 16u << 10;
     cfg->max_queue_bytes = 128u << 20;
     cfg->idle_timeout_s = 30;
+    cfg->max_connections = 4096;
+    cfg->max_requests_per_conn_s = 0;
     cfg->batch_max_records = 1000;
     cfg->batch_max_bytes = 1u << 20;
     cfg->batch_linger_ms = 5;

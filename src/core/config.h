@@ -51,6 +51,8 @@ typedef struct {
     uint64_t max_header_bytes;
     uint64_t max_queue_bytes;       /* records accepted and not yet delivered */
     uint32_t idle_timeout_s;        /* keep-alive / slow client timeout */
+    uint32_t max_connections;       /* open client connections per listener */
+    uint32_t max_requests_per_conn_s; /* request rate of one connection */
 
     /* batching */
     uint32_t batch_max_records;

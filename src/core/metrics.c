@@ -66,6 +66,8 @@ json_t *metrics_to_json(void)
     PUT(m, "records_durable", records_durable);
     PUT(m, "records_replayed", records_replayed);
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
+    PUT(m, "connections_refused", connections_refused);
+    PUT(m, "requests_rate_limited", requests_rate_limited);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",
                                             "wrong_agent"};

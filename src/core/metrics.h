@@ -52,6 +52,8 @@ typedef struct {
     _Atomic uint64_t records_durable;       /* accepted records fsync'ed to the WAL */
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
+    _Atomic uint64_t connections_refused;   /* over max-connections */
+    _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;

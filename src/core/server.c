@@ -16,6 +16,7 @@
 
 #include "common/http_reply.h"
 #include "common/log.h"
+#include "core/connlimit.h"
 
 #define LOGS_PATH "/api/v1/logs"
 
@@ -26,6 +27,7 @@ struct server {
     tls_server_t *tls;
     ingest_t *ing;
     admin_t *adm;
+    connlimit_t *limit;
     uint16_t port;
 };
 
@@ -38,6 +40,18 @@ static bool path_is(const char *uri, const char *path)
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     server_t *s = arg;
+    int refuse = connlimit_check(s->limit, req);
+    if (refuse == 503) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_reply_error(req, 503, "too_many_connections",
+                         "too many open connections (max-connections)", -1, 1);
+        return;
+    }
+    if (refuse) {
+        http_reply_error(req, 429, "rate_limited",
+                         "too many requests on this connection (max-requests-per-conn-s)", -1, 1);
+        return;
+    }
     const char *uri = evhttp_request_get_uri(req);
     bool logs = path_is(uri, LOGS_PATH);
     if (logs && s->role != SERVE_ADMIN)
@@ -77,6 +91,8 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(s->http, dispatch, s);
+    s->limit = connlimit_new(cfg->max_connections, cfg->max_requests_per_conn_s);
+    if (!s->limit) goto fail;
     if (tls) evhttp_set_bevcb(s->http, tls_bevcb, s);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
     if (!s->sock) {
@@ -112,5 +128,6 @@ void server_free(server_t *s)
 {
     if (!s) return;
     if (s->http) evhttp_free(s->http);
+    connlimit_free(s->limit); /* after evhttp_free: its close callbacks use it */
     free(s);
 }
