@@ -6,7 +6,9 @@
  * checks the scanner's record offsets against the generator's ground truth, then times
  * scan_body() and jansson's json_loadb() + DOM walk on the same inputs in the same run.
  * Time is cut into 0.2 s slices interleaved round-robin over all cases, so machine drift
- * hits every case alike.
+ * hits every case alike. Rates are per second of this thread's CPU time
+ * (CLOCK_THREAD_CPUTIME_ID), so time spent descheduled on a busy machine does not count;
+ * the cpu/wall column shows how much of the wall time the thread actually ran.
  *
  * Build (from the repo root):
  *   gcc -O2 -std=gnu11 -Isrc src/ingest/scan.c bench/scan_bench.c -o /tmp/scan_bench -ljansson
@@ -43,7 +45,8 @@ typedef struct {
     int npk;
     int use_jansson;
     /* results */
-    double secs;
+    double secs; /* thread CPU time */
+    double wall;
     double bytes;
     double packets;
     double records;
@@ -105,28 +108,32 @@ static void fixed_record(buf_t *b, int i)
 static void varied_record(buf_t *b, int i, int utf8)
 {
     static const char *levels[] = {"DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR"};
-    static const char *sources[] = {"checkout-api", "auth", "payments-worker", "web",
-                                    "inventory-sync", "search-frontend"};
+    static const char *sources[] = {"checkout-api", "auth",           "payments-worker",
+                                    "web",          "inventory-sync", "search-frontend"};
     static const char *types[] = {"app", "access", "audit", "metric"};
-    static const char *words[] = {"user", "completed", "checkout", "in", "ms", "request",
-                                  "failed", "retry", "cache", "miss", "order", "shipped",
-                                  "token", "refreshed", "timeout", "upstream"};
-    static const char *uwords[] = {"caf\xc3\xa9", "\xe2\x82\xac" "42", "na\xc3\xafve",
-                                   "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "stra\xc3\x9f" "e"};
+    static const char *words[] = {"user",   "completed", "checkout", "in",      "ms",    "request",
+                                  "failed", "retry",     "cache",    "miss",    "order", "shipped",
+                                  "token",  "refreshed", "timeout",  "upstream"};
+    static const char *uwords[] = {"caf\xc3\xa9",
+                                   "\xe2\x82\xac"
+                                   "42",
+                                   "na\xc3\xafve",
+                                   "\xe6\x97\xa5\xe6\x9c\xac",
+                                   "\xf0\x9f\x98\x80",
+                                   "stra\xc3\x9f"
+                                   "e"};
     static const char *hosts[] = {"web-1", "web-2", "web-3", "api-7", "worker-12"};
     static const char *regions[] = {"eu-west-1", "us-east-1", "ap-south-2"};
     buf_fmt(b, "{\"id\":\"m-%06d\",\"timestamp\":\"2026-11-27T15:%02u:%02u.%03uZ\",", i + 1,
             rnd(60), rnd(60), rnd(1000));
-    buf_fmt(b, "\"level\":\"%s\",\"source\":\"%s\",\"type\":\"%s\",\"message\":\"",
-            levels[rnd(6)], sources[rnd(6)], types[rnd(4)]);
+    buf_fmt(b, "\"level\":\"%s\",\"source\":\"%s\",\"type\":\"%s\",\"message\":\"", levels[rnd(6)],
+            sources[rnd(6)], types[rnd(4)]);
     int nw = 3 + (int)rnd(14);
     for (int w = 0; w < nw; w++) {
-        if (w)
-            buf_add(b, " ", 1);
+        if (w) buf_add(b, " ", 1);
         const char *s = utf8 && rnd(3) == 0 ? uwords[rnd(6)] : words[rnd(16)];
         buf_add(b, s, strlen(s));
-        if (rnd(5) == 0)
-            buf_fmt(b, " %u", rnd(100000));
+        if (rnd(5) == 0) buf_fmt(b, " %u", rnd(100000));
     }
     buf_add(b, "\",\"metadata\":{", 14);
     const char *host = hosts[rnd(5)], *region = regions[rnd(3)];
@@ -142,11 +149,9 @@ static void varied_record(buf_t *b, int i, int utf8)
         buf_fmt(b, "\"host\":\"%s\",\"zone\":\"%s-a\",\"region\":\"%s\"", host, region, region);
         break;
     }
-    if (pid)
-        buf_fmt(b, ",\"pid\":%u", 100 + rnd(60000));
+    if (pid) buf_fmt(b, ",\"pid\":%u", 100 + rnd(60000));
     buf_add(b, "}", 1);
-    if (rnd(4) == 0)
-        buf_fmt(b, ",\"user_id\":%u", rnd(10000000));
+    if (rnd(4) == 0) buf_fmt(b, ",\"user_id\":%u", rnd(10000000));
     buf_add(b, "}", 1);
 }
 
@@ -158,28 +163,35 @@ static void build(packet_t *pk, scan_format_t fmt, int n, int kind)
         buf_add(&b, "{\"packet_id\":\"p1\",\"agent_id\":\"a1\",\"messages\":[", 46);
     pk->nrec = (size_t)n;
     for (int i = 0; i < n; i++) {
-        if (i && fmt == SCAN_FORMAT_JSON)
-            buf_add(&b, ",", 1);
+        if (i && fmt == SCAN_FORMAT_JSON) buf_add(&b, ",", 1);
         pk->off[i] = (uint32_t)b.len;
         if (kind == 0)
             fixed_record(&b, i);
         else
             varied_record(&b, i, kind == 2);
         pk->rlen[i] = (uint32_t)(b.len - pk->off[i]);
-        if (fmt == SCAN_FORMAT_NDJSON)
-            buf_add(&b, "\n", 1);
+        if (fmt == SCAN_FORMAT_NDJSON) buf_add(&b, "\n", 1);
     }
-    if (fmt == SCAN_FORMAT_JSON)
-        buf_add(&b, "]}", 2);
+    if (fmt == SCAN_FORMAT_JSON) buf_add(&b, "]}", 2);
     pk->body = b.p;
     pk->len = b.len;
 }
 
-static double now(void)
+static double clock_secs(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+    return clock_secs(CLOCK_MONOTONIC);
+}
+
+static double cpu_now(void)
+{
+    return clock_secs(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static volatile uint32_t sink;
@@ -274,16 +286,14 @@ int main(int argc, char **argv)
             cpu_set_t set;
             CPU_ZERO(&set);
             CPU_SET(atoi(argv[++i]), &set);
-            if (sched_setaffinity(0, sizeof set, &set) != 0)
-                perror("sched_setaffinity");
+            if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
         } else {
             fprintf(stderr, "usage: %s [--secs S] [--cpu N] [--only substring]\n", argv[0]);
             return 2;
         }
     }
 
-    static packet_t fixed, fixed_nd, varied[MAX_PACKETS], varied_nd[MAX_PACKETS],
-        utf8[MAX_PACKETS];
+    static packet_t fixed, fixed_nd, varied[MAX_PACKETS], varied_nd[MAX_PACKETS], utf8[MAX_PACKETS];
     build(&fixed, SCAN_FORMAT_JSON, 100, 0);
     build(&fixed_nd, SCAN_FORMAT_NDJSON, 100, 0);
     for (int k = 0; k < MAX_PACKETS; k++) {
@@ -295,24 +305,26 @@ int main(int argc, char **argv)
     for (int k = 0; k < MAX_PACKETS; k++)
         build(&utf8[k], SCAN_FORMAT_JSON, 100, 2);
 
+#define CASE(name_, fmt_, pk_, npk_, jansson_)                                                     \
+    {.name = name_, .fmt = fmt_, .pk = pk_, .npk = npk_, .use_jansson = jansson_}
     bench_case_t cases[] = {
-        {"fixed packet     scan", SCAN_FORMAT_JSON, &fixed, 1, 0, 0, 0, 0, 0},
-        {"fixed packet     jansson", SCAN_FORMAT_JSON, &fixed, 1, 1, 0, 0, 0, 0},
-        {"fixed ndjson     scan", SCAN_FORMAT_NDJSON, &fixed_nd, 1, 0, 0, 0, 0, 0},
-        {"fixed ndjson     jansson", SCAN_FORMAT_NDJSON, &fixed_nd, 1, 1, 0, 0, 0, 0},
-        {"varied packets   scan", SCAN_FORMAT_JSON, varied, MAX_PACKETS, 0, 0, 0, 0, 0},
-        {"varied packets   jansson", SCAN_FORMAT_JSON, varied, MAX_PACKETS, 1, 0, 0, 0, 0},
-        {"varied ndjson    scan", SCAN_FORMAT_NDJSON, varied_nd, MAX_PACKETS, 0, 0, 0, 0, 0},
-        {"varied ndjson    jansson", SCAN_FORMAT_NDJSON, varied_nd, MAX_PACKETS, 1, 0, 0, 0, 0},
-        {"utf8 packets     scan", SCAN_FORMAT_JSON, utf8, MAX_PACKETS, 0, 0, 0, 0, 0},
-        {"utf8 packets     jansson", SCAN_FORMAT_JSON, utf8, MAX_PACKETS, 1, 0, 0, 0, 0},
+        CASE("fixed packet     scan", SCAN_FORMAT_JSON, &fixed, 1, 0),
+        CASE("fixed packet     jansson", SCAN_FORMAT_JSON, &fixed, 1, 1),
+        CASE("fixed ndjson     scan", SCAN_FORMAT_NDJSON, &fixed_nd, 1, 0),
+        CASE("fixed ndjson     jansson", SCAN_FORMAT_NDJSON, &fixed_nd, 1, 1),
+        CASE("varied packets   scan", SCAN_FORMAT_JSON, varied, MAX_PACKETS, 0),
+        CASE("varied packets   jansson", SCAN_FORMAT_JSON, varied, MAX_PACKETS, 1),
+        CASE("varied ndjson    scan", SCAN_FORMAT_NDJSON, varied_nd, MAX_PACKETS, 0),
+        CASE("varied ndjson    jansson", SCAN_FORMAT_NDJSON, varied_nd, MAX_PACKETS, 1),
+        CASE("utf8 packets     scan", SCAN_FORMAT_JSON, utf8, MAX_PACKETS, 0),
+        CASE("utf8 packets     jansson", SCAN_FORMAT_JSON, utf8, MAX_PACKETS, 1),
     };
+#undef CASE
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
 
     scan_result_t res = {0};
     for (int i = 0; i < ncases; i++)
-        if (!cases[i].use_jansson)
-            verify(&cases[i], &res);
+        if (!cases[i].use_jansson) verify(&cases[i], &res);
 
     size_t total = 0;
     for (int k = 0; k < MAX_PACKETS; k++)
@@ -325,14 +337,12 @@ int main(int argc, char **argv)
 
     const double slice = 0.2;
     int nslices = (int)(secs / slice + 0.5);
-    if (nslices < 1)
-        nslices = 1;
+    if (nslices < 1) nslices = 1;
     for (int s = -1; s < nslices; s++) { /* s == -1: warm-up, not counted */
         for (int j = 0; j < ncases; j++) {
             bench_case_t *bc = &cases[(j + (s < 0 ? 0 : s)) % ncases];
-            if (only && !strstr(bc->name, only))
-                continue;
-            double t0 = now(), t1 = t0, bytes = 0, pk = 0, recs = 0;
+            if (only && !strstr(bc->name, only)) continue;
+            double t0 = now(), t1 = t0, c0 = cpu_now(), bytes = 0, pk = 0, recs = 0;
             int k = 0;
             double stop = t0 + (s < 0 ? 0.05 : slice);
             while (t1 < stop) {
@@ -342,13 +352,13 @@ int main(int argc, char **argv)
                                                      : run_scan(p, bc->fmt, &res));
                     bytes += (double)p->len;
                     pk += 1;
-                    if (++k == bc->npk)
-                        k = 0;
+                    if (++k == bc->npk) k = 0;
                 }
                 t1 = now();
             }
             if (s >= 0) {
-                bc->secs += t1 - t0;
+                bc->secs += cpu_now() - c0;
+                bc->wall += t1 - t0;
                 bc->bytes += bytes;
                 bc->packets += pk;
                 bc->records += recs;
@@ -356,18 +366,18 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("%-26s %10s %12s %12s %10s\n", "case", "MB/s", "packets/s", "records/s", "vs jansson");
+    printf("%-26s %8s %11s %11s %10s %8s\n", "case", "MB/s", "packets/s", "records/s", "vs jansson",
+           "cpu/wall");
     for (int i = 0; i < ncases; i++) {
         bench_case_t *bc = &cases[i];
-        if (bc->secs == 0)
-            continue;
+        if (bc->secs == 0) continue;
         double mbs = bc->bytes / bc->secs / 1e6;
         char ratio[32] = "";
         if (!bc->use_jansson && i + 1 < ncases && cases[i + 1].secs > 0)
             snprintf(ratio, sizeof ratio, "%.1fx",
                      mbs / (cases[i + 1].bytes / cases[i + 1].secs / 1e6));
-        printf("%-26s %10.0f %12.0f %12.0f %10s\n", bc->name, mbs, bc->packets / bc->secs,
-               bc->records / bc->secs, ratio);
+        printf("%-26s %8.0f %11.0f %11.0f %10s %8.3f\n", bc->name, mbs, bc->packets / bc->secs,
+               bc->records / bc->secs, ratio, bc->secs / bc->wall);
     }
     scan_result_free(&res);
     return 0;

@@ -19,14 +19,14 @@
 typedef struct strset_chunk strset_chunk_t;
 
 typedef struct {
-    uint64_t *slots;       /* hash << 32 | (entry index + 1); 0 = empty */
-    size_t slot_mask;      /* slot count - 1 (power of two), 0 when no table yet */
-    const char **entries;  /* entries[i] points at the bytes of string i in the arena */
-    uint32_t *lens;        /* lens[i] is the length of string i */
-    size_t count;          /* number of strings */
+    uint64_t *slots;      /* hash << 32 | (entry index + 1); 0 = empty */
+    size_t slot_mask;     /* slot count - 1 (power of two), 0 when no table yet */
+    const char **entries; /* entries[i] points at the bytes of string i in the arena */
+    uint32_t *lens;       /* lens[i] is the length of string i */
+    size_t count;         /* number of strings */
     size_t entries_cap;
-    size_t max_entries;    /* inserts beyond this fail with STRSET_FULL; 0 = no limit */
-    strset_chunk_t *head;  /* arena chunks in insertion order */
+    size_t max_entries;   /* inserts beyond this fail with STRSET_FULL; 0 = no limit */
+    strset_chunk_t *head; /* arena chunks in insertion order */
     strset_chunk_t *tail;
 } strset_t;
 
@@ -51,7 +51,10 @@ long strset_insert_hashed(strset_t *s, const char *p, size_t len, uint64_t hash,
 
 /* Hint the CPU to fetch the slot a later insert of `hash` will probe first (batching
  * lookups this way hides most cache misses on big sets). */
-void strset_prefetch(const strset_t *s, uint64_t hash);
+static inline void strset_prefetch(const strset_t *s, uint64_t hash)
+{
+    if (s->slots) __builtin_prefetch(&s->slots[(uint32_t)(hash >> 32) & s->slot_mask]);
+}
 
 /* Walk the arena: call fn(arg, bytes, len) for each chunk in insertion order;
  * the concatenation is every string followed by '\n'. */

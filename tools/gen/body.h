@@ -17,12 +17,12 @@
 
 #include <zlib.h>
 
-#define GEN_SEQ_DIGITS 12       /* width of the decimal seq in ids and packet ids */
+#define GEN_SEQ_DIGITS 12 /* width of the decimal seq in ids and packet ids */
 #define GEN_SEQ_MAX 999999999999ull
-#define GEN_TS_LEN 24           /* "2026-11-27T15:00:00.123Z" */
+#define GEN_TS_LEN 24 /* "2026-11-27T15:00:00.123Z" */
 #define GEN_MAX_LEVELS 16
-#define GEN_NAME_MAX 32         /* longest level name */
-#define GEN_PREFIX_MAX 64       /* longest id prefix */
+#define GEN_NAME_MAX 32   /* longest level name */
+#define GEN_PREFIX_MAX 64 /* longest id prefix */
 
 typedef enum { GEN_FMT_JSON = 0, GEN_FMT_ARRAY = 1, GEN_FMT_NDJSON = 2 } gen_format_t;
 
@@ -43,9 +43,9 @@ typedef struct {
     size_t len;
     size_t cap;
     uint32_t nrec;
-    uint32_t *id_off; /* per record: offset of the GEN_SEQ_DIGITS seq digits */
-    uint32_t *ts_off; /* per record: offset of the GEN_TS_LEN timestamp */
-    uint32_t pid_off; /* offset of the packet seq digits (json format only, else 0) */
+    uint32_t *id_off;  /* per record: offset of the GEN_SEQ_DIGITS seq digits */
+    uint32_t *ts_off;  /* per record: offset of the GEN_TS_LEN timestamp */
+    uint32_t pid_off;  /* offset of the packet seq digits (json format only, else 0) */
     unsigned char *gz; /* gzip of buf after the last gen_body_gzip(), gz_len bytes */
     size_t gz_len;
     size_t gz_cap;

@@ -36,6 +36,9 @@
 #define RESP_MAX 1024        /* response body bytes kept for parsing */
 #define POLL_MAX_MS 100      /* longest single wait (signal / progress latency) */
 #define MAX_ERRORS_PRINTED 5
+#define ERR_BACKOFF_MIN_S 0.05 /* a connection pauses this long after a transport error, */
+#define ERR_BACKOFF_MAX_S 1.0  /* doubling per consecutive error up to this */
+#define DEAD_S 10.0 /* stop the run after this long with transport errors and no response */
 
 /* ---------------------------------------------------------------------------------- */
 /* latency histogram: log-linear buckets in microseconds (32 per power of two, ~3 %) */
@@ -54,8 +57,7 @@ typedef struct {
 /* Bucket index of value v (µs). */
 static unsigned hist_index(uint64_t v)
 {
-    if (v < HIST_EXACT)
-        return (unsigned)v;
+    if (v < HIST_EXACT) return (unsigned)v;
     unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS + 1 */
     unsigned sub = (unsigned)(v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1);
     return HIST_EXACT + (e - HIST_SUB_BITS - 1) * HIST_SUB + sub;
@@ -64,8 +66,7 @@ static unsigned hist_index(uint64_t v)
 /* Largest value that falls into bucket i. */
 static uint64_t hist_upper(unsigned i)
 {
-    if (i < HIST_EXACT)
-        return i;
+    if (i < HIST_EXACT) return i;
     unsigned k = i - HIST_EXACT;
     unsigned e = k / HIST_SUB + HIST_SUB_BITS + 1, sub = k % HIST_SUB;
     uint64_t lo = ((uint64_t)(HIST_SUB + sub)) << (e - HIST_SUB_BITS);
@@ -77,18 +78,15 @@ static void hist_add(hist_t *h, uint64_t v)
 {
     h->counts[hist_index(v)]++;
     h->n++;
-    if (v > h->max)
-        h->max = v;
+    if (v > h->max) h->max = v;
 }
 
 /* Value (µs) at quantile q in [0,1]: upper bound of its bucket, capped at the max. */
 static uint64_t hist_quantile(const hist_t *h, double q)
 {
-    if (!h->n)
-        return 0;
+    if (!h->n) return 0;
     uint64_t rank = (uint64_t)ceil(q * (double)h->n);
-    if (rank < 1)
-        rank = 1;
+    if (rank < 1) rank = 1;
     uint64_t seen = 0;
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
         seen += h->counts[i];
@@ -113,8 +111,10 @@ typedef struct {
     uint64_t first_seq; /* seq of its first record */
     uint32_t nrec;
     unsigned retries;
-    double t_sent;   /* monotonic time the current attempt started */
-    double retry_at; /* CONN_WAIT_RETRY: when to resend */
+    double t_sent;     /* monotonic time the current attempt started */
+    double retry_at;   /* CONN_WAIT_RETRY: when to resend */
+    double idle_until; /* after a transport error: no new packet before this time */
+    double backoff;    /* current transport-error backoff in seconds, 0 after a success */
     char resp[RESP_MAX];
     size_t resp_len;
 } conn_t;
@@ -137,6 +137,7 @@ typedef struct {
 
     /* runtime */
     CURLM *multi;
+    CURLU *curlu; /* the parsed --url, shared by the easy handles */
     struct curl_slist *headers;
     conn_t *conns;
     gen_body_t *slots;
@@ -149,8 +150,10 @@ typedef struct {
     double t0;
     double tokens;
     double t_tokens;
-    uint64_t next_seq;    /* seq of the next new record */
-    uint64_t next_packet; /* packet seq of the next new packet */
+    uint64_t next_seq;              /* seq of the next new record */
+    uint64_t next_packet;           /* packet seq of the next new packet */
+    double t_last_response;         /* last time any HTTP response arrived */
+    uint64_t errors_since_response; /* transport errors since then */
     char ts[GEN_TS_LEN + 1];
     time_t ts_sec;
     unsigned errors_printed;
@@ -211,8 +214,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 /* Print a diagnostic to stderr unless --quiet (at most MAX_ERRORS_PRINTED of them). */
 static void diag(gen_t *g, const char *what, const char *detail)
 {
-    if (g->quiet || g->errors_printed >= MAX_ERRORS_PRINTED)
-        return;
+    if (g->quiet || g->errors_printed >= MAX_ERRORS_PRINTED) return;
     g->errors_printed++;
     fprintf(stderr, "logdist-gen: %s: %.300s%s\n", what, detail,
             g->errors_printed == MAX_ERRORS_PRINTED ? " (further messages suppressed)" : "");
@@ -224,8 +226,7 @@ static void diag(gen_t *g, const char *what, const char *detail)
 /* Append the ids of records first_seq .. first_seq+n-1 to --ids-out. */
 static void write_ids(gen_t *g, uint64_t first_seq, uint32_t n)
 {
-    if (!g->ids || g->ids_failed)
-        return;
+    if (!g->ids || g->ids_failed) return;
     size_t pl = strlen(g->bcfg.prefix);
     char line[GEN_PREFIX_MAX + GEN_SEQ_DIGITS + 3];
     memcpy(line, g->bcfg.prefix, pl);
@@ -297,8 +298,7 @@ static int start_packet(gen_t *g, conn_t *c, uint32_t n)
         diag(g, "gzip", "deflate failed");
         goto fail;
     }
-    if (conn_send(g, c) == 0)
-        return 0;
+    if (conn_send(g, c) == 0) return 0;
 fail:
     g->errors++;
     g->records_errored += n;
@@ -310,17 +310,14 @@ fail:
 static uint64_t parse_accepted(const char *resp, uint64_t dflt)
 {
     const char *p = strstr(resp, "\"accepted\"");
-    if (!p)
-        return dflt;
+    if (!p) return dflt;
     p += 10;
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
         p++;
-    if (*p++ != ':')
-        return dflt;
+    if (*p++ != ':') return dflt;
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
         p++;
-    if (*p < '0' || *p > '9')
-        return dflt;
+    if (*p < '0' || *p > '9') return dflt;
     return strtoull(p, NULL, 10);
 }
 
@@ -332,17 +329,22 @@ static void on_done(gen_t *g, conn_t *c, CURLcode rc, double now)
         g->errors++;
         g->records_errored += c->nrec;
         diag(g, "transport error", curl_easy_strerror(rc));
+        c->backoff = c->backoff > 0 ? fmin(c->backoff * 2, ERR_BACKOFF_MAX_S) : ERR_BACKOFF_MIN_S;
+        c->idle_until = now + c->backoff;
+        g->errors_since_response++;
         conn_release(g, c);
         return;
     }
+    c->backoff = 0;
+    g->t_last_response = now;
+    g->errors_since_response = 0;
     long code = 0;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
     double lat = now - c->t_sent;
     hist_add(&g->lat, lat > 0 ? (uint64_t)(lat * 1e6) : 0);
     if (code >= 200 && code < 300) {
         uint64_t acc = parse_accepted(c->resp, c->nrec);
-        if (acc > c->nrec)
-            acc = c->nrec;
+        if (acc > c->nrec) acc = c->nrec;
         g->packets_accepted++;
         g->records_accepted += acc;
         g->records_rejected += c->nrec - acc;
@@ -359,10 +361,8 @@ static void on_done(gen_t *g, conn_t *c, CURLcode rc, double now)
         }
         curl_off_t ra = 0;
         curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra);
-        if (ra <= 0)
-            ra = 1;
-        if (ra > MAX_RETRY_AFTER_S)
-            ra = MAX_RETRY_AFTER_S;
+        if (ra <= 0) ra = 1;
+        if (ra > MAX_RETRY_AFTER_S) ra = MAX_RETRY_AFTER_S;
         c->retry_at = now + (double)ra;
         c->state = CONN_WAIT_RETRY;
     } else {
@@ -383,8 +383,7 @@ static unsigned read_completions(gen_t *g)
     CURLMsg *m;
     double now = now_s();
     while ((m = curl_multi_info_read(g->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
+        if (m->msg != CURLMSG_DONE) continue;
         CURL *e = m->easy_handle;
         CURLcode rc = m->data.result;
         conn_t *c = NULL;
@@ -405,15 +404,15 @@ static void progress(const gen_t *g, double now)
     fprintf(stderr,
             "logdist-gen: %.1fs sent=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64
             " throttled=%" PRIu64 " errors=%" PRIu64 " rate=%.0f rec/s p99=%.2f ms\n",
-            el, g->records_sent, g->records_accepted, g->records_rejected, g->throttled,
-            g->errors, el > 0 ? (double)g->records_accepted / el : 0.0,
+            el, g->records_sent, g->records_accepted, g->records_rejected, g->throttled, g->errors,
+            el > 0 ? (double)g->records_accepted / el : 0.0,
             (double)hist_quantile(&g->lat, 0.99) / 1000.0);
 }
 
 /* Run until done; returns the elapsed seconds. */
 static double run(gen_t *g)
 {
-    g->t0 = g->t_tokens = now_s();
+    g->t0 = g->t_tokens = g->t_last_response = now_s();
     g->tokens = g->packet_size;
     double t_end = g->duration > 0 ? g->t0 + g->duration : INFINITY;
     double next_progress = g->t0 + 1.0;
@@ -425,7 +424,11 @@ static double run(gen_t *g)
         if (launching) {
             bool out_of_seq = g->next_seq > GEN_SEQ_MAX - g->packet_size;
             bool count_done = g->count && g->next_seq > g->count;
-            if (g_signals || now >= t_end || out_of_seq) {
+            bool dead = g->errors_since_response && now - g->t_last_response > DEAD_S;
+            if (dead && !g->quiet)
+                fprintf(stderr, "logdist-gen: giving up: only transport errors for %.0f s\n",
+                        DEAD_S);
+            if (g_signals || now >= t_end || out_of_seq || dead) {
                 launching = false;
                 drain_deadline = now + DRAIN_S;
             } else if (count_done) {
@@ -447,7 +450,7 @@ static double run(gen_t *g)
             g->t_tokens = now;
         }
         unsigned busy = 0, waiting = 0;
-        double next_retry = INFINITY;
+        double next_retry = INFINITY, next_idle_end = INFINITY;
         for (unsigned i = 0; i < g->nconn; i++) {
             conn_t *c = &g->conns[i];
             if (c->state == CONN_WAIT_RETRY && !abandon && c->retry_at <= now) {
@@ -457,21 +460,20 @@ static double run(gen_t *g)
                     conn_release(g, c);
                 }
             }
-            if (c->state == CONN_IDLE && launching) {
+            if (c->state == CONN_IDLE && launching && c->idle_until > now) {
+                next_idle_end = fmin(next_idle_end, c->idle_until);
+            } else if (c->state == CONN_IDLE && launching) {
                 uint64_t left = g->count ? g->count + 1 - g->next_seq : g->packet_size;
                 uint32_t n = left < g->packet_size ? (uint32_t)left : g->packet_size;
                 if (n > 0 && (g->rate <= 0 || g->tokens >= n)) {
-                    if (g->rate > 0)
-                        g->tokens -= n;
+                    if (g->rate > 0) g->tokens -= n;
                     start_packet(g, c, n);
                 }
             }
-            if (c->state == CONN_BUSY)
-                busy++;
+            if (c->state == CONN_BUSY) busy++;
             if (c->state == CONN_WAIT_RETRY) {
                 waiting++;
-                if (c->retry_at < next_retry)
-                    next_retry = c->retry_at;
+                if (c->retry_at < next_retry) next_retry = c->retry_at;
             }
         }
         if (!launching && (abandon || (!busy && !waiting))) {
@@ -504,14 +506,12 @@ static double run(gen_t *g)
         if (launching && g->rate > 0 && busy < g->nconn)
             wake = fmin(wake, now + ((double)g->packet_size - g->tokens) / g->rate);
         wake = fmin(wake, next_retry);
+        wake = fmin(wake, next_idle_end);
         wake = fmin(wake, drain_deadline);
-        if (!g->quiet)
-            wake = fmin(wake, next_progress);
+        if (!g->quiet) wake = fmin(wake, next_progress);
         int ms = (int)ceil((wake - now) * 1000.0);
-        if (ms < 0)
-            ms = 0;
-        if (ms > 0 || busy > 0)
-            curl_multi_poll(g->multi, NULL, 0, ms, NULL);
+        if (ms < 0) ms = 0;
+        if (ms > 0 || busy > 0) curl_multi_poll(g->multi, NULL, 0, ms, NULL);
     }
     return now_s() - g->t0;
 }
@@ -522,29 +522,28 @@ static double run(gen_t *g)
 /* Print usage to f. */
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: logdist-gen --url URL [options]\n"
-            "Load generator for logdist: POSTs packets of unique-id log records.\n"
-            "  --url URL             ingest URL, e.g. http://127.0.0.1:8080/api/v1/logs\n"
-            "  --rate R              records/s, 0 = as fast as possible (default 0)\n"
-            "  --packet-size N       records per packet (default 100, max 100000)\n"
-            "  --duration S          stop after S seconds (default 10 unless --count)\n"
-            "  --count N             stop after N records\n"
-            "  --connections C       parallel keep-alive connections (default 4, max 1024)\n"
-            "  --critical-ratio F    fraction of records with \"critical\":true (default 0)\n"
-            "  --format json|array|ndjson   body shape (default json packet)\n"
-            "  --gzip                Content-Encoding: gzip\n"
-            "  --seed N              content PRNG seed (default 1)\n"
-            "  --id-prefix P         id prefix (default random per run), [A-Za-z0-9._:-]\n"
-            "  --agent-id A          agent_id of json packets (default logdist-gen)\n"
-            "  --levels L[:W],...    levels and weights (default "
-            "DEBUG:10,INFO:70,WARN:12,ERROR:7,FATAL:1)\n"
-            "  --ids-out FILE        append the ids of every 2xx packet, one per line\n"
-            "  --timeout-ms N        per-request timeout (default 30000)\n"
-            "  --max-retries N       throttled (429/503) retries per packet (default 100)\n"
-            "  --quiet               no progress lines on stderr\n"
-            "  -h, --help            this text\n"
-            "Prints one JSON summary line on stdout; exit 1 on transport errors.\n");
+    fprintf(f, "usage: logdist-gen --url URL [options]\n"
+               "Load generator for logdist: POSTs packets of unique-id log records.\n"
+               "  --url URL             ingest URL, e.g. http://127.0.0.1:8080/api/v1/logs\n"
+               "  --rate R              records/s, 0 = as fast as possible (default 0)\n"
+               "  --packet-size N       records per packet (default 100, max 100000)\n"
+               "  --duration S          stop after S seconds (default 10 unless --count)\n"
+               "  --count N             stop after N records\n"
+               "  --connections C       parallel keep-alive connections (default 4, max 1024)\n"
+               "  --critical-ratio F    fraction of records with \"critical\":true (default 0)\n"
+               "  --format json|array|ndjson   body shape (default json packet)\n"
+               "  --gzip                Content-Encoding: gzip\n"
+               "  --seed N              content PRNG seed (default 1)\n"
+               "  --id-prefix P         id prefix (default random per run), [A-Za-z0-9._:-]\n"
+               "  --agent-id A          agent_id of json packets (default logdist-gen)\n"
+               "  --levels L[:W],...    levels and weights (default "
+               "DEBUG:10,INFO:70,WARN:12,ERROR:7,FATAL:1)\n"
+               "  --ids-out FILE        append the ids of every 2xx packet, one per line\n"
+               "  --timeout-ms N        per-request timeout (default 30000)\n"
+               "  --max-retries N       throttled (429/503) retries per packet (default 100)\n"
+               "  --quiet               no progress lines on stderr\n"
+               "  -h, --help            this text\n"
+               "Prints one JSON summary line on stdout; exit 1 on transport errors.\n");
 }
 
 /* Parse a non-negative double in [min, max]; false when invalid. */
@@ -553,8 +552,7 @@ static bool parse_double(const char *s, double min, double max, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= min && v <= max))
-        return false;
+    if (errno || end == s || *end || !(v >= min && v <= max)) return false;
     *out = v;
     return true;
 }
@@ -564,11 +562,9 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (!*s || *s == '-')
-        return false;
+    if (!*s || *s == '-') return false;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
+    if (errno || *end || v < min || v > max) return false;
     *out = v;
     return true;
 }
@@ -577,8 +573,7 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static bool is_token(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
+    if (n == 0 || n > max) return false;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
 }
 
@@ -586,8 +581,23 @@ static bool is_token(const char *s, size_t max)
 static void parse_args(gen_t *g, int argc, char **argv)
 {
     enum {
-        O_URL = 256, O_RATE, O_PSIZE, O_DUR, O_COUNT, O_CONN, O_CRIT, O_FMT, O_GZIP, O_SEED,
-        O_IDS, O_LEVELS, O_QUIET, O_PREFIX, O_AGENT, O_TIMEOUT, O_RETRIES
+        O_URL = 256,
+        O_RATE,
+        O_PSIZE,
+        O_DUR,
+        O_COUNT,
+        O_CONN,
+        O_CRIT,
+        O_FMT,
+        O_GZIP,
+        O_SEED,
+        O_IDS,
+        O_LEVELS,
+        O_QUIET,
+        O_PREFIX,
+        O_AGENT,
+        O_TIMEOUT,
+        O_RETRIES
     };
     static const struct option opts[] = {
         {"url", required_argument, NULL, O_URL},
@@ -616,14 +626,14 @@ static void parse_args(gen_t *g, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *bad = NULL;
         switch (c) {
-        case O_URL: g->url = optarg; break;
+        case O_URL:
+            g->url = optarg;
+            break;
         case O_RATE:
-            if (!parse_double(optarg, 0, 1e9, &g->rate))
-                bad = "--rate wants 0..1e9";
+            if (!parse_double(optarg, 0, 1e9, &g->rate)) bad = "--rate wants 0..1e9";
             break;
         case O_PSIZE:
-            if (!parse_u64(optarg, 1, MAX_PACKET_SIZE, &v))
-                bad = "--packet-size wants 1..100000";
+            if (!parse_u64(optarg, 1, MAX_PACKET_SIZE, &v)) bad = "--packet-size wants 1..100000";
             g->packet_size = (uint32_t)v;
             break;
         case O_DUR:
@@ -635,8 +645,7 @@ static void parse_args(gen_t *g, int argc, char **argv)
                 bad = "--count wants 1..499999999999";
             break;
         case O_CONN:
-            if (!parse_u64(optarg, 1, MAX_CONNECTIONS, &v))
-                bad = "--connections wants 1..1024";
+            if (!parse_u64(optarg, 1, MAX_CONNECTIONS, &v)) bad = "--connections wants 1..1024";
             g->nconn = (unsigned)v;
             break;
         case O_CRIT:
@@ -653,17 +662,22 @@ static void parse_args(gen_t *g, int argc, char **argv)
             else
                 bad = "--format wants json, array or ndjson";
             break;
-        case O_GZIP: g->gzip = true; break;
+        case O_GZIP:
+            g->gzip = true;
+            break;
         case O_SEED:
             if (!parse_u64(optarg, 0, UINT64_MAX, &g->seed))
                 bad = "--seed wants an unsigned integer";
             break;
-        case O_IDS: g->ids_out = optarg; break;
-        case O_LEVELS:
-            if (gen_levels_parse(&g->bcfg, optarg, &err) < 0)
-                bad = err;
+        case O_IDS:
+            g->ids_out = optarg;
             break;
-        case O_QUIET: g->quiet = true; break;
+        case O_LEVELS:
+            if (gen_levels_parse(&g->bcfg, optarg, &err) < 0) bad = err;
+            break;
+        case O_QUIET:
+            g->quiet = true;
+            break;
         case O_PREFIX:
             if (!is_token(optarg, GEN_PREFIX_MAX))
                 bad = "--id-prefix wants 1-64 chars of [A-Za-z0-9._:-]";
@@ -677,17 +691,19 @@ static void parse_args(gen_t *g, int argc, char **argv)
                 snprintf(g->bcfg.agent_id, sizeof(g->bcfg.agent_id), "%s", optarg);
             break;
         case O_TIMEOUT:
-            if (!parse_u64(optarg, 1, 3600000, &v))
-                bad = "--timeout-ms wants 1..3600000";
+            if (!parse_u64(optarg, 1, 3600000, &v)) bad = "--timeout-ms wants 1..3600000";
             g->timeout_ms = (long)v;
             break;
         case O_RETRIES:
-            if (!parse_u64(optarg, 0, 1000000, &v))
-                bad = "--max-retries wants 0..1000000";
+            if (!parse_u64(optarg, 0, 1000000, &v)) bad = "--max-retries wants 0..1000000";
             g->max_retries = (unsigned)v;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
         if (bad) {
             fprintf(stderr, "logdist-gen: %s (got '%s')\n", bad, optarg);
@@ -699,8 +715,7 @@ static void parse_args(gen_t *g, int argc, char **argv)
         usage(stderr);
         exit(2);
     }
-    if (!g->duration && !g->count)
-        g->duration = 10;
+    if (!g->duration && !g->count) g->duration = 10;
 }
 
 /* Create the curl handles, body slots and output file. Returns 0 or -1. */
@@ -709,8 +724,8 @@ static int setup(gen_t *g)
     if (!g->bcfg.prefix[0]) {
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);
-        uint64_t x = (uint64_t)t.tv_sec * 1000000007ull ^ (uint64_t)t.tv_nsec ^
-                     ((uint64_t)getpid() << 32);
+        uint64_t x =
+            (uint64_t)t.tv_sec * 1000000007ull ^ (uint64_t)t.tv_nsec ^ ((uint64_t)getpid() << 32);
         x ^= x >> 31;
         x *= 0x9E3779B97F4A7C15ull;
         x ^= x >> 29;
@@ -721,13 +736,11 @@ static int setup(gen_t *g)
     g->slots = calloc(g->nslots, sizeof(*g->slots));
     g->slot_busy = calloc(g->nslots, sizeof(*g->slot_busy));
     g->conns = calloc(g->nconn, sizeof(*g->conns));
-    if (!g->slots || !g->slot_busy || !g->conns)
-        return -1;
+    if (!g->slots || !g->slot_busy || !g->conns) return -1;
     for (unsigned i = 0; i < g->nslots; i++)
-        if (gen_body_build(&g->slots[i], &g->bcfg, &g->rng, g->packet_size) < 0)
-            return -1;
-    if (g->gzip && deflateInit2(&g->zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                                Z_DEFAULT_STRATEGY) != Z_OK)
+        if (gen_body_build(&g->slots[i], &g->bcfg, &g->rng, g->packet_size) < 0) return -1;
+    if (g->gzip &&
+        deflateInit2(&g->zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
     if (g->ids_out) {
         g->ids = fopen(g->ids_out, "a");
@@ -742,19 +755,22 @@ static int setup(gen_t *g)
                                              ? "Content-Type: application/x-ndjson"
                                              : "Content-Type: application/json");
     g->headers = curl_slist_append(g->headers, "Expect:");
-    if (g->gzip)
-        g->headers = curl_slist_append(g->headers, "Content-Encoding: gzip");
+    if (g->gzip) g->headers = curl_slist_append(g->headers, "Content-Encoding: gzip");
     g->multi = curl_multi_init();
-    if (!g->headers || !g->multi)
+    g->curlu = curl_url();
+    if (!g->headers || !g->multi || !g->curlu) return -1;
+    CURLUcode uc = curl_url_set(g->curlu, CURLUPART_URL, g->url, 0);
+    if (uc != CURLUE_OK) {
+        fprintf(stderr, "logdist-gen: bad --url '%s': %s\n", g->url, curl_url_strerror(uc));
         return -1;
+    }
     curl_multi_setopt(g->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)g->nconn);
     curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)g->nconn);
     for (unsigned i = 0; i < g->nconn; i++) {
         conn_t *c = &g->conns[i];
         CURL *e = c->easy = curl_easy_init();
-        if (!e)
-            return -1;
-        curl_easy_setopt(e, CURLOPT_URL, g->url);
+        if (!e) return -1;
+        curl_easy_setopt(e, CURLOPT_CURLU, g->curlu);
         curl_easy_setopt(e, CURLOPT_PROXY, "");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, g->headers);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "logdist-gen/1");
@@ -776,20 +792,18 @@ static void teardown(gen_t *g)
 {
     for (unsigned i = 0; g->conns && i < g->nconn; i++)
         if (g->conns[i].easy) {
-            if (g->multi)
-                curl_multi_remove_handle(g->multi, g->conns[i].easy);
+            if (g->multi) curl_multi_remove_handle(g->multi, g->conns[i].easy);
             curl_easy_cleanup(g->conns[i].easy);
         }
-    if (g->multi)
-        curl_multi_cleanup(g->multi);
+    if (g->multi) curl_multi_cleanup(g->multi);
     curl_slist_free_all(g->headers);
+    if (g->curlu) curl_url_cleanup(g->curlu);
     for (unsigned i = 0; g->slots && i < g->nslots; i++)
         gen_body_free(&g->slots[i]);
     free(g->slots);
     free(g->slot_busy);
     free(g->conns);
-    if (g->gzip)
-        deflateEnd(&g->zs);
+    if (g->gzip) deflateEnd(&g->zs);
 }
 
 /* Entry point: parse options, run, print the summary. */
@@ -842,11 +856,9 @@ int main(int argc, char **argv)
                (double)hist_quantile(&g.lat, 0.50) / 1000.0,
                (double)hist_quantile(&g.lat, 0.99) / 1000.0, (double)g.lat.max / 1000.0);
         fflush(stdout);
-        if (g.errors)
-            status = 1;
+        if (g.errors) status = 1;
     }
-    if (g.ids)
-        fclose(g.ids);
+    if (g.ids) fclose(g.ids);
     teardown(&g);
     curl_global_cleanup();
     return status;
