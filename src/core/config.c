@@ -87,6 +87,22 @@ static const option_t options[] = {
      "consecutive failed checks to mark an analyzer down (default 2)"},
     {"passive-fall", OPT_U32, OFF(passive_fall), 1, 100,
      "consecutive failed deliveries to mark an analyzer down (default 2)"},
+    {"breaker-failures", OPT_U32, OFF(breaker_failures), 0, 1000,
+     "circuit breaker: consecutive failed batches that open it (default 5, 0 = off)"},
+    {"breaker-error-pct", OPT_U32, OFF(breaker_error_pct), 0, 100,
+     "circuit breaker: failed % of batches over the window that opens it (default 50, 0 = off)"},
+    {"breaker-window-ms", OPT_U32, OFF(breaker_window_ms), 100, 3600000,
+     "circuit breaker: sliding window for the error % (default 10000)"},
+    {"breaker-min-requests", OPT_U32, OFF(breaker_min_requests), 1, 1000000,
+     "circuit breaker: batches in the window before the error % counts (default 20)"},
+    {"breaker-cooldown-ms", OPT_U32, OFF(breaker_cooldown_ms), 10, 3600000,
+     "circuit breaker: first open period, doubled on each consecutive trip (default 1000)"},
+    {"breaker-max-cooldown-ms", OPT_U32, OFF(breaker_max_cooldown_ms), 10, 3600000,
+     "circuit breaker: cap of the open period (default 30000)"},
+    {"breaker-probes", OPT_U32, OFF(breaker_probes), 1, 100,
+     "circuit breaker: probe batches in half-open that must succeed to close it (default 1)"},
+    {"panic-threshold", OPT_U32, OFF(panic_threshold_pct), 0, 100,
+     "when fewer than this % of analyzers are routable, route to all of them (default 0 = off)"},
     {"drain-timeout-ms", OPT_U32, OFF(drain_timeout_ms), 0, 3600000,
      "on SIGTERM/SIGINT, time allowed to deliver what is queued (default 10000)"},
     {"admin-listen", OPT_ADMIN_LISTEN, 0, 0, 0,
@@ -148,6 +164,14 @@ void config_defaults(config_t *cfg)
     cfg->health_fall = 2;
     cfg->passive_fall = 2;
     cfg->drain_timeout_ms = 10000;
+    cfg->breaker_failures = 5;
+    cfg->breaker_error_pct = 50;
+    cfg->breaker_window_ms = 10000;
+    cfg->breaker_min_requests = 20;
+    cfg->breaker_cooldown_ms = 1000;
+    cfg->breaker_max_cooldown_ms = 30000;
+    cfg->breaker_probes = 1;
+    cfg->panic_threshold_pct = 0;
     strlcpy_ld(cfg->data_dir, "./data", sizeof cfg->data_dir);
     cfg->durability = DURABILITY_CRITICAL;
     cfg->critical_levels[0] = 0;

@@ -75,6 +75,16 @@ typedef struct {
     uint32_t health_fall;
     uint32_t passive_fall;          /* consecutive failed batches that mark an analyzer down */
 
+    /* circuit breaker (per analyzer) and panic mode */
+    uint32_t breaker_failures;      /* consecutive failed batches that open it (0 = off) */
+    uint32_t breaker_error_pct;     /* failed % over the window that opens it (0 = off) */
+    uint32_t breaker_window_ms;
+    uint32_t breaker_min_requests;
+    uint32_t breaker_cooldown_ms;
+    uint32_t breaker_max_cooldown_ms;
+    uint32_t breaker_probes;
+    uint32_t panic_threshold_pct;   /* 0 = off */
+
     uint32_t drain_timeout_ms;      /* SIGTERM: time allowed to deliver what is queued */
 
     /* durability */

@@ -74,6 +74,7 @@ json_t *metrics_to_json(void)
     for (int i = 0; i < 4; i++)
         json_object_set_new(af, af_names[i], json_integer((json_int_t)METRIC_GET(auth_failures[i])));
     json_object_set_new(m, "auth_failures", af);
+    PUT(m, "breaker_trips", breaker_trips);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
     PUT(m, "queued_bytes", queued_bytes);

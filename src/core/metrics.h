@@ -55,6 +55,7 @@ typedef struct {
     _Atomic uint64_t connections_refused;   /* over max-connections */
     _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
+    _Atomic uint64_t breaker_trips;
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
 

@@ -62,6 +62,8 @@ struct deliver {
     call_t *calls;
     struct event *call_ev;
 
+    breaker_config_t breaker;
+
     bool draining;
     struct event *drain_ev;
     struct event *drain_check_ev;
@@ -76,6 +78,9 @@ typedef struct {
 static void pump(deliver_t *d, analyzer_t *a);
 static void place_batch(deliver_t *d, batch_t *b, analyzer_t *exclude);
 static void process_pending(deliver_t *d);
+static void evacuate(deliver_t *d, analyzer_t *a);
+static void unpark(deliver_t *d);
+static void breaker_result(deliver_t *d, analyzer_t *a, bool ok);
 static void maybe_finish_drain(deliver_t *d);
 
 static uint64_t next_rand(deliver_t *d)
@@ -108,6 +113,8 @@ static void maybe_release(deliver_t *d, analyzer_t *a)
     if (a->removed && a->inflight == 0 && !a->hc_inflight && !a->ready.head && !a->open) {
         if (a->linger_ev) event_free(a->linger_ev);
         a->linger_ev = NULL;
+        if (a->breaker_ev) event_free(a->breaker_ev);
+        a->breaker_ev = NULL;
         router_release(d->router, a);
     }
 }
@@ -164,6 +171,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     free(at);
     a->inflight--;
     METRIC_SUB(inflight_batches, 1);
+    if (!a->removed) breaker_result(d, a, res->ok != 0);
     if (res->ok) {
         a->records_delivered += b->records;
         a->batches_delivered++;
@@ -189,11 +197,62 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     maybe_finish_drain(d);
 }
 
+/* Routing changed (health, breaker, weight): analyzers that lost their
+ * routability give their queued batches away; the others get to work. */
+static void routing_changed(deliver_t *d)
+{
+    router_refresh(d->router);
+    for (analyzer_t *a = router_first(d->router); a; a = a->next) {
+        if (a->removed) continue;
+        if (!a->routable && (a->ready.head || a->open))
+            evacuate(d, a);
+        else
+            pump(d, a);
+    }
+    unpark(d);
+    process_pending(d);
+}
+
+static void on_breaker_timer(evutil_socket_t fd, short what, void *arg)
+{
+    analyzer_t *a = arg;
+    deliver_t *d = a->owner_ctx;
+    if (breaker_tick(&a->breaker, &d->breaker, now_ms())) {
+        log_info("breaker", "analyzer %s: breaker half-open, probing", a->spec.id);
+        routing_changed(d);
+    }
+}
+
+/* Feed a delivery result to a's breaker and act on its transitions. */
+static void breaker_result(deliver_t *d, analyzer_t *a, bool ok)
+{
+    breaker_state_t before = a->breaker.state;
+    breaker_state_t after = breaker_record(&a->breaker, &d->breaker, ok, now_ms());
+    if (after == before) return;
+    if (after == BREAKER_OPEN) {
+        uint64_t ms = a->breaker.open_until_ms - now_ms();
+        METRIC_ADD(breaker_trips, 1);
+        log_warn("breaker", "analyzer %s: breaker open for %llu ms (trip %llu)", a->spec.id,
+                 (unsigned long long)ms, (unsigned long long)a->breaker.trips);
+        if (!a->breaker_ev) a->breaker_ev = evtimer_new(d->base, on_breaker_timer, a);
+        if (a->breaker_ev) {
+            struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+            evtimer_add(a->breaker_ev, &tv);
+        }
+        routing_changed(d);
+    } else if (after == BREAKER_CLOSED) {
+        log_info("breaker", "analyzer %s: breaker closed", a->spec.id);
+        routing_changed(d);
+    }
+}
+
 /* Start sending ready batches of `a` while it has free in-flight slots. */
 static void pump(deliver_t *d, analyzer_t *a)
 {
-    if (a->removed || !a->healthy) return;
-    while (a->inflight < d->cfg->max_inflight && a->ready.head) {
+    if (a->removed || !a->routable) return;
+    uint64_t now = now_ms();
+    while (a->inflight < d->cfg->max_inflight && a->ready.head &&
+           breaker_allow(&a->breaker, &d->breaker, now)) {
         batch_t *b = batch_list_pop(&a->ready);
         attempt_t *at = malloc(sizeof *at);
         if (!at) {
@@ -283,14 +342,7 @@ static void hook_batch_ready(void *ctx, analyzer_t *a)
 
 static void hook_health_changed(void *ctx, analyzer_t *a, bool up)
 {
-    deliver_t *d = ctx;
-    if (up) {
-        pump(d, a);
-        unpark(d);
-        process_pending(d);
-    } else {
-        evacuate(d, a);
-    }
+    routing_changed(ctx);
 }
 
 static void hook_check_done(void *ctx, analyzer_t *a)
@@ -395,6 +447,8 @@ static int add_analyzer(deliver_t *d, analyzer_spec_t *spec)
     if (rc) return rc;
     a->owner_ctx = d;
     a->health_changed_ms = wall_ms();
+    breaker_init(&a->breaker, now_ms());
+    router_refresh(d->router);
     health_watch(d->health, a);
     log_info("deliver", "analyzer %s added: %s weight %g", spec->id, spec->url, spec->weight);
     unpark(d);
@@ -409,6 +463,10 @@ deliver_t *deliver_new(const config_t *cfg)
     if (!d) return NULL;
     d->cfg = cfg;
     d->rng = now_us() | 1;
+    d->breaker = (breaker_config_t){cfg->breaker_failures, cfg->breaker_error_pct / 100.0,
+                                    cfg->breaker_window_ms, cfg->breaker_min_requests,
+                                    cfg->breaker_cooldown_ms, cfg->breaker_max_cooldown_ms,
+                                    cfg->breaker_probes};
     pthread_mutex_init(&d->call_mu, NULL);
     pthread_cond_init(&d->call_cv, NULL);
     d->base = event_base_new();
@@ -525,6 +583,8 @@ void deliver_free(deliver_t *d)
         if (d->health) health_unwatch(d->health, a);
         if (a->linger_ev) event_free(a->linger_ev);
         a->linger_ev = NULL;
+        if (a->breaker_ev) event_free(a->breaker_ev);
+        a->breaker_ev = NULL;
     }
     sender_free(d->sender); /* in-flight attempts are abandoned without callbacks */
     batch_t *b;
@@ -601,8 +661,7 @@ static void do_update(deliver_t *d, void *arg)
     if (x->rc) return;
     a->spec = spec;
     log_info("deliver", "analyzer %s updated: %s weight %g", spec.id, spec.url, spec.weight);
-    unpark(d);
-    process_pending(d);
+    routing_changed(d);
 }
 
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
@@ -628,7 +687,9 @@ static void do_remove(deliver_t *d, void *arg)
     evacuate(d, a);
     log_info("deliver", "analyzer %s removed (%u batches still in flight)", a->spec.id,
              a->inflight);
+    if (a->breaker_ev) evtimer_del(a->breaker_ev);
     maybe_release(d, a);
+    routing_changed(d);
     x->rc = 0;
 }
 
@@ -653,10 +714,15 @@ static json_t *analyzer_json(deliver_t *d, analyzer_t *a, uint64_t total_deliver
                                                         (double)total_delivered
                                                   : 0.0));
     json_object_set_new(o, "healthy", json_boolean(a->healthy));
-    json_object_set_new(o, "state", json_string(a->removed    ? "removing"
-                                                : !a->healthy ? "down"
-                                                : a->spec.weight == 0 ? "drained"
-                                                                      : "up"));
+    json_object_set_new(o, "routable", json_boolean(a->routable));
+    json_object_set_new(o, "state",
+                        json_string(a->removed                           ? "removing"
+                                    : !a->healthy                        ? "down"
+                                    : a->breaker.state == BREAKER_OPEN   ? "open"
+                                    : a->spec.weight == 0                ? "drained"
+                                                                         : "up"));
+    json_object_set_new(o, "breaker", json_string(breaker_state_name(a->breaker.state)));
+    json_object_set_new(o, "breaker_trips", json_integer((json_int_t)a->breaker.trips));
     json_object_set_new(o, "health_changed_ms", json_integer((json_int_t)a->health_changed_ms));
     json_object_set_new(o, "records_routed", json_integer((json_int_t)a->records_routed));
     json_object_set_new(o, "records_delivered", json_integer((json_int_t)a->records_delivered));
@@ -691,6 +757,7 @@ static void do_analyzers_json(deliver_t *d, void *arg)
     json_t *o = json_object();
     json_object_set_new(o, "strategy",
                         json_string(d->cfg->strategy == BALANCER_SWRR ? "swrr" : "random"));
+    json_object_set_new(o, "panic", json_boolean(router_in_panic(d->router)));
     json_object_set_new(o, "analyzers", arr);
     x->json = o;
 }

@@ -16,6 +16,8 @@ struct router {
     router_hooks_t hooks;
     uint32_t batch_max_records;
     size_t batch_max_bytes;
+    uint32_t panic_pct;
+    bool panic;
 };
 
 router_t *router_new(const config_t *cfg, const router_hooks_t *hooks)
@@ -30,6 +32,7 @@ router_t *router_new(const config_t *cfg, const router_hooks_t *hooks)
     r->hooks = *hooks;
     r->batch_max_records = cfg->batch_max_records;
     r->batch_max_bytes = cfg->batch_max_bytes;
+    r->panic_pct = cfg->panic_threshold_pct;
     return r;
 }
 
@@ -74,6 +77,7 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
     }
     a->slot = slot;
     a->healthy = true;
+    a->routable = true;
     r->by_slot[slot] = a;
     if (r->tail)
         r->tail->next = a;
@@ -87,7 +91,10 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
 int router_set_weight(router_t *r, analyzer_t *a, double weight)
 {
     int rc = balancer_set_weight(r->bal, a->slot, weight);
-    if (rc == 0) a->spec.weight = weight;
+    if (rc == 0) {
+        a->spec.weight = weight;
+        router_refresh(r);
+    }
     return rc;
 }
 
@@ -128,7 +135,33 @@ void router_release(router_t *r, analyzer_t *a)
 void router_set_health(router_t *r, analyzer_t *a, bool up)
 {
     a->healthy = up;
-    if (!a->removed) balancer_set_up(r->bal, a->slot, up);
+    router_refresh(r);
+}
+
+static bool eligible(const analyzer_t *a)
+{
+    return a->healthy && a->breaker.state != BREAKER_OPEN;
+}
+
+void router_refresh(router_t *r)
+{
+    size_t live = 0, ok = 0;
+    for (analyzer_t *a = r->head; a; a = a->next) {
+        if (a->removed || a->spec.weight <= 0) continue;
+        live++;
+        ok += eligible(a);
+    }
+    r->panic = r->panic_pct && ok > 0 && ok * 100 < (size_t)r->panic_pct * live;
+    for (analyzer_t *a = r->head; a; a = a->next) {
+        if (a->removed) continue;
+        a->routable = r->panic || eligible(a);
+        balancer_set_up(r->bal, a->slot, a->routable);
+    }
+}
+
+bool router_in_panic(const router_t *r)
+{
+    return r->panic;
 }
 
 bool router_can_route(const router_t *r)
@@ -168,7 +201,7 @@ analyzer_t *router_pick_other(router_t *r, const analyzer_t *exclude)
 {
     int slot = balancer_pick_excluding(r->bal, exclude && !exclude->removed ? exclude->slot : -1);
     if (slot >= 0) return r->by_slot[slot];
-    if (exclude && !exclude->removed && exclude->healthy && exclude->spec.weight > 0)
+    if (exclude && !exclude->removed && exclude->routable && exclude->spec.weight > 0)
         return (analyzer_t *)exclude;
     return NULL;
 }

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/packet.h"
 #include "deliver/batch.h"
+#include "deliver/breaker.h"
 #include "route/balancer.h"
 
 struct event;
@@ -28,8 +29,11 @@ typedef struct analyzer {
     struct analyzer *next;  /* router's list, in registration order */
     analyzer_spec_t spec;   /* id, url, health_url, weight */
     int slot;               /* balancer slot */
-    bool healthy;
+    bool healthy;           /* health checks (active and passive) */
+    bool routable;          /* gets records and may send: healthy and breaker not open, or panic */
     bool removed;
+    breaker_t breaker;
+    struct event *breaker_ev; /* end of the open period */
 
     batch_t *open;          /* batch being filled */
     batch_list_t ready;     /* sealed, waiting for an in-flight slot */
@@ -88,6 +92,15 @@ void router_release(router_t *r, analyzer_t *a);
 
 /* Mark up or down. Down: the analyzer gets no new records. */
 void router_set_health(router_t *r, analyzer_t *a, bool up);
+
+/* Recompute which analyzers are routable (healthy and breaker not open), and
+ * the panic mode: when fewer than panic_pct % of the live analyzers are
+ * routable (but at least one is), every live analyzer is routed to, as in
+ * Envoy, rather than crushing the last healthy ones. */
+void router_refresh(router_t *r);
+
+/* True while in panic mode. */
+bool router_in_panic(const router_t *r);
 
 /* True when at least one analyzer can take records. */
 bool router_can_route(const router_t *r);
