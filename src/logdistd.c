@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "core/config.h"
 #include "core/auth.h"
+#include "core/resource.h"
 #include "core/server.h"
 #include "core/tls.h"
 #include "deliver/batch.h"
@@ -40,7 +41,15 @@ typedef struct {
     struct event_base *base;
     int signal;
     tls_server_t *tls;
+    server_t *servers[2];
 } app_t;
+
+/* Memory pressure: stop accepting connections until it passes. */
+static void on_shedding(void *ctx, bool shedding)
+{
+    app_t *app = ctx;
+    for (int i = 0; i < 2; i++) server_pause_accepting(app->servers[i], shedding);
+}
 
 /* SIGHUP: reload the TLS certificate and key; live connections are kept. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -137,6 +146,7 @@ int main(int argc, char **argv)
     ingest_t *ing = NULL;
     admin_t *adm = NULL;
     server_t *srv = NULL, *admin_srv = NULL;
+    resource_t *res = NULL;
     struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
     auth_t *auth = auth_new();
     if (!auth) goto out;
@@ -217,6 +227,12 @@ int main(int argc, char **argv)
     }
     if (deliver_start(d)) goto out;
 
+    app.servers[0] = srv;
+    app.servers[1] = admin_srv;
+    res = resource_new(app.base, cfg.memory_limit, on_shedding, &app);
+    if (!res) goto out;
+    ingest_set_resource(ing, res);
+
     sigterm = evsignal_new(app.base, SIGTERM, on_signal, &app);
     sigint = evsignal_new(app.base, SIGINT, on_signal, &app);
     sighup = evsignal_new(app.base, SIGHUP, on_sighup, &app);
@@ -252,6 +268,7 @@ out:
     if (sigterm) event_free(sigterm);
     if (sigint) event_free(sigint);
     if (sighup) event_free(sighup);
+    resource_free(res);
     server_free(srv);
     server_free(admin_srv);
     deliver_free(d); /* stops delivery before the WAL writer goes */

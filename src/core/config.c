@@ -50,7 +50,21 @@ static const option_t options[] = {
     {"max-header-bytes", OPT_SIZE, OFF(max_header_bytes), 1024, 1ull << 20,
      "request line + headers (default 16KiB)"},
     {"max-queue-bytes", OPT_SIZE, OFF(max_queue_bytes), 1024, 1ull << 40,
-     "record bytes accepted and not yet delivered; above it ingest answers 503 (default 128MiB)"},
+     "record bytes accepted and not yet delivered; above it ingest answers 503 until it is "
+     "back under 80 % (default: half of --memory-limit)"},
+    {"memory-limit", OPT_SIZE, OFF(memory_limit), 16ull << 20, 1ull << 44,
+     "memory budget: above 90 % RSS, new packets get 503 and no connection is accepted until "
+     "75 % (default 256MiB)"},
+    {"global-records-per-s", OPT_SIZE, OFF(global_records_per_s), 0, 1ull << 40,
+     "rate limit on all agents together, records/s; over it 429 + Retry-After (default 0 = off)"},
+    {"global-bytes-per-s", OPT_SIZE, OFF(global_bytes_per_s), 0, 1ull << 40,
+     "rate limit on all agents together, body bytes/s (default 0 = off)"},
+    {"agent-records-per-s", OPT_SIZE, OFF(agent_records_per_s), 0, 1ull << 40,
+     "rate limit per agent (agent_id, else client address), records/s (default 0 = off)"},
+    {"agent-bytes-per-s", OPT_SIZE, OFF(agent_bytes_per_s), 0, 1ull << 40,
+     "rate limit per agent, body bytes/s (default 0 = off)"},
+    {"rate-burst-s", OPT_U32, OFF(rate_burst_s), 1, 3600,
+     "rate limit burst: bucket size in seconds of the rate (default 1)"},
     {"idle-timeout-s", OPT_U32, OFF(idle_timeout_s), 1, 3600,
      "close client connections idle or stalled this long (default 30)"},
     {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
@@ -144,7 +158,9 @@ void config_defaults(config_t *cfg)
     cfg->max_record_bytes = 1u << 20;
     cfg->max_depth = 64;
     cfg->max_header_bytes = 16u << 10;
-    cfg->max_queue_bytes = 128u << 20;
+    cfg->max_queue_bytes = 0;
+    cfg->memory_limit = 256u << 20;
+    cfg->rate_burst_s = 1;
     cfg->idle_timeout_s = 30;
     cfg->max_connections = 4096;
     cfg->max_requests_per_conn_s = 0;
@@ -744,5 +760,11 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             return -1;
         }
     }
+    config_finish(cfg);
     return 0;
+}
+
+void config_finish(config_t *cfg)
+{
+    if (!cfg->max_queue_bytes) cfg->max_queue_bytes = cfg->memory_limit / 2;
 }

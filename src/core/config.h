@@ -49,7 +49,11 @@ typedef struct {
     uint32_t max_record_bytes;
     uint32_t max_depth;
     uint64_t max_header_bytes;
-    uint64_t max_queue_bytes;       /* records accepted and not yet delivered */
+    uint64_t max_queue_bytes;       /* records accepted and not yet delivered (0 = memory_limit/2) */
+    uint64_t memory_limit;          /* RSS budget: shed load above 90 % of it */
+    uint64_t global_records_per_s, global_bytes_per_s; /* rate limits, 0 = off */
+    uint64_t agent_records_per_s, agent_bytes_per_s;
+    uint32_t rate_burst_s;          /* bucket size in seconds of rate */
     uint32_t idle_timeout_s;        /* keep-alive / slow client timeout */
     uint32_t max_connections;       /* open client connections per listener */
     uint32_t max_requests_per_conn_s; /* request rate of one connection */
@@ -117,6 +121,11 @@ void config_defaults(config_t *cfg);
  * every flag. Returns 0, 1 when --help or --version was printed (caller exits 0),
  * or -1 after printing an error to stderr. */
 int config_from_args(config_t *cfg, int argc, char **argv);
+
+/* Derive defaults that depend on other options (max_queue_bytes from
+ * memory_limit). Called by config_from_args; call it after building a config
+ * by hand. */
+void config_finish(config_t *cfg);
 
 /* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);

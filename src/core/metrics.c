@@ -22,6 +22,8 @@ static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_NOMEM] = "out_of_memory",
     [REJECT_DISK_FULL] = "disk_full",
     [REJECT_DISK_ERROR] = "disk_error",
+    [REJECT_RATE_LIMITED] = "rate_limited",
+    [REJECT_MEMORY] = "memory_pressure",
 };
 
 const char *reject_reason_name(reject_reason_t r)
@@ -80,6 +82,10 @@ json_t *metrics_to_json(void)
     PUT(m, "queued_bytes", queued_bytes);
     PUT(m, "queued_records", queued_records);
     PUT(m, "inflight_batches", inflight_batches);
+    PUT(m, "rss_bytes", rss_bytes);
+    PUT(m, "cpu_percent", cpu_percent);
+    PUT(m, "memory_limit_bytes", memory_limit_bytes);
+    PUT(m, "memory_shed_episodes", memory_shed_episodes);
     PUT(m, "wal_bytes", wal_bytes);
     PUT(m, "wal_live_records", wal_live_records);
     PUT(m, "wal_fsyncs", wal_fsyncs);

@@ -28,6 +28,8 @@ typedef enum {
     REJECT_NOMEM,             /* 503 out of memory */
     REJECT_DISK_FULL,         /* 503 WAL disk budget (max-disk-bytes) exhausted */
     REJECT_DISK_ERROR,        /* 503 WAL write or fsync failed */
+    REJECT_RATE_LIMITED,      /* 429 over a rate limit */
+    REJECT_MEMORY,            /* 503 memory pressure (RSS over the high watermark) */
     REJECT__COUNT
 } reject_reason_t;
 
@@ -62,6 +64,10 @@ typedef struct {
     _Atomic uint64_t queued_bytes;   /* gauge: record bytes accepted, not yet delivered/dead */
     _Atomic uint64_t queued_records; /* gauge */
     _Atomic uint64_t inflight_batches; /* gauge */
+    _Atomic uint64_t rss_bytes;        /* gauge: resident memory of logdistd */
+    _Atomic uint64_t cpu_percent;      /* gauge: CPU use over the last 250 ms (100 = one core) */
+    _Atomic uint64_t memory_limit_bytes;
+    _Atomic uint64_t memory_shed_episodes;
     _Atomic uint64_t wal_bytes;        /* gauge: bytes of WAL segments on disk */
     _Atomic uint64_t wal_live_records; /* gauge: durable records not yet acknowledged */
     _Atomic uint64_t wal_fsyncs;       /* group commits done */

@@ -116,6 +116,17 @@ uint16_t server_port(const server_t *s)
     return s->port;
 }
 
+void server_pause_accepting(server_t *s, bool paused)
+{
+    if (!s || !s->sock) return;
+    struct evconnlistener *l = evhttp_bound_socket_get_listener(s->sock);
+    if (!l) return;
+    if (paused)
+        evconnlistener_disable(l);
+    else
+        evconnlistener_enable(l);
+}
+
 void server_stop_accepting(server_t *s)
 {
     if (s && s->sock) {

@@ -8,6 +8,7 @@
 #ifndef LOGDIST_SERVER_H
 #define LOGDIST_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "admin/admin.h"
@@ -32,6 +33,9 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
 
 /* The bound port (useful with port 0). */
 uint16_t server_port(const server_t *s);
+
+/* Pause or resume accepting connections (load shedding). */
+void server_pause_accepting(server_t *s, bool paused);
 
 /* Stop accepting new connections (existing ones keep being served). */
 void server_stop_accepting(server_t *s);

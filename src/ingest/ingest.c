@@ -26,6 +26,8 @@
 #include "core/auth.h"
 #include "core/metrics.h"
 #include "ingest/gunzip.h"
+#include "ingest/ratelimit.h"
+#include "core/resource.h"
 #include "ingest/scan.h"
 
 struct ingest {
@@ -33,6 +35,8 @@ struct ingest {
     pkt_queue_t *queue;
     durable_t *durable;
     const auth_t *auth;
+    ratelimit_t *rl;
+    const resource_t *res;
     scan_result_t scan; /* reused for every packet (ingest thread only) */
     scan_limits_t limits;
     bool draining;
@@ -48,6 +52,14 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
     ing->queue = queue;
     ing->durable = durable;
     ing->auth = auth;
+    ratelimit_config_t rc = {cfg->global_records_per_s, cfg->global_bytes_per_s,
+                             cfg->agent_records_per_s,  cfg->agent_bytes_per_s,
+                             (double)cfg->rate_burst_s, 10000};
+    ing->rl = ratelimit_new(&rc);
+    if (!ing->rl) {
+        free(ing);
+        return NULL;
+    }
     ing->limits.max_depth = cfg->max_depth;
     ing->limits.max_records = cfg->max_records_per_packet;
     ing->limits.max_record_bytes = cfg->max_record_bytes;
@@ -57,6 +69,7 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
 void ingest_free(ingest_t *ing)
 {
     if (!ing) return;
+    ratelimit_free(ing->rl);
     scan_result_free(&ing->scan);
     free(ing);
 }
@@ -64,6 +77,11 @@ void ingest_free(ingest_t *ing)
 void ingest_set_draining(ingest_t *ing, bool draining)
 {
     ing->draining = draining;
+}
+
+void ingest_set_resource(ingest_t *ing, const resource_t *res)
+{
+    ing->res = res;
 }
 
 /* Compare the media type of a Content-Type value (before ';', case-insensitive). */
@@ -219,6 +237,29 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         }
         return;
     }
+    if (req && ratelimit_enabled(ing->rl)) {
+        char peer[64];
+        const char *key = p->data + s->agent_id.off;
+        size_t klen = s->agent_id.len;
+        if (!klen) { /* no agent_id: the client address is the agent */
+            struct evhttp_connection *c = evhttp_request_get_connection(req);
+            char *addr = NULL;
+            ev_uint16_t port;
+            if (c) evhttp_connection_get_peer(c, &addr, &port);
+            snprintf(peer, sizeof peer, "@%s", addr ? addr : "?");
+            key = peer;
+            klen = strlen(peer);
+        }
+        const char *which = "global";
+        int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
+        if (wait) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
+            packet_free(p);
+            reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);
+            return;
+        }
+    }
     if (bound_agent && req && s->agent_id.len &&
         (s->agent_id.len != strlen(bound_agent) ||
          memcmp(p->data + s->agent_id.off, bound_agent, s->agent_id.len))) {
@@ -298,6 +339,10 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
     if (!auth_http_require(ing->auth, req, ROLE_INGEST, &bound_agent)) return;
     if (ing->draining) {
         reject(req, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
+        return;
+    }
+    if (resource_shedding(ing->res)) {
+        reject(req, REJECT_MEMORY, 503, "memory pressure (memory-limit); retry later", -1, 2);
         return;
     }
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);

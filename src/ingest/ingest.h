@@ -38,6 +38,10 @@ typedef void (*ingest_inject_fn)(void *ctx, int status, size_t records);
  * Durable when the policy is not none. `done` is always called, exactly once. */
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx);
 
+/* Load shedding on memory pressure (may stay unset). */
+struct resource;
+void ingest_set_resource(ingest_t *ing, const struct resource *res);
+
 /* While draining, new packets get 503 + Retry-After. */
 void ingest_set_draining(ingest_t *ing, bool draining);
 

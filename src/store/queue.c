@@ -5,11 +5,14 @@
 #include "store/queue.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "core/metrics.h"
 
 struct pkt_queue {
+    _Atomic bool full; /* over the budget: refuse until under 80 % of it */
     pthread_mutex_t mu;
     packet_t *head, *tail;
     uint64_t max_bytes;
@@ -44,10 +47,17 @@ void queue_free(pkt_queue_t *q)
 bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records)
 {
     uint64_t cur = atomic_load_explicit(&g_metrics.queued_bytes, memory_order_relaxed);
+    if (atomic_load_explicit(&q->full, memory_order_relaxed)) {
+        if (cur > q->max_bytes / 10 * 8) return false; /* hysteresis: drain to 80 % first */
+        atomic_store_explicit(&q->full, false, memory_order_relaxed);
+    }
     do {
         /* an empty queue always takes one packet, so a packet larger than the
          * budget (but within the body limit) is not refused forever */
-        if (cur > 0 && cur + bytes > q->max_bytes) return false;
+        if (cur > 0 && cur + bytes > q->max_bytes) {
+            atomic_store_explicit(&q->full, true, memory_order_relaxed);
+            return false;
+        }
     } while (!atomic_compare_exchange_weak_explicit(&g_metrics.queued_bytes, &cur, cur + bytes,
                                                     memory_order_relaxed, memory_order_relaxed));
     METRIC_ADD(queued_records, records);

@@ -24,7 +24,9 @@ pkt_queue_t *queue_new(uint64_t max_bytes, void (*wake)(void *arg), void *wake_a
 void queue_free(pkt_queue_t *q); /* frees packets still queued */
 
 /* Reserve `bytes` (and `records`) of budget. Returns true when it fits; false
- * when the budget is exhausted (nothing reserved: answer 503). */
+ * when the budget is exhausted (nothing reserved: answer 503). Once full, it
+ * refuses until the queue is back under 80 % of the budget (hysteresis, so
+ * agents are not let in one packet at a time at the edge). */
 bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records);
 
 /* Reserve without checking the budget (records recovered at start-up, which

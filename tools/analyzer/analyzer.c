@@ -454,8 +454,9 @@ static void handle_ingest(analyzer_t *a, struct evhttp_request *req)
             esc[j++] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
         }
         esc[j] = '\0';
-        reply_json(req, 400, "{\"error\":\"%s\",\"offset\":%zu,\"message\":\"%s\"}",
-                   scan_status_name(rc), a->scan.err_offset, esc);
+        reply_json(req, rc == SCAN_ERR_NOMEM ? 500 : 400,
+                   "{\"error\":\"%s\",\"offset\":%zu,\"message\":\"%s\"}", scan_status_name(rc),
+                   a->scan.err_offset, esc);
         return;
     }
     if (a->fail_rate > 0 && rng_next(&a->rng) < a->fail_rate) {
@@ -711,7 +712,7 @@ static void parse_args(analyzer_t *a, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     bool have_listen = false;
-    uint64_t v;
+    uint64_t v = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *bad = NULL;
@@ -815,6 +816,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
     socklen_t sl = sizeof(ss);
     int port = a.port;
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {
@@ -837,9 +839,10 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
 
     /* Clean shutdown: answer delayed batches with 503, free everything. */
-    while (a.pending) {
-        struct evhttp_request *req = a.pending->req;
-        pending_free(&a, a.pending);
+    for (pending_t *p = a.pending, *next; p; p = next) {
+        next = p->next;
+        struct evhttp_request *req = p->req;
+        pending_free(&a, p);
         a.failed_batches++;
         reply_error(req, 503, "shutdown", "analyzer shutting down");
     }

@@ -122,17 +122,17 @@ typedef struct {
 typedef struct {
     /* options */
     const char *url;
-    double rate; /* records/s, 0 = unlimited */
-    uint32_t packet_size;
+    const char *ids_out;
+    double rate;     /* records/s, 0 = unlimited */
     double duration; /* seconds, 0 = none */
     uint64_t count;  /* records, 0 = none */
-    unsigned nconn;
-    bool gzip;
     uint64_t seed;
-    const char *ids_out;
-    bool quiet;
     long timeout_ms;
+    uint32_t packet_size;
+    unsigned nconn;
     unsigned max_retries;
+    bool gzip;
+    bool quiet;
     gen_body_config_t bcfg;
 
     /* runtime */
@@ -142,11 +142,9 @@ typedef struct {
     conn_t *conns;
     gen_body_t *slots;
     bool *slot_busy;
-    unsigned nslots;
-    uint64_t rng;
-    z_stream zs;
     FILE *ids;
-    bool ids_failed;
+    z_stream zs;
+    uint64_t rng;
     double t0;
     double tokens;
     double t_tokens;
@@ -154,8 +152,10 @@ typedef struct {
     uint64_t next_packet;           /* packet seq of the next new packet */
     double t_last_response;         /* last time any HTTP response arrived */
     uint64_t errors_since_response; /* transport errors since then */
-    char ts[GEN_TS_LEN + 1];
     time_t ts_sec;
+    char ts[GEN_TS_LEN + 1];
+    bool ids_failed;
+    unsigned nslots;
     unsigned errors_printed;
 
     /* results */
@@ -620,8 +620,8 @@ static void parse_args(gen_t *g, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint64_t v;
-    const char *err;
+    uint64_t v = 0;
+    const char *err = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *bad = NULL;
