@@ -23,7 +23,7 @@
 #include "store/crc32c.h"
 
 #define SEG_MAGIC "LDWAL01\n"
-#define SEG_HEADER 16
+#define SEG_HEADER 24
 #define ENTRY_HEADER 9
 #define T_RECORD 1
 #define T_ACK 2
@@ -37,7 +37,8 @@ typedef struct {
     uint64_t records;
     uint64_t acked;
     uint64_t size; /* bytes on disk */
-    uint64_t *bits; /* acked bitmap, bit i = seq first_seq + i */
+    uint64_t *bits;    /* acked bitmap, bit i = seq first_seq + i */
+    uint64_t *present; /* bit i set when seq first_seq + i is a record of this segment */
     size_t words;
 } segment_t;
 
@@ -57,6 +58,8 @@ struct wal {
     size_t ack_entry_off; /* offset of the open ACK entry in buf, or SIZE_MAX */
     uint64_t ack_run_first, ack_run_count;
     uint64_t buf_first_seq; /* first record seq in buf, 0 when buf holds no record */
+    uint64_t *pending_acks; /* seqs acknowledged in buf, re-encoded if a write fails */
+    size_t npending, pending_cap;
     bool broken;
     bool replayed;
 };
@@ -126,8 +129,14 @@ static int seg_add_record(segment_t *s, uint64_t seq)
         if (!nb) return -ENOMEM;
         memset(nb + s->words, 0, (nw - s->words) * sizeof *nb);
         s->bits = nb;
+        uint64_t *np = realloc(s->present, nw * sizeof *np);
+        if (!np) return -ENOMEM;
+        memset(np + s->words, 0, (nw - s->words) * sizeof *np);
+        s->present = np;
         s->words = nw;
     }
+    uint64_t i = seq - s->first_seq;
+    s->present[i / 64] |= 1ull << (i % 64);
     s->records++;
     return 0;
 }
@@ -138,12 +147,12 @@ static bool seg_is_acked(const segment_t *s, uint64_t seq)
     return (s->bits[i / 64] >> (i % 64)) & 1;
 }
 
-/* Mark seq acknowledged; returns true if it was live. */
+/* Mark seq acknowledged; returns true if it was a live record of s. */
 static bool seg_ack(segment_t *s, uint64_t seq)
 {
     uint64_t i = seq - s->first_seq;
     uint64_t m = 1ull << (i % 64);
-    if (s->bits[i / 64] & m) return false;
+    if (!(s->present[i / 64] & m) || (s->bits[i / 64] & m)) return false;
     s->bits[i / 64] |= m;
     s->acked++;
     return true;
@@ -166,6 +175,7 @@ static int open_new_segment(wal_t *w)
     char hdr[SEG_HEADER];
     memcpy(hdr, SEG_MAGIC, 8);
     put_u64(hdr + 8, number);
+    put_u64(hdr + 16, w->next_seq); /* keeps seqs increasing even when every old segment is gone */
     if (write(fd, hdr, SEG_HEADER) != SEG_HEADER || fdatasync(fd)) {
         int e = errno ? -errno : -EIO;
         close(fd);
@@ -202,6 +212,7 @@ static void delete_done_segments(wal_t *w)
             log_error("wal", "cannot delete %s: %s", path, strerror(errno));
         w->disk_bytes -= w->segs[i].size;
         free(w->segs[i].bits);
+        free(w->segs[i].present);
     }
     memmove(w->segs, w->segs + k, (w->nsegs - k) * sizeof *w->segs);
     w->nsegs -= k;
@@ -334,8 +345,11 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
     struct dirent *de;
     while ((de = readdir(d))) {
         unsigned long long num;
-        char tail[8];
-        if (sscanf(de->d_name, "wal-%16llx.%7s", &num, tail) == 2 && !strcmp(tail, "log")) {
+        const char *nm = de->d_name;
+        bool ok = strlen(nm) == 24 && !strncmp(nm, "wal-", 4) && !strcmp(nm + 20, ".log");
+        for (int k = 4; ok && k < 20; k++)
+            ok = (nm[k] >= '0' && nm[k] <= '9') || (nm[k] >= 'a' && nm[k] <= 'f');
+        if (ok && sscanf(nm + 4, "%16llx", &num) == 1) {
             if (nn == ncap) {
                 ncap = ncap ? ncap * 2 : 16;
                 uint64_t *t = realloc(nums, ncap * sizeof *t);
@@ -383,6 +397,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         segment_t *s = &w->segs[w->nsegs++];
         memset(s, 0, sizeof *s);
         s->number = nums[i];
+        if (get_u64(img + 16) > w->next_seq) w->next_seq = get_u64(img + 16);
         scan_ctx_t c = {w, s, stats};
         int stop = 0;
         size_t good = walk_entries(img, len, scan_entry, &c, &stop);
@@ -459,8 +474,12 @@ void wal_close(wal_t *w)
     if (!w) return;
     if (w->fd >= 0 && !w->broken) wal_flush(w);
     if (w->fd >= 0) close(w->fd);
-    for (size_t i = 0; i < w->nsegs; i++) free(w->segs[i].bits);
+    for (size_t i = 0; i < w->nsegs; i++) {
+        free(w->segs[i].bits);
+        free(w->segs[i].present);
+    }
     free(w->segs);
+    free(w->pending_acks);
     free(w->buf);
     free(w);
 }
@@ -471,6 +490,13 @@ bool wal_has_room(const wal_t *w, uint64_t bytes, uint64_t records)
 {
     if (!w->max_disk_bytes) return true;
     uint64_t need = bytes + records * (ENTRY_HEADER + 8);
+    /* the records may start new segments, each with its header */
+    uint64_t used = w->synced_size + w->buf_len;
+    uint64_t room = w->fd >= 0 && used < w->segment_bytes ? w->segment_bytes - used : 0;
+    if (need > room) {
+        uint64_t per = w->segment_bytes > SEG_HEADER ? w->segment_bytes - SEG_HEADER : 1;
+        need += SEG_HEADER * (1 + (need - room) / per);
+    }
     return w->disk_bytes + w->buf_len + need <= w->max_disk_bytes;
 }
 
@@ -490,17 +516,37 @@ static void close_ack_entry(wal_t *w)
     w->ack_entry_off = SIZE_MAX;
 }
 
-/* Forget, in memory, the records of a buffer that could not be written. */
+static int encode_ack(wal_t *w, uint64_t q);
+
+/* Forget, in memory, the records of a buffer that could not be written (they
+ * are no longer present anywhere), and encode its acks again: they must not
+ * be lost with the records. */
 static void drop_buffered_records(wal_t *w)
 {
     for (uint64_t q = w->buf_first_seq; q && q < w->next_seq; q++) {
         segment_t *s = seg_of(w, q);
-        if (s && seg_ack(s, q)) w->live--;
+        if (!s) continue;
+        uint64_t i = q - s->first_seq, m = 1ull << (i % 64);
+        if (!(s->present[i / 64] & m)) continue;
+        s->present[i / 64] &= ~m;
+        s->records--;
+        if (s->bits[i / 64] & m) {
+            s->bits[i / 64] &= ~m;
+            s->acked--;
+        } else {
+            w->live--;
+        }
     }
     w->buf_first_seq = 0;
     w->buf_len = 0;
     w->ack_entry_off = SIZE_MAX;
     w->ack_run_count = 0;
+    size_t n = w->npending;
+    w->npending = 0;
+    for (size_t i = 0; i < n; i++) {
+        segment_t *s = seg_of(w, w->pending_acks[i]);
+        if (s && s->bits) encode_ack(w, w->pending_acks[i]);
+    }
 }
 
 /* Write the buffer to the active segment. A buffer holding only ACK entries
@@ -539,13 +585,14 @@ static int write_buf(wal_t *w)
     w->synced_size = s->size;
     w->buf_len = 0;
     w->buf_first_seq = 0;
+    w->npending = 0;
     return 0;
 }
 
 int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
 {
     if (w->broken) return -EIO;
-    if (len + 8 > MAX_ENTRY) return -E2BIG;
+    if (len > MAX_ENTRY - 8) return -E2BIG;
     size_t need = ENTRY_HEADER + 8 + len;
     int rc;
     /* the record must land in the segment whose seq range records it, so a
@@ -592,6 +639,39 @@ int wal_flush(wal_t *w)
     return rc;
 }
 
+/* Add seq to the open ACK entry (starting one if needed) and remember it. */
+static int encode_ack(wal_t *w, uint64_t q)
+{
+    /* room for a new entry header, one finished run and the closing run */
+    int rc = buf_reserve(w, ENTRY_HEADER + 24);
+    if (rc) return rc;
+    if (w->npending == w->pending_cap) {
+        size_t nc = w->pending_cap ? w->pending_cap * 2 : 1024;
+        uint64_t *np = realloc(w->pending_acks, nc * sizeof *np);
+        if (!np) return -ENOMEM;
+        w->pending_acks = np;
+        w->pending_cap = nc;
+    }
+    w->pending_acks[w->npending++] = q;
+    if (w->ack_entry_off == SIZE_MAX) {
+        w->ack_entry_off = w->buf_len;
+        w->buf[w->buf_len + 8] = T_ACK;
+        w->buf_len += ENTRY_HEADER;
+    }
+    if (w->ack_run_count && q == w->ack_run_first + w->ack_run_count) {
+        w->ack_run_count++;
+        return 0;
+    }
+    if (w->ack_run_count) {
+        put_u64(w->buf + w->buf_len, w->ack_run_first);
+        put_u32(w->buf + w->buf_len + 8, (uint32_t)w->ack_run_count);
+        w->buf_len += 12;
+    }
+    w->ack_run_first = q;
+    w->ack_run_count = 1;
+    return 0;
+}
+
 int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -599,25 +679,8 @@ int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
         segment_t *s = seg_of(w, q);
         if (!s || !seg_ack(s, q)) continue;
         w->live--;
-        /* room for a new entry header, one finished run and the closing run */
-        int rc = buf_reserve(w, ENTRY_HEADER + 24);
+        int rc = encode_ack(w, q);
         if (rc) return rc;
-        if (w->ack_entry_off == SIZE_MAX) {
-            w->ack_entry_off = w->buf_len;
-            w->buf[w->buf_len + 8] = T_ACK;
-            w->buf_len += ENTRY_HEADER;
-        }
-        if (w->ack_run_count && q == w->ack_run_first + w->ack_run_count) {
-            w->ack_run_count++;
-            continue;
-        }
-        if (w->ack_run_count) {
-            put_u64(w->buf + w->buf_len, w->ack_run_first);
-            put_u32(w->buf + w->buf_len + 8, (uint32_t)w->ack_run_count);
-            w->buf_len += 12;
-        }
-        w->ack_run_first = q;
-        w->ack_run_count = 1;
     }
     /* keep entries bounded */
     if (w->ack_entry_off != SIZE_MAX && w->buf_len - w->ack_entry_off > (1u << 16))

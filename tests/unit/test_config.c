@@ -69,6 +69,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_record_bytes, 1u << 20);
     assert_int_equal(c.max_depth, 64);
     assert_int_equal(c.max_header_bytes, 16u << 10);
+    assert_int_equal(c.max_queue_bytes, 0); /* derived from memory_limit by config_finish */
+    assert_int_equal(c.memory_limit, 256ull << 20);
+    config_finish(&c);
     assert_int_equal(c.max_queue_bytes, 128ull << 20);
     assert_int_equal(c.idle_timeout_s, 30);
     assert_int_equal(c.batch_max_records, 1000);

@@ -60,7 +60,7 @@ static void test_budget(void **state)
          {{RES, 400, 4, true, 400, 4},
           {RES, 600, 6, true, 1000, 10}, /* exactly full */
           {RES, 1, 1, false, 1000, 10},
-          {RES, 0, 0, true, 1000, 10},   /* nothing more: fits */
+          {RES, 0, 0, false, 1000, 10},  /* once full, refused until under 80 % */
           {REL, 600, 6, 0, 400, 4},
           {RES, 601, 1, false, 400, 4},
           {RES, 600, 2, true, 1000, 6},
