@@ -85,8 +85,10 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
     s->http = evhttp_new(base);
     if (!s->http) goto fail;
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)cfg->max_header_bytes);
+    /* libevent answers a body over its limit with a fixed HTML 413; with twice
+     * our limit there, ingest sees the usual overshoot and answers it in JSON */
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(role == SERVE_ADMIN ? (1u << 20)
-                                                                        : cfg->max_body_bytes));
+                                                                        : 2 * cfg->max_body_bytes));
     evhttp_set_timeout(s->http, (int)cfg->idle_timeout_s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
