@@ -151,7 +151,11 @@ config_store_t *config_store_open_sqlite(const char *path, char *err, size_t err
     sqlite3_busy_timeout(q->db, 2000);
     sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL);
     int v = user_version(q->db);
-    if (v < 0 || v > N_MIGRATIONS) {
+    if (v < 0) {
+        snprintf(err, errlen, "%s: not a SQLite database (or unreadable)", path);
+        goto fail;
+    }
+    if (v > N_MIGRATIONS) {
         snprintf(err, errlen, "%s: schema version %d is newer than this build (%d)", path, v,
                  N_MIGRATIONS);
         goto fail;

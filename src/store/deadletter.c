@@ -264,6 +264,17 @@ int deadletter_add(deadletter_t *d, batch_t *b, const char *reason)
     strlcpy_ld(e->batch_id, b->id, sizeof e->batch_id);
     strlcpy_ld(e->analyzer, b->last_analyzer, sizeof e->analyzer);
     strlcpy_ld(e->reason, reason, sizeof e->reason);
+    /* never cut inside a UTF-8 sequence (jansson refuses invalid strings) */
+    size_t rl = strlen(e->reason);
+    if (rl == sizeof e->reason - 1) {
+        size_t cut = rl;
+        while (cut > 0 && ((unsigned char)e->reason[cut - 1] & 0xC0) == 0x80) cut--;
+        if (cut > 0 && ((unsigned char)e->reason[cut - 1] & 0x80)) {
+            unsigned char lead = (unsigned char)e->reason[cut - 1];
+            size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (rl - (cut - 1) < want) e->reason[cut - 1] = 0;
+        }
+    }
     e->records = b->records;
     e->attempts = b->attempts;
     e->at_ms = wall_ms();

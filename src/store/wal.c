@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "store/crc32c.h"
 
-#define SEG_MAGIC "LDWAL01\n"
+#define SEG_MAGIC "LDWAL02\n" /* 02: 24-byte header with next_seq */
 #define SEG_HEADER 24
 #define ENTRY_HEADER 9
 #define T_RECORD 1
@@ -365,7 +365,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         }
     }
     closedir(d);
-    qsort(nums, nn, sizeof *nums, cmp_u64);
+    if (nn) qsort(nums, nn, sizeof *nums, cmp_u64);
 
     int rc = 0;
     for (size_t i = 0; i < nn; i++) {
@@ -494,8 +494,12 @@ bool wal_has_room(const wal_t *w, uint64_t bytes, uint64_t records)
     uint64_t used = w->synced_size + w->buf_len;
     uint64_t room = w->fd >= 0 && used < w->segment_bytes ? w->segment_bytes - used : 0;
     if (need > room) {
+        /* each record starts at most one segment, and a segment that is rolled
+         * holds at least half a segment unless a single entry filled it */
         uint64_t per = w->segment_bytes > SEG_HEADER ? w->segment_bytes - SEG_HEADER : 1;
-        need += SEG_HEADER * (1 + (need - room) / per);
+        uint64_t segs = 2 + 2 * (need - room) / per;
+        if (segs > records) segs = records ? records : 1;
+        need += SEG_HEADER * segs;
     }
     return w->disk_bytes + w->buf_len + need <= w->max_disk_bytes;
 }

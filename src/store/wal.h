@@ -13,7 +13,7 @@
  *
  * On-disk format (little-endian), see docs/DURABILITY.md:
  *   segment file  wal-<16 hex segment number>.log
- *   header        "LDWAL01\n" u64 segment_number u64 next_seq         (24 bytes)
+ *   header        "LDWAL02\n" u64 segment_number u64 next_seq         (24 bytes)
  *   entry         u32 len | u32 crc32c(type..payload) | u8 type | payload[len]
  *   RECORD (1)    u64 seq | record bytes
  *   ACK (2)       repeated { u64 first_seq | u32 count }

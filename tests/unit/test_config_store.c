@@ -1,0 +1,348 @@
+/*
+ * test_config_store.c - cmocka tests for src/store/config_store_sqlite.c (analyzers
+ * registered at runtime, kept in SQLite): open creates the schema (PRAGMA user_version
+ * == config_store_schema_version()); put / load / remove round trip; put replaces by id
+ * and keeps the load order (insertion order); reopen keeps the data; a database with a
+ * newer user_version is refused; a version-0 database without the table is migrated
+ * (and its other tables kept); constraint violations are reported.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/config_store.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct {
+    char dir[64];
+    char db[128];
+} fix_t;
+
+static int setup(void **state)
+{
+    fix_t *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/ld-cfgstore-XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->db, sizeof f->db, "%s/analyzers.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    DIR *d = opendir(f->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", f->dir, de->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    int rc = rmdir(f->dir);
+    free(f);
+    return rc;
+}
+
+static config_store_t *open_ok(const char *path)
+{
+    char err[512] = "";
+    config_store_t *s = config_store_open_sqlite(path, err, sizeof err);
+    if (!s) fail_msg("open %s: %s", path, err);
+    return s;
+}
+
+static analyzer_spec_t spec(const char *id, const char *url, const char *health, double weight)
+{
+    analyzer_spec_t a;
+    memset(&a, 0, sizeof a);
+    strlcpy_ld(a.id, id, sizeof a.id);
+    strlcpy_ld(a.url, url, sizeof a.url);
+    strlcpy_ld(a.health_url, health, sizeof a.health_url);
+    a.weight = weight;
+    return a;
+}
+
+static void expect_load(config_store_t *s, const analyzer_spec_t *want, size_t n)
+{
+    analyzer_spec_t *got = NULL;
+    size_t gn = 99;
+    assert_int_equal(config_store_load(s, &got, &gn), 0);
+    assert_int_equal(gn, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(got[i].id, want[i].id);
+        assert_string_equal(got[i].url, want[i].url);
+        assert_string_equal(got[i].health_url, want[i].health_url);
+        assert_true(got[i].weight == want[i].weight);
+    }
+    free(got);
+}
+
+/* Run `sql` with the sqlite3 API directly; returns the first column of the first row as
+ * an int (or -1 when there is none). */
+static int sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* ------------------------------------------------------------------------------------- */
+
+static void test_open_creates_schema(void **state)
+{
+    fix_t *f = *state;
+    assert_true(config_store_schema_version() >= 1);
+    config_store_t *s = open_ok(f->db);
+    expect_load(s, NULL, 0);
+    config_store_close(s);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), config_store_schema_version());
+    assert_int_equal(
+        sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='analyzers'"),
+        1);
+    /* reopening an up-to-date database changes nothing */
+    s = open_ok(f->db);
+    config_store_close(s);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), config_store_schema_version());
+    config_store_close(NULL);
+}
+
+static void test_put_load_remove(void **state)
+{
+    fix_t *f = *state;
+    static const struct {
+        const char *id, *url, *health;
+        double weight;
+    } rows[] = {
+        {"a1", "http://10.0.0.1:9000/ingest", "http://10.0.0.1:9000/health", 0.4},
+        {"b.2", "https://an.example:443/x?y=1", "https://an.example:443/health", 1.0},
+        {"c-3_x", "http://h:1/", "", 0.0},
+        {"d4", "http://[::1]:8080/p", "http://[::1]:8080/health", 123456.789},
+        {"ZZ", "http://z/", "http://z/h", 1e-9},
+    };
+    analyzer_spec_t want[N(rows)];
+    config_store_t *s = open_ok(f->db);
+    for (size_t i = 0; i < N(rows); i++) {
+        want[i] = spec(rows[i].id, rows[i].url, rows[i].health, rows[i].weight);
+        assert_int_equal(config_store_put(s, &want[i]), 0);
+        expect_load(s, want, i + 1); /* insertion order */
+    }
+    /* remove the middle one, then an absent one */
+    assert_int_equal(config_store_remove(s, "c-3_x"), 0);
+    assert_int_equal(config_store_remove(s, "c-3_x"), 0);
+    assert_int_equal(config_store_remove(s, "nope"), 0);
+    analyzer_spec_t after[] = {want[0], want[1], want[3], want[4]};
+    expect_load(s, after, N(after));
+    config_store_close(s);
+
+    /* reopen keeps the data */
+    s = open_ok(f->db);
+    expect_load(s, after, N(after));
+    /* remove everything */
+    for (size_t i = 0; i < N(after); i++) assert_int_equal(config_store_remove(s, after[i].id), 0);
+    expect_load(s, NULL, 0);
+    config_store_close(s);
+    s = open_ok(f->db);
+    expect_load(s, NULL, 0);
+    config_store_close(s);
+}
+
+static void test_put_replaces_by_id(void **state)
+{
+    fix_t *f = *state;
+    config_store_t *s = open_ok(f->db);
+    analyzer_spec_t a[] = {
+        spec("a1", "http://a/", "http://a/health", 1),
+        spec("a2", "http://b/", "http://b/health", 2),
+        spec("a3", "http://c/", "http://c/health", 3),
+    };
+    for (size_t i = 0; i < N(a); i++) assert_int_equal(config_store_put(s, &a[i]), 0);
+    /* replace the first: same position, new values, no duplicate */
+    a[0] = spec("a1", "https://a2.example/x", "https://a2.example/health", 0.25);
+    assert_int_equal(config_store_put(s, &a[0]), 0);
+    assert_int_equal(config_store_put(s, &a[0]), 0);
+    expect_load(s, a, N(a));
+    a[2].weight = 7.5;
+    assert_int_equal(config_store_put(s, &a[2]), 0);
+    expect_load(s, a, N(a));
+    config_store_close(s);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM analyzers"), 3);
+    s = open_ok(f->db);
+    expect_load(s, a, N(a)); /* order stable across reopen */
+    /* removed and put again: goes to the end */
+    assert_int_equal(config_store_remove(s, "a1"), 0);
+    assert_int_equal(config_store_put(s, &a[0]), 0);
+    analyzer_spec_t b[] = {a[1], a[2], a[0]};
+    expect_load(s, b, N(b));
+    config_store_close(s);
+}
+
+static void test_long_values(void **state)
+{
+    fix_t *f = *state;
+    analyzer_spec_t a;
+    memset(&a, 0, sizeof a);
+    memset(a.id, 'i', CONFIG_ID_MAX);
+    strcpy(a.url, "http://h/");
+    memset(a.url + 9, 'u', CONFIG_URL_MAX - 9);
+    strcpy(a.health_url, "http://h/");
+    memset(a.health_url + 9, 'h', CONFIG_URL_MAX - 9);
+    a.weight = 0.5;
+    config_store_t *s = open_ok(f->db);
+    assert_int_equal(config_store_put(s, &a), 0);
+    config_store_close(s);
+    s = open_ok(f->db);
+    expect_load(s, &a, 1);
+    config_store_close(s);
+}
+
+static void test_constraint_violations(void **state)
+{
+    fix_t *f = *state;
+    config_store_t *s = open_ok(f->db);
+    analyzer_spec_t ok = spec("ok", "http://ok/", "http://ok/health", 1);
+    assert_int_equal(config_store_put(s, &ok), 0);
+    analyzer_spec_t neg = spec("neg", "http://n/", "http://n/health", -1);
+    assert_true(config_store_put(s, &neg) < 0);
+    analyzer_spec_t nan_w = spec("nan", "http://n/", "http://n/health", NAN);
+    assert_true(config_store_put(s, &nan_w) < 0);
+    /* a failed replace keeps the old row */
+    analyzer_spec_t bad = spec("ok", "http://x/", "http://x/health", -5);
+    assert_true(config_store_put(s, &bad) < 0);
+    expect_load(s, &ok, 1);
+    config_store_close(s);
+}
+
+static void test_newer_version_refused(void **state)
+{
+    fix_t *f = *state;
+    config_store_t *s = open_ok(f->db);
+    analyzer_spec_t a = spec("a1", "http://a/", "http://a/health", 1);
+    assert_int_equal(config_store_put(s, &a), 0);
+    config_store_close(s);
+    static const int versions[] = {99, 2, 1000000};
+    for (size_t i = 0; i < N(versions); i++) {
+        int v = versions[i];
+        if (v <= config_store_schema_version()) continue;
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+        sql_exec(f->db, sql);
+        char err[512] = "";
+        s = config_store_open_sqlite(f->db, err, sizeof err);
+        assert_null(s);
+        assert_true(err[0] != 0);
+        char vs[16];
+        snprintf(vs, sizeof vs, "%d", v);
+        if (!strstr(err, vs) || !strstr(err, "newer"))
+            fail_msg("message does not say the schema %d is newer: \"%s\"", v, err);
+        /* nothing was changed */
+        assert_int_equal(sql_int(f->db, "PRAGMA user_version"), v);
+        assert_int_equal(sql_int(f->db, "SELECT count(*) FROM analyzers"), 1);
+    }
+    /* back to the current version: opens again */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", config_store_schema_version());
+    sql_exec(f->db, sql);
+    s = open_ok(f->db);
+    expect_load(s, &a, 1);
+    config_store_close(s);
+}
+
+static void test_version0_migrated(void **state)
+{
+    fix_t *f = *state;
+    /* an existing version-0 database without the table (another table in it) */
+    sql_exec(f->db, "CREATE TABLE other (x INTEGER); INSERT INTO other VALUES (42);");
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 0);
+    config_store_t *s = open_ok(f->db);
+    expect_load(s, NULL, 0);
+    analyzer_spec_t a = spec("m1", "http://m/", "http://m/health", 2.5);
+    assert_int_equal(config_store_put(s, &a), 0);
+    config_store_close(s);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), config_store_schema_version());
+    assert_int_equal(sql_int(f->db, "SELECT x FROM other"), 42);
+    s = open_ok(f->db);
+    expect_load(s, &a, 1);
+    config_store_close(s);
+
+    /* an empty (0-byte) file is a version-0 database too */
+    char p[160];
+    snprintf(p, sizeof p, "%s/empty.db", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    s = open_ok(p);
+    expect_load(s, NULL, 0);
+    config_store_close(s);
+    assert_int_equal(sql_int(p, "PRAGMA user_version"), config_store_schema_version());
+}
+
+static void test_open_failures(void **state)
+{
+    fix_t *f = *state;
+    char err[512] = "";
+    /* directory missing */
+    char p[200];
+    snprintf(p, sizeof p, "%s/no/such/dir/analyzers.db", f->dir);
+    assert_null(config_store_open_sqlite(p, err, sizeof err));
+    assert_non_null(strstr(err, p));
+    /* not a database */
+    snprintf(p, sizeof p, "%s/garbage.db", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++) fputs("this is not an SQLite database\n", fp);
+    fclose(fp);
+    err[0] = 0;
+    assert_null(config_store_open_sqlite(p, err, sizeof err));
+    assert_true(err[0] != 0);
+}
+
+int main(void)
+{
+    log_set_level((log_level_t)(LOG_ERROR + 1)); /* quiet: constraint errors are provoked */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_load_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_replaces_by_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_constraint_violations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version0_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
