@@ -111,9 +111,15 @@ static int open_config_store(config_t *cfg, config_store_t **out)
         bool overridden = false;
         for (size_t j = 0; j < named; j++)
             if (!strcmp(cfg->analyzers[j].id, stored[i].id)) overridden = true;
-        char e2[256];
-        if (!overridden && config_check_analyzer(&stored[i], e2, sizeof e2) == 0)
-            config_put_analyzer(cfg, &stored[i]);
+        char e2[512];
+        if (overridden) continue;
+        if (config_check_analyzer(&stored[i], e2, sizeof e2) ||
+            !config_analyzer_allowed(cfg, stored[i].url, e2, sizeof e2) ||
+            !config_analyzer_allowed(cfg, stored[i].health_url, e2, sizeof e2)) {
+            log_warn("logdistd", "stored analyzer %s not restored: %s", stored[i].id, e2);
+            continue;
+        }
+        config_put_analyzer(cfg, &stored[i]);
     }
     free(stored);
     for (size_t j = 0; j < named; j++) config_store_put(st, &cfg->analyzers[j]);
@@ -160,7 +166,8 @@ int main(int argc, char **argv)
     if (check_exposure(&cfg, auth_enabled(auth))) goto out;
     for (size_t i = 0; i < cfg.analyzer_count; i++) {
         char err[512];
-        if (!config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err)) {
+        if (!config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err) ||
+            !config_analyzer_allowed(&cfg, cfg.analyzers[i].health_url, err, sizeof err)) {
             log_error("logdistd", "analyzer %s: %s", cfg.analyzers[i].id, err);
             goto out;
         }
@@ -187,7 +194,10 @@ int main(int argc, char **argv)
     }
     if (open_config_store(&cfg, &store)) goto out;
     d = deliver_new(&cfg);
-    app.base = event_base_new();
+    struct event_config *ec = event_config_new();
+    if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST); /* fewer epoll_ctl */
+    app.base = ec ? event_base_new_with_config(ec) : NULL;
+    if (ec) event_config_free(ec);
     if (!d || !app.base) goto out;
     if (cfg.durability != DURABILITY_NONE) {
         wal_options_t wo = {cfg.data_dir, cfg.wal_segment_bytes, cfg.max_disk_bytes};

@@ -51,7 +51,7 @@ static const option_t options[] = {
      "request line + headers (default 16KiB)"},
     {"max-queue-bytes", OPT_SIZE, OFF(max_queue_bytes), 1024, 1ull << 40,
      "record bytes accepted and not yet delivered; above it ingest answers 503 until it is "
-     "back under 80 % (default: half of --memory-limit)"},
+     "back under 80 % (default: an eighth of --memory-limit, 32MiB)"},
     {"memory-limit", OPT_SIZE, OFF(memory_limit), 16ull << 20, 1ull << 44,
      "memory budget: above 90 % RSS, new packets get 503 and no connection is accepted until "
      "75 % (default 256MiB)"},
@@ -766,5 +766,5 @@ int config_from_args(config_t *cfg, int argc, char **argv)
 
 void config_finish(config_t *cfg)
 {
-    if (!cfg->max_queue_bytes) cfg->max_queue_bytes = cfg->memory_limit / 2;
+    if (!cfg->max_queue_bytes) cfg->max_queue_bytes = cfg->memory_limit / 8;
 }

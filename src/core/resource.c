@@ -4,6 +4,7 @@
 #include "core/resource.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ struct resource {
     bool shedding;
     void (*on_change)(void *, bool);
     void *ctx;
-    uint64_t last_cpu_ticks, last_us;
+    uint64_t last_cpu_ticks, last_us, last_trim_us;
 };
 
 uint64_t resource_rss_bytes(void)
@@ -66,6 +67,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     r->last_cpu_ticks = ticks;
     r->last_us = now;
     atomic_store(&g_metrics.rss_bytes, rss);
+    /* memory freed by the delivery thread stays in glibc's arenas; give it back
+     * to the system when the queue is empty */
+    if (METRIC_GET(queued_records) == 0 && rss > (48u << 20) && now - r->last_trim_us > 2000000) {
+        malloc_trim(0);
+        r->last_trim_us = now;
+    }
     if (!r->limit) return;
     bool was = r->shedding;
     if (!r->shedding && rss > r->limit / 100 * HIGH_PCT)

@@ -3,6 +3,7 @@
  */
 #include "deliver/batch.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,51 @@
 
 static uint32_t g_boot;
 static _Atomic uint64_t g_seq;
+
+/* Recycled body buffers: a batch body is a few hundred KB, above glibc's mmap
+ * threshold, so without reuse every batch would map and fault in fresh pages. */
+#define POOL_MAX 32
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *buf;
+    size_t cap;
+} g_pool[POOL_MAX];
+static int g_pool_n;
+
+static char *pool_take(size_t min_cap, size_t *cap)
+{
+    char *b = NULL;
+    pthread_mutex_lock(&g_pool_mu);
+    for (int i = g_pool_n - 1; i >= 0; i--) {
+        if (g_pool[i].cap >= min_cap) {
+            b = g_pool[i].buf;
+            *cap = g_pool[i].cap;
+            g_pool[i] = g_pool[--g_pool_n];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_pool_mu);
+    return b;
+}
+
+static void pool_give(char *buf, size_t cap)
+{
+    pthread_mutex_lock(&g_pool_mu);
+    if (g_pool_n < POOL_MAX) {
+        g_pool[g_pool_n].buf = buf;
+        g_pool[g_pool_n++].cap = cap;
+        buf = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_mu);
+    free(buf);
+}
+
+void batch_pool_drain(void)
+{
+    pthread_mutex_lock(&g_pool_mu);
+    while (g_pool_n) free(g_pool[--g_pool_n].buf);
+    pthread_mutex_unlock(&g_pool_mu);
+}
 
 #define PREFIX_FMT "{\"packet_id\":\"%s\",\"agent_id\":\"logdistd\",\"messages\":["
 
@@ -29,8 +75,11 @@ batch_t *batch_new(size_t cap_hint)
     uint64_t seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed);
     snprintf(b->id, sizeof b->id, "b%08x-%011llx", g_boot,
              (unsigned long long)(seq & 0xfffffffffffull));
-    b->cap = cap_hint + 128;
-    b->buf = malloc(b->cap);
+    b->buf = pool_take(cap_hint + 128, &b->cap);
+    if (!b->buf) {
+        b->cap = cap_hint + 128;
+        b->buf = malloc(b->cap);
+    }
     if (!b->buf) {
         free(b);
         return NULL;
@@ -43,7 +92,7 @@ batch_t *batch_new(size_t cap_hint)
 void batch_free(batch_t *b)
 {
     if (!b) return;
-    free(b->buf);
+    if (b->buf) pool_give(b->buf, b->cap);
     free(b->seqs);
     free(b);
 }

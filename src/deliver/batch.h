@@ -51,6 +51,9 @@ void batch_id_init(uint32_t boot_epoch);
 batch_t *batch_new(size_t cap_hint);
 void batch_free(batch_t *b);
 
+/* Free the recycled body buffers (at exit; batches return theirs to a small pool). */
+void batch_pool_drain(void);
+
 /* Append one record (the bytes of a JSON object). Returns 0 or -1 on ENOMEM. */
 int batch_append(batch_t *b, const char *rec, size_t len);
 

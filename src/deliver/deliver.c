@@ -29,7 +29,8 @@
 #include "store/deadletter.h"
 #include "store/durable.h"
 
-#define MAX_PACKETS_PER_WAKE 256 /* routing work per loop turn before I/O runs again */
+#define MAX_PACKETS_PER_WAKE 64 /* routing work per loop turn before I/O runs again */
+#define MAX_READY_BATCHES 8     /* stop routing while an analyzer has this many waiting */
 
 typedef struct call {
     struct call *next;
@@ -46,6 +47,7 @@ struct deliver {
 
     pkt_queue_t *queue;
     struct event *wake_ev;
+    struct event *resume_ev; /* zero-timeout timer: continue routing after I/O ran */
     packet_t *pending, *pending_tail; /* taken from the queue, waiting for an analyzer */
 
     router_t *router;
@@ -171,6 +173,10 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     free(at);
     a->inflight--;
     METRIC_SUB(inflight_batches, 1);
+    if (res->cancelled) { /* shutdown after the drain timeout: already counted as lost */
+        batch_free(b);
+        return;
+    }
     if (!a->removed) breaker_result(d, a, res->ok != 0);
     if (res->ok) {
         a->records_delivered += b->records;
@@ -194,6 +200,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
         maybe_release(d, a);
     else
         pump(d, a);
+    if (d->pending) process_pending(d);
     maybe_finish_drain(d);
 }
 
@@ -353,12 +360,26 @@ static void hook_check_done(void *ctx, analyzer_t *a)
 
 /* ------------------------------------------------------------------ input */
 
+/* Is some routable analyzer so far behind that routing more would only pile
+ * up memory? Then packets wait in `pending` (still bounded by the queue budget,
+ * which makes ingest answer 503) until deliveries complete. */
+static bool delivery_backlogged(deliver_t *d)
+{
+    for (analyzer_t *a = router_first(d->router); a; a = a->next)
+        if (!a->removed && a->routable && a->ready.count >= MAX_READY_BATCHES) return true;
+    return false;
+}
+
 static void process_pending(deliver_t *d)
 {
     int n = 0;
     while (d->pending && router_can_route(d->router)) {
+        if (delivery_backlogged(d)) return; /* on_attempt_done() calls us again */
         if (n++ == MAX_PACKETS_PER_WAKE) {
-            event_active(d->wake_ev, EV_READ, 0); /* let I/O run, then continue */
+            /* a timer, not event_active(): an event activated from a callback
+             * runs in the same loop pass, before any socket is looked at */
+            static const struct timeval zero = {0, 0};
+            evtimer_add(d->resume_ev, &zero);
             return;
         }
         packet_t *p = d->pending;
@@ -386,6 +407,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     process_pending(d);
     maybe_finish_drain(d);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    process_pending(arg);
 }
 
 static void wake_from_ingest(void *arg)
@@ -469,11 +495,15 @@ deliver_t *deliver_new(const config_t *cfg)
                                     cfg->breaker_probes};
     pthread_mutex_init(&d->call_mu, NULL);
     pthread_cond_init(&d->call_cv, NULL);
-    d->base = event_base_new();
+    struct event_config *ec = event_config_new();
+    if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    d->base = ec ? event_base_new_with_config(ec) : NULL;
+    if (ec) event_config_free(ec);
     if (!d->base) goto fail;
     d->queue = queue_new(cfg->max_queue_bytes, wake_from_ingest, d);
     d->wake_ev = event_new(d->base, -1, 0, on_wake, d);
     d->call_ev = event_new(d->base, -1, 0, on_call, d);
+    d->resume_ev = evtimer_new(d->base, on_resume, d);
     router_hooks_t rh = {hook_batch_opened, hook_batch_ready, d};
     d->router = router_new(cfg, &rh);
     d->sender = sender_new(d->base, cfg->connect_timeout_ms, cfg->analyzer_ca);
@@ -482,7 +512,7 @@ deliver_t *deliver_new(const config_t *cfg)
                                                sizeof err)
                              : deadletter_new(cfg->deadletter_max_bytes);
     if (!d->dl) log_error("deliver", "dead-letter store: %s", err);
-    if (!d->queue || !d->wake_ev || !d->call_ev || !d->router || !d->sender || !d->dl) goto fail;
+    if (!d->queue || !d->wake_ev || !d->call_ev || !d->resume_ev || !d->router || !d->sender || !d->dl) goto fail;
     health_hooks_t hh = {hook_health_changed, hook_check_done, d};
     d->health = health_new(d->base, d->sender, d->router, cfg, &hh);
     if (!d->health) goto fail;
@@ -601,11 +631,13 @@ void deliver_free(deliver_t *d)
     queue_free(d->queue);
     if (d->wake_ev) event_free(d->wake_ev);
     if (d->call_ev) event_free(d->call_ev);
+    if (d->resume_ev) event_free(d->resume_ev);
     if (d->drain_ev) event_free(d->drain_ev);
     if (d->base) event_base_free(d->base);
     pthread_mutex_destroy(&d->call_mu);
     pthread_cond_destroy(&d->call_cv);
     free(d);
+    batch_pool_drain();
 }
 
 /* ------------------------------------------------------------------ admin */

@@ -18,11 +18,6 @@ struct health {
     health_hooks_t hooks;
 };
 
-typedef struct {
-    health_t *h;
-    analyzer_t *a;
-} check_t;
-
 health_t *health_new(struct event_base *base, sender_t *sender, router_t *router,
                      const config_t *cfg, const health_hooks_t *hooks)
 {
@@ -56,11 +51,10 @@ static void set_state(health_t *h, analyzer_t *a, bool up, const char *why)
 
 static void on_check_done(void *ctx, const sender_result_t *res)
 {
-    check_t *c = ctx;
-    health_t *h = c->h;
-    analyzer_t *a = c->a;
-    free(c);
+    analyzer_t *a = ctx;
+    health_t *h = a->health_ctx;
     a->hc_inflight = false;
+    if (res->cancelled) return;
     METRIC_ADD(health_checks, 1);
     if (res->ok) {
         a->hc_fail_streak = 0;
@@ -83,33 +77,22 @@ static void on_check_done(void *ctx, const sender_result_t *res)
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    check_t tmp = *(check_t *)arg;
-    analyzer_t *a = tmp.a;
+    analyzer_t *a = arg;
+    health_t *h = a->health_ctx;
     if (a->hc_inflight || a->removed) return;
-    check_t *c = malloc(sizeof *c);
-    if (!c) return;
-    *c = tmp;
     a->hc_inflight = true;
     sender_peer_t peer = {a->spec.client_cert, a->spec.client_key};
-    if (sender_get(tmp.h->sender, a->spec.health_url, &peer, tmp.h->cfg->health_timeout_ms,
-                   on_check_done, c)) {
+    if (sender_get(h->sender, a->spec.health_url, &peer, h->cfg->health_timeout_ms, on_check_done,
+                   a))
         a->hc_inflight = false;
-        free(c);
-    }
 }
 
 int health_watch(health_t *h, analyzer_t *a)
 {
     if (a->health_ev) return 0;
-    check_t *ctx = malloc(sizeof *ctx); /* lives as long as the timer */
-    if (!ctx) return -1;
-    ctx->h = h;
-    ctx->a = a;
-    a->health_ev = event_new(h->base, -1, EV_PERSIST, on_tick, ctx);
-    if (!a->health_ev) {
-        free(ctx);
-        return -1;
-    }
+    a->health_ctx = h;
+    a->health_ev = event_new(h->base, -1, EV_PERSIST, on_tick, a);
+    if (!a->health_ev) return -1;
     uint32_t ms = h->cfg->health_interval_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(a->health_ev, &tv);
@@ -120,7 +103,6 @@ int health_watch(health_t *h, analyzer_t *a)
 void health_unwatch(health_t *h, analyzer_t *a)
 {
     if (!a->health_ev) return;
-    free(event_get_callback_arg(a->health_ev));
     event_free(a->health_ev);
     a->health_ev = NULL;
 }

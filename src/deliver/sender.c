@@ -63,7 +63,11 @@ static void check_done(sender_t *s)
             res.tls_error = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
                             rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
                             rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
-                            rc == CURLE_SSL_CIPHER;
+                            rc == CURLE_SSL_CIPHER ||
+                            /* TLS 1.3 refusals (e.g. certificate required) arrive after the
+                             * handshake, as a read error carrying a TLS alert */
+                            ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) &&
+                             (strstr(t->errbuf, "SSL") || strstr(t->errbuf, "alert")));
         } else if (res.http_status >= 200 && res.http_status < 300) {
             res.ok = 1;
         } else {
@@ -72,6 +76,7 @@ static void check_done(sender_t *s)
         }
         sender_done_fn done = t->done;
         void *ctx = t->ctx;
+        t->done = NULL;
         curl_slist_free_all(t->headers);
         t->headers = NULL;
         t->next = s->free_list;
@@ -169,11 +174,15 @@ sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const cha
 void sender_free(sender_t *s)
 {
     if (!s) return;
-    /* in-flight transfers are removed without calling back */
+    /* in-flight transfers are cancelled: their callbacks run with res.cancelled */
     transfer_t *t = s->all;
     while (t) {
         transfer_t *n = t->all_next;
         if (s->multi) curl_multi_remove_handle(s->multi, t->easy);
+        if (t->done) {
+            sender_result_t res = {.error = "cancelled at shutdown", .cancelled = 1};
+            t->done(t->ctx, &res);
+        }
         curl_easy_cleanup(t->easy);
         curl_slist_free_all(t->headers);
         free(t);
@@ -230,6 +239,7 @@ static int start(sender_t *s, transfer_t *t, sender_done_fn done, void *ctx)
     t->done = done;
     t->ctx = ctx;
     if (curl_multi_add_handle(s->multi, t->easy) != CURLM_OK) {
+        t->done = NULL;
         curl_slist_free_all(t->headers);
         t->headers = NULL;
         t->next = s->free_list;

@@ -18,6 +18,7 @@ typedef struct sender sender_t;
 typedef struct {
     int ok;           /* 1 when the transfer completed with a 2xx status */
     int tls_error;    /* 1 when the TLS handshake or certificate verification failed */
+    int cancelled;    /* 1 when sender_free() abandoned the transfer */
     long http_status; /* 0 when no response was received */
     const char *error;/* human-readable reason when !ok (valid during the callback) */
     double seconds;   /* total time of the transfer */
@@ -36,7 +37,8 @@ typedef struct {
  * or "". Returns NULL on failure. */
 sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const char *ca_file);
 
-/* Abort all transfers (their callbacks are NOT called) and free. */
+/* Abort all transfers (their callbacks run once more, with res.cancelled set,
+ * so their contexts can be freed; they must not start new transfers) and free. */
 void sender_free(sender_t *s);
 
 /* POST `body[0..len)` as application/json with header X-Logdist-Batch-Id: batch_id.

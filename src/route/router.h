@@ -47,6 +47,7 @@ typedef struct analyzer {
     uint64_t health_changed_ms; /* wall clock of the last up/down transition */
     char last_error[128];
     void *owner_ctx;        /* the delivery layer (for timer callbacks) */
+    void *health_ctx;       /* the health checker watching it */
 
     /* counters (delivery thread only) */
     uint64_t records_routed;       /* assigned by the balancer */

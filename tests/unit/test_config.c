@@ -72,7 +72,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_queue_bytes, 0); /* derived from memory_limit by config_finish */
     assert_int_equal(c.memory_limit, 256ull << 20);
     config_finish(&c);
-    assert_int_equal(c.max_queue_bytes, 128ull << 20);
+    assert_int_equal(c.max_queue_bytes, 32ull << 20);
     assert_int_equal(c.idle_timeout_s, 30);
     assert_int_equal(c.batch_max_records, 1000);
     assert_int_equal(c.batch_max_bytes, 1ull << 20);
