@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     log_set_level(cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    batch_id_init((uint32_t)time(NULL));
+    batch_id_init(0);
 
     evthread_use_pthreads();
     int exit_code = 1;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -62,16 +64,21 @@ void batch_pool_drain(void)
 
 #define PREFIX_FMT "{\"packet_id\":\"%s\",\"agent_id\":\"logdistd\",\"messages\":["
 
-void batch_id_init(uint32_t boot_epoch)
+void batch_id_init(uint32_t boot)
 {
-    g_boot = boot_epoch;
+    /* random per process life: two lives in the same second must not share ids */
+    while (!boot) {
+        if (getrandom(&boot, sizeof boot, 0) != sizeof boot)
+            boot = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+    }
+    g_boot = boot;
 }
 
 batch_t *batch_new(size_t cap_hint)
 {
     batch_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    if (!g_boot) g_boot = (uint32_t)time(NULL);
+    if (!g_boot) batch_id_init(0);
     uint64_t seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed);
     snprintf(b->id, sizeof b->id, "b%08x-%011llx", g_boot,
              (unsigned long long)(seq & 0xfffffffffffull));

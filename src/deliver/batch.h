@@ -18,7 +18,7 @@
 
 struct event;
 
-#define BATCH_ID_LEN 21 /* "b" + 8 hex (boot epoch seconds) + "-" + 11 hex (sequence) */
+#define BATCH_ID_LEN 21 /* "b" + 8 hex (random per process life) + "-" + 11 hex (sequence) */
 
 typedef struct batch {
     struct batch *next;      /* link in a batch_list_t */
@@ -44,8 +44,8 @@ typedef struct {
     size_t count;
 } batch_list_t;
 
-/* Set the boot prefix of batch ids (call once at start; defaults to time(NULL)). */
-void batch_id_init(uint32_t boot_epoch);
+/* Set the per-life prefix of batch ids (call once at start; 0 = random). */
+void batch_id_init(uint32_t boot);
 
 /* New empty batch with room for about `cap_hint` bytes of records. NULL on ENOMEM. */
 batch_t *batch_new(size_t cap_hint);

@@ -1,11 +1,13 @@
 /*
  * durable.c - see durable.h.
  *
- * One round of the writer: take every queued job; append the records of the
- * packet jobs and apply the ack jobs; one wal_sync() when the round had
- * packets (group commit), else a cheap wal_flush(); post the packet jobs back
- * to the ingest loop. While an fsync runs, new packets pile up and share the
- * next one, so the fsync rate adapts to the load by itself.
+ * Two threads, pipelined. The writer takes every queued job, appends the
+ * records of the packet jobs, applies the ack jobs and write()s the round
+ * (wal_flush), then hands the round to the syncer with a dup of the segment's
+ * descriptor and goes on with the next round. The syncer takes every round
+ * handed to it, issues ONE fdatasync for all of them (group commit), and posts
+ * their packets back to the ingest loop. So appends for round N+1 overlap the
+ * fsync of round N, and the fsync rate adapts to the disk by itself.
  */
 #include "store/durable.h"
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -34,6 +37,12 @@ typedef struct job {
     size_t nacks;
 } job_t;
 
+typedef struct round {
+    struct round *next;
+    job_t *head, *tail; /* packet jobs, written, waiting for the fsync */
+    int fd;             /* dup of the segment they were written to */
+} round_t;
+
 struct durable {
     wal_t *wal;
     pthread_t thread;
@@ -43,6 +52,13 @@ struct durable {
     job_t *in_head, *in_tail;
     bool stop;
     bool busy; /* a round is running */
+
+    /* syncer */
+    pthread_t syncer;
+    pthread_mutex_t s_mu;
+    pthread_cond_t s_cv;
+    struct round *rounds, *rounds_tail;
+    bool s_stop, s_busy;
 
     struct event *done_ev; /* on the ingest base */
     pthread_mutex_t done_mu;
@@ -74,6 +90,8 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     pthread_mutex_init(&d->done_mu, NULL);
+    pthread_mutex_init(&d->s_mu, NULL);
+    pthread_cond_init(&d->s_cv, NULL);
     d->done_ev = event_new(completion_base, -1, 0, on_done, d);
     if (!d->done_ev) {
         free(d);
@@ -116,6 +134,8 @@ static int append_packet(durable_t *d, packet_t *p)
     return 0;
 }
 
+static void post_done(durable_t *d, job_t *done_head, job_t *done_tail);
+
 static void run_round(durable_t *d, job_t *list)
 {
     job_t *done_head = NULL, *done_tail = NULL;
@@ -138,21 +158,43 @@ static void run_round(durable_t *d, job_t *list)
         }
         j = next;
     }
-    if (had_packets) {
-        int rc = wal_sync(d->wal);
-        atomic_fetch_add(&d->fsyncs, 1);
-        if (rc)
-            for (job_t *j = done_head; j; j = j->next)
-                if (!j->status) j->status = rc;
-    } else {
-        wal_flush(d->wal);
-    }
+    int rc = wal_flush(d->wal);
+    int fd = -1;
+    if (had_packets && !rc && (fd = wal_dup_fd(d->wal)) < 0) rc = -EIO;
+    if (rc)
+        for (job_t *j = done_head; j; j = j->next)
+            if (!j->status) j->status = rc;
     atomic_store(&d->disk_bytes, wal_disk_bytes(d->wal));
     atomic_store(&d->live, wal_live_records(d->wal));
     atomic_store_explicit(&g_metrics.wal_bytes, wal_disk_bytes(d->wal), memory_order_relaxed);
     atomic_store_explicit(&g_metrics.wal_live_records, wal_live_records(d->wal),
                           memory_order_relaxed);
-    if (had_packets) METRIC_ADD(wal_fsyncs, 1);
+    if (fd >= 0) { /* to the syncer */
+        round_t *r = malloc(sizeof *r);
+        if (r) {
+            *r = (round_t){NULL, done_head, done_tail, fd};
+            pthread_mutex_lock(&d->s_mu);
+            if (d->rounds_tail)
+                d->rounds_tail->next = r;
+            else
+                d->rounds = r;
+            d->rounds_tail = r;
+            pthread_cond_broadcast(&d->s_cv);
+            pthread_mutex_unlock(&d->s_mu);
+            return;
+        }
+        if (fdatasync(fd)) rc = -errno; /* no memory: sync here */
+        close(fd);
+        if (rc)
+            for (job_t *j = done_head; j; j = j->next)
+                if (!j->status) j->status = rc;
+    }
+    post_done(d, done_head, done_tail);
+}
+
+/* Hand finished packet jobs back to the ingest loop. */
+static void post_done(durable_t *d, job_t *done_head, job_t *done_tail)
+{
     if (done_head) {
         pthread_mutex_lock(&d->done_mu);
         if (d->done_tail)
@@ -206,7 +248,8 @@ static int replay_flush(replay_t *r)
     scan_limits_t lim = {.max_depth = 1000, .max_records = REPLAY_PACKET_RECORDS + 1,
                          .max_record_bytes = 512u << 20};
     scan_result_t sr = {0};
-    int rc = scan_body(r->buf, r->len, SCAN_FORMAT_NDJSON, &lim, &sr);
+    r->buf[r->len++] = ']'; /* replay_record always leaves room for it */
+    int rc = scan_body(r->buf, r->len, SCAN_FORMAT_JSON, &lim, &sr);
     if (rc != SCAN_OK || sr.count != r->n) {
         log_error("durable", "replayed records do not parse (%s at %zu); %zu records skipped",
                   scan_status_name(rc), sr.err_offset, r->n);
@@ -238,21 +281,23 @@ static int replay_flush(replay_t *r)
     return 0;
 }
 
+/* Records are joined as a JSON array ("[r1,r2,...]"): they may span lines
+ * (pretty-printed), so NDJSON would not do. */
 static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
 {
     replay_t *r = ctx;
     if (!r->seqs && !(r->seqs = malloc(REPLAY_PACKET_RECORDS * sizeof *r->seqs))) return -ENOMEM;
-    if (r->len + len + 1 > r->cap) {
+    if (r->len + len + 2 > r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 65536;
-        while (nc < r->len + len + 1) nc *= 2;
+        while (nc < r->len + len + 2) nc *= 2;
         char *nb = realloc(r->buf, nc);
         if (!nb) return -ENOMEM;
         r->buf = nb;
         r->cap = nc;
     }
+    r->buf[r->len++] = r->n ? ',' : '[';
     memcpy(r->buf + r->len, rec, len);
     r->len += len;
-    r->buf[r->len++] = '\n';
     r->seqs[r->n++] = seq;
     if (r->n == REPLAY_PACKET_RECORDS || r->len >= REPLAY_PACKET_BYTES) return replay_flush(r);
     return 0;
@@ -268,9 +313,61 @@ long durable_replay(durable_t *d, pkt_queue_t *queue)
     return rc ? rc : r.total;
 }
 
+static void *syncer_main(void *arg)
+{
+    durable_t *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->s_mu);
+        while (!d->rounds && !d->s_stop) pthread_cond_wait(&d->s_cv, &d->s_mu);
+        round_t *r = d->rounds;
+        d->rounds = d->rounds_tail = NULL;
+        d->s_busy = r != NULL;
+        pthread_mutex_unlock(&d->s_mu);
+        if (!r) break; /* stopping and nothing left */
+        /* the newest descriptor covers every round: rounds written to an older
+         * segment were fdatasync'ed when the writer rolled it */
+        round_t *last = r;
+        while (last->next) last = last->next;
+        int rc = fdatasync(last->fd) ? -errno : 0;
+        if (rc) log_error("durable", "fdatasync failed: %s", strerror(-rc));
+        METRIC_ADD(wal_fsyncs, 1);
+        atomic_fetch_add(&d->fsyncs, 1);
+        job_t *head = NULL, *tail = NULL;
+        while (r) {
+            round_t *n = r->next;
+            close(r->fd);
+            for (job_t *j = r->head; j; j = j->next)
+                if (rc && !j->status) j->status = rc;
+            if (r->head) {
+                if (tail)
+                    tail->next = r->head;
+                else
+                    head = r->head;
+                tail = r->tail;
+            }
+            free(r);
+            r = n;
+        }
+        post_done(d, head, tail);
+        pthread_mutex_lock(&d->s_mu);
+        d->s_busy = false;
+        pthread_cond_broadcast(&d->s_cv);
+        pthread_mutex_unlock(&d->s_mu);
+    }
+    return NULL;
+}
+
 int durable_start(durable_t *d)
 {
-    if (pthread_create(&d->thread, NULL, writer_main, d)) return -1;
+    if (pthread_create(&d->syncer, NULL, syncer_main, d)) return -1;
+    if (pthread_create(&d->thread, NULL, writer_main, d)) {
+        pthread_mutex_lock(&d->s_mu);
+        d->s_stop = true;
+        pthread_cond_broadcast(&d->s_cv);
+        pthread_mutex_unlock(&d->s_mu);
+        pthread_join(d->syncer, NULL);
+        return -1;
+    }
     d->running = true;
     return 0;
 }
@@ -281,6 +378,9 @@ void durable_wait_idle(durable_t *d)
     pthread_mutex_lock(&d->mu);
     while (d->in_head || d->busy) pthread_cond_wait(&d->cv, &d->mu);
     pthread_mutex_unlock(&d->mu);
+    pthread_mutex_lock(&d->s_mu);
+    while (d->rounds || d->s_busy) pthread_cond_wait(&d->s_cv, &d->s_mu);
+    pthread_mutex_unlock(&d->s_mu);
 }
 
 void durable_free(durable_t *d)
@@ -292,6 +392,12 @@ void durable_free(durable_t *d)
         pthread_cond_broadcast(&d->cv);
         pthread_mutex_unlock(&d->mu);
         pthread_join(d->thread, NULL);
+        pthread_mutex_lock(&d->s_mu); /* the syncer finishes what the writer handed it */
+        d->s_stop = true;
+        pthread_cond_broadcast(&d->s_cv);
+        pthread_mutex_unlock(&d->s_mu);
+        pthread_join(d->syncer, NULL);
+        wal_sync(d->wal); /* the acks written last */
     }
     /* completions nobody will run: the packets are on disk (or refused) */
     job_t *j = d->done_head;
@@ -314,6 +420,8 @@ void durable_free(durable_t *d)
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->done_mu);
+    pthread_mutex_destroy(&d->s_mu);
+    pthread_cond_destroy(&d->s_cv);
     free(d);
 }
 

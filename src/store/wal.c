@@ -693,6 +693,11 @@ int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
     return 0;
 }
 
+int wal_dup_fd(const wal_t *w)
+{
+    return w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
 uint64_t wal_disk_bytes(const wal_t *w)
 {
     return w->disk_bytes + w->buf_len;

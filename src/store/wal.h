@@ -77,6 +77,11 @@ int wal_ack(wal_t *w, const uint64_t *seqs, size_t n);
 /* Write buffered entries without fsync, then delete segments no longer needed. */
 int wal_flush(wal_t *w);
 
+/* A duplicate of the active segment's descriptor (caller closes it), so another
+ * thread can fdatasync what wal_flush() wrote while appends go on. Segments
+ * closed by a roll were fdatasync'ed at the roll. -1 if none is open. */
+int wal_dup_fd(const wal_t *w);
+
 /* Bytes of all segment files, and records not yet acknowledged. */
 uint64_t wal_disk_bytes(const wal_t *w);
 uint64_t wal_live_records(const wal_t *w);
