@@ -143,8 +143,16 @@ static void retry_or_deadletter(deliver_t *d, batch_t *b, const char *why)
                  b->records, b->attempts, why);
         char reason[200];
         snprintf(reason, sizeof reason, "%u attempts failed; last: %s", b->attempts, why);
-        settle(d, b);
+        /* on disk first, then acknowledged in the WAL: a crash in between
+         * leaves a duplicate, never a loss */
+        queue_release(d->queue, b->record_bytes, b->records);
+        uint64_t *seqs = b->seqs;
+        uint32_t nseqs = b->nseqs;
+        b->seqs = NULL;
+        b->nseqs = b->seqs_cap = 0;
         deadletter_add(d->dl, b, reason);
+        if (d->durable && nseqs) durable_ack(d->durable, seqs, nseqs);
+        free(seqs);
         maybe_finish_drain(d);
         return;
     }
@@ -224,9 +232,15 @@ static void on_breaker_timer(evutil_socket_t fd, short what, void *arg)
 {
     analyzer_t *a = arg;
     deliver_t *d = a->owner_ctx;
-    if (breaker_tick(&a->breaker, &d->breaker, now_ms())) {
+    uint64_t now = now_ms();
+    if (breaker_tick(&a->breaker, &d->breaker, now)) {
         log_info("breaker", "analyzer %s: breaker half-open, probing", a->spec.id);
         routing_changed(d);
+    } else if (a->breaker.state == BREAKER_OPEN) {
+        /* libevent measures from its cached loop time and may fire a little early */
+        uint64_t ms = a->breaker.open_until_ms > now ? a->breaker.open_until_ms - now : 1;
+        struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000 + 1000};
+        evtimer_add(a->breaker_ev, &tv);
     }
 }
 

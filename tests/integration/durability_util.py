@@ -52,8 +52,7 @@ def crc32c(data, crc=0):
 
 # ---------------------------------------------------------------------------- WAL reader
 
-WAL_MAGIC = b"LDWAL02\n"
-WAL_HEADER = 24  # magic, u64 segment number, u64 next_seq (docs/DURABILITY.md)
+WAL_HEADER = 24  # "LDWALnn\n", u64 segment number, u64 next_seq (docs/DURABILITY.md)
 ENTRY_HEADER = 9
 T_RECORD, T_ACK = 1, 2
 _ID_RE = re.compile(rb'"id":"([^"]*)"')
@@ -87,8 +86,8 @@ def wal_bytes(data_dir):
 def parse_wal(img, check_crc=True):
     """Entries of a segment image, stopping at the first bad one (the same rules
     as wal.c walk_entries). Returns (entries, good_end_offset)."""
-    if len(img) < WAL_HEADER or img[:8] != WAL_MAGIC:
-        raise ValueError("not a WAL segment")
+    if len(img) < WAL_HEADER or not re.fullmatch(rb"LDWAL\d\d\n", img[:8]):
+        raise ValueError("not a WAL segment: %r" % img[:8])
     off, out = WAL_HEADER, []
     while off + ENTRY_HEADER <= len(img):
         elen, crc = struct.unpack_from("<II", img, off)
