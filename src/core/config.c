@@ -158,8 +158,8 @@ void config_defaults(config_t *cfg)
     cfg->max_record_bytes = 1u << 20;
     cfg->max_depth = 64;
     cfg->max_header_bytes = 16u << 10;
-    cfg->max_queue_bytes = 0;
     cfg->memory_limit = 256u << 20;
+    cfg->max_queue_bytes = cfg->memory_limit / 8;
     cfg->rate_burst_s = 1;
     cfg->idle_timeout_s = 30;
     cfg->max_connections = 4096;
@@ -373,6 +373,9 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
                 cfg->max_record_bytes = (uint32_t)v;
             else
                 *(uint64_t *)((char *)cfg + o->offset) = v;
+            if (o->offset == OFF(max_queue_bytes)) cfg->queue_bytes_explicit = true;
+            if (o->offset == OFF(memory_limit) && !cfg->queue_bytes_explicit)
+                cfg->max_queue_bytes = v / 8;
             return 0;
         }
         break;
@@ -766,5 +769,5 @@ int config_from_args(config_t *cfg, int argc, char **argv)
 
 void config_finish(config_t *cfg)
 {
-    if (!cfg->max_queue_bytes) cfg->max_queue_bytes = cfg->memory_limit / 8;
+    if (!cfg->queue_bytes_explicit) cfg->max_queue_bytes = cfg->memory_limit / 8;
 }

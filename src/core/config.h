@@ -49,7 +49,8 @@ typedef struct {
     uint32_t max_record_bytes;
     uint32_t max_depth;
     uint64_t max_header_bytes;
-    uint64_t max_queue_bytes;       /* records accepted and not yet delivered (0 = memory_limit/8) */
+    uint64_t max_queue_bytes;       /* records accepted and not yet delivered (memory_limit/8) */
+    bool queue_bytes_explicit;      /* given by the user: not derived from memory_limit */
     uint64_t memory_limit;          /* RSS budget: shed load above 90 % of it */
     uint64_t global_records_per_s, global_bytes_per_s; /* rate limits, 0 = off */
     uint64_t agent_records_per_s, agent_bytes_per_s;

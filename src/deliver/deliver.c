@@ -464,6 +464,7 @@ static void deliver_call(deliver_t *d, void (*fn)(deliver_t *, void *), void *ar
     call_t c = {.fn = fn, .arg = arg};
     pthread_mutex_lock(&d->call_mu);
     c.next = d->calls;
+    // cppcheck-suppress autoVariables ; c outlives its use: we wait until it is done
     d->calls = &c;
     pthread_mutex_unlock(&d->call_mu);
     event_active(d->call_ev, EV_READ, 0);

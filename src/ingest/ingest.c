@@ -237,29 +237,6 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         }
         return;
     }
-    if (req && ratelimit_enabled(ing->rl)) {
-        char peer[64];
-        const char *key = p->data + s->agent_id.off;
-        size_t klen = s->agent_id.len;
-        if (!klen) { /* no agent_id: the client address is the agent */
-            struct evhttp_connection *c = evhttp_request_get_connection(req);
-            char *addr = NULL;
-            ev_uint16_t port;
-            if (c) evhttp_connection_get_peer(c, &addr, &port);
-            snprintf(peer, sizeof peer, "@%s", addr ? addr : "?");
-            key = peer;
-            klen = strlen(peer);
-        }
-        const char *which = "global";
-        int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
-        if (wait) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
-            packet_free(p);
-            reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);
-            return;
-        }
-    }
     if (bound_agent && req && s->agent_id.len &&
         (s->agent_id.len != strlen(bound_agent) ||
          memcmp(p->data + s->agent_id.off, bound_agent, s->agent_id.len))) {
@@ -290,6 +267,31 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
                1, -EAGAIN);
         return;
+    }
+    /* rate limits last: a packet refused for any other reason costs no tokens */
+    if (req && ratelimit_enabled(ing->rl)) {
+        char peer[64];
+        const char *key = p->data + s->agent_id.off;
+        size_t klen = s->agent_id.len;
+        if (!klen) { /* no agent_id: the client address is the agent */
+            struct evhttp_connection *c = evhttp_request_get_connection(req);
+            char *addr = NULL;
+            ev_uint16_t port;
+            if (c) evhttp_connection_get_peer(c, &addr, &port);
+            snprintf(peer, sizeof peer, "@%s", addr ? addr : "?");
+            key = peer;
+            klen = strlen(peer);
+        }
+        const char *which = "global";
+        int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
+        if (wait) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
+            queue_release(ing->queue, rec_bytes, count);
+            packet_free(p);
+            reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);
+            return;
+        }
     }
     p->records = malloc(count * sizeof *p->records);
     if (!p->records) {

@@ -182,6 +182,7 @@ static void fix_sum(balancer_t *b, int skip, int64_t sum)
         int best = -1;
         for (int k = 0; k < n; k++)
             if (k != skip && (best < 0 || b->e[k].acc > b->e[best].acc)) best = k;
+        if (best < 0) break; /* cannot happen: n > 1 here; keeps analyzers quiet */
         /* The others sum to `sum` > 0, so their max is > 0 > floor_c: take >= 1. */
         int64_t take = b->e[best].acc - floor_c;
         if (take > sum) take = sum;
@@ -404,6 +405,7 @@ int balancer_pick_excluding(balancer_t *b, int exclude)
             bi = i;
         }
     }
+    if (bi < 0) return BALANCER_NONE; /* cannot happen: another slot is eligible */
     e[bi].acc -= total;
     return b->ids[bi];
 }

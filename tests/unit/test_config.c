@@ -69,7 +69,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_record_bytes, 1u << 20);
     assert_int_equal(c.max_depth, 64);
     assert_int_equal(c.max_header_bytes, 16u << 10);
-    assert_int_equal(c.max_queue_bytes, 0); /* derived from memory_limit by config_finish */
+    assert_int_equal(c.max_queue_bytes, 32ull << 20); /* memory_limit / 8 */
     assert_int_equal(c.memory_limit, 256ull << 20);
     config_finish(&c);
     assert_int_equal(c.max_queue_bytes, 32ull << 20);
