@@ -102,7 +102,7 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         goto fail;
     }
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port

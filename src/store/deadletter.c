@@ -362,8 +362,8 @@ long deadletter_read_all(deadletter_t *d, char ***bodies, size_t **lens)
     collect_t c = {0};
     int rc = 0;
     if (d->fd >= 0) {
-        char *img;
-        size_t len;
+        char *img = NULL;
+        size_t len = 0;
         rc = read_image(d->path, &img, &len);
         if (!rc) {
             walk(img, len < d->file_size ? len : (size_t)d->file_size, collect_entry, &c);
@@ -402,8 +402,8 @@ int deadletter_remove_first(deadletter_t *d, uint64_t k)
 {
     if (k > d->batches) k = d->batches;
     if (d->fd >= 0 && k) {
-        char *img;
-        size_t len;
+        char *img = NULL;
+        size_t len = 0;
         int rc = read_image(d->path, &img, &len);
         if (rc) return rc;
         if (len > d->file_size) len = (size_t)d->file_size;

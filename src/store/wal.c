@@ -326,7 +326,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
     if (mkdir(o->dir, 0755) && errno != EEXIST) return -errno;
     wal_t *w = calloc(1, sizeof *w);
     if (!w) return -ENOMEM;
-    strcpy(w->dir, o->dir);
+    memcpy(w->dir, o->dir, strlen(o->dir) + 1); /* length checked above */
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (64u << 20);
     w->max_disk_bytes = o->max_disk_bytes;
     w->fd = -1;
@@ -371,8 +371,8 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
     for (size_t i = 0; i < nn; i++) {
         char path[PATH_MAX];
         seg_path(w, nums[i], path, sizeof path);
-        char *img;
-        size_t len;
+        char *img = NULL;
+        size_t len = 0;
         if ((rc = read_file(path, &img, &len))) break;
         if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i]) {
             log_error("wal", "%s: not a logdist WAL segment (%zu bytes); moved aside", path, len);
@@ -456,8 +456,8 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
         if (s->records == s->acked) continue;
         char path[PATH_MAX];
         seg_path(w, s->number, path, sizeof path);
-        char *img;
-        size_t len;
+        char *img = NULL;
+        size_t len = 0;
         int rc = read_file(path, &img, &len);
         if (rc) return rc;
         replay_ctx_t c = {w, s, fn, ctx};
