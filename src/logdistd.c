@@ -44,11 +44,13 @@ typedef struct {
     server_t *servers[2];
 } app_t;
 
-/* Memory pressure: stop accepting connections until it passes. */
+/* Memory pressure: stop accepting connections on an ingest-only listener
+ * until it passes. A listener that also serves the admin API keeps accepting
+ * (packets get a cheap 503 there), so /health and metrics stay reachable. */
 static void on_shedding(void *ctx, bool shedding)
 {
     app_t *app = ctx;
-    for (int i = 0; i < 2; i++) server_pause_accepting(app->servers[i], shedding);
+    if (app->servers[1]) server_pause_accepting(app->servers[0], shedding);
 }
 
 /* SIGHUP: reload the TLS certificate and key; live connections are kept. */

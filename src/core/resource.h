@@ -5,7 +5,7 @@
  * Every 250 ms it reads the resident set size and CPU time into metrics
  * (rss_bytes, cpu_percent). Above the high watermark (90 % of --memory-limit)
  * it enters "shedding": ingest answers 503 + Retry-After (memory_pressure) and
- * the listeners stop accepting new connections; below the low watermark
+ * an ingest-only listener stops accepting new connections; below the low watermark
  * (75 %) it accepts again. The queue budget (--max-queue-bytes, by default half
  * the memory limit) is the first line; this is the backstop for everything
  * else (request bodies in flight, fragmentation, in-flight batches).

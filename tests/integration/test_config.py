@@ -8,7 +8,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, LogdistTestCase, Daemon, dl, wait_until  # noqa: E402
+from harness import BIN, Daemon, LogdistTestCase, dl  # noqa: E402
 
 LOGDISTD = os.path.join(BIN, "logdistd")
 

@@ -1,6 +1,5 @@
 """Bad input gets a clear JSON error and changes nothing."""
 import gzip
-import json
 import os
 import sys
 import unittest

@@ -1,5 +1,4 @@
 """Failover: kill -9 under load, all analyzers down, queue budget exhaustion."""
-import json
 import os
 import sys
 import time
