@@ -66,11 +66,12 @@ static const option_t options[] = {
     {"rate-burst-s", OPT_U32, OFF(rate_burst_s), 1, 3600,
      "rate limit burst: bucket size in seconds of the rate (default 1)"},
     {"idle-timeout-s", OPT_U32, OFF(idle_timeout_s), 1, 3600,
-     "close client connections idle or stalled this long (default 30)"},
+     "close a client connection that is idle, or has not sent a complete request, this long "
+     "after accepting it or answering its previous request (default 30)"},
     {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
      "open client connections per listener; more are closed (default 4096, 0 = no limit)"},
     {"max-requests-per-conn-s", OPT_U32, OFF(max_requests_per_conn_s), 0, 10000000,
-     "requests per second one connection may make, burst the same; faster ones are closed "
+     "requests per second one connection may make, burst the same; faster ones get 429 "
      "(default 0 = no limit)"},
     {"batch-max-records", OPT_U32, OFF(batch_max_records), 1, 1000000,
      "records per batch to an analyzer (default 1000)"},

@@ -70,6 +70,7 @@ json_t *metrics_to_json(void)
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
     PUT(m, "connections_refused", connections_refused);
     PUT(m, "requests_rate_limited", requests_rate_limited);
+    PUT(m, "slow_clients_closed", slow_clients_closed);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",
                                             "wrong_agent"};

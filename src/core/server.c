@@ -17,6 +17,7 @@
 #include "common/http_reply.h"
 #include "common/log.h"
 #include "core/connlimit.h"
+#include "core/slowguard.h"
 
 #define LOGS_PATH "/api/v1/logs"
 
@@ -28,6 +29,7 @@ struct server {
     ingest_t *ing;
     admin_t *adm;
     connlimit_t *limit;
+    slowguard_t *guard;
     uint16_t port;
 };
 
@@ -40,6 +42,7 @@ static bool path_is(const char *uri, const char *path)
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     server_t *s = arg;
+    slowguard_progress(s->guard, evhttp_request_get_connection(req));
     int refuse = connlimit_check(s->limit, req);
     if (refuse == 503) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -62,14 +65,22 @@ static void dispatch(struct evhttp_request *req, void *arg)
         http_reply_error(req, 404, "not_found", "no such endpoint on this listener", -1, 0);
 }
 
-/* evhttp asks for the bufferevent of each accepted connection: a TLS one. */
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+/* evhttp asks for the bufferevent of each accepted connection: TLS or plain,
+ * watched by the slow-client guard. */
+static struct bufferevent *bevcb(struct event_base *base, void *arg)
 {
     server_t *s = arg;
-    SSL *ssl = tls_server_new_ssl(s->tls);
-    if (!ssl) return NULL;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev;
+    if (s->tls) {
+        SSL *ssl = tls_server_new_ssl(s->tls);
+        if (!ssl) return NULL;
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    } else {
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (bev) slowguard_track(s->guard, bev);
+    return bev;
 }
 
 server_t *server_new(struct event_base *base, const config_t *cfg, const char *host,
@@ -95,7 +106,9 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
     evhttp_set_gencb(s->http, dispatch, s);
     s->limit = connlimit_new(cfg->max_connections, cfg->max_requests_per_conn_s);
     if (!s->limit) goto fail;
-    if (tls) evhttp_set_bevcb(s->http, tls_bevcb, s);
+    s->guard = slowguard_new(base, cfg->idle_timeout_s * 1000u);
+    if (!s->guard) goto fail;
+    evhttp_set_bevcb(s->http, bevcb, s);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
     if (!s->sock) {
         log_error("server", "cannot listen on %s:%u", host, port);
@@ -141,6 +154,7 @@ void server_free(server_t *s)
 {
     if (!s) return;
     if (s->http) evhttp_free(s->http);
+    slowguard_free(s->guard); /* after evhttp_free: drops the last references */
     connlimit_free(s->limit); /* after evhttp_free: its close callbacks use it */
     free(s);
 }
