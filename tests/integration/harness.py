@@ -420,6 +420,10 @@ class LogdistTestCase(unittest.TestCase):
         reports = [r for r in reports if r[2]]
         outcome = getattr(self, "_outcome", None)
         failed = outcome is not None and not getattr(outcome, "success", True)
+        res = getattr(outcome, "result", None)  # Python 3.11 records failures there first
+        if res is not None:
+            failed = failed or any(t is self for t, _ in
+                                   list(getattr(res, "errors", [])) + list(getattr(res, "failures", [])))
         if failed:
             for p in self.procs:
                 if p.name.startswith("logdistd"):
