@@ -95,10 +95,6 @@ int connlimit_check(connlimit_t *c, struct evhttp_request *req)
     return 0;
 }
 
-uint32_t connlimit_open(const connlimit_t *c)
-{
-    return c->open;
-}
 
 void connlimit_free(connlimit_t *c)
 {

@@ -27,9 +27,6 @@ struct evhttp_request;
  * evhttp_free: close callbacks use it). */
 int connlimit_check(connlimit_t *c, struct evhttp_request *req);
 
-/* Connections open now. */
-uint32_t connlimit_open(const connlimit_t *c);
-
 void connlimit_free(connlimit_t *c);
 
 #endif

@@ -283,7 +283,3 @@ int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long tim
     return start(s, t, done, ctx);
 }
 
-int sender_active(const sender_t *s)
-{
-    return s->active;
-}

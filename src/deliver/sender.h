@@ -51,7 +51,5 @@ int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const c
 int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long timeout_ms,
                sender_done_fn done, void *ctx);
 
-/* Number of transfers in progress. */
-int sender_active(const sender_t *s);
 
 #endif

@@ -64,7 +64,6 @@ struct durable {
     pthread_mutex_t done_mu;
     job_t *done_head, *done_tail;
 
-    _Atomic uint64_t disk_bytes, live, fsyncs;
 };
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -97,8 +96,6 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
         free(d);
         return NULL;
     }
-    atomic_store(&d->disk_bytes, wal_disk_bytes(wal));
-    atomic_store(&d->live, wal_live_records(wal));
     atomic_store(&g_metrics.wal_bytes, wal_disk_bytes(wal));
     atomic_store(&g_metrics.wal_live_records, wal_live_records(wal));
     return d;
@@ -164,8 +161,6 @@ static void run_round(durable_t *d, job_t *list)
     if (rc)
         for (job_t *j = done_head; j; j = j->next)
             if (!j->status) j->status = rc;
-    atomic_store(&d->disk_bytes, wal_disk_bytes(d->wal));
-    atomic_store(&d->live, wal_live_records(d->wal));
     atomic_store_explicit(&g_metrics.wal_bytes, wal_disk_bytes(d->wal), memory_order_relaxed);
     atomic_store_explicit(&g_metrics.wal_live_records, wal_live_records(d->wal),
                           memory_order_relaxed);
@@ -331,7 +326,6 @@ static void *syncer_main(void *arg)
         int rc = fdatasync(last->fd) ? -errno : 0;
         if (rc) log_error("durable", "fdatasync failed: %s", strerror(-rc));
         METRIC_ADD(wal_fsyncs, 1);
-        atomic_fetch_add(&d->fsyncs, 1);
         job_t *head = NULL, *tail = NULL;
         while (r) {
             round_t *n = r->next;
@@ -453,19 +447,4 @@ void durable_ack(durable_t *d, const uint64_t *seqs, size_t n)
     j->acks = copy;
     j->nacks = n;
     enqueue(d, j);
-}
-
-uint64_t durable_disk_bytes(const durable_t *d)
-{
-    return atomic_load(&((durable_t *)d)->disk_bytes);
-}
-
-uint64_t durable_live_records(const durable_t *d)
-{
-    return atomic_load(&((durable_t *)d)->live);
-}
-
-uint64_t durable_fsyncs(const durable_t *d)
-{
-    return atomic_load(&((durable_t *)d)->fsyncs);
 }

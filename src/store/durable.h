@@ -52,9 +52,7 @@ void durable_submit(durable_t *d, packet_t *p, durable_done_fn done, void *ctx);
 /* Acknowledge durable records (seq != 0 entries of seqs). Thread-safe; copies seqs. */
 void durable_ack(durable_t *d, const uint64_t *seqs, size_t n);
 
-/* Gauges for metrics (thread-safe, approximate). */
-uint64_t durable_disk_bytes(const durable_t *d);
-uint64_t durable_live_records(const durable_t *d);
-uint64_t durable_fsyncs(const durable_t *d);
+/* Gauges (WAL bytes, live records, fsyncs) are published in g_metrics
+ * (wal_bytes, wal_live_records, wal_fsyncs). */
 
 #endif
