@@ -69,6 +69,7 @@ json_t *metrics_to_json(void)
     PUT(m, "records_replayed", records_replayed);
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
     PUT(m, "connections_refused", connections_refused);
+    PUT(m, "connections_shed", connections_shed);
     PUT(m, "requests_rate_limited", requests_rate_limited);
     PUT(m, "slow_clients_closed", slow_clients_closed);
     json_t *af = json_object();
@@ -78,6 +79,7 @@ json_t *metrics_to_json(void)
         json_object_set_new(af, af_names[i], json_integer((json_int_t)METRIC_GET(auth_failures[i])));
     json_object_set_new(m, "auth_failures", af);
     PUT(m, "breaker_trips", breaker_trips);
+    PUT(m, "routing_holds", routing_holds);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
     PUT(m, "queued_bytes", queued_bytes);

@@ -55,10 +55,12 @@ typedef struct {
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
     _Atomic uint64_t connections_refused;   /* over max-connections */
+    _Atomic uint64_t connections_shed;      /* closed after a shedding 503 (memory, queue, drain) */
     _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t breaker_trips;
+    _Atomic uint64_t routing_holds;         /* routing paused: an analyzer queue at its allowance */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
 

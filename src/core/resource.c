@@ -14,7 +14,8 @@
 #include "common/util.h"
 #include "core/metrics.h"
 
-#define PERIOD_MS 250
+#define PERIOD_MS 50      /* RSS: a reader at full speed grows it fast; statm is cheap */
+#define CPU_PERIOD_US 250000 /* CPU use is averaged over this long */
 #define HIGH_PCT 90
 #define LOW_PCT 75
 
@@ -58,14 +59,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     resource_t *r = arg;
     uint64_t rss = resource_rss_bytes();
-    uint64_t ticks = cpu_ticks(), now = now_us();
-    if (r->last_us && now > r->last_us) {
-        double cpu_s = (double)(ticks - r->last_cpu_ticks) / (double)sysconf(_SC_CLK_TCK);
-        double pct = 100.0 * cpu_s / ((double)(now - r->last_us) / 1e6);
-        atomic_store(&g_metrics.cpu_percent, (uint64_t)(pct + 0.5));
+    uint64_t now = now_us();
+    if (!r->last_us || now - r->last_us >= CPU_PERIOD_US) {
+        uint64_t ticks = cpu_ticks();
+        if (r->last_us) {
+            double cpu_s = (double)(ticks - r->last_cpu_ticks) / (double)sysconf(_SC_CLK_TCK);
+            double pct = 100.0 * cpu_s / ((double)(now - r->last_us) / 1e6);
+            atomic_store(&g_metrics.cpu_percent, (uint64_t)(pct + 0.5));
+        }
+        r->last_cpu_ticks = ticks;
+        r->last_us = now;
     }
-    r->last_cpu_ticks = ticks;
-    r->last_us = now;
     atomic_store(&g_metrics.rss_bytes, rss);
     /* memory freed by the delivery thread stays in glibc's arenas; give it back
      * to the system when the queue is empty */

@@ -2,12 +2,13 @@
  * resource.h - watches logdistd's own memory and CPU (from /proc/self) and
  * decides when to shed load.
  *
- * Every 250 ms it reads the resident set size and CPU time into metrics
- * (rss_bytes, cpu_percent). Above the high watermark (90 % of --memory-limit)
- * it enters "shedding": ingest answers 503 + Retry-After (memory_pressure) and
- * an ingest-only listener stops accepting new connections; below the low watermark
- * (75 %) it accepts again. The queue budget (--max-queue-bytes, by default half
- * the memory limit) is the first line; this is the backstop for everything
+ * Every 50 ms it reads the resident set size (and every 250 ms the CPU time)
+ * into metrics (rss_bytes, cpu_percent). Above the high watermark (90 % of
+ * --memory-limit) it enters "shedding": ingest answers 503 + Retry-After
+ * (memory_pressure) and closes the connection, and an ingest-only listener
+ * stops accepting new connections; below the low watermark (75 %) it accepts
+ * again. The queue budget (--max-queue-bytes, by default an eighth of the
+ * memory limit) is the first line; this is the backstop for everything
  * else (request bodies in flight, fragmentation, in-flight batches).
  */
 #ifndef LOGDIST_RESOURCE_H

@@ -20,6 +20,7 @@ static _Atomic uint64_t g_seq;
 /* Recycled body buffers: a batch body is a few hundred KB, above glibc's mmap
  * threshold, so without reuse every batch would map and fault in fresh pages. */
 #define POOL_MAX 32
+#define POOL_MIN_CAP (64 * 1024) /* smaller (shrunk) buffers are not worth keeping */
 static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char *buf;
@@ -46,7 +47,7 @@ static char *pool_take(size_t min_cap, size_t *cap)
 static void pool_give(char *buf, size_t cap)
 {
     pthread_mutex_lock(&g_pool_mu);
-    if (g_pool_n < POOL_MAX) {
+    if (g_pool_n < POOL_MAX && cap >= POOL_MIN_CAP) {
         g_pool[g_pool_n].buf = buf;
         g_pool[g_pool_n++].cap = cap;
         buf = NULL;
@@ -147,7 +148,21 @@ int batch_seal(batch_t *b)
     b->buf[b->len++] = ']';
     b->buf[b->len++] = '}';
     b->sealed = true;
+    /* a batch sealed by its linger timer may fill a fraction of its buffer:
+     * give the rest back, so a queue of small batches costs what it holds */
+    if (b->len < b->cap / 4) {
+        char *n = realloc(b->buf, b->len);
+        if (n) {
+            b->buf = n;
+            b->cap = b->len;
+        }
+    }
     return 0;
+}
+
+size_t batch_cost(const batch_t *b)
+{
+    return sizeof *b + b->cap + (size_t)b->seqs_cap * sizeof *b->seqs;
 }
 
 size_t batch_size_with(const batch_t *b, size_t len)

@@ -36,6 +36,7 @@ typedef struct batch {
     uint32_t nseqs, seqs_cap;
     struct event *retry_ev;  /* backoff timer while waiting to retry */
     void *owner;             /* the delivery layer's bookkeeping */
+    size_t cost;             /* batch_cost() charged to the analyzer queue holding it */
 } batch_t;
 
 /* A FIFO of batches. Zero-initialise to make an empty one. */
@@ -61,8 +62,12 @@ int batch_append(batch_t *b, const char *rec, size_t len);
  * Returns 0 or -1 on ENOMEM. */
 int batch_add_seq(batch_t *b, uint64_t seq);
 
-/* Close the frame. Idempotent. Returns 0 or -1 on ENOMEM. */
+/* Close the frame (and give back most of a buffer it fills less than a quarter
+ * of). Idempotent. Returns 0 or -1 on ENOMEM. */
 int batch_seal(batch_t *b);
+
+/* Memory the batch holds: its struct, body buffer and sequence numbers. */
+size_t batch_cost(const batch_t *b);
 
 /* Bytes of the body if `len` more record bytes were appended (to decide sealing). */
 size_t batch_size_with(const batch_t *b, size_t len);

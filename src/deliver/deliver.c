@@ -25,12 +25,12 @@
 #include "deliver/batch.h"
 #include "deliver/health.h"
 #include "deliver/sender.h"
+#include "route/queue_share.h"
 #include "route/router.h"
 #include "store/deadletter.h"
 #include "store/durable.h"
 
 #define MAX_PACKETS_PER_WAKE 64 /* routing work per loop turn before I/O runs again */
-#define MAX_READY_BATCHES 8     /* stop routing while an analyzer has this many waiting */
 
 typedef struct call {
     struct call *next;
@@ -56,6 +56,9 @@ struct deliver {
     deadletter_t *dl;
     durable_t *durable;      /* NULL when nothing is durable */
     batch_list_t parked;     /* batches with no eligible analyzer */
+    queue_share_t *shares;   /* scratch for queue_shares() */
+    size_t shares_cap;
+    bool routing_held;       /* an analyzer's queue is at its allowance */
     uint64_t retry_waiting;  /* batches sleeping on a backoff timer */
     uint64_t rng;
 
@@ -180,6 +183,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     batch_t *b = at->b;
     free(at);
     a->inflight--;
+    a->queue_bytes -= b->cost; /* settled, or placed again by place_batch() */
     METRIC_SUB(inflight_batches, 1);
     if (res->cancelled) { /* shutdown after the drain timeout: already counted as lost */
         batch_free(b);
@@ -311,6 +315,7 @@ static void place_batch(deliver_t *d, batch_t *b, analyzer_t *exclude)
         t->records_received_redistributed += b->records;
     }
     batch_list_push_front(&t->ready, b);
+    t->queue_bytes += b->cost;
     pump(d, t);
 }
 
@@ -321,7 +326,10 @@ static void evacuate(deliver_t *d, analyzer_t *a)
     batch_list_t moving = a->ready;
     memset(&a->ready, 0, sizeof a->ready);
     batch_t *b;
-    while ((b = batch_list_pop(&moving))) place_batch(d, b, a);
+    while ((b = batch_list_pop(&moving))) {
+        a->queue_bytes -= b->cost;
+        place_batch(d, b, a);
+    }
 }
 
 static void unpark(deliver_t *d)
@@ -374,13 +382,40 @@ static void hook_check_done(void *ctx, analyzer_t *a)
 
 /* ------------------------------------------------------------------ input */
 
-/* Is some routable analyzer so far behind that routing more would only pile
- * up memory? Then packets wait in `pending` (still bounded by the queue budget,
- * which makes ingest answer 503) until deliveries complete. */
+/* Each analyzer's share of the queue budget right now (queue_share.h), in
+ * router list order, in d->shares; returns how many (0 on ENOMEM). */
+static size_t queue_shares(deliver_t *d)
+{
+    size_t n = 0;
+    for (analyzer_t *a = router_first(d->router); a; a = a->next) n++;
+    if (n > d->shares_cap) {
+        queue_share_t *s = realloc(d->shares, n * 2 * sizeof *s);
+        if (!s) return 0;
+        d->shares = s;
+        d->shares_cap = n * 2;
+    }
+    queue_share_t *s = d->shares;
+    n = 0;
+    for (analyzer_t *a = router_first(d->router); a; a = a->next, n++) {
+        s[n].weight = !a->removed && a->routable ? a->spec.weight : 0;
+        s[n].queued = a->queue_bytes;
+    }
+    /* enough for every in-flight slot and a sealed batch waiting, with room for
+     * a buffer's doubling slack */
+    uint64_t floor = ((uint64_t)d->cfg->max_inflight + 2) * d->cfg->batch_max_bytes;
+    queue_share_compute(s, n, d->cfg->max_queue_bytes, floor);
+    return n;
+}
+
+/* Has some routable analyzer's queue reached its allowance? Records are
+ * spread per record, so routing more would only grow that queue: packets wait
+ * in `pending` (bounded by the same budget, so ingest answers 503 when it is
+ * spent) until deliveries complete. */
 static bool delivery_backlogged(deliver_t *d)
 {
-    for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (!a->removed && a->routable && a->ready.count >= MAX_READY_BATCHES) return true;
+    size_t n = queue_shares(d);
+    for (size_t i = 0; i < n; i++)
+        if (queue_share_full(&d->shares[i])) return true;
     return false;
 }
 
@@ -388,7 +423,12 @@ static void process_pending(deliver_t *d)
 {
     int n = 0;
     while (d->pending && router_can_route(d->router)) {
-        if (delivery_backlogged(d)) return; /* on_attempt_done() calls us again */
+        if (delivery_backlogged(d)) { /* on_attempt_done() calls us again */
+            if (!d->routing_held) METRIC_ADD(routing_holds, 1);
+            d->routing_held = true;
+            return;
+        }
+        d->routing_held = false;
         if (n++ == MAX_PACKETS_PER_WAKE) {
             /* a timer, not event_active(): an event activated from a callback
              * runs in the same loop pass, before any socket is looked at */
@@ -651,6 +691,7 @@ void deliver_free(deliver_t *d)
     if (d->base) event_base_free(d->base);
     pthread_mutex_destroy(&d->call_mu);
     pthread_cond_destroy(&d->call_cv);
+    free(d->shares);
     free(d);
     batch_pool_drain();
 }
@@ -747,7 +788,8 @@ int deliver_analyzer_remove(deliver_t *d, const char *id)
     return x.rc;
 }
 
-static json_t *analyzer_json(deliver_t *d, analyzer_t *a, uint64_t total_delivered)
+static json_t *analyzer_json(deliver_t *d, analyzer_t *a, uint64_t total_delivered,
+                             const queue_share_t *qs)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(a->spec.id));
@@ -782,6 +824,10 @@ static json_t *analyzer_json(deliver_t *d, analyzer_t *a, uint64_t total_deliver
     uint64_t queued = a->open ? a->open->records : 0;
     for (batch_t *b = a->ready.head; b; b = b->next) queued += b->records;
     json_object_set_new(o, "queued_records", json_integer((json_int_t)queued));
+    json_object_set_new(o, "queue_bytes", json_integer((json_int_t)a->queue_bytes));
+    json_object_set_new(o, "queue_share_bytes", json_integer(qs ? (json_int_t)qs->base : 0));
+    json_object_set_new(o, "queue_allowance_bytes",
+                        json_integer(qs ? (json_int_t)qs->allowance : 0));
     json_object_set_new(o, "latency_ms", json_real(a->latency_ewma_ms));
     json_object_set_new(o, "last_error", json_string(a->last_error));
     return o;
@@ -793,14 +839,23 @@ static void do_analyzers_json(deliver_t *d, void *arg)
     uint64_t total = 0;
     for (analyzer_t *a = router_first(d->router); a; a = a->next)
         if (!a->removed) total += a->records_delivered;
+    size_t nshares = queue_shares(d), i = 0;
+    json_t *arr = json_array();
+    for (analyzer_t *a = router_first(d->router); a; a = a->next, i++) {
+        if (a->removed || (x->id && strcmp(a->spec.id, x->id))) continue;
+        json_t *one = analyzer_json(d, a, total, i < nshares ? &d->shares[i] : NULL);
+        if (x->id) {
+            json_decref(arr);
+            x->json = one;
+            return;
+        }
+        json_array_append_new(arr, one);
+    }
     if (x->id) {
-        analyzer_t *a = router_find(d->router, x->id);
-        x->json = a ? analyzer_json(d, a, total) : NULL;
+        json_decref(arr);
+        x->json = NULL;
         return;
     }
-    json_t *arr = json_array();
-    for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (!a->removed) json_array_append_new(arr, analyzer_json(d, a, total));
     json_t *o = json_object();
     json_object_set_new(o, "strategy",
                         json_string(d->cfg->strategy == BALANCER_SWRR ? "swrr" : "random"));

@@ -107,10 +107,18 @@ static int format_of(const char *ct)
     return -1;
 }
 
+/* Refuse a packet. Shedding (memory pressure, full queue, shutdown) also
+ * closes the connection after the 503: logdistd reads nothing more from a
+ * client it cannot serve, and the agent reconnects after Retry-After (while
+ * memory is short an ingest-only listener accepts no new connection either). */
 static void reject(struct evhttp_request *req, reject_reason_t why, int status,
                    const char *msg, long long offset, int retry_after)
 {
     metrics_reject(why);
+    if (why == REJECT_MEMORY || why == REJECT_QUEUE_FULL || why == REJECT_DRAINING) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        METRIC_ADD(connections_shed, 1);
+    }
     http_reply_error(req, status, reject_reason_name(why), msg, offset, retry_after);
 }
 

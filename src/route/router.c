@@ -104,6 +104,8 @@ void router_seal(router_t *r, analyzer_t *a)
     if (!b) return;
     a->open = NULL;
     batch_seal(b); /* cannot fail: batch_append always reserves room for "]}" */
+    b->cost = batch_cost(b);
+    a->queue_bytes += b->cost;
     batch_list_push(&a->ready, b);
     if (r->hooks.batch_ready) r->hooks.batch_ready(r->hooks.ctx, a);
 }

@@ -38,6 +38,8 @@ typedef struct analyzer {
     batch_t *open;          /* batch being filled */
     batch_list_t ready;     /* sealed, waiting for an in-flight slot */
     uint32_t inflight;      /* batches being sent */
+    uint64_t queue_bytes;   /* memory of its sealed batches, ready and in flight (the
+                               sum of their `cost`), held within its queue share */
 
     /* health bookkeeping (deliver/health.c) */
     uint32_t hc_ok_streak, hc_fail_streak, passive_fail_streak;

@@ -757,13 +757,16 @@ class MemoryLimitTest(ChaosCase):
         self.assertEqual(r.status, 503, r)
         self.assertEqual(r.json()["error"], "memory_pressure", r)
         self.assertTrue(r.headers.get("retry-after", "").isdigit(), r)
+        # it stops reading from a client it cannot serve: the connection is closed
+        self.assertEqual(r.headers.get("connection", "").lower(), "close", r)
+        self.assertGreater(d.metrics()["connections_shed"], 0)
         an = self.start_analyzer("m1", port=port)
         t1 = monotonic()
         wait_until(lambda: proc_status_kib(d.proc.pid, "VmRSS") * 1024 < limit * 0.75, dl(60),
                    "RSS back under 75 % of the limit once the queue drained", interval=0.2)
         wait_until(lambda: d.metrics()["queued_records"] == 0, dl(30), "queue drained",
                    interval=0.2)
-        # RSS is re-read every 250 ms: a packet is accepted again soon after
+        # RSS is re-read every 50 ms: a packet is accepted again soon after
         manual = self.path("manual.ids")
         tries = [0]
 
@@ -793,7 +796,7 @@ class MemoryLimitTest(ChaosCase):
         self.assertGreater(m["rss_bytes"], 0, m)
         self.assertGreater(s["records_accepted"], 0, s)
         self.assertGreater(s["throttled"] + s["errors"], 0, "the memory limit never pushed back")
-        # RSS is polled every 250 ms, so a client at full speed overshoots the shedding
+        # RSS is polled every 50 ms, so a client at full speed overshoots the shedding
         # point (90 %) a little: bound the peak at the limit + 32 MiB
         self.assertLess(hwm * 1024, limit + 32 * MiB, "VmHWM %.1f MiB" % (hwm / 1024))
         self.assert_nothing_lost(d, [an], [ids, manual], what="memory limit")

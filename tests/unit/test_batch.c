@@ -2,8 +2,8 @@
  * test_batch.c - cmocka tests for src/deliver/batch.c: the sealed body is the JSON
  * frame {"packet_id":"<id>","agent_id":"logdistd","messages":[...]} with the records
  * byte for byte and in order (checked with jansson and by bytes), empty batches,
- * ids (unique, BATCH_ID_LEN, boot prefix), batch_size_with, the FIFO list, and
- * buffer growth with many and large records.
+ * ids (unique, BATCH_ID_LEN, boot prefix), batch_size_with, the FIFO list,
+ * buffer growth with many and large records, and the shrink at seal / batch_cost.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,12 +274,48 @@ static void test_growth(void **state)
         free(bufs[i]);
 }
 
+/* A batch sealed while it fills little of its buffer gives the rest back, its
+ * body unchanged; a well-filled one keeps its buffer (for the pool). batch_cost
+ * counts struct, buffer and sequence numbers. */
+static void test_seal_shrinks_and_cost(void **state)
+{
+    (void)state;
+    const char *rec[] = {"{\"a\":1}"};
+    batch_t *b = batch_new(65536);
+    assert_non_null(b);
+    assert_true(b->cap >= 65536);
+    assert_int_equal(batch_append(b, rec[0], strlen(rec[0])), 0);
+    assert_int_equal(batch_add_seq(b, 42), 0);
+    assert_int_equal(batch_seal(b), 0);
+    assert_int_equal(b->cap, b->len);
+    check_body(b, rec, 1);
+    assert_int_equal(batch_cost(b), sizeof *b + b->len + b->seqs_cap * sizeof(uint64_t));
+    assert_int_equal(batch_seal(b), 0); /* idempotent */
+    assert_int_equal(b->cap, b->len);
+    batch_free(b);
+
+    b = batch_new(1000);
+    assert_non_null(b);
+    char big[600];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "{\"s\":\"", 6);
+    memcpy(big + sizeof big - 2, "\"}", 2);
+    size_t cap = b->cap; /* may be a larger recycled buffer */
+    while (b->len <= cap / 4) assert_int_equal(batch_append(b, big, sizeof big), 0);
+    assert_int_equal(b->cap, cap);
+    assert_int_equal(batch_seal(b), 0);
+    assert_int_equal(b->cap, cap); /* more than a quarter used: kept */
+    assert_int_equal(batch_cost(b), sizeof *b + cap);
+    batch_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framing), cmocka_unit_test(test_empty),
         cmocka_unit_test(test_ids),     cmocka_unit_test(test_size_with),
         cmocka_unit_test(test_list),    cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_seal_shrinks_and_cost),
     };
     return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
 }
