@@ -241,7 +241,7 @@ int main(int argc, char **argv)
 
     app.servers[0] = srv;
     app.servers[1] = admin_srv;
-    res = resource_new(app.base, cfg.memory_limit, on_shedding, &app);
+    res = resource_new(app.base, cfg.memory_limit, cfg.min_free_memory, on_shedding, &app);
     if (!res) goto out;
     ingest_set_resource(ing, res);
 

@@ -55,6 +55,9 @@ static const option_t options[] = {
     {"memory-limit", OPT_SIZE, OFF(memory_limit), 16ull << 20, 1ull << 44,
      "memory budget: above 90 % RSS, new packets get 503 and no connection is accepted until "
      "75 % (default 256MiB)"},
+    {"min-free-memory", OPT_SIZE, OFF(min_free_memory), 0, 1ull << 44,
+     "shed load the same way while the machine (or this process's memory cgroup, when it "
+     "has a limit) has less than this available, until 1.5 times that (default 64MiB; 0 = off)"},
     {"global-records-per-s", OPT_SIZE, OFF(global_records_per_s), 0, 1ull << 40,
      "rate limit on all agents together, records/s; over it 429 + Retry-After (default 0 = off)"},
     {"global-bytes-per-s", OPT_SIZE, OFF(global_bytes_per_s), 0, 1ull << 40,
@@ -161,6 +164,7 @@ void config_defaults(config_t *cfg)
     cfg->max_header_bytes = 16u << 10;
     cfg->memory_limit = 256u << 20;
     cfg->max_queue_bytes = cfg->memory_limit / 8;
+    cfg->min_free_memory = 64u << 20;
     cfg->rate_burst_s = 1;
     cfg->idle_timeout_s = 30;
     cfg->max_connections = 4096;

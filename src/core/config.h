@@ -52,6 +52,7 @@ typedef struct {
     uint64_t max_queue_bytes;       /* records accepted and not yet delivered (memory_limit/8) */
     bool queue_bytes_explicit;      /* given by the user: not derived from memory_limit */
     uint64_t memory_limit;          /* RSS budget: shed load above 90 % of it */
+    uint64_t min_free_memory;       /* shed load while the machine/cgroup has less available */
     uint64_t global_records_per_s, global_bytes_per_s; /* rate limits, 0 = off */
     uint64_t agent_records_per_s, agent_bytes_per_s;
     uint32_t rate_burst_s;          /* bucket size in seconds of rate */

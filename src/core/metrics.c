@@ -88,6 +88,7 @@ json_t *metrics_to_json(void)
     PUT(m, "rss_bytes", rss_bytes);
     PUT(m, "cpu_percent", cpu_percent);
     PUT(m, "memory_limit_bytes", memory_limit_bytes);
+    PUT(m, "memory_available_bytes", memory_available_bytes);
     PUT(m, "memory_shed_episodes", memory_shed_episodes);
     PUT(m, "wal_bytes", wal_bytes);
     PUT(m, "wal_live_records", wal_live_records);

@@ -70,6 +70,7 @@ typedef struct {
     _Atomic uint64_t rss_bytes;        /* gauge: resident memory of logdistd */
     _Atomic uint64_t cpu_percent;      /* gauge: CPU use over the last 250 ms (100 = one core) */
     _Atomic uint64_t memory_limit_bytes;
+    _Atomic uint64_t memory_available_bytes; /* gauge: machine or cgroup (0 = unknown) */
     _Atomic uint64_t memory_shed_episodes;
     _Atomic uint64_t wal_bytes;        /* gauge: bytes of WAL segments on disk */
     _Atomic uint64_t wal_live_records; /* gauge: durable records not yet acknowledged */

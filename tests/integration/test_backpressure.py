@@ -8,6 +8,8 @@
 - A 503 for a full queue carries Retry-After and "Connection: close", and the
   server closes the connection after it (it reads nothing more from that
   client); a 202 keeps the connection open.
+- --min-free-memory: less memory available on the machine (or cgroup) than
+  that makes logdistd shed load.
 
 Run: LOGDIST_BIN=build/bin python3 tests/integration/test_backpressure.py
 """
@@ -215,6 +217,27 @@ class ShedClosesConnectionTest(LogdistTestCase):
         self.assertEqual(m["packets_rejected_by_reason"]["queue_full"], 1, m)
         self.assertEqual(m["connections_shed"], 1, m)
         self.assertEqual(m["records_accepted"], 20, m)
+
+    def test_machine_memory_floor_sheds(self):
+        """--min-free-memory above what the machine has: logdistd sheds at once (503
+        memory_pressure, Retry-After, Connection: close) and reports the memory
+        available; metrics stay reachable on the shared listener."""
+        d = self.start_daemon("--min-free-memory", "1024GiB",
+                              analyzers=[("x1", "http://127.0.0.1:%d/ingest" % free_port(), 1)])
+        m = {}
+
+        def shedding():
+            m.update(d.metrics())
+            return m["memory_shed_episodes"] >= 1
+        wait_until(shedding, dl(5), "shedding under --min-free-memory")
+        self.assertGreater(m["memory_available_bytes"], 0, m)
+        self.assertLess(m["memory_available_bytes"], 1 << 40, m)
+        r = d.post_logs(packet("mf1", 3).decode())
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json()["error"], "memory_pressure", r)
+        self.assertTrue(r.headers.get("retry-after", "").isdigit(), r)
+        self.assertEqual(r.headers.get("connection", "").lower(), "close", r)
+        self.assertIn("min-free-memory", d.proc.stderr_text())
 
 
 if __name__ == "__main__":
