@@ -124,7 +124,7 @@ static void find_memory_cgroup(resource_t *r)
     char buf[4096];
     const char *text = read_small("/proc/self/cgroup", buf, sizeof buf);
     if (!text) return;
-    char v1[1024] = "", v2[1024] = "";
+    char v1[400] = "", v2[400] = ""; /* longer paths are cut: then the root is tried */
     bool has_v1 = false, has_v2 = false;
     for (const char *line = text; line && *line;) {
         const char *nl = strchr(line, '\n');

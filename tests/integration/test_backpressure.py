@@ -123,9 +123,11 @@ class QueueShareTest(LogdistTestCase):
         # the slow analyzer borrowed the idle part of the others' shares
         floor = 6 * 16 * KiB  # (max-inflight + 2) * batch-max-bytes
         self.assertGreater(peak10, max(2 * share10, floor), "w10 never grew past its own share")
-        # the budget pushed back (503 queue_full, retried by gen), nothing refused for good
-        self.assertGreater(s["throttled"], 0, s)
-        self.assertGreater(m["packets_rejected_by_reason"]["queue_full"], 0, m)
+        # the budget pushed back: routing waited for w10 at its allowance and/or ingest
+        # answered 503 queue_full (retried by gen); nothing was refused for good
+        self.assertGreater(m["routing_holds"] + m["packets_rejected_by_reason"]["queue_full"],
+                           0, m)
+        self.assertEqual(s["throttled"], m["packets_rejected_by_reason"]["queue_full"])
         self.assertLessEqual(peak_total, budget + 64 * KiB, "queued bytes above the budget")
         for v, _ in samples:
             for aid, _w in WEIGHTS:
