@@ -783,12 +783,12 @@ class MemoryLimitTest(ChaosCase):
         wait_until(accepted_again, dl(5), "a packet accepted again", interval=0.1)
         m = d.metrics()
         back = monotonic() - t1
-        say("memory limit 96 MiB: VmHWM %.1f MiB (bound: limit + 32 = %.0f MiB), RSS at the end of "
-            "the load %.1f MiB; gen accepted %d throttled %d rejected %d errors %d; "
+        say("memory limit 96 MiB: VmHWM %.1f MiB (bound: limit + slack = %.0f MiB), RSS at "
+            "the end of the load %.1f MiB; gen accepted %d throttled %d rejected %d errors %d; "
             "rejected by reason %s; accepting again %.1f s after the analyzer came back "
             "(rss_bytes %.1f MiB, memory_limit_bytes %d, shed episodes %s)",
-            hwm / 1024, (limit + 32 * MiB) / MiB, (rss_full or 0) / 1024, s["records_accepted"],
-            s["throttled"], s["records_rejected"], s["errors"],
+            hwm / 1024, (limit + (32 if SANITIZED else 8) * MiB) / MiB, (rss_full or 0) / 1024,
+            s["records_accepted"], s["throttled"], s["records_rejected"], s["errors"],
             {k: v for k, v in m["packets_rejected_by_reason"].items() if v}, back,
             m.get("rss_bytes", 0) / MiB, m.get("memory_limit_bytes", -1),
             m.get("memory_shed_episodes"))
@@ -797,8 +797,10 @@ class MemoryLimitTest(ChaosCase):
         self.assertGreater(s["records_accepted"], 0, s)
         self.assertGreater(s["throttled"] + s["errors"], 0, "the memory limit never pushed back")
         # RSS is polled every 50 ms, so a client at full speed overshoots the shedding
-        # point (90 %) a little: bound the peak at the limit + 32 MiB
-        self.assertLess(hwm * 1024, limit + 32 * MiB, "VmHWM %.1f MiB" % (hwm / 1024))
+        # point (90 %) a little (measured: peak 88-91 MiB): bound the peak at the limit
+        # + 8 MiB (+ 32 under ASan, whose allocator holds on to freed memory)
+        slack = (32 if SANITIZED else 8) * MiB
+        self.assertLess(hwm * 1024, limit + slack, "VmHWM %.1f MiB" % (hwm / 1024))
         self.assert_nothing_lost(d, [an], [ids, manual], what="memory limit")
 
 
