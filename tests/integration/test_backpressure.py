@@ -66,13 +66,19 @@ def packet(pid, n, pad=100):
 
 class QueueShareTest(LogdistTestCase):
 
+    def start_with_slow_w10(self, latency_ms, *daemon_args):
+        """Analyzers weighted 4:3:2:1, w10 answering after latency_ms; logdistd with a
+        1 MiB queue budget."""
+        an = [self.start_analyzer(aid, *(["--latency-ms", str(latency_ms)] if aid == "w10"
+                                         else [])) for aid, _ in WEIGHTS]
+        d = self.start_daemon("--max-queue-bytes", "1MiB", *daemon_args,
+                              analyzers=[(a.id, a.url, w) for a, (_, w) in zip(an, WEIGHTS)])
+        return an, d
+
     def test_slow_analyzer_borrows_and_gives_back(self):
         budget = 1 * MiB
-        an = [self.start_analyzer(aid, *(["--latency-ms", "100"] if aid == "w10" else []))
-              for aid, _ in WEIGHTS]
-        d = self.start_daemon("--max-queue-bytes", "1MiB", "--batch-max-records", "200",
-                              "--batch-max-bytes", "16KiB",
-                              analyzers=[(a.id, a.url, w) for a, (_, w) in zip(an, WEIGHTS)])
+        an, d = self.start_with_slow_w10(100, "--batch-max-records", "200",
+                                         "--batch-max-bytes", "16KiB")
         view = d.analyzers()
         # idle: own share by weight, and every allowance is the whole budget
         for aid, w in WEIGHTS:
@@ -152,11 +158,7 @@ class QueueShareTest(LogdistTestCase):
         record budget is spent: routing holds, its queue stays within the budget, and
         everything is delivered."""
         budget = 1 * MiB
-        an = [self.start_analyzer(aid, *(["--latency-ms", "20"] if aid == "w10" else []))
-              for aid, _ in WEIGHTS]
-        d = self.start_daemon("--max-queue-bytes", "1MiB", "--batch-max-records", "1",
-                              "--max-inflight", "32",
-                              analyzers=[(a.id, a.url, w) for a, (_, w) in zip(an, WEIGHTS)])
+        an, d = self.start_with_slow_w10(20, "--batch-max-records", "1", "--max-inflight", "32")
         count = scaled(30000, 10000)
         peak = [0, 0]
         stop = threading.Event()
