@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,6 +131,27 @@ static int open_config_store(config_t *cfg, config_store_t **out)
     return 0;
 }
 
+/* Every client connection, analyzer connection and WAL segment is a
+ * descriptor: raise the soft limit to the hard one (as nginx and HAProxy do)
+ * and say when --max-connections cannot be honoured within it. */
+static void raise_fd_limit(const config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl)) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int listeners = cfg->admin_host[0] ? 2 : 1;
+    rlim_t need = (rlim_t)cfg->max_connections * (rlim_t)listeners + 256;
+    if (cfg->max_connections && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("logdistd",
+                 "open-file limit %llu is below max-connections x listeners + 256 (%llu): "
+                 "accept() will fail first (it backs off; see accept_errors)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
 int main(int argc, char **argv)
 {
     config_t cfg;
@@ -141,6 +163,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     batch_id_init(0);
 

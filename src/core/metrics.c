@@ -70,6 +70,7 @@ json_t *metrics_to_json(void)
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
     PUT(m, "connections_refused", connections_refused);
     PUT(m, "connections_shed", connections_shed);
+    PUT(m, "accept_errors", accept_errors);
     PUT(m, "requests_rate_limited", requests_rate_limited);
     PUT(m, "slow_clients_closed", slow_clients_closed);
     json_t *af = json_object();

@@ -55,6 +55,7 @@ typedef struct {
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
     _Atomic uint64_t connections_refused;   /* over max-connections */
+    _Atomic uint64_t accept_errors;         /* accept() failed (descriptors, memory): backed off */
     _Atomic uint64_t connections_shed;      /* closed after a shedding 503 (memory, queue, drain) */
     _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */

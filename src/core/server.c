@@ -4,7 +4,9 @@
 #include "core/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -16,10 +18,14 @@
 
 #include "common/http_reply.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "core/connlimit.h"
+#include "core/metrics.h"
 #include "core/slowguard.h"
 
 #define LOGS_PATH "/api/v1/logs"
+#define ACCEPT_BACKOFF_MS 100 /* after accept() fails (out of descriptors, memory) */
+#define MAX_SERVERS 4         /* listeners of one process (ingest, admin) */
 
 struct server {
     struct evhttp *http;
@@ -31,7 +37,51 @@ struct server {
     connlimit_t *limit;
     slowguard_t *guard;
     uint16_t port;
+    bool paused;                   /* by server_pause_accepting() */
+    struct event *accept_retry_ev; /* re-enables the listener after an accept error */
+    uint64_t last_accept_warn_ms;
 };
+
+/* evconnlistener's error callback gets the evhttp (the listener's user data),
+ * not our server: the few servers of the process are found by it here. */
+static server_t *g_servers[MAX_SERVERS];
+
+static server_t *server_of(const struct evhttp *http)
+{
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_servers[i] && g_servers[i]->http == http) return g_servers[i];
+    return NULL;
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    server_t *s = arg;
+    struct evconnlistener *l = s->sock ? evhttp_bound_socket_get_listener(s->sock) : NULL;
+    if (l && !s->paused) evconnlistener_enable(l);
+}
+
+/* accept() failed for a reason that does not go away by itself (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM). The listening socket stays readable, so without
+ * this libevent would retry at once, forever, at full CPU: stop accepting for
+ * ACCEPT_BACKOFF_MS instead, and warn at most once a second. */
+static void on_accept_error(struct evconnlistener *l, void *ctx)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    server_t *s = server_of(ctx);
+    METRIC_ADD(accept_errors, 1);
+    evconnlistener_disable(l);
+    if (!s) return;
+    uint64_t now = now_ms();
+    if (now - s->last_accept_warn_ms >= 1000) {
+        s->last_accept_warn_ms = now;
+        log_warn("server", "port %u: accept failed: %s; not accepting for %d ms", s->port,
+                 evutil_socket_error_to_string(err), ACCEPT_BACKOFF_MS);
+    }
+    if (s->accept_retry_ev) {
+        struct timeval tv = {0, ACCEPT_BACKOFF_MS * 1000};
+        evtimer_add(s->accept_retry_ev, &tv);
+    }
+}
 
 static bool path_is(const char *uri, const char *path)
 {
@@ -114,6 +164,14 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         log_error("server", "cannot listen on %s:%u", host, port);
         goto fail;
     }
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (!g_servers[i]) {
+            g_servers[i] = s;
+            break;
+        }
+    s->accept_retry_ev = evtimer_new(base, on_accept_retry, s);
+    if (!s->accept_retry_ev) goto fail;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->sock), on_accept_error);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
     struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
@@ -136,6 +194,7 @@ void server_pause_accepting(server_t *s, bool paused)
     if (!s || !s->sock) return;
     struct evconnlistener *l = evhttp_bound_socket_get_listener(s->sock);
     if (!l) return;
+    s->paused = paused;
     if (paused)
         evconnlistener_disable(l);
     else
@@ -153,6 +212,9 @@ void server_stop_accepting(server_t *s)
 void server_free(server_t *s)
 {
     if (!s) return;
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_servers[i] == s) g_servers[i] = NULL;
+    if (s->accept_retry_ev) event_free(s->accept_retry_ev);
     if (s->http) evhttp_free(s->http);
     slowguard_free(s->guard); /* after evhttp_free: drops the last references */
     connlimit_free(s->limit); /* after evhttp_free: its close callbacks use it */

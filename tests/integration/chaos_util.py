@@ -59,6 +59,13 @@ def proc_status_kib(pid, field):
     return None
 
 
+def proc_cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (from /proc/<pid>/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def shares(deltas):
     """{id: n} -> {id: n / total} (empty totals give 0)."""
     tot = sum(deltas.values())

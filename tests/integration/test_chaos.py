@@ -20,10 +20,11 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SANITIZED, LogdistTestCase, daemon_has_option, dl,  # noqa: E402
+from harness import (SANITIZED, Daemon, LogdistTestCase, daemon_has_option, dl,  # noqa: E402
                      http_request, raw_request, read_lines, scaled, wait_until)
 from chaos_util import (FAULTPROXY, MiB, closed_by_peer, fmt_shares, monotonic,  # noqa: E402
-                        open_partial, proc_status_kib, say, shares, start_faultproxy, uniform)
+                        open_partial, proc_cpu_seconds, proc_status_kib, say, shares,
+                        start_faultproxy, uniform)
 
 WEIGHTS = {"a1": 4, "a2": 3, "a3": 2, "a4": 1}
 WSUM = sum(WEIGHTS.values())
@@ -594,6 +595,48 @@ class AbusiveClientTest(ChaosCase):
         self.assertEqual(d.req("GET", "/health").status, 200)
         r = d.post_logs(body)
         self.assertEqual(r.status, 202, r)
+
+    def test_descriptor_exhaustion_backs_off(self):
+        """logdistd limited to 128 open files and 300 idle connections: accept() fails
+        (EMFILE). logdistd backs off instead of retrying in a busy loop (little CPU, one
+        warning a second, accept_errors counted) and serves again once they are gone."""
+        an = self.start_analyzer("c1")
+        argv = ["prlimit", "--nofile=128:128", "--"] + self.daemon_argv(
+            analyzers=[("c1", an.url, 1)])
+        p = self.spawn("logdistd", argv)
+        d = Daemon(p, int(p.first_line(dl(10))["listening"].rsplit(":", 1)[1]))
+        d.wait_state("c1", "up", dl(10))
+        self.assertIn("open-file limit 128", p.stderr_text())
+        socks = []
+        try:
+            for _ in range(300):
+                try:
+                    socks.append(socket.create_connection(("127.0.0.1", d.port), timeout=0.5))
+                except OSError:
+                    break  # the listen backlog is full too
+            time.sleep(0.5)
+            c0, t0 = proc_cpu_seconds(p.pid), monotonic()
+            time.sleep(2.0)
+            cpu = (proc_cpu_seconds(p.pid) - c0) / (monotonic() - t0)
+        finally:
+            for s in socks:
+                s.close()
+        m = {}
+
+        def serving():
+            m.update(d.metrics())
+            return True
+        wait_until(serving, dl(10), "metrics answered again", ignore=(OSError,))
+        warnings = p.stderr_text().count("accept failed")
+        say("descriptor exhaustion: %d connections opened against 128 open files; logdistd CPU "
+            "%.0f %% of a core while out of descriptors; accept_errors %d, warnings logged %d",
+            len(socks), 100 * cpu, m["accept_errors"], warnings)
+        self.assertGreater(m["accept_errors"], 0, m)
+        self.assertLess(cpu, 0.3, "a busy accept loop?")
+        self.assertLessEqual(warnings, 10)
+        r = d.post_logs('{"packet_id":"fd1","messages":[{"id":"fd1-1"}]}')
+        self.assertEqual(r.status, 202, r)
+        wait_until(lambda: an.stats()["records"] == 1, dl(10), "the record delivered")
 
     def test_keepalive_request_flood(self):
         """10,000 tiny requests on one keep-alive connection with
