@@ -72,6 +72,12 @@ json_t *metrics_to_json(void)
     PUT(m, "connections_shed", connections_shed);
     PUT(m, "accept_errors", accept_errors);
     PUT(m, "requests_rate_limited", requests_rate_limited);
+    json_t *rl = json_object();
+    json_object_set_new(rl, "global", json_integer((json_int_t)METRIC_GET(rate_limited_global)));
+    json_object_set_new(rl, "agent", json_integer((json_int_t)METRIC_GET(rate_limited_agent)));
+    json_object_set_new(rl, "agents_tracked",
+                        json_integer((json_int_t)METRIC_GET(rate_limit_agents)));
+    json_object_set_new(m, "rate_limits", rl);
     PUT(m, "slow_clients_closed", slow_clients_closed);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",

@@ -58,6 +58,9 @@ typedef struct {
     _Atomic uint64_t accept_errors;         /* accept() failed (descriptors, memory): backed off */
     _Atomic uint64_t connections_shed;      /* closed after a shedding 503 (memory, queue, drain) */
     _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
+    _Atomic uint64_t rate_limited_global;   /* packets over the global rate limits (429) */
+    _Atomic uint64_t rate_limited_agent;    /* packets over their agent's rate limits (429) */
+    _Atomic uint64_t rate_limit_agents;     /* gauge: agents with a rate-limit bucket */
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t breaker_trips;

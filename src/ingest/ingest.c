@@ -292,9 +292,15 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         }
         const char *which = "global";
         int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
+        atomic_store_explicit(&g_metrics.rate_limit_agents, ratelimit_agents(ing->rl),
+                              memory_order_relaxed);
         if (wait) {
             char msg[96];
             snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
+            if (which[0] == 'g')
+                METRIC_ADD(rate_limited_global, 1);
+            else
+                METRIC_ADD(rate_limited_agent, 1);
             queue_release(ing->queue, rec_bytes, count);
             packet_free(p);
             reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);

@@ -197,3 +197,8 @@ int ratelimit_admit(ratelimit_t *r, const char *key, size_t key_len, uint64_t re
     take(&r->g_bytes, (double)bytes);
     return 0;
 }
+
+size_t ratelimit_agents(const ratelimit_t *r)
+{
+    return r ? r->nagents : 0;
+}

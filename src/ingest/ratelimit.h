@@ -34,4 +34,7 @@ int ratelimit_enabled(const ratelimit_t *r);
 int ratelimit_admit(ratelimit_t *r, const char *key, size_t key_len, uint64_t records,
                     uint64_t bytes, uint64_t now_us, const char **which);
 
+/* How many agents have a bucket now (at most max_agents). */
+size_t ratelimit_agents(const ratelimit_t *r);
+
 #endif

@@ -736,6 +736,10 @@ class RateLimitTest(ChaosCase):
         self.assertEqual(r.json()["error"], "rate_limited", r)
         m = self.assert_nothing_lost(d, [an], ids, what="rate limit")
         self.assertGreater(m["packets_rejected_by_reason"].get("rate_limited", 0), 0, m)
+        # visible in metrics by scope: every refusal here is an agent limit
+        self.assertEqual(m["rate_limits"]["agent"], m["packets_rejected_by_reason"]["rate_limited"])
+        self.assertEqual(m["rate_limits"]["global"], 0, m["rate_limits"])
+        self.assertGreaterEqual(m["rate_limits"]["agents_tracked"], 2, m["rate_limits"])
 
     @unittest.skipUnless(_has("--global-bytes-per-s"), "logdistd has no --global-bytes-per-s")
     def test_global_bytes_rate_limit(self):
@@ -754,6 +758,8 @@ class RateLimitTest(ChaosCase):
         self.assertGreater(sum(s["throttled"] for s in ss), 0, ss)
         self.assertEqual(sum(s["errors"] for s in ss), 0, ss)
         self.assertLessEqual(m["bytes_received"], MiB * (el + 1) * 1.2 + 256 * 1024, m)
+        self.assertEqual(m["rate_limits"]["global"], m["packets_rejected_by_reason"]["rate_limited"])
+        self.assertGreater(m["rate_limits"]["global"], 0, m["rate_limits"])
 
 
 class MemoryLimitTest(ChaosCase):
