@@ -139,8 +139,7 @@ static void raise_fd_limit(const config_t *cfg)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl)) return;
     if (rl.rlim_cur < rl.rlim_max) {
-        rlim_t want = rl.rlim_max;
-        rl.rlim_cur = want;
+        rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl)) getrlimit(RLIMIT_NOFILE, &rl);
     }
     int listeners = cfg->admin_host[0] ? 2 : 1;

@@ -20,28 +20,6 @@
 #define LOW_PCT 75
 #define CG_UNLIMITED (1ull << 62)
 
-struct resource {
-    struct event *timer;
-    uint64_t limit, min_free;
-    resource_state_t state;
-    bool shedding;
-    void (*on_change)(void *, bool);
-    void *ctx;
-    uint64_t last_cpu_ticks, last_us, last_trim_us;
-    uint64_t available; /* from the last slow tick */
-    char cg_limit[512], cg_usage[512], cg_stat[512]; /* memory cgroup files ("" = none) */
-};
-
-uint64_t resource_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    unsigned long size = 0, resident = 0;
-    int n = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 /* Read a small file into buf (NUL-terminated, truncated to size - 1); NULL if unreadable. */
 static const char *read_small(const char *path, char *buf, size_t size)
 {
@@ -52,6 +30,26 @@ static const char *read_small(const char *path, char *buf, size_t size)
     fclose(f);
     buf[n] = 0;
     return buf;
+}
+
+struct resource {
+    struct event *timer;
+    uint64_t limit, min_free;
+    resource_state_t state; /* shedding while either rule holds */
+    void (*on_change)(void *, bool);
+    void *ctx;
+    uint64_t last_cpu_ticks, last_us, last_trim_us;
+    uint64_t available; /* from the last slow tick */
+    char cg_limit[512], cg_usage[512], cg_stat[512]; /* memory cgroup files ("" = none) */
+};
+
+uint64_t resource_rss_bytes(void)
+{
+    char buf[256];
+    unsigned long size = 0, resident = 0;
+    const char *t = read_small("/proc/self/statm", buf, sizeof buf);
+    if (!t || sscanf(t, "%lu %lu", &size, &resident) != 2) return 0;
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 /* The value after `key` at the start of a line of `text` ("key: 123 kB" or
@@ -182,13 +180,9 @@ static uint64_t read_available(const resource_t *r)
 
 static uint64_t cpu_ticks(void)
 {
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f) return 0;
     char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    const char *t = read_small("/proc/self/stat", buf, sizeof buf);
+    const char *p = t ? strrchr(t, ')') : NULL; /* the command name may contain spaces */
     if (!p) return 0;
     unsigned long long ut = 0, st = 0;
     /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
@@ -223,8 +217,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         r->last_trim_us = now;
     }
     resource_state_t before = r->state;
-    bool was = r->shedding;
-    r->shedding = resource_decide(&r->state, rss, r->limit, r->available, r->min_free);
+    bool was = before.rss_high || before.free_low;
+    bool shedding = resource_decide(&r->state, rss, r->limit, r->available, r->min_free);
     if (r->state.rss_high && !before.rss_high)
         log_warn("resource", "RSS %llu MiB over %d%% of the memory limit (%llu MiB): shedding",
                  (unsigned long long)(rss >> 20), HIGH_PCT, (unsigned long long)(r->limit >> 20));
@@ -233,14 +227,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                  "only %llu MiB of memory left on the machine/cgroup (min-free-memory %llu MiB): "
                  "shedding", (unsigned long long)(r->available >> 20),
                  (unsigned long long)(r->min_free >> 20));
-    if (was != r->shedding) {
-        if (r->shedding)
+    if (was != shedding) {
+        if (shedding)
             METRIC_ADD(memory_shed_episodes, 1);
         else
             log_info("resource", "RSS %llu MiB, %llu MiB available: accepting again",
                      (unsigned long long)(rss >> 20),
                      (unsigned long long)(r->available == RESOURCE_UNKNOWN ? 0 : r->available >> 20));
-        if (r->on_change) r->on_change(r->ctx, r->shedding);
+        if (r->on_change) r->on_change(r->ctx, shedding);
     }
 }
 
@@ -276,5 +270,5 @@ void resource_free(resource_t *r)
 
 bool resource_shedding(const resource_t *r)
 {
-    return r && r->shedding;
+    return r && (r->state.rss_high || r->state.free_low);
 }

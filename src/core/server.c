@@ -164,11 +164,10 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         log_error("server", "cannot listen on %s:%u", host, port);
         goto fail;
     }
-    for (int i = 0; i < MAX_SERVERS; i++)
-        if (!g_servers[i]) {
-            g_servers[i] = s;
-            break;
-        }
+    int i = 0;
+    while (i < MAX_SERVERS && g_servers[i]) i++;
+    if (i == MAX_SERVERS) goto fail; /* its accept errors could not be backed off */
+    g_servers[i] = s;
     s->accept_retry_ev = evtimer_new(base, on_accept_retry, s);
     if (!s->accept_retry_ev) goto fail;
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->sock), on_accept_error);

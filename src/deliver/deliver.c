@@ -382,6 +382,14 @@ static void hook_check_done(void *ctx, analyzer_t *a)
 
 /* ------------------------------------------------------------------ input */
 
+/* The smallest allowance of any analyzer (queue_share.h): every in-flight
+ * slot and a sealed batch waiting, with room for a buffer's doubling slack. */
+static uint64_t queue_floor(const deliver_t *d)
+{
+    uint64_t floor = ((uint64_t)d->cfg->max_inflight + 2) * d->cfg->batch_max_bytes;
+    return floor < d->cfg->max_queue_bytes ? floor : d->cfg->max_queue_bytes;
+}
+
 /* Each analyzer's share of the queue budget right now (queue_share.h), in
  * router list order, in d->shares; returns how many (0 on ENOMEM). */
 static size_t queue_shares(deliver_t *d)
@@ -400,10 +408,7 @@ static size_t queue_shares(deliver_t *d)
         s[n].weight = !a->removed && a->routable ? a->spec.weight : 0;
         s[n].queued = a->queue_bytes;
     }
-    /* enough for every in-flight slot and a sealed batch waiting, with room for
-     * a buffer's doubling slack */
-    uint64_t floor = ((uint64_t)d->cfg->max_inflight + 2) * d->cfg->batch_max_bytes;
-    queue_share_compute(s, n, d->cfg->max_queue_bytes, floor);
+    queue_share_compute(s, n, d->cfg->max_queue_bytes, queue_floor(d));
     return n;
 }
 
@@ -413,6 +418,12 @@ static size_t queue_shares(deliver_t *d)
  * spent) until deliveries complete. */
 static bool delivery_backlogged(deliver_t *d)
 {
+    /* called for every packet routed: while every queue is under the floor,
+     * which no allowance is below, nobody can be full */
+    uint64_t floor = queue_floor(d);
+    analyzer_t *a = router_first(d->router);
+    while (a && a->queue_bytes < floor) a = a->next;
+    if (!a) return false;
     size_t n = queue_shares(d);
     for (size_t i = 0; i < n; i++)
         if (queue_share_full(&d->shares[i])) return true;

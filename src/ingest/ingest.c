@@ -297,7 +297,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         if (wait) {
             char msg[96];
             snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
-            if (which[0] == 'g')
+            if (!strcmp(which, "global"))
                 METRIC_ADD(rate_limited_global, 1);
             else
                 METRIC_ADD(rate_limited_agent, 1);

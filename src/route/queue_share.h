@@ -3,9 +3,9 @@
  *
  * The queue budget (max_queue_bytes, by default an eighth of --memory-limit)
  * bounds every record byte logdistd holds between the 202 and delivery. The
- * records assigned to one analyzer (its open batch, its sealed batches and
- * those in flight) are that analyzer's queue. No queue has a fixed length;
- * each may grow up to an allowance that follows the load:
+ * memory of one analyzer's sealed batches, waiting and in flight, is that
+ * analyzer's queue. No queue has a fixed length; each may grow up to an
+ * allowance that follows the load:
  *
  *   base(i)      = budget * weight(i) / (sum of the weights)   its own share
  *   idle(j)      = max(0, base(j) - queued(j))                  unused part of a share
@@ -14,8 +14,9 @@
  * An analyzer that falls behind in a burst borrows the idle part of the
  * others' shares; as the others get busy their shares come back to them and
  * the borrower's allowance shrinks towards its own share. `floor` keeps a
- * small-weight analyzer's pipeline full (its in-flight slots and a batch
- * being filled) however small its share.
+ * small-weight analyzer's pipeline full (its in-flight slots and a sealed
+ * batch waiting) however small its share; no allowance is below
+ * min(floor, budget).
  *
  * Pure arithmetic, no state: the delivery thread calls it with its analyzers.
  */
@@ -28,7 +29,7 @@
 
 typedef struct {
     double weight;      /* in: routing weight; <= 0 means it gets no new records */
-    uint64_t queued;    /* in: record bytes held for it */
+    uint64_t queued;    /* in: bytes held for it (its queue) */
     uint64_t base;      /* out: its own share of the budget (0 when weight <= 0) */
     uint64_t allowance; /* out: how far its queue may grow now (0 when weight <= 0) */
 } queue_share_t;
