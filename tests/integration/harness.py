@@ -5,7 +5,10 @@
 - a process registry that stops ONLY the processes it started (by pid), in
   tearDown and at exit, even when a test fails;
 - each process's stderr goes to a file; a test fails if any of them contains a
-  sanitizer report ("ERROR: AddressSanitizer", "runtime error:", ...);
+  sanitizer report ("ERROR: AddressSanitizer", "runtime error:", ...), if a process
+  that tearDown stops with SIGTERM does not exit 0 within its grace time (more than
+  logdistd's --drain-timeout-ms, so LeakSanitizer gets to run), or if any process
+  died of a signal the test did not send (a crash);
 - HTTP helpers (http.client, no proxies), wait_until() with a deadline;
 - RecordingAnalyzer: an in-process HTTP analyzer that keeps every request raw;
 - `python3 harness.py recorder ...`: a subprocess analyzer that appends the ids
@@ -204,6 +207,8 @@ class Proc:
                                       stderr=self._err, env=e, close_fds=True,
                                       cwd=cwd or logdir)
         self.pid = self.popen.pid
+        self.sent = set()         # signals this harness sent (a death by another is a crash)
+        self.term_grace = dl(10)  # SIGTERM -> exit bound for tearDown (see start_daemon)
         _LIVE.add(self)
 
     def running(self):
@@ -236,6 +241,7 @@ class Proc:
 
     def signal(self, sig):
         if self.running():
+            self.sent.add(sig)
             self.popen.send_signal(sig)
 
     def wait(self, timeout):
@@ -248,6 +254,7 @@ class Proc:
         """SIGKILL (by pid) and reap."""
         if self.running():
             try:
+                self.sent.add(signal.SIGKILL)
                 self.popen.kill()
             except ProcessLookupError:
                 pass
@@ -257,15 +264,32 @@ class Proc:
             pass
         self._closed()
 
-    def stop(self, grace):
-        """SIGTERM, then SIGKILL after `grace` seconds."""
+    def stop(self, grace=None):
+        """SIGTERM, then SIGKILL after `grace` seconds (default: term_grace). Returns the exit code (negative:
+        the signal that ended it; -9 means SIGTERM did not end it within `grace`)."""
         if self.running():
-            self.popen.send_signal(signal.SIGTERM)
+            self.signal(signal.SIGTERM)
             try:
-                self.popen.wait(grace)
+                self.popen.wait(self.term_grace if grace is None else grace)
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+        return self.popen.returncode
+
+    def exit_problem(self, stopped_here, ok_codes=(0,)):
+        """Why this process's exit is wrong, or None. stopped_here: tearDown's SIGTERM
+        ended it (then the code must be in ok_codes). A death by a signal nobody sent
+        (SIGSEGV, SIGABRT...) is always wrong."""
+        rc = self.popen.returncode
+        if rc is None:
+            return "still running"
+        if rc < 0 and -rc not in self.sent:
+            return "died of signal %d, which the test did not send" % -rc
+        if stopped_here and rc not in ok_codes:
+            if rc == -signal.SIGKILL:
+                return "did not exit within %.1fs of SIGTERM (killed)" % self.term_grace
+            return "exit code %d after SIGTERM (want %s)" % (rc, ok_codes)
+        return None
 
     def _closed(self):
         if self.popen.returncode is not None:
@@ -371,16 +395,38 @@ _HELP = None
 
 
 def daemon_has_option(flag):
-    """True when `logdistd --help` lists `flag` (the binary under test may predate it)."""
+    """True when `logdistd --help` lists `flag`. The binary under test is ours: tests
+    do not skip on a missing option (see require_option); this only reports. An error
+    running `--help` raises (it is not "no such option")."""
     global _HELP
     if _HELP is None:
-        try:
-            _HELP = subprocess.run([os.path.join(BIN, "logdistd"), "--help"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   timeout=dl(20), cwd=tempfile.gettempdir()).stdout.decode()
-        except (OSError, subprocess.SubprocessError):
-            _HELP = ""
+        r = subprocess.run([os.path.join(BIN, "logdistd"), "--help"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=dl(20), cwd=tempfile.gettempdir())
+        if r.returncode != 0 or not r.stdout:
+            raise AssertionError("logdistd --help failed (exit %d): %s"
+                                 % (r.returncode, r.stderr.decode(errors="replace")[-500:]))
+        _HELP = r.stdout.decode()
     return (flag + " ") in _HELP or (flag + "\n") in _HELP
+
+
+def require_option(flag):
+    """Fail (AssertionError) unless `logdistd --help` documents `flag`."""
+    if not daemon_has_option(flag):
+        raise AssertionError("logdistd --help does not list %s" % flag)
+
+
+def stop_grace(argv):
+    """Seconds a process gets between SIGTERM and SIGKILL: logdistd may drain for
+    --drain-timeout-ms (default 10 s) and LeakSanitizer runs after that, so the
+    grace is the drain timeout plus a margin scaled for sanitizer builds."""
+    drain_ms = 10000
+    for i, a in enumerate(argv):
+        a = str(a)
+        if a == "--drain-timeout-ms" and i + 1 < len(argv):
+            drain_ms = int(argv[i + 1])
+        elif a.startswith("--drain-timeout-ms="):
+            drain_ms = int(a.split("=", 1)[1])
+    return drain_ms / 1000.0 + dl(10)
 
 
 def read_lines(path):
@@ -411,9 +457,21 @@ class LogdistTestCase(unittest.TestCase):
         self.servers = []
         self._seq = 0
 
+    # exit codes accepted after tearDown's SIGTERM, by process name prefix: logdist-gen
+    # exits 1 when it saw transport errors (a test that cares stops it and checks)
+    TEARDOWN_OK_CODES = {"gen": (0, 1)}
+
     def tearDown(self):
+        exits = []
         for p in reversed(self.procs):
-            p.stop(dl(5))
+            stopped_here = p.running()
+            if stopped_here:
+                p.stop(p.term_grace)
+            ok = next((v for k, v in self.TEARDOWN_OK_CODES.items() if p.name.startswith(k)),
+                      (0,))
+            why = p.exit_problem(stopped_here, ok)
+            if why:
+                exits.append("%s (pid %d, %s): %s" % (p.name, p.pid, p.stderr_path, why))
         for s in self.servers:
             s.stop()
         reports = [(p.name, p.stderr_path, p.sanitizer_report()) for p in self.procs]
@@ -429,13 +487,15 @@ class LogdistTestCase(unittest.TestCase):
                 if p.name.startswith("logdistd"):
                     sys.stderr.write("\n---- %s stderr (%s), tail ----\n%s\n" %
                                      (p.name, p.stderr_path, p.stderr_text()[-4000:]))
-        if reports or failed or os.environ.get("LOGDIST_KEEP_TMP"):
+        if reports or exits or failed or os.environ.get("LOGDIST_KEEP_TMP"):
             sys.stderr.write("logs kept in %s\n" % self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if reports:
             self.fail("sanitizer report(s):\n" + "\n".join(
                 "== %s (%s)\n%s" % r for r in reports))
+        if exits:
+            self.fail("process exit(s) wrong:\n" + "\n".join(exits))
 
     # -- helpers
     def path(self, name):
@@ -447,6 +507,7 @@ class LogdistTestCase(unittest.TestCase):
 
     def spawn(self, name, argv, env=None):
         p = Proc(name, argv, self.tmp, env)
+        p.term_grace = stop_grace(argv)
         self.procs.append(p)
         return p
 
@@ -475,11 +536,11 @@ class LogdistTestCase(unittest.TestCase):
         for k, v in self.DAEMON_DEFAULTS.items():
             if k not in given:
                 argv += [k, v]
-        if SANITIZED and "--memory-limit" not in given and daemon_has_option("--memory-limit"):
+        if SANITIZED and "--memory-limit" not in given:
             # ASan's shadow memory and quarantine inflate RSS; the RSS watch would shed
             # load (and stop accepting admin connections too) far below the real limit
             argv += ["--memory-limit", "4GiB"]
-        if "--data-dir" not in given and daemon_has_option("--data-dir"):
+        if "--data-dir" not in given:
             # state on disk (WAL, analyzer store) stays inside this test's temp dir
             argv += ["--data-dir", self.data_dir()]
         for a in analyzers:
@@ -490,9 +551,10 @@ class LogdistTestCase(unittest.TestCase):
                 argv += ["--analyzer", "id=%s,url=%s,weight=%s" % (aid, url, w)]
         return argv + [str(a) for a in args]
 
-    def start_daemon(self, *args, analyzers=()):
+    def start_daemon(self, *args, analyzers=(), name="logdistd"):
         """analyzers: (id, url, weight) tuples or raw --analyzer specs."""
-        p = self.spawn("logdistd", self.daemon_argv(*args, analyzers=analyzers))
+        argv = self.daemon_argv(*args, analyzers=analyzers)
+        p = self.spawn(name, argv)
         line = p.first_line(dl(10))
         return Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
 

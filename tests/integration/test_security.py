@@ -103,9 +103,15 @@ class SecTestCase(LogdistTestCase):
             return "listening" if "\n" in p.stdout_text() else None
         how = wait_until(settled, timeout, "logdistd to exit or listen", interval=0.02)
         if how == "listening":
-            p.stop(dl(5))
+            p.stop()
             return None, p.stderr_text()
-        return p.wait(dl(5)), p.stderr_text()
+        rc = p.wait(dl(5))
+        # a refusal is a clean exit with a code > 0 and a message; a crash (negative
+        # code: killed by a signal) or a silent exit is not
+        self.assertGreater(rc, 0, "logdistd exited with %d, not a refusal; stderr:\n%s"
+                           % (rc, p.stderr_text()[-2000:]))
+        self.assertTrue(p.stderr_text().strip(), "logdistd refused to start without a message")
+        return rc, p.stderr_text()
 
     def hash_token(self, tok):
         rc, out, err = self.run_cmd([os.path.join(BIN, "logdistd"), "--hash-token", tok], dl(10))
@@ -304,11 +310,9 @@ class SafeDefaultsTest(SecTestCase):
                 "--health-interval-ms", "200"] + list(args)
 
     def test_public_listener_needs_tokens_or_insecure(self):
-        t0 = time.monotonic()
         rc, err = self.start_or_exit(self.argv("--listen", "0.0.0.0:0"), dl(10))
         self.assertIsNotNone(rc, "0.0.0.0 without tokens must not start")
         self.assertNotEqual(rc, 0)
-        self.assertLess(time.monotonic() - t0, dl(5))
         self.assertIn("--insecure", err)
         # the admin listener is checked too, and so is an IPv6 wildcard
         rc, err = self.start_or_exit(self.argv("--listen", "127.0.0.1:0",
@@ -319,13 +323,14 @@ class SafeDefaultsTest(SecTestCase):
         rc, err = self.start_or_exit(self.argv("--listen", "[::]:0"), dl(10))
         self.assertIsNotNone(rc, "[::] without tokens must not start")
         self.assertNotEqual(rc, 0)
+        self.assertIn("--insecure", err)
         # --insecure: starts (bound to 0.0.0.0; we only talk to 127.0.0.1)
         p = self.spawn("logdistd-insecure", self.argv("--listen", "0.0.0.0:0", "--insecure"))
         line = p.first_line(dl(10))
         self.assertTrue(line["listening"].startswith("0.0.0.0:"), line)
         port = int(line["listening"].rsplit(":", 1)[1])
         self.assertEqual(http_request(port, "GET", "/health").status, 200)
-        p.stop(dl(5))
+        p.stop()
         # with a token: starts, and the API wants the token
         tok = secrets.token_urlsafe(24)
         p = self.spawn("logdistd-token", self.argv("--listen", "0.0.0.0:0", "--token",
@@ -334,7 +339,7 @@ class SafeDefaultsTest(SecTestCase):
         self.assertEqual(http_request(port, "GET", "/health").status, 200)
         self.assertEqual(http_request(port, "GET", METRICS).status, 401)
         self.assertEqual(http_request(port, "GET", METRICS, headers=bearer(tok)).status, 200)
-        p.stop(dl(5))
+        p.stop()
         # loopback without tokens is fine
         p = self.spawn("logdistd-lo", self.argv("--listen", "127.0.0.1:0"))
         p.first_line(dl(10))
@@ -581,7 +586,7 @@ class HttpsAnalyzerTest(SecTestCase):
         d = self.start_daemon("--analyzer-ca", PKI["ca"][0], analyzers=[spec])
         self.expect_delivered(d, a, "mtls")
         self.assertIn(pem_to_der(c[0]), a.client_certs)
-        d.proc.stop(dl(5))
+        d.proc.stop()
         # the same analyzer without a client certificate: refused, counted as TLS failures
         n_err = len(a.errors())
         d = self.start_daemon("--analyzer-ca", PKI["ca"][0], analyzers=[("h", a.url, 1)])
@@ -643,6 +648,7 @@ class AnalyzerAllowTest(SecTestCase):
             dl(10))
         self.assertIsNotNone(rc, "flag analyzer with a health_url outside --analyzer-allow "
                             "was accepted: its health checks go to localhost")
+        self.assertIn("analyzer-allow", err)
 
     def test_restored_analyzers_obey_allow_list(self):
         """Analyzers registered at runtime are kept in <data-dir>/analyzers.db and
@@ -653,15 +659,16 @@ class AnalyzerAllowTest(SecTestCase):
         d = self.start_daemon("--data-dir", data)
         url = "http://localhost:%d/ingest" % sink.port
         self.assertEqual(d.req("POST", AN, {"id": "lh", "url": url}).status, 201)
-        d.proc.stop(dl(5))
+        d.proc.stop()
         self.assertEqual(d.proc.popen.returncode, 0)
         p = self.spawn("logdistd-restart", self.daemon_argv(
             "--data-dir", data, "--analyzer-allow", "127.0.0.1/32"))
-        try:
-            line = p.first_line(dl(10))
-        except AssertionError:
-            return  # refusing to start is an acceptable answer
+        # the documented answer: logdistd starts and leaves the stored analyzer out with
+        # a warning (src/logdistd.c, "stored analyzer ... not restored")
+        line = p.first_line(dl(10))
         d2 = Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+        self.assertIn("stored analyzer lh not restored", p.stderr_text())
+        self.assertIn("analyzer-allow", p.stderr_text())
         present = d2.analyzers()
         if "lh" in present:
             self.assertEqual(d2.post_logs(packet(tag="rest")).status, 202)
