@@ -4,6 +4,8 @@
  */
 #include "common/log.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +29,7 @@ int log_level_parse(const char *name, log_level_t *out)
             return 0;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
 void log_msg(log_level_t level, const char *module, const char *fmt, ...)

@@ -10,7 +10,7 @@
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 void log_set_level(log_level_t level);
-/* Parse "debug|info|warn|error"; returns 0 or -1 on an unknown name. */
+/* Parse "debug|info|warn|error"; returns 0 or -EINVAL on an unknown name. */
 int log_level_parse(const char *name, log_level_t *out);
 void log_msg(log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

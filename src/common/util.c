@@ -34,11 +34,11 @@ uint64_t wall_ms(void)
 
 int parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !isdigit((unsigned char)*s)) return -1;
+    if (!s || !isdigit((unsigned char)*s)) return -EINVAL;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno) return -1;
+    if (errno) return -ERANGE;
     uint64_t mul = 1;
     if (*end) {
         if (!strcasecmp(end, "k") || !strcasecmp(end, "kib") || !strcasecmp(end, "kb"))
@@ -50,31 +50,33 @@ int parse_size(const char *s, uint64_t *out)
         else if (!strcasecmp(end, "b"))
             mul = 1;
         else
-            return -1;
+            return -EINVAL;
     }
-    if (v > UINT64_MAX / mul) return -1;
+    if (v > UINT64_MAX / mul) return -ERANGE;
     *out = v * mul;
     return 0;
 }
 
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    if (!s || !isdigit((unsigned char)*s)) return -1;
+    if (!s || !isdigit((unsigned char)*s)) return -EINVAL;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max) return -1;
+    if (*end) return -EINVAL;
+    if (errno || v < min || v > max) return -ERANGE;
     *out = v;
     return 0;
 }
 
 int parse_weight(const char *s, double *out)
 {
-    if (!s || !*s) return -1;
+    if (!s || !*s) return -EINVAL;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < 0) return -1;
+    if (*end || !isfinite(v)) return -EINVAL;
+    if (errno || v < 0) return -ERANGE;
     *out = v;
     return 0;
 }

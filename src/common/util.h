@@ -15,13 +15,14 @@ uint64_t now_us(void);
 uint64_t wall_ms(void);
 
 /* Parse a byte size: "1048576", "64KiB", "64MiB", "1GiB", "64k", "64M", "1G" (binary units).
- * Returns 0 and sets *out, or -1 on syntax error or overflow. */
+ * Returns 0 and sets *out, -EINVAL on a syntax error or -ERANGE on overflow. */
 int parse_size(const char *s, uint64_t *out);
 
-/* Parse a non-negative integer that must fit in [min,max]. Returns 0 or -1. */
+/* Parse a non-negative integer that must fit in [min,max]. Returns 0, -EINVAL
+ * (not a decimal number) or -ERANGE (outside [min,max]). */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Parse a finite double >= 0. Returns 0 or -1. */
+/* Parse a finite double >= 0. Returns 0, -EINVAL (not a finite number) or -ERANGE. */
 int parse_weight(const char *s, double *out);
 
 /* Copy at most dstsize-1 bytes of src and NUL-terminate; returns strlen(src). */

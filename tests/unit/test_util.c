@@ -3,6 +3,7 @@
  * syntax errors, overflow), parse_uint bounds, parse_weight (finite >= 0 only),
  * strlcpy_ld truncation and return value, and the clocks' monotonicity.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,23 +45,23 @@ static void test_parse_size(void **state)
         {"18446744073709551615", 0, UINT64_MAX},
         {"17179869183G", 0, 17179869183ull << 30}, /* largest that fits */
         {"18014398509481983k", 0, 18014398509481983ull << 10},
-        {"", -1, 0},
-        {"k", -1, 0},
-        {"KiB", -1, 0},
-        {"-1", -1, 0},
-        {"+1", -1, 0},
-        {" 1", -1, 0},
-        {"1 ", -1, 0},
-        {"1 KiB", -1, 0},
-        {"1.5M", -1, 0},
-        {"1T", -1, 0},
-        {"1KiBx", -1, 0},
-        {"0x10", -1, 0},
-        {"18446744073709551616", -1, 0}, /* 2^64: strtoull overflow */
-        {"99999999999999999999999", -1, 0},
-        {"17179869184G", -1, 0},         /* 2^34 GiB = 2^64 */
-        {"18014398509481984k", -1, 0},   /* 2^54 KiB = 2^64 */
-        {"18446744073709551615k", -1, 0},
+        {"", -EINVAL, 0},
+        {"k", -EINVAL, 0},
+        {"KiB", -EINVAL, 0},
+        {"-1", -ERANGE, 0},
+        {"+1", -EINVAL, 0},
+        {" 1", -EINVAL, 0},
+        {"1 ", -EINVAL, 0},
+        {"1 KiB", -EINVAL, 0},
+        {"1.5M", -EINVAL, 0},
+        {"1T", -EINVAL, 0},
+        {"1KiBx", -EINVAL, 0},
+        {"0x10", -EINVAL, 0},
+        {"18446744073709551616", -ERANGE, 0}, /* 2^64: strtoull overflow */
+        {"99999999999999999999999", -ERANGE, 0},
+        {"17179869184G", -ERANGE, 0},         /* 2^34 GiB = 2^64 */
+        {"18014398509481984k", -ERANGE, 0},   /* 2^54 KiB = 2^64 */
+        {"18446744073709551615k", -ERANGE, 0},
     };
     (void)state;
     for (size_t i = 0; i < N(cases); i++) {
@@ -75,7 +76,7 @@ static void test_parse_size(void **state)
             fail_msg("parse_size(\"%s\") failed but wrote *out", cases[i].s);
     }
     uint64_t v;
-    assert_int_equal(parse_size(NULL, &v), -1);
+    assert_int_equal(parse_size(NULL, &v), -EINVAL);
 }
 
 /* parse_uint: decimal only, inclusive bounds. */
@@ -89,23 +90,23 @@ static void test_parse_uint(void **state)
     } cases[] = {
         {"0", 0, 10, 0, 0},
         {"10", 0, 10, 0, 10},
-        {"11", 0, 10, -1, 0},
-        {"4", 5, 10, -1, 0},
+        {"11", 0, 10, -ERANGE, 0},
+        {"4", 5, 10, -ERANGE, 0},
         {"5", 5, 10, 0, 5},
         {"65535", 0, 65535, 0, 65535},
-        {"65536", 0, 65535, -1, 0},
+        {"65536", 0, 65535, -ERANGE, 0},
         {"007", 0, 10, 0, 7},
         {"18446744073709551615", 0, UINT64_MAX, 0, UINT64_MAX},
-        {"18446744073709551616", 0, UINT64_MAX, -1, 0},
-        {"", 0, 10, -1, 0},
-        {"-1", 0, 10, -1, 0},
-        {"+1", 0, 10, -1, 0},
-        {" 1", 0, 10, -1, 0},
-        {"1 ", 0, 10, -1, 0},
-        {"1k", 0, 10000, -1, 0},
-        {"1.0", 0, 10, -1, 0},
-        {"0x1", 0, 10, -1, 0},
-        {"abc", 0, 10, -1, 0},
+        {"18446744073709551616", 0, UINT64_MAX, -ERANGE, 0},
+        {"", 0, 10, -EINVAL, 0},
+        {"-1", 0, 10, -EINVAL, 0},
+        {"+1", 0, 10, -EINVAL, 0},
+        {" 1", 0, 10, -EINVAL, 0},
+        {"1 ", 0, 10, -EINVAL, 0},
+        {"1k", 0, 10000, -EINVAL, 0},
+        {"1.0", 0, 10, -EINVAL, 0},
+        {"0x1", 0, 10, -EINVAL, 0},
+        {"abc", 0, 10, -EINVAL, 0},
     };
     (void)state;
     for (size_t i = 0; i < N(cases); i++) {
@@ -120,7 +121,7 @@ static void test_parse_uint(void **state)
         if (rc != 0 && v != 0xdeadbeef) fail_msg("parse_uint(\"%s\") wrote *out", cases[i].s);
     }
     uint64_t v;
-    assert_int_equal(parse_uint(NULL, 0, 1, &v), -1);
+    assert_int_equal(parse_uint(NULL, 0, 1, &v), -EINVAL);
 }
 
 /* parse_weight: finite doubles >= 0; NaN, infinities, negatives and junk rejected. */
@@ -138,19 +139,19 @@ static void test_parse_weight(void **state)
         {"2.5e3", 0, 2500},
         {"1e-9", 0, 1e-9},
         {"1000000", 0, 1e6},
-        {"", -1, 0},
-        {"x", -1, 0},
-        {"1x", -1, 0},
-        {"1 ", -1, 0},
-        {"-1", -1, 0},
-        {"-0.5", -1, 0},
-        {"nan", -1, 0},
-        {"NaN", -1, 0},
-        {"-nan", -1, 0},
-        {"inf", -1, 0},
-        {"Infinity", -1, 0},
-        {"-inf", -1, 0},
-        {"1e400", -1, 0}, /* overflows to inf (ERANGE) */
+        {"", -EINVAL, 0},
+        {"x", -EINVAL, 0},
+        {"1x", -EINVAL, 0},
+        {"1 ", -EINVAL, 0},
+        {"-1", -ERANGE, 0},
+        {"-0.5", -ERANGE, 0},
+        {"nan", -EINVAL, 0},
+        {"NaN", -EINVAL, 0},
+        {"-nan", -EINVAL, 0},
+        {"inf", -EINVAL, 0},
+        {"Infinity", -EINVAL, 0},
+        {"-inf", -EINVAL, 0},
+        {"1e400", -EINVAL, 0}, /* overflows to inf (ERANGE) */
     };
     (void)state;
     for (size_t i = 0; i < N(cases); i++) {
@@ -163,7 +164,7 @@ static void test_parse_weight(void **state)
         if (rc != 0 && v != -42) fail_msg("parse_weight(\"%s\") wrote *out", cases[i].s);
     }
     double v;
-    assert_int_equal(parse_weight(NULL, &v), -1);
+    assert_int_equal(parse_weight(NULL, &v), -EINVAL);
 }
 
 /* strlcpy_ld: copies at most size-1 bytes, always terminates, returns strlen(src). */
