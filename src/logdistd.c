@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit gives EFBIG (503 disk_error), not death */
     raise_fd_limit(&cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     batch_id_init(0);
