@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +27,14 @@
 
 #include "admin/admin.h"
 #include "common/log.h"
+#include "common/mailbox.h"
 #include "core/config.h"
 #include "core/auth.h"
 #include "core/resource.h"
 #include "core/server.h"
 #include "core/tls.h"
-#include "deliver/batch.h"
+#include "core/metrics.h"
+#include "route/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
 #include "store/config_store.h"
@@ -89,6 +92,46 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     app_t *app = arg;
     app->signal = (int)sig;
     event_base_loopbreak(app->base);
+}
+
+/* The drain runs on its own thread while the main loop keeps answering on the
+ * connections already open (503 shutting_down, /health 503 draining); the
+ * thread posts the loop break to the main loop's mailbox when it is done. */
+typedef struct {
+    mailbox_msg_t msg; /* first: the message is the job */
+    deliver_t *d;
+    struct event_base *base;
+    mailbox_t *mb;
+    uint64_t lost;
+} drain_job_t;
+
+static void on_drain_done(mailbox_msg_t *msg)
+{
+    event_base_loopbreak(((drain_job_t *)msg)->base);
+}
+
+static void *drain_main(void *arg)
+{
+    drain_job_t *j = arg;
+    j->lost = deliver_drain_and_stop(j->d);
+    j->msg.fn = on_drain_done;
+    mailbox_post(j->mb, &j->msg);
+    return NULL;
+}
+
+/* Drain delivery; serve the main loop meanwhile when a thread can be had. */
+static uint64_t drain_serving(deliver_t *d, struct event_base *base)
+{
+    drain_job_t j = {.d = d, .base = base, .mb = mailbox_new(base)};
+    pthread_t th;
+    if (!j.mb || pthread_create(&th, NULL, drain_main, &j)) {
+        mailbox_free(j.mb);
+        return deliver_drain_and_stop(d);
+    }
+    event_base_dispatch(base); /* until on_drain_done (or another signal) */
+    pthread_join(th, NULL);
+    mailbox_free(j.mb); /* runs on_drain_done if still queued: harmless */
+    return j.lost;
 }
 
 /* Open <data_dir>/analyzers.db, add the analyzers it holds to cfg (those
@@ -149,6 +192,13 @@ static void raise_fd_limit(const config_t *cfg)
                  "open-file limit %llu is below max-connections x listeners + 256 (%llu): "
                  "accept() will fail first (it backs off; see accept_errors)",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+/* The queue budget as metrics shows it (metrics only read it). */
+static void read_queue_gauges(const void *ctx, uint64_t *bytes, uint64_t *records)
+{
+    *bytes = queue_bytes(ctx);
+    *records = queue_records(ctx);
 }
 
 int main(int argc, char **argv)
@@ -224,6 +274,7 @@ int main(int argc, char **argv)
     app.base = ec ? event_base_new_with_config(ec) : NULL;
     if (ec) event_config_free(ec);
     if (!d || !app.base) goto out;
+    metrics_set_queue_reader(read_queue_gauges, deliver_queue(d)); /* the queue owns the budget */
     if (cfg.durability != DURABILITY_NONE) {
         wal_options_t wo = {cfg.data_dir, cfg.wal_segment_bytes, cfg.max_disk_bytes};
         wal_open_stats_t st;
@@ -296,7 +347,7 @@ int main(int argc, char **argv)
     /* packets waiting for the disk: let the writer finish, then queue them */
     durable_wait_idle(dur);
     event_base_loop(app.base, EVLOOP_NONBLOCK);
-    uint64_t lost = deliver_drain_and_stop(d); /* acks still go to the writer */
+    uint64_t lost = drain_serving(d, app.base); /* acks still go to the writer */
     log_info("logdistd", "stopped; %llu records undelivered at exit", (unsigned long long)lost);
     exit_code = 0;
 out:

@@ -259,7 +259,8 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
         return;
     }
     if (rc) {
-        http_reply_error(req, rc == -EINVAL ? 400 : 503, "bad_request", strerror(-rc), -1, 0);
+        http_reply_error(req, rc == -EINVAL ? 400 : 503, "bad_request", strerror(-rc), -1,
+                         rc == -EINVAL ? 0 : 1); /* every 503 says when to retry */
         return;
     }
     persist(a, spec.id);
@@ -341,6 +342,13 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
 static void health(admin_t *a, struct evhttp_request *req)
 {
     json_t *o = json_object();
+    if (a->draining) { /* the delivery thread is stopping: do not call into it */
+        json_object_set_new(o, "status", json_string("draining"));
+        json_object_set_new(o, "retry_after_s", json_integer(5));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        http_reply_json(req, 503, o);
+        return;
+    }
     int healthy = deliver_healthy_count(a->d);
     json_object_set_new(o, "status",
                         json_string(a->draining ? "draining"
@@ -380,6 +388,11 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
             health(a, req);
             return;
         }
+    }
+    if (a->draining) { /* the rest calls into the delivery thread, which is stopping */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_reply_error(req, 503, "shutting_down", "logdistd is shutting down", -1, 5);
+        return;
     }
     if (!strcmp(path, "/api/v1/metrics")) {
         if (cmd != EVHTTP_REQ_GET) {
