@@ -37,6 +37,15 @@ static void bucket_init(bucket_t *b, uint64_t rate, double burst_s)
     b->tokens = b->cap;
 }
 
+/* Seconds from *last to now, and *last = now. A clock that steps backwards
+ * counts as no time at all (never as a huge unsigned gap that refills). */
+static double elapsed(uint64_t *last, uint64_t now)
+{
+    double dt = *last && now > *last ? (double)(now - *last) / 1e6 : 0;
+    *last = now;
+    return dt;
+}
+
 static void refill(bucket_t *b, double dt)
 {
     if (!b->rate) return;
@@ -167,8 +176,7 @@ int ratelimit_admit(ratelimit_t *r, const char *key, size_t key_len, uint64_t re
                     uint64_t bytes, uint64_t now_us, const char **which)
 {
     if (!ratelimit_enabled(r)) return 0;
-    double dt = r->g_last_us ? (double)(now_us - r->g_last_us) / 1e6 : 0;
-    r->g_last_us = now_us;
+    double dt = elapsed(&r->g_last_us, now_us);
     refill(&r->g_rec, dt);
     refill(&r->g_bytes, dt);
     double wait = fmax(wait_for(&r->g_rec, (double)records), wait_for(&r->g_bytes, (double)bytes));
@@ -180,8 +188,7 @@ int ratelimit_admit(ratelimit_t *r, const char *key, size_t key_len, uint64_t re
     if (r->cfg.agent_records_per_s || r->cfg.agent_bytes_per_s) {
         a = agent_get(r, key, key_len, now_us);
         if (a) {
-            double adt = (double)(now_us - a->last_us) / 1e6;
-            a->last_us = now_us;
+            double adt = elapsed(&a->last_us, now_us);
             refill(&a->rec, adt);
             refill(&a->bytes, adt);
             wait = fmax(wait_for(&a->rec, (double)records), wait_for(&a->bytes, (double)bytes));
