@@ -1,7 +1,15 @@
-"""Graceful shutdown: SIGTERM drains what was accepted; drain timeout."""
+"""Graceful shutdown: SIGTERM drains what was accepted; drain timeout.
+
+While draining, logdistd keeps answering on connections already open: a packet
+gets 503 shutting_down with Retry-After: 5, retry_after_s and Connection: close,
+/health 503 {"status":"draining"}; at the drain timeout what is left, queued or
+in flight, is counted in records_lost_at_shutdown (logged) and it exits 0.
+"""
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +19,35 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LogdistTestCase, dl, free_port, read_lines, scaled,  # noqa: E402
                      wait_until)
+
+
+def send_request(sock, method, path, body=b"", ctype="application/json"):
+    sock.sendall(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
+                  "Content-Length: %d\r\n\r\n" % (method, path, ctype, len(body))).encode()
+                 + body)
+
+
+def read_response(sock):
+    """One HTTP response from sock: (status, lower-case headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a response: %r" % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for ln in lines[1:]:
+        k, v = ln.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest[:n]
 
 
 class ShutdownTest(LogdistTestCase):
@@ -74,6 +111,86 @@ class ShutdownTest(LogdistTestCase):
         err = d.proc.stderr_text()
         self.assertIn("drain timeout: 3 records not delivered at shutdown", err)
         self.assertIn("stopped; 3 records undelivered at exit", err)
+
+    def test_draining_answers_503_and_health_draining(self):
+        """Connections open before SIGTERM are still answered while logdistd drains: a
+        packet gets 503 shutting_down (Retry-After: 5, retry_after_s 5, Connection:
+        close, then EOF), /health 503 draining, the rest of the API 503 too; the
+        queued records are counted as lost at the drain timeout."""
+        port = free_port()  # the analyzer is down: the drain lasts until its timeout
+        d = self.start_daemon("--drain-timeout-ms", str(int(dl(4) * 1000)),
+                              analyzers=[("dn", "http://127.0.0.1:%d/ingest" % port, 1)])
+        d.wait_state("dn", "down", dl(10))
+        socks = [socket.create_connection(("127.0.0.1", d.port), timeout=dl(10))
+                 for _ in range(3)]
+        ing, hc, adm = socks
+        try:
+            send_request(ing, "POST", "/api/v1/logs", b'[{"id":"d-1"},{"id":"d-2"}]')
+            st, h, body = read_response(ing)
+            self.assertEqual(st, 202, body)
+            send_request(hc, "GET", "/health")
+            st, h, body = read_response(hc)
+            self.assertEqual(st, 200, body)
+            send_request(adm, "GET", "/api/v1/metrics")
+            self.assertEqual(read_response(adm)[0], 200)
+            d.proc.signal(signal.SIGTERM)
+            wait_until(lambda: "draining (up to" in d.proc.stderr_text(), dl(10),
+                       "logdistd to start draining")
+            self.assertTrue(d.proc.running(), "exited before the drain timeout")
+            # /health on a kept-alive connection: 503 draining, with when to come back
+            send_request(hc, "GET", "/health")
+            st, h, body = read_response(hc)
+            self.assertEqual(st, 503, body)
+            j = json.loads(body)
+            self.assertEqual(j["status"], "draining", j)
+            self.assertEqual(j["retry_after_s"], 5, j)
+            self.assertEqual(h.get("retry-after"), "5", h)
+            # a packet: 503 shutting_down, Retry-After 5, Connection: close, then EOF
+            send_request(ing, "POST", "/api/v1/logs", b'[{"id":"d-3"}]')
+            st, h, body = read_response(ing)
+            self.assertEqual(st, 503, body)
+            j = json.loads(body)
+            self.assertEqual(j["error"], "shutting_down", j)
+            self.assertEqual(j["retry_after_s"], 5, j)
+            self.assertEqual(h.get("retry-after"), "5", h)
+            self.assertEqual(h.get("connection", "").lower(), "close", h)
+            self.assertEqual(ing.recv(1), b"", "connection left open after 503 shutting_down")
+            # the admin API does not call into the stopping delivery thread
+            send_request(adm, "GET", "/api/v1/metrics")
+            st, h, body = read_response(adm)
+            self.assertEqual(st, 503, body)
+            self.assertEqual(json.loads(body)["error"], "shutting_down", body)
+            self.assertEqual(json.loads(body)["retry_after_s"], 5, body)
+        finally:
+            for sk in socks:
+                sk.close()
+        rc, _ = self.wait_exit(d.proc, dl(4) + dl(10))
+        self.assertEqual(rc, 0)
+        err = d.proc.stderr_text()
+        self.assertIn("drain timeout: 2 records not delivered at shutdown", err)
+        self.assertIn("stopped; 2 records undelivered at exit", err)
+
+    def test_drain_timeout_counts_inflight_batches(self):
+        """A batch in flight to an analyzer that does not answer before the drain
+        timeout is cut at the timeout and its records are counted as lost, as well as
+        the records still queued."""
+        slow = self.start_analyzer("sl", "--latency-ms", "60000")
+        d = self.start_daemon("--drain-timeout-ms", "1000", "--request-timeout-ms", "120000",
+                              "--max-inflight", "1", "--batch-max-records", "3",
+                              "--batch-linger-ms", "5", analyzers=[("sl", slow.url, 1)])
+        d.wait_state("sl", "up", dl(10))
+        r = d.post_logs('[{"id":"f-1"},{"id":"f-2"},{"id":"f-3"},{"id":"f-4"},{"id":"f-5"}]')
+        self.assertEqual(r.status, 202, r)
+        m = wait_until(lambda: (lambda m: m["inflight_batches"] >= 1 and m)(d.metrics()),
+                       dl(10), "a batch in flight")
+        self.assertEqual(m["records_delivered"], 0, m)
+        d.proc.signal(signal.SIGTERM)
+        rc, _ = self.wait_exit(d.proc, 1 + dl(10))
+        self.assertEqual(rc, 0)
+        err = d.proc.stderr_text()
+        self.assertEqual(slow.records(), 0)  # nothing was acknowledged
+        self.assertIn("drain timeout: 5 records not delivered at shutdown", err)
+        self.assertIn("stopped; 5 records undelivered at exit", err)
 
     def test_sigint_idle_exits_zero_and_port_is_closed(self):
         a = self.start_analyzer("i1")
