@@ -1,9 +1,10 @@
 /*
- * auth.c - see auth.h. SHA-256 and randomness from OpenSSL (EVP, RAND_bytes),
- * constant-time comparison with CRYPTO_memcmp.
+ * auth.c - see auth.h. SHA-256 and salts from OpenSSL (EVP, RAND_bytes), new
+ * tokens from getrandom(), constant-time comparison with CRYPTO_memcmp.
  */
 #include "core/auth.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -11,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
+#include "common/check.h"
 #include "common/util.h"
 
 #define SALT_LEN 16
@@ -96,10 +99,77 @@ int auth_hash_token(const char *token, char *out, size_t outlen)
     return 0;
 }
 
+/* RFC 6750 b64token characters (what fits in "Authorization: Bearer"). */
+static bool token_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+static bool hex_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int auth_token_check(const char *token, char *err, size_t errlen)
+{
+    size_t len = strlen(token), n = len;
+    while (n && token[n - 1] == '=') n--; /* base64 padding carries no entropy */
+    if (len > MAX_TOKEN_LEN) {
+        ld_set_err(err, errlen, "token is longer than %d bytes", MAX_TOKEN_LEN);
+        return -EINVAL;
+    }
+    bool hex = n > 0, seen[256] = {false};
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!token_char(token[i])) {
+            ld_set_err(err, errlen, "token byte %zu is not one of A-Z a-z 0-9 - . _ ~ + / "
+                       "(a bearer token, RFC 6750)", i);
+            return -EINVAL;
+        }
+        hex = hex && hex_char(token[i]);
+        distinct += !seen[(unsigned char)token[i]];
+        seen[(unsigned char)token[i]] = true;
+    }
+    size_t need = hex ? AUTH_TOKEN_MIN_HEX : AUTH_TOKEN_MIN_CHARS;
+    if (n < need || distinct < AUTH_TOKEN_MIN_DISTINCT) {
+        ld_set_err(err, errlen, "token too weak: need at least 128 random bits, i.e. %d hex "
+                   "characters or %d base64 characters with at least %d different ones (got %zu "
+                   "characters, %zu different); use logdistd --generate-token",
+                   AUTH_TOKEN_MIN_HEX, AUTH_TOKEN_MIN_CHARS, AUTH_TOKEN_MIN_DISTINCT, n, distinct);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int auth_generate_token(char *out, size_t outlen)
+{
+    static const char b64url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char r[AUTH_TOKEN_RANDOM_BYTES + 2] = {0}; /* +2: whole groups of 3 */
+    if (outlen < AUTH_TOKEN_GENERATED_LEN + 1) return -ENOBUFS;
+    size_t got = 0;
+    while (got < AUTH_TOKEN_RANDOM_BYTES) {
+        ssize_t k = getrandom(r + got, AUTH_TOKEN_RANDOM_BYTES - got, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return k < 0 ? -errno : -EIO;
+        got += (size_t)k;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < AUTH_TOKEN_RANDOM_BYTES; i += 3) {
+        unsigned v = (unsigned)r[i] << 16 | (unsigned)r[i + 1] << 8 | r[i + 2];
+        for (int k = 0; k < 4 && o < AUTH_TOKEN_GENERATED_LEN; k++)
+            out[o++] = b64url[(v >> (18 - 6 * k)) & 63];
+    }
+    out[o] = 0;
+    OPENSSL_cleanse(r, sizeof r);
+    return 0;
+}
+
 static int parse_roles(const char *s, size_t n, unsigned *roles)
 {
     *roles = 0;
-    while (n) {
+    for (;;) { /* every element non-empty: "ingest+" and "+admin" are errors */
         const char *plus = memchr(s, '+', n);
         size_t k = plus ? (size_t)(plus - s) : n;
         if (k == 6 && !strncmp(s, "ingest", 6))

@@ -57,7 +57,33 @@ bool auth_http_require(const auth_t *a, struct evhttp_request *req, unsigned rol
 void auth_http_wrong_agent(struct evhttp_request *req, const char *bound, const char *claimed,
                            size_t claimed_len);
 
-/* Write the hash of `token` (fresh random salt) into out. Returns 0 or -1. */
+/* Answer 403 {"error":"forbidden","message":msg[,"offset":offset]} for a
+ * packet whose agent_id a bound token cannot accept (null, a number, a
+ * repeated key); counted as wrong_agent and logged. offset < 0 omits it. */
+void auth_http_bad_agent(struct evhttp_request *req, const char *bound, const char *msg,
+                         long long offset);
+
+/* Write the hash of `token` (fresh random salt) into out. Returns 0 or -1.
+ * Hashes any 1..4096-byte string: the strength rule is auth_token_check(),
+ * applied by `logdistd --hash-token`. */
 int auth_hash_token(const char *token, char *out, size_t outlen);
+
+/* Token strength rule (`--hash-token` refuses anything weaker): only RFC 6750
+ * bearer characters (A-Z a-z 0-9 - . _ ~ + /, then optional '=' padding that
+ * does not count), and at least 128 bits if the characters are random: 32
+ * characters when every one is a hex digit (4 bits each), otherwise 22
+ * (base64, 6 bits each); and at least 8 different characters, which refuses
+ * "aaaa..." and short repeated patterns. Returns 0 or -EINVAL with err. */
+#define AUTH_TOKEN_MIN_HEX 32
+#define AUTH_TOKEN_MIN_CHARS 22
+#define AUTH_TOKEN_MIN_DISTINCT 8
+int auth_token_check(const char *token, char *err, size_t errlen);
+
+/* A new token: AUTH_TOKEN_RANDOM_BYTES bytes from getrandom() in unpadded
+ * base64url (AUTH_TOKEN_GENERATED_LEN characters) into out (outlen must be
+ * more than that). Returns 0 or a negative errno. */
+#define AUTH_TOKEN_RANDOM_BYTES 32
+#define AUTH_TOKEN_GENERATED_LEN 43
+int auth_generate_token(char *out, size_t outlen);
 
 #endif

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "common/util.h"
 #include "core/auth.h"
+#include "core/netallow.h"
 
 typedef enum {
     OPT_U32,
@@ -133,7 +135,8 @@ static const option_t options[] = {
     {"analyzer-ca", OPT_STRING, OFF(analyzer_ca), 1, CONFIG_PATH_MAX,
      "PEM CA bundle to verify HTTPS analyzers (default: the system store)"},
     {"analyzer-allow", OPT_STRING, OFF(analyzer_allow), 1, 1023,
-     "comma list of hosts and CIDRs analyzer URLs may point to (default: any)"},
+     "comma list of hosts, addresses and CIDRs analyzer URLs may point to (default: any "
+     "host but link-local and cloud metadata addresses, see docs/SECURITY.md)"},
     {"data-dir", OPT_STRING, OFF(data_dir), 1, sizeof(((config_t *)0)->data_dir) - 1,
      "WAL, dead letters and analyzers.db live here (default ./data)"},
     {"durability", OPT_DURABILITY, 0, 0, 0,
@@ -247,59 +250,21 @@ bool config_host_is_loopback(const char *host)
     return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
-/* Does address `ip` (text) fall in `cidr` ("10.0.0.0/8", "::1/128", "1.2.3.4")? */
-static bool in_cidr(const char *ip, const char *cidr)
-{
-    char net[64];
-    const char *slash = strchr(cidr, '/');
-    size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
-    if (n >= sizeof net) return false;
-    memcpy(net, cidr, n);
-    net[n] = 0;
-    unsigned char a[16], b[16];
-    int fam = strchr(net, ':') ? AF_INET6 : AF_INET;
-    int len = fam == AF_INET6 ? 16 : 4;
-    if (inet_pton(fam, net, b) != 1 || inet_pton(fam, ip, a) != 1) return false;
-    long bits = slash ? strtol(slash + 1, NULL, 10) : len * 8;
-    if (bits < 0 || bits > len * 8) return false;
-    for (int i = 0; i < len && bits > 0; i++, bits -= 8) {
-        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
-        if ((a[i] & mask) != (b[i] & mask)) return false;
-    }
-    return true;
-}
-
 bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, size_t errlen)
 {
-    if (!cfg->analyzer_allow[0]) return true;
     CURLU *u = curl_url();
     char *host = NULL;
     bool ok = false;
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        char h[256];
-        strlcpy_ld(h, host, sizeof h);
-        size_t hl = strlen(h);
-        if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1] -> ::1 */
-            memmove(h, h + 1, hl - 2);
-            h[hl - 2] = 0;
-        }
-        const char *p = cfg->analyzer_allow;
-        while (*p && !ok) {
-            const char *c = strchr(p, ',');
-            size_t n = c ? (size_t)(c - p) : strlen(p);
-            char item[256];
-            if (n < sizeof item) {
-                memcpy(item, p, n);
-                item[n] = 0;
-                ok = !strcasecmp(item, h) || in_cidr(h, item);
-            }
-            p = c ? c + 1 : p + n;
-        }
+        char why[300] = "";
+        ok = netallow_host_allowed(cfg->analyzer_allow, host, why, sizeof why);
+        if (!ok) ld_set_err(err, errlen, "url '%.200s': %s", url, why);
+    } else {
+        ld_set_err(err, errlen, "url '%.200s' has no host", url);
     }
     curl_free(host);
     curl_url_cleanup(u);
-    if (!ok) snprintf(err, errlen, "analyzer host of '%.200s' is not in --analyzer-allow", url);
     return ok;
 }
 
@@ -347,6 +312,8 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
         break;
     }
     case OPT_STRING:
+        if (o->offset == OFF(analyzer_allow) && netallow_check_list(val, err, errlen))
+            return -1;
         if (strlen(val) >= o->min && strlen(val) <= o->max) {
             strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
             return 0;
@@ -667,11 +634,45 @@ void config_usage(FILE *out)
                  "                             client_key (mutual TLS to an https analyzer)\n"
                  "  --token SPEC               role=ingest|admin|read[+...],hash=HASH[,agent=ID]\n"
                  "                             (repeatable; turns authentication on)\n"
-                 "  --hash-token TOKEN         print the HASH to use in --token, and exit\n"
+                 "  --hash-token TOKEN         print the HASH to use in --token, and exit; TOKEN\n"
+                 "                             needs 128 random bits (32 hex / 22 base64 chars)\n"
+                 "  --generate-token           print a new random token and its HASH, and exit\n"
                  "  --insecure                 allow a non-loopback listener without tokens\n");
     for (size_t i = 0; i < N_OPTIONS; i++)
         fprintf(out, "  --%-24s %s\n", options[i].name, options[i].help);
     fprintf(out, "  --help, --version\n");
+}
+
+/* --hash-token TOKEN: print its HASH (1), or refuse a weak token (-1). */
+static int hash_token_cmd(const char *token)
+{
+    char hash[160], err[300];
+    if (!token) {
+        fprintf(stderr, "logdistd: --hash-token needs a token (or use --generate-token)\n");
+        return -1;
+    }
+    if (auth_token_check(token, err, sizeof err)) {
+        fprintf(stderr, "logdistd: --hash-token: %s\n", err);
+        return -1;
+    }
+    if (auth_hash_token(token, hash, sizeof hash)) {
+        fprintf(stderr, "logdistd: --hash-token: cannot hash the token\n");
+        return -1;
+    }
+    printf("%s\n", hash);
+    return 1;
+}
+
+/* --generate-token: print "TOKEN\nHASH\n" (1), or -1. */
+static int generate_token_cmd(void)
+{
+    char tok[AUTH_TOKEN_GENERATED_LEN + 1], hash[160];
+    if (auth_generate_token(tok, sizeof tok) || auth_hash_token(tok, hash, sizeof hash)) {
+        fprintf(stderr, "logdistd: --generate-token: no randomness available\n");
+        return -1;
+    }
+    printf("%s\n%s\n", tok, hash);
+    return 1;
 }
 
 int config_from_args(config_t *cfg, int argc, char **argv)
@@ -683,15 +684,8 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             config_usage(stdout);
             return 1;
         }
-        if (!strcmp(argv[i], "--hash-token")) {
-            char hash[160];
-            if (i + 1 >= argc || auth_hash_token(argv[i + 1], hash, sizeof hash)) {
-                fprintf(stderr, "logdistd: --hash-token needs a token (1..4096 bytes)\n");
-                return -1;
-            }
-            printf("%s\n", hash);
-            return 1;
-        }
+        if (!strcmp(argv[i], "--hash-token")) return hash_token_cmd(i + 1 < argc ? argv[i + 1] : NULL);
+        if (!strcmp(argv[i], "--generate-token")) return generate_token_cmd();
         if (!strcmp(argv[i], "--version")) {
             printf("logdistd 0.1.0\n");
             return 1;

@@ -107,7 +107,8 @@ typedef struct {
     char tls_key[CONFIG_PATH_MAX + 1];
     char tls_client_ca[CONFIG_PATH_MAX + 1]; /* "" = no client certificates */
     char analyzer_ca[CONFIG_PATH_MAX + 1];   /* "" = system CA store */
-    char analyzer_allow[1024];      /* comma list of hosts / CIDRs analyzers may use; "" = any */
+    char analyzer_allow[1024];      /* comma list of hosts / CIDRs analyzers may use; "" = any
+                                       but the default-denied ones (core/netallow.h) */
     bool insecure;                  /* allow non-loopback listeners without tokens */
     char (*tokens)[CONFIG_TOKEN_MAX + 1];
     size_t token_count;
@@ -144,9 +145,13 @@ int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec);
 
 void config_free(config_t *cfg);
 
-/* Is the analyzer URL's host allowed by cfg->analyzer_allow? (empty list = any).
- * Entries are host names (exact, case-insensitive) or IPv4/IPv6 CIDRs (or single
- * addresses). Returns true when allowed; otherwise false with err set. */
+/* Is the analyzer URL's host allowed by cfg->analyzer_allow? An empty list
+ * allows any host except the link-local and cloud metadata addresses denied
+ * by default; a list allows only its entries (host names, exact and
+ * case-insensitive, addresses, CIDRs), and a default-denied host only when an
+ * entry names it narrowly (core/netallow.h has the rules). The list syntax is
+ * checked when the option is parsed ("10.0.0.0/" is an error). Returns true
+ * when allowed; otherwise false with err set. */
 bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, size_t errlen);
 
 /* Is host a loopback address or "localhost"? */

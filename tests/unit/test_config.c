@@ -3,9 +3,12 @@
  * config_from_args (space and --name=value forms, bounds, unknown flags, bad
  * values, --help/--version), config_parse_analyzer (table of good and bad specs,
  * health_url derivation), and config_load_file (options + analyzers, errors,
- * flags overriding the file).
+ * flags overriding the file), the --analyzer-allow list (a table of every
+ * malformed shape; a table of hosts denied by default and what opens them),
+ * and the --hash-token / --generate-token commands.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -524,6 +527,175 @@ static void test_config_equals_form(void **state)
     config_free(&c);
 }
 
+
+/* ---- --analyzer-allow: list syntax and the default deny ------------------------------- */
+
+/* Every malformed shape is an error of the option (it used to read "10.0.0.0/" as /0). */
+static void test_allow_list_syntax(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *list;
+        int ok;
+    } cases[] = {
+        {"10.0.0.0/8", 1},           {"10.0.0.0/8,analyzers.internal", 1},
+        {"192.168.1.7", 1},          {"0.0.0.0/0", 1},
+        {"::1", 1},                  {"fd00::/8", 1},
+        {"::/0", 1},                 {"2001:db8::/128", 1},
+        {"a-b_c.d", 1},              {"169.254.169.254", 1},
+        {"10.0.0.0/", 0},            {"10.0.0.0/33", 0},
+        {"10.0.0.0/-1", 0},          {"10.0.0.0/+8", 0},
+        {"10.0.0.0/08", 0},          {"10.0.0.0/8a", 0},
+        {"10.0.0.0/ 8", 0},          {"10.0.0.0//8", 0},
+        {"10.0.0.0/8/8", 0},         {"10.0.0.0/1000", 0},
+        {"10.0.0.1/8", 0},           /* host bits set */
+        {"10.0.0/8", 0},             {"10.0.0", 0},
+        {"10.0.0.256", 0},           {"1.2.3.4.5", 0},
+        {"/8", 0},                   {"::1/129", 0},
+        {"::1/", 0},                 {"[::1]", 0},
+        {"fe80::1%eth0", 0},         {"fd00::1/8", 0},
+        {"10.0.0.0/8,", 0},          {",10.0.0.0/8", 0},
+        {"10.0.0.0/8,,a", 0},        {" 10.0.0.0/8", 0},
+        {"10.0.0.0/8 ", 0},          {"host name", 0},
+        {"http://a", 0},             {"a:b", 0},
+        {"h\xc3\xa9", 0},            {"*.internal", 0},
+        {"name/8", 0},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        const char *args[] = {"--analyzer-allow", cases[i].list, NULL};
+        config_t c;
+        config_defaults(&c);
+        int rc = run_args(&c, args);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("--analyzer-allow '%s': rc %d, want %s", cases[i].list, rc,
+                     cases[i].ok ? "accepted" : "a parse error");
+        config_free(&c);
+    }
+    /* the file form goes through the same check */
+    char path[64];
+    write_tmp("{\"analyzer_allow\": \"10.0.0.0/\"}", path);
+    config_t c;
+    config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "10.0.0.0/"));
+    config_free(&c);
+    unlink(path);
+}
+
+static void test_allow_default_deny(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *allow;
+        const char *url;
+        int ok;
+    } cases[] = {
+        /* no list: any host but link-local and metadata */
+        {"", "http://127.0.0.1:9001/ingest", 1},
+        {"", "http://10.1.2.3/x", 1},
+        {"", "https://analyzer.example.com/x", 1},
+        {"", "http://[::1]:9/x", 1},
+        {"", "http://169.254.169.254/latest/meta-data/", 0},
+        {"", "http://169.254.0.1/x", 0},
+        {"", "http://169.254.255.255/x", 0},
+        {"", "http://169.253.255.255/x", 1},
+        {"", "http://169.255.0.0/x", 1},
+        {"", "http://0xA9FEA9FE/x", 0},          /* curl normalises these spellings */
+        {"", "http://2852039166/x", 0},
+        {"", "http://169.254.43518/x", 0},
+        {"", "http://0251.0376.0251.0376/x", 0},
+        {"", "http://169.254.169.254./x", 0},    /* trailing dot */
+        {"", "http://[fe80::1]/x", 0},
+        {"", "http://[fe80::1%25eth0]/x", 0},
+        {"", "http://[febf::1]/x", 0},
+        {"", "http://[fec0::1]/x", 1},
+        {"", "http://[fd00:ec2::254]/x", 0},
+        {"", "http://[fd00:ec2::253]/x", 1},
+        {"", "http://[::ffff:169.254.169.254]/x", 0},
+        {"", "http://[::ffff:a9fe:a9fe]/x", 0},
+        {"", "http://[64:ff9b::169.254.169.254]/x", 0},
+        {"", "http://100.100.100.200/x", 0},
+        {"", "http://100.100.100.201/x", 1},
+        {"", "http://metadata.google.internal/computeMetadata/v1/", 0},
+        {"", "http://METADATA.Google.Internal./x", 0},
+        {"", "http://metadata/x", 0},
+        {"", "http://metadata.goog/x", 0},
+        {"", "http://instance-data/x", 0},
+        {"", "http://instance-data.ec2.internal/x", 0},
+        {"", "http://metadata.google.internal.example.com/x", 1},
+        /* a list allows only its entries, and a wide one does not open the denied */
+        {"10.0.0.0/8", "http://10.9.9.9/x", 1},
+        {"10.0.0.0/8", "http://11.0.0.1/x", 0},
+        {"10.0.0.0/8", "http://127.0.0.1/x", 0},
+        {"0.0.0.0/0", "http://8.8.8.8/x", 1},
+        {"0.0.0.0/0", "http://169.254.169.254/x", 0},
+        {"169.0.0.0/8", "http://169.254.169.254/x", 0},
+        {"::/0", "http://[fe80::1]/x", 0},
+        {"::/0", "http://[::ffff:169.254.169.254]/x", 0},
+        {"169.254.169.254", "http://169.254.169.254/x", 1},
+        {"169.254.10.0/24", "http://169.254.10.7/x", 1},
+        {"169.254.10.0/24", "http://169.254.169.254/x", 0},
+        {"169.254.0.0/16", "http://169.254.169.254/x", 1},
+        {"fe80::/10", "http://[fe80::1]/x", 1},
+        {"fe80::/64", "http://[fe80::1]/x", 1},
+        {"fe80::/9", "http://[fe80::1]/x", 0},
+        {"metadata.google.internal", "http://metadata.google.internal/x", 1},
+        {"metadata.google.internal", "http://metadata/x", 0},
+        {"a.internal,b.internal", "http://B.INTERNAL/x", 1},
+        {"a.internal,b.internal", "http://c.internal/x", 0},
+        {"::1", "http://[::1]:8/x", 1},
+        {"analyzers.internal", "http://10.0.0.1/x", 0},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        config_t c;
+        config_defaults(&c);
+        if (cases[i].allow[0]) {
+            const char *args[] = {"--analyzer-allow", cases[i].allow, NULL};
+            assert_int_equal(run_args(&c, args), 0);
+        }
+        char err[512] = "";
+        bool ok = config_analyzer_allowed(&c, cases[i].url, err, sizeof err);
+        if (ok != (bool)cases[i].ok)
+            fail_msg("allow '%s', url %s: %s, want %s", cases[i].allow, cases[i].url,
+                     ok ? "allowed" : err, cases[i].ok ? "allowed" : "refused");
+        if (!ok && !strstr(err, "analyzer-allow")) fail_msg("error '%s' lacks the option", err);
+        config_free(&c);
+    }
+}
+
+/* --hash-token refuses weak tokens; --generate-token prints a token and its hash. */
+static void test_token_commands(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *tok;
+        int rc;
+    } cases[] = {
+        {"x", -1},
+        {"password", -1},
+        {"0123456789abcdef0123456789abcde", -1},
+        {"0123456789abcdef0123456789abcdef", 1},
+        {"Zq3_kP9-xW2mV7nB4tR8yL", 1},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        const char *args[] = {"--hash-token", cases[i].tok, NULL};
+        config_t c;
+        config_defaults(&c);
+        fflush(stdout);
+        int rc = run_args(&c, args);
+        if (rc != cases[i].rc) fail_msg("--hash-token '%s': rc %d, want %d", cases[i].tok, rc, cases[i].rc);
+        config_free(&c);
+    }
+    const char *missing[] = {"--hash-token", NULL};
+    config_t c;
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, missing), -1);
+    const char *gen[] = {"--generate-token", NULL};
+    assert_int_equal(run_args(&c, gen), 1);
+    config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +708,9 @@ int main(void)
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_config_equals_form),
+        cmocka_unit_test(test_allow_list_syntax),
+        cmocka_unit_test(test_allow_default_deny),
+        cmocka_unit_test(test_token_commands),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
