@@ -18,8 +18,12 @@
 typedef struct config_store config_store_t;
 
 typedef struct {
-    /* All stored analyzers (malloc'd array, caller frees). 0 or negative errno. */
-    int (*load)(config_store_t *s, analyzer_spec_t **out, size_t *n);
+    /* All stored analyzers (malloc'd array, caller frees). 0 or negative errno
+     * (then *out is NULL). A row that cannot be used (a NULL, a wrong type, a
+     * value too long, a NUL byte) is skipped and logged as a warning naming
+     * its row and column; the first such message also goes to err (optional),
+     * and the call still returns 0 with the other rows. */
+    int (*load)(config_store_t *s, analyzer_spec_t **out, size_t *n, char *err, size_t errlen);
     /* Insert or replace by id. 0 or negative errno. */
     int (*put)(config_store_t *s, const analyzer_spec_t *spec);
     /* Delete by id (absent is fine). 0 or negative errno. */
@@ -38,9 +42,10 @@ config_store_t *config_store_open_sqlite(const char *path, char *err, size_t err
 /* The schema version this build writes. */
 int config_store_schema_version(void);
 
+/* load without the message (rows skipped are logged anyway). */
 static inline int config_store_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
 {
-    return s->ops->load(s, out, n);
+    return s->ops->load(s, out, n, NULL, 0);
 }
 static inline int config_store_put(config_store_t *s, const analyzer_spec_t *spec)
 {

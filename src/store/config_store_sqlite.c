@@ -4,15 +4,22 @@
  * Versioned schema: PRAGMA user_version holds the version; migrations[i]
  * takes the database from version i to i+1 inside one transaction. Never drop
  * data in a migration: add columns/tables, copy, rename.
+ *
+ * The file is input like any other (it may be edited by hand, or come from
+ * another version): load checks every column's type and length, and a row
+ * it cannot use is skipped with a message naming its rowid and column -
+ * never read as NULL.
  */
 #include "store/config_store.h"
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -40,39 +47,116 @@ int config_store_schema_version(void)
     return N_MIGRATIONS;
 }
 
-static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n)
+typedef struct {
+    const char *name;
+    int type;      /* SQLITE_TEXT or SQLITE_FLOAT (an INTEGER is fine there too) */
+    size_t max;    /* text: longest accepted value */
+} column_t;
+
+static const column_t columns[] = {
+    {"id", SQLITE_TEXT, CONFIG_ID_MAX},           {"url", SQLITE_TEXT, CONFIG_URL_MAX},
+    {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},  {"weight", SQLITE_FLOAT, 0},
+    {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX}, {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
+};
+#define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
+
+static const char *type_name(int t)
+{
+    switch (t) {
+    case SQLITE_NULL: return "NULL";
+    case SQLITE_INTEGER: return "an integer";
+    case SQLITE_FLOAT: return "a number";
+    case SQLITE_BLOB: return "a blob";
+    default: return "text";
+    }
+}
+
+/* Check row columns 1..N_COLUMNS of st (column 0 is the rowid). 0, or -EINVAL
+ * with "row R: column C is ..." in why. */
+static int check_row(sqlite3_stmt *st, char *why, size_t whylen)
+{
+    long long rowid = sqlite3_column_int64(st, 0);
+    for (int c = 0; c < N_COLUMNS; c++) {
+        int t = sqlite3_column_type(st, c + 1);
+        const column_t *col = &columns[c];
+        bool ok = col->type == SQLITE_TEXT ? t == SQLITE_TEXT
+                                           : t == SQLITE_FLOAT || t == SQLITE_INTEGER;
+        if (!ok) {
+            snprintf(why, whylen, "row %lld: column %s is %s, expected %s", rowid, col->name,
+                     type_name(t), col->type == SQLITE_TEXT ? "text" : "a number");
+            return -EINVAL;
+        }
+        if (col->type == SQLITE_TEXT && (size_t)sqlite3_column_bytes(st, c + 1) > col->max) {
+            snprintf(why, whylen, "row %lld: column %s is longer than %zu bytes", rowid,
+                     col->name, col->max);
+            return -EINVAL;
+        }
+        if (col->type == SQLITE_TEXT &&
+            strlen((const char *)sqlite3_column_text(st, c + 1)) !=
+                (size_t)sqlite3_column_bytes(st, c + 1)) {
+            snprintf(why, whylen, "row %lld: column %s holds a NUL byte", rowid, col->name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void row_to_spec(sqlite3_stmt *st, analyzer_spec_t *a)
+{
+    memset(a, 0, sizeof *a);
+    strlcpy_ld(a->id, (const char *)sqlite3_column_text(st, 1), sizeof a->id);
+    strlcpy_ld(a->url, (const char *)sqlite3_column_text(st, 2), sizeof a->url);
+    strlcpy_ld(a->health_url, (const char *)sqlite3_column_text(st, 3), sizeof a->health_url);
+    a->weight = sqlite3_column_double(st, 4);
+    strlcpy_ld(a->client_cert, (const char *)sqlite3_column_text(st, 5), sizeof a->client_cert);
+    strlcpy_ld(a->client_key, (const char *)sqlite3_column_text(st, 6), sizeof a->client_key);
+}
+
+static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n, char *err, size_t errlen)
 {
     sqlite_store_t *q = (sqlite_store_t *)s;
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db, "SELECT id, url, health_url, weight, client_cert, client_key FROM analyzers "
-                           "ORDER BY rowid",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT rowid, id, url, health_url, weight, client_cert, client_key "
+                           "FROM analyzers ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        ld_set_err(err, errlen, "analyzers.db: %s", sqlite3_errmsg(q->db));
         return -EIO;
+    }
     size_t cap = 0;
+    bool reported = false;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char why[200];
+        if (check_row(st, why, sizeof why)) {
+            log_warn("config-store", "analyzers.db %s: row skipped", why);
+            if (!reported) ld_set_err(err, errlen, "analyzers.db %s", why);
+            reported = true;
+            continue;
+        }
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             analyzer_spec_t *a = realloc(*out, cap * sizeof *a);
             if (!a) {
                 sqlite3_finalize(st);
+                free(*out);
+                *out = NULL;
+                *n = 0;
                 return -ENOMEM;
             }
             *out = a;
         }
-        analyzer_spec_t *a = &(*out)[(*n)++];
-        memset(a, 0, sizeof *a);
-        strlcpy_ld(a->id, (const char *)sqlite3_column_text(st, 0), sizeof a->id);
-        strlcpy_ld(a->url, (const char *)sqlite3_column_text(st, 1), sizeof a->url);
-        strlcpy_ld(a->health_url, (const char *)sqlite3_column_text(st, 2), sizeof a->health_url);
-        a->weight = sqlite3_column_double(st, 3);
-        strlcpy_ld(a->client_cert, (const char *)sqlite3_column_text(st, 4), sizeof a->client_cert);
-        strlcpy_ld(a->client_key, (const char *)sqlite3_column_text(st, 5), sizeof a->client_key);
+        row_to_spec(st, &(*out)[(*n)++]);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    if (rc == SQLITE_DONE) return 0;
+    ld_set_err(err, errlen, "analyzers.db: %s", sqlite3_errmsg(q->db));
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return -EIO;
 }
 
 static int sq_put(config_store_t *s, const analyzer_spec_t *spec)

@@ -4,7 +4,9 @@
  * == config_store_schema_version()); put / load / remove round trip; put replaces by id
  * and keeps the load order (insertion order); reopen keeps the data; a database with a
  * newer user_version is refused; a version-0 database without the table is migrated
- * (and its other tables kept); constraint violations are reported.
+ * (and its other tables kept); constraint violations are reported; rows with a NULL,
+ * a wrong type, an over-long value or a NUL byte are skipped with their row and column
+ * named (table), never read as NULL.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -331,6 +333,66 @@ static void test_open_failures(void **state)
     assert_true(err[0] != 0);
 }
 
+
+/* A row the store cannot use (hand-edited file, another version's schema
+ * without NOT NULL) is skipped with a message naming its row and column,
+ * never read as NULL; the good rows around it load. */
+static void test_bad_rows(void **state)
+{
+    fix_t *f = *state;
+    static const struct {
+        const char *values; /* id, url, health_url, weight, updated_ms, client_cert, client_key */
+        const char *why;
+    } cases[] = {
+        {"NULL, 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is NULL"},
+        {"'b', NULL, 'http://b/health', 1, 0, '', ''", "column url is NULL"},
+        {"'b', 'http://b/', NULL, 1, 0, '', ''", "column health_url is NULL"},
+        {"'b', 'http://b/', 'http://b/health', NULL, 0, '', ''", "column weight is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, ''", "column client_cert is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL", "column client_key is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', ''", "column weight is text"},
+        {"42, 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is an integer"},
+        {"X'00', 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is a blob"},
+        {"'b', 2.5, 'http://b/health', 1, 0, '', ''", "column url is a number"},
+        {"substr(hex(zeroblob(40)), 1, 65), 'http://b/', 'http://b/health', 1, 0, '', ''",
+         "column id is longer than 64 bytes"},
+        {"'b', 'http://b/' || char(0) || 'x', 'http://b/health', 1, 0, '', ''",
+         "column url holds a NUL byte"},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        char db[200], sql[1024];
+        snprintf(db, sizeof db, "%s/bad%zu.db", f->dir, i);
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE analyzers (id, url, health_url, weight, updated_ms, client_cert, "
+                 "client_key);"
+                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '');"
+                 "INSERT INTO analyzers VALUES (%s);"
+                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', '');"
+                 "PRAGMA user_version = %d;",
+                 cases[i].values, config_store_schema_version());
+        sql_exec(db, sql);
+        config_store_t *s = open_ok(db);
+        analyzer_spec_t *got = NULL;
+        size_t n = 0;
+        char err[300] = "";
+        assert_int_equal(s->ops->load(s, &got, &n, err, sizeof err), 0);
+        if (!strstr(err, "row 2") || !strstr(err, cases[i].why))
+            fail_msg("case %zu: message '%s', want row 2 and '%s'", i, err, cases[i].why);
+        assert_int_equal(n, 2);
+        assert_string_equal(got[0].id, "a");
+        assert_string_equal(got[1].id, "c");
+        assert_true(got[1].weight == 0.5);
+        free(got);
+        /* the plain call loads the same; the file is left as it was */
+        got = NULL;
+        assert_int_equal(config_store_load(s, &got, &n), 0);
+        assert_int_equal(n, 2);
+        free(got);
+        config_store_close(s);
+        assert_int_equal(sql_int(db, "SELECT count(*) FROM analyzers"), 3);
+    }
+}
+
 int main(void)
 {
     log_set_level((log_level_t)(LOG_ERROR + 1)); /* quiet: constraint errors are provoked */
@@ -343,6 +405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version0_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
