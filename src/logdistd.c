@@ -357,6 +357,7 @@ out:
     resource_free(res);
     server_free(srv);
     server_free(admin_srv);
+    metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */
     deliver_free(d); /* stops delivery before the WAL writer goes */
     durable_free(dur);
     wal_close(wal);

@@ -43,6 +43,80 @@ admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_stor
     return a;
 }
 
+/* ---- JSON of the delivery snapshot (deliver_snapshot_t is plain data) ---- */
+
+static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_delivered)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(x->spec.id));
+    json_object_set_new(o, "url", json_string(x->spec.url));
+    json_object_set_new(o, "health_url", json_string(x->spec.health_url));
+    json_object_set_new(o, "weight", json_real(x->spec.weight));
+    json_object_set_new(o, "target_share", json_real(x->target_share));
+    json_object_set_new(o, "effective_share", json_real(x->effective_share));
+    json_object_set_new(o, "actual_share",
+                        json_real(total_delivered ? (double)x->records_delivered /
+                                                        (double)total_delivered
+                                                  : 0.0));
+    json_object_set_new(o, "healthy", json_boolean(x->healthy));
+    json_object_set_new(o, "routable", json_boolean(x->routable));
+    json_object_set_new(o, "state", json_string(x->state));
+    json_object_set_new(o, "breaker", json_string(x->breaker));
+    json_object_set_new(o, "breaker_trips", json_integer((json_int_t)x->breaker_trips));
+    json_object_set_new(o, "health_changed_ms", json_integer((json_int_t)x->health_changed_ms));
+    json_object_set_new(o, "records_routed", json_integer((json_int_t)x->records_routed));
+    json_object_set_new(o, "records_delivered", json_integer((json_int_t)x->records_delivered));
+    json_object_set_new(o, "records_redistributed_in",
+                        json_integer((json_int_t)x->records_redistributed_in));
+    json_object_set_new(o, "batches_delivered", json_integer((json_int_t)x->batches_delivered));
+    json_object_set_new(o, "batches_failed", json_integer((json_int_t)x->batches_failed));
+    json_object_set_new(o, "times_marked_down", json_integer((json_int_t)x->times_marked_down));
+    json_object_set_new(o, "inflight_batches", json_integer(x->inflight_batches));
+    json_object_set_new(o, "queued_records", json_integer((json_int_t)x->queued_records));
+    json_object_set_new(o, "queue_bytes", json_integer((json_int_t)x->queue_bytes));
+    json_object_set_new(o, "queue_share_bytes", json_integer((json_int_t)x->queue_share_bytes));
+    json_object_set_new(o, "queue_allowance_bytes",
+                        json_integer((json_int_t)x->queue_allowance_bytes));
+    json_object_set_new(o, "latency_ms", json_real(x->latency_ms));
+    json_object_set_new(o, "last_error", json_string(x->last_error));
+    return o;
+}
+
+/* One analyzer (id != NULL; NULL when unknown) or all of them:
+ * {"strategy","panic","analyzers":[...]}. Caller owns the reference. */
+static json_t *analyzers_json(admin_t *a, const char *id)
+{
+    deliver_snapshot_t s;
+    if (deliver_snapshot(a->d, NULL, &s)) return id ? NULL : json_object();
+    uint64_t total = 0;
+    for (size_t i = 0; i < s.count; i++) total += s.analyzers[i].records_delivered;
+    json_t *out = NULL;
+    if (id) {
+        for (size_t i = 0; i < s.count && !out; i++)
+            if (!strcmp(s.analyzers[i].spec.id, id)) out = analyzer_json(&s.analyzers[i], total);
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < s.count; i++)
+            json_array_append_new(arr, analyzer_json(&s.analyzers[i], total));
+        out = json_object();
+        json_object_set_new(out, "strategy", json_string(s.random_strategy ? "random" : "swrr"));
+        json_object_set_new(out, "panic", json_boolean(s.panic));
+        json_object_set_new(out, "analyzers", arr);
+    }
+    deliver_snapshot_free(&s);
+    return out;
+}
+
+/* Global metrics plus the per-analyzer counters. */
+static json_t *metrics_json(admin_t *a)
+{
+    json_t *m = metrics_to_json();
+    json_t *all = analyzers_json(a, NULL);
+    json_object_set(m, "analyzers", json_object_get(all, "analyzers"));
+    json_decref(all);
+    return m;
+}
+
 /* Write analyzer `id` as it is now to the store (or delete it when gone). */
 static void persist(admin_t *a, const char *id)
 {
@@ -53,72 +127,149 @@ static void persist(admin_t *a, const char *id)
     if (rc) log_error("admin", "analyzer %s: change not saved to the config store", id);
 }
 
+/* A replay in progress: one item per stored batch, removed by batch id as
+ * soon as ingest has queued it (never "the k oldest"). */
+typedef struct replay replay_t;
 typedef struct {
+    replay_t *r;
+    char batch_id[DEADLETTER_ID_MAX + 1];
+} replay_item_t;
+
+struct replay {
     admin_t *a;
     struct evhttp_request *req;
-    long batches, pending, failed;
+    long batches, pending, failed, unremoved;
     size_t records;
-} replay_t;
+    replay_item_t *items;
+};
 
-static void replay_step(void *ctx, int status, size_t records)
+static void replay_release(replay_t *r)
 {
-    replay_t *r = ctx;
-    if (status)
-        r->failed++;
-    else
-        r->records += records;
     if (--r->pending) return;
     admin_t *a = r->a;
     a->replaying = false;
     if (r->failed) {
-        char m[160];
-        snprintf(m, sizeof m, "%ld of %ld batches could not be re-queued; the dead letters are kept",
-                 r->failed, r->batches);
+        char m[200];
+        snprintf(m, sizeof m,
+                 "%ld of %ld batches could not be re-queued and are kept; the %ld re-queued were "
+                 "removed", r->failed, r->batches, r->batches - r->failed);
         http_reply_error(r->req, 503, "replay_failed", m, -1, 5);
     } else {
-        int rc = deliver_deadletter_remove_first(a->d, (uint64_t)r->batches);
-        if (rc) log_error("admin", "replayed dead letters not removed: %s", strerror(-rc));
         json_t *o = json_object();
         json_object_set_new(o, "replayed_batches", json_integer(r->batches));
         json_object_set_new(o, "replayed_records", json_integer((json_int_t)r->records));
         http_reply_json(r->req, 200, o);
     }
+    free(r->items);
     free(r);
 }
 
+/* ingest has queued (status 0) or refused one replayed batch. */
+static void replay_step(void *ctx, int status, size_t records)
+{
+    replay_item_t *it = ctx;
+    replay_t *r = it->r;
+    if (status) {
+        r->failed++;
+        log_warn("admin", "dead letter %s not replayed: %s", it->batch_id, strerror(-status));
+    } else {
+        r->records += records;
+        int rc = deliver_deadletter_remove(r->a->d, it->batch_id);
+        if (rc && rc != -ENOENT) { /* kept: a later replay sends it again (a duplicate) */
+            r->unremoved++;
+            log_error("admin", "replayed dead letter %s not removed: %s", it->batch_id,
+                      strerror(-rc));
+        }
+    }
+    replay_release(r);
+}
+
 /* POST /api/v1/deadletter/replay: every dead-lettered batch goes through
- * ingest again (validated, made durable, queued); the entries are removed
- * only once all of them are queued. */
+ * ingest again (validated with limits that fit the stored framing, made
+ * durable, queued); each entry is removed by batch id once it is queued. */
 static void deadletter_replay(admin_t *a, struct evhttp_request *req)
 {
     if (a->replaying) {
         http_reply_error(req, 409, "conflict", "a replay is already running", -1, 0);
         return;
     }
-    char **bodies;
-    size_t *lens;
-    long n = deliver_deadletter_read(a->d, &bodies, &lens);
+    deadletter_body_t *bodies = NULL;
+    long n = deliver_deadletter_read(a->d, &bodies);
     if (n < 0) {
         http_reply_error(req, 503, "disk_error", strerror((int)-n), -1, 5);
         return;
     }
     replay_t *r = calloc(1, sizeof *r);
-    if (!r) {
+    replay_item_t *items = n ? calloc((size_t)n, sizeof *items) : NULL;
+    if (!r || (n && !items)) {
+        free(r);
+        free(items);
+        deadletter_bodies_free(bodies, (size_t)n);
         http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
         return;
     }
     r->a = a;
     r->req = req;
     r->batches = n;
+    r->items = items;
     r->pending = n + 1; /* +1: the loop itself, so completion cannot run before it ends */
     a->replaying = true;
     for (long i = 0; i < n; i++) {
-        ingest_inject(a->ing, bodies[i], lens[i], replay_step, r);
-        free(bodies[i]);
+        items[i].r = r;
+        strlcpy_ld(items[i].batch_id, bodies[i].batch_id, sizeof items[i].batch_id);
+        ingest_inject(a->ing, bodies[i].body, bodies[i].len, replay_step, &items[i]);
     }
-    free(bodies);
-    free(lens);
-    replay_step(r, 0, 0);
+    deadletter_bodies_free(bodies, (size_t)n);
+    replay_release(r);
+}
+
+#define PURGE_MAX_IDS 4096
+
+static json_t *read_json_body(struct evhttp_request *req);
+
+/* DELETE /api/v1/deadletter: no body purges every entry stored now;
+ * {"batch_ids":[...]} purges only those (unknown ids are skipped). */
+static void purge_deadletters(admin_t *a, struct evhttp_request *req)
+{
+    json_t *body = NULL, *ids = NULL;
+    const char **v = NULL;
+    size_t n = 0;
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req))) {
+        if (!(body = read_json_body(req))) return;
+        ids = json_object_get(body, "batch_ids");
+        if (json_object_size(body) != 1 || !json_is_array(ids) ||
+            json_array_size(ids) > PURGE_MAX_IDS) {
+            http_reply_error(req, 400, "bad_request",
+                             "body must be {\"batch_ids\":[...]} with at most 4096 ids", -1, 0);
+            goto out;
+        }
+        n = json_array_size(ids);
+        v = calloc(n ? n : 1, sizeof *v);
+        for (size_t i = 0; v && i < n; i++) {
+            v[i] = json_string_value(json_array_get(ids, i));
+            if (!v[i] || !v[i][0] || strlen(v[i]) > DEADLETTER_ID_MAX) {
+                http_reply_error(req, 400, "bad_request", "batch ids are strings of 1..63 bytes",
+                                 -1, 0);
+                goto out;
+            }
+        }
+        if (!v) {
+            http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
+            goto out;
+        }
+    }
+    uint64_t records = 0;
+    int rc = deliver_deadletter_purge(a->d, body ? v : NULL, n, &records);
+    if (rc) {
+        http_reply_error(req, 503, "disk_error", strerror(-rc), -1, 5);
+        goto out;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "purged_records", json_integer((json_int_t)records));
+    http_reply_json(req, 200, o);
+out:
+    free(v);
+    json_decref(body);
 }
 
 void admin_free(admin_t *a)
@@ -203,7 +354,7 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_GET) {
-        http_reply_json(req, 200, deliver_analyzers_json(a->d, NULL));
+        http_reply_json(req, 200, analyzers_json(a, NULL));
         return;
     }
     if (cmd != EVHTTP_REQ_POST) {
@@ -267,7 +418,7 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
     char loc[128];
     snprintf(loc, sizeof loc, ANALYZERS_PATH "/%s", spec.id);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
-    json_t *j = deliver_analyzers_json(a->d, spec.id);
+    json_t *j = analyzers_json(a, spec.id);
     http_reply_json(req, 201, j ? j : json_object());
 }
 
@@ -275,7 +426,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_GET) {
-        json_t *j = deliver_analyzers_json(a->d, id);
+        json_t *j = analyzers_json(a, id);
         if (j)
             http_reply_json(req, 200, j);
         else
@@ -335,7 +486,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
         return;
     }
     persist(a, id);
-    json_t *j = deliver_analyzers_json(a->d, id);
+    json_t *j = analyzers_json(a, id);
     http_reply_json(req, 200, j ? j : json_object());
 }
 
@@ -355,7 +506,7 @@ static void health(admin_t *a, struct evhttp_request *req)
                                     : healthy   ? "ok"
                                                 : "degraded"));
     json_object_set_new(o, "analyzers_healthy", json_integer(healthy));
-    json_object_set_new(o, "queued_records", json_integer((json_int_t)METRIC_GET(queued_records)));
+    json_object_set_new(o, "queued_records", json_integer((json_int_t)queue_records(deliver_queue(a->d))));
     http_reply_json(req, a->draining ? 503 : 200, o);
 }
 
@@ -400,7 +551,7 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
             return;
         }
         {
-            http_reply_json(req, 200, deliver_metrics_json(a->d));
+            http_reply_json(req, 200, metrics_json(a));
             return;
         }
     }
@@ -410,13 +561,8 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
             return;
         }
         if (cmd == EVHTTP_REQ_DELETE) {
-            json_t *o = json_object();
-            json_object_set_new(o, "purged_records",
-                                json_integer((json_int_t)deliver_deadletter_purge(a->d)));
-            {
-                http_reply_json(req, 200, o);
-                return;
-            }
+            purge_deadletters(a, req);
+            return;
         }
         {
             method_not_allowed(req, "GET, DELETE");

@@ -5,6 +5,29 @@
 
 metrics_t g_metrics;
 
+static metrics_queue_reader_fn g_queue_read;
+static const void *g_queue_ctx;
+
+void metrics_set_queue_reader(metrics_queue_reader_fn read, const void *ctx)
+{
+    g_queue_read = read;
+    g_queue_ctx = ctx;
+}
+
+uint64_t metrics_queued_bytes(void)
+{
+    uint64_t b = 0, r = 0;
+    if (g_queue_read) g_queue_read(g_queue_ctx, &b, &r);
+    return b;
+}
+
+uint64_t metrics_queued_records(void)
+{
+    uint64_t b = 0, r = 0;
+    if (g_queue_read) g_queue_read(g_queue_ctx, &b, &r);
+    return r;
+}
+
 static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_SYNTAX] = "bad_json",
     [REJECT_UTF8] = "bad_utf8",
@@ -24,6 +47,7 @@ static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_DISK_ERROR] = "disk_error",
     [REJECT_RATE_LIMITED] = "rate_limited",
     [REJECT_MEMORY] = "memory_pressure",
+    [REJECT_DURABILITY_UNAVAILABLE] = "durability_unavailable",
 };
 
 const char *reject_reason_name(reject_reason_t r)
@@ -64,6 +88,7 @@ json_t *metrics_to_json(void)
     PUT(m, "records_redistributed", records_redistributed);
     PUT(m, "records_deadlettered", records_deadlettered);
     PUT(m, "records_deadletter_evicted", records_deadletter_evicted);
+    PUT(m, "records_deadletter_kept_in_wal", records_deadletter_kept_in_wal);
     PUT(m, "records_lost_at_shutdown", records_lost_at_shutdown);
     PUT(m, "records_durable", records_durable);
     PUT(m, "records_replayed", records_replayed);
@@ -79,6 +104,7 @@ json_t *metrics_to_json(void)
                         json_integer((json_int_t)METRIC_GET(rate_limit_agents)));
     json_object_set_new(m, "rate_limits", rl);
     PUT(m, "slow_clients_closed", slow_clients_closed);
+    PUT(m, "tls_setup_failures", tls_setup_failures);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",
                                             "wrong_agent"};
@@ -87,10 +113,11 @@ json_t *metrics_to_json(void)
     json_object_set_new(m, "auth_failures", af);
     PUT(m, "breaker_trips", breaker_trips);
     PUT(m, "routing_holds", routing_holds);
+    PUT(m, "routing_failures", routing_failures);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
-    PUT(m, "queued_bytes", queued_bytes);
-    PUT(m, "queued_records", queued_records);
+    json_object_set_new(m, "queued_bytes", json_integer((json_int_t)metrics_queued_bytes()));
+    json_object_set_new(m, "queued_records", json_integer((json_int_t)metrics_queued_records()));
     PUT(m, "inflight_batches", inflight_batches);
     PUT(m, "rss_bytes", rss_bytes);
     PUT(m, "cpu_percent", cpu_percent);

@@ -2,6 +2,9 @@
  * metrics.h - process-wide counters and gauges, written lock-free from the
  * ingest and delivery threads (relaxed atomics) and rendered as JSON by the
  * admin API. Per-analyzer counters live with the analyzers (route/router.h).
+ * The queue budget (queued_bytes, queued_records) is not here: the packet
+ * queue owns it (store/queue.h) and metrics only read it through the reader
+ * registered with metrics_set_queue_reader().
  */
 #ifndef LOGDIST_METRICS_H
 #define LOGDIST_METRICS_H
@@ -30,6 +33,7 @@ typedef enum {
     REJECT_DISK_ERROR,        /* 503 WAL write or fsync failed */
     REJECT_RATE_LIMITED,      /* 429 over a rate limit */
     REJECT_MEMORY,            /* 503 memory pressure (RSS over the high watermark) */
+    REJECT_DURABILITY_UNAVAILABLE, /* 409 X-Logdist-Durability: critical under --durability none */
     REJECT__COUNT
 } reject_reason_t;
 
@@ -50,6 +54,7 @@ typedef struct {
     _Atomic uint64_t records_redistributed; /* moved to another analyzer */
     _Atomic uint64_t records_deadlettered;
     _Atomic uint64_t records_deadletter_evicted; /* dropped from a full dead-letter store */
+    _Atomic uint64_t records_deadletter_kept_in_wal; /* durable, not dead-lettered: left unacknowledged in the WAL */
     _Atomic uint64_t records_lost_at_shutdown;   /* drain timeout expired */
     _Atomic uint64_t records_durable;       /* accepted records fsync'ed to the WAL */
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
@@ -62,14 +67,14 @@ typedef struct {
     _Atomic uint64_t rate_limited_agent;    /* packets over their agent's rate limits (429) */
     _Atomic uint64_t rate_limit_agents;     /* gauge: agents with a rate-limit bucket */
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */
+    _Atomic uint64_t tls_setup_failures;    /* TLS listener could not set up a connection (SSL_new): closed */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t breaker_trips;
     _Atomic uint64_t routing_holds;         /* routing paused: an analyzer queue at its allowance */
+    _Atomic uint64_t routing_failures;      /* routing ran out of memory; the packet waits and is retried */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
 
-    _Atomic uint64_t queued_bytes;   /* gauge: record bytes accepted, not yet delivered/dead */
-    _Atomic uint64_t queued_records; /* gauge */
     _Atomic uint64_t inflight_batches; /* gauge */
     _Atomic uint64_t rss_bytes;        /* gauge: resident memory of logdistd */
     _Atomic uint64_t cpu_percent;      /* gauge: CPU use over the last 250 ms (100 = one core) */
@@ -100,6 +105,15 @@ const char *reject_reason_name(reject_reason_t r);
 
 /* Count a rejected packet. */
 void metrics_reject(reject_reason_t r);
+
+/* Where the queue gauges come from: read(ctx, &bytes, &records) must be
+ * thread-safe. Set once at start-up, before other threads run; unset reads 0. */
+typedef void (*metrics_queue_reader_fn)(const void *ctx, uint64_t *bytes, uint64_t *records);
+void metrics_set_queue_reader(metrics_queue_reader_fn read, const void *ctx);
+
+/* The queue budget in use (through the reader; 0 when none is set). */
+uint64_t metrics_queued_bytes(void);
+uint64_t metrics_queued_records(void);
 
 /* A new JSON object with every global counter (caller owns the reference). */
 json_t *metrics_to_json(void);

@@ -4,7 +4,18 @@
 #include "core/packet.h"
 
 #include <event2/buffer.h>
+#include <malloc.h>
 #include <stdlib.h>
+
+uint64_t packet_held_bytes(const packet_t *p, size_t count)
+{
+    size_t body = p->len;
+    if (p->decoded) {
+        size_t usable = malloc_usable_size(p->decoded);
+        if (usable > body) body = usable;
+    }
+    return (uint64_t)sizeof *p + body + (uint64_t)count * (sizeof(scan_record_t) + sizeof(uint64_t));
+}
 
 void packet_free(packet_t *p)
 {

@@ -212,7 +212,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     atomic_store(&g_metrics.rss_bytes, rss);
     /* memory freed by the delivery thread stays in glibc's arenas; give it back
      * to the system when the queue is empty */
-    if (METRIC_GET(queued_records) == 0 && rss > (48u << 20) && now - r->last_trim_us > 2000000) {
+    if (metrics_queued_records() == 0 && rss > (48u << 20) && now - r->last_trim_us > 2000000) {
         malloc_trim(0);
         r->last_trim_us = now;
     }

@@ -1,79 +1,9 @@
 /*
- * batch.h - a batch of records bound for one analyzer, already framed as the
- * HTTP body that is POSTed:
- *
- *   {"packet_id":"<batch id>","agent_id":"logdistd","messages":[rec,rec,...]}
- *
- * Records are appended byte for byte (the one copy a record ever gets). The
- * frame prefix has a fixed length, so the body is final the moment the batch
- * is sealed and can be re-sent unchanged (same batch id) on a retry, to the
- * same or another analyzer: analyzers may de-duplicate by batch id.
+ * deliver/batch.h - the batch moved to route/batch.h (issue 9: route never
+ * includes deliver; delivery takes sealed batches). This forwarding header
+ * stays only until the last includers outside route/deliver switch over.
  */
-#ifndef LOGDIST_BATCH_H
-#define LOGDIST_BATCH_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-struct event;
-
-#define BATCH_ID_LEN 21 /* "b" + 8 hex (random per process life) + "-" + 11 hex (sequence) */
-
-typedef struct batch {
-    struct batch *next;      /* link in a batch_list_t */
-    char id[BATCH_ID_LEN + 1];
-    char *buf;               /* the body: buf[0..len) */
-    size_t len, cap;
-    uint32_t records;        /* number of records */
-    uint64_t record_bytes;   /* sum of record lengths (queue budget) */
-    bool sealed;
-    uint32_t attempts;       /* delivery attempts made so far */
-    uint64_t created_us;
-    char last_analyzer[65];  /* id of the analyzer of the last attempt */
-    char last_error[128];    /* why the last attempt failed */
-    uint64_t *seqs;          /* WAL sequence numbers of the durable records in it */
-    uint32_t nseqs, seqs_cap;
-    struct event *retry_ev;  /* backoff timer while waiting to retry */
-    void *owner;             /* the delivery layer's bookkeeping */
-    size_t cost;             /* batch_cost() charged to the analyzer queue holding it */
-} batch_t;
-
-/* A FIFO of batches. Zero-initialise to make an empty one. */
-typedef struct {
-    batch_t *head, *tail;
-    size_t count;
-} batch_list_t;
-
-/* Set the per-life prefix of batch ids (call once at start; 0 = random). */
-void batch_id_init(uint32_t boot);
-
-/* New empty batch with room for about `cap_hint` bytes of records. NULL on ENOMEM. */
-batch_t *batch_new(size_t cap_hint);
-void batch_free(batch_t *b);
-
-/* Free the recycled body buffers (at exit; batches return theirs to a small pool). */
-void batch_pool_drain(void);
-
-/* Append one record (the bytes of a JSON object). Returns 0 or -1 on ENOMEM. */
-int batch_append(batch_t *b, const char *rec, size_t len);
-
-/* Remember the WAL sequence number of a durable record just appended.
- * Returns 0 or -1 on ENOMEM. */
-int batch_add_seq(batch_t *b, uint64_t seq);
-
-/* Close the frame (and give back most of a buffer it fills less than a quarter
- * of). Idempotent. Returns 0 or -1 on ENOMEM. */
-int batch_seal(batch_t *b);
-
-/* Memory the batch holds: its struct, body buffer and sequence numbers. */
-size_t batch_cost(const batch_t *b);
-
-/* Bytes of the body if `len` more record bytes were appended (to decide sealing). */
-size_t batch_size_with(const batch_t *b, size_t len);
-
-void batch_list_push(batch_list_t *l, batch_t *b);       /* append at the tail */
-void batch_list_push_front(batch_list_t *l, batch_t *b); /* retries go first */
-batch_t *batch_list_pop(batch_list_t *l);                /* NULL when empty */
-
+#ifndef LOGDIST_DELIVER_BATCH_FWD_H
+#define LOGDIST_DELIVER_BATCH_FWD_H
+#include "route/batch.h"
 #endif

@@ -1,14 +1,23 @@
 /*
  * deliver.h - the delivery thread: takes accepted packets from the packet
  * queue, routes their records into per-analyzer batches (route/router.h),
- * sends batches over keep-alive HTTP (deliver/sender.h), retries failures with
- * exponential backoff and jitter on another healthy analyzer, dead-letters
- * batches that run out of attempts, and runs health checks.
+ * sends batches (deliver/sender.h), retries failures with exponential backoff
+ * and jitter on another healthy analyzer (deliver/retry.h), dead-letters
+ * batches that run out of attempts, runs health checks and circuit breakers.
  *
  * Everything here runs on one thread with its own libevent base. Other
  * threads talk to it only through the packet queue and through the admin
- * functions below, which run their work on the delivery thread and wait for it
- * (deliver_call), so analyzer state is never shared between threads.
+ * functions below, which run their work on the delivery thread through its
+ * mailbox (common/mailbox.h, call_sync), so analyzer state is never shared
+ * between threads. The one exception is deliver_healthy_count(), a relaxed
+ * atomic the delivery thread publishes (GET /health never waits on it).
+ *
+ * Every record taken from the queue ends as exactly one of: delivered
+ * (records_delivered), dead-lettered (records_deadlettered), evicted by the
+ * dead-letter policy (records_deadletter_evicted; durable ones stay in the WAL,
+ * records_deadletter_kept_in_wal) or lost at shutdown past the drain timeout
+ * (records_lost_at_shutdown). A routing failure (ENOMEM) keeps the packet and
+ * retries it from the record where it stopped (routing_failures).
  */
 #ifndef LOGDIST_DELIVER_H
 #define LOGDIST_DELIVER_H
@@ -18,15 +27,27 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "deliver/sender.h"
+#include "store/deadletter.h"
 #include "store/queue.h"
 
+struct event_base;
 typedef struct deliver deliver_t;
 
 /* Create the delivery layer and register cfg's analyzers. cfg must outlive it.
  * Returns NULL on failure (logged). */
 deliver_t *deliver_new(const config_t *cfg);
 
-/* The queue ingest pushes accepted packets into. */
+/* Same, with another transport: make_sender(base, arg) returns the sender the
+ * delivery layer owns and frees (tests pass a fake; NULL = failure). */
+typedef sender_t *(*deliver_sender_fn)(struct event_base *base, void *arg);
+deliver_t *deliver_new_with_sender(const config_t *cfg, deliver_sender_fn make_sender, void *arg);
+
+/* The delivery loop's base, for in-process tests that run the loop
+ * themselves (event_base_loop) instead of calling deliver_start(). */
+struct event_base *deliver_event_base(deliver_t *d);
+
+/* The queue ingest pushes accepted packets into (owned by d). */
 pkt_queue_t *deliver_queue(deliver_t *d);
 
 /* Acknowledge delivered and dead-lettered durable records to this writer
@@ -39,18 +60,19 @@ int deliver_start(deliver_t *d);
 
 /* Deliver everything queued (new packets must no longer be pushed), waiting at
  * most cfg->drain_timeout_ms; records still undelivered then are counted in
- * records_lost_at_shutdown. Joins the thread. Returns the number lost. */
+ * records_lost_at_shutdown. Joins the thread. Returns the number lost. Without
+ * a thread (tests) it runs the loop on the caller's thread. */
 uint64_t deliver_drain_and_stop(deliver_t *d);
 
 void deliver_free(deliver_t *d);
 
 /* ---- admin operations (thread-safe; run on the delivery thread) ---- */
 
-/* Register. Returns 0, -EEXIST, -EINVAL or -ENOMEM. Fills health_url. */
+/* Register. Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
 int deliver_analyzer_add(deliver_t *d, analyzer_spec_t *spec);
 
-/* Update weight and/or URLs of analyzer `id` (fields set in `upd`: weight when
- * has_weight, url/health_url when non-empty). Returns 0, -ENOENT or -EINVAL. */
+/* Update weight and/or URLs of analyzer `id` (weight when has_weight,
+ * url/health_url when non-empty). Returns 0, -ENOENT or -EINVAL. */
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
                             const char *url, const char *health_url);
 
@@ -60,25 +82,50 @@ int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
 /* Remove; its queued records move to the other analyzers. 0 or -ENOENT. */
 int deliver_analyzer_remove(deliver_t *d, const char *id);
 
-/* JSON of one analyzer (id != NULL; NULL result when unknown) or of all:
- * {"strategy":..,"analyzers":[...]}. Caller owns the reference. */
-json_t *deliver_analyzers_json(deliver_t *d, const char *id);
+/* One analyzer as the delivery thread saw it (plain data, no pointers in). */
+typedef struct {
+    analyzer_spec_t spec;
+    double target_share, effective_share;
+    bool healthy, routable;
+    const char *state;      /* "up" | "down" | "open" | "drained" (static string) */
+    const char *breaker;    /* breaker_state_name() (static string) */
+    uint64_t breaker_trips, health_changed_ms, times_marked_down;
+    uint64_t records_routed, records_delivered, records_redistributed_in;
+    uint64_t batches_delivered, batches_failed;
+    uint32_t inflight_batches;
+    uint64_t queued_records, queue_bytes, queue_share_bytes, queue_allowance_bytes;
+    double latency_ms;
+    char last_error[160];
+} deliver_analyzer_snap_t;
 
-/* Global metrics plus per-analyzer counters. */
-json_t *deliver_metrics_json(deliver_t *d);
+typedef struct {
+    bool random_strategy;   /* false: swrr */
+    bool panic;
+    size_t count;
+    deliver_analyzer_snap_t *analyzers; /* [count], live analyzers in registration order */
+} deliver_snapshot_t;
 
-/* Dead-letter summary / purge (returns records purged). */
+/* Take a snapshot (of the one analyzer `id`, or of all when id is NULL).
+ * 0, -ENOENT (id unknown) or -ENOMEM. Free with deliver_snapshot_free. */
+int deliver_snapshot(deliver_t *d, const char *id, deliver_snapshot_t *out);
+void deliver_snapshot_free(deliver_snapshot_t *s);
+
+/* Dead-letter summary (caller owns it). */
 json_t *deliver_deadletter_json(deliver_t *d);
-uint64_t deliver_deadletter_purge(deliver_t *d);
 
-/* Copies of the bodies of every dead-lettered batch, oldest first (see
- * deadletter_read_all). Returns the count or a negative errno. */
-long deliver_deadletter_read(deliver_t *d, char ***bodies, size_t **lens);
+/* Remove the dead letters named by batch id (ids == NULL: every one stored
+ * now); *records gets the number of records removed. 0 or -EIO (nothing removed). */
+int deliver_deadletter_purge(deliver_t *d, const char *const *ids, size_t n, uint64_t *records);
 
-/* Remove the k oldest dead-letter entries (after a successful replay). 0 or -errno. */
-int deliver_deadletter_remove_first(deliver_t *d, uint64_t k);
+/* Copies of every dead-lettered body with its batch id, oldest first (see
+ * deadletter_read_all; free with deadletter_bodies_free). Count or a negative errno. */
+long deliver_deadletter_read(deliver_t *d, deadletter_body_t **out);
 
-/* Number of analyzers currently able to take records (for GET /health). */
-int deliver_healthy_count(deliver_t *d);
+/* Remove one dead letter by batch id (its replay was queued). 0, -ENOENT or -EIO. */
+int deliver_deadletter_remove(deliver_t *d, const char *batch_id);
+
+/* Number of live analyzers that are healthy with a weight > 0 (GET /health):
+ * an atomic the delivery thread publishes; never waits. */
+int deliver_healthy_count(const deliver_t *d);
 
 #endif

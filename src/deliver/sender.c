@@ -24,6 +24,8 @@ typedef struct transfer {
 } transfer_t;
 
 struct sender {
+    const sender_ops_t *ops; /* another transport (sender_new_ops), or NULL: curl */
+    void *impl;
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
@@ -171,9 +173,23 @@ sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const cha
     return s;
 }
 
+sender_t *sender_new_ops(const sender_ops_t *ops, void *impl)
+{
+    sender_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->ops = ops;
+    s->impl = impl;
+    return s;
+}
+
 void sender_free(sender_t *s)
 {
     if (!s) return;
+    if (s->ops) {
+        s->ops->free(s->impl);
+        free(s);
+        return;
+    }
     /* in-flight transfers are cancelled: their callbacks run with res.cancelled */
     transfer_t *t = s->all;
     while (t) {
@@ -254,6 +270,7 @@ int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const c
                 size_t len, const char *batch_id, long timeout_ms, sender_done_fn done,
                 void *ctx)
 {
+    if (s->ops) return s->ops->post(s->impl, url, peer, body, len, batch_id, timeout_ms, done, ctx);
     transfer_t *t = transfer_get(s, peer);
     if (!t) return -1;
     char hdr[96];
@@ -275,6 +292,7 @@ int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const c
 int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long timeout_ms,
                sender_done_fn done, void *ctx)
 {
+    if (s->ops) return s->ops->get(s->impl, url, peer, timeout_ms, done, ctx);
     transfer_t *t = transfer_get(s, peer);
     if (!t) return -1;
     curl_easy_setopt(t->easy, CURLOPT_URL, url);

@@ -51,5 +51,21 @@ int sender_post(sender_t *s, const char *url, const sender_peer_t *peer, const c
 int sender_get(sender_t *s, const char *url, const sender_peer_t *peer, long timeout_ms,
                sender_done_fn done, void *ctx);
 
+/* Another transport behind the same calls (as store/config_store.h does):
+ * in-process tests drive the delivery layer with a fake sender. Each op has
+ * the contract of the function of the same name; `free` cancels what is in
+ * flight (callbacks with cancelled set) and frees impl. */
+typedef struct {
+    int (*post)(void *impl, const char *url, const sender_peer_t *peer, const char *body,
+                size_t len, const char *batch_id, long timeout_ms, sender_done_fn done,
+                void *ctx);
+    int (*get)(void *impl, const char *url, const sender_peer_t *peer, long timeout_ms,
+               sender_done_fn done, void *ctx);
+    void (*free)(void *impl);
+} sender_ops_t;
+
+/* A sender that forwards to ops/impl (ops must outlive it). NULL on ENOMEM. */
+sender_t *sender_new_ops(const sender_ops_t *ops, void *impl);
+
 
 #endif

@@ -215,7 +215,7 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
         queue_push(w->ing->queue, p);
         reply_accepted(w, count);
     } else {
-        queue_release(w->ing->queue, p->record_bytes, count);
+        queue_release(w->ing->queue, p->held_bytes, count);
         packet_free(p);
         if (status == -ENOSPC)
             refuse(w, REJECT_DISK_FULL, 503, "durable storage is full (max-disk-bytes)", -1, 5,
@@ -254,6 +254,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     }
     uint64_t rec_bytes = 0;
     for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
+    uint64_t held = packet_held_bytes(p, s->count); /* memory, not record bytes: issue 9 */
     if (s->packet_id.len && s->packet_id.len < 128)
         snprintf(local.packet_id, sizeof local.packet_id, "%.*s", (int)s->packet_id.len,
                  p->data + s->packet_id.off);
@@ -269,8 +270,8 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     }
     bool forced = inject_done != NULL; /* a replay must not be refused for budget */
     if (forced)
-        queue_reserve_force(ing->queue, rec_bytes, count);
-    else if (!queue_reserve(ing->queue, rec_bytes, count)) {
+        queue_reserve_force(ing->queue, held, count);
+    else if (!queue_reserve(ing->queue, held, count)) {
         packet_free(p);
         refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
                1, -EAGAIN);
@@ -301,7 +302,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
                 METRIC_ADD(rate_limited_global, 1);
             else
                 METRIC_ADD(rate_limited_agent, 1);
-            queue_release(ing->queue, rec_bytes, count);
+            queue_release(ing->queue, held, count);
             packet_free(p);
             reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);
             return;
@@ -309,7 +310,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     }
     p->records = malloc(count * sizeof *p->records);
     if (!p->records) {
-        queue_release(ing->queue, rec_bytes, count);
+        queue_release(ing->queue, held, count);
         packet_free(p);
         refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
         return;
@@ -317,11 +318,12 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     memcpy(p->records, s->records, count * sizeof *p->records);
     p->count = count;
     p->record_bytes = rec_bytes;
+    p->held_bytes = held;
     p->accepted_us = now_us();
 
     size_t durable = mark_durable(ing, p, whole_durable);
     if (durable == SIZE_MAX) {
-        queue_release(ing->queue, rec_bytes, count);
+        queue_release(ing->queue, held, count);
         packet_free(p);
         refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
         return;
@@ -329,7 +331,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     if (durable) {
         waiter_t *w = malloc(sizeof *w);
         if (!w) {
-            queue_release(ing->queue, rec_bytes, count);
+            queue_release(ing->queue, held, count);
             packet_free(p);
             refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
             return;
@@ -380,7 +382,7 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         }
     }
 
-    if (METRIC_GET(queued_bytes) >= cfg->max_queue_bytes) { /* shed before any work */
+    if (queue_bytes(ing->queue) >= cfg->max_queue_bytes) { /* shed before any work */
         reject(req, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1, 1);
         return;
     }

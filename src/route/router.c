@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "core/metrics.h"
 
 struct router {
@@ -43,8 +44,6 @@ void router_free(router_t *r)
     while (a) {
         analyzer_t *n = a->next;
         batch_free(a->open);
-        batch_t *b;
-        while ((b = batch_list_pop(&a->ready))) batch_free(b);
         free(a);
         a = n;
     }
@@ -76,7 +75,7 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
         return slot;
     }
     a->slot = slot;
-    a->healthy = true;
+    a->eligible = true;
     a->routable = true;
     r->by_slot[slot] = a;
     if (r->tail)
@@ -88,14 +87,19 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
     return 0;
 }
 
-int router_set_weight(router_t *r, analyzer_t *a, double weight)
+int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec)
 {
-    int rc = balancer_set_weight(r->bal, a->slot, weight);
-    if (rc == 0) {
-        a->spec.weight = weight;
-        router_refresh(r);
-    }
-    return rc;
+    if (strcmp(spec->id, a->spec.id)) return -EINVAL;
+    int rc = balancer_set_weight(r->bal, a->slot, spec->weight);
+    if (rc) return rc;
+    a->spec = *spec;
+    router_refresh(r);
+    return 0;
+}
+
+void router_set_user(analyzer_t *a, void *user)
+{
+    a->user = user;
 }
 
 void router_seal(router_t *r, analyzer_t *a)
@@ -103,11 +107,14 @@ void router_seal(router_t *r, analyzer_t *a)
     batch_t *b = a->open;
     if (!b) return;
     a->open = NULL;
+    if (!b->records) { /* its first record did not fit (ENOMEM): nothing to send */
+        batch_free(b);
+        return;
+    }
     batch_seal(b); /* cannot fail: batch_append always reserves room for "]}" */
     b->cost = batch_cost(b);
-    a->queue_bytes += b->cost;
-    batch_list_push(&a->ready, b);
-    if (r->hooks.batch_ready) r->hooks.batch_ready(r->hooks.ctx, a);
+    LD_ASSERT(r->hooks.batch_sealed);
+    r->hooks.batch_sealed(r->hooks.ctx, a, b);
 }
 
 void router_remove(router_t *r, analyzer_t *a)
@@ -134,15 +141,11 @@ void router_release(router_t *r, analyzer_t *a)
     free(a);
 }
 
-void router_set_health(router_t *r, analyzer_t *a, bool up)
+void router_set_eligible(router_t *r, analyzer_t *a, bool eligible)
 {
-    a->healthy = up;
+    if (a->eligible == eligible) return;
+    a->eligible = eligible;
     router_refresh(r);
-}
-
-static bool eligible(const analyzer_t *a)
-{
-    return a->healthy && a->breaker.state != BREAKER_OPEN;
 }
 
 void router_refresh(router_t *r)
@@ -151,12 +154,12 @@ void router_refresh(router_t *r)
     for (analyzer_t *a = r->head; a; a = a->next) {
         if (a->removed || a->spec.weight <= 0) continue;
         live++;
-        ok += eligible(a);
+        ok += a->eligible;
     }
     r->panic = r->panic_pct && ok > 0 && ok * 100 < (size_t)r->panic_pct * live;
     for (analyzer_t *a = r->head; a; a = a->next) {
         if (a->removed) continue;
-        a->routable = r->panic || eligible(a);
+        a->routable = r->panic || a->eligible;
         balancer_set_up(r->bal, a->slot, a->routable);
     }
 }
@@ -171,13 +174,20 @@ bool router_can_route(const router_t *r)
     return balancer_eligible_count(r->bal) > 0;
 }
 
-int router_route_packet(router_t *r, const packet_t *p)
+int router_route_packet(router_t *r, packet_t *p)
 {
     const size_t max_bytes = r->batch_max_bytes;
-    for (size_t i = 0; i < p->count; i++) {
+    const size_t first = p->routed;
+    LD_ASSERT(first <= p->count);
+    size_t i = first;
+    int rc = 0;
+    for (; i < p->count; i++) {
         const scan_record_t *rec = &p->records[i];
         int slot = balancer_pick(r->bal);
-        if (slot < 0) return -1;
+        if (slot < 0) {
+            rc = -EAGAIN;
+            break;
+        }
         analyzer_t *a = r->by_slot[slot];
         batch_t *b = a->open;
         if (b && batch_size_with(b, rec->rec.len) > max_bytes) {
@@ -186,17 +196,25 @@ int router_route_packet(router_t *r, const packet_t *p)
         }
         if (!b) {
             size_t hint = max_bytes < 65536 ? max_bytes : 65536;
-            b = a->open = batch_new(hint > rec->rec.len ? hint : rec->rec.len + 64);
-            if (!b) return -1;
+            b = batch_new(hint > rec->rec.len ? hint : rec->rec.len + 64);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            a->open = b;
             if (r->hooks.batch_opened) r->hooks.batch_opened(r->hooks.ctx, a);
         }
-        if (batch_append(b, p->data + rec->rec.off, rec->rec.len)) return -1;
-        if (p->seqs && p->seqs[i] && batch_add_seq(b, p->seqs[i])) return -1;
+        /* all or nothing: a record never sits in a batch without its WAL seq */
+        if (batch_append_rec(b, p->data + rec->rec.off, rec->rec.len, p->seqs ? p->seqs[i] : 0)) {
+            rc = -ENOMEM;
+            break;
+        }
         a->records_routed++;
         if (b->records >= r->batch_max_records) router_seal(r, a);
     }
-    METRIC_ADD(records_routed, p->count);
-    return 0;
+    p->routed = i;
+    METRIC_ADD(records_routed, i - first);
+    return rc;
 }
 
 analyzer_t *router_pick_other(router_t *r, const analyzer_t *exclude)

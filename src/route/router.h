@@ -1,15 +1,21 @@
 /*
  * router.h - the analyzer table and per-record routing into batches.
  *
- * Owned by the delivery thread, so routing reads analyzers, weights and health
- * without any lock. router_route_packet() picks an analyzer for every record
- * with the balancer (SWRR or weighted random) and appends the record to that
- * analyzer's open batch; a batch that reaches batch_max_records or
- * batch_max_bytes is sealed and moved to the analyzer's ready list. The
- * delivery layer is told through hooks (to arm linger timers and to send).
+ * Owned by the delivery thread, so routing reads analyzers, weights and
+ * eligibility without any lock. router_route_packet() picks an analyzer for
+ * every record with the balancer (SWRR or weighted random) and appends the
+ * record to that analyzer's open batch; a batch that reaches
+ * batch_max_records or batch_max_bytes is sealed and handed to the delivery
+ * layer through the batch_sealed hook, which owns it from then on.
  *
- * An analyzer that is removed stays allocated (flag `removed`) until its last
- * in-flight batch completes; it is no longer found by id nor picked.
+ * Ownership: every analyzer_t field is written by this module only. The
+ * delivery layer says whether an analyzer may get records with
+ * router_set_eligible() (healthy and breaker not open: health and breaker
+ * state live in deliver/), changes the spec with router_update(), and keeps
+ * its own per-analyzer records (queues, timers, counters) behind `user`.
+ *
+ * An analyzer that is removed stays allocated (flag `removed`) until the
+ * delivery layer releases it; it is no longer found by id nor picked.
  */
 #ifndef LOGDIST_ROUTER_H
 #define LOGDIST_ROUTER_H
@@ -19,58 +25,32 @@
 
 #include "core/config.h"
 #include "core/packet.h"
-#include "deliver/batch.h"
-#include "deliver/breaker.h"
 #include "route/balancer.h"
-
-struct event;
+#include "route/batch.h"
 
 typedef struct analyzer {
     struct analyzer *next;  /* router's list, in registration order */
     analyzer_spec_t spec;   /* id, url, health_url, weight */
     int slot;               /* balancer slot */
-    bool healthy;           /* health checks (active and passive) */
-    bool routable;          /* gets records and may send: healthy and breaker not open, or panic */
+    bool eligible;          /* router_set_eligible(): healthy and breaker not open */
+    bool routable;          /* gets records and may send: eligible, or panic */
     bool removed;
-    breaker_t breaker;
-    struct event *breaker_ev; /* end of the open period */
-
     batch_t *open;          /* batch being filled */
-    batch_list_t ready;     /* sealed, waiting for an in-flight slot */
-    uint32_t inflight;      /* batches being sent */
-    uint64_t queue_bytes;   /* memory of its sealed batches, ready and in flight (the
-                               sum of their `cost`), held within its queue share */
-
-    /* health bookkeeping (deliver/health.c) */
-    uint32_t hc_ok_streak, hc_fail_streak, passive_fail_streak;
-    bool hc_inflight;
-    struct event *health_ev;
-    struct event *linger_ev;
-    uint64_t health_changed_ms; /* wall clock of the last up/down transition */
-    char last_error[128];
-    void *owner_ctx;        /* the delivery layer (for timer callbacks) */
-    void *health_ctx;       /* the health checker watching it */
-
-    /* counters (delivery thread only) */
-    uint64_t records_routed;       /* assigned by the balancer */
-    uint64_t records_delivered;
-    uint64_t records_received_redistributed; /* arrived here from another analyzer */
-    uint64_t batches_delivered;
-    uint64_t batches_failed;
-    uint64_t times_marked_down;
-    double latency_ewma_ms;        /* delivery latency, exponentially averaged */
+    uint64_t records_routed; /* assigned by the balancer */
+    void *user;             /* the delivery layer's record of it (router_set_user) */
 } analyzer_t;
 
 typedef struct {
-    void (*batch_opened)(void *ctx, analyzer_t *a); /* a->open became non-empty */
-    void (*batch_ready)(void *ctx, analyzer_t *a);  /* a batch was added to a->ready */
+    void (*batch_opened)(void *ctx, analyzer_t *a); /* a->open was created */
+    /* a's open batch was sealed; the hook takes ownership of b (b->cost set) */
+    void (*batch_sealed)(void *ctx, analyzer_t *a, batch_t *b);
     void *ctx;
 } router_hooks_t;
 
 typedef struct router router_t;
 
 router_t *router_new(const config_t *cfg, const router_hooks_t *hooks);
-/* Free the router, its analyzers and their batches (call only at shutdown). */
+/* Free the router, its analyzers and their open batches (call only at shutdown). */
 void router_free(router_t *r);
 
 /* First analyzer in registration order (including removed ones still draining). */
@@ -79,27 +59,31 @@ analyzer_t *router_first(router_t *r);
 /* The live (not removed) analyzer with this id, or NULL. */
 analyzer_t *router_find(router_t *r, const char *id);
 
-/* Register an analyzer (healthy until checks say otherwise). Returns 0,
+/* Register an analyzer (eligible until told otherwise). Returns 0,
  * -EEXIST (id taken), -EINVAL (bad spec) or -ENOMEM. */
 int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out);
 
-/* Change weight (0 drains: no new records, queued ones still delivered). */
-int router_set_weight(router_t *r, analyzer_t *a, double weight);
+/* Replace a's spec (same id; the weight goes to the balancer; weight 0
+ * drains: no new records, queued ones still delivered). 0 or -EINVAL. */
+int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec);
 
-/* Take an analyzer out of rotation; its open batch is sealed. The caller moves
- * its ready batches elsewhere and frees it (router_release) once idle. */
+/* Attach the delivery layer's record to a (once, when it is added). */
+void router_set_user(analyzer_t *a, void *user);
+
+/* Take an analyzer out of rotation; its open batch is sealed (and handed
+ * over). The caller frees it (router_release) once it holds nothing. */
 void router_remove(router_t *r, analyzer_t *a);
 
-/* Unlink and free a removed analyzer with no batches left. */
+/* Unlink and free a removed analyzer. */
 void router_release(router_t *r, analyzer_t *a);
 
-/* Mark up or down. Down: the analyzer gets no new records. */
-void router_set_health(router_t *r, analyzer_t *a, bool up);
+/* May a get records (healthy and breaker not open)? Recomputes routability. */
+void router_set_eligible(router_t *r, analyzer_t *a, bool eligible);
 
-/* Recompute which analyzers are routable (healthy and breaker not open), and
- * the panic mode: when fewer than panic_pct % of the live analyzers are
- * routable (but at least one is), every live analyzer is routed to, as in
- * Envoy, rather than crushing the last healthy ones. */
+/* Recompute which analyzers are routable (eligible), and the panic mode: when
+ * fewer than panic_pct % of the live analyzers are eligible (but at least one
+ * is), every live analyzer is routed to, as in Envoy, rather than crushing the
+ * last healthy ones. */
 void router_refresh(router_t *r);
 
 /* True while in panic mode. */
@@ -108,12 +92,15 @@ bool router_in_panic(const router_t *r);
 /* True when at least one analyzer can take records. */
 bool router_can_route(const router_t *r);
 
-/* Route every record of the packet. Requires router_can_route(). Returns 0
- * or -1 on ENOMEM (records already routed stay routed; the rest are lost and
- * counted by the caller). */
-int router_route_packet(router_t *r, const packet_t *p);
+/* Route the records of p from p->routed on, advancing p->routed past each
+ * record that is in a batch. Returns 0 when every record is routed, -ENOMEM
+ * when an allocation failed (p->routed says where to resume: nothing is
+ * routed twice, nothing is skipped) or -EAGAIN when no analyzer can take
+ * records. The caller keeps p until this returns 0. */
+int router_route_packet(router_t *r, packet_t *p);
 
-/* Seal a's open batch (if any) and move it to a->ready. */
+/* Seal a's open batch (if any) and hand it to the batch_sealed hook. An empty
+ * open batch (its first record could not be appended) is freed instead. */
 void router_seal(router_t *r, analyzer_t *a);
 
 /* Choose an analyzer for a batch that must leave `exclude` (retry or removal),

@@ -265,7 +265,8 @@ static int replay_flush(replay_t *r)
         p->seqs = r->seqs;
         for (size_t i = 0; i < p->count; i++) p->record_bytes += p->records[i].rec.len;
         p->accepted_us = now_us();
-        queue_reserve_force(r->queue, p->record_bytes, p->count);
+        p->held_bytes = packet_held_bytes(p, p->count);
+        queue_reserve_force(r->queue, p->held_bytes, p->count);
         queue_push(r->queue, p);
         METRIC_ADD(records_replayed, p->count);
         r->total += (long)p->count;

@@ -3,10 +3,19 @@
  *
  * The ingest thread pushes accepted packets; the delivery thread takes them
  * all at once. One mutex, taken once per packet on each side (never per record).
- * The budget (max_queue_bytes) counts record bytes from acknowledgement until
- * delivery or dead-letter: queue_reserve() before the 202, queue_release() when
- * a batch is finished. The persistent queue of the durability issue plugs in
- * here: a WAL append sits between queue_reserve() and queue_push().
+ *
+ * The budget (max_queue_bytes) counts the MEMORY held for accepted records,
+ * from acknowledgement until they are delivered, dead-lettered or counted
+ * lost: a packet is charged packet_held_bytes() (its body allocation, record
+ * table and sequence table, so padding or a big gzip expansion is paid for)
+ * from queue_reserve() before the 202 until the router has copied its records
+ * out and freed it; each sealed batch is then charged its batch_cost() until
+ * it is settled. The queue object is the only writer of the budget; metrics
+ * and admin read it through queue_bytes()/queue_records().
+ *
+ * The persistent queue plugs in here: a WAL append sits between
+ * queue_reserve() and queue_push(). The consumer is woken by one callback
+ * (an event_active on its loop) when a push finds the queue empty.
  */
 #ifndef LOGDIST_QUEUE_H
 #define LOGDIST_QUEUE_H
@@ -29,12 +38,18 @@ void queue_free(pkt_queue_t *q); /* frees packets still queued */
  * agents are not let in one packet at a time at the edge). */
 bool queue_reserve(pkt_queue_t *q, uint64_t bytes, uint64_t records);
 
-/* Reserve without checking the budget (records recovered at start-up, which
- * were acknowledged before the crash and must not be refused now). */
+/* Reserve without checking the budget: records recovered at start-up (they
+ * were acknowledged before the crash and must not be refused now), and the
+ * delivery thread charging a sealed batch (records = 0). */
 void queue_reserve_force(pkt_queue_t *q, uint64_t bytes, uint64_t records);
 
-/* Give back budget when records are delivered or dead-lettered. */
+/* Give back budget (bytes and/or records) reserved earlier. */
 void queue_release(pkt_queue_t *q, uint64_t bytes, uint64_t records);
+
+/* The budget in use right now (any thread; relaxed reads). */
+uint64_t queue_bytes(const pkt_queue_t *q);
+uint64_t queue_records(const pkt_queue_t *q);
+uint64_t queue_max_bytes(const pkt_queue_t *q);
 
 /* Append a packet (its budget already reserved). */
 void queue_push(pkt_queue_t *q, packet_t *p);

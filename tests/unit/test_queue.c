@@ -1,7 +1,7 @@
 /*
  * test_queue.c - cmocka tests for src/store/queue.c: budget accounting of
- * queue_reserve/queue_release against max_bytes (kept in g_metrics.queued_bytes /
- * queued_records; an empty queue always accepts one reservation), FIFO push/take_all,
+ * queue_reserve/queue_release against max_bytes (kept in the queue object, read
+ * through queue_bytes/queue_records; an empty queue always accepts one reservation), FIFO push/take_all,
  * the wake callback (only on empty -> non-empty), and a producer/consumer thread pair
  * moving 100,000 packets through a small budget in order.
  */
@@ -21,12 +21,6 @@
 #include "store/queue.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-
-static void reset_metrics(void)
-{
-    atomic_store(&g_metrics.queued_bytes, 0);
-    atomic_store(&g_metrics.queued_records, 0);
-}
 
 static packet_t *new_packet(uint64_t tag)
 {
@@ -91,7 +85,6 @@ static void test_budget(void **state)
     };
     (void)state;
     for (size_t c = 0; c < N(cases); c++) {
-        reset_metrics();
         pkt_queue_t *q = queue_new(cases[c].max, NULL, NULL);
         assert_non_null(q);
         for (int i = 0; i < cases[c].n; i++) {
@@ -104,11 +97,11 @@ static void test_budget(void **state)
             } else {
                 queue_release(q, s->bytes, s->records);
             }
-            if (atomic_load(&g_metrics.queued_bytes) != s->want_bytes ||
-                atomic_load(&g_metrics.queued_records) != s->want_records)
+            if (queue_bytes(q) != s->want_bytes ||
+                queue_records(q) != s->want_records)
                 fail_msg("case %zu step %d: queued %llu bytes / %llu records, want %llu / %llu",
-                         c, i, (unsigned long long)atomic_load(&g_metrics.queued_bytes),
-                         (unsigned long long)atomic_load(&g_metrics.queued_records),
+                         c, i, (unsigned long long)queue_bytes(q),
+                         (unsigned long long)queue_records(q),
                          (unsigned long long)s->want_bytes,
                          (unsigned long long)s->want_records);
         }
@@ -130,7 +123,6 @@ static void count_wake(void *arg)
 static void test_fifo_wake(void **state)
 {
     (void)state;
-    reset_metrics();
     int marker;
     g_wakes = 0;
     g_wake_arg = NULL;
@@ -228,7 +220,6 @@ static void *producer(void *arg)
 static void test_two_threads(void **state)
 {
     (void)state;
-    reset_metrics();
     struct pc c = {0};
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.cv, NULL);
@@ -259,15 +250,15 @@ static void test_two_threads(void **state)
             packet_free(h);
             h = nx;
         }
-        if (atomic_load(&g_metrics.queued_bytes) > BUDGET) in_order = false;
+        if (queue_bytes(c.q) > BUDGET) in_order = false;
         queue_release(c.q, n * PKT_BYTES, n);
     }
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_true(in_order);
     assert_int_equal(next, TOTAL);
     assert_null(queue_take_all(c.q));
-    assert_int_equal(atomic_load(&g_metrics.queued_bytes), 0);
-    assert_int_equal(atomic_load(&g_metrics.queued_records), 0);
+    assert_int_equal(queue_bytes(c.q), 0);
+    assert_int_equal(queue_records(c.q), 0);
     /* a wake per empty -> non-empty transition: never more than one per batch taken */
     assert_true(c.wakes >= 1 && c.wakes <= takes);
     print_message("    %ld takes, %ld wakes, %ld refused reservations\n", takes, c.wakes,

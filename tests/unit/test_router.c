@@ -39,13 +39,47 @@ static void on_opened(void *ctx, analyzer_t *a)
     assert_non_null(a->open);
 }
 
-static void on_ready(void *ctx, analyzer_t *a)
+/* The delivery layer's side record in these tests: the sealed batches of each
+ * analyzer, kept behind analyzer_t.user as the real one does. */
+#define READY(a) (*(batch_list_t *)(a)->user)
+
+static void on_ready(void *ctx, analyzer_t *a, batch_t *b)
 {
     struct hook_count *h = ctx;
     h->ready++;
     h->last_ready = a;
-    assert_non_null(a->ready.tail);
-    assert_true(a->ready.tail->sealed);
+    assert_non_null(b);
+    assert_true(b->sealed);
+    assert_true(b->records > 0);
+    assert_int_equal(b->cost, batch_cost(b));
+    batch_list_push(&READY(a), b);
+}
+
+static void free_ready(analyzer_t *a)
+{
+    if (!a->user) return; /* added without the helper */
+    batch_t *b;
+    while ((b = batch_list_pop(&READY(a)))) batch_free(b);
+    free(a->user);
+}
+
+static void free_router(router_t *r)
+{
+    for (analyzer_t *a = router_first(r); a; a = a->next) free_ready(a);
+    router_free(r);
+}
+
+static void release(router_t *r, analyzer_t *a)
+{
+    free_ready(a);
+    router_release(r, a);
+}
+
+static int set_weight(router_t *r, analyzer_t *a, double w)
+{
+    analyzer_spec_t s = a->spec;
+    s.weight = w;
+    return router_update(r, a, &s);
 }
 
 static router_t *make_router(uint32_t max_records, uint64_t max_bytes, balancer_strategy_t st,
@@ -72,7 +106,10 @@ static analyzer_t *add(router_t *r, const char *id, double w)
     analyzer_t *a = NULL;
     assert_int_equal(router_add(r, &s, &a), 0);
     assert_non_null(a);
-    assert_true(a->healthy);
+    assert_true(a->eligible);
+    batch_list_t *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    router_set_user(a, l);
     assert_false(a->removed);
     return a;
 }
@@ -112,6 +149,7 @@ static void route(router_t *r, size_t first, size_t n, size_t rec_len)
     packet_t *p = make_packet(first, n, rec_len);
     assert_true(router_can_route(r));
     assert_int_equal(router_route_packet(r, p), 0);
+    assert_int_equal(p->routed, n);
     packet_free(p);
 }
 
@@ -126,7 +164,7 @@ static size_t drain_and_check(router_t *r, unsigned char *seen, size_t max)
         long prev = -1;
         uint64_t recs = 0;
         batch_t *b;
-        while ((b = batch_list_pop(&a->ready))) {
+        while ((b = batch_list_pop(&READY(a)))) {
             json_error_t jerr;
             json_t *root = json_loadb(b->buf, b->len, 0, &jerr);
             if (!root) fail_msg("%s: batch %s is not JSON: %s", a->spec.id, b->id, jerr.text);
@@ -190,12 +228,12 @@ static void test_add_find(void **state)
     assert_int_equal(router_add(r, &s, NULL), 0); /* out may be NULL */
     assert_non_null(router_find(r, "bad"));
 
-    assert_int_equal(router_set_weight(r, a3, 5), 0);
+    assert_int_equal(set_weight(r, a3, 5), 0);
     assert_true(a3->spec.weight == 5);
-    assert_int_equal(router_set_weight(r, a3, -1), -EINVAL);
+    assert_int_equal(set_weight(r, a3, -1), -EINVAL);
     assert_true(a3->spec.weight == 5);
     assert_int_equal(h.opened + h.ready, 0);
-    router_free(r);
+    free_router(r);
 }
 
 /* SWRR 4:3:2:1 over 10,000 records in packets of varying size: exact per-analyzer counts,
@@ -242,7 +280,7 @@ static void test_swrr_weights(void **state)
         assert_non_null(seen);
         assert_int_equal(drain_and_check(r, seen, TOTAL), TOTAL);
         free(seen);
-        router_free(r);
+        free_router(r);
     }
 }
 
@@ -268,7 +306,7 @@ static void test_random_weights(void **state)
             fail_msg("%s: %llu records, expected %.0f +- %.0f", a[i]->spec.id,
                      (unsigned long long)a[i]->records_routed, mean, 5 * sd);
     }
-    router_free(r);
+    free_router(r);
 }
 
 /* Sealing at batch_max_records: full batches move to ready, hooks count them. */
@@ -289,9 +327,9 @@ static void test_seal_records(void **state)
         route(r, n / 2, n - n / 2, 40);
         size_t full = n / mr, rest = n % mr;
         assert_int_equal(h.ready, (int)full);
-        assert_int_equal(a->ready.count, full);
+        assert_int_equal(READY(a).count, full);
         assert_int_equal(h.opened, (int)(full + (rest ? 1 : 0)));
-        for (batch_t *b = a->ready.head; b; b = b->next) {
+        for (batch_t *b = READY(a).head; b; b = b->next) {
             assert_true(b->sealed);
             assert_int_equal(b->records, mr);
         }
@@ -309,7 +347,7 @@ static void test_seal_records(void **state)
         assert_int_equal(h.ready, (int)(full + (rest ? 1 : 0)));
         assert_ptr_equal(h.last_ready, a);
         assert_ptr_equal(h.last_opened, a);
-        router_free(r);
+        free_router(r);
     }
 }
 
@@ -332,9 +370,9 @@ static void test_seal_bytes(void **state)
         route(r, 0, cases[c].n, cases[c].rec_len);
         router_seal(r, a);
         assert_int_equal(h.opened, h.ready);
-        assert_int_equal(a->ready.count, (size_t)h.ready);
+        assert_int_equal(READY(a).count, (size_t)h.ready);
         size_t total = 0;
-        for (batch_t *b = a->ready.head; b; b = b->next) {
+        for (batch_t *b = READY(a).head; b; b = b->next) {
             if (b->len > cases[c].max_bytes)
                 fail_msg("case %zu: batch of %zu bytes > batch_max_bytes %llu", c, b->len,
                          (unsigned long long)cases[c].max_bytes);
@@ -348,7 +386,7 @@ static void test_seal_bytes(void **state)
         assert_non_null(seen);
         assert_int_equal(drain_and_check(r, seen, cases[c].n), cases[c].n);
         free(seen);
-        router_free(r);
+        free_router(r);
     }
 
     /* A record larger than batch_max_bytes travels alone in its own batch. */
@@ -359,14 +397,14 @@ static void test_seal_bytes(void **state)
     route(r, 2, 1, 3000);
     route(r, 3, 2, 100);
     router_seal(r, a);
-    assert_int_equal(a->ready.count, 3);
+    assert_int_equal(READY(a).count, 3);
     static const uint32_t want[] = {2, 1, 2};
     int k = 0;
-    for (batch_t *b = a->ready.head; b; b = b->next, k++)
+    for (batch_t *b = READY(a).head; b; b = b->next, k++)
         assert_int_equal(b->records, want[k]);
     assert_int_equal(h.opened, 3);
     assert_int_equal(h.ready, 3);
-    router_free(r);
+    free_router(r);
 }
 
 /* A down analyzer gets no records; it gets them again when up; nothing routable when
@@ -381,8 +419,8 @@ static void test_health(void **state)
     route(r, 0, 1000, 24);
     assert_int_equal(a2->records_routed, 300);
 
-    router_set_health(r, a2, false);
-    assert_false(a2->healthy);
+    router_set_eligible(r, a2, false);
+    assert_false(a2->eligible);
     uint64_t before[4] = {a1->records_routed, a2->records_routed, a3->records_routed,
                           a4->records_routed};
     route(r, 1000, 7000, 24);
@@ -392,17 +430,17 @@ static void test_health(void **state)
     assert_true(llabs((long long)(a3->records_routed - before[2]) - 2000) < 3);
     assert_true(llabs((long long)(a4->records_routed - before[3]) - 1000) < 3);
 
-    router_set_health(r, a2, false); /* repeat: no change */
-    router_set_health(r, a2, true);
+    router_set_eligible(r, a2, false); /* repeat: no change */
+    router_set_eligible(r, a2, true);
     route(r, 8000, 1000, 24);
     assert_true(a2->records_routed > before[1] + 250);
 
-    router_set_health(r, a1, false);
-    router_set_health(r, a2, false);
-    router_set_health(r, a3, false);
-    router_set_health(r, a4, false);
+    router_set_eligible(r, a1, false);
+    router_set_eligible(r, a2, false);
+    router_set_eligible(r, a3, false);
+    router_set_eligible(r, a4, false);
     assert_false(router_can_route(r));
-    router_set_health(r, a4, true);
+    router_set_eligible(r, a4, true);
     assert_true(router_can_route(r));
     uint64_t a4_before = a4->records_routed;
     route(r, 9000, 100, 24);
@@ -411,7 +449,7 @@ static void test_health(void **state)
     assert_non_null(seen);
     assert_int_equal(drain_and_check(r, seen, 9100), 9100);
     free(seen);
-    router_free(r);
+    free_router(r);
 }
 
 /* router_pick_other never returns the excluded analyzer while another is eligible, falls
@@ -445,9 +483,9 @@ static void test_pick_other(void **state)
     assert_non_null(router_pick_other(r, NULL));
 
     /* only a0 eligible: excluding it falls back to it */
-    router_set_health(r, a[1], false);
-    router_set_health(r, a[2], false);
-    assert_int_equal(router_set_weight(r, a[3], 0), 0);
+    router_set_eligible(r, a[1], false);
+    router_set_eligible(r, a[2], false);
+    assert_int_equal(set_weight(r, a[3], 0), 0);
     for (int k = 0; k < 10; k++) {
         assert_ptr_equal(router_pick_other(r, a[0]), a[0]);
         assert_ptr_equal(router_pick_other(r, a[1]), a[0]); /* a down one excluded */
@@ -455,21 +493,21 @@ static void test_pick_other(void **state)
         assert_ptr_equal(router_pick_other(r, NULL), a[0]);
     }
     /* none eligible */
-    router_set_health(r, a[0], false);
+    router_set_eligible(r, a[0], false);
     assert_null(router_pick_other(r, a[0]));
     assert_null(router_pick_other(r, a[1]));
     assert_null(router_pick_other(r, NULL));
-    router_set_health(r, a[0], true);
-    assert_int_equal(router_set_weight(r, a[0], 0), 0);
+    router_set_eligible(r, a[0], true);
+    assert_int_equal(set_weight(r, a[0], 0), 0);
     assert_null(router_pick_other(r, a[0])); /* drained: no fallback either */
 
     /* excluded analyzer removed: the others are used */
-    assert_int_equal(router_set_weight(r, a[0], 4), 0);
-    router_set_health(r, a[1], true);
+    assert_int_equal(set_weight(r, a[0], 4), 0);
+    router_set_eligible(r, a[1], true);
     router_remove(r, a[1]);
     for (int k = 0; k < 10; k++)
         assert_ptr_equal(router_pick_other(r, a[1]), a[0]);
-    router_free(r);
+    free_router(r);
 }
 
 /* Removal seals the open batch, takes the analyzer out of rotation and out of lookups;
@@ -488,9 +526,9 @@ static void test_remove_release(void **state)
     router_remove(r, a2);
     assert_true(a2->removed);
     assert_null(a2->open);
-    assert_int_equal(a2->ready.count, 1);
-    assert_int_equal(a2->ready.head->records, 10);
-    assert_true(a2->ready.head->sealed);
+    assert_int_equal(READY(a2).count, 1);
+    assert_int_equal(READY(a2).head->records, 10);
+    assert_true(READY(a2).head->sealed);
     assert_int_equal(h.ready, ready_before + 1);
     assert_ptr_equal(h.last_ready, a2);
     assert_null(router_find(r, "a2"));
@@ -510,25 +548,21 @@ static void test_remove_release(void **state)
     assert_ptr_equal(router_find(r, "a2"), a2b);
 
     /* release the middle one (after its batches are gone) */
-    batch_t *b;
-    while ((b = batch_list_pop(&a2->ready))) batch_free(b);
-    router_release(r, a2);
+    release(r, a2);
     assert_ptr_equal(router_first(r), a1);
     assert_ptr_equal(a1->next, a3);
     assert_ptr_equal(a3->next, a2b);
 
     /* release the tail, then add: the new analyzer must be reachable from the head */
     router_remove(r, a2b);
-    while ((b = batch_list_pop(&a2b->ready))) batch_free(b);
-    router_release(r, a2b);
+    release(r, a2b);
     assert_null(a3->next);
     analyzer_t *a4 = add(r, "a4", 1);
     assert_ptr_equal(a3->next, a4);
 
     /* release the head */
     router_remove(r, a1);
-    while ((b = batch_list_pop(&a1->ready))) batch_free(b);
-    router_release(r, a1);
+    release(r, a1);
     assert_ptr_equal(router_first(r), a3);
     int n = 0;
     for (analyzer_t *x = router_first(r); x; x = x->next) n++;
@@ -537,7 +571,7 @@ static void test_remove_release(void **state)
     route(r, 1030, 100, 24);
     assert_int_equal(a3->records_routed + a4->records_routed, sum_before + 100);
     assert_true(a4->records_routed >= 49 && a4->records_routed <= 51);
-    router_free(r);
+    free_router(r);
 }
 
 /* Target share (configured weights of live analyzers) vs effective share (balancer). */
@@ -558,13 +592,13 @@ static void test_shares(void **state)
         assert_true(fabs(router_target_share(r, a[i]) - w[i] / 10) < eps);
         assert_true(fabs(router_effective_share(r, a[i]) - w[i] / 10) < eps);
     }
-    router_set_health(r, a[1], false); /* down: target unchanged, effective 0 */
+    router_set_eligible(r, a[1], false); /* down: target unchanged, effective 0 */
     assert_true(fabs(router_target_share(r, a[1]) - 0.3) < eps);
     assert_true(router_effective_share(r, a[1]) == 0);
     assert_true(fabs(router_effective_share(r, a[0]) - 4.0 / 7) < eps);
     assert_true(fabs(router_target_share(r, a[0]) - 0.4) < eps);
 
-    assert_int_equal(router_set_weight(r, a[3], 0), 0); /* drained */
+    assert_int_equal(set_weight(r, a[3], 0), 0); /* drained */
     assert_true(router_target_share(r, a[3]) == 0);
     assert_true(fabs(router_target_share(r, a[0]) - 4.0 / 9) < eps);
     assert_true(fabs(router_effective_share(r, a[0]) - 4.0 / 6) < eps);
@@ -575,10 +609,10 @@ static void test_shares(void **state)
     assert_true(fabs(router_effective_share(r, a[0]) - 1.0) < eps);
 
     for (int i = 0; i < 4; i++)
-        if (i != 2) assert_int_equal(router_set_weight(r, a[i], 0), 0);
+        if (i != 2) assert_int_equal(set_weight(r, a[i], 0), 0);
     assert_true(router_target_share(r, a[0]) == 0); /* no NaN when all weights are 0 */
     assert_false(router_can_route(r));
-    router_free(r);
+    free_router(r);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /*
  * batch.c - see batch.h.
  */
-#include "deliver/batch.h"
+#include "route/batch.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +15,22 @@
 #include "common/util.h"
 
 static uint32_t g_boot;
+static _Atomic long g_fail_after = -1; /* batch_fail_allocs_after() */
+
+void batch_fail_allocs_after(long n)
+{
+    atomic_store_explicit(&g_fail_after, n, memory_order_relaxed);
+}
+
+/* May this allocation go ahead? (only false under the test hook) */
+static bool alloc_allowed(void)
+{
+    long n = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
+    if (n < 0) return true;
+    if (n == 0) return false;
+    atomic_store_explicit(&g_fail_after, n - 1, memory_order_relaxed);
+    return true;
+}
 static _Atomic uint64_t g_seq;
 
 /* Recycled body buffers: a batch body is a few hundred KB, above glibc's mmap
@@ -77,6 +93,7 @@ void batch_id_init(uint32_t boot)
 
 batch_t *batch_new(size_t cap_hint)
 {
+    if (!alloc_allowed()) return NULL;
     batch_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     if (!g_boot) batch_id_init(0);
@@ -110,6 +127,7 @@ static int reserve(batch_t *b, size_t more)
     if (b->len + more <= b->cap) return 0;
     size_t ncap = b->cap * 2;
     while (ncap < b->len + more) ncap *= 2;
+    if (!alloc_allowed()) return -1;
     char *n = realloc(b->buf, ncap);
     if (!n) return -1;
     b->buf = n;
@@ -128,16 +146,30 @@ int batch_append(batch_t *b, const char *rec, size_t len)
     return 0;
 }
 
+static int reserve_seq(batch_t *b)
+{
+    if (b->nseqs < b->seqs_cap) return 0;
+    uint32_t nc = b->seqs_cap ? b->seqs_cap * 2 : 64;
+    if (!alloc_allowed()) return -1;
+    uint64_t *n = realloc(b->seqs, nc * sizeof *n);
+    if (!n) return -1;
+    b->seqs = n;
+    b->seqs_cap = nc;
+    return 0;
+}
+
 int batch_add_seq(batch_t *b, uint64_t seq)
 {
-    if (b->nseqs == b->seqs_cap) {
-        uint32_t nc = b->seqs_cap ? b->seqs_cap * 2 : 64;
-        uint64_t *n = realloc(b->seqs, nc * sizeof *n);
-        if (!n) return -1;
-        b->seqs = n;
-        b->seqs_cap = nc;
-    }
+    if (reserve_seq(b)) return -1;
     b->seqs[b->nseqs++] = seq;
+    return 0;
+}
+
+int batch_append_rec(batch_t *b, const char *rec, size_t len, uint64_t seq)
+{
+    if (seq && reserve_seq(b)) return -1; /* room first: a record never lands without its seq */
+    if (batch_append(b, rec, len)) return -1;
+    if (seq) b->seqs[b->nseqs++] = seq;
     return 0;
 }
 

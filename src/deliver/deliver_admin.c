@@ -1,0 +1,278 @@
+/*
+ * deliver_admin.c - the admin side of deliver.h: each operation runs on the
+ * delivery thread through its mailbox (mailbox_call_sync) and hands back
+ * plain data (a snapshot, a spec, a return code); admin/ turns it into JSON.
+ * GET /health reads the published atomic and never waits.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "deliver/deliver_int.h"
+
+typedef void (*deliver_fn)(deliver_t *d, void *arg);
+
+typedef struct {
+    deliver_t *d;
+    deliver_fn fn;
+    void *arg;
+} call_t;
+
+static void run_call(void *arg)
+{
+    call_t *c = arg;
+    c->fn(c->d, c->arg);
+}
+
+/* Run fn(d, arg) on the delivery thread and wait for it (inline when the
+ * thread is not running, or when called from it). */
+static void deliver_call(deliver_t *d, deliver_fn fn, void *arg)
+{
+    call_t c = {d, fn, arg};
+    mailbox_call_sync(d->mbox, run_call, &c);
+}
+
+typedef struct {
+    analyzer_spec_t *spec;
+    const char *id;
+    bool has_weight;
+    double weight;
+    const char *url, *health_url;
+    int rc;
+    deliver_snapshot_t *snap;
+} admin_arg_t;
+
+static void do_add(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    x->rc = deliver_add_analyzer(d, x->spec);
+}
+
+int deliver_analyzer_add(deliver_t *d, analyzer_spec_t *spec)
+{
+    char err[256];
+    if (config_check_analyzer(spec, err, sizeof err)) return -EINVAL;
+    admin_arg_t x = {.spec = spec};
+    deliver_call(d, do_add, &x);
+    return x.rc;
+}
+
+static void do_update(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->id);
+    if (!a) {
+        x->rc = -ENOENT;
+        return;
+    }
+    analyzer_spec_t spec = a->spec;
+    if (x->url && x->url[0]) {
+        strlcpy_ld(spec.url, x->url, sizeof spec.url);
+        if (!(x->health_url && x->health_url[0])) spec.health_url[0] = 0;
+    }
+    if (x->health_url && x->health_url[0])
+        strlcpy_ld(spec.health_url, x->health_url, sizeof spec.health_url);
+    if (x->has_weight) spec.weight = x->weight;
+    char err[256];
+    if (config_check_analyzer(&spec, err, sizeof err)) {
+        x->rc = -EINVAL;
+        return;
+    }
+    deliver_update_analyzer(d, a, &spec, &x->rc);
+}
+
+int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
+                            const char *url, const char *health_url)
+{
+    admin_arg_t x = {.id = id, .has_weight = has_weight, .weight = weight, .url = url,
+                     .health_url = health_url};
+    deliver_call(d, do_update, &x);
+    return x.rc;
+}
+
+static void do_remove(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->id);
+    x->rc = a ? 0 : -ENOENT;
+    if (a) deliver_remove_analyzer(d, a);
+}
+
+int deliver_analyzer_remove(deliver_t *d, const char *id)
+{
+    admin_arg_t x = {.id = id};
+    deliver_call(d, do_remove, &x);
+    return x.rc;
+}
+
+static void do_spec(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->id);
+    x->rc = a ? 0 : -ENOENT;
+    if (a) *x->spec = a->spec;
+}
+
+int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out)
+{
+    admin_arg_t x = {.id = id, .spec = out};
+    deliver_call(d, do_spec, &x);
+    return x.rc;
+}
+
+/* ------------------------------------------------------------------ snapshot */
+
+static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
+                     deliver_analyzer_snap_t *o)
+{
+    const target_t *t = a->user;
+    health_info_t hi = {0};
+    if (t->health) health_info(t->health, &hi);
+    memset(o, 0, sizeof *o);
+    o->spec = a->spec;
+    o->target_share = router_target_share(d->router, a);
+    o->effective_share = router_effective_share(d->router, a);
+    o->healthy = hi.up;
+    o->routable = a->routable;
+    o->state = !hi.up                               ? "down"
+               : t->breaker.state == BREAKER_OPEN   ? "open"
+               : a->spec.weight == 0                ? "drained"
+                                                    : "up";
+    o->breaker = breaker_state_name(t->breaker.state);
+    o->breaker_trips = t->breaker.trips;
+    o->health_changed_ms = hi.changed_ms;
+    o->times_marked_down = hi.times_marked_down;
+    o->records_routed = a->records_routed;
+    o->records_delivered = t->records_delivered;
+    o->records_redistributed_in = t->records_redistributed_in;
+    o->batches_delivered = t->batches_delivered;
+    o->batches_failed = t->batches_failed;
+    o->inflight_batches = t->inflight;
+    uint64_t queued = a->open ? a->open->records : 0;
+    for (const batch_t *b = t->ready.head; b; b = b->next) queued += b->records;
+    o->queued_records = queued;
+    o->queue_bytes = t->queue_bytes;
+    o->queue_share_bytes = qs ? qs->base : 0;
+    o->queue_allowance_bytes = qs ? qs->allowance : 0;
+    o->latency_ms = t->latency_ewma_ms;
+    /* the most recent of the delivery error and the health-check error */
+    const char *err = hi.last_error_ms > t->last_error_ms ? hi.last_error : t->last_error;
+    snprintf(o->last_error, sizeof o->last_error, "%s", err);
+}
+
+static void do_snapshot(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    deliver_snapshot_t *s = x->snap;
+    size_t live = 0;
+    for (analyzer_t *a = router_first(d->router); a; a = a->next)
+        live += !a->removed && (!x->id || !strcmp(a->spec.id, x->id));
+    if (x->id && !live) {
+        x->rc = -ENOENT;
+        return;
+    }
+    s->random_strategy = d->cfg->strategy != BALANCER_SWRR;
+    s->panic = router_in_panic(d->router);
+    s->analyzers = calloc(live ? live : 1, sizeof *s->analyzers);
+    if (!s->analyzers) {
+        x->rc = -ENOMEM;
+        return;
+    }
+    size_t nshares = deliver_queue_shares(d), i = 0;
+    for (analyzer_t *a = router_first(d->router); a; a = a->next, i++) {
+        if (a->removed || (x->id && strcmp(a->spec.id, x->id))) continue;
+        snap_one(d, a, i < nshares ? &d->shares[i] : NULL, &s->analyzers[s->count++]);
+    }
+    x->rc = 0;
+}
+
+int deliver_snapshot(deliver_t *d, const char *id, deliver_snapshot_t *out)
+{
+    memset(out, 0, sizeof *out);
+    admin_arg_t x = {.id = id, .snap = out};
+    deliver_call(d, do_snapshot, &x);
+    if (x.rc) deliver_snapshot_free(out);
+    return x.rc;
+}
+
+void deliver_snapshot_free(deliver_snapshot_t *s)
+{
+    if (!s) return;
+    free(s->analyzers);
+    s->analyzers = NULL;
+    s->count = 0;
+}
+
+int deliver_healthy_count(const deliver_t *d)
+{
+    return atomic_load_explicit(&d->healthy_count, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ dead letters */
+
+typedef struct {
+    const char *const *ids;
+    size_t n;
+    uint64_t records;
+    deadletter_body_t *bodies;
+    long count;
+    const char *id;
+    int rc;
+    json_t *json;
+} dl_arg_t;
+
+static void do_deadletter_json(deliver_t *d, void *arg)
+{
+    dl_arg_t *x = arg;
+    x->json = deadletter_to_json(d->dl, 20);
+}
+
+json_t *deliver_deadletter_json(deliver_t *d)
+{
+    dl_arg_t x = {0};
+    deliver_call(d, do_deadletter_json, &x);
+    return x.json;
+}
+
+static void do_deadletter_purge(deliver_t *d, void *arg)
+{
+    dl_arg_t *x = arg;
+    x->rc = deadletter_purge(d->dl, x->ids, x->n, &x->records);
+}
+
+int deliver_deadletter_purge(deliver_t *d, const char *const *ids, size_t n, uint64_t *records)
+{
+    dl_arg_t x = {.ids = ids, .n = n};
+    deliver_call(d, do_deadletter_purge, &x);
+    *records = x.records;
+    return x.rc;
+}
+
+static void do_deadletter_read(deliver_t *d, void *arg)
+{
+    dl_arg_t *x = arg;
+    x->count = deadletter_read_all(d->dl, &x->bodies);
+}
+
+long deliver_deadletter_read(deliver_t *d, deadletter_body_t **out)
+{
+    dl_arg_t x = {0};
+    deliver_call(d, do_deadletter_read, &x);
+    *out = x.bodies;
+    return x.count;
+}
+
+static void do_deadletter_remove(deliver_t *d, void *arg)
+{
+    dl_arg_t *x = arg;
+    x->rc = deadletter_remove(d->dl, x->id);
+}
+
+int deliver_deadletter_remove(deliver_t *d, const char *batch_id)
+{
+    dl_arg_t x = {.id = batch_id};
+    deliver_call(d, do_deadletter_remove, &x);
+    return x.rc;
+}

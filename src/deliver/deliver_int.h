@@ -1,0 +1,93 @@
+/*
+ * deliver_int.h - private to deliver.c and deliver_admin.c: the delivery
+ * layer's state. Everything here is touched on the delivery thread only,
+ * except `healthy_count` (published atomic) and the mailbox (thread-safe).
+ *
+ * Ownership: the router owns analyzer_t; this layer keeps its own record of
+ * each analyzer (target_t, behind analyzer_t.user): the queue of sealed
+ * batches, in-flight count, queue bytes, timers, breaker and delivery
+ * counters. Health state is health.c's (health_target_t).
+ */
+#ifndef LOGDIST_DELIVER_INT_H
+#define LOGDIST_DELIVER_INT_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include "common/mailbox.h"
+#include "deliver/breaker.h"
+#include "deliver/deliver.h"
+#include "deliver/health.h"
+#include "deliver/retry.h"
+#include "route/queue_share.h"
+#include "route/router.h"
+
+typedef struct target {
+    analyzer_t *a;
+    struct deliver *d;
+    health_target_t *health; /* NULL once unwatched */
+    bool health_busy;        /* unwatched with a check in flight */
+    batch_list_t ready;      /* sealed, waiting for an in-flight slot */
+    uint32_t inflight;       /* batches being sent */
+    uint64_t queue_bytes;    /* sum of `cost` of its batches, ready and in flight */
+    struct event *linger_ev; /* seals the open batch after batch_linger_ms */
+    struct event *breaker_ev;/* end of the open period */
+    breaker_t breaker;
+    uint64_t records_delivered, records_redistributed_in;
+    uint64_t batches_delivered, batches_failed;
+    double latency_ewma_ms;
+    char last_error[160];
+    uint64_t last_error_ms;
+} target_t;
+
+/* A batch sleeping on its backoff timer. */
+typedef struct retry_wait {
+    struct retry_wait *prev, *next;
+    struct deliver *d;
+    batch_t *b;
+    struct event *ev;
+} retry_wait_t;
+
+struct deliver {
+    const config_t *cfg;
+    struct event_base *base;
+    pthread_t thread;
+    bool running;
+    sem_t bound;              /* the thread has bound the mailbox */
+    mailbox_t *mbox;          /* admin calls (call_sync) */
+    _Atomic int healthy_count;/* published for GET /health */
+
+    pkt_queue_t *queue;
+    struct event *wake_ev;    /* the queue's wake: one event_active per empty -> non-empty */
+    struct event *resume_ev;  /* continue routing later (after I/O ran, or after ENOMEM) */
+    packet_t *pending, *pending_tail; /* taken from the queue, not fully routed */
+
+    router_t *router;
+    sender_t *sender;
+    health_t *health;
+    deadletter_t *dl;
+    struct durable *durable;  /* NULL when nothing is durable */
+    batch_list_t parked;      /* batches with no eligible analyzer */
+    retry_wait_t *retries;    /* batches on a backoff timer */
+    uint64_t retry_waiting;
+    queue_share_t *shares;    /* scratch for queue_shares() */
+    size_t shares_cap;
+    bool routing_held;        /* an analyzer's queue is at its allowance */
+    uint64_t rng;
+
+    breaker_config_t breaker;
+    retry_policy_t retry;
+
+    bool draining;
+    struct event *drain_ev;
+};
+
+/* deliver.c, for deliver_admin.c */
+int deliver_add_analyzer(deliver_t *d, analyzer_spec_t *spec);
+void deliver_update_analyzer(deliver_t *d, analyzer_t *a, const analyzer_spec_t *spec, int *rc);
+void deliver_remove_analyzer(deliver_t *d, analyzer_t *a);
+void deliver_start_drain(deliver_t *d);
+size_t deliver_queue_shares(deliver_t *d); /* fills d->shares in router order */
+
+#endif
