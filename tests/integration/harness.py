@@ -598,8 +598,8 @@ class LogdistTestCase(unittest.TestCase):
         p = self.start_gen(daemon, **kw)
         return self.finish_gen(p, timeout or dl(120), expect_rc)
 
-    def recording_analyzer(self, status=200):
-        s = RecordingAnalyzer(status)
+    def recording_analyzer(self, status=200, script=None):
+        s = RecordingAnalyzer(status, script)
         self.servers.append(s)
         return s
 
@@ -612,12 +612,25 @@ class LogdistTestCase(unittest.TestCase):
 # ---------------------------------------------------------------------------- in-process analyzer
 
 class RecordingAnalyzer:
-    """Threaded HTTP analyzer that keeps every POST raw: (path, headers, body)."""
+    """Threaded HTTP analyzer that keeps every POST raw: (path, headers, body).
 
-    def __init__(self, status=200):
+    script: optional fn(n) -> (status, delay_s) for the n-th POST (0-based, in arrival
+    order); the answer is sent after delay_s. spans: (start, end, status) of every
+    POST, monotonic, end taken before the answer is written. max_active: the most
+    POSTs it held at once. gate: when set to a threading.Semaphore, each POST waits
+    for one release before it is answered (release_gate lets them through)."""
+
+    def __init__(self, status=200, script=None):
         self.requests = []
         self.lock = threading.Lock()
         self.status = status
+        self.script = script
+        self.spans = []
+        self.active = 0
+        self.max_active = 0
+        self.posts = 0
+        self.gate = None
+        self.stopping = threading.Event()
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -640,12 +653,27 @@ class RecordingAnalyzer:
                     self._reply(404, b'{"error":"not_found"}')
 
             def do_POST(self):
+                t0 = time.monotonic()
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 with outer.lock:
+                    idx = outer.posts
+                    outer.posts += 1
+                    outer.active += 1
+                    outer.max_active = max(outer.max_active, outer.active)
+                    gate = outer.gate
+                status, delay = outer.script(idx) if outer.script else (outer.status, 0)
+                if delay:
+                    outer.stopping.wait(delay)
+                if gate is not None:
+                    while not gate.acquire(timeout=0.1) and not outer.stopping.is_set():
+                        pass
+                with outer.lock:
+                    outer.active -= 1
+                    outer.spans.append((t0, time.monotonic(), status))
                     outer.requests.append((self.command, self.path,
                                            {k.lower(): v for k, v in self.headers.items()}, body))
-                self._reply(outer.status, b'{"ok":true}')
+                self._reply(status, b'{"ok":true}' if status < 300 else b'{"error":"scripted"}')
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
@@ -659,7 +687,12 @@ class RecordingAnalyzer:
         with self.lock:
             return list(self.requests)
 
+    def release_gate(self, n=1):
+        for _ in range(n):
+            self.gate.release()
+
     def stop(self):
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -826,7 +826,8 @@ class MemoryLimitTest(ChaosCase):
         self.assertGreater(m_shed["packets_rejected_by_reason"]["memory_pressure"], 0, m_shed)
         self.assertEqual(r.status, 503, r)
         self.assertEqual(r.json()["error"], "memory_pressure", r)
-        self.assertTrue(r.headers.get("retry-after", "").isdigit(), r)
+        self.assertEqual(r.headers.get("retry-after"), "2", r)  # docs/API.md: Retry-After: 2
+        self.assertEqual(r.json()["retry_after_s"], 2, r)
         # it stops reading from a client it cannot serve: the connection is closed
         self.assertEqual(r.headers.get("connection", "").lower(), "close", r)
         self.assertGreater(d.metrics()["connections_shed"], 0)
