@@ -94,9 +94,17 @@ class FaultCase(DurabilityCase):
         argv = list(wrapper) + self.daemon_argv("--data-dir", data_dir,
                                                 "--listen", "127.0.0.1:%d" % port,
                                                 *args, analyzers=analyzers)
-        p = self.spawn("logdistd", argv, env=fc.env() if fc else None)
-        line = p.first_line(dl(20))
-        return Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+        end = time.monotonic() + dl(20)
+        while True:  # a restart on a fixed port retries while the port is still held
+            p = self.spawn("logdistd", argv, env=fc.env() if fc else None)
+            try:
+                line = p.first_line(max(0.5, end - time.monotonic()))
+                return Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+            except AssertionError:
+                if p.running() or time.monotonic() >= end or port == 0 or \
+                        "cannot listen" not in p.stderr_text():
+                    raise
+                time.sleep(0.05)
 
     def wait_fired(self, fc, n=1, word="fault", timeout=None):
         return wait_until(lambda: len(fc.fired(word)) >= n and fc.fired(word),

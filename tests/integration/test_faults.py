@@ -21,6 +21,7 @@ import resource
 import socket
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -226,6 +227,78 @@ class WalFaultTest(FaultTestBase):
                 segments=sorted({s for v in where.values() for s in v}))
         self.assertEqual(unsynced, [], "%d records got a 202 though the only fdatasync of "
                          "their segment after their write failed" % len(unsynced))
+        self.assertNoLoss(figs)
+
+
+# ============================================================================ crash loop
+
+# (rules, refusal reason or None) the crash loop draws from
+LOOP_FAULTS = [
+    (["write path=/wal- errno=ENOSPC"], "disk_full"),
+    (["write path=/wal- errno=ENOSPC after_bytes=32768"], "disk_full"),
+    (["write path=/wal- errno=EIO"], "disk_error"),
+    (["fsync path=/wal- errno=EIO"], "disk_error"),
+    (["write path=/wal- short=13"], None),
+]
+
+
+class CrashLoopFaultTest(FaultTestBase):
+
+    def test_kill9_loop_under_switching_faults(self):
+        """The crash test with faults: analyzers up, critical load over keep-alive
+        connections, and in each of several lives of logdistd one WAL fault is switched
+        on for a while, then off, then logdistd is killed with SIGKILL at a random
+        moment (sometimes while the fault is still on) and restarted on the same port
+        and data dir. At the end every record that got a 202 is at an analyzer; every
+        refusal named the fault on at the time; duplicates are counted."""
+        import random
+        seed = int(os.environ.get("LOGDIST_SEED", str(int(time.time() * 1000) % 1000000)))
+        rnd = random.Random(seed)
+        sys.stderr.write("\n[fault crash loop seed %d: LOGDIST_SEED=%d repeats it]\n"
+                         % (seed, seed))
+        recs = [self.start_recorder("c%d" % i, self.path("loop-c%d.ids" % i)) for i in range(2)]
+        specs = [(r.id, r.url, w) for r, w in zip(recs, (1, 2))]
+        data = self.new_data_dir("loop")
+        fc = FaultControl(self.tmp, "loop")
+        d = self.start_faulty(data, fc, *DAEMON_ARGS, analyzers=specs)
+        port = d.port
+        load = CriticalLoad(port, "loop", threads=3, pause=0.002).start()
+        lives, fired_total, reasons = [], 0, set()
+        try:
+            for life in range(6):
+                rules, reason = LOOP_FAULTS[life % len(LOOP_FAULTS)] if life < len(LOOP_FAULTS) \
+                    else rnd.choice(LOOP_FAULTS)
+                wait_more_accepted(load, 5, dl(30), "202s in life %d" % life)
+                refused0 = load.counts()[1]
+                fc.set(*rules)
+                time.sleep(rnd.uniform(0.2, 0.6))
+                on_at_kill = rnd.random() < 0.3
+                if not on_at_kill:
+                    fc.clear()
+                    wait_more_accepted(load, 5, dl(30), "202s after the fault in life %d" % life)
+                    time.sleep(rnd.uniform(0.0, 0.3))
+                self.kill9(d.proc)
+                fired = len(fc.fired("short" if reason is None else "fault"))
+                fired_total += fired
+                new_refusals = load.refused[refused0:]
+                lives.append({"rules": rules, "fired": fired, "refusals": len(new_refusals),
+                              "on_at_kill": on_at_kill})
+                for r in new_refusals:
+                    if reason is None:
+                        self.fail("refusal under short writes: %r" % (r,))
+                    self.assertRefusal(r, reason)
+                    reasons.add(reason)
+                fc = FaultControl(self.tmp, "loop-%d" % (life + 1))
+                d = self.start_faulty(data, fc, *DAEMON_ARGS, port=port, analyzers=specs)
+        finally:
+            load.stop()
+        self.wait_drained(d, dl(90))
+        figs = crash_figures(load.acked, recs)
+        figures("crash-loop-faults", lives=len(lives), faults_injected=fired_total,
+                refusals=len(load.refused), packets_cut_by_kills=load.cut, seed=seed, **figs)
+        for lf in lives:
+            sys.stderr.write("  life %r\n" % (lf,))
+        self.assertGreater(fired_total, 0, "no fault fired in the loop")
         self.assertNoLoss(figs)
 
 
