@@ -266,7 +266,8 @@ class BreakerRulesTest(LogdistTestCase):
             self.post_one(d, "ep-%d" % i)
         a = wait_until(lambda: (lambda a: a["breaker_trips"] == 1 and a)(d.analyzer("b")),
                        dl(10), "the breaker to open over 50 % failed")
-        m = d.metrics()
+        m = wait_until(lambda: (lambda m: m["inflight_batches"] == 0 and m)(d.metrics()),
+                       dl(10), "attempts sent before the trip finished")
         failed = m["batches_failed"]
         print("[overload] breaker opened with %d failed of %d batches attempted"
               % (failed, m["batches_sent"]), flush=True)
