@@ -6,6 +6,15 @@
  *   tests/fuzz/regressions/<target>/   inputs that once crashed or broke an invariant
  *   tests/fuzz/corpus/<target>/        the seed corpora
  *
+ * Each target's own entry point replays its inputs in unit/fuzz_replay_<target>
+ * (tests/fuzz/replay.cmake); this test adds the scanner's view of every file, whatever
+ * its target, and checks the layout those replays rely on:
+ *   - both trees exist, and each holds one directory per libFuzzer target
+ *     (tests/fuzz/<target>.c), no more and no fewer (an empty regressions directory
+ *     keeps a .gitkeep), so no stored input escapes its target's replay;
+ *   - the corpus is not empty.
+ * A missing tree or directory fails the test: a replay that finds nothing must not pass.
+ *
  * Every file (whatever its target) goes through:
  *   1. scan_body() of the whole file, JSON and NDJSON, default limits;
  *   2. scan_body() as fuzz_scan reads it: byte 0 picks the format and small limits,
@@ -234,18 +243,18 @@ static void replay_file(const char *path, scan_result_t *res, stats_t *st)
     st->files++;
 }
 
-/* Every regular file under dir, recursively (a missing dir is empty). */
+/* Every regular file under dir, recursively. A directory that cannot be opened fails. */
 static void replay_tree(const char *dir, scan_result_t *res, stats_t *st)
 {
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) fail_msg("cannot open %s (set LOGDIST_SOURCE_DIR to the repo root)", dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* ., .., hidden files (.gitkeep) */
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat sb;
-        if (stat(path, &sb)) continue;
+        if (stat(path, &sb)) fail_msg("cannot stat %s", path);
         if (S_ISDIR(sb.st_mode))
             replay_tree(path, res, st);
         else if (S_ISREG(sb.st_mode))
@@ -267,11 +276,65 @@ static void replay_dir(const char *sub, stats_t *st)
                   st->scans, st->gzip_ok);
 }
 
+/* Is tests/fuzz/<name>.c a libFuzzer target (fuzz_*.c)? */
+static bool is_target(const char *root, const char *name)
+{
+    char path[2400];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/tests/fuzz/%s.c", root, name);
+    return !strncmp(name, "fuzz_", 5) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* `sub` holds exactly one directory per target: every entry is a target's directory,
+ * and every target (tests/fuzz/fuzz_*.c) has one. Returns the number of targets. */
+static size_t check_layout(const char *sub)
+{
+    char root[2048], dir[2300], fuzzdir[2300];
+    repo_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/%s", root, sub);
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("cannot open %s (set LOGDIST_SOURCE_DIR to the repo root)", dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        if (!is_target(root, e->d_name))
+            fail_msg("%s/%s: not the directory of a libFuzzer target (tests/fuzz/%s.c)", dir,
+                     e->d_name, e->d_name);
+    }
+    closedir(d);
+    snprintf(fuzzdir, sizeof fuzzdir, "%s/tests/fuzz", root);
+    d = opendir(fuzzdir);
+    if (!d) fail_msg("cannot open %s", fuzzdir);
+    size_t targets = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "fuzz_", 5) || n < 3 || strcmp(e->d_name + n - 2, ".c")) continue;
+        char path[4700];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%.*s", dir, (int)(n - 2), e->d_name);
+        if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+            fail_msg("target %s has no directory %s (add one, with a .gitkeep if empty)",
+                     e->d_name, path);
+        targets++;
+    }
+    closedir(d);
+    return targets;
+}
+
+static void test_layout(void **state)
+{
+    (void)state;
+    size_t a = check_layout("tests/fuzz/regressions");
+    size_t b = check_layout("tests/fuzz/corpus");
+    assert_true(a > 0);
+    assert_int_equal(a, b);
+}
+
 static void test_regressions(void **state)
 {
     (void)state;
     stats_t st = {0, 0, 0};
-    replay_dir("tests/fuzz/regressions", &st); /* may be empty: nothing found yet */
+    replay_dir("tests/fuzz/regressions", &st); /* fails if missing; may hold no input yet */
 }
 
 static void test_corpus(void **state)
@@ -288,6 +351,7 @@ static void test_corpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout),
         cmocka_unit_test(test_regressions),
         cmocka_unit_test(test_corpus),
     };
