@@ -31,7 +31,8 @@
  *   skip=N     the first N matching calls pass untouched
  *   count=N    inject N times, then the rule is spent (default 0: no end)
  *
- * A call takes the first rule that matches it and is not spent. The file is
+ * A call takes the first rule that matches it and is not spent (at most 16
+ * rules; descriptors above 4095 are never faulted). The file is
  * re-read whenever its inode, size or mtime changes (checked on each
  * intercepted call on a regular file and each SSL_new): tests write it to a
  * temp name and rename() it in place. Each load starts every rule's counters
