@@ -24,10 +24,18 @@
  *   "...?queue..." a 200-byte queue budget (503 queue_full after the first packet).
  *
  * After each input the queued packets are checked (records inside their body, {...},
- * in order; record_bytes = sum of record lengths) and the queue budget gauges must
- * equal what is queued (a refused packet must give back what it reserved); then the
- * packets are freed and the gauges reset. FUZZ_HTTP_VERBOSE=1 prints the responses
- * and how the exchange ended (useful when replaying one input).
+ * in order; record_bytes = sum of record lengths; held_bytes = packet_held_bytes()) and
+ * each variant's queue budget must equal what its packets were charged (a refused packet
+ * must give back what it reserved); then the packets are freed. FUZZ_HTTP_VERBOSE=1
+ * prints the responses and how the exchange ended (useful when replaying one input).
+ *
+ * Replay mode (LOGDIST_FUZZ_REPLAY=1, as ctest's unit/fuzz_replay_fuzz_http_ingest runs
+ * it): a stored input may state the status of each response, in order, with one
+ * "X-Fuzz-Expect: NNN" header per request (libevent ignores it); the responses must have
+ * exactly those statuses. That is how a regression guards a behaviour and not only the
+ * absence of a crash (regressions/fuzz_http_ingest/ratelimit-drained-by-403-wrong-agent:
+ * three packets refused with 403 must not use up the agent's rate limit, so the fourth,
+ * from another token, gets 202 and not 429).
  *
  * Build: make fuzz-build (see tests/fuzz/fuzz.mk); run: build-fuzz/fuzz_http_ingest DIR
  */
@@ -36,7 +44,6 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +57,8 @@
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/connlimit.h"
-#include "core/metrics.h"
 #include "ingest/ingest.h"
+#include "queue_check.h"
 #include "scan_invariants.h"
 #include "store/queue.h"
 
@@ -70,6 +77,7 @@ static socklen_t g_addr_len;
 static config_t g_cfg[N_VARIANTS];
 static auth_t *g_auth;
 static bool g_verbose; /* FUZZ_HTTP_VERBOSE=1: print the responses to stderr */
+static bool g_replay;  /* LOGDIST_FUZZ_REPLAY=1: check X-Fuzz-Expect (see expect_check) */
 
 /* Per-input state. */
 typedef struct {
@@ -105,6 +113,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     signal(SIGPIPE, SIG_IGN);
     g_verbose = getenv("FUZZ_HTTP_VERBOSE") != NULL;
+    g_replay = getenv("LOGDIST_FUZZ_REPLAY") != NULL;
     log_set_level(LOG_ERROR); /* auth refusals log warnings: keep the output readable */
 
     for (int v = 0; v < N_VARIANTS; v++) {
@@ -192,47 +201,68 @@ static void dispatch(struct evhttp_request *req, void *arg)
         http_reply_error(req, 404, "not_found", "no such endpoint on this listener", -1, 0);
 }
 
-/* Check the packets queued by one variant and add up their budget; free them. */
-static void drain_queue(pkt_queue_t *q, uint64_t *bytes, uint64_t *records)
+/* Replay mode (LOGDIST_FUZZ_REPLAY=1, set by tests/fuzz/replay_main.c): an input may
+ * state the status of each of its responses in order, one "X-Fuzz-Expect: NNN" header
+ * per request. The statuses of the responses read back must be exactly those. Not
+ * checked under libFuzzer, whose mutations would make the stated statuses wrong. */
+#define MAX_EXPECT 32
+#define MAX_RESPONSES (1u << 20) /* response bytes kept for the check */
+typedef struct {
+    int want[MAX_EXPECT];
+    size_t nwant;
+    char *resp; /* the response stream (replay mode, inputs that state statuses) */
+    size_t len;
+} expect_t;
+
+static void expect_parse(expect_t *e, const uint8_t *data, size_t size)
 {
-    packet_t *p = queue_take_all(q);
-    while (p) {
-        packet_t *next = p->next;
-        if (!p->data || !p->count || !p->records) fail("queued packet without data or records");
-        scan_result_t view;
-        memset(&view, 0, sizeof view);
-        view.records = p->records;
-        view.count = view.capacity = p->count;
-        const char *msg = scan_check(p->data, p->len, SCAN_FORMAT_JSON, NULL, SCAN_OK, &view);
-        if (msg) fail(msg);
-        uint64_t rb = 0;
-        for (size_t i = 0; i < p->count; i++) rb += p->records[i].rec.len;
-        if (rb != p->record_bytes) fail("packet record_bytes != sum of record lengths");
-        *bytes += p->record_bytes;
-        *records += p->count;
-        packet_free(p);
-        p = next;
-    }
+    static const char key[] = "\r\nX-Fuzz-Expect: ";
+    const size_t kl = sizeof key - 1;
+    for (size_t i = 0; i + kl + 3 <= size && e->nwant < MAX_EXPECT; i++)
+        if (!memcmp(data + i, key, kl)) e->want[e->nwant++] = atoi((const char *)data + i + kl);
+    if (g_replay && e->nwant && !(e->resp = malloc(MAX_RESPONSES))) die("malloc");
 }
 
-/* The budget gauges must equal what is queued (every refusal gave back its budget). */
-static void check_budget(uint64_t bytes, uint64_t records)
+static void expect_add(expect_t *e, const char *buf, size_t n)
 {
-    if (METRIC_GET(queued_bytes) != bytes || METRIC_GET(queued_records) != records) {
-        fprintf(stderr, "queued_bytes %llu (packets hold %llu), queued_records %llu (%llu)\n",
-                (unsigned long long)METRIC_GET(queued_bytes), (unsigned long long)bytes,
-                (unsigned long long)METRIC_GET(queued_records), (unsigned long long)records);
-        fail("queue budget gauges do not match the queued packets");
-    }
-    atomic_store(&g_metrics.queued_bytes, 0);
-    atomic_store(&g_metrics.queued_records, 0);
+    if (!e->resp) return;
+    if (n > MAX_RESPONSES - e->len) fail("more response bytes than an expectation check keeps");
+    memcpy(e->resp + e->len, buf, n);
+    e->len += n;
+}
+
+/* The statuses of the status lines in the stream (at its start or after a '\n'; the
+ * bodies are one-line JSON) must be the stated ones. Frees the stream. */
+static void expect_check(expect_t *e)
+{
+    if (!e->resp) return;
+    int got[MAX_EXPECT];
+    size_t ngot = 0;
+    for (size_t i = 0; i + 12 <= e->len; i++)
+        if ((i == 0 || e->resp[i - 1] == '\n') && !memcmp(e->resp + i, "HTTP/1.", 7) &&
+            e->resp[i + 8] == ' ') {
+            if (ngot == MAX_EXPECT) fail("more responses than an expectation check keeps");
+            got[ngot++] = atoi(e->resp + i + 9);
+        }
+    bool same = ngot == e->nwant;
+    for (size_t i = 0; same && i < ngot; i++) same = got[i] == e->want[i];
+    free(e->resp);
+    e->resp = NULL;
+    if (same) return;
+    fprintf(stderr, "expected statuses:");
+    for (size_t i = 0; i < e->nwant; i++) fprintf(stderr, " %d", e->want[i]);
+    fprintf(stderr, "; got:");
+    for (size_t i = 0; i < ngot; i++) fprintf(stderr, " %d", got[i]);
+    fprintf(stderr, "\n");
+    fail("the responses are not the statuses the input states (X-Fuzz-Expect)");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const config_t *cfg = &g_cfg[0];
-    atomic_store(&g_metrics.queued_bytes, 0);
-    atomic_store(&g_metrics.queued_records, 0);
+    expect_t ex;
+    memset(&ex, 0, sizeof ex);
+    expect_parse(&ex, data, size);
 
     run_t r;
     memset(&r, 0, sizeof r);
@@ -277,6 +307,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ssize_t n = recv(fd, buf, sizeof buf, 0);
             if (n > 0) {
                 if (g_verbose) fwrite(buf, 1, (size_t)n, stderr);
+                expect_add(&ex, buf, (size_t)n);
                 progress = true;
                 continue;
             }
@@ -300,15 +331,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     evhttp_free(http); /* frees the listener (not the socket) and open connections */
     connlimit_free(r.limit); /* after evhttp_free: close callbacks use it */
-    uint64_t bytes = 0, records = 0;
     for (int v = 0; v < N_VARIANTS; v++) {
         ingest_free(r.ing[v]);
         if (r.queue[v]) {
-            drain_queue(r.queue[v], &bytes, &records);
+            const char *why = queue_check_drain(r.queue[v]);
+            if (why) fail(why);
             queue_free(r.queue[v]);
         }
     }
-    check_budget(bytes, records);
     event_base_free(base);
+    expect_check(&ex);
     return 0;
 }
