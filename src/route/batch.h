@@ -32,10 +32,11 @@ typedef struct batch {
     uint32_t records;        /* number of records */
     uint64_t record_bytes;   /* sum of record lengths */
     bool sealed;
-    uint32_t attempts;       /* delivery attempts made so far */
     uint64_t created_us;
+    /* written by the delivery layer only (they travel with the batch, e.g. to
+     * the dead-letter store): */
+    uint32_t attempts;       /* delivery attempts made so far */
     char last_analyzer[65];  /* id of the analyzer of the last attempt */
-    char last_error[128];    /* why the last attempt failed */
     uint64_t *seqs;          /* WAL sequence numbers of the durable records in it */
     uint32_t nseqs, seqs_cap;
     size_t cost;             /* batch_cost() at sealing: what it is charged in the queue budget */

@@ -615,6 +615,57 @@ static void test_shares(void **state)
     free_router(r);
 }
 
+/* Finding 5 (issue 9): an allocation fails in the middle of a packet. The
+ * router stops at the record it could not place (p->routed), nothing half
+ * appended; resuming routes the rest, each record exactly once, in order per
+ * analyzer, and durable sequence numbers stay with their records. */
+static void test_route_enomem_resume(void **state)
+{
+    (void)state;
+    static const long fail_after[] = {0, 1, 2, 3, 5, 8};
+    for (size_t c = 0; c < N(fail_after); c++) {
+        struct hook_count h = {0};
+        router_t *r = make_router(20, 1 << 20, BALANCER_SWRR, &h);
+        add(r, "a1", 1);
+        add(r, "a2", 2);
+        packet_t *p = make_packet(0, 300, 32);
+        p->seqs = calloc(300, sizeof *p->seqs);
+        assert_non_null(p->seqs);
+        for (size_t i = 0; i < 300; i += 3) p->seqs[i] = 1000 + i; /* every third is durable */
+        batch_fail_allocs_after(fail_after[c]);
+        int rc = router_route_packet(r, p);
+        assert_int_equal(rc, -ENOMEM);
+        size_t stopped = p->routed;
+        assert_true(stopped < 300);
+        /* still failing: records may still go to batches already open, never past a hole */
+        assert_int_equal(router_route_packet(r, p), -ENOMEM);
+        assert_true(p->routed >= stopped && p->routed < 300);
+        batch_fail_allocs_after(-1);
+        assert_int_equal(router_route_packet(r, p), 0);
+        assert_int_equal(p->routed, 300);
+        assert_int_equal(router_route_packet(r, p), 0); /* done: nothing routed twice */
+        /* every durable record's seq is in the batch holding it */
+        uint64_t seqs = 0;
+        for (analyzer_t *a = router_first(r); a; a = a->next) {
+            router_seal(r, a);
+            for (batch_t *b = READY(a).head; b; b = b->next) {
+                seqs += b->nseqs;
+                for (uint32_t k = 0; k < b->nseqs; k++) {
+                    char needle[32];
+                    snprintf(needle, sizeof needle, "{\"i\":%llu,",
+                             (unsigned long long)(b->seqs[k] - 1000));
+                    assert_non_null(memmem(b->buf, b->len, needle, strlen(needle)));
+                }
+            }
+        }
+        assert_int_equal(seqs, 100);
+        unsigned char seen[300] = {0};
+        assert_int_equal(drain_and_check(r, seen, 300), 300);
+        packet_free(p);
+        free_router(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,7 +673,7 @@ int main(void)
         cmocka_unit_test(test_random_weights), cmocka_unit_test(test_seal_records),
         cmocka_unit_test(test_seal_bytes),   cmocka_unit_test(test_health),
         cmocka_unit_test(test_pick_other),   cmocka_unit_test(test_remove_release),
-        cmocka_unit_test(test_shares),
+        cmocka_unit_test(test_shares),       cmocka_unit_test(test_route_enomem_resume),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
