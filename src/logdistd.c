@@ -276,7 +276,8 @@ int main(int argc, char **argv)
     if (!d || !app.base) goto out;
     metrics_set_queue_reader(read_queue_gauges, deliver_queue(d)); /* the queue owns the budget */
     if (cfg.durability != DURABILITY_NONE) {
-        wal_options_t wo = {cfg.data_dir, cfg.wal_segment_bytes, cfg.max_disk_bytes};
+        wal_options_t wo = {.dir = cfg.data_dir, .segment_bytes = cfg.wal_segment_bytes,
+                            .max_disk_bytes = cfg.max_disk_bytes};
         wal_open_stats_t st;
         int wrc = wal_open(&wo, &wal, &st);
         if (wrc) {
