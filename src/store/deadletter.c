@@ -32,11 +32,14 @@
 #define ANALYZER_MAX 65
 
 typedef struct entry {
-    struct entry *next;
-    char *body;         /* memory mode only */
-    uint64_t off;       /* disk mode: offset of the entry header */
-    uint32_t elen, crc; /* disk mode: payload length and checksum */
-    uint32_t mlen;      /* disk mode: metadata length (body at off + 8 + mlen + 1) */
+    struct entry *prev, *next; /* the FIFO, oldest first */
+    struct entry *hnext;       /* chain of the id hash */
+    struct entry *dnext;       /* the doomed list of the operation in progress */
+    char *body;                /* memory mode only */
+    uint64_t seq;              /* order of arrival (oldest = smallest) */
+    uint64_t off;              /* disk mode: offset of the entry header */
+    uint32_t elen, crc;        /* disk mode: payload length and checksum */
+    uint32_t mlen;             /* disk mode: metadata length (body at off + 8 + mlen + 1) */
     char batch_id[DEADLETTER_ID_MAX + 1];
     char analyzer[ANALYZER_MAX];
     char reason[REASON_MAX];
@@ -49,7 +52,12 @@ typedef struct entry {
 
 struct deadletter {
     entry_t *head, *tail;
+    entry_t **buckets; /* id hash: every entry, chained; nbuckets is a power of two */
+    size_t nbuckets;
+    entry_t *doomed;   /* marked entries (dnext) */
+    uint64_t seq;
     uint64_t bytes, records, batches, max_bytes;
+    uint64_t nondurable_bytes, durable_records;
     uint64_t max_entries; /* bound on entries loaded from a file */
     int fd;               /* -1 in memory mode */
     bool broken;          /* the log's tail is unknown after a failed cut: refuse writes */
@@ -88,32 +96,105 @@ deadletter_t *deadletter_new(uint64_t max_bytes)
     return d;
 }
 
-static void link_entry(deadletter_t *d, entry_t *e)
+static size_t hash_id(const deadletter_t *d, const char *id)
 {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h & (d->nbuckets - 1));
+}
+
+/* Keep about one entry per bucket. 0 or -ENOMEM (the table stays usable). */
+static int grow_hash(deadletter_t *d)
+{
+    if (d->nbuckets && d->batches < d->nbuckets) return 0;
+    size_t n = d->nbuckets ? d->nbuckets * 2 : 64;
+    entry_t **b = calloc(n, sizeof *b);
+    if (!b) return d->nbuckets ? 0 : -ENOMEM;
+    free(d->buckets);
+    d->buckets = b;
+    d->nbuckets = n;
+    for (entry_t *e = d->head; e; e = e->next) {
+        size_t h = hash_id(d, e->batch_id);
+        e->hnext = b[h];
+        b[h] = e;
+    }
+    return 0;
+}
+
+static int link_entry(deadletter_t *d, entry_t *e)
+{
+    if (grow_hash(d)) return -ENOMEM;
+    e->prev = d->tail;
+    e->next = NULL;
     if (d->tail)
         d->tail->next = e;
     else
         d->head = e;
     d->tail = e;
+    size_t h = hash_id(d, e->batch_id);
+    e->hnext = d->buckets[h];
+    d->buckets[h] = e;
+    e->seq = ++d->seq;
     d->bytes += e->bytes;
     d->records += e->records;
     d->batches++;
+    if (e->durable)
+        d->durable_records += e->records;
+    else
+        d->nondurable_bytes += e->bytes;
+    return 0;
 }
 
-/* Unlink e (prev is the entry before it, or NULL) and free it. */
-static void drop_entry(deadletter_t *d, entry_t *prev, entry_t *e)
+/* The oldest entry with this id that is not doomed (and, off != UINT64_MAX, at that offset). */
+static entry_t *find(const deadletter_t *d, const char *id, uint64_t off)
 {
-    if (prev)
-        prev->next = e->next;
+    entry_t *best = NULL;
+    if (!d->nbuckets) return NULL;
+    for (entry_t *e = d->buckets[hash_id(d, id)]; e; e = e->hnext)
+        if (!e->doomed && !strcmp(e->batch_id, id) && (off == UINT64_MAX || e->off == off) &&
+            (!best || e->seq < best->seq))
+            best = e;
+    return best;
+}
+
+/* Unlink e and free it. */
+static void drop_entry(deadletter_t *d, entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
     else
         d->head = e->next;
-    if (d->tail == e) d->tail = prev;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        d->tail = e->prev;
+    entry_t **pp = &d->buckets[hash_id(d, e->batch_id)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
     d->bytes -= e->bytes;
     d->records -= e->records;
     d->batches--;
+    if (e->durable)
+        d->durable_records -= e->records;
+    else
+        d->nondurable_bytes -= e->bytes;
     if (d->fd >= 0) d->dead_bytes += ENTRY_HEADER + (uint64_t)e->elen;
     free(e->body);
     free(e);
+}
+
+static void doom(deadletter_t *d, entry_t *e)
+{
+    if (e->doomed) return;
+    e->doomed = true;
+    e->dnext = d->doomed;
+    d->doomed = e;
+}
+
+static void undoom_all(deadletter_t *d)
+{
+    for (entry_t *e = d->doomed; e; e = e->dnext) e->doomed = false;
+    d->doomed = NULL;
 }
 
 static void clear_entries(deadletter_t *d)
@@ -125,8 +206,11 @@ static void clear_entries(deadletter_t *d)
         free(e);
         e = n;
     }
-    d->head = d->tail = NULL;
-    d->bytes = d->records = d->batches = 0;
+    free(d->buckets);
+    d->buckets = NULL;
+    d->nbuckets = 0;
+    d->head = d->tail = d->doomed = NULL;
+    d->bytes = d->records = d->batches = d->nondurable_bytes = d->durable_records = 0;
 }
 
 void deadletter_free(deadletter_t *d)
@@ -229,9 +313,11 @@ static char *entry_meta(const entry_t *e)
     return s;
 }
 
-static int tombstone(buf_t *b, const char *batch_id)
+/* {"removed":"<id>","off":<offset of the entry>}: the offset picks the very entry
+ * when ids repeat (a compaction rewrites the log without tombstones). */
+static int tombstone(buf_t *b, const entry_t *e)
 {
-    json_t *m = json_pack("{s:s}", "removed", batch_id);
+    json_t *m = json_pack("{s:s,s:I}", "removed", e->batch_id, "off", (json_int_t)e->off);
     char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     if (!s) return -ENOMEM;
@@ -325,26 +411,24 @@ static int commit(deadletter_t *d, const buf_t *pre, bool evicted, uint64_t *rec
     if (d->fd >= 0) {
         buf_t b = {0};
         if (pre && pre->len) rc = buf_add(&b, pre->p, pre->len);
-        for (entry_t *e = d->head; e && !rc; e = e->next)
-            if (e->doomed) rc = tombstone(&b, e->batch_id);
+        for (entry_t *e = d->doomed; e && !rc; e = e->dnext) rc = tombstone(&b, e);
         if (!rc && d->broken) rc = -EIO;
         if (!rc && b.len) rc = append(d, b.p, b.len);
         free(b.p);
     }
+    if (rc) {
+        undoom_all(d);
+        return rc;
+    }
     uint64_t n = 0;
-    entry_t *prev = NULL, *e = d->head;
+    entry_t *e = d->doomed;
+    d->doomed = NULL;
     while (e) {
-        entry_t *next = e->next;
-        if (e->doomed && !rc) {
-            n += e->records;
-            drop_entry(d, prev, e);
-        } else {
-            e->doomed = false;
-            prev = e;
-        }
+        entry_t *next = e->dnext;
+        n += e->records;
+        drop_entry(d, e);
         e = next;
     }
-    if (rc) return rc;
     if (evicted && n) {
         METRIC_ADD(records_deadletter_evicted, n);
         log_warn("deadletter", "store full: evicted %llu non-durable records",
@@ -359,14 +443,12 @@ static int commit(deadletter_t *d, const buf_t *pre, bool evicted, uint64_t *rec
 static int mark_evictions(deadletter_t *d, uint64_t need)
 {
     if (need <= d->max_bytes && d->bytes <= d->max_bytes - need) return 0;
-    uint64_t evictable = 0;
-    for (entry_t *e = d->head; e; e = e->next)
-        if (!e->durable) evictable += e->bytes;
-    if (need > d->max_bytes || d->bytes - evictable > d->max_bytes - need) return -ENOSPC;
+    if (need > d->max_bytes || d->bytes - d->nondurable_bytes > d->max_bytes - need)
+        return -ENOSPC;
     uint64_t left = d->bytes;
     for (entry_t *e = d->head; e && left > d->max_bytes - need; e = e->next) {
         if (e->durable) continue;
-        e->doomed = true;
+        doom(d, e);
         left -= e->bytes;
     }
     return 0;
@@ -403,17 +485,6 @@ static int parse_entry(json_t *m, entry_t *e)
     return 0;
 }
 
-static entry_t *find(deadletter_t *d, const char *id, entry_t **prev)
-{
-    entry_t *p = NULL;
-    for (entry_t *e = d->head; e; p = e, e = e->next)
-        if (!strcmp(e->batch_id, id)) {
-            if (prev) *prev = p;
-            return e;
-        }
-    return NULL;
-}
-
 /* Apply one checked entry found at off. 0, -EINVAL (bad metadata), -E2BIG
  * (too many entries) or -ENOMEM. */
 static int apply_meta(deadletter_t *d, const char *meta, size_t mlen, uint64_t off,
@@ -426,13 +497,16 @@ static int apply_meta(deadletter_t *d, const char *meta, size_t mlen, uint64_t o
         return -EINVAL;
     }
     int rc = 0;
-    json_t *gone = json_object_get(m, "removed");
+    json_t *gone = json_object_get(m, "removed"), *at = json_object_get(m, "off");
     if (gone) {
-        entry_t *prev = NULL, *e = json_is_string(gone) ? find(d, json_string_value(gone), &prev)
-                                                         : NULL;
-        if (!json_is_string(gone)) rc = -EINVAL;
-        if (e) drop_entry(d, prev, e);
-        d->dead_bytes += ENTRY_HEADER + (uint64_t)elen;
+        if (!json_is_string(gone) || (at && (!json_is_integer(at) || json_integer_value(at) < 0))) {
+            rc = -EINVAL;
+        } else {
+            entry_t *e = find(d, json_string_value(gone),
+                              at ? (uint64_t)json_integer_value(at) : UINT64_MAX);
+            if (e) drop_entry(d, e);
+            d->dead_bytes += ENTRY_HEADER + (uint64_t)elen;
+        }
     } else if (d->batches >= d->max_entries) {
         rc = -E2BIG;
     } else {
@@ -444,8 +518,9 @@ static int apply_meta(deadletter_t *d, const char *meta, size_t mlen, uint64_t o
             e->crc = crc;
             e->mlen = (uint32_t)mlen;
             e->bytes = elen - mlen - 1;
-            link_entry(d, e);
-        } else {
+            rc = link_entry(d, e);
+        }
+        if (rc) {
             free(e);
         }
     }
@@ -612,6 +687,7 @@ int deadletter_add(deadletter_t *d, const deadletter_item_t *it)
     size_t idl = it->batch_id ? strlen(it->batch_id) : 0;
     if (!idl || idl > DEADLETTER_ID_MAX || (!it->body && it->len)) return -EINVAL;
     if (d->broken) return -EIO;
+    if (grow_hash(d)) return -ENOMEM; /* after this, linking cannot fail */
     int rc = mark_evictions(d, it->len);
     if (rc) return rc;
     entry_t *e = entry_from_item(it);
@@ -629,13 +705,13 @@ int deadletter_add(deadletter_t *d, const deadletter_item_t *it)
     if (!rc) rc = commit(d, &b, true, NULL); /* the entry first, then the evictions */
     free(b.p);
     if (rc) {
-        for (entry_t *x = d->head; x; x = x->next) x->doomed = false;
+        undoom_all(d);
         if (e) free(e->body);
         free(e);
         return rc;
     }
-    LD_ASSERT(!e->next);
-    link_entry(d, e);
+    rc = link_entry(d, e); /* the table exists: growing it further never fails */
+    LD_ASSERT(rc == 0);
     METRIC_ADD(records_deadlettered, e->records);
     tidy(d);
     return 0;
@@ -643,9 +719,9 @@ int deadletter_add(deadletter_t *d, const deadletter_item_t *it)
 
 int deadletter_remove(deadletter_t *d, const char *batch_id)
 {
-    entry_t *e = batch_id ? find(d, batch_id, NULL) : NULL;
+    entry_t *e = batch_id ? find(d, batch_id, UINT64_MAX) : NULL;
     if (!e) return -ENOENT;
-    e->doomed = true;
+    doom(d, e);
     int rc = commit(d, NULL, false, NULL);
     if (!rc) tidy(d);
     return rc;
@@ -653,11 +729,11 @@ int deadletter_remove(deadletter_t *d, const char *batch_id)
 
 int deadletter_purge(deadletter_t *d, const char *const *ids, size_t n, uint64_t *records)
 {
-    for (entry_t *e = d->head; e; e = e->next) e->doomed = ids == NULL;
+    if (!ids)
+        for (entry_t *e = d->head; e; e = e->next) doom(d, e);
     for (size_t i = 0; ids && i < n; i++) {
-        entry_t *e = d->head;
-        while (e && (e->doomed || strcmp(e->batch_id, ids[i]))) e = e->next;
-        if (e) e->doomed = true;
+        entry_t *e = ids[i] ? find(d, ids[i], UINT64_MAX) : NULL;
+        if (e) doom(d, e);
     }
     int rc = commit(d, NULL, false, records);
     if (!rc) tidy(d);
@@ -667,11 +743,8 @@ int deadletter_purge(deadletter_t *d, const char *const *ids, size_t n, uint64_t
 json_t *deadletter_to_json(const deadletter_t *d, size_t sample)
 {
     json_t *o = json_object();
-    uint64_t durable = 0;
-    for (entry_t *e = d->head; e; e = e->next)
-        if (e->durable) durable += e->records;
     json_object_set_new(o, "records", json_integer((json_int_t)d->records));
-    json_object_set_new(o, "durable_records", json_integer((json_int_t)durable));
+    json_object_set_new(o, "durable_records", json_integer((json_int_t)d->durable_records));
     json_object_set_new(o, "batches", json_integer((json_int_t)d->batches));
     json_object_set_new(o, "bytes", json_integer((json_int_t)d->bytes));
     json_object_set_new(o, "max_bytes", json_integer((json_int_t)d->max_bytes));
@@ -681,9 +754,9 @@ json_t *deadletter_to_json(const deadletter_t *d, size_t sample)
     json_object_set_new(o, "evicted_records",
                         json_integer((json_int_t)METRIC_GET(records_deadletter_evicted)));
     json_t *arr = json_array();
-    size_t skip = d->batches > sample ? d->batches - sample : 0, i = 0;
-    for (entry_t *e = d->head; e; e = e->next, i++) {
-        if (i < skip) continue;
+    entry_t *first = d->tail;
+    for (size_t k = 1; first && first->prev && k < sample; k++) first = first->prev;
+    for (entry_t *e = sample ? first : NULL; e; e = e->next) {
         json_t *s = json_object();
         json_object_set_new(s, "batch_id", json_string(e->batch_id));
         json_object_set_new(s, "records", json_integer(e->records));

@@ -8,8 +8,9 @@
  *       "LDDLQ01\n" then entries framed like the WAL:
  *           u32 len | u32 crc32c(payload) | payload = JSON meta "\n" body
  *       An entry's meta is {"batch_id","analyzer","reason","records","attempts","at_ms",
- *       "durable"}; a removal is a tombstone entry {"removed":"<batch id>"} with an empty
- *       body (the log is compacted when most of it is dead). Every append is
+ *       "durable"}; a removal is a tombstone entry {"removed":"<batch id>","off":<offset
+ *       of the entry removed>} with an empty body (the log is compacted when most of it
+ *       is dead). Entries are indexed by id (hash): removals cost O(1) each. Every append is
  *       fdatasync'ed before the call returns 0; only metadata stays in memory.
  *   deadletter_new(max_bytes)  - in memory only (bodies are copied).
  *

@@ -383,6 +383,30 @@ static void test_purge_by_id_vs_replay(void **state)
     deadletter_free(d);
 }
 
+/* Many entries removed one by one in replay order and in reverse: the id index keeps
+ * every removal cheap, and the accounting exact. */
+static void test_many_removals(void **state)
+{
+    (void)state;
+    reset_metrics();
+    deadletter_t *d = deadletter_new(1ull << 32);
+    enum { COUNT = 20000 };
+    for (int i = 0; i < COUNT; i++) assert_int_equal(add(d, i, 1, i & 1), 0);
+    char id[16];
+    for (int i = 0; i < COUNT; i += 2) { /* every other one, from the head */
+        snprintf(id, sizeof id, "b%09d", i);
+        assert_int_equal(deadletter_remove(d, id), 0);
+    }
+    for (int i = COUNT - 1; i > 0; i -= 2) { /* the rest, from the tail */
+        snprintf(id, sizeof id, "b%09d", i);
+        assert_int_equal(deadletter_remove(d, id), 0);
+    }
+    json_decref(summary(d, 10, 0, 0, 0, 0));
+    assert_int_equal(add(d, 1, 1, true), 0);
+    assert_int_equal(deadletter_records(d), 1);
+    deadletter_free(d);
+}
+
 int main(void)
 {
     log_set_level((log_level_t)(LOG_ERROR + 1)); /* quiet: evictions are provoked on purpose */
@@ -394,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_read_all),
         cmocka_unit_test(test_remove_by_id),
         cmocka_unit_test(test_purge_by_id_vs_replay),
+        cmocka_unit_test(test_many_removals),
     };
     return cmocka_run_group_tests_name("deadletter", tests, NULL, NULL);
 }

@@ -252,6 +252,28 @@ static void test_eviction_persists(void **state)
     deadletter_free(d);
 }
 
+/* Repeated batch ids: each removal takes the very entry it chose (tombstones carry
+ * its offset), also across a reopen. */
+static void test_repeated_ids(void **state)
+{
+    fix_t *f = *state;
+    size_t L = strlen(BODY);
+    deadletter_t *d = open_ok(f, 3 * L);
+    assert_int_equal(add(d, "dup", BODY, 1, true), 0);
+    assert_int_equal(add(d, "dup", BODY, 2, false), 0);
+    assert_int_equal(add(d, "dup", BODY, 3, true), 0);
+    assert_int_equal(add(d, "new", BODY, 4, true), 0); /* evicts the non-durable "dup" */
+    char got[256];
+    listing(d, got, sizeof got);
+    assert_string_equal(got, "dup:1:1,dup:3:1,new:4:1");
+    assert_int_equal(deadletter_remove(d, "dup"), 0); /* the oldest */
+    deadletter_free(d);
+    d = open_ok(f, 3 * L);
+    listing(d, got, sizeof got);
+    assert_string_equal(got, "dup:3:1,new:4:1");
+    deadletter_free(d);
+}
+
 /* Hostile or damaged files. Entries: G = good entry, then the case's tail. */
 static void test_hostile_files(void **state)
 {
@@ -288,6 +310,10 @@ static void test_hostile_files(void **state)
         {"tombstone id not a string", 2, "{\"removed\":7}", 0, 0, OK, "g:1:0", true},
         {"tombstone of an unknown id", 2, "{\"removed\":\"zz\"}", 0, 0, OK, "g:1:0", false},
         {"tombstone of g", 2, "{\"removed\":\"g\"}", 0, 0, OK, "", false},
+        {"tombstone of g at its offset", 2, "{\"removed\":\"g\",\"off\":8}", 0, 0, OK, "", false},
+        {"tombstone of g elsewhere", 2, "{\"removed\":\"g\",\"off\":9}", 0, 0, OK, "g:1:0", false},
+        {"tombstone offset negative", 2, "{\"removed\":\"g\",\"off\":-8}", 0, 0, OK, "g:1:0", true},
+        {"tombstone offset a string", 2, "{\"removed\":\"g\",\"off\":\"8\"}", 0, 0, OK, "g:1:0", true},
         {"older entry (no durable field)", 2, "{\"batch_id\":\"o\",\"records\":2,\"attempts\":1}", 0,
          0, OK, "g:1:0,o:2:1", false},
     };
@@ -475,6 +501,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_sparse_entry, setup, teardown),
