@@ -57,3 +57,14 @@ void auth_http_wrong_agent(struct evhttp_request *req, const char *bound, const 
              (int)(claimed_len > 100 ? 100 : claimed_len), claimed, peer);
     http_reply_error(req, 403, "forbidden", "this token may only submit as its own agent", -1, 0);
 }
+
+void auth_http_bad_agent(struct evhttp_request *req, const char *bound, const char *msg,
+                         long long offset)
+{
+    char peer[80];
+    peer_of(req, peer, sizeof peer);
+    METRIC_ADD(auth_failures[AUTHFAIL_AGENT], 1);
+    log_warn("auth", "403 token of agent '%s' with an unusable agent_id from %s: %s", bound, peer,
+             msg);
+    http_reply_error(req, 403, "forbidden", msg, offset, 0);
+}

@@ -20,6 +20,7 @@ typedef struct conn {
 
 struct connlimit {
     uint32_t max_conns, max_rps, open;
+    connlimit_close_fn close_hook;
     conn_t **buckets;
     size_t nbuckets;
 };
@@ -47,9 +48,15 @@ connlimit_t *connlimit_new(uint32_t max_conns, uint32_t max_rps)
     return c;
 }
 
+void connlimit_on_close(connlimit_t *c, connlimit_close_fn fn)
+{
+    c->close_hook = fn;
+}
+
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
     connlimit_t *c = arg;
+    if (c->close_hook) c->close_hook(evcon);
     conn_t **pp = &c->buckets[slot(c, evcon)];
     while (*pp && (*pp)->evcon != evcon) pp = &(*pp)->next;
     if (!*pp) return;

@@ -16,11 +16,19 @@
 
 typedef struct connlimit connlimit_t;
 
+struct evhttp_request;
+struct evhttp_connection;
+
+/* Called when a tracked connection closes, before evhttp frees it (its
+ * bufferevent and socket are still there). */
+typedef void (*connlimit_close_fn)(struct evhttp_connection *evcon);
+
 /* max_conns: open connections (0 = unlimited); max_rps: requests per second
  * per connection with a burst of max_rps (0 = unlimited). */
 connlimit_t *connlimit_new(uint32_t max_conns, uint32_t max_rps);
 
-struct evhttp_request;
+/* Call fn (may be NULL: none) for each tracked connection as it closes. */
+void connlimit_on_close(connlimit_t *c, connlimit_close_fn fn);
 
 /* Admit a request: 0, or the HTTP status to refuse it with (503 connection
  * limit, 429 rate). The connlimit must outlive the evhttp (free it after

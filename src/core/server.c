@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct server {
     bool paused;                   /* by server_pause_accepting() */
     struct event *accept_retry_ev; /* re-enables the listener after an accept error */
     uint64_t last_accept_warn_ms;
+    uint64_t last_tls_warn_ms;
 };
 
 /* evconnlistener's error callback gets the evhttp (the listener's user data),
@@ -115,17 +117,85 @@ static void dispatch(struct evhttp_request *req, void *arg)
         http_reply_error(req, 404, "not_found", "no such endpoint on this listener", -1, 0);
 }
 
+/* evhttp is closing a connection (connlimit's close hook; the socket is
+ * still open). libevent would free the TLS state without a close_notify:
+ * the client then sees a truncated stream and OpenSSL evicts the session
+ * from the server cache as if the connection had been cut (RFC 5246 7.2.1),
+ * so no session could ever be resumed. Send close_notify first, as nginx
+ * does; best effort on a non-blocking socket. */
+static void tls_conn_closing(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (!ssl || !SSL_is_init_finished(ssl)) return;
+    if (SSL_shutdown(ssl) < 0) /* socket full or gone: still keep the session */
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN);
+    ERR_clear_error();
+}
+
+/* The connection got a dead end (see refuse_bev): tell evhttp it ended, so
+ * it frees the connection and closes the socket. Runs one loop turn after
+ * the accept, once evhttp has set its callbacks on the bufferevent. */
+static void refuse_now(evutil_socket_t fd, short what, void *arg)
+{
+    struct bufferevent *bev = arg;
+    bufferevent_event_cb ev = NULL;
+    bufferevent_getcb(bev, NULL, NULL, &ev, NULL);
+    if (ev) bufferevent_trigger_event(bev, BEV_EVENT_EOF | BEV_EVENT_READING, 0);
+    bufferevent_decref(bev);
+}
+
+/* Fail closed: a TLS listener that cannot set up TLS for a connection must
+ * not serve it at all. evhttp falls back to a plain socket bufferevent when
+ * bevcb returns NULL, so return one end of a bufferevent pair instead: it is
+ * not attached to the socket (a pair ignores setfd), nothing is ever read
+ * from or written to the client, and refuse_now() ends the connection on the
+ * next loop turn (evhttp then closes the descriptor). NULL only when even
+ * that cannot be allocated (evhttp would then serve plain HTTP: the caller
+ * aborts instead, see bevcb). */
+static struct bufferevent *refuse_bev(struct event_base *base, server_t *s)
+{
+    struct bufferevent *pair[2] = {NULL, NULL};
+    if (bufferevent_pair_new(base, 0, pair)) return NULL;
+    bufferevent_free(pair[1]);
+    bufferevent_incref(pair[0]); /* dropped by refuse_now */
+    struct timeval now = {0, 0};
+    if (event_base_once(base, -1, EV_TIMEOUT, refuse_now, pair[0], &now)) {
+        /* no timer: the connection stays mute until the idle timeout */
+        bufferevent_decref(pair[0]);
+    }
+    return pair[0];
+}
+
 /* evhttp asks for the bufferevent of each accepted connection: TLS or plain,
- * watched by the slow-client guard. */
+ * watched by the slow-client guard. On a TLS listener a connection whose TLS
+ * state cannot be created is closed without a byte (tls_setup_failures). */
 static struct bufferevent *bevcb(struct event_base *base, void *arg)
 {
     server_t *s = arg;
     struct bufferevent *bev;
     if (s->tls) {
         SSL *ssl = tls_server_new_ssl(s->tls);
-        if (!ssl) return NULL;
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
+        bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+        if (!bev) {
+            if (ssl) SSL_free(ssl);
+            METRIC_ADD(tls_setup_failures, 1);
+            uint64_t now = now_ms();
+            if (now - s->last_tls_warn_ms >= 1000) {
+                s->last_tls_warn_ms = now;
+                log_warn("server", "port %u: cannot set up TLS for a connection (%s); closed",
+                         s->port, ssl ? "bufferevent" : "SSL_new");
+            }
+            bev = refuse_bev(base, s);
+            if (!bev) { /* NULL would make evhttp serve the connection as plain HTTP */
+                log_error("server", "port %u: out of memory refusing a connection; aborting "
+                          "rather than serving TLS clients in plain text", s->port);
+                abort();
+            }
+            return bev;
+        }
     } else {
         bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -156,6 +226,7 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
     evhttp_set_gencb(s->http, dispatch, s);
     s->limit = connlimit_new(cfg->max_connections, cfg->max_requests_per_conn_s);
     if (!s->limit) goto fail;
+    if (tls) connlimit_on_close(s->limit, tls_conn_closing);
     s->guard = slowguard_new(base, cfg->idle_timeout_s * 1000u);
     if (!s->guard) goto fail;
     evhttp_set_bevcb(s->http, bevcb, s);

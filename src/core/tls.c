@@ -41,6 +41,16 @@ static SSL_CTX *build(const tls_server_t *t, char *err, size_t errlen)
                                  SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Sessions are resumed from the server cache (no tickets). With client
+     * certificates OpenSSL never resumes a session whose context is not set
+     * (its documentation says the handshake fails; 3.0 falls back to a full
+     * one), so set one. A reload builds a new context and cache, so sessions
+     * never outlive the CA that verified them. */
+    static const unsigned char sid_ctx[] = "logdistd";
+    if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1) != 1) {
+        ssl_error(err, errlen, "TLS", "session id context");
+        goto fail;
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
         ssl_error(err, errlen, "cannot load certificate", t->cert);
         goto fail;

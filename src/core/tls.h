@@ -3,7 +3,9 @@
  *
  * TLS 1.2 and 1.3 only, forward-secret AEAD ciphers for 1.2, server cipher
  * preference, no compression, no renegotiation. With a client CA, clients must
- * present a certificate signed by it (mutual TLS). tls_server_reload() builds a
+ * present a certificate signed by it (mutual TLS). Sessions resume from the
+ * server's session cache (a session id context is set, as mutual TLS needs;
+ * no tickets). tls_server_reload() builds a
  * fresh context from the same files (SIGHUP): new connections use it, existing
  * ones keep theirs, and a reload that fails keeps the old context.
  */

@@ -25,10 +25,13 @@
 #include "common/util.h"
 #include "core/auth.h"
 #include "core/metrics.h"
+#include "ingest/agent_claim.h"
 #include "ingest/gunzip.h"
 #include "ingest/ratelimit.h"
 #include "core/resource.h"
 #include "ingest/scan.h"
+
+#define RATE_KEY_MAX 256 /* bytes of an agent id that key its rate limit */
 
 struct ingest {
     const config_t *cfg;
@@ -39,6 +42,7 @@ struct ingest {
     const resource_t *res;
     scan_result_t scan; /* reused for every packet (ingest thread only) */
     scan_limits_t limits;
+    scan_limits_t replay_limits; /* dead-letter replay: ingest limits + the batch framing */
     bool draining;
     uint64_t packet_seq;
 };
@@ -63,6 +67,12 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
     ing->limits.max_depth = cfg->max_depth;
     ing->limits.max_records = cfg->max_records_per_packet;
     ing->limits.max_record_bytes = cfg->max_record_bytes;
+    /* a stored batch frames each record two levels deeper ({"messages":[rec]}) and
+     * holds up to batch_max_records of them: whatever ingest accepted must pass */
+    ing->replay_limits = ing->limits;
+    ing->replay_limits.max_depth = cfg->max_depth + 2;
+    if (cfg->batch_max_records > cfg->max_records_per_packet)
+        ing->replay_limits.max_records = cfg->batch_max_records;
     return ing;
 }
 
@@ -226,6 +236,60 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
     free(w);
 }
 
+/* A token bound to an agent: a JSON packet may name that agent once, as a
+ * string, or not at all; a bare array or NDJSON body is attributed to it
+ * (records are forwarded as they are: their fields are not checked). A
+ * null, a number, any other type or a repeated "agent_id" is refused (the
+ * scanner would read those as absent or take the last one). On refusal
+ * answers 403 (counted as wrong_agent) and returns false. */
+static bool agent_claim_ok(const packet_t *p, scan_format_t format, const scan_result_t *s,
+                           const char *bound, struct evhttp_request *req)
+{
+    if (!bound || !req || format == SCAN_FORMAT_NDJSON) return true;
+    agent_claim_t c;
+    char msg[300];
+    switch (agent_claim_find(p->data, p->len, s->records, s->count, &c)) {
+    case AGENT_CLAIM_ABSENT: return true;
+    case AGENT_CLAIM_STRING:
+        if (c.value_len == strlen(bound) && !memcmp(p->data + c.value_off, bound, c.value_len))
+            return true;
+        auth_http_wrong_agent(req, bound, p->data + c.value_off, c.value_len);
+        return false;
+    case AGENT_CLAIM_NOT_STRING:
+        snprintf(msg, sizeof msg, "agent_id must be the string \"%.128s\" (this token's agent) "
+                 "or absent, not %s", bound, c.type);
+        auth_http_bad_agent(req, bound, msg, (long long)c.value_off);
+        return false;
+    case AGENT_CLAIM_DUPLICATE:
+        auth_http_bad_agent(req, bound, "agent_id appears more than once; a token bound to an "
+                            "agent allows at most one", (long long)c.key_off);
+        return false;
+    default:
+        auth_http_bad_agent(req, bound, "agent_id could not be read from the packet", -1);
+        return false;
+    }
+}
+
+/* The rate-limit key of a packet, written to out (NUL-terminated), its
+ * length returned: "t:" and the token's bound agent; else "a:" and the
+ * agent_id the packet claims (its first RATE_KEY_MAX bytes); else "@" and
+ * the client address. The prefixes keep one kind from spending another's
+ * bucket: a body cannot claim a bound agent's budget or an address's. */
+static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bound,
+                       struct evhttp_request *req, char *out, size_t outlen)
+{
+    if (bound) return (size_t)snprintf(out, outlen, "t:%.*s", RATE_KEY_MAX, bound);
+    if (s->agent_id.len) {
+        int n = s->agent_id.len > RATE_KEY_MAX ? RATE_KEY_MAX : (int)s->agent_id.len;
+        return (size_t)snprintf(out, outlen, "a:%.*s", n, p->data + s->agent_id.off);
+    }
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port;
+    if (c) evhttp_connection_get_peer(c, &addr, &port);
+    return (size_t)snprintf(out, outlen, "@%.*s", RATE_KEY_MAX, addr ? addr : "?");
+}
+
 /* Validate, reserve budget and queue (directly or through the durability
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
@@ -235,7 +299,8 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
 {
     waiter_t local = {ing, req, inject_done, inject_ctx, ""};
     scan_result_t *s = &ing->scan;
-    if (scan_body(p->data, p->len, format, &ing->limits, s) != SCAN_OK) {
+    const scan_limits_t *lim = inject_done ? &ing->replay_limits : &ing->limits;
+    if (scan_body(p->data, p->len, format, lim, s) != SCAN_OK) {
         packet_free(p);
         if (inject_done) {
             metrics_reject(REJECT_SYNTAX);
@@ -245,10 +310,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         }
         return;
     }
-    if (bound_agent && req && s->agent_id.len &&
-        (s->agent_id.len != strlen(bound_agent) ||
-         memcmp(p->data + s->agent_id.off, bound_agent, s->agent_id.len))) {
-        auth_http_wrong_agent(req, bound_agent, p->data + s->agent_id.off, s->agent_id.len);
+    if (!agent_claim_ok(p, format, s, bound_agent, req)) {
         packet_free(p);
         return;
     }
@@ -279,18 +341,8 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     }
     /* rate limits last: a packet refused for any other reason costs no tokens */
     if (req && ratelimit_enabled(ing->rl)) {
-        char peer[64];
-        const char *key = p->data + s->agent_id.off;
-        size_t klen = s->agent_id.len;
-        if (!klen) { /* no agent_id: the client address is the agent */
-            struct evhttp_connection *c = evhttp_request_get_connection(req);
-            char *addr = NULL;
-            ev_uint16_t port;
-            if (c) evhttp_connection_get_peer(c, &addr, &port);
-            snprintf(peer, sizeof peer, "@%s", addr ? addr : "?");
-            key = peer;
-            klen = strlen(peer);
-        }
+        char key[RATE_KEY_MAX + 3];
+        size_t klen = rate_key(p, s, bound_agent, req, key, sizeof key);
         const char *which = "global";
         int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
         atomic_store_explicit(&g_metrics.rate_limit_agents, ratelimit_agents(ing->rl),
@@ -381,6 +433,15 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
             return;
         }
     }
+    /* the header promises an fsync before the 202: never answer it without one */
+    bool want_durable = durable_hdr_is_critical(hdrs);
+    if (want_durable && (cfg->durability == DURABILITY_NONE || !ing->durable)) {
+        reject(req, REJECT_DURABILITY_UNAVAILABLE, 409,
+               "X-Logdist-Durability: critical needs the write-ahead log, but this logdistd runs "
+               "with --durability none (nothing is written to disk); send without the header "
+               "to accept memory-only delivery", -1, 0);
+        return;
+    }
 
     if (queue_bytes(ing->queue) >= cfg->max_queue_bytes) { /* shed before any work */
         reject(req, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1, 1);
@@ -434,8 +495,7 @@ void ingest_handle(ingest_t *ing, struct evhttp_request *req)
         }
     }
 
-    admit(ing, p, (scan_format_t)format, durable_hdr_is_critical(hdrs), bound_agent, req, NULL,
-          NULL);
+    admit(ing, p, (scan_format_t)format, want_durable, bound_agent, req, NULL, NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
