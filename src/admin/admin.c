@@ -1,8 +1,9 @@
 /*
  * admin.c - see admin.h. Request bodies are small JSON objects parsed with
- * jansson (bounded to ADMIN_MAX_BODY); every error is a JSON body.
+ * jansson in admin_body.c (pure, fuzzed; bounded to ADMIN_BODY_MAX); every error is a JSON body.
  */
 #include "admin/admin.h"
+#include "admin/admin_body.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -17,7 +18,6 @@
 #include "core/auth.h"
 #include "core/metrics.h"
 
-#define ADMIN_MAX_BODY (64 * 1024)
 #define ANALYZERS_PATH "/api/v1/analyzers"
 
 struct admin {
@@ -223,53 +223,47 @@ static void deadletter_replay(admin_t *a, struct evhttp_request *req)
     replay_release(r);
 }
 
-#define PURGE_MAX_IDS 4096
+/* The body of a request for admin_body_*(): NULL when longer than ADMIN_BODY_MAX
+ * (admin_body refuses it unread). */
+static const char *request_body(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    *len = evbuffer_get_length(in);
+    if (*len > ADMIN_BODY_MAX) return NULL;
+    return *len ? (const char *)evbuffer_pullup(in, -1) : "";
+}
 
-static json_t *read_json_body(struct evhttp_request *req);
+static void reply_body_error(struct evhttp_request *req, const admin_body_error_t *e,
+                             const char *msg)
+{
+    http_reply_error(req, e->status, e->code, msg, e->offset, e->status == 503 ? 1 : 0);
+}
 
 /* DELETE /api/v1/deadletter: no body purges every entry stored now;
  * {"batch_ids":[...]} purges only those (unknown ids are skipped). */
 static void purge_deadletters(admin_t *a, struct evhttp_request *req)
 {
-    json_t *body = NULL, *ids = NULL;
-    const char **v = NULL;
-    size_t n = 0;
-    if (evbuffer_get_length(evhttp_request_get_input_buffer(req))) {
-        if (!(body = read_json_body(req))) return;
-        ids = json_object_get(body, "batch_ids");
-        if (json_object_size(body) != 1 || !json_is_array(ids) ||
-            json_array_size(ids) > PURGE_MAX_IDS) {
-            http_reply_error(req, 400, "bad_request",
-                             "body must be {\"batch_ids\":[...]} with at most 4096 ids", -1, 0);
-            goto out;
-        }
-        n = json_array_size(ids);
-        v = calloc(n ? n : 1, sizeof *v);
-        for (size_t i = 0; v && i < n; i++) {
-            v[i] = json_string_value(json_array_get(ids, i));
-            if (!v[i] || !v[i][0] || strlen(v[i]) > DEADLETTER_ID_MAX) {
-                http_reply_error(req, 400, "bad_request", "batch ids are strings of 1..63 bytes",
-                                 -1, 0);
-                goto out;
-            }
-        }
-        if (!v) {
-            http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
-            goto out;
+    char **ids = NULL;
+    size_t n = 0, len;
+    const char *body = request_body(req, &len);
+    if (len) {
+        admin_body_error_t e;
+        char m[256];
+        if (admin_body_parse_purge(body, len, &ids, &n, &e, m, sizeof m)) {
+            reply_body_error(req, &e, m);
+            return;
         }
     }
     uint64_t records = 0;
-    int rc = deliver_deadletter_purge(a->d, body ? v : NULL, n, &records);
+    int rc = deliver_deadletter_purge(a->d, len ? (const char *const *)ids : NULL, n, &records);
+    admin_body_free_ids(ids, n);
     if (rc) {
         http_reply_error(req, 503, "disk_error", strerror(-rc), -1, 5);
-        goto out;
+        return;
     }
     json_t *o = json_object();
     json_object_set_new(o, "purged_records", json_integer((json_int_t)records));
     http_reply_json(req, 200, o);
-out:
-    free(v);
-    json_decref(body);
 }
 
 void admin_free(admin_t *a)
@@ -288,68 +282,6 @@ static void method_not_allowed(struct evhttp_request *req, const char *allow)
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", -1, 0);
 }
 
-/* Parse the request body as a JSON object; on failure replies 400 and returns NULL. */
-static json_t *read_json_body(struct evhttp_request *req)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    if (len > ADMIN_MAX_BODY) {
-        http_reply_error(req, 413, "body_too_large", "admin request bodies are limited to 64 KiB",
-                         -1, 0);
-        return NULL;
-    }
-    const char *buf = len ? (const char *)evbuffer_pullup(in, -1) : "";
-    json_error_t err;
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
-    if (!j || !json_is_object(j)) {
-        http_reply_error(req, 400, "bad_json", j ? "body must be a JSON object" : err.text,
-                         j ? 0 : err.position, 0);
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-/* Validate known keys of an analyzer body. Returns 0 or replies 400 and returns -1. */
-static int check_keys(struct evhttp_request *req, json_t *body, bool need_all)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        bool is_str = !strcmp(key, "id") || !strcmp(key, "url") || !strcmp(key, "health_url") ||
-                      !strcmp(key, "client_cert") || !strcmp(key, "client_key");
-        if (is_str && !json_is_string(v)) {
-            char m[96];
-            snprintf(m, sizeof m, "\"%s\" must be a string", key);
-            http_reply_error(req, 400, "bad_request", m, -1, 0);
-            return -1;
-        }
-        if (!strcmp(key, "weight")) {
-            if (!json_is_number(v) || json_number_value(v) < 0) {
-                http_reply_error(req, 400, "bad_weight", "\"weight\" must be a finite number >= 0",
-                                 -1, 0);
-                return -1;
-            }
-            continue;
-        }
-        if (!is_str) {
-            char m[160];
-            snprintf(m, sizeof m,
-                     "unknown field \"%.60s\" (allowed: id, url, weight, health_url, client_cert, "
-                     "client_key)",
-                     key);
-            http_reply_error(req, 400, "bad_request", m, -1, 0);
-            return -1;
-        }
-    }
-    if (need_all && (!json_object_get(body, "id") || !json_object_get(body, "url"))) {
-        http_reply_error(req, 400, "bad_request", "\"id\" and \"url\" are required", -1, 0);
-        return -1;
-    }
-    return 0;
-}
-
 static void analyzers_collection(admin_t *a, struct evhttp_request *req)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -361,42 +293,13 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
         method_not_allowed(req, "GET, POST");
         return;
     }
-    json_t *body = read_json_body(req);
-    if (!body) return;
-    if (check_keys(req, body, true)) {
-        json_decref(body);
-        return;
-    }
     analyzer_spec_t spec;
-    memset(&spec, 0, sizeof spec);
-    spec.weight = 1.0;
-    const char *id = json_string_value(json_object_get(body, "id"));
-    const char *url = json_string_value(json_object_get(body, "url"));
-    json_t *w = json_object_get(body, "weight"), *h = json_object_get(body, "health_url");
+    admin_body_error_t e;
     char err[512] = "";
-    if (strlen(id) > CONFIG_ID_MAX || strlen(url) > CONFIG_URL_MAX ||
-        (h && strlen(json_string_value(h)) > CONFIG_URL_MAX)) {
-        http_reply_error(req, 400, "bad_request", "id or url too long", -1, 0);
-        json_decref(body);
-        return;
-    }
-    strlcpy_ld(spec.id, id, sizeof spec.id);
-    strlcpy_ld(spec.url, url, sizeof spec.url);
-    if (h) strlcpy_ld(spec.health_url, json_string_value(h), sizeof spec.health_url);
-    if (w) spec.weight = json_number_value(w);
-    json_t *cc = json_object_get(body, "client_cert"), *ck = json_object_get(body, "client_key");
-    if ((cc && json_string_length(cc) > CONFIG_PATH_MAX) ||
-        (ck && json_string_length(ck) > CONFIG_PATH_MAX)) {
-        http_reply_error(req, 400, "bad_request", "client_cert/client_key path too long", -1, 0);
-        json_decref(body);
-        return;
-    }
-    if (cc) strlcpy_ld(spec.client_cert, json_string_value(cc), sizeof spec.client_cert);
-    if (ck) strlcpy_ld(spec.client_key, json_string_value(ck), sizeof spec.client_key);
-    json_decref(body);
-    if (config_check_analyzer(&spec, err, sizeof err)) {
-        http_reply_error(req, 400, strstr(err, "weight") ? "bad_weight" : "bad_request", err, -1,
-                         0);
+    size_t len;
+    const char *body = request_body(req, &len);
+    if (admin_body_parse_add(body, len, &spec, &e, err, sizeof err)) {
+        reply_body_error(req, &e, err);
         return;
     }
     if (!config_analyzer_allowed(a->cfg, spec.url, err, sizeof err) ||
@@ -448,35 +351,22 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
         method_not_allowed(req, "GET, PUT, DELETE");
         return;
     }
-    json_t *body = read_json_body(req);
-    if (!body) return;
-    if (check_keys(req, body, false)) {
-        json_decref(body);
+    admin_update_t u;
+    admin_body_error_t e;
+    char aerr[512] = "";
+    size_t len;
+    const char *body = request_body(req, &len);
+    if (admin_body_parse_update(body, len, id, &u, &e, aerr, sizeof aerr)) {
+        reply_body_error(req, &e, aerr);
         return;
     }
-    json_t *bid = json_object_get(body, "id");
-    if (bid && strcmp(json_string_value(bid), id)) {
-        http_reply_error(req, 400, "bad_request", "\"id\" cannot be changed", -1, 0);
-        json_decref(body);
-        return;
-    }
-    json_t *w = json_object_get(body, "weight");
-    const char *url = json_string_value(json_object_get(body, "url"));
-    const char *hurl = json_string_value(json_object_get(body, "health_url"));
-    char aerr[512];
+    const char *url = u.url[0] ? u.url : NULL, *hurl = u.health_url[0] ? u.health_url : NULL;
     if ((url && !config_analyzer_allowed(a->cfg, url, aerr, sizeof aerr)) ||
         (hurl && !config_analyzer_allowed(a->cfg, hurl, aerr, sizeof aerr))) {
         http_reply_error(req, 403, "forbidden_analyzer", aerr, -1, 0);
-        json_decref(body);
         return;
     }
-    if ((url && strlen(url) > CONFIG_URL_MAX) || (hurl && strlen(hurl) > CONFIG_URL_MAX)) {
-        http_reply_error(req, 400, "bad_request", "url too long", -1, 0);
-        json_decref(body);
-        return;
-    }
-    int rc = deliver_analyzer_update(a->d, id, w != NULL, w ? json_number_value(w) : 0, url, hurl);
-    json_decref(body);
+    int rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, url, hurl);
     if (rc == -ENOENT) {
         http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
         return;
