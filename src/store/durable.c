@@ -178,7 +178,7 @@ static void run_round(durable_t *d, job_t *list)
             pthread_mutex_unlock(&d->s_mu);
             return;
         }
-        if (fdatasync(fd)) rc = -errno; /* no memory: sync here */
+        rc = wal_fdatasync_fd(d->wal, fd); /* no memory: sync here */
         close(fd);
         if (rc)
             for (job_t *j = done_head; j; j = j->next)
@@ -324,7 +324,7 @@ static void *syncer_main(void *arg)
          * segment were fdatasync'ed when the writer rolled it */
         round_t *last = r;
         while (last->next) last = last->next;
-        int rc = fdatasync(last->fd) ? -errno : 0;
+        int rc = wal_fdatasync_fd(d->wal, last->fd);
         if (rc) log_error("durable", "fdatasync failed: %s", strerror(-rc));
         METRIC_ADD(wal_fsyncs, 1);
         job_t *head = NULL, *tail = NULL;

@@ -44,6 +44,7 @@ typedef struct {
 
 struct wal {
     char dir[PATH_MAX - 64];
+    wal_io_t io;
     uint64_t segment_bytes, max_disk_bytes;
     segment_t *segs; /* by number; the last one is active */
     size_t nsegs, cap;
@@ -65,6 +66,23 @@ struct wal {
 };
 
 /* ------------------------------------------------------------------ helpers */
+
+static ssize_t sys_write(void *ctx, int fd, const void *buf, size_t len)
+{
+    (void)ctx;
+    return write(fd, buf, len);
+}
+static int sys_fdatasync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fdatasync(fd);
+}
+static int sys_ftruncate(void *ctx, int fd, off_t len)
+{
+    (void)ctx;
+    return ftruncate(fd, len);
+}
+static const wal_io_t sys_io = {sys_write, sys_fdatasync, sys_ftruncate, NULL};
 
 static void put_u32(char *p, uint32_t v)
 {
@@ -176,7 +194,8 @@ static int open_new_segment(wal_t *w)
     memcpy(hdr, SEG_MAGIC, 8);
     put_u64(hdr + 8, number);
     put_u64(hdr + 16, w->next_seq); /* keeps seqs increasing even when every old segment is gone */
-    if (write(fd, hdr, SEG_HEADER) != SEG_HEADER || fdatasync(fd)) {
+    errno = 0;
+    if (w->io.write(w->io.ctx, fd, hdr, SEG_HEADER) != SEG_HEADER || w->io.fdatasync(w->io.ctx, fd)) {
         int e = errno ? -errno : -EIO;
         close(fd);
         unlink(path);
@@ -327,6 +346,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
     wal_t *w = calloc(1, sizeof *w);
     if (!w) return -ENOMEM;
     memcpy(w->dir, o->dir, strlen(o->dir) + 1); /* length checked above */
+    w->io = o->io ? *o->io : sys_io;
     w->segment_bytes = o->segment_bytes ? o->segment_bytes : (64u << 20);
     w->max_disk_bytes = o->max_disk_bytes;
     w->fd = -1;
@@ -561,18 +581,18 @@ static int write_buf(wal_t *w)
     if (!w->buf_len) return 0;
     if (w->broken) return -EIO;
     if (!w->buf_first_seq && (w->fd < 0 || w->synced_size + w->buf_len > w->segment_bytes)) {
-        if (w->fd >= 0 && fdatasync(w->fd)) return -errno;
+        if (w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) return -errno;
         int rc = open_new_segment(w);
         if (rc) return rc;
     }
     size_t off = 0;
     while (off < w->buf_len) {
-        ssize_t n = write(w->fd, w->buf + off, w->buf_len - off);
+        ssize_t n = w->io.write(w->io.ctx, w->fd, w->buf + off, w->buf_len - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int e = n < 0 ? -errno : -EIO;
             /* cut the partial write so the log stays readable */
-            if (ftruncate(w->fd, (off_t)w->synced_size) ||
+            if (w->io.ftruncate(w->io.ctx, w->fd, (off_t)w->synced_size) ||
                 lseek(w->fd, (off_t)w->synced_size, SEEK_SET) < 0) {
                 log_error("wal", "cannot cut a failed write: %s; refusing durable writes",
                           strerror(errno));
@@ -604,7 +624,7 @@ int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
     if (w->fd < 0 || w->synced_size + w->buf_len + need > w->segment_bytes) {
         if ((rc = write_buf(w))) return rc;
         if (w->fd < 0 || (w->synced_size + need > w->segment_bytes && w->synced_size > SEG_HEADER)) {
-            if (w->fd >= 0 && fdatasync(w->fd)) return -errno;
+            if (w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) return -errno;
             if ((rc = open_new_segment(w))) return rc;
         }
     }
@@ -630,7 +650,7 @@ int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
 int wal_sync(wal_t *w)
 {
     int rc = write_buf(w);
-    if (rc == 0 && w->fd >= 0 && fdatasync(w->fd)) rc = -errno;
+    if (rc == 0 && w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) rc = -errno;
     if (rc) log_error("wal", "write to %s failed: %s", w->dir, strerror(-rc));
     delete_done_segments(w);
     return rc;
@@ -691,6 +711,11 @@ int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
         close_ack_entry(w);
     if (w->buf_len >= BUF_FLUSH_AT) return write_buf(w);
     return 0;
+}
+
+int wal_fdatasync_fd(const wal_t *w, int fd)
+{
+    return w->io.fdatasync(w->io.ctx, fd) ? (errno ? -errno : -EIO) : 0;
 }
 
 int wal_dup_fd(const wal_t *w)

@@ -26,13 +26,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct wal wal_t;
+
+/* The system calls of the write path, so tests can inject faults (ENOSPC, EIO,
+ * short writes). Each behaves like the syscall of that name: -1 and errno on
+ * failure. The table and ctx must outlive the log; the functions may be called
+ * from any thread that holds a descriptor from wal_take_sync(). */
+typedef struct {
+    ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
+    int (*fdatasync)(void *ctx, int fd);
+    int (*ftruncate)(void *ctx, int fd, off_t len);
+    void *ctx;
+} wal_io_t;
 
 typedef struct {
     const char *dir;         /* created if missing */
     uint64_t segment_bytes;  /* roll to a new segment beyond this size (default 64 MiB) */
     uint64_t max_disk_bytes; /* budget for all segments; 0 = unlimited */
+    const wal_io_t *io;      /* NULL = the real system calls */
 } wal_options_t;
 
 typedef struct {
@@ -81,6 +94,10 @@ int wal_flush(wal_t *w);
  * thread can fdatasync what wal_flush() wrote while appends go on. Segments
  * closed by a roll were fdatasync'ed at the roll. -1 if none is open. */
 int wal_dup_fd(const wal_t *w);
+
+/* fdatasync(fd) through the log's io table: 0 or a negative errno. Thread-safe
+ * (the table is never changed after wal_open). */
+int wal_fdatasync_fd(const wal_t *w, int fd);
 
 /* Bytes of all segment files, and records not yet acknowledged. */
 uint64_t wal_disk_bytes(const wal_t *w);

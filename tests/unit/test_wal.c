@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "store/crc32c.h"
 #include "store/wal.h"
+#include "wal_fault.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define SEG_HEADER 24 /* "LDWAL02\n", segment number, next seq */
@@ -431,7 +432,7 @@ static void expect_replay(wal_t *w, const model_t *m)
 static wal_t *open_wal(const char *dir, uint64_t seg_bytes, uint64_t max_disk,
                        wal_open_stats_t *st)
 {
-    wal_options_t o = {dir, seg_bytes, max_disk};
+    wal_options_t o = {dir, seg_bytes, max_disk, NULL};
     wal_t *w = NULL;
     int rc = wal_open(&o, &w, st);
     if (rc) fail_msg("wal_open(%s): %s", dir, strerror(-rc));
@@ -655,7 +656,7 @@ static void test_open_empty_dir(void **state)
 static void test_open_errors(void **state)
 {
     (void)state;
-    wal_options_t o = {"/nonexistent-dir-ld/sub/wal", 0, 0};
+    wal_options_t o = {"/nonexistent-dir-ld/sub/wal", 0, 0, NULL};
     wal_t *w = NULL;
     assert_true(wal_open(&o, &w, NULL) < 0);
     assert_null(w);
@@ -1388,7 +1389,7 @@ static void test_foreign_files_ignored(void **state)
         assert_non_null(f);
         fputs("not a segment\n", f);
         fclose(f);
-        wal_options_t o = {dir, 0, 0};
+        wal_options_t o = {dir, 0, 0, NULL};
         int rc = wal_open(&o, &w, NULL);
         if (rc) {
             print_error("a file named \"%s\" in the WAL directory makes wal_open fail: %s\n",
@@ -1603,7 +1604,7 @@ static void test_crash_without_close(void **state)
     if (pid == 0) {
         /* child: no cmocka asserts here, exit codes only */
         child_default_signals();
-        wal_options_t o = {dir, 8192, 0};
+        wal_options_t o = {dir, 8192, 0, NULL};
         wal_t *w;
         if (wal_open(&o, &w, NULL)) _exit(10);
         char rec[800]; /* lengths 100 + 15 * i, i < 45 */
@@ -1800,6 +1801,344 @@ static void test_ack_survives_failed_write(void **state)
                  (unsigned long long)live_before, (unsigned long long)live_after);
 }
 
+/* ================================================================ injected faults */
+
+static fault_io_t g_fi;
+
+static wal_t *open_wal_io(const char *dir, uint64_t seg_bytes, wal_open_stats_t *st)
+{
+    wal_options_t o = {dir, seg_bytes, 0, &g_fi.io};
+    wal_t *w = NULL;
+    int rc = wal_open(&o, &w, st);
+    if (rc) fail_msg("wal_open(%s): %s", dir, strerror(-rc));
+    return w;
+}
+
+/* One round (appends, then wal_flush and wal_sync, as the durability writer and syncer
+ * do) under an injected fault. Every record of a failed round must be refused: not
+ * replayed after a restart. Records synced before it must survive, and once the fault is
+ * cleared a new round must succeed (after an fsync failure, in a newer segment). */
+typedef struct {
+    const char *name;
+    fault_t fault;
+    uint64_t seg_bytes; /* 0 = default */
+    size_t before, before_len; /* records synced before the faulty round */
+    size_t round, round_len;   /* records of the faulty round */
+    int want;                  /* errno the round fails with; 0 = it succeeds */
+    uint64_t gate_seg;         /* an fsync of this segment failed: nothing later goes there */
+} wal_fault_case_t;
+
+static const wal_fault_case_t wal_fault_cases[] = {
+    /* the 1 MiB buffer is written in the middle of the round (6th record) and fails */
+    {"ENOSPC mid-round", {FAULT_WRITE, ENOSPC, .after_bytes = 100, .times = 1},
+     0, 2, 1000, 8, 200000, ENOSPC, 0},
+    {"EIO mid-round", {FAULT_WRITE, EIO, .after_bytes = 4096, .times = 1},
+     0, 2, 1000, 8, 200000, EIO, 0},
+    {"short writes then ENOSPC mid-round",
+     {FAULT_WRITE, ENOSPC, .after_bytes = 300000, .times = 1, .max_chunk = 4096},
+     0, 2, 1000, 8, 200000, ENOSPC, 0},
+    {"ENOSPC in the round's last write", {FAULT_WRITE, ENOSPC, .after_bytes = 10, .times = 1},
+     0, 2, 1000, 3, 1000, ENOSPC, 0},
+    {"EIO on write, the cut fails too",
+     {FAULT_WRITE, EIO, .after_bytes = 50, .times = 1, .ftruncate_err = EIO},
+     0, 2, 1000, 3, 1000, EIO, 0},
+    {"short writes only", {FAULT_WRITE, 0, .times = -1, .max_chunk = 777},
+     0, 2, 1000, 8, 200000, 0, 0},
+    {"EIO on fdatasync", {FAULT_FDATASYNC, EIO, .times = 1},
+     0, 2, 1000, 3, 1000, EIO, 1},
+    {"ENOSPC on fdatasync", {FAULT_FDATASYNC, ENOSPC, .times = 1},
+     0, 2, 1000, 3, 1000, ENOSPC, 1},
+    /* 64 KiB segments: the round rolls; the new segment's header cannot be synced */
+    {"EIO on fdatasync of a new segment at roll",
+     {FAULT_FDATASYNC, EIO, .times = 1, .path_suffix = "wal-0000000000000002.log"},
+     65536, 50, 1000, 30, 1000, EIO, 0},
+    /* the round rolls; the old segment, holding the round's first records, fails */
+    {"EIO on fdatasync of the old segment at roll",
+     {FAULT_FDATASYNC, EIO, .times = 1, .path_suffix = "wal-0000000000000001.log"},
+     65536, 50, 1000, 30, 1000, EIO, 1},
+};
+
+static void check_gate(const char *dir, const model_t *m, size_t after_from, uint64_t gate_seg,
+                       const char *name)
+{
+    uint64_t first, last;
+    seg_seq_range(dir, gate_seg, &first, &last);
+    for (size_t i = after_from; i < m->n; i++)
+        if (m->r[i].seq >= first && m->r[i].seq <= last && first)
+            fail_msg("%s: seq %llu written after the fsync failure went to segment %llu again",
+                     name, (unsigned long long)m->r[i].seq, (unsigned long long)gate_seg);
+}
+
+static void run_wal_fault_case(const wal_fault_case_t *c)
+{
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    model_t m = {0};
+    fault_io_init(&g_fi);
+    wal_t *w = open_wal_io(dir, c->seg_bytes, NULL);
+    append_many(w, &m, c->before, (const size_t[]){c->before_len}, 1);
+    assert_int_equal(wal_sync(w), 0);
+
+    fault_arm(&g_fi, &c->fault);
+    size_t round_from = m.n;
+    char *b = malloc(c->round_len);
+    assert_non_null(b);
+    for (size_t i = 0; i < c->round; i++) {
+        uint32_t tag = g_tag++;
+        fill_rec(b, tag, c->round_len);
+        uint64_t seq = 0;
+        int rc = wal_append(w, b, c->round_len, &seq);
+        if (rc && rc != -c->want)
+            fail_msg("%s: append #%zu: %s, expected %s", c->name, i, strerror(-rc),
+                     c->want ? strerror(c->want) : "success");
+        if (rc) continue; /* this packet is refused by the caller */
+        if (m.n == m.cap) {
+            m.cap = m.cap ? m.cap * 2 : 64;
+            m.r = realloc(m.r, m.cap * sizeof *m.r);
+            assert_non_null(m.r);
+        }
+        m.r[m.n++] = (mrec_t){seq, tag, c->round_len, false};
+    }
+    free(b);
+    int rc = wal_flush(w);
+    if (!rc) rc = wal_sync(w);
+    if (rc != -c->want)
+        fail_msg("%s: the round ended with %s, expected %s (%d faults injected)", c->name,
+                 rc ? strerror(-rc) : "success", c->want ? strerror(c->want) : "success",
+                 fault_injected(&g_fi));
+    if (c->want)
+        for (size_t i = round_from; i < m.n; i++) m.r[i].acked = true; /* refused: 503 */
+    assert_int_equal(wal_live_records(w), model_live(&m));
+
+    /* the fault clears: the log serves again */
+    fault_clear(&g_fi);
+    size_t after_from = m.n;
+    append_many(w, &m, 3, (const size_t[]){500}, 1);
+    assert_int_equal(wal_sync(w), 0);
+    if (c->gate_seg) check_gate(dir, &m, after_from, c->gate_seg, c->name);
+    wal_close(w);
+    w = open_wal(dir, c->seg_bytes, 0, NULL);
+    assert_int_equal(wal_live_records(w), model_live(&m));
+    expect_replay(w, &m); /* neither a refused record nor a lost acknowledged one */
+    wal_close(w);
+    model_free(&m);
+    rm_tree(dir);
+}
+
+static void test_injected_faults(void **state)
+{
+    (void)state;
+    const char *only = getenv("WAL_FAULT_CASE"); /* debugging: run one row */
+    for (size_t i = 0; i < N(wal_fault_cases); i++)
+        if (!only || (size_t)atoi(only) == i) run_wal_fault_case(&wal_fault_cases[i]);
+}
+
+/* A fault that persists (disk full for a while): every round fails, none hangs or grows
+ * anything, and the first round after the fault clears succeeds. */
+static void test_persistent_fault_then_recovery(void **state)
+{
+    (void)state;
+    static const int errs[] = {ENOSPC, EIO};
+    for (size_t k = 0; k < N(errs); k++) {
+        char dir[64];
+        make_tmpdir(dir, sizeof dir);
+        model_t m = {0};
+        fault_io_init(&g_fi);
+        wal_t *w = open_wal_io(dir, 0, NULL);
+        append_many(w, &m, 2, (const size_t[]){100}, 1);
+        assert_int_equal(wal_sync(w), 0);
+        fault_arm(&g_fi, &(fault_t){FAULT_WRITE, errs[k], .after_bytes = 0, .times = -1});
+        char rec[100];
+        memset(rec, 'x', sizeof rec);
+        for (int round = 0; round < 20; round++) {
+            for (int i = 0; i < 5; i++) {
+                uint64_t seq;
+                int rc = wal_append(w, rec, sizeof rec, &seq);
+                assert_true(rc == 0 || rc == -errs[k]);
+            }
+            assert_int_equal(wal_flush(w), -errs[k]);
+        }
+        assert_int_equal(wal_live_records(w), 2);
+        fault_clear(&g_fi);
+        append_many(w, &m, 2, (const size_t[]){100}, 1);
+        assert_int_equal(wal_sync(w), 0);
+        wal_close(w);
+        w = open_wal(dir, 0, 0, NULL);
+        expect_replay(w, &m);
+        wal_close(w);
+        model_free(&m);
+        rm_tree(dir);
+    }
+}
+
+/* ================================================================ hostile segments */
+
+/* A handcrafted segment: header, then entries built with put_rec / put_ack. */
+typedef struct {
+    char *b;
+    size_t len, cap;
+} seg_img_t;
+
+static void img_bytes(seg_img_t *s, const void *p, size_t n)
+{
+    if (s->len + n > s->cap) {
+        s->cap = (s->len + n) * 2 + 64;
+        s->b = realloc(s->b, s->cap);
+        assert_non_null(s->b);
+    }
+    memcpy(s->b + s->len, p, n);
+    s->len += n;
+}
+
+static void img_header(seg_img_t *s, uint64_t number, uint64_t next_seq)
+{
+    img_bytes(s, "LDWAL02\n", 8);
+    img_bytes(s, &number, 8);
+    img_bytes(s, &next_seq, 8);
+}
+
+static void img_entry(seg_img_t *s, uint8_t type, const void *payload, uint32_t len)
+{
+    char *e = malloc(ENTRY_HEADER + len);
+    assert_non_null(e);
+    memcpy(e, &len, 4);
+    e[8] = (char)type;
+    memcpy(e + ENTRY_HEADER, payload, len);
+    uint32_t crc = crc32c_update(0, e + 8, 1 + (size_t)len);
+    memcpy(e + 4, &crc, 4);
+    img_bytes(s, e, ENTRY_HEADER + len);
+    free(e);
+}
+
+static void img_rec(seg_img_t *s, uint64_t seq, const char *text)
+{
+    size_t n = strlen(text);
+    char p[256];
+    assert_true(n + 8 <= sizeof p);
+    memcpy(p, &seq, 8);
+    memcpy(p + 8, text, n);
+    img_entry(s, 1, p, (uint32_t)(8 + n));
+}
+
+static void img_ack(seg_img_t *s, const uint64_t *firsts, const uint32_t *counts, size_t runs)
+{
+    char p[12 * 128];
+    assert_true(runs <= 128);
+    for (size_t i = 0; i < runs; i++) {
+        memcpy(p + 12 * i, &firsts[i], 8);
+        memcpy(p + 12 * i + 8, &counts[i], 4);
+    }
+    img_entry(s, 2, p, (uint32_t)(12 * runs));
+}
+
+typedef struct {
+    const char *name;
+    uint64_t header_next_seq;
+    size_t nrec;
+    uint64_t seqs[4];     /* records, "r<i>" each */
+    uint64_t ack_first;   /* an ACK entry of ack_runs runs after the records (0 = none) */
+    uint32_t ack_count;
+    size_t ack_runs;
+    uint64_t tail_seq;    /* one more record after the ACK (0 = none) */
+    size_t want_replayed; /* records replayed after open */
+    bool want_cut;        /* the hostile entry is cut as corrupt */
+} hostile_case_t;
+
+static const hostile_case_t hostile_cases[] = {
+    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false},
+    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true},
+    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true},
+    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true},
+    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true},
+    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true},
+    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true},
+    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false},
+};
+
+/* Runs in a child: 0 = as expected; else prints why. */
+static int hostile_check(const hostile_case_t *c, const char *dir)
+{
+    seg_img_t s = {0};
+    img_header(&s, 1, c->header_next_seq);
+    for (size_t i = 0; i < c->nrec; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "\"r%zu\"", i);
+        img_rec(&s, c->seqs[i], t);
+    }
+    if (c->ack_runs) {
+        uint64_t f[128];
+        uint32_t n[128];
+        for (size_t i = 0; i < c->ack_runs; i++) {
+            f[i] = c->ack_first;
+            n[i] = c->ack_count;
+        }
+        img_ack(&s, f, n, c->ack_runs);
+    }
+    if (c->tail_seq) img_rec(&s, c->tail_seq, "\"tail\"");
+    char p[512];
+    seg_file(dir, 1, p, sizeof p);
+    FILE *f = fopen(p, "wb");
+    if (!f || fwrite(s.b, 1, s.len, f) != s.len || fclose(f)) return 2;
+    free(s.b);
+
+    wal_options_t o = {dir, 0, 0, NULL};
+    wal_open_stats_t st;
+    wal_t *w = NULL;
+    int rc = wal_open(&o, &w, &st);
+    if (rc) {
+        fprintf(stderr, "%s: wal_open: %s\n", c->name, strerror(-rc));
+        return 3;
+    }
+    coll_t col = {0};
+    rc = wal_replay(w, collect_cb, &col);
+    size_t got = col.n;
+    coll_free(&col);
+    if (rc || got != c->want_replayed) {
+        fprintf(stderr, "%s: replayed %zu records (rc %d), expected %zu\n", c->name, got, rc,
+                c->want_replayed);
+        return 4;
+    }
+    if ((st.bytes_cut > 0) != c->want_cut) {
+        fprintf(stderr, "%s: %llu bytes cut, expected %s\n", c->name,
+                (unsigned long long)st.bytes_cut, c->want_cut ? "a cut" : "none");
+        return 5;
+    }
+    /* the log still works: new seqs are > 0 and increasing */
+    uint64_t a = 0, b = 0;
+    if (wal_append(w, "{}", 2, &a) || wal_append(w, "{}", 2, &b) || wal_sync(w) || !a || b <= a) {
+        fprintf(stderr, "%s: appends after open gave seqs %llu, %llu\n", c->name,
+                (unsigned long long)a, (unsigned long long)b);
+        return 6;
+    }
+    wal_close(w);
+    return 0;
+}
+
+static void test_hostile_segments(void **state)
+{
+    (void)state;
+    const char *only = getenv("WAL_HOSTILE_CASE"); /* debugging: run one row */
+    for (size_t i = 0; i < N(hostile_cases); i++) {
+        if (only && (size_t)atoi(only) != i) continue;
+        char dir[64];
+        make_tmpdir(dir, sizeof dir);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            child_default_signals();
+            alarm(60); /* a hang detector, not a timing assert: the fixed code takes ms */
+            _exit(hostile_check(&hostile_cases[i], dir));
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        rm_tree(dir);
+        if (!WIFEXITED(status) || WEXITSTATUS(status))
+            fail_msg("%s: child %s %d", hostile_cases[i].name,
+                     WIFEXITED(status) ? "exited with" : "killed by signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+}
+
 int main(void)
 {
     log_set_level((log_level_t)(LOG_ERROR + 1)); /* quiet: the tests provoke warnings on purpose */
@@ -1827,6 +2166,9 @@ int main(void)
         cmocka_unit_test_teardown(test_failed_write_is_cut, cleanup_dirs),
         cmocka_unit_test_teardown(test_unknown_seq_in_gap_after_failed_write, cleanup_dirs),
         cmocka_unit_test_teardown(test_ack_survives_failed_write, cleanup_dirs),
+        cmocka_unit_test_teardown(test_injected_faults, cleanup_dirs),
+        cmocka_unit_test_teardown(test_persistent_fault_then_recovery, cleanup_dirs),
+        cmocka_unit_test_teardown(test_hostile_segments, cleanup_dirs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
