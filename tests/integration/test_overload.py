@@ -19,6 +19,7 @@ Run: LOGDIST_BIN=build/bin python3 tests/integration/test_overload.py
 """
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -101,11 +102,11 @@ class MaxConnectionsTest(LogdistTestCase):
 class QueueHysteresisTest(LogdistTestCase):
 
     def test_accepts_again_only_under_80_percent(self):
-        """--max-queue-bytes 8KiB, packets of one ~1 KiB record, one batch per record
+        """--max-queue-bytes 64KiB, packets of one ~1 KiB record, one batch per record
         held by a gated analyzer. Once full (503 queue_full), batches are let through
         one at a time: while the queue is between 80 % and 100 % a packet is still
         refused; the first packet accepted again finds the queue under 80 %."""
-        budget = 8 * 1024
+        budget = 64 * 1024  # many batches: one released is a few % of the budget
         rec = self.recording_analyzer()
         rec.gate = threading.Semaphore(0)
         d = self.start_daemon("--max-queue-bytes", str(budget), "--batch-max-records", "1",
@@ -129,7 +130,7 @@ class QueueHysteresisTest(LogdistTestCase):
         accepted = 0
         while post() == 202:
             accepted += 1
-            self.assertLess(accepted, 64, "the queue budget never refused a packet")
+            self.assertLess(accepted, 256, "the queue budget never refused a packet")
         full = d.metrics()["queued_bytes"]
         self.assertGreaterEqual(full, budget * 0.8, full)
         size = full / accepted  # record bytes per packet as the budget counts them
@@ -156,6 +157,65 @@ class QueueHysteresisTest(LogdistTestCase):
         rec.release_gate(1000)
         m = d.wait_all_delivered(dl(30))
         self.assertEqual(m["records_accepted"], accepted + 1, m)
+
+
+class QueueShareShrinkTest(LogdistTestCase):
+
+    def test_allowance_shrinks_when_the_others_need_their_shares(self):
+        """docs/OVERLOAD.md: an analyzer's allowance is its share plus the idle part of
+        the others' shares, so it "shrinks when the others need it". Four analyzers
+        4:3:2:1, all equally slow, 1 MiB budget, gen at full speed: w40 (4x the
+        records, same capacity) fills its share, so w10's allowance must fall well
+        below the whole budget during the load, and be the whole budget again at idle."""
+        budget = 1024 * 1024
+        an = [self.start_analyzer(aid, "--latency-ms", "50")
+              for aid in ("w40", "w30", "w20", "w10")]
+        d = self.start_daemon("--max-queue-bytes", "1MiB", "--batch-max-records", "200",
+                              "--batch-max-bytes", "16KiB",
+                              analyzers=[(a.id, a.url, w) for a, w in zip(an, (4, 3, 2, 1))])
+        view = d.analyzers()
+        self.assertEqual(view["w10"]["queue_allowance_bytes"], budget, view["w10"])
+        samples, errors = [], []
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    samples.append(d.analyzers())
+                except (OSError, ValueError) as e:  # busy daemon: note it, wait, retry
+                    errors.append(repr(e))
+                stop.wait(0.05)
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        g = self.start_gen(d, rate=0, duration=int(dl(60)), connections=4,
+                           ids_out=self.path("ids.txt"), extra=["--max-retries", "1000"])
+        try:
+            # load until w40's queue has been seen over its own share for a while
+            wait_until(lambda: sum(1 for v in samples if v["w40"]["queue_bytes"] >
+                                   v["w40"]["queue_share_bytes"]) >= 10, dl(60),
+                       "w40's queue over its share")
+        finally:
+            g.signal(signal.SIGTERM)
+            self.finish_gen(g, dl(60), expect_rc=None)
+            stop.set()
+            t.join(dl(10))
+        self.assertGreaterEqual(len(samples), 10, "too few samples: %s" % errors[-3:])
+        low = min(v["w10"]["queue_allowance_bytes"] for v in samples)
+        share10 = samples[-1]["w10"]["queue_share_bytes"]
+        print("[overload] queue shares: w10 allowance fell to %.2f MiB (its share %.2f MiB, "
+              "budget %.2f MiB); w40 queue peaked at %.2f MiB" % (
+                  low / 2**20, share10 / 2**20, budget / 2**20,
+                  max(v["w40"]["queue_bytes"] for v in samples) / 2**20), flush=True)
+        # the others' shares are 0.9 MiB: with w40's queue over its share, at most
+        # share10 + idle(w30) + idle(w20) = 0.6 MiB is left to w10
+        self.assertLessEqual(low, 0.6 * budget + 16 * 1024, "w10's allowance never shrank")
+        self.assertGreaterEqual(low, share10 - 2, "an allowance is at least the own share")
+        d.wait_all_delivered(dl(60))
+        wait_until(lambda: all(a["queue_bytes"] == 0 for a in d.analyzers().values()),
+                   dl(30), "analyzer queues empty")
+        view = d.analyzers()
+        for aid in ("w40", "w30", "w20", "w10"):
+            self.assertEqual(view[aid]["queue_allowance_bytes"], budget, view[aid])
 
 
 class PanicModeTest(LogdistTestCase):
