@@ -541,10 +541,14 @@ class DurabilityPolicyTest(DurabilityCase):
         d = self.start_dd(data, "--durability", "none")
         for k in range(5):
             r = post_packet(d.port, packet([record("none-%d-%d" % (k, i), critical=True,
-                                                   level="FATAL") for i in range(50)]),
-                            {"X-Logdist-Durability": "critical"})
+                                                   level="FATAL") for i in range(50)]))
             self.assertEqual(r.status, 202, r)
+        # asking for durability it cannot give is refused (409), not silently downgraded
+        r = post_packet(d.port, packet([record("none-h", critical=True)]),
+                        {"X-Logdist-Durability": "critical"})
+        self.assertEqual((r.status, r.json().get("error")), (409, "durability_unavailable"), r)
         m = d.metrics()
+        self.assertEqual(m["records_accepted"], 250, m)
         self.assertEqual((m["records_durable"], m["wal_bytes"], m["wal_fsyncs"]), (0, 0, 0), m)
         self.assertEqual(wal_files(data), [], os.listdir(data))
         self.kill9(d.proc)
