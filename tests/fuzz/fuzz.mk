@@ -10,47 +10,48 @@
 # new inputs accumulate there) plus tests/fuzz/regressions/<target>/ (read only); crashes,
 # leaks and timeouts go to build-fuzz/artifacts/<target>-*. Reproduce one with
 #   build-fuzz/<target> build-fuzz/artifacts/<target>-crash-...
-# The targets are built with clang straight from the sources they need (not from the
-# CMake library), with ASan + UBSan; zlib, libevent, jansson, libcurl and OpenSSL are
-# the installed (uninstrumented) libraries.
+# The targets are built with clang, ASan + UBSan, against an archive of every module
+# compiled the same way (build-fuzz/liblogdist_fuzz.a, not the CMake library); zlib,
+# libevent, jansson, libcurl, OpenSSL and SQLite are the installed (uninstrumented)
+# libraries. The same target sources are also built by CMake with the project's compiler
+# into replay drivers (tests/fuzz/replay.cmake): ctest's unit/fuzz_replay_<target> runs
+# each target over its corpus and regressions on every `make test`.
 
 FUZZ_CC       ?= clang
 FUZZ_DIR      ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_NICE     ?= nice -n 10
-FUZZ_TARGETS  ?= fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest
-FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+FUZZ_ALL      := fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest fuzz_wal \
+                 fuzz_deadletter fuzz_admin_body
+FUZZ_TARGETS  ?= $(FUZZ_ALL)
+FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined
 FUZZ_CPPFLAGS := -std=gnu11 -Isrc -Itests/fuzz -D_GNU_SOURCE
 FUZZ_RUN_ARGS ?= -rss_limit_mb=2048 -timeout=10
 FUZZ_ENV      ?= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_HEADERS := $(wildcard src/*/*.h) tests/fuzz/scan_invariants.h
+FUZZ_HEADERS := $(wildcard src/*/*.h) $(wildcard tests/fuzz/*.h)
 
-# Sources and libraries of each target.
-FUZZ_SRCS_fuzz_scan        := src/ingest/scan.c
-FUZZ_LIBS_fuzz_scan        :=
-FUZZ_SRCS_fuzz_gunzip_scan := src/ingest/gunzip.c src/ingest/scan.c
-FUZZ_LIBS_fuzz_gunzip_scan := -lz
-FUZZ_SRCS_fuzz_config      := src/core/config.c src/core/auth.c src/common/util.c src/common/log.c
-FUZZ_LIBS_fuzz_config      := -lcurl -ljansson -lcrypto
-# ratelimit.c and resource.c are picked up when present (ingest.c uses them).
-FUZZ_SRCS_fuzz_http_ingest := src/ingest/ingest.c src/ingest/scan.c src/ingest/gunzip.c \
-                              $(wildcard src/ingest/ratelimit.c src/core/resource.c) \
-                              src/core/packet.c src/core/metrics.c src/core/auth.c \
-                              src/core/auth_http.c src/core/config.c src/core/connlimit.c \
-                              src/common/util.c src/common/log.c src/common/http_reply.c \
-                              src/store/queue.c src/store/durable.c src/store/wal.c \
-                              src/store/crc32c.c
-FUZZ_LIBS_fuzz_http_ingest := -levent -levent_pthreads -ljansson -lz -lcurl -lcrypto -lisal \
-                              -lpthread -lm
+# Every module (src/<layer>/*.c, not the daemon's main) compiled once with coverage
+# instrumentation into one archive; each target links only the objects it uses, so a
+# target keeps building when a module it uses gains a new file or dependency.
+FUZZ_LIB_SRCS := $(wildcard src/*/*.c)
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_LIB      := $(FUZZ_DIR)/liblogdist_fuzz.a
+FUZZ_LIBS     := -levent_pthreads -levent_openssl -levent -lcurl -ljansson -lz -lisal \
+                 -lsqlite3 -lssl -lcrypto -lpthread -lm
 
 # Extra libFuzzer flags per target.
 FUZZ_OPTS_fuzz_scan        := -dict=tests/fuzz/dict/json.dict
 FUZZ_OPTS_fuzz_gunzip_scan := -dict=tests/fuzz/dict/json.dict
 FUZZ_OPTS_fuzz_config      := -dict=tests/fuzz/dict/config.dict -close_fd_mask=3
 FUZZ_OPTS_fuzz_http_ingest := -dict=tests/fuzz/dict/http.dict -max_len=16384
+FUZZ_OPTS_fuzz_wal         := -dict=tests/fuzz/dict/wal.dict -max_len=65536 -malloc_limit_mb=256 \
+                              -close_fd_mask=3
+FUZZ_OPTS_fuzz_deadletter  := -dict=tests/fuzz/dict/deadletter.dict -max_len=65536 \
+                              -malloc_limit_mb=256 -close_fd_mask=3
+FUZZ_OPTS_fuzz_admin_body  := -dict=tests/fuzz/dict/admin.dict -max_len=8192
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 
@@ -58,14 +59,21 @@ FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 
 fuzz-build: $(FUZZ_BINS)
 
+$(FUZZ_DIR)/obj/%.o: src/%.c $(FUZZ_HEADERS) tests/fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CPPFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
 # $(1) = target name
 define FUZZ_TARGET_RULE
-$(FUZZ_DIR)/$(1): tests/fuzz/$(1).c $$(FUZZ_SRCS_$(1)) $$(FUZZ_HEADERS) tests/fuzz/fuzz.mk
-	@mkdir -p $(FUZZ_DIR)
-	$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(FUZZ_CPPFLAGS) tests/fuzz/$(1).c $$(FUZZ_SRCS_$(1)) \
-	  $$(FUZZ_LIBS_$(1)) -o $$@
+$(FUZZ_DIR)/$(1): tests/fuzz/$(1).c $$(FUZZ_LIB) $$(FUZZ_HEADERS) tests/fuzz/fuzz.mk
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer $$(FUZZ_CPPFLAGS) tests/fuzz/$(1).c \
+	  $$(FUZZ_LIB) $$(FUZZ_LIBS) -o $$@
 endef
-$(foreach t,fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest,$(eval $(call FUZZ_TARGET_RULE,$(t))))
+$(foreach t,$(FUZZ_ALL),$(eval $(call FUZZ_TARGET_RULE,$(t))))
 
 # Shell fragment running target $(1) (appends it to $$failed when it finds something).
 define FUZZ_RUN

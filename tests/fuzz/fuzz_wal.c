@@ -239,7 +239,8 @@ static bool acked_later(const oracle_t *o, const orec_t *r)
  * for inputs that reach the findings already saved in regressions/fuzz_wal/ (ACK ranges
  * over 2^24 seqs in all hang the open; seqs more than 2^24 apart in one segment make a
  * huge bitmap; a seq written twice or below an earlier one is replayed (twice, or out of
- * order)), so a long run can look past them until wal.c handles them. */
+ * order); a seq of 2^64 - 1 wraps the next seq to 0), so a long run can look past them
+ * until wal.c handles them. */
 static bool known_finding(const oracle_t *o)
 {
     uint64_t span = 0;
@@ -253,6 +254,7 @@ static bool known_finding(const oracle_t *o)
         if (r->seq > hi) hi = r->seq;
         if (hi - lo > (1u << 24)) return true;
         if (i && r->seq <= o->recs[i - 1].seq) return true;
+        if (r->seq > UINT64_MAX / 2) return true; /* next_seq wraps past 2^64 - 1 */
     }
     return false;
 }
@@ -376,8 +378,11 @@ static void append_and_reopen(const wal_options_t *opt, wal_t *w, const gotlist_
     if (!rc) rc = wal_sync(w);
     wal_close(w);
     if (rc) return; /* refused: nothing was promised */
-    if (before->n && seq <= before->v[before->n - 1].seq)
+    if (before->n && seq <= before->v[before->n - 1].seq) {
+        fprintf(stderr, "appended seq %llu, last replayed %llu\n", (unsigned long long)seq,
+                (unsigned long long)before->v[before->n - 1].seq);
         fail("an appended record got a seq not above every replayed one");
+    }
     gotlist_t g = {0};
     wal_t *w2 = NULL;
     rc = recover(opt, &w2, NULL, &g);
