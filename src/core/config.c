@@ -768,5 +768,6 @@ int config_from_args(config_t *cfg, int argc, char **argv)
 
 void config_finish(config_t *cfg)
 {
+    netallow_set_process_list(cfg->analyzer_allow); /* connect-time checks (netallow_curl.h) */
     if (!cfg->queue_bytes_explicit) cfg->max_queue_bytes = cfg->memory_limit / 8;
 }

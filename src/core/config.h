@@ -126,8 +126,9 @@ void config_defaults(config_t *cfg);
 int config_from_args(config_t *cfg, int argc, char **argv);
 
 /* Derive defaults that depend on other options (max_queue_bytes from
- * memory_limit). Called by config_from_args; call it after building a config
- * by hand. */
+ * memory_limit), and make cfg->analyzer_allow the process-wide list of the
+ * connect-time address check (core/netallow.h). Called by config_from_args;
+ * call it after building a config by hand. */
 void config_finish(config_t *cfg);
 
 /* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */

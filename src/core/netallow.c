@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -249,4 +250,37 @@ bool netallow_host_allowed(const char *list, const char *host, char *err, size_t
     else
         ld_set_err(err, errlen, "analyzer host '%.100s' is not in --analyzer-allow", host);
     return false;
+}
+
+bool netallow_addr_allowed(const char *list, const struct sockaddr *sa)
+{
+    net_t h;
+    memset(&h, 0, sizeof h);
+    if (sa->sa_family == AF_INET) {
+        h.fam = AF_INET;
+        memcpy(h.a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        h.fam = AF_INET6;
+        memcpy(h.a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    } else {
+        return false;
+    }
+    h.bits = addr_len(h.fam) * 8;
+    match_ctx_t m = {&h, deny_rule(&h)};
+    return m.rule < 0 || each_entry(list, match_one, &m) == 1;
+}
+
+static char g_process_list[1024];
+
+void netallow_set_process_list(const char *list)
+{
+    size_t n = strlen(list);
+    if (n >= sizeof g_process_list) n = sizeof g_process_list - 1;
+    memcpy(g_process_list, list, n);
+    g_process_list[n] = 0;
+}
+
+const char *netallow_process_list(void)
+{
+    return g_process_list;
 }

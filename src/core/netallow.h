@@ -48,4 +48,18 @@ bool netallow_host_allowed(const char *list, const char *host, char *err, size_t
 /* Is `host` one of the addresses or names denied by default? */
 bool netallow_host_denied_by_default(const char *host);
 
+/* Connect-time check of an address a name resolved to (DNS can answer a
+ * link-local address for any name, and can change its answer after the URL
+ * was checked). A default-denied address passes only when `list` opens it by
+ * an address or CIDR entry (a name entry cannot: the resolved address is all
+ * there is here). sa is a struct sockaddr_in or sockaddr_in6. */
+struct sockaddr;
+bool netallow_addr_allowed(const char *list, const struct sockaddr *sa);
+
+/* The list that connect-time checks use (config_finish() sets it from
+ * --analyzer-allow, before any thread starts; "" until then). The string is
+ * copied (at most 1023 bytes). */
+void netallow_set_process_list(const char *list);
+const char *netallow_process_list(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "core/netallow_curl.h"
 
 typedef struct transfer {
     struct transfer *next; /* free list */
@@ -234,6 +235,7 @@ static transfer_t *transfer_get(sender_t *s, const sender_peer_t *peer)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, netallow_curl_opensocket); /* no metadata */
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(1 << 20));

@@ -5,8 +5,11 @@
  * health_url derivation), and config_load_file (options + analyzers, errors,
  * flags overriding the file), the --analyzer-allow list (a table of every
  * malformed shape; a table of hosts denied by default and what opens them),
- * and the --hash-token / --generate-token commands.
+ * the connect-time address check (curl open-socket callback, table), and the
+ * --hash-token / --generate-token commands.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -20,6 +23,8 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "core/netallow.h"
+#include "core/netallow_curl.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXARGS 12
@@ -696,6 +701,78 @@ static void test_token_commands(void **state)
     config_free(&c);
 }
 
+
+/* The connect-time check (a name may resolve to a metadata address): the
+ * curl open-socket callback refuses default-denied addresses the process list
+ * does not open by address, and opens a socket for the others. */
+static void test_connect_time_deny(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *list;
+        int fam;
+        const char *addr;
+        int ok;
+    } cases[] = {
+        {"", AF_INET, "127.0.0.1", 1},
+        {"", AF_INET, "10.2.3.4", 1},
+        {"", AF_INET, "169.254.169.254", 0},
+        {"", AF_INET, "169.254.1.1", 0},
+        {"", AF_INET, "100.100.100.200", 0},
+        {"", AF_INET6, "::1", 1},
+        {"", AF_INET6, "fe80::1", 0},
+        {"", AF_INET6, "fd00:ec2::254", 0},
+        {"", AF_INET6, "::ffff:169.254.169.254", 0},
+        {"", AF_INET6, "64:ff9b::a9fe:a9fe", 0},
+        {"0.0.0.0/0,::/0", AF_INET, "169.254.169.254", 0},
+        {"metadata.google.internal", AF_INET, "169.254.169.254", 0}, /* names cannot open */
+        {"169.254.169.254", AF_INET, "169.254.169.254", 1},
+        {"169.254.0.0/16", AF_INET, "169.254.3.4", 1},
+        {"fe80::/10", AF_INET6, "fe80::1", 1},
+        {"10.0.0.0/8", AF_INET, "192.168.1.1", 1}, /* the list itself is checked on the URL */
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        /* curl passes its own, larger structure: addr has room for an IPv6 address */
+        union {
+            struct curl_sockaddr a;
+            unsigned char room[sizeof(struct curl_sockaddr) + sizeof(struct sockaddr_in6)];
+        } u;
+        memset(&u, 0, sizeof u);
+        struct curl_sockaddr *a = &u.a;
+        a->family = cases[i].fam;
+        a->socktype = SOCK_STREAM;
+        a->protocol = IPPROTO_TCP;
+        if (cases[i].fam == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)(void *)&a->addr;
+            in->sin_family = AF_INET;
+            assert_int_equal(inet_pton(AF_INET, cases[i].addr, &in->sin_addr), 1);
+            a->addrlen = sizeof *in;
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&a->addr;
+            in6->sin6_family = AF_INET6;
+            assert_int_equal(inet_pton(AF_INET6, cases[i].addr, &in6->sin6_addr), 1);
+            a->addrlen = sizeof *in6;
+        }
+        netallow_set_process_list(cases[i].list);
+        unsigned long before = netallow_curl_denied();
+        curl_socket_t fd = netallow_curl_opensocket(NULL, CURLSOCKTYPE_IPCXN, a);
+        if ((fd != CURL_SOCKET_BAD) != cases[i].ok)
+            fail_msg("list '%s', %s: %s, want %s", cases[i].list, cases[i].addr,
+                     fd != CURL_SOCKET_BAD ? "connected" : "refused",
+                     cases[i].ok ? "connected" : "refused");
+        assert_int_equal(netallow_curl_denied() - before, cases[i].ok ? 0 : 1);
+        if (fd != CURL_SOCKET_BAD) close(fd);
+    }
+    /* config_finish publishes --analyzer-allow as the process list */
+    const char *args[] = {"--analyzer-allow", "169.254.169.254", NULL};
+    config_t c;
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, args), 0);
+    assert_string_equal(netallow_process_list(), "169.254.169.254");
+    config_free(&c);
+    netallow_set_process_list("");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_allow_list_syntax),
         cmocka_unit_test(test_allow_default_deny),
         cmocka_unit_test(test_token_commands),
+        cmocka_unit_test(test_connect_time_deny),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
