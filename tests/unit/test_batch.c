@@ -1,9 +1,11 @@
 /*
- * test_batch.c - cmocka tests for src/deliver/batch.c: the sealed body is the JSON
+ * test_batch.c - cmocka tests for src/route/batch.c: the sealed body is the JSON
  * frame {"packet_id":"<id>","agent_id":"logdistd","messages":[...]} with the records
  * byte for byte and in order (checked with jansson and by bytes), empty batches,
  * ids (unique, BATCH_ID_LEN, boot prefix), batch_size_with, the FIFO list,
- * buffer growth with many and large records, and the shrink at seal / batch_cost.
+ * buffer growth with many and large records, the shrink at seal / batch_cost, and
+ * batch_append_rec under injected allocation failures (all or nothing: a record
+ * never lands without its WAL sequence number, a failed append changes nothing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "deliver/batch.h"
+#include "route/batch.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -309,6 +311,53 @@ static void test_seal_shrinks_and_cost(void **state)
     batch_free(b);
 }
 
+/* Allocation failures at every point of a batch's life: each append is all or
+ * nothing, and the batch stays consistent (records, seqs, body) throughout. */
+static void test_append_rec_all_or_nothing(void **state)
+{
+    (void)state;
+    static const long budgets[] = {0, 1, 2, 3, 4, 6, 10};
+    char rec[300];
+    memset(rec, 'x', sizeof rec);
+    memcpy(rec, "{\"p\":\"", 6);
+    memcpy(rec + sizeof rec - 2, "\"}", 2);
+    for (size_t c = 0; c < N(budgets); c++) {
+        batch_fail_allocs_after(budgets[c]);
+        batch_t *b = batch_new(64);
+        if (!b) {
+            assert_int_equal(budgets[c], 0); /* only the very first allocation fails here */
+            continue;
+        }
+        uint32_t ok = 0, seqs = 0;
+        for (uint32_t i = 0; i < 2000; i++) {
+            uint64_t seq = i % 2 ? 0 : 100 + i;
+            size_t len_before = b->len;
+            int rc = batch_append_rec(b, rec, sizeof rec, seq);
+            if (rc) {
+                assert_int_equal(b->len, len_before); /* nothing half appended */
+                break;
+            }
+            ok++;
+            seqs += seq != 0;
+        }
+        assert_int_equal(b->records, ok);
+        assert_int_equal(b->nseqs, seqs);
+        assert_int_equal(b->record_bytes, (uint64_t)ok * sizeof rec);
+        for (uint32_t k = 0; k < b->nseqs; k++) assert_int_equal(b->seqs[k], 100 + 2 * k);
+        if (budgets[c] < 10) assert_true(ok < 2000); /* the failure was hit */
+        batch_fail_allocs_after(-1);
+        assert_int_equal(batch_append_rec(b, rec, sizeof rec, 7), 0);
+        assert_int_equal(batch_seal(b), 0);
+        json_error_t jerr;
+        json_t *root = json_loadb(b->buf, b->len, 0, &jerr);
+        assert_non_null(root);
+        assert_int_equal(json_array_size(json_object_get(root, "messages")), ok + 1);
+        json_decref(root);
+        batch_free(b);
+    }
+    batch_fail_allocs_after(-1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_ids),     cmocka_unit_test(test_size_with),
         cmocka_unit_test(test_list),    cmocka_unit_test(test_growth),
         cmocka_unit_test(test_seal_shrinks_and_cost),
+        cmocka_unit_test(test_append_rec_all_or_nothing),
     };
     return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
 }
