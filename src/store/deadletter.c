@@ -108,7 +108,7 @@ static int grow_hash(deadletter_t *d)
 {
     if (d->nbuckets && d->batches < d->nbuckets) return 0;
     size_t n = d->nbuckets ? d->nbuckets * 2 : 64;
-    entry_t **b = calloc(n, sizeof *b);
+    entry_t **b = calloc(n, sizeof(entry_t *));
     if (!b) return d->nbuckets ? 0 : -ENOMEM;
     free(d->buckets);
     d->buckets = b;
@@ -605,7 +605,7 @@ static int check_header(deadletter_t *d, uint64_t size, char *err, size_t errlen
         ld_set_err(err, errlen, "%s: %s", d->path, strerror(-rc));
         return rc;
     }
-    if (memcmp(h, DL_MAGIC, n)) {
+    if (memcmp(h, DL_MAGIC, n) != 0) {
         ld_set_err(err, errlen, "%s: not a dead-letter log (bad header); move it away", d->path);
         return -EINVAL;
     }
@@ -688,6 +688,7 @@ int deadletter_add(deadletter_t *d, const deadletter_item_t *it)
     if (!idl || idl > DEADLETTER_ID_MAX || (!it->body && it->len)) return -EINVAL;
     if (d->broken) return -EIO;
     if (grow_hash(d)) return -ENOMEM; /* after this, linking cannot fail */
+    const char *body = it->body ? it->body : "";
     int rc = mark_evictions(d, it->len);
     if (rc) return rc;
     entry_t *e = entry_from_item(it);
@@ -695,11 +696,11 @@ int deadletter_add(deadletter_t *d, const deadletter_item_t *it)
     if (!e) {
         rc = -ENOMEM;
     } else if (d->fd >= 0) {
-        rc = frame_entry(d, e, it->body, &b);
+        rc = frame_entry(d, e, body, &b);
     } else if (!(e->body = malloc(it->len + 1))) {
         rc = -ENOMEM;
     } else {
-        memcpy(e->body, it->body, it->len);
+        memcpy(e->body, body, it->len);
         e->body[it->len] = 0;
     }
     if (!rc) rc = commit(d, &b, true, NULL); /* the entry first, then the evictions */

@@ -53,7 +53,10 @@ static int setup(void **state)
     fix_t *f = calloc(1, sizeof *f);
     if (!f) return -1;
     snprintf(f->dir, sizeof f->dir, "/tmp/ld-dlq-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
     snprintf(f->log, sizeof f->log, "%s/deadletter.log", f->dir);
     atomic_store(&g_metrics.records_deadlettered, 0);
     atomic_store(&g_metrics.records_deadletter_evicted, 0);
