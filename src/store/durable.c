@@ -8,6 +8,14 @@
  * handed to it, issues ONE fdatasync for all of them (group commit), and posts
  * their packets back to the ingest loop. So appends for round N+1 overlap the
  * fsync of round N, and the fsync rate adapts to the disk by itself.
+ *
+ * Failures (wal.h "Write and fsync failures"): a failed write fails the whole
+ * round (wal_flush). Only the syncer fdatasyncs data (a roll does not), so it
+ * sees every fsync error. An error bumps fail_gen; a round fails when its own
+ * fsync failed or fail_gen moved since the writer started it (its bytes may
+ * sit in a file that failed). The writer, seeing fail_gen move, abandons the
+ * active segment before its next round. The records of every failed packet
+ * are acknowledged in the WAL (never replayed: their agent got a 503).
  */
 #include "store/durable.h"
 
@@ -33,6 +41,7 @@ typedef struct job {
     durable_done_fn done;
     void *ctx;
     int status;
+    bool refused; /* every durable record appended, then the round failed */
     uint64_t *acks;
     size_t nacks;
 } job_t;
@@ -40,7 +49,9 @@ typedef struct job {
 typedef struct round {
     struct round *next;
     job_t *head, *tail; /* packet jobs, written, waiting for the fsync */
-    int fd;             /* dup of the segment they were written to */
+    wal_sync_fd_t *fds; /* segments written (wal_take_sync); owned */
+    size_t nfds;
+    uint64_t gen;       /* fail_gen when the writer started the round */
 } round_t;
 
 struct durable {
@@ -59,6 +70,9 @@ struct durable {
     pthread_cond_t s_cv;
     struct round *rounds, *rounds_tail;
     bool s_stop, s_busy;
+    _Atomic uint64_t fail_gen; /* fsync failures seen (syncer writes, writer reads) */
+    _Atomic int fail_err;      /* the latest one's -errno */
+    uint64_t writer_gen;       /* writer only: fail_gen it last acted on */
 
     struct event *done_ev; /* on the ingest base */
     pthread_mutex_t done_mu;
@@ -133,10 +147,62 @@ static int append_packet(durable_t *d, packet_t *p)
 
 static void post_done(durable_t *d, job_t *done_head, job_t *done_tail);
 
+/* Fail every job of a list that has not failed yet; returns how many records
+ * of those jobs are durable (to acknowledge: the packets are refused). */
+static size_t fail_jobs(job_t *head, int rc)
+{
+    size_t n = 0;
+    for (job_t *j = head; j; j = j->next) {
+        if (j->status) continue;
+        j->status = rc;
+        j->refused = true;
+        for (size_t i = 0; i < j->p->count; i++) n += j->p->seqs[i] != 0;
+    }
+    return n;
+}
+
+/* The seqs of the records of refused jobs (all appended, so their seqs are
+ * real). NULL when none or out of memory (then they are replayed after a
+ * crash: a duplicate of a refused packet, never a loss). */
+static uint64_t *refused_seqs(job_t *head, size_t n)
+{
+    uint64_t *v = n ? malloc(n * sizeof *v) : NULL;
+    if (!v) return NULL;
+    size_t k = 0;
+    for (job_t *j = head; j; j = j->next)
+        if (j->refused)
+            for (size_t i = 0; i < j->p->count; i++)
+                if (j->p->seqs[i] && k < n) v[k++] = j->p->seqs[i];
+    return v;
+}
+
+static void to_syncer(durable_t *d, round_t *r)
+{
+    pthread_mutex_lock(&d->s_mu);
+    if (d->rounds_tail)
+        d->rounds_tail->next = r;
+    else
+        d->rounds = r;
+    d->rounds_tail = r;
+    pthread_cond_broadcast(&d->s_cv);
+    pthread_mutex_unlock(&d->s_mu);
+}
+
+static void close_fds(wal_sync_fd_t *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) close(fds[i].fd);
+    free(fds);
+}
+
 static void run_round(durable_t *d, job_t *list)
 {
+    /* an fsync failed since the last round: never write to that file again */
+    uint64_t gen = atomic_load(&d->fail_gen);
+    if (gen != d->writer_gen) {
+        wal_abandon(d->wal);
+        d->writer_gen = gen;
+    }
     job_t *done_head = NULL, *done_tail = NULL;
-    bool had_packets = false;
     for (job_t *j = list; j;) {
         job_t *next = j->next;
         if (!j->p) {
@@ -144,7 +210,6 @@ static void run_round(durable_t *d, job_t *list)
             free(j->acks);
             free(j);
         } else {
-            had_packets = true;
             j->status = append_packet(d, j->p);
             j->next = NULL;
             if (done_tail)
@@ -155,35 +220,37 @@ static void run_round(durable_t *d, job_t *list)
         }
         j = next;
     }
-    int rc = wal_flush(d->wal);
-    int fd = -1;
-    if (had_packets && !rc && (fd = wal_dup_fd(d->wal)) < 0) rc = -EIO;
-    if (rc)
-        for (job_t *j = done_head; j; j = j->next)
-            if (!j->status) j->status = rc;
+    int rc = wal_flush(d->wal); /* on failure the WAL refused the round's records */
+    wal_sync_fd_t *fds = NULL;
+    size_t nfds = 0;
+    if (!rc && done_head) rc = wal_take_sync(d->wal, &fds, &nfds);
+    if (rc) {
+        size_t n = fail_jobs(done_head, rc);
+        uint64_t *seqs = refused_seqs(done_head, n);
+        if (seqs) wal_ack(d->wal, seqs, n);
+        free(seqs);
+    }
     atomic_store_explicit(&g_metrics.wal_bytes, wal_disk_bytes(d->wal), memory_order_relaxed);
     atomic_store_explicit(&g_metrics.wal_live_records, wal_live_records(d->wal),
                           memory_order_relaxed);
-    if (fd >= 0) { /* to the syncer */
-        round_t *r = malloc(sizeof *r);
-        if (r) {
-            *r = (round_t){NULL, done_head, done_tail, fd};
-            pthread_mutex_lock(&d->s_mu);
-            if (d->rounds_tail)
-                d->rounds_tail->next = r;
-            else
-                d->rounds = r;
-            d->rounds_tail = r;
-            pthread_cond_broadcast(&d->s_cv);
-            pthread_mutex_unlock(&d->s_mu);
-            return;
-        }
-        rc = wal_fdatasync_fd(d->wal, fd); /* no memory: sync here */
-        close(fd);
-        if (rc)
-            for (job_t *j = done_head; j; j = j->next)
-                if (!j->status) j->status = rc;
+    round_t *r = rc || !done_head ? NULL : malloc(sizeof *r);
+    if (r) {
+        *r = (round_t){NULL, done_head, done_tail, fds, nfds, gen};
+        to_syncer(d, r);
+        return;
     }
+    if (!rc && done_head) { /* no memory for the round: sync here */
+        for (size_t i = 0; i < nfds && !rc; i++) rc = wal_fdatasync_fd(d->wal, fds[i].fd);
+        METRIC_ADD(wal_fsyncs, 1);
+        if (rc) {
+            wal_abandon(d->wal);
+            size_t n = fail_jobs(done_head, rc);
+            uint64_t *seqs = refused_seqs(done_head, n);
+            if (seqs) wal_ack(d->wal, seqs, n);
+            free(seqs);
+        }
+    }
+    close_fds(fds, nfds);
     post_done(d, done_head, done_tail);
 }
 
@@ -309,6 +376,24 @@ long durable_replay(durable_t *d, pkt_queue_t *queue)
     return rc ? rc : r.total;
 }
 
+/* fdatasync each segment the rounds wrote, once (group commit); 0 or the
+ * first error. */
+static int sync_rounds(durable_t *d, round_t *list)
+{
+    int rc = 0;
+    for (round_t *r = list; r; r = r->next)
+        for (size_t i = 0; i < r->nfds; i++) {
+            bool seen = false; /* an earlier descriptor of the same segment */
+            for (round_t *q = list; q && !seen; q = q == r ? NULL : q->next)
+                for (size_t k = 0; k < (q == r ? i : q->nfds) && !seen; k++)
+                    seen = q->fds[k].segment == r->fds[i].segment;
+            if (seen) continue;
+            int e = wal_fdatasync_fd(d->wal, r->fds[i].fd);
+            if (e && !rc) rc = e;
+        }
+    return rc;
+}
+
 static void *syncer_main(void *arg)
 {
     durable_t *d = arg;
@@ -320,19 +405,24 @@ static void *syncer_main(void *arg)
         d->s_busy = r != NULL;
         pthread_mutex_unlock(&d->s_mu);
         if (!r) break; /* stopping and nothing left */
-        /* the newest descriptor covers every round: rounds written to an older
-         * segment were fdatasync'ed when the writer rolled it */
-        round_t *last = r;
-        while (last->next) last = last->next;
-        int rc = wal_fdatasync_fd(d->wal, last->fd);
-        if (rc) log_error("durable", "fdatasync failed: %s", strerror(-rc));
+        int rc = sync_rounds(d, r);
         METRIC_ADD(wal_fsyncs, 1);
+        if (rc) {
+            log_error("durable", "fdatasync failed: %s; refusing the packets that waited on it",
+                      strerror(-rc));
+            atomic_store(&d->fail_err, rc);
+            atomic_fetch_add(&d->fail_gen, 1);
+        }
+        /* a round started before any failure seen since then may sit in a failed file */
+        uint64_t gen = atomic_load(&d->fail_gen);
+        int late_err = atomic_load(&d->fail_err);
         job_t *head = NULL, *tail = NULL;
+        size_t nrefused = 0;
         while (r) {
             round_t *n = r->next;
-            close(r->fd);
-            for (job_t *j = r->head; j; j = j->next)
-                if (rc && !j->status) j->status = rc;
+            close_fds(r->fds, r->nfds);
+            int st = rc ? rc : r->gen != gen ? late_err : 0;
+            if (st) nrefused += fail_jobs(r->head, st);
             if (r->head) {
                 if (tail)
                     tail->next = r->head;
@@ -342,6 +432,11 @@ static void *syncer_main(void *arg)
             }
             free(r);
             r = n;
+        }
+        if (nrefused) { /* acknowledged by the writer: never replayed */
+            uint64_t *seqs = refused_seqs(head, nrefused);
+            if (seqs) durable_ack(d, seqs, nrefused);
+            free(seqs);
         }
         post_done(d, head, tail);
         pthread_mutex_lock(&d->s_mu);

@@ -4,8 +4,18 @@
  * In memory, each segment keeps the range of record sequence numbers it holds
  * and a bitmap of which of them are acknowledged; that gives exact live counts
  * (double acknowledgements are harmless) and lets replay skip acknowledged
- * records without a hash table. Segments hold increasing, disjoint seq ranges,
- * so the segment of a seq is found by binary search.
+ * records without a hash table. Segments hold increasing, disjoint seq ranges.
+ * A segment's range spans at most MAX_SPAN seqs (the writer rolls before, a
+ * reader cuts a record beyond it), so its bitmaps stay bounded whatever the
+ * disk holds.
+ *
+ * Failure handling (wal.h "Write and fsync failures"): a round is everything
+ * appended since the previous wal_flush/wal_sync. The first failed write or
+ * roll latches round_err; every later append of the round fails at once, the
+ * round's records are refused (acknowledged in the log, so never replayed) and
+ * wal_flush/wal_sync return the error. A failed write is cut off; when the cut
+ * fails too, or an fdatasync failed, the active segment is abandoned (closed,
+ * never written again) and the next write starts a new one.
  */
 #include "store/wal.h"
 
@@ -19,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/check.h"
 #include "common/log.h"
 #include "store/crc32c.h"
 
@@ -29,6 +40,9 @@
 #define T_ACK 2
 #define MAX_ENTRY (256u << 20)
 #define BUF_FLUSH_AT (1u << 20)
+#define SEQ_LIMIT (1ull << 62) /* seqs are in [1, SEQ_LIMIT): no overflow anywhere */
+#define MAX_SPAN (1ull << 24)  /* seqs per segment range: bitmaps of at most 2 MiB each */
+#define WALK_CUT 1             /* entry callback: treat this entry as corrupt */
 
 typedef struct {
     uint64_t number;
@@ -48,8 +62,13 @@ struct wal {
     uint64_t segment_bytes, max_disk_bytes;
     segment_t *segs; /* by number; the last one is active */
     size_t nsegs, cap;
-    int fd;          /* active segment */
+    int fd;          /* active segment; -1 before the first or after abandoning one */
     uint64_t synced_size; /* size of the active segment at the last good write */
+    wal_sync_fd_t *retired; /* segments rolled away from, not yet fdatasync'ed */
+    size_t nretired, retired_cap;
+    int round_err;            /* first I/O error of the round, 0 = none */
+    uint64_t round_first_seq; /* next_seq when the round began */
+    uint64_t sync_first_seq;  /* next_seq at the last wal_sync / wal_take_sync */
     uint64_t next_seq;
     uint64_t disk_bytes; /* sum of segment sizes, written bytes only */
     uint64_t live;
@@ -61,7 +80,6 @@ struct wal {
     uint64_t buf_first_seq; /* first record seq in buf, 0 when buf holds no record */
     uint64_t *pending_acks; /* seqs acknowledged in buf, re-encoded if a write fails */
     size_t npending, pending_cap;
-    bool broken;
     bool replayed;
 };
 
@@ -137,7 +155,7 @@ static segment_t *seg_of(wal_t *w, uint64_t seq)
 static int seg_add_record(segment_t *s, uint64_t seq)
 {
     if (!s->first_seq) s->first_seq = seq;
-    if (seq < s->first_seq) return -EINVAL;
+    if (seq < s->first_seq || seq - s->first_seq >= MAX_SPAN) return -EINVAL;
     s->last_seq = seq;
     size_t need = (size_t)((seq - s->first_seq) / 64 + 1);
     if (need > s->words) {
@@ -165,6 +183,24 @@ static bool seg_is_acked(const segment_t *s, uint64_t seq)
     return (s->bits[i / 64] >> (i % 64)) & 1;
 }
 
+/* Acknowledge the records of s in [lo, hi] (inclusive, within s's range) a
+ * word at a time; returns how many were live. */
+static uint64_t seg_ack_range(segment_t *s, uint64_t lo, uint64_t hi)
+{
+    LD_ASSERT(s->first_seq && lo >= s->first_seq && lo <= hi && hi <= s->last_seq);
+    uint64_t a = lo - s->first_seq, b = hi - s->first_seq, n = 0;
+    for (uint64_t i = a / 64; i <= b / 64; i++) {
+        uint64_t m = ~0ull;
+        if (i == a / 64) m &= ~0ull << (a % 64);
+        if (i == b / 64) m &= ~0ull >> (63 - b % 64);
+        uint64_t fresh = s->present[i] & ~s->bits[i] & m;
+        s->bits[i] |= fresh;
+        n += (uint64_t)__builtin_popcountll(fresh);
+    }
+    s->acked += n;
+    return n;
+}
+
 /* Mark seq acknowledged; returns true if it was a live record of s. */
 static bool seg_ack(segment_t *s, uint64_t seq)
 {
@@ -176,8 +212,38 @@ static bool seg_ack(segment_t *s, uint64_t seq)
     return true;
 }
 
+/* Close the active segment for good (its fdatasync failed, or a failed write
+ * could not be cut off): the next write starts a new segment. */
+static void abandon_active(wal_t *w)
+{
+    if (w->fd < 0) return;
+    log_error("wal", "%s: segment %016llx abandoned after an I/O error; writing goes on in a new one",
+              w->dir, (unsigned long long)w->segs[w->nsegs - 1].number);
+    close(w->fd);
+    w->fd = -1;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return -errno;
+    int rc = fsync(dfd) ? -errno : 0;
+    close(dfd);
+    return rc;
+}
+
+/* Start a new segment. The old active one is not fdatasync'ed here: its
+ * descriptor is kept in `retired` for wal_sync / wal_take_sync, so the one
+ * thread that syncs sees every fsync error (nobody consumes it on the side). */
 static int open_new_segment(wal_t *w)
 {
+    if (w->fd >= 0 && w->nretired == w->retired_cap) {
+        size_t nc = w->retired_cap ? w->retired_cap * 2 : 4;
+        wal_sync_fd_t *n = realloc(w->retired, nc * sizeof *n);
+        if (!n) return -ENOMEM;
+        w->retired = n;
+        w->retired_cap = nc;
+    }
     if (w->nsegs == w->cap) {
         size_t nc = w->cap ? w->cap * 2 : 16;
         segment_t *n = realloc(w->segs, nc * sizeof *n);
@@ -201,13 +267,15 @@ static int open_new_segment(wal_t *w)
         unlink(path);
         return e;
     }
-    /* make the new file's directory entry durable too */
-    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    /* the new file's directory entry must be durable too, or its records are not */
+    int e = fsync_dir(w->dir);
+    if (e) {
+        close(fd);
+        unlink(path);
+        return e;
     }
-    if (w->fd >= 0) close(w->fd);
+    if (w->fd >= 0)
+        w->retired[w->nretired++] = (wal_sync_fd_t){w->fd, w->segs[w->nsegs - 1].number};
     w->fd = fd;
     segment_t *s = &w->segs[w->nsegs++];
     memset(s, 0, sizeof *s);
@@ -278,8 +346,33 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
+/* Values no writer of ours produces (they pass the CRC only if written on
+ * purpose): a record seq outside [1, SEQ_LIMIT), an ACK run that is empty or
+ * ends at or past SEQ_LIMIT (overflow included). Such an entry is corrupt. */
+static bool entry_values_ok(int type, const char *p, uint32_t len)
+{
+    if (type == T_RECORD) {
+        uint64_t seq = get_u64(p);
+        if (seq && seq < SEQ_LIMIT) return true;
+        log_error("wal", "record with sequence number %llu: corrupt entry",
+                  (unsigned long long)seq);
+        return false;
+    }
+    for (uint32_t i = 0; i < len; i += 12) {
+        uint64_t first = get_u64(p + i);
+        uint32_t n = get_u32(p + i + 8);
+        if (!first || !n || first >= SEQ_LIMIT || n > SEQ_LIMIT - first) {
+            log_error("wal", "ACK run of %u from %llu: corrupt entry", n, (unsigned long long)first);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Walk the entries of a segment image; returns the offset of the end of the
- * last good entry. For each good entry calls on_entry (may be NULL). */
+ * last good entry. For each good entry calls on_entry (may be NULL), which
+ * returns 0, WALK_CUT (the entry counts as corrupt: stop before it) or an
+ * error (stop, *stop = it). */
 typedef int (*entry_fn)(void *ctx, int type, const char *payload, uint32_t len);
 static size_t walk_entries(const char *b, size_t len, entry_fn on_entry, void *ctx, int *stop)
 {
@@ -292,9 +385,11 @@ static size_t walk_entries(const char *b, size_t len, entry_fn on_entry, void *c
         int type = (unsigned char)b[off + 8];
         if (type != T_RECORD && type != T_ACK) break;
         if (type == T_RECORD && elen < 8) break;
-        if (type == T_ACK && elen % 12) break;
+        if (type == T_ACK && (elen % 12 || !elen)) break;
+        if (!entry_values_ok(type, b + off + ENTRY_HEADER, elen)) break;
         if (on_entry) {
             int rc = on_entry(ctx, type, b + off + ENTRY_HEADER, elen);
+            if (rc == WALK_CUT) return off;
             if (rc) {
                 *stop = rc;
                 return off;
@@ -319,18 +414,29 @@ static int scan_entry(void *ctx, int type, const char *p, uint32_t len)
         uint64_t seq = get_u64(p);
         if (seq < w->next_seq || (c->seg->first_seq && seq <= c->seg->last_seq))
             return 0; /* out of order: cannot happen with this writer; ignore */
+        if (c->seg->first_seq && seq - c->seg->first_seq >= MAX_SPAN) {
+            log_error("wal", "record seq %llu is %llu past its segment's first (limit %llu): "
+                      "corrupt entry", (unsigned long long)seq,
+                      (unsigned long long)(seq - c->seg->first_seq), (unsigned long long)MAX_SPAN);
+            return WALK_CUT;
+        }
         int rc = seg_add_record(c->seg, seq);
         if (rc) return rc;
         w->next_seq = seq + 1;
         c->st->records++;
         return 0;
     }
+    /* runs were checked (entry_values_ok): first + n - 1 < SEQ_LIMIT. Each is
+     * clamped to the segments' ranges, so its cost is bounded by what exists. */
     for (uint32_t i = 0; i < len; i += 12) {
         uint64_t first = get_u64(p + i);
-        uint32_t n = get_u32(p + i + 8);
-        for (uint64_t s = first; s < first + n; s++) {
-            segment_t *sg = seg_of(w, s);
-            if (sg && seg_ack(sg, s)) c->st->acked++;
+        uint64_t last = first + get_u32(p + i + 8) - 1;
+        for (size_t k = 0; k < w->nsegs; k++) {
+            segment_t *sg = &w->segs[k];
+            if (!sg->first_seq || last < sg->first_seq || first > sg->last_seq) continue;
+            uint64_t lo = first > sg->first_seq ? first : sg->first_seq;
+            uint64_t hi = last < sg->last_seq ? last : sg->last_seq;
+            c->st->acked += seg_ack_range(sg, lo, hi);
         }
     }
     return 0;
@@ -417,7 +523,12 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         segment_t *s = &w->segs[w->nsegs++];
         memset(s, 0, sizeof *s);
         s->number = nums[i];
-        if (get_u64(img + 16) > w->next_seq) w->next_seq = get_u64(img + 16);
+        uint64_t hdr_next = get_u64(img + 16);
+        if (hdr_next >= SEQ_LIMIT)
+            log_error("wal", "%s: header next_seq %llu is out of range; ignored", path,
+                      (unsigned long long)hdr_next);
+        else if (hdr_next > w->next_seq)
+            w->next_seq = hdr_next;
         scan_ctx_t c = {w, s, stats};
         int stop = 0;
         size_t good = walk_entries(img, len, scan_entry, &c, &stop);
@@ -446,6 +557,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         return rc;
     }
     for (size_t i = 0; i < w->nsegs; i++) w->live += w->segs[i].records - w->segs[i].acked;
+    w->round_first_seq = w->sync_first_seq = w->next_seq;
     *out = w;
     return 0;
 }
@@ -492,8 +604,10 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
 void wal_close(wal_t *w)
 {
     if (!w) return;
-    if (w->fd >= 0 && !w->broken) wal_flush(w);
+    if (w->buf_len || w->ack_entry_off != SIZE_MAX) wal_flush(w);
     if (w->fd >= 0) close(w->fd);
+    for (size_t i = 0; i < w->nretired; i++) close(w->retired[i].fd);
+    free(w->retired);
     for (size_t i = 0; i < w->nsegs; i++) {
         free(w->segs[i].bits);
         free(w->segs[i].present);
@@ -542,63 +656,72 @@ static void close_ack_entry(wal_t *w)
 
 static int encode_ack(wal_t *w, uint64_t q);
 
-/* Forget, in memory, the records of a buffer that could not be written (they
- * are no longer present anywhere), and encode its acks again: they must not
- * be lost with the records. */
-static void drop_buffered_records(wal_t *w)
+/* Refuse the records of seqs [first, end) that are still live: acknowledge
+ * them in memory and in the buffer, so a refused packet is never replayed.
+ * Those never written are unknown seqs on disk, which a reader ignores. */
+static void refuse_range(wal_t *w, uint64_t first, uint64_t end)
 {
-    for (uint64_t q = w->buf_first_seq; q && q < w->next_seq; q++) {
+    for (uint64_t q = first; q < end; q++) {
         segment_t *s = seg_of(w, q);
-        if (!s) continue;
-        uint64_t i = q - s->first_seq, m = 1ull << (i % 64);
-        if (!(s->present[i / 64] & m)) continue;
-        s->present[i / 64] &= ~m;
-        s->records--;
-        if (s->bits[i / 64] & m) {
-            s->bits[i / 64] &= ~m;
-            s->acked--;
-        } else {
-            w->live--;
-        }
+        if (!s || !seg_ack(s, q)) continue;
+        w->live--;
+        if (encode_ack(w, q))
+            log_error("wal", "out of memory refusing seq %llu: replayed after a crash",
+                      (unsigned long long)q);
     }
+}
+
+/* The round failed with e: drop the unwritten buffer (its acks are encoded
+ * again: they must not be lost with the records), refuse every record of the
+ * round, and abandon the active segment if asked. */
+static void fail_round(wal_t *w, int e, bool abandon)
+{
+    if (!w->round_err) w->round_err = e;
     w->buf_first_seq = 0;
     w->buf_len = 0;
     w->ack_entry_off = SIZE_MAX;
     w->ack_run_count = 0;
     size_t n = w->npending;
     w->npending = 0;
-    for (size_t i = 0; i < n; i++) {
-        segment_t *s = seg_of(w, w->pending_acks[i]);
-        if (s && s->bits) encode_ack(w, w->pending_acks[i]);
-    }
+    for (size_t i = 0; i < n; i++) encode_ack(w, w->pending_acks[i]); /* writes [0..i] only */
+    if (abandon) abandon_active(w);
+    refuse_range(w, w->round_first_seq, w->next_seq);
+}
+
+/* Cut a failed write off the active segment; false if that failed too. */
+static bool cut_failed_write(wal_t *w)
+{
+    if (!w->io.ftruncate(w->io.ctx, w->fd, (off_t)w->synced_size) &&
+        lseek(w->fd, (off_t)w->synced_size, SEEK_SET) >= 0)
+        return true;
+    log_error("wal", "cannot cut a failed write: %s", strerror(errno));
+    return false;
 }
 
 /* Write the buffer to the active segment. A buffer holding only ACK entries
- * may start a new segment; records always go to the segment wal_append chose. */
+ * may start a new segment; records always go to the segment wal_append chose.
+ * Any failure fails the round (fail_round). */
 static int write_buf(wal_t *w)
 {
     close_ack_entry(w);
+    if (w->round_err) return w->round_err;
     if (!w->buf_len) return 0;
-    if (w->broken) return -EIO;
     if (!w->buf_first_seq && (w->fd < 0 || w->synced_size + w->buf_len > w->segment_bytes)) {
-        if (w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) return -errno;
         int rc = open_new_segment(w);
-        if (rc) return rc;
+        if (rc) {
+            fail_round(w, rc, false);
+            return rc;
+        }
     }
+    LD_ASSERT(w->fd >= 0);
     size_t off = 0;
     while (off < w->buf_len) {
         ssize_t n = w->io.write(w->io.ctx, w->fd, w->buf + off, w->buf_len - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int e = n < 0 ? -errno : -EIO;
-            /* cut the partial write so the log stays readable */
-            if (w->io.ftruncate(w->io.ctx, w->fd, (off_t)w->synced_size) ||
-                lseek(w->fd, (off_t)w->synced_size, SEEK_SET) < 0) {
-                log_error("wal", "cannot cut a failed write: %s; refusing durable writes",
-                          strerror(errno));
-                w->broken = true;
-            }
-            drop_buffered_records(w);
+            log_error("wal", "write to %s failed: %s", w->dir, strerror(-e));
+            fail_round(w, e, !cut_failed_write(w));
             return e;
         }
         off += (size_t)n;
@@ -613,19 +736,31 @@ static int write_buf(wal_t *w)
     return 0;
 }
 
+/* The active segment cannot take seq next_seq within its span limit. */
+static bool span_full(const wal_t *w)
+{
+    const segment_t *s = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
+    return s && s->first_seq && w->next_seq - s->first_seq >= MAX_SPAN;
+}
+
 int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
 {
-    if (w->broken) return -EIO;
+    if (w->round_err) return w->round_err;
     if (len > MAX_ENTRY - 8) return -E2BIG;
+    if (w->next_seq >= SEQ_LIMIT) return -EOVERFLOW;
     size_t need = ENTRY_HEADER + 8 + len;
     int rc;
     /* the record must land in the segment whose seq range records it, so a
      * roll happens here, never while records are buffered */
-    if (w->fd < 0 || w->synced_size + w->buf_len + need > w->segment_bytes) {
+    if (w->fd < 0 || w->synced_size + w->buf_len + need > w->segment_bytes || span_full(w)) {
         if ((rc = write_buf(w))) return rc;
-        if (w->fd < 0 || (w->synced_size + need > w->segment_bytes && w->synced_size > SEG_HEADER)) {
-            if (w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) return -errno;
-            if ((rc = open_new_segment(w))) return rc;
+        if (w->fd < 0 || span_full(w) ||
+            (w->synced_size + need > w->segment_bytes && w->synced_size > SEG_HEADER)) {
+            if ((rc = open_new_segment(w))) {
+                log_error("wal", "cannot start a new segment in %s: %s", w->dir, strerror(-rc));
+                fail_round(w, rc, false);
+                return rc;
+            }
         }
     }
     close_ack_entry(w);
@@ -647,11 +782,42 @@ int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
     return 0;
 }
 
+static void end_round(wal_t *w)
+{
+    w->round_err = 0;
+    w->round_first_seq = w->next_seq;
+}
+
+/* fdatasync (and close) the retired segments, then the active one. */
+static int sync_all(wal_t *w)
+{
+    int rc = 0;
+    for (size_t i = 0; i < w->nretired; i++) {
+        int e = wal_fdatasync_fd(w, w->retired[i].fd);
+        if (e && !rc) rc = e;
+        close(w->retired[i].fd);
+    }
+    w->nretired = 0;
+    if (w->fd >= 0) {
+        int e = wal_fdatasync_fd(w, w->fd);
+        if (e && !rc) rc = e;
+    }
+    return rc;
+}
+
 int wal_sync(wal_t *w)
 {
     int rc = write_buf(w);
-    if (rc == 0 && w->fd >= 0 && w->io.fdatasync(w->io.ctx, w->fd)) rc = -errno;
-    if (rc) log_error("wal", "write to %s failed: %s", w->dir, strerror(-rc));
+    if (!rc) {
+        rc = sync_all(w);
+        if (rc) {
+            log_error("wal", "fdatasync in %s failed: %s", w->dir, strerror(-rc));
+            abandon_active(w); /* never trust that file again */
+        }
+    }
+    if (rc) refuse_range(w, w->sync_first_seq, w->next_seq);
+    end_round(w);
+    w->sync_first_seq = w->next_seq;
     delete_done_segments(w);
     return rc;
 }
@@ -659,7 +825,58 @@ int wal_sync(wal_t *w)
 int wal_flush(wal_t *w)
 {
     int rc = write_buf(w);
+    end_round(w);
     delete_done_segments(w);
+    return rc;
+}
+
+int wal_take_sync(wal_t *w, wal_sync_fd_t **fds, size_t *n)
+{
+    *fds = NULL;
+    *n = 0;
+    size_t cnt = w->nretired + (w->fd >= 0);
+    if (!cnt) return 0;
+    wal_sync_fd_t *v = malloc(cnt * sizeof *v);
+    if (!v) return -ENOMEM;
+    if (w->fd >= 0) {
+        int fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            int e = -errno;
+            free(v);
+            return e;
+        }
+        v[w->nretired] = (wal_sync_fd_t){fd, w->segs[w->nsegs - 1].number};
+    }
+    if (w->nretired) memcpy(v, w->retired, w->nretired * sizeof *v);
+    w->nretired = 0;
+    w->sync_first_seq = w->next_seq;
+    *fds = v;
+    *n = cnt;
+    return 0;
+}
+
+void wal_abandon(wal_t *w)
+{
+    abandon_active(w);
+}
+
+int wal_quarantine(const wal_t *w, uint64_t seq, const char *rec, size_t len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/quarantine-%016llx.rec", w->dir, (unsigned long long)seq);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    int rc = 0;
+    for (size_t off = 0; off < len && !rc;) {
+        ssize_t n = write(fd, rec + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) rc = n < 0 ? -errno : -EIO;
+        else off += (size_t)n;
+    }
+    if (!rc && fdatasync(fd)) rc = -errno;
+    close(fd);
+    if (!rc) rc = fsync_dir(w->dir);
+    if (rc) unlink(path);
     return rc;
 }
 
@@ -716,11 +933,6 @@ int wal_ack(wal_t *w, const uint64_t *seqs, size_t n)
 int wal_fdatasync_fd(const wal_t *w, int fd)
 {
     return w->io.fdatasync(w->io.ctx, fd) ? (errno ? -errno : -EIO) : 0;
-}
-
-int wal_dup_fd(const wal_t *w)
-{
-    return w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
 }
 
 uint64_t wal_disk_bytes(const wal_t *w)

@@ -18,7 +18,39 @@
  *   RECORD (1)    u64 seq | record bytes
  *   ACK (2)       repeated { u64 first_seq | u32 count }
  *
- * Not thread-safe: one thread (the durability writer, store/durable.c) owns it.
+ * Write and fsync failures (the fsync-gate):
+ *   - A round is everything appended since the previous wal_flush/wal_sync.
+ *     If any write of the round fails (or starting a new segment does), the
+ *     whole round fails: every later append of the round returns the same
+ *     error without touching the disk, wal_flush/wal_sync return it, and every
+ *     record of the round is refused - acknowledged in the log (written with
+ *     the next good write), so it is never replayed. The caller answers 503 for
+ *     every packet of the round: none of them gets a 202 with bytes missing.
+ *   - A failed write is cut off the segment (ftruncate to the last good
+ *     write), and the segment stays in use. If the cut fails, the segment is
+ *     abandoned like after an fsync failure.
+ *   - After an fdatasync failure a file is never trusted again: the active
+ *     segment is abandoned (closed, never written again; what it held from
+ *     earlier, successfully synced rounds stays and is replayed) and the next
+ *     write starts a new segment. wal_sync does this itself; a caller that
+ *     syncs on another thread (wal_take_sync) calls wal_abandon.
+ *   - While the disk keeps failing, every round fails at its first write or
+ *     roll (one attempt per round, no retry loop); the first round after the
+ *     fault clears succeeds. Nothing is latched across rounds.
+ *   - The error is the syscall's: -ENOSPC (disk full) or another errno such
+ *     as -EIO (disk error); ingest maps -ENOSPC to disk_full, the rest to
+ *     disk_error.
+ *   - A lost ACK (a failed or unsynced write of ACK entries) is only ever a
+ *     duplicate after a crash, never a loss.
+ *
+ * Hostile disk content: record seqs are in [1, 2^62); one segment's records
+ * span at most 2^24 seqs (the writer rolls before); an ACK run must be
+ * non-empty and end below 2^62. An entry that breaks these is treated like a
+ * CRC failure (the segment is cut before it, and logged), so opening costs
+ * bounded memory and time per entry whatever the files hold.
+ *
+ * Not thread-safe: one thread (the durability writer, store/durable.c) owns it;
+ * only wal_fdatasync_fd may be called from another thread.
  */
 #ifndef LOGDIST_WAL_H
 #define LOGDIST_WAL_H
@@ -77,23 +109,44 @@ bool wal_has_room(const wal_t *w, uint64_t bytes, uint64_t records);
  * unchanged on disk as far as it matters: a failed write is cut off). */
 int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq);
 
-/* Write everything buffered and fdatasync. Returns 0 or a negative errno
- * (-EIO, -ENOSPC, ...). On a failed write the partial data is cut off the
- * segment and the buffered records are forgotten (the caller refuses their
- * packets); if even the cut fails, every later append fails with -EIO. */
+/* Write everything buffered and fdatasync every segment written since the
+ * last wal_sync/wal_take_sync. Returns 0 or a negative errno (-EIO, -ENOSPC,
+ * ...). On failure every record appended since the last wal_sync/wal_take_sync
+ * is refused (see above; the caller refuses their packets) and, after an
+ * fdatasync failure, the active segment is abandoned. Ends the round. */
 int wal_sync(wal_t *w);
 
 /* Acknowledge records (delivered or dead-lettered). Buffered; written with the
  * next wal_sync()/wal_flush(). Unknown or already acknowledged seqs are ignored. */
 int wal_ack(wal_t *w, const uint64_t *seqs, size_t n);
 
-/* Write buffered entries without fsync, then delete segments no longer needed. */
+/* Write buffered entries without fsync, then delete segments no longer needed.
+ * Returns 0 when every byte appended in the round reached the file, else the
+ * round's error (its records are refused). Ends the round. */
 int wal_flush(wal_t *w);
 
-/* A duplicate of the active segment's descriptor (caller closes it), so another
- * thread can fdatasync what wal_flush() wrote while appends go on. Segments
- * closed by a roll were fdatasync'ed at the roll. -1 if none is open. */
-int wal_dup_fd(const wal_t *w);
+/* Descriptors another thread must fdatasync (wal_fdatasync_fd) so that all
+ * wal_flush() wrote so far is durable: a dup of the active segment's and those
+ * of segments rolled away from since the last call (a roll does not sync; the
+ * one syncing thread sees every error). *fds is malloc'ed; the caller closes
+ * each fd and frees the array; *n may be 0. 0 or -ENOMEM/-EMFILE (then
+ * nothing changed). When one of them fails to sync, the caller refuses the
+ * packets that waited on it (wal_ack of their seqs) and calls wal_abandon. */
+typedef struct {
+    int fd;
+    uint64_t segment; /* number: descriptors of one segment need one fdatasync */
+} wal_sync_fd_t;
+int wal_take_sync(wal_t *w, wal_sync_fd_t **fds, size_t *n);
+
+/* An fdatasync of the active segment failed elsewhere: never write to it again;
+ * the next write starts a new segment. */
+void wal_abandon(wal_t *w);
+
+/* Save a record that can never be delivered (it does not parse under the
+ * current limits) as <dir>/quarantine-<16 hex seq>.rec, its bytes exactly as
+ * received, fdatasync'ed. The caller then acknowledges seq (not during
+ * wal_replay: after it returns). 0 or a negative errno. */
+int wal_quarantine(const wal_t *w, uint64_t seq, const char *rec, size_t len);
 
 /* fdatasync(fd) through the log's io table: 0 or a negative errno. Thread-safe
  * (the table is never changed after wal_open). */
