@@ -153,7 +153,7 @@ static void refuse_now(evutil_socket_t fd, short what, void *arg)
  * next loop turn (evhttp then closes the descriptor). NULL only when even
  * that cannot be allocated (evhttp would then serve plain HTTP: the caller
  * aborts instead, see bevcb). */
-static struct bufferevent *refuse_bev(struct event_base *base, server_t *s)
+static struct bufferevent *refuse_bev(struct event_base *base)
 {
     struct bufferevent *pair[2] = {NULL, NULL};
     if (bufferevent_pair_new(base, 0, pair)) return NULL;
@@ -188,7 +188,7 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
                 log_warn("server", "port %u: cannot set up TLS for a connection (%s); closed",
                          s->port, ssl ? "bufferevent" : "SSL_new");
             }
-            bev = refuse_bev(base, s);
+            bev = refuse_bev(base);
             if (!bev) { /* NULL would make evhttp serve the connection as plain HTTP */
                 log_error("server", "port %u: out of memory refusing a connection; aborting "
                           "rather than serving TLS clients in plain text", s->port);
