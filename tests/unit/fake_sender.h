@@ -41,6 +41,8 @@ typedef struct {
     bool auto_answer, auto_ok, auto_hang;
     long nposts, ngets;            /* requests started */
     long posts_open;               /* POSTs not answered yet */
+    void (*on_get)(void *arg);     /* called in fake_get (e.g. to block the loop's thread) */
+    void *on_get_arg;
 } fake_t;
 
 static void fake_push(fake_req_t **l, fake_req_t *r)
@@ -126,6 +128,7 @@ static int fake_get(void *impl, const char *url, const sender_peer_t *peer, long
                     sender_done_fn done, void *ctx)
 {
     fake_t *f = impl;
+    if (f->on_get) f->on_get(f->on_get_arg);
     fake_req_t *r = calloc(1, sizeof *r);
     if (!r) return -1;
     r->get = true;

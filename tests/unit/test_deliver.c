@@ -10,7 +10,12 @@
  * (records_lost_at_shutdown); breaker open -> half-open -> closed timing; a
  * health check failing marks an analyzer down and its share moves.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -488,6 +493,62 @@ static int reset_hook(void **state)
     return 0;
 }
 
+/* Item 7: GET /health must not wait on the delivery thread. The delivery
+ * thread is held inside a health check (the fake blocks it); the healthy count
+ * is still answered at once from the published atomic. */
+static sem_t g_blocked, g_release, g_done;
+static atomic_bool g_block;
+static atomic_int g_count = -1;
+
+static void block_loop(void *arg)
+{
+    (void)arg;
+    if (!atomic_exchange(&g_block, false)) return;
+    sem_post(&g_blocked);
+    sem_wait(&g_release); /* the delivery thread stops here */
+}
+
+static void *ask_health(void *arg)
+{
+    atomic_store(&g_count, deliver_healthy_count(arg));
+    sem_post(&g_done);
+    return NULL;
+}
+
+static bool sem_wait_s(sem_t *s, int secs)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    while (sem_timedwait(s, &ts))
+        if (errno != EINTR) return false;
+    return true;
+}
+
+static void test_health_count_never_waits(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 2, (const double[]){1, 1});
+    x.fake.on_get = block_loop;
+    sem_init(&g_blocked, 0, 0);
+    sem_init(&g_release, 0, 0);
+    sem_init(&g_done, 0, 0);
+    fx_start(&x);
+    assert_int_equal(deliver_start(x.d), 0);
+    atomic_store(&g_block, true);
+    assert_true(sem_wait_s(&g_blocked, 10)); /* the delivery thread is stuck in a check */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ask_health, x.d), 0);
+    bool answered = sem_wait_s(&g_done, 3);
+    sem_post(&g_release); /* let it go in any case, so the test ends */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(answered);
+    assert_int_equal(atomic_load(&g_count), 2);
+    deliver_drain_and_stop(x.d);
+    fx_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +562,7 @@ int main(void)
         cmocka_unit_test_teardown(test_breaker_timing, reset_hook),
         cmocka_unit_test_teardown(test_health_down_moves_share, reset_hook),
         cmocka_unit_test_teardown(test_admin_calls, reset_hook),
+        cmocka_unit_test_teardown(test_health_count_never_waits, reset_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
