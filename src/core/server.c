@@ -180,7 +180,9 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
                                                    BEV_OPT_CLOSE_ON_FREE)
                   : NULL;
         if (!bev) {
-            if (ssl) SSL_free(ssl);
+            /* a failed bufferevent_openssl_socket_new may or may not have freed
+             * ssl (libevent frees it when it failed late): leak it rather than
+             * risk a double free; this only happens out of memory */
             METRIC_ADD(tls_setup_failures, 1);
             uint64_t now = now_ms();
             if (now - s->last_tls_warn_ms >= 1000) {
