@@ -532,8 +532,7 @@ class DurabilityPolicyTest(DurabilityCase):
         self.kill9(d.proc)
         a = self.start_analyzer(self.unique("p"))
         d = self.start_dd(data, *extra_args, analyzers=[(a.id, a.url, 1)])
-        self.wait_drained(d, dl(20))
-        time.sleep(0.2)
+        self.wait_drained(d, dl(20))  # delivered = acknowledged by the analyzer
         return set(a.ids()), d
 
     def test_none_writes_no_wal(self):

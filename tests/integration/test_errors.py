@@ -229,7 +229,7 @@ class ErrorsTest(LogdistTestCase):
         body = packet(GOOD).encode()
         head = ("POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 "Content-Length: %d\r\n\r\n" % len(body)).encode()
-        out = raw_request(self.d.port, head + body[:len(body) // 2], timeout=1,
+        out = raw_request(self.d.port, head + body[:len(body) // 2], timeout=dl(2),
                           shutdown_write=True)
         self.assertNotIn(b" 202 ", out.split(b"\r\n", 1)[0] if out else b"")
         # the daemon is still fine and has accepted nothing
