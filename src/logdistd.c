@@ -292,7 +292,8 @@ int main(int argc, char **argv)
         dur = durable_new(wal, app.base);
         if (!dur) goto out;
         wal = NULL; /* owned by dur */
-        long n = durable_replay(dur, deliver_queue(d));
+        scan_limits_t replay_lim = {cfg.max_depth, cfg.max_records_per_packet, cfg.max_record_bytes};
+        long n = durable_replay(dur, deliver_queue(d), &replay_lim);
         if (n < 0) {
             log_error("logdistd", "WAL replay failed: %s", strerror((int)-n));
             goto out;

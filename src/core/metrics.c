@@ -92,6 +92,7 @@ json_t *metrics_to_json(void)
     PUT(m, "records_lost_at_shutdown", records_lost_at_shutdown);
     PUT(m, "records_durable", records_durable);
     PUT(m, "records_replayed", records_replayed);
+    PUT(m, "records_replay_failed", records_replay_failed);
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
     PUT(m, "connections_refused", connections_refused);
     PUT(m, "connections_shed", connections_shed);

@@ -58,6 +58,7 @@ typedef struct {
     _Atomic uint64_t records_lost_at_shutdown;   /* drain timeout expired */
     _Atomic uint64_t records_durable;       /* accepted records fsync'ed to the WAL */
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
+    _Atomic uint64_t records_replay_failed; /* WAL records that no longer parse: quarantined */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
     _Atomic uint64_t connections_refused;   /* over max-connections */
     _Atomic uint64_t accept_errors;         /* accept() failed (descriptors, memory): backed off */

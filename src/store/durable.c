@@ -294,53 +294,135 @@ static void *writer_main(void *arg)
 #define REPLAY_PACKET_BYTES (1u << 20)
 
 typedef struct {
+    durable_t *d;
     pkt_queue_t *queue;
-    char *buf;
+    scan_limits_t lim; /* ingest's, plus the array level replay adds */
+    char *buf;         /* "[r1,r2,...": the chunk being built */
     size_t len, cap;
-    uint64_t *seqs;
+    uint64_t *seqs;    /* per record of the chunk */
+    size_t *offs;      /* where each record starts in buf */
     size_t n;
     long total;
-    int err;
+    uint64_t *quarantined; /* seqs to acknowledge once wal_replay returns */
+    size_t nq, qcap;
 } replay_t;
 
-/* Turn the accumulated records (NDJSON) into one packet and queue it. */
+/* Queue the scanned chunk buf[0..len) (ownership of buf and seqs moves). */
+static int replay_push(replay_t *r, char *buf, size_t len, uint64_t *seqs, scan_result_t *sr)
+{
+    packet_t *p = calloc(1, sizeof *p);
+    if (!p) return -ENOMEM;
+    p->decoded = buf;
+    p->data = buf;
+    p->len = len;
+    p->records = sr->records; /* take the table */
+    p->count = sr->count;
+    p->seqs = seqs;
+    for (size_t i = 0; i < p->count; i++) p->record_bytes += p->records[i].rec.len;
+    p->accepted_us = now_us();
+    p->held_bytes = packet_held_bytes(p, p->count);
+    queue_reserve_force(r->queue, p->held_bytes, p->count);
+    queue_push(r->queue, p);
+    METRIC_ADD(records_replayed, p->count);
+    r->total += (long)p->count;
+    return 0;
+}
+
+/* A record that does not parse on its own can never be delivered: save it
+ * (wal_quarantine) and acknowledge it after the replay, or, if it cannot be
+ * saved, leave it in the WAL. Counted and logged either way, never silent. */
+static void replay_reject(replay_t *r, uint64_t seq, const char *rec, size_t len, int status)
+{
+    METRIC_ADD(records_replay_failed, 1);
+    int rc = wal_quarantine(r->d->wal, seq, rec, len);
+    if (rc) {
+        log_error("durable", "replayed record seq %llu (%zu bytes) does not parse (%s) and cannot "
+                  "be quarantined (%s): kept in the WAL", (unsigned long long)seq, len,
+                  scan_status_name(status), strerror(-rc));
+        return;
+    }
+    log_error("durable", "replayed record seq %llu (%zu bytes) does not parse (%s): moved to "
+              "quarantine-%016llx.rec in the data directory", (unsigned long long)seq, len,
+              scan_status_name(status), (unsigned long long)seq);
+    if (r->nq == r->qcap) {
+        size_t nc = r->qcap ? r->qcap * 2 : 16;
+        uint64_t *nv = realloc(r->quarantined, nc * sizeof *nv);
+        if (!nv) return; /* stays live: replayed (and quarantined) again next start */
+        r->quarantined = nv;
+        r->qcap = nc;
+    }
+    r->quarantined[r->nq++] = seq;
+}
+
+/* The chunk did not parse: scan each record alone, reject those that fail,
+ * and rebuild the chunk from the others (which then parses). */
+static int replay_sift(replay_t *r)
+{
+    size_t nbcap = r->len + 1;
+    char *nb = malloc(nbcap), *one = malloc(r->len + 2);
+    if (!nb || !one) {
+        free(nb);
+        free(one);
+        return -ENOMEM;
+    }
+    size_t nlen = 0, kept = 0;
+    scan_result_t sr = {0};
+    for (size_t k = 0; k < r->n; k++) {
+        size_t off = r->offs[k] + 1; /* after '[' or ',' */
+        size_t end = k + 1 < r->n ? r->offs[k + 1] : r->len - 1; /* before the next ',' / ']' */
+        size_t len = end - off;
+        one[0] = '[';
+        memcpy(one + 1, r->buf + off, len);
+        one[len + 1] = ']';
+        int rc = scan_body(one, len + 2, SCAN_FORMAT_JSON, &r->lim, &sr);
+        if (rc != SCAN_OK || sr.count != 1) {
+            replay_reject(r, r->seqs[k], r->buf + off, len, rc != SCAN_OK ? rc : SCAN_ERR_SHAPE);
+            continue;
+        }
+        nb[nlen++] = kept ? ',' : '[';
+        memcpy(nb + nlen, r->buf + off, len);
+        nlen += len;
+        r->seqs[kept++] = r->seqs[k];
+    }
+    free(one);
+    free(r->buf);
+    r->buf = nb;
+    r->cap = nbcap;
+    r->len = nlen;
+    r->n = kept;
+    if (kept) r->buf[r->len++] = ']';
+    scan_result_free(&sr);
+    return 0;
+}
+
+/* Turn the accumulated records into one packet and queue it. */
 static int replay_flush(replay_t *r)
 {
     if (!r->n) return 0;
-    scan_limits_t lim = {.max_depth = 1000, .max_records = REPLAY_PACKET_RECORDS + 1,
-                         .max_record_bytes = 512u << 20};
     scan_result_t sr = {0};
     r->buf[r->len++] = ']'; /* replay_record always leaves room for it */
-    int rc = scan_body(r->buf, r->len, SCAN_FORMAT_JSON, &lim, &sr);
+    int rc = scan_body(r->buf, r->len, SCAN_FORMAT_JSON, &r->lim, &sr);
     if (rc != SCAN_OK || sr.count != r->n) {
-        log_error("durable", "replayed records do not parse (%s at %zu); %zu records skipped",
-                  scan_status_name(rc), sr.err_offset, r->n);
         scan_result_free(&sr);
-        free(r->buf);
-        free(r->seqs);
-    } else {
-        packet_t *p = calloc(1, sizeof *p);
-        if (!p) {
+        memset(&sr, 0, sizeof sr);
+        if ((rc = replay_sift(r))) return rc;
+        rc = r->n ? scan_body(r->buf, r->len, SCAN_FORMAT_JSON, &r->lim, &sr) : SCAN_OK;
+        if (rc != SCAN_OK || sr.count != r->n) { /* each parsed alone: cannot happen */
+            log_error("durable", "%zu replayed records parse alone but not together (%s): kept "
+                      "in the WAL", r->n, scan_status_name(rc));
             scan_result_free(&sr);
-            return -ENOMEM;
+            r->n = 0;
         }
-        p->decoded = r->buf;
-        p->data = r->buf;
-        p->len = r->len;
-        p->records = sr.records; /* take the table */
-        p->count = sr.count;
-        p->seqs = r->seqs;
-        for (size_t i = 0; i < p->count; i++) p->record_bytes += p->records[i].rec.len;
-        p->accepted_us = now_us();
-        p->held_bytes = packet_held_bytes(p, p->count);
-        queue_reserve_force(r->queue, p->held_bytes, p->count);
-        queue_push(r->queue, p);
-        METRIC_ADD(records_replayed, p->count);
-        r->total += (long)p->count;
     }
-    r->buf = NULL;
-    r->seqs = NULL;
-    r->len = r->cap = r->n = 0;
+    if (r->n) {
+        if ((rc = replay_push(r, r->buf, r->len, r->seqs, &sr))) {
+            scan_result_free(&sr);
+            return rc;
+        }
+        r->buf = NULL;
+        r->seqs = NULL;
+    }
+    r->len = r->n = 0; /* buf and seqs are reused when not handed over */
     return 0;
 }
 
@@ -350,6 +432,8 @@ static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
 {
     replay_t *r = ctx;
     if (!r->seqs && !(r->seqs = malloc(REPLAY_PACKET_RECORDS * sizeof *r->seqs))) return -ENOMEM;
+    if (!r->offs && !(r->offs = malloc(REPLAY_PACKET_RECORDS * sizeof *r->offs))) return -ENOMEM;
+    if (!r->buf) r->cap = 0;
     if (r->len + len + 2 > r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 65536;
         while (nc < r->len + len + 2) nc *= 2;
@@ -358,6 +442,7 @@ static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
         r->buf = nb;
         r->cap = nc;
     }
+    r->offs[r->n] = r->len;
     r->buf[r->len++] = r->n ? ',' : '[';
     memcpy(r->buf + r->len, rec, len);
     r->len += len;
@@ -366,13 +451,23 @@ static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
     return 0;
 }
 
-long durable_replay(durable_t *d, pkt_queue_t *queue)
+long durable_replay(durable_t *d, pkt_queue_t *queue, const scan_limits_t *ingest)
 {
-    replay_t r = {.queue = queue};
+    replay_t r = {.d = d, .queue = queue};
+    /* what ingest accepted: a record at depth max_depth as NDJSON is one level
+     * deeper inside the replay array */
+    uint32_t depth = ingest && ingest->max_depth ? ingest->max_depth : 64;
+    r.lim.max_depth = depth + 1;
+    r.lim.max_records = REPLAY_PACKET_RECORDS + 1;
+    r.lim.max_record_bytes = ingest ? ingest->max_record_bytes : 0;
     int rc = wal_replay(d->wal, replay_record, &r);
     if (!rc) rc = replay_flush(&r);
     free(r.buf);
     free(r.seqs);
+    free(r.offs);
+    if (!rc && r.nq) rc = wal_ack(d->wal, r.quarantined, r.nq);
+    if (!rc && r.nq) rc = wal_sync(d->wal);
+    free(r.quarantined);
     return rc ? rc : r.total;
 }
 

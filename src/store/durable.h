@@ -30,10 +30,16 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base);
 
 /* Before durable_start(): push every record of the WAL that was never
  * acknowledged into `queue` (as packets of up to 1000 records, keeping their
- * sequence numbers, so their delivery acknowledges them). Returns the number
- * of records recovered, or a negative errno. */
+ * sequence numbers, so their delivery acknowledges them). `ingest` is the
+ * scanner limits ingest accepts with (max_depth, max_record_bytes; NULL or 0 =
+ * the scanner's defaults); replay adds the one nesting level of its own
+ * framing. A record that does not parse on its own (e.g. accepted under a
+ * larger --max-depth than now) never holds back its neighbours: it is counted
+ * in records_replay_failed, logged, copied to quarantine-<seq>.rec in the data
+ * directory and acknowledged (left in the WAL if it cannot be copied).
+ * Returns the number of records recovered, or a negative errno. */
 struct pkt_queue;
-long durable_replay(durable_t *d, struct pkt_queue *queue);
+long durable_replay(durable_t *d, struct pkt_queue *queue, const scan_limits_t *ingest);
 
 /* Start the writer thread. Returns 0 or -1. */
 int durable_start(durable_t *d);

@@ -123,6 +123,19 @@ static uint64_t get_u64(const char *p)
     return v;
 }
 
+/* Write all of buf (short writes continue, EINTR retried): 0 or -errno. */
+static int write_all(wal_t *w, int fd, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = w->io.write(w->io.ctx, fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? -errno : -EIO;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
 static void seg_path(const wal_t *w, uint64_t number, char *out, size_t n)
 {
     snprintf(out, n, "%s/wal-%016llx.log", w->dir, (unsigned long long)number);
@@ -260,15 +273,15 @@ static int open_new_segment(wal_t *w)
     memcpy(hdr, SEG_MAGIC, 8);
     put_u64(hdr + 8, number);
     put_u64(hdr + 16, w->next_seq); /* keeps seqs increasing even when every old segment is gone */
-    errno = 0;
-    if (w->io.write(w->io.ctx, fd, hdr, SEG_HEADER) != SEG_HEADER || w->io.fdatasync(w->io.ctx, fd)) {
-        int e = errno ? -errno : -EIO;
+    int e = write_all(w, fd, hdr, SEG_HEADER);
+    if (!e && w->io.fdatasync(w->io.ctx, fd)) e = errno ? -errno : -EIO;
+    if (e) {
         close(fd);
         unlink(path);
         return e;
     }
     /* the new file's directory entry must be durable too, or its records are not */
-    int e = fsync_dir(w->dir);
+    e = fsync_dir(w->dir);
     if (e) {
         close(fd);
         unlink(path);
@@ -714,17 +727,11 @@ static int write_buf(wal_t *w)
         }
     }
     LD_ASSERT(w->fd >= 0);
-    size_t off = 0;
-    while (off < w->buf_len) {
-        ssize_t n = w->io.write(w->io.ctx, w->fd, w->buf + off, w->buf_len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int e = n < 0 ? -errno : -EIO;
-            log_error("wal", "write to %s failed: %s", w->dir, strerror(-e));
-            fail_round(w, e, !cut_failed_write(w));
-            return e;
-        }
-        off += (size_t)n;
+    int e = write_all(w, w->fd, w->buf, w->buf_len);
+    if (e) {
+        log_error("wal", "write to %s failed: %s", w->dir, strerror(-e));
+        fail_round(w, e, !cut_failed_write(w));
+        return e;
     }
     segment_t *s = &w->segs[w->nsegs - 1];
     s->size += w->buf_len;
