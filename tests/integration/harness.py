@@ -208,7 +208,7 @@ class Proc:
                                       cwd=cwd or logdir)
         self.pid = self.popen.pid
         self.sent = set()         # signals this harness sent (a death by another is a crash)
-        self.term_grace = dl(10)  # SIGTERM -> exit bound for tearDown (see start_daemon)
+        self.term_grace = dl(10)  # SIGTERM -> exit bound (LogdistTestCase.spawn: stop_grace)
         _LIVE.add(self)
 
     def running(self):
@@ -265,8 +265,9 @@ class Proc:
         self._closed()
 
     def stop(self, grace=None):
-        """SIGTERM, then SIGKILL after `grace` seconds (default: term_grace). Returns the exit code (negative:
-        the signal that ended it; -9 means SIGTERM did not end it within `grace`)."""
+        """SIGTERM, then SIGKILL after `grace` seconds (default: term_grace). Returns
+        the exit code (negative: the signal that ended it; -9 means SIGTERM did not end
+        it within `grace`)."""
         if self.running():
             self.signal(signal.SIGTERM)
             try:
