@@ -2063,7 +2063,7 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
     seg_img_t s = {0};
     img_header(&s, 1, c->header_next_seq);
     for (size_t i = 0; i < c->nrec; i++) {
-        char t[16];
+        char t[32];
         snprintf(t, sizeof t, "\"r%zu\"", i);
         img_rec(&s, c->seqs[i], t);
     }
