@@ -20,7 +20,6 @@
 #include "store/durable.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,13 +29,16 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/mailbox.h"
 #include "common/util.h"
 #include "core/metrics.h"
 #include "ingest/scan.h"
 #include "store/queue.h"
 
 typedef struct job {
+    mailbox_msg_t msg; /* first: its completion, posted to the ingest loop */
     struct job *next;
+    durable_t *d;
     packet_t *p; /* NULL for an ack job */
     durable_done_fn done;
     void *ctx;
@@ -74,25 +76,20 @@ struct durable {
     _Atomic int fail_err;      /* the latest one's -errno */
     uint64_t writer_gen;       /* writer only: fail_gen it last acted on */
 
-    struct event *done_ev; /* on the ingest base */
-    pthread_mutex_t done_mu;
-    job_t *done_head, *done_tail;
+    mailbox_t *done_mb; /* completions, run by the ingest loop */
+    atomic_bool closing; /* durable_free: completions only free their packets */
 
 };
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
+/* A completion on the ingest thread (mailbox message). */
+static void run_done(mailbox_msg_t *msg)
 {
-    durable_t *d = arg;
-    pthread_mutex_lock(&d->done_mu);
-    job_t *j = d->done_head;
-    d->done_head = d->done_tail = NULL;
-    pthread_mutex_unlock(&d->done_mu);
-    while (j) {
-        job_t *n = j->next;
+    job_t *j = (job_t *)msg;
+    if (atomic_load(&j->d->closing))
+        packet_free(j->p); /* nobody waits any more: on disk (or refused), replayed if live */
+    else
         j->done(j->ctx, j->p, j->status);
-        free(j);
-        j = n;
-    }
+    free(j);
 }
 
 durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
@@ -102,11 +99,10 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
     d->wal = wal;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
-    pthread_mutex_init(&d->done_mu, NULL);
     pthread_mutex_init(&d->s_mu, NULL);
     pthread_cond_init(&d->s_cv, NULL);
-    d->done_ev = event_new(completion_base, -1, 0, on_done, d);
-    if (!d->done_ev) {
+    d->done_mb = mailbox_new(completion_base);
+    if (!d->done_mb) {
         free(d);
         return NULL;
     }
@@ -254,18 +250,15 @@ static void run_round(durable_t *d, job_t *list)
     post_done(d, done_head, done_tail);
 }
 
-/* Hand finished packet jobs back to the ingest loop. */
+/* Hand finished packet jobs back to the ingest loop, in order. */
 static void post_done(durable_t *d, job_t *done_head, job_t *done_tail)
 {
-    if (done_head) {
-        pthread_mutex_lock(&d->done_mu);
-        if (d->done_tail)
-            d->done_tail->next = done_head;
-        else
-            d->done_head = done_head;
-        d->done_tail = done_tail;
-        pthread_mutex_unlock(&d->done_mu);
-        event_active(d->done_ev, EV_READ, 0);
+    (void)done_tail;
+    for (job_t *j = done_head, *next; j; j = next) {
+        next = j->next;
+        j->d = d;
+        j->msg.fn = run_done;
+        mailbox_post(d->done_mb, &j->msg);
     }
 }
 
@@ -582,29 +575,25 @@ void durable_free(durable_t *d)
         pthread_cond_broadcast(&d->s_cv);
         pthread_mutex_unlock(&d->s_mu);
         pthread_join(d->syncer, NULL);
-        wal_sync(d->wal); /* the acks written last */
     }
-    /* completions nobody will run: the packets are on disk (or refused) */
-    job_t *j = d->done_head;
+    /* jobs left: acks the syncer posted for refused packets after the writer
+     * stopped are applied; packets never started are freed (never answered) */
+    job_t *j = d->in_head;
     while (j) {
         job_t *n = j->next;
-        packet_free(j->p);
-        free(j);
-        j = n;
-    }
-    j = d->in_head;
-    while (j) {
-        job_t *n = j->next;
+        if (j->acks && d->running) wal_ack(d->wal, j->acks, j->nacks);
         packet_free(j->p);
         free(j->acks);
         free(j);
         j = n;
     }
-    event_free(d->done_ev);
+    if (d->running) wal_sync(d->wal); /* the acks written last */
+    /* completions nobody will run: the packets are on disk (or refused) */
+    atomic_store(&d->closing, true);
+    mailbox_free(d->done_mb);
     wal_close(d->wal);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
-    pthread_mutex_destroy(&d->done_mu);
     pthread_mutex_destroy(&d->s_mu);
     pthread_cond_destroy(&d->s_cv);
     free(d);
