@@ -268,9 +268,40 @@ static void test_two_threads(void **state)
     pthread_cond_destroy(&c.cv);
 }
 
+/* ---- metrics read the queue's budget (the queue is its only writer) ------------------ */
+
+static void read_gauges(const void *ctx, uint64_t *bytes, uint64_t *records)
+{
+    *bytes = queue_bytes(ctx);
+    *records = queue_records(ctx);
+}
+
+static void test_metrics_reader(void **state)
+{
+    (void)state;
+    pkt_queue_t *q = queue_new(1000, NULL, NULL);
+    assert_non_null(q);
+    metrics_set_queue_reader(NULL, NULL);
+    assert_int_equal(metrics_queued_bytes(), 0);
+    metrics_set_queue_reader(read_gauges, q);
+    assert_true(queue_reserve(q, 300, 3));
+    assert_int_equal(metrics_queued_bytes(), 300);
+    assert_int_equal(metrics_queued_records(), 3);
+    json_t *m = metrics_to_json();
+    assert_int_equal(json_integer_value(json_object_get(m, "queued_bytes")), 300);
+    assert_int_equal(json_integer_value(json_object_get(m, "queued_records")), 3);
+    json_decref(m);
+    queue_release(q, 300, 3);
+    assert_int_equal(metrics_queued_bytes(), 0);
+    assert_int_equal(queue_max_bytes(q), 1000);
+    metrics_set_queue_reader(NULL, NULL);
+    queue_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_reader),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_fifo_wake),
         cmocka_unit_test(test_two_threads),
