@@ -517,7 +517,11 @@ class SpikeTest(ChaosCase):
         self.assertGreater(s["throttled"], 0, s)
         self.assertEqual(s["errors"], 0, s)
         self.assertGreater(rej["queue_full"], 0, rej)
-        self.assertLessEqual(peak_queue, 8 * MiB, "queued_bytes above --max-queue-bytes")
+        # OVERLOAD.md: routing may pass the budget by the packet being copied into
+        # batches (gen packets are ~20 KiB) plus open batches (100 records each)
+        slack = 256 * 1024
+        self.assertLessEqual(peak_queue, 8 * MiB + slack,
+                             "queued_bytes above --max-queue-bytes + the documented slack")
         self.assertLess(hwm, budget_kib, "peak RSS %.1f MiB" % (hwm / 1024))
         self.assertEqual(s["records_accepted"], len(read_lines(ids)))
         t = monotonic()
