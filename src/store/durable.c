@@ -1,11 +1,16 @@
 /*
  * durable.c - see durable.h.
  *
+ * Threads talk only through common/mailbox: jobs -> writer (in_mb), rounds ->
+ * syncer (sync_mb), completions -> the ingest loop (done_mb); each plain
+ * consumer takes everything queued at once, which is what makes a round.
+ *
  * Two threads, pipelined. The writer takes every queued job, appends the
  * records of the packet jobs, applies the ack jobs and write()s the round
- * (wal_flush), then hands the round to the syncer with a dup of the segment's
- * descriptor and goes on with the next round. The syncer takes every round
- * handed to it, issues ONE fdatasync for all of them (group commit), and posts
+ * (wal_flush), then hands the round to the syncer with the descriptors of the
+ * segments it wrote (wal_take_sync) and goes on with the next round. The
+ * syncer takes every round handed to it, issues ONE fdatasync per segment for
+ * all of them (one, unless a round rolled: group commit), and posts
  * their packets back to the ingest loop. So appends for round N+1 overlap the
  * fsync of round N, and the fsync rate adapts to the disk by itself.
  *
@@ -49,6 +54,8 @@ typedef struct job {
 } job_t;
 
 typedef struct round {
+    mailbox_msg_t msg; /* first: posted to the syncer */
+    durable_t *d;
     struct round *next;
     job_t *head, *tail; /* packet jobs, written, waiting for the fsync */
     wal_sync_fd_t *fds; /* segments written (wal_take_sync); owned */
@@ -58,27 +65,20 @@ typedef struct round {
 
 struct durable {
     wal_t *wal;
-    pthread_t thread;
+    pthread_t thread, syncer;
     bool running;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job_t *in_head, *in_tail;
-    bool stop;
-    bool busy; /* a round is running */
-
-    /* syncer */
-    pthread_t syncer;
-    pthread_mutex_t s_mu;
-    pthread_cond_t s_cv;
-    struct round *rounds, *rounds_tail;
-    bool s_stop, s_busy;
+    mailbox_t *in_mb;   /* jobs -> writer: each take is one round */
+    mailbox_t *sync_mb; /* rounds -> syncer: each take is one group fsync */
+    atomic_bool stop, s_stop;
+    pthread_mutex_t start_mu; /* durable_start waits until both threads are bound */
+    pthread_cond_t start_cv;
+    int bound;
     _Atomic uint64_t fail_gen; /* fsync failures seen (syncer writes, writer reads) */
     _Atomic int fail_err;      /* the latest one's -errno */
     uint64_t writer_gen;       /* writer only: fail_gen it last acted on */
 
     mailbox_t *done_mb; /* completions, run by the ingest loop */
     atomic_bool closing; /* durable_free: completions only free their packets */
-
 };
 
 /* A completion on the ingest thread (mailbox message). */
@@ -97,12 +97,17 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
     durable_t *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->wal = wal;
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
-    pthread_mutex_init(&d->s_mu, NULL);
-    pthread_cond_init(&d->s_cv, NULL);
+    pthread_mutex_init(&d->start_mu, NULL);
+    pthread_cond_init(&d->start_cv, NULL);
     d->done_mb = mailbox_new(completion_base);
-    if (!d->done_mb) {
+    d->in_mb = mailbox_new(NULL);
+    d->sync_mb = mailbox_new(NULL);
+    if (!d->done_mb || !d->in_mb || !d->sync_mb) {
+        mailbox_free(d->done_mb);
+        mailbox_free(d->in_mb);
+        mailbox_free(d->sync_mb);
+        pthread_mutex_destroy(&d->start_mu);
+        pthread_cond_destroy(&d->start_cv);
         free(d);
         return NULL;
     }
@@ -111,17 +116,23 @@ durable_t *durable_new(wal_t *wal, struct event_base *completion_base)
     return d;
 }
 
+/* A job run outside a round: only while shutting down (a job posted after the
+ * writer's last take, or left when it never started). Acks are applied;
+ * a packet is freed unanswered (its records, if written, are replayed). */
+static void job_standalone(mailbox_msg_t *msg)
+{
+    job_t *j = (job_t *)msg;
+    if (j->acks) wal_ack(j->d->wal, j->acks, j->nacks);
+    packet_free(j->p);
+    free(j->acks);
+    free(j);
+}
+
 static void enqueue(durable_t *d, job_t *j)
 {
-    j->next = NULL;
-    pthread_mutex_lock(&d->mu);
-    if (d->in_tail)
-        d->in_tail->next = j;
-    else
-        d->in_head = j;
-    d->in_tail = j;
-    pthread_cond_broadcast(&d->cv);
-    pthread_mutex_unlock(&d->mu);
+    j->d = d;
+    j->msg.fn = job_standalone; /* the writer recognises its jobs by this */
+    mailbox_post(d->in_mb, &j->msg);
 }
 
 /* Append a packet's durable records; on failure forget the ones appended. */
@@ -172,16 +183,21 @@ static uint64_t *refused_seqs(job_t *head, size_t n)
     return v;
 }
 
+static void sync_batch(durable_t *d, round_t *r);
+
+/* A round synced on its own: left in the syncer's mailbox at shutdown. */
+static void round_standalone(mailbox_msg_t *msg)
+{
+    round_t *r = (round_t *)msg;
+    r->next = NULL;
+    sync_batch(r->d, r);
+}
+
 static void to_syncer(durable_t *d, round_t *r)
 {
-    pthread_mutex_lock(&d->s_mu);
-    if (d->rounds_tail)
-        d->rounds_tail->next = r;
-    else
-        d->rounds = r;
-    d->rounds_tail = r;
-    pthread_cond_broadcast(&d->s_cv);
-    pthread_mutex_unlock(&d->s_mu);
+    r->d = d;
+    r->msg.fn = round_standalone; /* the syncer recognises rounds by this */
+    mailbox_post(d->sync_mb, &r->msg);
 }
 
 static void close_fds(wal_sync_fd_t *fds, size_t n)
@@ -231,7 +247,7 @@ static void run_round(durable_t *d, job_t *list)
                           memory_order_relaxed);
     round_t *r = rc || !done_head ? NULL : malloc(sizeof *r);
     if (r) {
-        *r = (round_t){NULL, done_head, done_tail, fds, nfds, gen};
+        *r = (round_t){.head = done_head, .tail = done_tail, .fds = fds, .nfds = nfds, .gen = gen};
         to_syncer(d, r);
         return;
     }
@@ -262,24 +278,53 @@ static void post_done(durable_t *d, job_t *done_head, job_t *done_tail)
     }
 }
 
+static void mark_bound(durable_t *d)
+{
+    pthread_mutex_lock(&d->start_mu);
+    d->bound++;
+    pthread_cond_broadcast(&d->start_cv);
+    pthread_mutex_unlock(&d->start_mu);
+}
+
+/* Split a taken list into the messages recognised by `fn` (returned, in order,
+ * still linked by msg.next) and the others (*rest, e.g. call_sync messages). */
+static mailbox_msg_t *split_list(mailbox_msg_t *list, mailbox_fn fn, mailbox_msg_t **rest)
+{
+    mailbox_msg_t *mine = NULL, **mt = &mine, **rt = rest;
+    *rest = NULL;
+    for (mailbox_msg_t *m = list, *next; m; m = next) {
+        next = m->next;
+        m->next = NULL;
+        if (m->fn == fn) {
+            *mt = m;
+            mt = &m->next;
+        } else {
+            *rt = m;
+            rt = &m->next;
+        }
+    }
+    return mine;
+}
+
 static void *writer_main(void *arg)
 {
     durable_t *d = arg;
+    mailbox_bind(d->in_mb);
+    mark_bound(d);
     for (;;) {
-        pthread_mutex_lock(&d->mu);
-        while (!d->in_head && !d->stop) pthread_cond_wait(&d->cv, &d->mu);
-        job_t *list = d->in_head;
-        d->in_head = d->in_tail = NULL;
-        bool stop = d->stop;
-        d->busy = list != NULL;
-        pthread_mutex_unlock(&d->mu);
-        if (list) run_round(d, list);
-        pthread_mutex_lock(&d->mu);
-        d->busy = false;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
-        if (stop && !list) break;
+        bool stop = atomic_load(&d->stop);
+        mailbox_msg_t *list = mailbox_take_all(d->in_mb, !stop), *rest;
+        if (!list && stop) break;
+        job_t *jobs = NULL, **tail = &jobs;
+        for (mailbox_msg_t *m = split_list(list, job_standalone, &rest); m; m = m->next) {
+            *tail = (job_t *)m;
+            tail = &((job_t *)m)->next;
+        }
+        *tail = NULL;
+        if (jobs) run_round(d, jobs); /* every job taken at once: one round */
+        mailbox_run_list(rest);       /* e.g. durable_wait_idle's call_sync */
     }
+    mailbox_unbind(d->in_mb);
     return NULL;
 }
 
@@ -482,120 +527,118 @@ static int sync_rounds(durable_t *d, round_t *list)
     return rc;
 }
 
+/* One group commit: fsync what the rounds wrote, settle their jobs, post them. */
+static void sync_batch(durable_t *d, round_t *r)
+{
+    int rc = sync_rounds(d, r);
+    METRIC_ADD(wal_fsyncs, 1);
+    if (rc) {
+        log_error("durable", "fdatasync failed: %s; refusing the packets that waited on it",
+                  strerror(-rc));
+        atomic_store(&d->fail_err, rc);
+        atomic_fetch_add(&d->fail_gen, 1);
+    }
+    /* a round started before any failure seen since then may sit in a failed file */
+    uint64_t gen = atomic_load(&d->fail_gen);
+    int late_err = atomic_load(&d->fail_err);
+    job_t *head = NULL, *tail = NULL;
+    size_t nrefused = 0;
+    while (r) {
+        round_t *n = r->next;
+        close_fds(r->fds, r->nfds);
+        int st = rc ? rc : r->gen != gen ? late_err : 0;
+        if (st) nrefused += fail_jobs(r->head, st);
+        if (r->head) {
+            if (tail)
+                tail->next = r->head;
+            else
+                head = r->head;
+            tail = r->tail;
+        }
+        free(r);
+        r = n;
+    }
+    if (nrefused) { /* acknowledged by the writer: never replayed */
+        uint64_t *seqs = refused_seqs(head, nrefused);
+        if (seqs) durable_ack(d, seqs, nrefused);
+        free(seqs);
+    }
+    post_done(d, head, tail);
+}
+
 static void *syncer_main(void *arg)
 {
     durable_t *d = arg;
+    mailbox_bind(d->sync_mb);
+    mark_bound(d);
     for (;;) {
-        pthread_mutex_lock(&d->s_mu);
-        while (!d->rounds && !d->s_stop) pthread_cond_wait(&d->s_cv, &d->s_mu);
-        round_t *r = d->rounds;
-        d->rounds = d->rounds_tail = NULL;
-        d->s_busy = r != NULL;
-        pthread_mutex_unlock(&d->s_mu);
-        if (!r) break; /* stopping and nothing left */
-        int rc = sync_rounds(d, r);
-        METRIC_ADD(wal_fsyncs, 1);
-        if (rc) {
-            log_error("durable", "fdatasync failed: %s; refusing the packets that waited on it",
-                      strerror(-rc));
-            atomic_store(&d->fail_err, rc);
-            atomic_fetch_add(&d->fail_gen, 1);
+        bool stop = atomic_load(&d->s_stop);
+        mailbox_msg_t *list = mailbox_take_all(d->sync_mb, !stop), *rest;
+        if (!list && stop) break;
+        round_t *rounds = NULL, **tail = &rounds;
+        for (mailbox_msg_t *m = split_list(list, round_standalone, &rest); m; m = m->next) {
+            *tail = (round_t *)m;
+            tail = &((round_t *)m)->next;
         }
-        /* a round started before any failure seen since then may sit in a failed file */
-        uint64_t gen = atomic_load(&d->fail_gen);
-        int late_err = atomic_load(&d->fail_err);
-        job_t *head = NULL, *tail = NULL;
-        size_t nrefused = 0;
-        while (r) {
-            round_t *n = r->next;
-            close_fds(r->fds, r->nfds);
-            int st = rc ? rc : r->gen != gen ? late_err : 0;
-            if (st) nrefused += fail_jobs(r->head, st);
-            if (r->head) {
-                if (tail)
-                    tail->next = r->head;
-                else
-                    head = r->head;
-                tail = r->tail;
-            }
-            free(r);
-            r = n;
-        }
-        if (nrefused) { /* acknowledged by the writer: never replayed */
-            uint64_t *seqs = refused_seqs(head, nrefused);
-            if (seqs) durable_ack(d, seqs, nrefused);
-            free(seqs);
-        }
-        post_done(d, head, tail);
-        pthread_mutex_lock(&d->s_mu);
-        d->s_busy = false;
-        pthread_cond_broadcast(&d->s_cv);
-        pthread_mutex_unlock(&d->s_mu);
+        *tail = NULL;
+        if (rounds) sync_batch(d, rounds); /* every round handed over: one group fsync */
+        mailbox_run_list(rest);
     }
+    mailbox_unbind(d->sync_mb);
     return NULL;
+}
+
+static void stop_thread(atomic_bool *flag, mailbox_t *mb, pthread_t t)
+{
+    atomic_store(flag, true);
+    mailbox_wake(mb);
+    pthread_join(t, NULL);
 }
 
 int durable_start(durable_t *d)
 {
     if (pthread_create(&d->syncer, NULL, syncer_main, d)) return -1;
     if (pthread_create(&d->thread, NULL, writer_main, d)) {
-        pthread_mutex_lock(&d->s_mu);
-        d->s_stop = true;
-        pthread_cond_broadcast(&d->s_cv);
-        pthread_mutex_unlock(&d->s_mu);
-        pthread_join(d->syncer, NULL);
+        stop_thread(&d->s_stop, d->sync_mb, d->syncer);
         return -1;
     }
+    pthread_mutex_lock(&d->start_mu); /* bound: call_sync now waits for them */
+    while (d->bound < 2) pthread_cond_wait(&d->start_cv, &d->start_mu);
+    pthread_mutex_unlock(&d->start_mu);
     d->running = true;
     return 0;
+}
+
+static void noop(void *arg)
+{
+    (void)arg;
 }
 
 void durable_wait_idle(durable_t *d)
 {
     if (!d || !d->running) return;
-    pthread_mutex_lock(&d->mu);
-    while (d->in_head || d->busy) pthread_cond_wait(&d->cv, &d->mu);
-    pthread_mutex_unlock(&d->mu);
-    pthread_mutex_lock(&d->s_mu);
-    while (d->rounds || d->s_busy) pthread_cond_wait(&d->s_cv, &d->s_mu);
-    pthread_mutex_unlock(&d->s_mu);
+    mailbox_call_sync(d->in_mb, noop, NULL);   /* after the round of every earlier job */
+    mailbox_call_sync(d->sync_mb, noop, NULL); /* after the fsync of every earlier round */
 }
 
 void durable_free(durable_t *d)
 {
     if (!d) return;
     if (d->running) {
-        pthread_mutex_lock(&d->mu);
-        d->stop = true;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->thread, NULL);
-        pthread_mutex_lock(&d->s_mu); /* the syncer finishes what the writer handed it */
-        d->s_stop = true;
-        pthread_cond_broadcast(&d->s_cv);
-        pthread_mutex_unlock(&d->s_mu);
-        pthread_join(d->syncer, NULL);
+        stop_thread(&d->stop, d->in_mb, d->thread);
+        stop_thread(&d->s_stop, d->sync_mb, d->syncer); /* it finishes what it was handed */
     }
-    /* jobs left: acks the syncer posted for refused packets after the writer
+    /* left over: acks the syncer posted for refused packets after the writer
      * stopped are applied; packets never started are freed (never answered) */
-    job_t *j = d->in_head;
-    while (j) {
-        job_t *n = j->next;
-        if (j->acks && d->running) wal_ack(d->wal, j->acks, j->nacks);
-        packet_free(j->p);
-        free(j->acks);
-        free(j);
-        j = n;
-    }
+    mailbox_free(d->sync_mb); /* (a round synced here may post acks to in_mb) */
+    mailbox_free(d->in_mb);
     if (d->running) wal_sync(d->wal); /* the acks written last */
     /* completions nobody will run: the packets are on disk (or refused) */
     atomic_store(&d->closing, true);
     mailbox_free(d->done_mb);
     wal_close(d->wal);
-    pthread_mutex_destroy(&d->mu);
-    pthread_cond_destroy(&d->cv);
-    pthread_mutex_destroy(&d->s_mu);
-    pthread_cond_destroy(&d->s_cv);
+    pthread_mutex_destroy(&d->start_mu);
+    pthread_cond_destroy(&d->start_cv);
     free(d);
 }
 
