@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,7 +327,9 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int read_file(const char *path, char **out, size_t *len)
+/* Map a segment file read-only: its size costs address space, not memory, so
+ * a huge (hostile or damaged) file is no huge allocation. Empty: *out = "". */
+static int map_file(const char *path, const char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -336,27 +339,30 @@ static int read_file(const char *path, char **out, size_t *len)
         close(fd);
         return e;
     }
-    char *b = malloc((size_t)st.st_size + 1);
-    if (!b) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? -errno : -EIO;
-            free(b);
+    *out = "";
+    *len = 0;
+    if (st.st_size > 0) {
+        if ((uint64_t)st.st_size > SIZE_MAX) {
+            close(fd);
+            return -EFBIG;
+        }
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = -errno;
             close(fd);
             return e;
         }
-        got += (size_t)r;
+        madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+        *out = p;
+        *len = (size_t)st.st_size;
     }
     close(fd);
-    *out = b;
-    *len = got;
     return 0;
+}
+
+static void unmap_file(const char *p, size_t len)
+{
+    if (len) munmap((void *)p, len);
 }
 
 /* Values no writer of ours produces (they pass the CRC only if written on
@@ -510,15 +516,15 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
     for (size_t i = 0; i < nn; i++) {
         char path[PATH_MAX];
         seg_path(w, nums[i], path, sizeof path);
-        char *img = NULL;
+        const char *img = NULL;
         size_t len = 0;
-        if ((rc = read_file(path, &img, &len))) break;
+        if ((rc = map_file(path, &img, &len))) break;
         if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i]) {
             log_error("wal", "%s: not a logdist WAL segment (%zu bytes); moved aside", path, len);
             char bad[PATH_MAX + 8];
             snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);
-            free(img);
+            unmap_file(img, len);
             stats->segments_cut++;
             continue;
         }
@@ -526,7 +532,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
             size_t nc = w->cap ? w->cap * 2 : 16;
             segment_t *ns = realloc(w->segs, nc * sizeof *ns);
             if (!ns) {
-                free(img);
+                unmap_file(img, len);
                 rc = -ENOMEM;
                 break;
             }
@@ -545,7 +551,7 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         scan_ctx_t c = {w, s, stats};
         int stop = 0;
         size_t good = walk_entries(img, len, scan_entry, &c, &stop);
-        free(img);
+        unmap_file(img, len);
         if (stop) {
             rc = stop;
             break;
@@ -601,14 +607,14 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
         if (s->records == s->acked) continue;
         char path[PATH_MAX];
         seg_path(w, s->number, path, sizeof path);
-        char *img = NULL;
+        const char *img = NULL;
         size_t len = 0;
-        int rc = read_file(path, &img, &len);
+        int rc = map_file(path, &img, &len);
         if (rc) return rc;
         replay_ctx_t c = {w, s, fn, ctx};
         int stop = 0;
         walk_entries(img, len < s->size ? len : (size_t)s->size, replay_entry, &c, &stop);
-        free(img);
+        unmap_file(img, len);
         if (stop) return stop;
     }
     return 0;

@@ -11,8 +11,16 @@
  *   - torn tails and corruption (last segment, middle segment), files that are
  *     not segments (moved aside as *.bad), stray file names;
  *   - the disk budget (wal_has_room), records of the maximum size (E2BIG above);
- *   - a failed write (RLIMIT_FSIZE -> EFBIG) is cut off and its records forgotten;
- *   - a crash: a forked child appends, syncs and _exit()s without wal_close.
+ *   - a failed write (RLIMIT_FSIZE -> EFBIG) is cut off and its records refused;
+ *   - a crash: a forked child appends, syncs and _exit()s without wal_close;
+ *   - injected faults through the io table (wal_fault.h), table-driven: ENOSPC/EIO
+ *     on a write in the middle of a round (every record of the round refused, the
+ *     round's error returned, none replayed), short writes, a cut that fails too,
+ *     EIO/ENOSPC on fdatasync at sync and at a segment roll (the failed segment is
+ *     never written again), a persistent fault, recovery once it clears;
+ *   - hostile segments, handcrafted, each in a child with a hang detector: ACK
+ *     counts of 2^32-1, first+count overflow, empty runs, seq jumps of 2^40/2^60,
+ *     seq 0 and ~2^64, header next_seq 2^64-1, a 64 GiB sparse segment.
  * The on-disk format (wal.h / docs/DURABILITY.md) is parsed independently here.
  */
 #include <dirent.h>
@@ -2044,17 +2052,19 @@ typedef struct {
     uint64_t tail_seq;    /* one more record after the ACK (0 = none) */
     size_t want_replayed; /* records replayed after open */
     bool want_cut;        /* the hostile entry is cut as corrupt */
+    uint64_t sparse_size; /* then extend the file (a hole of zeros) to this size; 0 = no */
 } hostile_case_t;
 
 static const hostile_case_t hostile_cases[] = {
-    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false},
-    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true},
-    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true},
-    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true},
-    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true},
-    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true},
-    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true},
-    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false},
+    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false, 0},
+    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true, 0},
+    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true, 0},
+    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true, 0},
+    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true, 0},
+    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true, 0},
+    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0},
+    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0},
+    {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30},
 };
 
 /* Runs in a child: 0 = as expected; else prints why. */
@@ -2082,6 +2092,7 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
     FILE *f = fopen(p, "wb");
     if (!f || fwrite(s.b, 1, s.len, f) != s.len || fclose(f)) return 2;
     free(s.b);
+    if (c->sparse_size && truncate(p, (off_t)c->sparse_size)) return 0; /* no sparse files here */
 
     wal_options_t o = {dir, 0, 0, NULL};
     wal_open_stats_t st;
