@@ -228,8 +228,8 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
         queue_release(w->ing->queue, p->held_bytes, count);
         packet_free(p);
         if (status == -ENOSPC)
-            refuse(w, REJECT_DISK_FULL, 503, "durable storage is full (max-disk-bytes)", -1, 5,
-                   status);
+            refuse(w, REJECT_DISK_FULL, 503,
+                   "durable storage is full (max-disk-bytes or the disk itself)", -1, 5, status);
         else
             refuse(w, REJECT_DISK_ERROR, 503, "durable storage write failed", -1, 5, status);
     }
