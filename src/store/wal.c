@@ -586,6 +586,7 @@ typedef struct {
     segment_t *seg;
     wal_replay_fn fn;
     void *ctx;
+    uint64_t *last; /* last seq accepted, across segments */
 } replay_ctx_t;
 
 static int replay_entry(void *ctx, int type, const char *p, uint32_t len)
@@ -593,7 +594,13 @@ static int replay_entry(void *ctx, int type, const char *p, uint32_t len)
     replay_ctx_t *c = ctx;
     if (type != T_RECORD) return 0;
     uint64_t seq = get_u64(p);
+    /* exactly the records the scan accepted: seqs strictly increase, so a seq
+     * written twice or below an earlier one (which the scan ignored) is skipped */
+    if (seq <= *c->last) return 0;
     if (!c->seg->first_seq || seq < c->seg->first_seq || seq > c->seg->last_seq) return 0;
+    uint64_t i = seq - c->seg->first_seq;
+    if (!((c->seg->present[i / 64] >> (i % 64)) & 1)) return 0;
+    *c->last = seq;
     if (seg_is_acked(c->seg, seq)) return 0;
     return c->fn(c->ctx, seq, p + 8, len - 8);
 }
@@ -602,6 +609,7 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
 {
     if (w->replayed) return 0;
     w->replayed = true;
+    uint64_t last = 0;
     for (size_t i = 0; i < w->nsegs; i++) {
         segment_t *s = &w->segs[i];
         if (s->records == s->acked) continue;
@@ -611,7 +619,7 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx)
         size_t len = 0;
         int rc = map_file(path, &img, &len);
         if (rc) return rc;
-        replay_ctx_t c = {w, s, fn, ctx};
+        replay_ctx_t c = {w, s, fn, ctx, &last};
         int stop = 0;
         walk_entries(img, len < s->size ? len : (size_t)s->size, replay_entry, &c, &stop);
         unmap_file(img, len);

@@ -20,7 +20,8 @@
  *     never written again), a persistent fault, recovery once it clears;
  *   - hostile segments, handcrafted, each in a child with a hang detector: ACK
  *     counts of 2^32-1, first+count overflow, empty runs, seq jumps of 2^40/2^60,
- *     seq 0 and ~2^64, header next_seq 2^64-1, a 64 GiB sparse segment.
+ *     seq 0 and ~2^64, header next_seq 2^64-1, a 64 GiB sparse segment, a seq
+ *     written twice or out of order (replayed once, in order).
  * The on-disk format (wal.h / docs/DURABILITY.md) is parsed independently here.
  */
 #include <dirent.h>
@@ -2065,6 +2066,9 @@ static const hostile_case_t hostile_cases[] = {
     {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0},
     {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0},
     {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30},
+    /* a seq written twice, or below an earlier one: ignored by the scan, so not replayed */
+    {"duplicate seq in a segment", 1, 4, {1, 2, 2, 3}, 0, 0, 0, 0, 3, false, 0},
+    {"out-of-order seq in a segment", 1, 3, {1, 5, 3}, 0, 0, 0, 0, 2, false, 0},
 };
 
 /* Runs in a child: 0 = as expected; else prints why. */
