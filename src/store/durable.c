@@ -60,7 +60,7 @@ typedef struct round {
     job_t *head, *tail; /* packet jobs, written, waiting for the fsync */
     wal_sync_fd_t *fds; /* segments written (wal_take_sync); owned */
     size_t nfds;
-    uint64_t gen;       /* fail_gen when the writer started the round */
+    uint64_t gen; /* fail_gen when the writer started the round */
 } round_t;
 
 struct durable {
@@ -77,7 +77,7 @@ struct durable {
     _Atomic int fail_err;      /* the latest one's -errno */
     uint64_t writer_gen;       /* writer only: fail_gen it last acted on */
 
-    mailbox_t *done_mb; /* completions, run by the ingest loop */
+    mailbox_t *done_mb;  /* completions, run by the ingest loop */
     atomic_bool closing; /* durable_free: completions only free their packets */
 };
 
@@ -163,7 +163,8 @@ static size_t fail_jobs(job_t *head, int rc)
         if (j->status) continue;
         j->status = rc;
         j->refused = true;
-        for (size_t i = 0; i < j->p->count; i++) n += j->p->seqs[i] != 0;
+        for (size_t i = 0; i < j->p->count; i++)
+            n += j->p->seqs[i] != 0;
     }
     return n;
 }
@@ -202,7 +203,8 @@ static void to_syncer(durable_t *d, round_t *r)
 
 static void close_fds(wal_sync_fd_t *fds, size_t n)
 {
-    for (size_t i = 0; i < n; i++) close(fds[i].fd);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i].fd);
     free(fds);
 }
 
@@ -252,7 +254,8 @@ static void run_round(durable_t *d, job_t *list)
         return;
     }
     if (!rc && done_head) { /* no memory for the round: sync here */
-        for (size_t i = 0; i < nfds && !rc; i++) rc = wal_fdatasync_fd(d->wal, fds[i].fd);
+        for (size_t i = 0; i < nfds && !rc; i++)
+            rc = wal_fdatasync_fd(d->wal, fds[i].fd);
         METRIC_ADD(wal_fsyncs, 1);
         if (rc) {
             wal_abandon(d->wal);
@@ -337,8 +340,8 @@ typedef struct {
     scan_limits_t lim; /* ingest's, plus the array level replay adds */
     char *buf;         /* "[r1,r2,...": the chunk being built */
     size_t len, cap;
-    uint64_t *seqs;    /* per record of the chunk */
-    size_t *offs;      /* where each record starts in buf */
+    uint64_t *seqs; /* per record of the chunk */
+    size_t *offs;   /* where each record starts in buf */
     size_t n;
     long total;
     uint64_t *quarantined; /* seqs to acknowledge once wal_replay returns */
@@ -356,7 +359,8 @@ static int replay_push(replay_t *r, char *buf, size_t len, uint64_t *seqs, scan_
     p->records = sr->records; /* take the table */
     p->count = sr->count;
     p->seqs = seqs;
-    for (size_t i = 0; i < p->count; i++) p->record_bytes += p->records[i].rec.len;
+    for (size_t i = 0; i < p->count; i++)
+        p->record_bytes += p->records[i].rec.len;
     p->accepted_us = now_us();
     p->held_bytes = packet_held_bytes(p, p->count);
     queue_reserve_force(r->queue, p->held_bytes, p->count);
@@ -374,14 +378,16 @@ static void replay_reject(replay_t *r, uint64_t seq, const char *rec, size_t len
     METRIC_ADD(records_replay_failed, 1);
     int rc = wal_quarantine(r->d->wal, seq, rec, len);
     if (rc) {
-        log_error("durable", "replayed record seq %llu (%zu bytes) does not parse (%s) and cannot "
-                  "be quarantined (%s): kept in the WAL", (unsigned long long)seq, len,
-                  scan_status_name(status), strerror(-rc));
+        log_error("durable",
+                  "replayed record seq %llu (%zu bytes) does not parse (%s) and cannot "
+                  "be quarantined (%s): kept in the WAL",
+                  (unsigned long long)seq, len, scan_status_name(status), strerror(-rc));
         return;
     }
-    log_error("durable", "replayed record seq %llu (%zu bytes) does not parse (%s): moved to "
-              "quarantine-%016llx.rec in the data directory", (unsigned long long)seq, len,
-              scan_status_name(status), (unsigned long long)seq);
+    log_error("durable",
+              "replayed record seq %llu (%zu bytes) does not parse (%s): moved to "
+              "quarantine-%016llx.rec in the data directory",
+              (unsigned long long)seq, len, scan_status_name(status), (unsigned long long)seq);
     if (r->nq == r->qcap) {
         size_t nc = r->qcap ? r->qcap * 2 : 16;
         uint64_t *nv = realloc(r->quarantined, nc * sizeof *nv);
@@ -406,7 +412,7 @@ static int replay_sift(replay_t *r)
     size_t nlen = 0, kept = 0;
     scan_result_t sr = {0};
     for (size_t k = 0; k < r->n; k++) {
-        size_t off = r->offs[k] + 1; /* after '[' or ',' */
+        size_t off = r->offs[k] + 1;                             /* after '[' or ',' */
         size_t end = k + 1 < r->n ? r->offs[k + 1] : r->len - 1; /* before the next ',' / ']' */
         size_t len = end - off;
         one[0] = '[';
@@ -446,8 +452,10 @@ static int replay_flush(replay_t *r)
         if ((rc = replay_sift(r))) return rc;
         rc = r->n ? scan_body(r->buf, r->len, SCAN_FORMAT_JSON, &r->lim, &sr) : SCAN_OK;
         if (rc != SCAN_OK || sr.count != r->n) { /* each parsed alone: cannot happen */
-            log_error("durable", "%zu replayed records parse alone but not together (%s): kept "
-                      "in the WAL", r->n, scan_status_name(rc));
+            log_error("durable",
+                      "%zu replayed records parse alone but not together (%s): kept "
+                      "in the WAL",
+                      r->n, scan_status_name(rc));
             scan_result_free(&sr);
             r->n = 0;
         }
@@ -474,7 +482,8 @@ static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
     if (!r->buf) r->cap = 0;
     if (r->len + len + 2 > r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 65536;
-        while (nc < r->len + len + 2) nc *= 2;
+        while (nc < r->len + len + 2)
+            nc *= 2;
         char *nb = realloc(r->buf, nc);
         if (!nb) return -ENOMEM;
         r->buf = nb;
@@ -603,7 +612,8 @@ int durable_start(durable_t *d)
         return -1;
     }
     pthread_mutex_lock(&d->start_mu); /* bound: call_sync now waits for them */
-    while (d->bound < 2) pthread_cond_wait(&d->start_cv, &d->start_mu);
+    while (d->bound < 2)
+        pthread_cond_wait(&d->start_cv, &d->start_mu);
     pthread_mutex_unlock(&d->start_mu);
     d->running = true;
     return 0;

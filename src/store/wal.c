@@ -51,7 +51,7 @@ typedef struct {
     uint64_t last_seq;
     uint64_t records;
     uint64_t acked;
-    uint64_t size; /* bytes on disk */
+    uint64_t size;     /* bytes on disk */
     uint64_t *bits;    /* acked bitmap, bit i = seq first_seq + i */
     uint64_t *present; /* bit i set when seq first_seq + i is a record of this segment */
     size_t words;
@@ -63,8 +63,8 @@ struct wal {
     uint64_t segment_bytes, max_disk_bytes;
     segment_t *segs; /* by number; the last one is active */
     size_t nsegs, cap;
-    int fd;          /* active segment; -1 before the first or after abandoning one */
-    uint64_t synced_size; /* size of the active segment at the last good write */
+    int fd;                 /* active segment; -1 before the first or after abandoning one */
+    uint64_t synced_size;   /* size of the active segment at the last good write */
     wal_sync_fd_t *retired; /* segments rolled away from, not yet fdatasync'ed */
     size_t nretired, retired_cap;
     int round_err;            /* first I/O error of the round, 0 = none */
@@ -146,7 +146,8 @@ static int buf_reserve(wal_t *w, size_t more)
 {
     if (w->buf_len + more <= w->buf_cap) return 0;
     size_t ncap = w->buf_cap ? w->buf_cap * 2 : (1u << 16);
-    while (ncap < w->buf_len + more) ncap *= 2;
+    while (ncap < w->buf_len + more)
+        ncap *= 2;
     char *n = realloc(w->buf, ncap);
     if (!n) return -ENOMEM;
     w->buf = n;
@@ -174,7 +175,8 @@ static int seg_add_record(segment_t *s, uint64_t seq)
     size_t need = (size_t)((seq - s->first_seq) / 64 + 1);
     if (need > s->words) {
         size_t nw = s->words ? s->words * 2 : 64;
-        while (nw < need) nw *= 2;
+        while (nw < need)
+            nw *= 2;
         uint64_t *nb = realloc(s->bits, nw * sizeof *nb);
         if (!nb) return -ENOMEM;
         memset(nb + s->words, 0, (nw - s->words) * sizeof *nb);
@@ -231,7 +233,8 @@ static bool seg_ack(segment_t *s, uint64_t seq)
 static void abandon_active(wal_t *w)
 {
     if (w->fd < 0) return;
-    log_error("wal", "%s: segment %016llx abandoned after an I/O error; writing goes on in a new one",
+    log_error("wal",
+              "%s: segment %016llx abandoned after an I/O error; writing goes on in a new one",
               w->dir, (unsigned long long)w->segs[w->nsegs - 1].number);
     close(w->fd);
     w->fd = -1;
@@ -304,7 +307,8 @@ static int open_new_segment(wal_t *w)
 static void delete_done_segments(wal_t *w)
 {
     size_t k = 0;
-    while (k + 1 < w->nsegs && w->segs[k].acked == w->segs[k].records) k++;
+    while (k + 1 < w->nsegs && w->segs[k].acked == w->segs[k].records)
+        k++;
     if (!k) return;
     for (size_t i = 0; i < k; i++) {
         char path[PATH_MAX];
@@ -381,7 +385,8 @@ static bool entry_values_ok(int type, const char *p, uint32_t len)
         uint64_t first = get_u64(p + i);
         uint32_t n = get_u32(p + i + 8);
         if (!first || !n || first >= SEQ_LIMIT || n > SEQ_LIMIT - first) {
-            log_error("wal", "ACK run of %u from %llu: corrupt entry", n, (unsigned long long)first);
+            log_error("wal", "ACK run of %u from %llu: corrupt entry", n,
+                      (unsigned long long)first);
             return false;
         }
     }
@@ -434,9 +439,11 @@ static int scan_entry(void *ctx, int type, const char *p, uint32_t len)
         if (seq < w->next_seq || (c->seg->first_seq && seq <= c->seg->last_seq))
             return 0; /* out of order: cannot happen with this writer; ignore */
         if (c->seg->first_seq && seq - c->seg->first_seq >= MAX_SPAN) {
-            log_error("wal", "record seq %llu is %llu past its segment's first (limit %llu): "
-                      "corrupt entry", (unsigned long long)seq,
-                      (unsigned long long)(seq - c->seg->first_seq), (unsigned long long)MAX_SPAN);
+            log_error("wal",
+                      "record seq %llu is %llu past its segment's first (limit %llu): "
+                      "corrupt entry",
+                      (unsigned long long)seq, (unsigned long long)(seq - c->seg->first_seq),
+                      (unsigned long long)MAX_SPAN);
             return WALK_CUT;
         }
         int rc = seg_add_record(c->seg, seq);
@@ -557,7 +564,8 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
             break;
         }
         if (good < len) {
-            log_warn("wal", "%s: torn or corrupt tail: cut %zu bytes at offset %zu (last good entry)",
+            log_warn("wal",
+                     "%s: torn or corrupt tail: cut %zu bytes at offset %zu (last good entry)",
                      path, len - good, good);
             if (truncate(path, (off_t)good)) {
                 rc = -errno;
@@ -575,7 +583,8 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         wal_close(w);
         return rc;
     }
-    for (size_t i = 0; i < w->nsegs; i++) w->live += w->segs[i].records - w->segs[i].acked;
+    for (size_t i = 0; i < w->nsegs; i++)
+        w->live += w->segs[i].records - w->segs[i].acked;
     w->round_first_seq = w->sync_first_seq = w->next_seq;
     *out = w;
     return 0;
@@ -633,7 +642,8 @@ void wal_close(wal_t *w)
     if (!w) return;
     if (w->buf_len || w->ack_entry_off != SIZE_MAX) wal_flush(w);
     if (w->fd >= 0) close(w->fd);
-    for (size_t i = 0; i < w->nretired; i++) close(w->retired[i].fd);
+    for (size_t i = 0; i < w->nretired; i++)
+        close(w->retired[i].fd);
     free(w->retired);
     for (size_t i = 0; i < w->nsegs; i++) {
         free(w->segs[i].bits);
@@ -710,7 +720,8 @@ static void fail_round(wal_t *w, int e, bool abandon)
     w->ack_run_count = 0;
     size_t n = w->npending;
     w->npending = 0;
-    for (size_t i = 0; i < n; i++) encode_ack(w, w->pending_acks[i]); /* writes [0..i] only */
+    for (size_t i = 0; i < n; i++)
+        encode_ack(w, w->pending_acks[i]); /* writes [0..i] only */
     if (abandon) abandon_active(w);
     refuse_range(w, w->round_first_seq, w->next_seq);
 }
@@ -891,8 +902,10 @@ int wal_quarantine(const wal_t *w, uint64_t seq, const char *rec, size_t len)
     for (size_t off = 0; off < len && !rc;) {
         ssize_t n = write(fd, rec + off, len - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) rc = n < 0 ? -errno : -EIO;
-        else off += (size_t)n;
+        if (n <= 0)
+            rc = n < 0 ? -errno : -EIO;
+        else
+            off += (size_t)n;
     }
     if (!rc && fdatasync(fd)) rc = -errno;
     close(fd);

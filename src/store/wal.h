@@ -81,11 +81,11 @@ typedef struct {
 } wal_options_t;
 
 typedef struct {
-    uint64_t segments;       /* segment files found */
-    uint64_t records;        /* RECORD entries read */
-    uint64_t acked;          /* of which acknowledged */
-    uint64_t bytes_cut;      /* bytes removed from torn/corrupt tails */
-    uint64_t segments_cut;   /* segments that had a bad tail */
+    uint64_t segments;     /* segment files found */
+    uint64_t records;      /* RECORD entries read */
+    uint64_t acked;        /* of which acknowledged */
+    uint64_t bytes_cut;    /* bytes removed from torn/corrupt tails */
+    uint64_t segments_cut; /* segments that had a bad tail */
 } wal_open_stats_t;
 
 /* Open (or create) the log in o->dir and validate every segment, cutting bad

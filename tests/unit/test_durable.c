@@ -120,7 +120,8 @@ static void wait_done(durable_t *d, struct event_base *base, outcome_t *o, size_
         durable_wait_idle(d);
         event_base_loop(base, EVLOOP_NONBLOCK);
         size_t k = 0;
-        while (k < n && o[k].done) k++;
+        while (k < n && o[k].done)
+            k++;
         if (k == n) {
             durable_wait_idle(d); /* the acks of refused packets, posted back to the writer */
             return;
@@ -197,6 +198,7 @@ typedef struct {
     /* the round is written from segment 2 on (the log is reopened after `before`) */
 } durable_case_t;
 
+/* clang-format off */
 static const durable_case_t durable_cases[] = {
     {"ENOSPC on a write in the middle of the round",
      {FAULT_WRITE, ENOSPC, .after_bytes = 100, .times = 1}, 0, 2, 500, 8, 200000, ENOSPC, false},
@@ -223,6 +225,7 @@ static const durable_case_t durable_cases[] = {
     {"short writes only", {FAULT_WRITE, 0, .times = -1, .max_chunk = 1000},
      0, 2, 500, 8, 200000, 0, false},
 };
+/* clang-format on */
 
 static unsigned g_tag = 1;
 
@@ -232,20 +235,23 @@ static outcome_t *submit(durable_t *d, size_t n, size_t len)
 {
     outcome_t *o = calloc(n, sizeof *o);
     assert_non_null(o);
-    for (size_t i = 0; i < n; i++) durable_submit(d, make_packet(g_tag++, 1, len), on_done, &o[i]);
+    for (size_t i = 0; i < n; i++)
+        durable_submit(d, make_packet(g_tag++, 1, len), on_done, &o[i]);
     return o;
 }
 
 static void free_outcomes(outcome_t *o, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(o[i].seqs);
+    for (size_t i = 0; i < n; i++)
+        free(o[i].seqs);
     free(o);
 }
 
 static void add_acked(seqset_t *s, const outcome_t *o, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < o[i].n; k++) collect_seq(s, o[i].seqs[k], NULL, 0);
+        for (size_t k = 0; k < o[i].n; k++)
+            collect_seq(s, o[i].seqs[k], NULL, 0);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -291,7 +297,8 @@ static void run_durable_case(const durable_case_t *c)
     outcome_t *o1 = submit(r.d, c->before, c->before_len);
     assert_int_equal(durable_start(r.d), 0);
     wait_done(r.d, r.base, o1, c->before);
-    for (size_t i = 0; i < c->before; i++) assert_int_equal(o1[i].status, 0);
+    for (size_t i = 0; i < c->before; i++)
+        assert_int_equal(o1[i].status, 0);
     add_acked(&acked, o1, c->before);
     rig_close(&r);
 
@@ -357,9 +364,11 @@ static char *deep_record(unsigned depth, size_t *len)
     char *r = malloc(n + 1);
     assert_non_null(r);
     size_t k = 0;
-    for (unsigned i = 0; i + 1 < depth; i++) k += (size_t)sprintf(r + k, "{\"a\":");
+    for (unsigned i = 0; i + 1 < depth; i++)
+        k += (size_t)sprintf(r + k, "{\"a\":");
     k += (size_t)sprintf(r + k, "{}");
-    for (unsigned i = 0; i + 1 < depth; i++) r[k++] = '}';
+    for (unsigned i = 0; i + 1 < depth; i++)
+        r[k++] = '}';
     r[k] = 0;
     *len = k;
     return r;
@@ -406,7 +415,8 @@ static void test_replay_limits_and_quarantine(void **state)
     bool deep_seen = false;
     for (packet_t *p = queue_take_all(q), *next; p; p = next) {
         next = p->next;
-        for (size_t i = 0; i < p->count; i++) deep_seen |= p->seqs[i] == deep_seq;
+        for (size_t i = 0; i < p->count; i++)
+            deep_seen |= p->seqs[i] == deep_seq;
         queued += p->count;
         packet_free(p);
     }
@@ -415,8 +425,8 @@ static void test_replay_limits_and_quarantine(void **state)
     queue_free(q);
     if (n != (long)good || queued != good || !deep_seen)
         fail_msg("replay returned %ld and queued %zu records (deep one %s), expected %zu: a "
-                 "record that does not parse held back its neighbours", n, queued,
-                 deep_seen ? "among them" : "missing", good);
+                 "record that does not parse held back its neighbours",
+                 n, queued, deep_seen ? "among them" : "missing", good);
     assert_int_equal(failed, 1);
 
     /* the bad record is in quarantine, byte for byte, and no longer live */
@@ -432,7 +442,8 @@ static void test_replay_limits_and_quarantine(void **state)
     seqset_t live = {0};
     replayed_seqs(dir, &live);
     assert_int_equal(live.n, good);
-    for (size_t i = 0; i < live.n; i++) assert_true(live.v[i] != bad_seq);
+    for (size_t i = 0; i < live.n; i++)
+        assert_true(live.v[i] != bad_seq);
     free(live.v);
     free(deep);
     rm_tree(dir);

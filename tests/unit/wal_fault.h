@@ -45,9 +45,9 @@ typedef struct {
     pthread_mutex_t mu;
     fault_t f;
     bool armed;
-    uint64_t written; /* bytes through write since arming */
-    unsigned seen;    /* matching fdatasync/ftruncate calls since arming */
-    int injected;     /* failures injected since arming */
+    uint64_t written;    /* bytes through write since arming */
+    unsigned seen;       /* matching fdatasync/ftruncate calls since arming */
+    int injected;        /* failures injected since arming */
     unsigned fdatasyncs; /* every fdatasync call, armed or not */
     wal_io_t io;
 } fault_io_t;
