@@ -479,8 +479,8 @@ static int replay_record(void *ctx, uint64_t seq, const char *rec, size_t len)
     replay_t *r = ctx;
     if (!r->seqs && !(r->seqs = malloc(REPLAY_PACKET_RECORDS * sizeof *r->seqs))) return -ENOMEM;
     if (!r->offs && !(r->offs = malloc(REPLAY_PACKET_RECORDS * sizeof *r->offs))) return -ENOMEM;
-    if (!r->buf) r->cap = 0;
-    if (r->len + len + 2 > r->cap) {
+    if (!r->buf) r->cap = 0; /* handed over with the last packet */
+    if (!r->buf || r->len + len + 2 > r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 65536;
         while (nc < r->len + len + 2)
             nc *= 2;
