@@ -402,7 +402,14 @@ static void append_and_reopen(const wal_options_t *opt, wal_t *w, const gotlist_
     if (g.n != before->n + 1 || !same_replay(before, &g, before->n) || g.v[before->n].seq != seq ||
         g.v[before->n].len != sizeof APPENDED - 1 ||
         memcmp(g.v[before->n].rec, APPENDED, sizeof APPENDED - 1))
+    {
+        fprintf(stderr, "appended seq %llu; replayed before: %zu, after reopen: %zu:",
+                (unsigned long long)seq, before->n, g.n);
+        for (size_t i = 0; i < g.n; i++)
+            fprintf(stderr, " %llu(%zu B)", (unsigned long long)g.v[i].seq, g.v[i].len);
+        fprintf(stderr, "\n");
         fail("a record appended and synced after recovery is not replayed after reopen");
+    }
     got_free(&g);
 }
 
