@@ -219,7 +219,12 @@ static void expect_parse(expect_t *e, const uint8_t *data, size_t size)
     static const char key[] = "\r\nX-Fuzz-Expect: ";
     const size_t kl = sizeof key - 1;
     for (size_t i = 0; i + kl + 3 <= size && e->nwant < MAX_EXPECT; i++)
-        if (!memcmp(data + i, key, kl)) e->want[e->nwant++] = atoi((const char *)data + i + kl);
+        if (!memcmp(data + i, key, kl)) { /* three digits; the input is not a C string */
+            const uint8_t *d = data + i + kl;
+            int v = 0;
+            for (int k = 0; k < 3; k++) v = v * 10 + (d[k] >= '0' && d[k] <= '9' ? d[k] - '0' : 0);
+            e->want[e->nwant++] = v;
+        }
     if (g_replay && e->nwant && !(e->resp = malloc(MAX_RESPONSES))) die("malloc");
 }
 
