@@ -8,6 +8,12 @@
 # over tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/. Both directories
 # must exist (an empty regressions dir holds a .gitkeep) and at least one input must be
 # found, or the test fails: a replay with nothing to replay is a defect.
+#
+# tests/fuzz/open/<name>/FILE (optional): a finding that is known and not fixed yet can be
+# parked there instead of regressions/, so `make test` stays green while it is open. Each
+# such file is its own test unit/fuzz_open_<name>/FILE (replay_<name> --open FILE): it
+# passes while the input still breaks the target and fails once the bug is fixed, which
+# is the signal to `git mv` the file to regressions/<name>/.
 file(GLOB LOGDIST_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
 foreach(src ${LOGDIST_FUZZ_TARGETS})
   get_filename_component(name ${src} NAME_WE)
@@ -19,4 +25,10 @@ foreach(src ${LOGDIST_FUZZ_TARGETS})
            COMMAND replay_${name} ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name}
                    ${CMAKE_SOURCE_DIR}/tests/fuzz/regressions/${name})
   set_tests_properties(unit/fuzz_replay_${name} PROPERTIES TIMEOUT 600 LABELS unit)
+  file(GLOB open_inputs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/open/${name}/*)
+  foreach(input ${open_inputs})
+    get_filename_component(input_name ${input} NAME)
+    add_test(NAME unit/fuzz_open_${name}/${input_name} COMMAND replay_${name} --open ${input})
+    set_tests_properties(unit/fuzz_open_${name}/${input_name} PROPERTIES TIMEOUT 120 LABELS unit)
+  endforeach()
 endforeach()

@@ -5,6 +5,7 @@
  * target, linked with that target's tests/fuzz/fuzz_<name>.c and the logdist library.
  *
  *   fuzz_replay_<target> DIR_OR_FILE...
+ *   fuzz_replay_<target> --open FILE
  *
  * Contract:
  *   - every argument must exist: a missing directory fails the run (a replay that
@@ -21,6 +22,11 @@
  *     instead of swapping; under ASan, its allocator reports allocations over its limit.
  * A target reports a broken invariant by aborting; the name of the input being replayed
  * is printed before it runs, so the failing file is the last one named.
+ *
+ * --open FILE: a known finding not fixed yet (tests/fuzz/open/<target>/). The input runs
+ * in a child process; the run succeeds while the child still fails (a signal or a
+ * non-zero exit) and fails once it passes: then the bug is fixed and the file belongs in
+ * regressions/<target>/.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +37,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -142,6 +149,27 @@ static void cap_memory(void)
 #endif
 }
 
+/* --open FILE: 0 while FILE still breaks the target, 1 once it does not. */
+static int replay_open(const char *path, unsigned timeout_s)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fuzz replay: fork");
+        return 2;
+    }
+    if (pid == 0) _exit(replay_file(path, timeout_s) ? 2 : 0);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid) return 2;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        fprintf(stderr, "fuzz replay: %s no longer breaks the target: the bug is fixed, "
+                        "git mv it to tests/fuzz/regressions/<target>/\n", path);
+        return 1;
+    }
+    printf("fuzz replay: %s still breaks the target (open finding)\n", path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -154,6 +182,7 @@ int main(int argc, char **argv)
     cap_memory();
     setenv("LOGDIST_FUZZ_REPLAY", "1", 1);
     if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
+    if (argc == 3 && !strcmp(argv[1], "--open")) return replay_open(argv[2], timeout_s);
     for (int i = 1; i < argc; i++)
         if (replay_path(argv[i], timeout_s, 0)) return 1;
     if (g_replayed == 0) {
