@@ -313,8 +313,13 @@ class DeadLetterFaultTest(FaultTestBase):
         ports, specs = self.down_analyzers()
         data = self.new_data_dir("dlq")
         fc = FaultControl(self.tmp, "dlq")
-        d = self.start_faulty(data, fc, "--max-attempts", "2", "--retry-base-ms", "10",
+        # one attempt, and analyzers that stay routable however often they fail: every
+        # batch is dead-lettered at its first failure, whatever order the health checks,
+        # passive marks and retries take on a loaded machine (none is parked)
+        d = self.start_faulty(data, fc, "--max-attempts", "1", "--retry-base-ms", "10",
                               "--retry-max-ms", "20", "--connect-timeout-ms", "200",
+                              "--health-fall", "100", "--passive-fall", "100",
+                              "--breaker-failures", "0", "--breaker-error-pct", "0",
                               analyzers=specs)
         fc.set("write path=deadletter.log errno=EIO")
         acked = []
