@@ -36,6 +36,7 @@ uint32_t breaker_cooldown(const breaker_t *b, const breaker_config_t *c)
 static void trip(breaker_t *b, const breaker_config_t *c, uint64_t now)
 {
     b->state = BREAKER_OPEN;
+    b->gen++; /* what is still in flight is from before the trip */
     b->consecutive_trips++;
     b->trips++;
     b->open_until_ms = now + breaker_cooldown(b, c);
@@ -55,21 +56,29 @@ bool breaker_tick(breaker_t *b, const breaker_config_t *c, uint64_t now_ms)
     return false;
 }
 
-bool breaker_allow(breaker_t *b, const breaker_config_t *c, uint64_t now_ms)
+bool breaker_allow(breaker_t *b, const breaker_config_t *c, uint64_t now_ms, breaker_ticket_t *tk)
 {
     breaker_tick(b, c, now_ms);
-    if (b->state == BREAKER_CLOSED) return true;
     if (b->state == BREAKER_OPEN) return false;
+    *tk = (breaker_ticket_t){b->gen, false};
+    if (b->state == BREAKER_CLOSED) return true;
     uint32_t probes = c->probes ? c->probes : 1;
     if (b->probes_inflight >= probes) return false;
     b->probes_inflight++;
+    tk->probe = true;
     return true;
 }
 
-breaker_state_t breaker_record(breaker_t *b, const breaker_config_t *c, bool ok, uint64_t now_ms)
+breaker_state_t breaker_record(breaker_t *b, const breaker_config_t *c, const breaker_ticket_t *tk,
+                               bool ok, uint64_t now_ms)
 {
     advance(b, c, now_ms);
+    /* a straggler from before the last trip (or, in half_open, anything but
+     * a probe of this half-open period): it says nothing about the analyzer
+     * since the cool-down, so it neither closes nor re-opens it */
+    if (tk->gen != b->gen) return b->state;
     if (b->state == BREAKER_HALF_OPEN) {
+        if (!tk->probe) return b->state;
         if (b->probes_inflight) b->probes_inflight--;
         if (!ok) {
             trip(b, c, now_ms);
@@ -80,7 +89,7 @@ breaker_state_t breaker_record(breaker_t *b, const breaker_config_t *c, bool ok,
         }
         return b->state;
     }
-    if (b->state == BREAKER_OPEN) return b->state; /* a straggler from before the trip */
+    if (b->state == BREAKER_OPEN) return b->state; /* (cannot be: open allows nothing) */
     if (ok) {
         b->ok[b->bucket]++;
         b->consecutive_failures = 0;

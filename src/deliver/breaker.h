@@ -6,11 +6,18 @@
  *             window with at least M attempts)--> open
  *   open --(cool-down elapsed; cool-down doubles with each consecutive trip,
  *           capped)--> half_open
- *   half_open --(probes successes)--> closed      half_open --(a failure)--> open
+ *   half_open --(probes successes)--> closed      half_open --(a probe fails)--> open
  *
  * While open the analyzer gets no records (its share moves to the others);
  * in half_open it gets its share again but at most `probes` batches are in
  * flight until the probes succeed.
+ *
+ * Every attempt carries the ticket breaker_allow() gave it: the breaker's
+ * generation (bumped at each trip) and whether it is a probe. Only results of
+ * the current generation count: an attempt sent before a trip that completes
+ * later (while open, half-open or closed again) is a straggler and changes
+ * nothing, success or failure; in half_open only the probes' own results
+ * close or re-open the breaker and free probe slots.
  */
 #ifndef LOGDIST_BREAKER_H
 #define LOGDIST_BREAKER_H
@@ -32,8 +39,15 @@ typedef struct {
     uint32_t probes;          /* successes (and max in flight) in half_open */
 } breaker_config_t;
 
+/* What breaker_allow() handed an attempt; given back to breaker_record(). */
+typedef struct {
+    uint32_t gen; /* breaker_t.gen when the attempt was allowed */
+    bool probe;   /* allowed in half_open, under the probe cap */
+} breaker_ticket_t;
+
 typedef struct {
     breaker_state_t state;
+    uint32_t gen;               /* bumped at each trip: tells stragglers from current attempts */
     uint32_t consecutive_failures;
     uint32_t consecutive_trips; /* trips since it was last closed by success */
     uint64_t trips;             /* total transitions to open */
@@ -51,12 +65,16 @@ void breaker_init(breaker_t *b, uint64_t now_ms);
 bool breaker_tick(breaker_t *b, const breaker_config_t *c, uint64_t now_ms);
 
 /* May a batch be started now? (closed: yes; open: no; half_open: while fewer
- * than `probes` probes are in flight). When it returns true in half_open, the
- * caller must report the batch's result. */
-bool breaker_allow(breaker_t *b, const breaker_config_t *c, uint64_t now_ms);
+ * than `probes` probes are in flight). When it returns true, *tk is the
+ * attempt's ticket; in half_open (a probe) the caller must report the
+ * batch's result with it. */
+bool breaker_allow(breaker_t *b, const breaker_config_t *c, uint64_t now_ms, breaker_ticket_t *tk);
 
-/* Report a batch result. Returns the new state. */
-breaker_state_t breaker_record(breaker_t *b, const breaker_config_t *c, bool ok, uint64_t now_ms);
+/* Report the result of the attempt allowed with ticket *tk. Results of an
+ * older generation (sent before the last trip) are ignored. Returns the new
+ * state. */
+breaker_state_t breaker_record(breaker_t *b, const breaker_config_t *c, const breaker_ticket_t *tk,
+                               bool ok, uint64_t now_ms);
 
 /* Current cool-down length for the next open period. */
 uint32_t breaker_cooldown(const breaker_t *b, const breaker_config_t *c);

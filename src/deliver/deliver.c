@@ -35,6 +35,7 @@ typedef struct {
     deliver_t *d;
     target_t *t;
     batch_t *b;
+    breaker_ticket_t tk; /* from breaker_allow(): generation, probe or not */
 } attempt_t;
 
 static void pump(deliver_t *d, target_t *t);
@@ -42,7 +43,7 @@ static void place_batch(deliver_t *d, batch_t *b, analyzer_t *exclude);
 static void process_pending(deliver_t *d);
 static void evacuate(deliver_t *d, target_t *t);
 static void unpark(deliver_t *d);
-static void breaker_result(deliver_t *d, target_t *t, bool ok);
+static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk, bool ok);
 static void maybe_finish_drain(deliver_t *d);
 
 static inline target_t *T(const analyzer_t *a)
@@ -153,6 +154,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     target_t *t = at->t;
     analyzer_t *a = t->a;
     batch_t *b = at->b;
+    breaker_ticket_t tk = at->tk;
     free(at);
     t->inflight--;
     t->queue_bytes -= b->cost; /* settled, or placed again by place_batch() */
@@ -161,7 +163,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
         batch_free(b);
         return;
     }
-    if (!a->removed) breaker_result(d, t, res->ok != 0);
+    if (!a->removed) breaker_result(d, t, &tk, res->ok != 0);
     if (res->ok) {
         t->records_delivered += b->records;
         t->batches_delivered++;
@@ -245,11 +247,11 @@ static void on_breaker_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Feed a delivery result to t's breaker and act on its transitions. */
-static void breaker_result(deliver_t *d, target_t *t, bool ok)
+static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk, bool ok)
 {
     breaker_state_t before = t->breaker.state;
     uint64_t now = now_ms();
-    breaker_state_t after = breaker_record(&t->breaker, &d->breaker, ok, now);
+    breaker_state_t after = breaker_record(&t->breaker, &d->breaker, tk, ok, now);
     if (after == before) return;
     if (after == BREAKER_OPEN) {
         uint64_t ms = t->breaker.open_until_ms > now ? t->breaker.open_until_ms - now : 0;
@@ -265,21 +267,65 @@ static void breaker_result(deliver_t *d, target_t *t, bool ok)
     }
 }
 
+/* Panic mode routes to every live analyzer (router.h), those whose breaker is
+ * open too, but an open breaker sends nothing until its cool-down ends (up to
+ * --breaker-max-cooldown-ms): their batches go instead to a routable analyzer
+ * whose breaker is not open, closed ones first, in proportion to weight. NULL
+ * when there is none (not in panic: someone is eligible then). */
+static target_t *pick_unblocked(deliver_t *d, const analyzer_t *exclude)
+{
+    double total[2] = {0, 0}; /* [0] closed, [1] half-open */
+    for (analyzer_t *a = router_first(d->router); a; a = a->next)
+        if (a != exclude && !a->removed && a->routable && a->spec.weight > 0 &&
+            T(a)->breaker.state != BREAKER_OPEN)
+            total[T(a)->breaker.state == BREAKER_HALF_OPEN] += a->spec.weight;
+    int k = total[0] > 0 ? 0 : 1;
+    if (total[k] <= 0) return NULL;
+    double x = (double)(retry_rand(&d->rng) >> 11) / 9007199254740992.0 * total[k];
+    analyzer_t *last = NULL;
+    for (analyzer_t *a = router_first(d->router); a; a = a->next) {
+        if (a == exclude || a->removed || !a->routable || a->spec.weight <= 0 ||
+            T(a)->breaker.state == BREAKER_OPEN ||
+            (T(a)->breaker.state == BREAKER_HALF_OPEN) != k)
+            continue;
+        last = a;
+        if ((x -= a->spec.weight) < 0) break;
+    }
+    return last ? T(last) : NULL;
+}
+
+static void put_batch(deliver_t *d, target_t *t, batch_t *b);
+
 /* Start sending ready batches of t while it has free in-flight slots. */
 static void pump(deliver_t *d, target_t *t)
 {
     analyzer_t *a = t->a;
     if (a->removed || !a->routable) return;
+    if (t->breaker.state == BREAKER_OPEN && t->ready.head) {
+        /* routable although open: panic mode. Its batches go elsewhere. */
+        if (!pick_unblocked(d, a)) return; /* wait for the cool-down */
+        batch_list_t moving = t->ready;
+        memset(&t->ready, 0, sizeof t->ready);
+        batch_t *b;
+        while ((b = batch_list_pop(&moving))) {
+            target_t *to = pick_unblocked(d, a);
+            t->queue_bytes -= b->cost;
+            put_batch(d, to ? to : t, b);
+        }
+        return;
+    }
     uint64_t now = now_ms();
-    while (t->inflight < d->cfg->max_inflight && t->ready.head &&
-           breaker_allow(&t->breaker, &d->breaker, now)) {
-        batch_t *b = batch_list_pop(&t->ready);
-        attempt_t *at = malloc(sizeof *at);
-        if (!at) {
-            batch_list_push_front(&t->ready, b);
+    while (t->inflight < d->cfg->max_inflight && t->ready.head) {
+        attempt_t *at = malloc(sizeof *at); /* before a probe slot is taken */
+        if (!at) return;
+        if (!breaker_allow(&t->breaker, &d->breaker, now, &at->tk)) {
+            free(at);
             return;
         }
-        *at = (attempt_t){d, t, b};
+        batch_t *b = batch_list_pop(&t->ready);
+        at->d = d;
+        at->t = t;
+        at->b = b;
         b->attempts++;
         strlcpy_ld(b->last_analyzer, a->spec.id, sizeof b->last_analyzer);
         t->inflight++;
@@ -303,8 +349,13 @@ static void place_batch(deliver_t *d, batch_t *b, analyzer_t *exclude)
         batch_list_push(&d->parked, b);
         return;
     }
-    target_t *t = T(a);
-    if (b->attempts > 0 && strcmp(a->spec.id, b->last_analyzer)) {
+    put_batch(d, T(a), b);
+}
+
+/* Queue b first on t and pump t. */
+static void put_batch(deliver_t *d, target_t *t, batch_t *b)
+{
+    if (b->attempts > 0 && strcmp(t->a->spec.id, b->last_analyzer)) {
         METRIC_ADD(records_redistributed, b->records);
         t->records_redistributed_in += b->records;
     }

@@ -7,8 +7,11 @@
  * of a packet (issue 9 finding 5: the packet is kept and resumed, nothing lost
  * nor duplicated); retries redistributed to another analyzer; dead-lettering
  * after max_attempts; drain that finishes and drain past its timeout
- * (records_lost_at_shutdown); breaker open -> half-open -> closed timing; a
- * health check failing marks an analyzer down and its share moves.
+ * (records_lost_at_shutdown); breaker open -> half-open -> closed timing;
+ * attempts sent before a trip are not probes (a late result neither closes
+ * nor re-opens the half-open breaker); in panic mode an open breaker's batches
+ * go to the others instead of waiting out the cool-down; a health check
+ * failing marks an analyzer down and its share moves.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -430,6 +433,121 @@ static void test_breaker_timing(void **state)
     fx_free(&x);
 }
 
+/* Answer the oldest open POST (it must not be `not`): ok ones are counted. */
+static void answer_oldest(fx_t *x, const fake_req_t *not, bool ok)
+{
+    fake_req_t *r = x->fake.posts;
+    assert_non_null(r);
+    assert_ptr_not_equal(r, not);
+    if (ok) count_body(x, r->body, r->len);
+    assert_true(fake_answer(&x->fake, NULL, ok));
+}
+
+/* Review finding: attempts sent before the trip, still in flight when the
+ * breaker went half-open, were counted as probes: a late success closed the
+ * breaker while the real probe was still out (a late failure re-opened it).
+ * Only the probe's own result may decide. */
+static void test_breaker_pre_trip_attempt_is_not_a_probe(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 1, (const double[]){1});
+    x.cfg.breaker_failures = 2;
+    x.cfg.breaker_cooldown_ms = 100;
+    x.cfg.breaker_max_cooldown_ms = 100;
+    x.cfg.breaker_probes = 1;
+    x.cfg.max_attempts = 100;
+    x.cfg.max_inflight = 4;
+    fx_start(&x);
+    uint64_t trips = METRIC_GET(breaker_trips);
+    push(&x, 0, 200); /* 4 batches, all in flight */
+    assert_true(WAIT(&x, x.fake.posts_open == 4));
+    answer_oldest(&x, NULL, false);
+    answer_oldest(&x, NULL, false); /* 2 failures: open */
+    assert_int_equal(METRIC_GET(breaker_trips) - trips, 1);
+    deliver_analyzer_snap_t s;
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "open");
+    assert_int_equal(x.fake.posts_open, 2); /* sent before the trip, still out */
+    long posts = x.fake.nposts;
+    assert_true(WAIT(&x, x.fake.nposts == posts + 1)); /* the probe, after the cool-down */
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "half_open");
+    fake_req_t *probe = x.fake.posts;
+    while (probe->next) probe = probe->next; /* the newest */
+    answer_oldest(&x, probe, true); /* a pre-trip attempt succeeds late */
+    run_for(&x, 5);
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "half_open"); /* not closed by it */
+    assert_int_equal(x.fake.nposts, posts + 1);  /* and no second probe went out */
+    answer_oldest(&x, probe, false); /* the other one fails late */
+    run_for(&x, 5);
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "half_open"); /* not re-opened by it */
+    assert_int_equal(METRIC_GET(breaker_trips) - trips, 1);
+    assert_int_equal(x.fake.posts_open, 1);
+    assert_ptr_equal(x.fake.posts, probe);
+    answer(&x, NULL, true); /* the probe succeeds: closed */
+    run_for(&x, 2);
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "closed");
+    g_want = 200;
+    assert_true(run_until(&x, all_delivered));
+    assert_each_once(&x, 200);
+    fx_free(&x);
+}
+
+/* Review finding: in panic mode an analyzer whose breaker is open was
+ * routable, so the records routed to it waited out its cool-down. In panic
+ * an open breaker's batches go to an analyzer whose breaker is not open. */
+static void test_panic_open_breaker_does_not_hold_batches(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 2, (const double[]){1, 1});
+    x.cfg.panic_threshold_pct = 60; /* 1 of 2 eligible: panic */
+    x.cfg.breaker_failures = 2;
+    x.cfg.breaker_cooldown_ms = 20000;
+    x.cfg.breaker_max_cooldown_ms = 20000;
+    x.cfg.max_attempts = 100;
+    fx_start(&x);
+    uint64_t trips = METRIC_GET(breaker_trips);
+    push(&x, 0, 400);
+    uint64_t end = now_ms() + 10000;
+    while (METRIC_GET(breaker_trips) == trips && now_ms() < end) {
+        event_base_loop(deliver_event_base(x.d), EVLOOP_NONBLOCK);
+        answer(&x, "/a1/", false);
+        answer(&x, "/a2/", true);
+        usleep(200);
+    }
+    assert_int_equal(METRIC_GET(breaker_trips) - trips, 1);
+    deliver_snapshot_t snap;
+    assert_int_equal(deliver_snapshot(x.d, NULL, &snap), 0);
+    assert_true(snap.panic);
+    assert_string_equal(snap.analyzers[0].breaker, "open");
+    deliver_snapshot_free(&snap);
+    push(&x, 400, 400);
+    /* everything arrives (on a2) long before a1's cool-down ends */
+    end = now_ms() + 3000;
+    size_t n = 0;
+    while (n < 800 && now_ms() < end) {
+        event_base_loop(deliver_event_base(x.d), EVLOOP_NONBLOCK);
+        answer(&x, "/a1/", false); /* pre-trip stragglers */
+        answer(&x, "/a2/", true);
+        n = 0;
+        for (size_t i = 0; i < 800; i++) n += x.seen[i] != 0;
+        usleep(200);
+    }
+    assert_int_equal(n, 800);
+    assert_each_once(&x, 800);
+    deliver_analyzer_snap_t s;
+    snap_of(&x, "a1", &s);
+    assert_string_equal(s.breaker, "open");
+    assert_int_equal(s.queued_records, 0);
+    assert_true(WAIT(&x, budget_empty(&x)));
+    fx_free(&x);
+}
+
 /* A failing health check marks a2 down: its records go to a1; /health counts 1. */
 static void test_health_down_moves_share(void **state)
 {
@@ -560,6 +678,8 @@ int main(void)
         cmocka_unit_test_teardown(test_drain_finishes, reset_hook),
         cmocka_unit_test_teardown(test_drain_timeout_counts_lost, reset_hook),
         cmocka_unit_test_teardown(test_breaker_timing, reset_hook),
+        cmocka_unit_test_teardown(test_breaker_pre_trip_attempt_is_not_a_probe, reset_hook),
+        cmocka_unit_test_teardown(test_panic_open_breaker_does_not_hold_batches, reset_hook),
         cmocka_unit_test_teardown(test_health_down_moves_share, reset_hook),
         cmocka_unit_test_teardown(test_admin_calls, reset_hook),
         cmocka_unit_test_teardown(test_health_count_never_waits, reset_hook),
