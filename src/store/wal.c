@@ -44,6 +44,8 @@
 #define SEQ_LIMIT (1ull << 62) /* seqs are in [1, SEQ_LIMIT): no overflow anywhere */
 #define MAX_SPAN (1ull << 24)  /* seqs per segment range: bitmaps of at most 2 MiB each */
 #define WALK_CUT 1             /* entry callback: treat this entry as corrupt */
+/* segment numbers are below it: a roll never wraps to 0 */
+#define SEG_NUMBER_LIMIT (1ull << 62)
 
 typedef struct {
     uint64_t number;
@@ -55,6 +57,11 @@ typedef struct {
     uint64_t *bits;    /* acked bitmap, bit i = seq first_seq + i */
     uint64_t *present; /* bit i set when seq first_seq + i is a record of this segment */
     size_t words;
+    /* Its header's next_seq is at least every seq and next_seq before it, so the
+     * older segments add nothing to how this one and the newer ones are read:
+     * they may be deleted. Always true for segments this writer made; false only
+     * for hostile or damaged files (see delete_done_segments). */
+    bool anchor;
 } segment_t;
 
 struct wal {
@@ -269,6 +276,7 @@ static int open_new_segment(wal_t *w)
         w->cap = nc;
     }
     uint64_t number = w->nsegs ? w->segs[w->nsegs - 1].number + 1 : 1;
+    if (number >= SEG_NUMBER_LIMIT) return -EOVERFLOW; /* only after a hostile file name */
     char path[PATH_MAX];
     seg_path(w, number, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -297,18 +305,29 @@ static int open_new_segment(wal_t *w)
     segment_t *s = &w->segs[w->nsegs++];
     memset(s, 0, sizeof *s);
     s->number = number;
+    s->anchor = true; /* its header holds next_seq, above everything before it */
     s->size = SEG_HEADER;
     w->synced_size = SEG_HEADER;
     w->disk_bytes += SEG_HEADER;
     return 0;
 }
 
-/* Delete the oldest segments while they and all older ones are fully acknowledged. */
+/* Delete the oldest segments while they and all older ones are fully acknowledged.
+ *
+ * The scan ignores a record below the running next_seq, which older segments'
+ * headers and records raise. Deleting them must not change what a later start
+ * accepts (an ignored record coming back, or a lower record accepted so that a
+ * recovered one is cut as past the span): the segment that becomes the oldest
+ * must be an anchor, one whose own header carries all that context. Segments
+ * this writer made always are; with hostile files, the older segments stay
+ * until those that need them are done too. */
 static void delete_done_segments(wal_t *w)
 {
     size_t k = 0;
     while (k + 1 < w->nsegs && w->segs[k].acked == w->segs[k].records)
         k++;
+    while (k && !w->segs[k].anchor) /* segs[0] is one */
+        k--;
     if (!k) return;
     for (size_t i = 0; i < k; i++) {
         char path[PATH_MAX];
@@ -526,8 +545,12 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         const char *img = NULL;
         size_t len = 0;
         if ((rc = map_file(path, &img, &len))) break;
-        if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i]) {
-            log_error("wal", "%s: not a logdist WAL segment (%zu bytes); moved aside", path, len);
+        /* a number past the limit is no writer's (2^62 rolls): a roll after it would
+         * wrap to a segment read before every other one */
+        if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i] ||
+            nums[i] >= SEG_NUMBER_LIMIT) {
+            log_error("wal", "%s: not a logdist WAL segment (%zu bytes%s); moved aside", path, len,
+                      nums[i] >= SEG_NUMBER_LIMIT ? ", number out of range" : "");
             char bad[PATH_MAX + 8];
             snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);
@@ -550,11 +573,19 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         memset(s, 0, sizeof *s);
         s->number = nums[i];
         uint64_t hdr_next = get_u64(img + 16);
-        if (hdr_next >= SEQ_LIMIT)
+        if (hdr_next >= SEQ_LIMIT) {
             log_error("wal", "%s: header next_seq %llu is out of range; ignored", path,
                       (unsigned long long)hdr_next);
-        else if (hdr_next > w->next_seq)
-            w->next_seq = hdr_next;
+            hdr_next = 0;
+        }
+        /* the first segment found is an anchor: nothing is read before it */
+        s->anchor = hdr_next >= w->next_seq || w->next_seq == 1;
+        if (!s->anchor)
+            log_warn("wal",
+                     "%s: header next_seq %llu is below next_seq %llu of the older segments; "
+                     "they are kept until this one can be deleted too",
+                     path, (unsigned long long)hdr_next, (unsigned long long)w->next_seq);
+        if (hdr_next > w->next_seq) w->next_seq = hdr_next;
         scan_ctx_t c = {w, s, stats};
         int stop = 0;
         size_t good = walk_entries(img, len, scan_entry, &c, &stop);

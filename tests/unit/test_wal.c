@@ -21,7 +21,10 @@
  *   - hostile segments, handcrafted, each in a child with a hang detector: ACK
  *     counts of 2^32-1, first+count overflow, empty runs, seq jumps of 2^40/2^60,
  *     seq 0 and ~2^64, header next_seq 2^64-1, a 64 GiB sparse segment, a seq
- *     written twice or out of order (replayed once, in order).
+ *     written twice or out of order (replayed once, in order), records below an
+ *     older empty segment's header next_seq, a segment numbered 2^64-1 (moved
+ *     aside: a roll after it wrapped to 0); each row then appends (a roll, which
+ *     deletes what it may) and reopens: the same records come back, nothing is cut.
  * The on-disk format (wal.h / docs/DURABILITY.md) is parsed independently here.
  */
 #include <dirent.h>
@@ -2054,28 +2057,53 @@ typedef struct {
     size_t want_replayed; /* records replayed after open */
     bool want_cut;        /* the hostile entry is cut as corrupt */
     uint64_t sparse_size; /* then extend the file (a hole of zeros) to this size; 0 = no */
+    uint64_t prior_next_seq; /* an empty segment 1 with this header next_seq comes first and
+                                the hostile one is segment 2 (0 = none): the appends after
+                                open roll, and the roll deletes what it may */
+    uint64_t segment_number; /* of the hostile segment (file name and header); 0 = as above */
 } hostile_case_t;
 
 static const hostile_case_t hostile_cases[] = {
-    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false, 0},
-    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true, 0},
-    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true, 0},
-    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true, 0},
-    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true, 0},
-    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true, 0},
-    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0},
-    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0},
-    {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30},
+    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false, 0, 0, 0},
+    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true, 0, 0, 0},
+    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true, 0, 0, 0},
+    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true, 0, 0, 0},
+    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true, 0, 0, 0},
+    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true, 0, 0, 0},
+    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0, 0, 0},
+    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0, 0, 0},
+    {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30, 0, 0},
     /* a seq written twice, or below an earlier one: ignored by the scan, so not replayed */
-    {"duplicate seq in a segment", 1, 4, {1, 2, 2, 3}, 0, 0, 0, 0, 3, false, 0},
-    {"out-of-order seq in a segment", 1, 3, {1, 5, 3}, 0, 0, 0, 0, 2, false, 0},
+    {"duplicate seq in a segment", 1, 4, {1, 2, 2, 3}, 0, 0, 0, 0, 3, false, 0, 0, 0},
+    {"out-of-order seq in a segment", 1, 3, {1, 5, 3}, 0, 0, 0, 0, 2, false, 0, 0, 0},
+    /* what a start accepts must not change when a roll deletes an older segment: a
+     * record below an older header's next_seq stays ignored, and a record accepted
+     * above it is not cut later as past the span of that lower one */
+    {"records below an older empty segment's next_seq", 1, 3, {1, 2, 3}, 0, 0, 0, 0, 1, false, 0,
+     3, 0},
+    {"record below an older next_seq, then one 2^31+ above", 8, 2, {8, 3338665993}, 0, 0, 0, 0, 1,
+     false, 0, 1792, 0},
+    /* no writer numbers a segment 2^62 or more (a roll after 2^64-1 wrapped to segment 0,
+     * read first at the next start, its next_seq hiding every older record): moved aside */
+    {"segment number 2^64-1", 1, 2, {1, 2}, 0, 0, 0, 0, 0, false, 0, 0, UINT64_MAX},
 };
 
 /* Runs in a child: 0 = as expected; else prints why. */
 static int hostile_check(const hostile_case_t *c, const char *dir)
 {
+    uint64_t number = 1;
+    char p[512];
+    if (c->prior_next_seq) {
+        seg_img_t e = {0};
+        img_header(&e, number, c->prior_next_seq);
+        seg_file(dir, number++, p, sizeof p);
+        FILE *f = fopen(p, "wb");
+        if (!f || fwrite(e.b, 1, e.len, f) != e.len || fclose(f)) return 2;
+        free(e.b);
+    }
+    if (c->segment_number) number = c->segment_number;
     seg_img_t s = {0};
-    img_header(&s, 1, c->header_next_seq);
+    img_header(&s, number, c->header_next_seq);
     for (size_t i = 0; i < c->nrec; i++) {
         char t[32];
         snprintf(t, sizeof t, "\"r%zu\"", i);
@@ -2091,8 +2119,7 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
         img_ack(&s, f, n, c->ack_runs);
     }
     if (c->tail_seq) img_rec(&s, c->tail_seq, "\"tail\"");
-    char p[512];
-    seg_file(dir, 1, p, sizeof p);
+    seg_file(dir, number, p, sizeof p);
     FILE *f = fopen(p, "wb");
     if (!f || fwrite(s.b, 1, s.len, f) != s.len || fclose(f)) return 2;
     free(s.b);
@@ -2106,10 +2133,9 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
         fprintf(stderr, "%s: wal_open: %s\n", c->name, strerror(-rc));
         return 3;
     }
-    coll_t col = {0};
-    rc = wal_replay(w, collect_cb, &col);
-    size_t got = col.n;
-    coll_free(&col);
+    coll_t first = {0};
+    rc = wal_replay(w, collect_cb, &first);
+    size_t got = first.n;
     if (rc || got != c->want_replayed) {
         fprintf(stderr, "%s: replayed %zu records (rc %d), expected %zu\n", c->name, got, rc,
                 c->want_replayed);
@@ -2128,6 +2154,27 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
         return 6;
     }
     wal_close(w);
+    /* a second start (after that roll and what it deleted) recovers the same plus the
+     * two appended, and cuts nothing */
+    w = NULL;
+    if ((rc = wal_open(&o, &w, &st))) {
+        fprintf(stderr, "%s: reopen: %s\n", c->name, strerror(-rc));
+        return 7;
+    }
+    coll_t col = {0};
+    rc = wal_replay(w, collect_cb, &col);
+    got = col.n;
+    bool same = got == first.n + 2 && col.g[got - 2].seq == a && col.g[got - 1].seq == b;
+    for (size_t i = 0; same && i < first.n; i++)
+        same = col.g[i].seq == first.g[i].seq && col.g[i].crc == first.g[i].crc;
+    coll_free(&col);
+    coll_free(&first);
+    wal_close(w);
+    if (rc || !same || st.bytes_cut) {
+        fprintf(stderr, "%s: reopen replayed %zu records (rc %d), expected %zu; %llu bytes cut\n",
+                c->name, got, rc, c->want_replayed + 2, (unsigned long long)st.bytes_cut);
+        return 8;
+    }
     return 0;
 }
 
