@@ -44,8 +44,6 @@
 #define SEQ_LIMIT (1ull << 62) /* seqs are in [1, SEQ_LIMIT): no overflow anywhere */
 #define MAX_SPAN (1ull << 24)  /* seqs per segment range: bitmaps of at most 2 MiB each */
 #define WALK_CUT 1             /* entry callback: treat this entry as corrupt */
-/* segment numbers are below it: a roll never wraps to 0 */
-#define SEG_NUMBER_LIMIT (1ull << 62)
 
 typedef struct {
     uint64_t number;
@@ -276,7 +274,9 @@ static int open_new_segment(wal_t *w)
         w->cap = nc;
     }
     uint64_t number = w->nsegs ? w->segs[w->nsegs - 1].number + 1 : 1;
-    if (number >= SEG_NUMBER_LIMIT) return -EOVERFLOW; /* only after a hostile file name */
+    /* never wrap to 0: that segment would be read first at the next start, before
+     * every older one (only a hostile file is numbered 2^64-1) */
+    if (!number) return -EOVERFLOW;
     char path[PATH_MAX];
     seg_path(w, number, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -545,12 +545,8 @@ int wal_open(const wal_options_t *o, wal_t **out, wal_open_stats_t *stats)
         const char *img = NULL;
         size_t len = 0;
         if ((rc = map_file(path, &img, &len))) break;
-        /* a number past the limit is no writer's (2^62 rolls): a roll after it would
-         * wrap to a segment read before every other one */
-        if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i] ||
-            nums[i] >= SEG_NUMBER_LIMIT) {
-            log_error("wal", "%s: not a logdist WAL segment (%zu bytes%s); moved aside", path, len,
-                      nums[i] >= SEG_NUMBER_LIMIT ? ", number out of range" : "");
+        if (len < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) || get_u64(img + 8) != nums[i]) {
+            log_error("wal", "%s: not a logdist WAL segment (%zu bytes); moved aside", path, len);
             char bad[PATH_MAX + 8];
             snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);

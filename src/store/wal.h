@@ -43,18 +43,18 @@
  *   - A lost ACK (a failed or unsynced write of ACK entries) is only ever a
  *     duplicate after a crash, never a loss.
  *
- * Hostile disk content: segment numbers are below 2^62 (a file numbered
- * higher is moved aside like a bad header, so a roll never wraps to 0); record
- * seqs are in [1, 2^62); one segment's records span at most 2^24 seqs (the
- * writer rolls before); an ACK run must be non-empty and end below 2^62. An
- * entry that breaks these is treated like a CRC failure (the segment is cut
- * before it, and logged), so opening costs bounded memory and time per entry
- * whatever the files hold. A record below the running next_seq (above every
- * seq accepted before it, older segments included, and at least every header's
- * next_seq up to its own) is ignored. So that what a start accepts never
- * depends on what a roll deleted, older segments are deleted only up to one
- * whose header next_seq is at least all that came before it (always so for
- * segments this writer made; a header below that is logged at open).
+ * Hostile disk content: a roll after segment 2^64-1 fails (-EOVERFLOW) instead
+ * of wrapping to 0; record seqs are in [1, 2^62); one segment's records span
+ * at most 2^24 seqs (the writer rolls before); an ACK run must be non-empty
+ * and end below 2^62. An entry that breaks these is treated like a CRC failure
+ * (the segment is cut before it, and logged), so opening costs bounded memory
+ * and time per entry whatever the files hold. A record below the running
+ * next_seq (above every seq accepted before it, older segments included, and
+ * at least every header's next_seq up to its own) is ignored. So that what a
+ * start accepts never depends on what a roll deleted, older segments are
+ * deleted only up to one whose header next_seq is at least all that came
+ * before it (always so for segments this writer made; a header below that is
+ * logged at open).
  *
  * Not thread-safe: one thread (the durability writer, store/durable.c) owns it;
  * only wal_fdatasync_fd may be called from another thread.

@@ -22,8 +22,8 @@
  *     counts of 2^32-1, first+count overflow, empty runs, seq jumps of 2^40/2^60,
  *     seq 0 and ~2^64, header next_seq 2^64-1, a 64 GiB sparse segment, a seq
  *     written twice or out of order (replayed once, in order), records below an
- *     older empty segment's header next_seq, a segment numbered 2^64-1 (moved
- *     aside: a roll after it wrapped to 0); each row then appends (a roll, which
+ *     older empty segment's header next_seq, a segment numbered 2^64-1 (read; a
+ *     roll after it wrapped to 0, now refused); each row then appends (a roll, which
  *     deletes what it may) and reopens: the same records come back, nothing is cut.
  * The on-disk format (wal.h / docs/DURABILITY.md) is parsed independently here.
  */
@@ -2061,31 +2061,32 @@ typedef struct {
                                 the hostile one is segment 2 (0 = none): the appends after
                                 open roll, and the roll deletes what it may */
     uint64_t segment_number; /* of the hostile segment (file name and header); 0 = as above */
+    int append_err;          /* the appends after open fail with this (0 = they work) */
 } hostile_case_t;
 
 static const hostile_case_t hostile_cases[] = {
-    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false, 0, 0, 0},
-    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true, 0, 0, 0},
-    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true, 0, 0, 0},
-    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true, 0, 0, 0},
-    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true, 0, 0, 0},
-    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true, 0, 0, 0},
-    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0, 0, 0},
-    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0, 0, 0},
-    {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30, 0, 0},
+    {"ACK count 2^32-1 (x100 runs)", 1, 3, {1, 2, 3}, 2, 0xFFFFFFFFu, 100, 0, 1, false, 0, 0, 0, 0},
+    {"ACK first+count overflows", 1, 3, {1, 2, 3}, UINT64_MAX - 5, 100, 1, 4, 3, true, 0, 0, 0, 0},
+    {"ACK of count 0", 1, 3, {1, 2, 3}, 1, 0, 1, 0, 3, true, 0, 0, 0, 0},
+    {"sequence jump of 2^60", 1, 3, {1, 2, 1ull << 60}, 0, 0, 0, 0, 2, true, 0, 0, 0, 0},
+    {"sequence jump of 2^40", 1, 3, {1, 2, 1ull << 40}, 0, 0, 0, 0, 2, true, 0, 0, 0, 0},
+    {"record seq 0", 1, 2, {1, 0}, 0, 0, 0, 0, 1, true, 0, 0, 0, 0},
+    {"record seq near 2^64", 1, 2, {1, UINT64_MAX}, 0, 0, 0, 0, 1, true, 0, 0, 0, 0},
+    {"header next_seq 2^64-1", UINT64_MAX, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0, 0, 0, 0},
+    {"64 GiB segment file (sparse)", 1, 2, {1, 2}, 0, 0, 0, 0, 2, true, 64ull << 30, 0, 0, 0},
     /* a seq written twice, or below an earlier one: ignored by the scan, so not replayed */
-    {"duplicate seq in a segment", 1, 4, {1, 2, 2, 3}, 0, 0, 0, 0, 3, false, 0, 0, 0},
-    {"out-of-order seq in a segment", 1, 3, {1, 5, 3}, 0, 0, 0, 0, 2, false, 0, 0, 0},
+    {"duplicate seq in a segment", 1, 4, {1, 2, 2, 3}, 0, 0, 0, 0, 3, false, 0, 0, 0, 0},
+    {"out-of-order seq in a segment", 1, 3, {1, 5, 3}, 0, 0, 0, 0, 2, false, 0, 0, 0, 0},
     /* what a start accepts must not change when a roll deletes an older segment: a
      * record below an older header's next_seq stays ignored, and a record accepted
      * above it is not cut later as past the span of that lower one */
     {"records below an older empty segment's next_seq", 1, 3, {1, 2, 3}, 0, 0, 0, 0, 1, false, 0,
-     3, 0},
+     3, 0, 0},
     {"record below an older next_seq, then one 2^31+ above", 8, 2, {8, 3338665993}, 0, 0, 0, 0, 1,
-     false, 0, 1792, 0},
-    /* no writer numbers a segment 2^62 or more (a roll after 2^64-1 wrapped to segment 0,
-     * read first at the next start, its next_seq hiding every older record): moved aside */
-    {"segment number 2^64-1", 1, 2, {1, 2}, 0, 0, 0, 0, 0, false, 0, 0, UINT64_MAX},
+     false, 0, 1792, 0, 0},
+    /* a roll after segment 2^64-1 wrapped to segment 0, read first at the next start (its
+     * next_seq hid every older record): the records are read, a roll is refused */
+    {"segment number 2^64-1", 1, 2, {1, 2}, 0, 0, 0, 0, 2, false, 0, 0, UINT64_MAX, -EOVERFLOW},
 };
 
 /* Runs in a child: 0 = as expected; else prints why. */
@@ -2146,8 +2147,32 @@ static int hostile_check(const hostile_case_t *c, const char *dir)
                 (unsigned long long)st.bytes_cut, c->want_cut ? "a cut" : "none");
         return 5;
     }
-    /* the log still works: new seqs are > 0 and increasing */
+    /* the log still works: new seqs are > 0 and increasing (or it refuses them) */
     uint64_t a = 0, b = 0;
+    if (c->append_err) {
+        rc = wal_append(w, "{}", 2, &a);
+        wal_close(w);
+        if (rc != c->append_err) {
+            fprintf(stderr, "%s: append after open: %d, expected %d\n", c->name, rc,
+                    c->append_err);
+            return 6;
+        }
+        w = NULL;
+        coll_t again = {0};
+        rc = wal_open(&o, &w, &st);
+        if (!rc) rc = wal_replay(w, collect_cb, &again);
+        bool same = !rc && again.n == first.n && !st.bytes_cut;
+        for (size_t i = 0; same && i < first.n; i++)
+            same = again.g[i].seq == first.g[i].seq && again.g[i].crc == first.g[i].crc;
+        coll_free(&again);
+        coll_free(&first);
+        wal_close(w);
+        if (!same) {
+            fprintf(stderr, "%s: reopen after a refused append differs (rc %d)\n", c->name, rc);
+            return 8;
+        }
+        return 0;
+    }
     if (wal_append(w, "{}", 2, &a) || wal_append(w, "{}", 2, &b) || wal_sync(w) || !a || b <= a) {
         fprintf(stderr, "%s: appends after open gave seqs %llu, %llu\n", c->name,
                 (unsigned long long)a, (unsigned long long)b);
