@@ -3,7 +3,8 @@
 # demo and benchmarks need. Idempotent: does nothing when all are present.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
-      libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev python3 curl util-linux
+      libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev libhttp-parser-dev
+      python3 curl util-linux
       strace"
 missing=""
 for p in $PKGS; do
