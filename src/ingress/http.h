@@ -61,6 +61,7 @@ typedef struct http_limits {
     size_t max_header_bytes;  /* request line + headers (431/414 beyond) */
     uint32_t max_headers;     /* header lines (431 beyond) */
     size_t max_uri_bytes;     /* 414 beyond */
+    uint32_t max_requests_per_conn_s; /* 429 beyond (0 = unlimited), burst the same */
 } http_limits_t;
 
 /* The framer for conn.h: proto_ctx is an http_server_t. */
@@ -83,6 +84,19 @@ const char *http_req_header(const http_req_t *r, const char *name);
 long long http_req_content_length(const http_req_t *r);
 const char *http_req_peer_addr(const http_req_t *r);
 uint16_t http_req_peer_port(const http_req_t *r);
+
+/* The connection the request arrived on (valid while !http_req_orphaned;
+ * only for identity, e.g. a per-connection rate bucket: a pointer may be
+ * reused by a later connection). */
+const conn_t *http_req_conn(const http_req_t *r);
+/* One pointer of handler state carried from on_head to on_request (not freed). */
+void http_req_set_user(http_req_t *r, void *user);
+void *http_req_user(const http_req_t *r);
+/* Pause: the body is not read until http_req_resume() (backpressure by not
+ * reading). Call from on_head instead of answering or reading the body. */
+void http_req_park(http_req_t *r);
+/* Continue a parked request: the handler's on_head runs again. */
+void http_req_resume(http_req_t *r);
 
 /* Read a body of at most `limit` bytes (a longer one is answered 413 by the
  * framer and on_request never runs). 0, or a negative errno (the request was
