@@ -95,9 +95,12 @@ json_t *metrics_to_json(void)
     PUT(m, "records_replay_failed", records_replay_failed);
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
     PUT(m, "connections_refused", connections_refused);
+    PUT(m, "connections_refused_per_ip", connections_refused_per_ip);
     PUT(m, "connections_shed", connections_shed);
     PUT(m, "accept_errors", accept_errors);
     PUT(m, "requests_rate_limited", requests_rate_limited);
+    PUT(m, "requests_paused", requests_paused);
+    PUT(m, "requests_pause_expired", requests_pause_expired);
     json_t *rl = json_object();
     json_object_set_new(rl, "global", json_integer((json_int_t)METRIC_GET(rate_limited_global)));
     json_object_set_new(rl, "agent", json_integer((json_int_t)METRIC_GET(rate_limited_agent)));
@@ -105,6 +108,8 @@ json_t *metrics_to_json(void)
                         json_integer((json_int_t)METRIC_GET(rate_limit_agents)));
     json_object_set_new(m, "rate_limits", rl);
     PUT(m, "slow_clients_closed", slow_clients_closed);
+    PUT(m, "http_bad_requests", http_bad_requests);
+    PUT(m, "body_budget_waits", body_budget_waits);
     PUT(m, "tls_setup_failures", tls_setup_failures);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",

@@ -60,14 +60,19 @@ typedef struct {
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t records_replay_failed; /* WAL records that no longer parse: quarantined */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
-    _Atomic uint64_t connections_refused;   /* over max-connections */
+    _Atomic uint64_t connections_refused;   /* over max-connections or max-connections-per-ip */
+    _Atomic uint64_t connections_refused_per_ip; /* of them: over max-connections-per-ip */
     _Atomic uint64_t accept_errors;         /* accept() failed (descriptors, memory): backed off */
     _Atomic uint64_t connections_shed;      /* closed after a shedding 503 (memory, queue, drain) */
     _Atomic uint64_t requests_rate_limited; /* over max-requests-per-connection-s */
+    _Atomic uint64_t requests_paused;       /* --overload-action pause: parked unread */
+    _Atomic uint64_t requests_pause_expired; /* parked longer than idle-timeout-s: 503 */
     _Atomic uint64_t rate_limited_global;   /* packets over the global rate limits (429) */
     _Atomic uint64_t rate_limited_agent;    /* packets over their agent's rate limits (429) */
     _Atomic uint64_t rate_limit_agents;     /* gauge: agents with a rate-limit bucket */
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */
+    _Atomic uint64_t http_bad_requests;     /* refused by the HTTP framer (400/414/431/501/505) */
+    _Atomic uint64_t body_budget_waits;     /* requests that waited for the in-flight body budget */
     _Atomic uint64_t tls_setup_failures;    /* TLS listener could not set up a connection (SSL_new): closed */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t breaker_trips;
