@@ -3,7 +3,8 @@
  * delivery thread, serve HTTP on the ingest thread (this one), and on
  * SIGTERM/SIGINT stop accepting, drain what is queued and exit 0.
  *
- *   agents --HTTP--> [ingest thread: server -> ingest (scan) ] --packet queue-->
+ *   agents --HTTP--> [ingest thread: listener (ingress/conn) -> HTTP framer
+ *        (ingress/http) -> server (routing) -> ingest (scan) ] --packet queue-->
  *        [delivery thread: router (balancer, batches) -> sender (curl multi)] --HTTP--> analyzers
  *   durable packets detour through [durability writer thread: WAL append + group fsync]
  *   before the packet queue and the 202.
@@ -34,6 +35,7 @@
 #include "core/server.h"
 #include "core/tls.h"
 #include "core/metrics.h"
+#include "ingress/conn.h"
 #include "route/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
@@ -304,7 +306,9 @@ int main(int argc, char **argv)
     }
     ing = ingest_new(&cfg, deliver_queue(d), dur, auth);
     adm = admin_new(&cfg, d, ing, store, auth);
-    if (!ing || !adm) goto out;
+    if (!ing || !adm || ingest_set_loop(ing, app.base)) goto out;
+    /* bodies buffered before they are packets, over every connection */
+    conn_budget_set_limit(cfg.max_inflight_body_bytes);
     srv = server_new(app.base, &cfg, cfg.listen_host, cfg.listen_port,
                      cfg.admin_host[0] ? SERVE_INGEST : SERVE_ALL, app.tls, ing, adm);
     if (!srv) goto out;

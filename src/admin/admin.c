@@ -1,14 +1,17 @@
 /*
  * admin.c - see admin.h. Request bodies are small JSON objects parsed with
  * jansson in admin_body.c (pure, fuzzed; bounded to ADMIN_BODY_MAX); every error is a JSON body.
+ *
+ * Two phases (ingress/http.h): admin_on_head() checks the token (every path
+ * but /health) and whether the path and method take a body; only a request
+ * that passed both has its body read (at most ADMIN_BODY_MAX), and
+ * admin_on_request() routes it. Everything else is answered from its head.
  */
 #include "admin/admin.h"
 #include "admin/admin_body.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,7 @@
 #include "common/util.h"
 #include "core/auth.h"
 #include "core/metrics.h"
+#include "ingress/conn.h"
 
 #define ANALYZERS_PATH "/api/v1/analyzers"
 
@@ -111,6 +115,9 @@ static json_t *analyzers_json(admin_t *a, const char *id)
 static json_t *metrics_json(admin_t *a)
 {
     json_t *m = metrics_to_json();
+    /* the connection layer's gauges (ingress/conn.h) */
+    json_object_set_new(m, "connections_open", json_integer((json_int_t)conn_open_count()));
+    json_object_set_new(m, "body_bytes_in_flight", json_integer((json_int_t)conn_budget_used()));
     json_t *all = analyzers_json(a, NULL);
     json_object_set(m, "analyzers", json_object_get(all, "analyzers"));
     json_decref(all);
@@ -137,7 +144,7 @@ typedef struct {
 
 struct replay {
     admin_t *a;
-    struct evhttp_request *req;
+    http_req_t *req; /* answered when every batch is done (dropped if its client left) */
     long batches, pending, failed, unremoved;
     size_t records;
     replay_item_t *items;
@@ -187,7 +194,7 @@ static void replay_step(void *ctx, int status, size_t records)
 /* POST /api/v1/deadletter/replay: every dead-lettered batch goes through
  * ingest again (validated with limits that fit the stored framing, made
  * durable, queued); each entry is removed by batch id once it is queued. */
-static void deadletter_replay(admin_t *a, struct evhttp_request *req)
+static void deadletter_replay(admin_t *a, http_req_t *req)
 {
     if (a->replaying) {
         http_reply_error(req, 409, "conflict", "a replay is already running", -1, 0);
@@ -223,17 +230,18 @@ static void deadletter_replay(admin_t *a, struct evhttp_request *req)
     replay_release(r);
 }
 
-/* The body of a request for admin_body_*(): NULL when longer than ADMIN_BODY_MAX
- * (admin_body refuses it unread). */
-static const char *request_body(struct evhttp_request *req, size_t *len)
+/* The body of a request for admin_body_*() ("" when it has none, or was
+ * answered from its head); NULL when longer than ADMIN_BODY_MAX (admin_body
+ * refuses it unread). */
+static const char *request_body(http_req_t *req, size_t *len)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    *len = evbuffer_get_length(in);
+    *len = 0;
+    const char *b = http_req_body(req, len);
     if (*len > ADMIN_BODY_MAX) return NULL;
-    return *len ? (const char *)evbuffer_pullup(in, -1) : "";
+    return b && *len ? b : "";
 }
 
-static void reply_body_error(struct evhttp_request *req, const admin_body_error_t *e,
+static void reply_body_error(http_req_t *req, const admin_body_error_t *e,
                              const char *msg)
 {
     http_reply_error(req, e->status, e->code, msg, e->offset, e->status == 503 ? 1 : 0);
@@ -241,7 +249,7 @@ static void reply_body_error(struct evhttp_request *req, const admin_body_error_
 
 /* DELETE /api/v1/deadletter: no body purges every entry stored now;
  * {"batch_ids":[...]} purges only those (unknown ids are skipped). */
-static void purge_deadletters(admin_t *a, struct evhttp_request *req)
+static void purge_deadletters(admin_t *a, http_req_t *req)
 {
     char **ids = NULL;
     size_t n = 0, len;
@@ -276,20 +284,20 @@ void admin_set_draining(admin_t *a, bool draining)
     a->draining = draining;
 }
 
-static void method_not_allowed(struct evhttp_request *req, const char *allow)
+static void method_not_allowed(http_req_t *req, const char *allow)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    http_req_add_header(req, "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", -1, 0);
 }
 
-static void analyzers_collection(admin_t *a, struct evhttp_request *req)
+static void analyzers_collection(admin_t *a, http_req_t *req)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd == EVHTTP_REQ_GET) {
+    http_method_t cmd = http_req_method(req);
+    if (cmd == HTTP_M_GET || cmd == HTTP_M_HEAD) {
         http_reply_json(req, 200, analyzers_json(a, NULL));
         return;
     }
-    if (cmd != EVHTTP_REQ_POST) {
+    if (cmd != HTTP_M_POST) {
         method_not_allowed(req, "GET, POST");
         return;
     }
@@ -320,15 +328,15 @@ static void analyzers_collection(admin_t *a, struct evhttp_request *req)
     persist(a, spec.id);
     char loc[128];
     snprintf(loc, sizeof loc, ANALYZERS_PATH "/%s", spec.id);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+    http_req_add_header(req, "Location", loc);
     json_t *j = analyzers_json(a, spec.id);
     http_reply_json(req, 201, j ? j : json_object());
 }
 
-static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id)
+static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd == EVHTTP_REQ_GET) {
+    http_method_t cmd = http_req_method(req);
+    if (cmd == HTTP_M_GET || cmd == HTTP_M_HEAD) {
         json_t *j = analyzers_json(a, id);
         if (j)
             http_reply_json(req, 200, j);
@@ -336,7 +344,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
         return;
     }
-    if (cmd == EVHTTP_REQ_DELETE) {
+    if (cmd == HTTP_M_DELETE) {
         if (deliver_analyzer_remove(a->d, id)) {
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
             return;
@@ -347,7 +355,7 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
         http_reply_json(req, 200, o);
         return;
     }
-    if (cmd != EVHTTP_REQ_PUT) {
+    if (cmd != HTTP_M_PUT) {
         method_not_allowed(req, "GET, PUT, DELETE");
         return;
     }
@@ -380,13 +388,13 @@ static void analyzer_item(admin_t *a, struct evhttp_request *req, const char *id
     http_reply_json(req, 200, j ? j : json_object());
 }
 
-static void health(admin_t *a, struct evhttp_request *req)
+static void health(admin_t *a, http_req_t *req)
 {
     json_t *o = json_object();
     if (a->draining) { /* the delivery thread is stopping: do not call into it */
         json_object_set_new(o, "status", json_string("draining"));
         json_object_set_new(o, "retry_after_s", json_integer(5));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        http_req_add_header(req, "Retry-After", "5");
         http_reply_json(req, 503, o);
         return;
     }
@@ -400,71 +408,80 @@ static void health(admin_t *a, struct evhttp_request *req)
     http_reply_json(req, a->draining ? 503 : 200, o);
 }
 
-void admin_handle(admin_t *a, struct evhttp_request *req)
+/* The request's path: its target up to '?' or '#', without trailing slashes
+ * (kept: "/"). False when too long for out (no endpoint has such a path). */
+static bool path_of(const http_req_t *req, char *out, size_t outlen)
 {
-    const char *uri = evhttp_request_get_uri(req);
-    char path[512];
+    const char *uri = http_req_uri(req);
     size_t n = strcspn(uri, "?#");
-    if (n >= sizeof path) {
+    if (n >= outlen) return false;
+    memcpy(out, uri, n);
+    out[n] = 0;
+    while (n > 1 && out[n - 1] == '/') out[--n] = 0; /* tolerate a trailing slash */
+    return true;
+}
+
+static bool is_read(http_method_t m)
+{
+    return m == HTTP_M_GET || m == HTTP_M_HEAD;
+}
+
+/* Does this path and method take a request body (read before routing)? Only
+ * the requests an endpoint will act on: anything else is answered (405, 404)
+ * from its head, without reading a body. */
+static bool takes_body(const char *path, http_method_t m)
+{
+    if (!strcmp(path, ANALYZERS_PATH)) return m == HTTP_M_POST;
+    if (!strncmp(path, ANALYZERS_PATH "/", sizeof ANALYZERS_PATH))
+        return m == HTTP_M_PUT || m == HTTP_M_DELETE;
+    if (!strcmp(path, "/api/v1/deadletter")) return m == HTTP_M_DELETE;
+    if (!strcmp(path, "/api/v1/deadletter/replay")) return m == HTTP_M_POST;
+    return false;
+}
+
+/* Everything after the token check: /health, the shutdown refusal, then the
+ * endpoints (their body, if any, is in). */
+static void route(admin_t *a, http_req_t *req)
+{
+    char path[512];
+    if (!path_of(req, path, sizeof path)) {
         http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);
         return;
     }
-    memcpy(path, uri, n);
-    path[n] = 0;
-    while (n > 1 && path[n - 1] == '/')
-        path[--n] = 0; /* tolerate a trailing slash */
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-
-    if (strcmp(path, "/health")) { /* /health stays open for liveness probes */
-        bool read = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
-        if (!auth_http_require(a->auth, req, read ? ROLE_READ | ROLE_ADMIN : ROLE_ADMIN, NULL))
-            return;
-    }
+    http_method_t cmd = http_req_method(req);
     if (!strcmp(path, "/health")) {
-        if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        if (!is_read(cmd))
             method_not_allowed(req, "GET");
-            return;
-        }
-        {
+        else
             health(a, req);
-            return;
-        }
+        return;
     }
     if (a->draining) { /* the rest calls into the delivery thread, which is stopping */
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_req_close_after(req);
         http_reply_error(req, 503, "shutting_down", "logdistd is shutting down", -1, 5);
         return;
     }
     if (!strcmp(path, "/api/v1/metrics")) {
-        if (cmd != EVHTTP_REQ_GET) {
+        if (!is_read(cmd))
             method_not_allowed(req, "GET");
-            return;
-        }
-        {
+        else
             http_reply_json(req, 200, metrics_json(a));
-            return;
-        }
+        return;
     }
     if (!strcmp(path, "/api/v1/deadletter")) {
-        if (cmd == EVHTTP_REQ_GET) {
+        if (is_read(cmd))
             http_reply_json(req, 200, deliver_deadletter_json(a->d));
-            return;
-        }
-        if (cmd == EVHTTP_REQ_DELETE) {
+        else if (cmd == HTTP_M_DELETE)
             purge_deadletters(a, req);
-            return;
-        }
-        {
+        else
             method_not_allowed(req, "GET, DELETE");
-            return;
-        }
+        return;
     }
     if (!strcmp(path, "/api/v1/deadletter/replay")) {
-        if (cmd != EVHTTP_REQ_POST) {
+        if (cmd != HTTP_M_POST)
             method_not_allowed(req, "POST");
-            return;
-        }
-        deadletter_replay(a, req);
+        else
+            deadletter_replay(a, req);
         return;
     }
     if (!strcmp(path, ANALYZERS_PATH)) {
@@ -473,14 +490,41 @@ void admin_handle(admin_t *a, struct evhttp_request *req)
     }
     if (!strncmp(path, ANALYZERS_PATH "/", sizeof ANALYZERS_PATH)) {
         const char *id = path + sizeof ANALYZERS_PATH;
-        if (!*id || strchr(id, '/') || strlen(id) > CONFIG_ID_MAX) {
+        if (!*id || strchr(id, '/') || strlen(id) > CONFIG_ID_MAX)
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
-            return;
-        }
-        {
+        else
             analyzer_item(a, req, id);
-            return;
-        }
+        return;
     }
     http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);
+}
+
+void admin_on_head(admin_t *a, http_req_t *req)
+{
+    char path[512];
+    if (!path_of(req, path, sizeof path)) {
+        http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);
+        return;
+    }
+    http_method_t cmd = http_req_method(req);
+    if (strcmp(path, "/health")) { /* /health stays open for liveness probes */
+        unsigned roles = is_read(cmd) ? ROLE_READ | ROLE_ADMIN : ROLE_ADMIN;
+        if (!auth_http_require(a->auth, req, roles, NULL)) return;
+    }
+    if (a->draining || !takes_body(path, cmd)) {
+        route(a, req);
+        return;
+    }
+    long long cl = http_req_content_length(req);
+    if (cl > ADMIN_BODY_MAX) { /* as admin_body would answer it, but unread */
+        http_reply_error(req, 413, "body_too_large", "admin request bodies are limited to 64 KiB",
+                         -1, 0);
+        return;
+    }
+    http_req_read_body(req, ADMIN_BODY_MAX); /* on error the framer answered (413, 503) */
+}
+
+void admin_on_request(admin_t *a, http_req_t *req)
+{
+    route(a, req);
 }

@@ -1,8 +1,14 @@
 /*
- * admin.h - the control and observability API on the ingest thread's HTTP
- * server: analyzer registry (/api/v1/analyzers), metrics (/api/v1/metrics),
- * dead letters (/api/v1/deadletter, replay) and liveness (/health). State lives on
- * the delivery thread; handlers reach it through deliver.h's admin functions.
+ * admin.h - the control and observability API, served by core/server.c on
+ * the connection layer (ingress/http.h): analyzer registry
+ * (/api/v1/analyzers), metrics (/api/v1/metrics), dead letters
+ * (/api/v1/deadletter, replay) and liveness (/health). State lives on the
+ * delivery thread; handlers reach it through deliver.h's admin functions.
+ *
+ * Decide before the body: the token is checked from the head (every path but
+ * /health: GET/HEAD need the read or admin role, changes need admin), and a
+ * body (at most ADMIN_BODY_MAX bytes) is read only for a request an endpoint
+ * acts on (POST/PUT/DELETE of a known path). Every answer is JSON.
  */
 #ifndef LOGDIST_ADMIN_H
 #define LOGDIST_ADMIN_H
@@ -11,9 +17,9 @@
 
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
+#include "ingress/http.h"
 #include "store/config_store.h"
 
-struct evhttp_request;
 typedef struct admin admin_t;
 
 /* `store` (may be NULL) receives every registry change made through the API;
@@ -24,8 +30,13 @@ admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_stor
                    const struct auth *auth);
 void admin_free(admin_t *a);
 
-/* Handle any request that is not /api/v1/logs; unknown paths get 404. */
-void admin_handle(admin_t *a, struct evhttp_request *req);
+/* Any request that is not /api/v1/logs has its head: answer it (401/403,
+ * 404, 405, GETs, /health), or read its body (admin_on_request follows). */
+void admin_on_head(admin_t *a, http_req_t *req);
+
+/* Its body is in: route it (a dead-letter replay answers once every batch is
+ * re-queued). */
+void admin_on_request(admin_t *a, http_req_t *req);
 
 /* While draining, /health answers 503 {"status":"draining"}. */
 void admin_set_draining(admin_t *a, bool draining);

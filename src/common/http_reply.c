@@ -3,8 +3,6 @@
  */
 #include "common/http_reply.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 const char *http_reason(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
@@ -21,35 +20,44 @@ const char *http_reason(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
 
-void http_reply_json(struct evhttp_request *req, int status, json_t *body)
+void http_reply_json(http_req_t *r, int status, json_t *body)
 {
-    struct evbuffer *out = evbuffer_new();
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (out && text) {
-        evbuffer_add(out, text, strlen(text));
-        evbuffer_add(out, "\n", 1);
+    if (!text) { /* out of memory: still a JSON answer, from static text */
+        static const char oom[] = "{\"error\":\"out_of_memory\",\"message\":\"out of memory\"}\n";
+        http_req_reply(r, status, "application/json", oom, sizeof oom - 1);
+        return;
     }
+    size_t n = strlen(text);
+    char *nl = realloc(text, n + 2); /* one line: the body ends with a newline */
+    if (nl) {
+        text = nl;
+        text[n++] = '\n';
+        text[n] = 0;
+    }
+    http_req_reply(r, status, "application/json", text, n);
     free(text);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(req, status, http_reason(status), out);
-    if (out) evbuffer_free(out);
 }
 
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-                      const char *message, long long offset, int retry_after_s)
+void http_reply_error(http_req_t *r, int status, const char *code, const char *message,
+                      long long offset, int retry_after_s)
 {
     json_t *o = json_object();
     json_object_set_new(o, "error", json_string(code));
@@ -58,8 +66,8 @@ void http_reply_error(struct evhttp_request *req, int status, const char *code,
     if (retry_after_s > 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", retry_after_s);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+        http_req_add_header(r, "Retry-After", v);
         json_object_set_new(o, "retry_after_s", json_integer(retry_after_s));
     }
-    http_reply_json(req, status, o);
+    http_reply_json(r, status, o);
 }

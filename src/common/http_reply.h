@@ -1,6 +1,8 @@
 /*
- * http_reply.h - JSON responses for the evhttp handlers (ingest and admin):
- * every answer of logdistd, success or error, is a JSON body.
+ * http_reply.h - JSON responses for the HTTP endpoints (ingest, admin API,
+ * /health) on the request object of ingress/http.h: every answer of logdistd,
+ * success or error, is a JSON body. Each function answers the request, which
+ * frees it (http_req_reply): the caller must not touch it afterwards.
  */
 #ifndef LOGDIST_HTTP_REPLY_H
 #define LOGDIST_HTTP_REPLY_H
@@ -8,17 +10,17 @@
 #include <jansson.h>
 #include <stddef.h>
 
-struct evhttp_request;
+#include "ingress/http.h"
 
 /* Send `body` (stolen: the reference is released) with the status code. */
-void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+void http_reply_json(http_req_t *r, int status, json_t *body);
 
 /* Send {"error": code, "message": message[, "offset": offset]}; offset < 0 omits it.
- * Adds "Retry-After: retry_after_s" when retry_after_s > 0. */
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-                      const char *message, long long offset, int retry_after_s);
+ * Adds "Retry-After: retry_after_s" and "retry_after_s" when retry_after_s > 0. */
+void http_reply_error(http_req_t *r, int status, const char *code, const char *message,
+                      long long offset, int retry_after_s);
 
-/* Standard reason phrase for a status code. */
+/* Standard reason phrase for a status code ("Unknown" for others). */
 const char *http_reason(int status);
 
 #endif

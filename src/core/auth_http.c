@@ -1,33 +1,30 @@
 /*
- * auth_http.c - the HTTP side of auth.h: reading the header, answering
- * 401/403, counting and logging refusals with the client address.
+ * auth_http.c - the HTTP side of auth.h: reading the Authorization header of
+ * an http_req_t (ingress/http.h), answering 401/403, counting and logging
+ * refusals with the client address.
  */
-#include <event2/http.h>
 #include <stdio.h>
 
 #include "common/http_reply.h"
 #include "common/log.h"
 #include "core/auth.h"
 #include "core/metrics.h"
+#include "ingress/http.h"
 
-static void peer_of(struct evhttp_request *req, char *out, size_t n)
+static void peer_of(const http_req_t *req, char *out, size_t n)
 {
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (c) evhttp_connection_get_peer(c, &addr, &port);
-    snprintf(out, n, "%s:%u", addr ? addr : "?", port);
+    const char *addr = http_req_peer_addr(req);
+    snprintf(out, n, "%s:%u", addr ? addr : "?", http_req_peer_port(req));
 }
 
-bool auth_http_require(const auth_t *a, struct evhttp_request *req, unsigned roles,
-                       const char **agent)
+bool auth_http_require(const auth_t *a, http_req_t *req, unsigned roles, const char **agent)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *h = http_req_header(req, "Authorization");
     auth_result_t r = auth_check(a, h, roles, agent);
     if (r == AUTH_OK) return true;
     char peer[80];
     peer_of(req, peer, sizeof peer);
-    const char *uri = evhttp_request_get_uri(req);
+    const char *uri = http_req_uri(req);
     if (r == AUTH_FORBIDDEN) {
         METRIC_ADD(auth_failures[AUTHFAIL_ROLE], 1);
         log_warn("auth", "403 token without the required role from %s for %.200s", peer, uri);
@@ -39,15 +36,14 @@ bool auth_http_require(const auth_t *a, struct evhttp_request *req, unsigned rol
     METRIC_ADD(auth_failures[missing ? AUTHFAIL_MISSING : AUTHFAIL_INVALID], 1);
     log_warn("auth", "401 %s from %s for %.200s", missing ? "no bearer token" : "invalid token",
              peer, uri);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                      "Bearer realm=\"logdist\"");
+    http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"logdist\"");
     http_reply_error(req, 401, "unauthorized",
                      missing ? "an Authorization: Bearer token is required" : "invalid token", -1,
                      0);
     return false;
 }
 
-void auth_http_wrong_agent(struct evhttp_request *req, const char *bound, const char *claimed,
+void auth_http_wrong_agent(http_req_t *req, const char *bound, const char *claimed,
                            size_t claimed_len)
 {
     char peer[80];
@@ -58,8 +54,7 @@ void auth_http_wrong_agent(struct evhttp_request *req, const char *bound, const 
     http_reply_error(req, 403, "forbidden", "this token may only submit as its own agent", -1, 0);
 }
 
-void auth_http_bad_agent(struct evhttp_request *req, const char *bound, const char *msg,
-                         long long offset)
+void auth_http_bad_agent(http_req_t *req, const char *bound, const char *msg, long long offset)
 {
     char peer[80];
     peer_of(req, peer, sizeof peer);

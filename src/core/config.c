@@ -24,7 +24,8 @@ typedef enum {
     OPT_LOGLEVEL,
     OPT_STRING,
     OPT_DURABILITY,
-    OPT_ADMIN_LISTEN
+    OPT_ADMIN_LISTEN,
+    OPT_OVERLOAD
 } opt_type_t;
 
 typedef struct {
@@ -74,7 +75,20 @@ static const option_t options[] = {
      "close a client connection that is idle, or has not sent a complete request, this long "
      "after accepting it or answering its previous request (default 30)"},
     {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
-     "open client connections per listener; more are closed (default 4096, 0 = no limit)"},
+     "open client connections, counted from accept (silent ones too); one more gets 503 "
+     "too_many_connections and is closed (default 4096, 0 = no limit)"},
+    {"max-connections-per-ip", OPT_U32, OFF(max_connections_per_ip), 0, 1000000,
+     "open client connections from one address; one more gets 503 too_many_connections "
+     "and is closed (default 0 = no limit: agents behind one NAT or proxy share an address)"},
+    {"overload-action", OPT_OVERLOAD, 0, 0, 0,
+     "reject|pause: a request whose headers arrive while the queue is full (max-queue-bytes) "
+     "or memory is short gets 503 + Retry-After and the connection closed before its body "
+     "is read (reject, default), or waits unread - TCP backpressure, the agent just blocks "
+     "- and goes on once there is room again, for at most --idle-timeout-s, then 503 (pause)"},
+    {"max-inflight-body-bytes", OPT_SIZE, OFF(max_inflight_body_bytes), 0, 1ull << 40,
+     "request body bytes buffered at once over all connections, before they become packets; "
+     "while spent, connections are not read (default 64MiB but at most a quarter of "
+     "--memory-limit; never below --max-body-bytes; 0 = no limit)"},
     {"max-requests-per-conn-s", OPT_U32, OFF(max_requests_per_conn_s), 0, 10000000,
      "requests per second one connection may make, burst the same; faster ones get 429 "
      "(default 0 = no limit)"},
@@ -172,6 +186,9 @@ void config_defaults(config_t *cfg)
     cfg->idle_timeout_s = 30;
     cfg->max_connections = 4096;
     cfg->max_requests_per_conn_s = 0;
+    cfg->max_connections_per_ip = 0;
+    cfg->overload_action = OVERLOAD_REJECT;
+    cfg->max_inflight_body_bytes = 64u << 20;
     cfg->batch_max_records = 1000;
     cfg->batch_max_bytes = 1u << 20;
     cfg->batch_linger_ms = 5;
@@ -333,6 +350,16 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
             return 0;
         }
         break;
+    case OPT_OVERLOAD:
+        if (!strcmp(val, "reject")) {
+            cfg->overload_action = OVERLOAD_REJECT;
+            return 0;
+        }
+        if (!strcmp(val, "pause")) {
+            cfg->overload_action = OVERLOAD_PAUSE;
+            return 0;
+        }
+        break;
     case OPT_U32:
         if (parse_uint(val, o->min, o->max, &v) == 0) {
             *(uint32_t *)((char *)cfg + o->offset) = (uint32_t)v;
@@ -346,6 +373,7 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
             else
                 *(uint64_t *)((char *)cfg + o->offset) = v;
             if (o->offset == OFF(max_queue_bytes)) cfg->queue_bytes_explicit = true;
+            if (o->offset == OFF(max_inflight_body_bytes)) cfg->inflight_body_explicit = true;
             if (o->offset == OFF(memory_limit) && !cfg->queue_bytes_explicit)
                 cfg->max_queue_bytes = v / 8;
             return 0;
@@ -770,4 +798,12 @@ void config_finish(config_t *cfg)
 {
     netallow_set_process_list(cfg->analyzer_allow); /* connect-time checks (netallow_curl.h) */
     if (!cfg->queue_bytes_explicit) cfg->max_queue_bytes = cfg->memory_limit / 8;
+    if (!cfg->inflight_body_explicit) {
+        cfg->max_inflight_body_bytes = 64u << 20;
+        if (cfg->memory_limit && cfg->memory_limit / 4 < cfg->max_inflight_body_bytes)
+            cfg->max_inflight_body_bytes = cfg->memory_limit / 4;
+    }
+    /* one body of the largest size must fit, or its connection would never be read */
+    if (cfg->max_inflight_body_bytes && cfg->max_inflight_body_bytes < cfg->max_body_bytes)
+        cfg->max_inflight_body_bytes = cfg->max_body_bytes;
 }

@@ -24,6 +24,13 @@
 #define CONFIG_PATH_MAX 1023
 #define CONFIG_TOKEN_MAX 511
 
+/* What ingest does with a request whose head arrives while the queue budget
+ * or memory is short (--overload-action). */
+typedef enum {
+    OVERLOAD_REJECT = 0, /* 503 + Retry-After + close right after the head; body never read */
+    OVERLOAD_PAUSE = 1,  /* park it unread (TCP backpressure) until there is room again */
+} overload_action_t;
+
 /* Which records are written to the WAL before the 202. */
 typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 } durability_t;
 
@@ -56,9 +63,15 @@ typedef struct {
     uint64_t global_records_per_s, global_bytes_per_s; /* rate limits, 0 = off */
     uint64_t agent_records_per_s, agent_bytes_per_s;
     uint32_t rate_burst_s;          /* bucket size in seconds of rate */
-    uint32_t idle_timeout_s;        /* keep-alive / slow client timeout */
-    uint32_t max_connections;       /* open client connections per listener */
+    uint32_t idle_timeout_s;        /* keep-alive / slow client / header deadline; the
+                                       longest a paused request waits */
+    uint32_t max_connections;       /* open client connections, counted from accept */
+    uint32_t max_connections_per_ip; /* of them from one client address (0 = no limit) */
     uint32_t max_requests_per_conn_s; /* request rate of one connection */
+    overload_action_t overload_action;
+    uint64_t max_inflight_body_bytes; /* request bodies buffered at once, all connections
+                                         (0 = no limit); see config_finish() */
+    bool inflight_body_explicit;    /* given by the user: not derived */
 
     /* batching */
     uint32_t batch_max_records;
@@ -126,7 +139,8 @@ void config_defaults(config_t *cfg);
 int config_from_args(config_t *cfg, int argc, char **argv);
 
 /* Derive defaults that depend on other options (max_queue_bytes from
- * memory_limit), and make cfg->analyzer_allow the process-wide list of the
+ * memory_limit; max_inflight_body_bytes: 64MiB but at most a quarter of
+ * memory_limit unless given, and never below max_body_bytes unless 0), and make cfg->analyzer_allow the process-wide list of the
  * connect-time address check (core/netallow.h). Called by config_from_args;
  * call it after building a config by hand. */
 void config_finish(config_t *cfg);

@@ -3,7 +3,6 @@
  */
 #include "core/packet.h"
 
-#include <event2/buffer.h>
 #include <malloc.h>
 #include <stdlib.h>
 
@@ -20,7 +19,6 @@ uint64_t packet_held_bytes(const packet_t *p, size_t count)
 void packet_free(packet_t *p)
 {
     if (!p) return;
-    if (p->raw) evbuffer_free(p->raw);
     free(p->decoded);
     free(p->records);
     free(p->seqs);

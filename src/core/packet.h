@@ -19,12 +19,12 @@
 
 #include "ingest/scan.h"
 
-struct evbuffer;
-
 typedef struct packet {
     struct packet *next;
-    struct evbuffer *raw;   /* owns the body when it arrived uncompressed */
-    char *decoded;          /* owns the body when it was gunzipped */
+    char *decoded;          /* owns the body: a malloc'd block that holds data[0..len) -
+                               the request's input buffer taken over (http_req_take_body,
+                               zero copy, data may start inside it), the gunzipped body, or
+                               a copy (replay); NULL when data is static or borrowed */
     const char *data;       /* the body: data[0..len) */
     size_t len;
     scan_record_t *records; /* records[0..count), offsets into data */
@@ -37,7 +37,8 @@ typedef struct packet {
 } packet_t;
 
 /* Memory p holds with a record table of `count` records: the packet struct,
- * the body's allocation (its usable size when it was decoded), the record
+ * the body's allocation (the usable size of its block, which may be larger
+ * than the body: a taken input buffer also held the request head), the record
  * table and a sequence table. Depends only on the body and count, so it reads
  * the same at reservation and at release. */
 uint64_t packet_held_bytes(const packet_t *p, size_t count);

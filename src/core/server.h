@@ -1,9 +1,16 @@
 /*
- * server.h - one HTTP(S) listener of logdistd (ingest thread): libevent's
- * evhttp with bounded headers, bodies and idle time, optionally TLS (OpenSSL
- * bufferevents through evhttp_set_bevcb). A listener serves the ingest path,
- * the admin API, or both (--admin-listen splits them so the admin API never
- * faces agents).
+ * server.h - one HTTP(S) listener of logdistd: a listener of the connection
+ * layer (ingress/conn.h: accept, TLS, connection limits counted from accept,
+ * header deadline, body budget) with the HTTP/1.1 framer (ingress/http.h),
+ * and the routing of its requests to ingest and the admin API. A listener
+ * serves the ingest path, the admin API, or both (--admin-listen splits them
+ * so the admin API never faces agents).
+ *
+ * Per request, from its head: the connection's request rate
+ * (--max-requests-per-conn-s: 429 rate_limited + Retry-After), then the path:
+ * /api/v1/logs to ingest (ingest_on_head/ingest_on_request), anything else
+ * to the admin API (admin_on_head/admin_on_request) - on an ingest-only
+ * listener only /health, a 404 for the rest. Runs on the loop `base`.
  */
 #ifndef LOGDIST_SERVER_H
 #define LOGDIST_SERVER_H
@@ -37,9 +44,12 @@ uint16_t server_port(const server_t *s);
 /* Pause or resume accepting connections (load shedding). */
 void server_pause_accepting(server_t *s, bool paused);
 
-/* Stop accepting new connections (existing ones keep being served). */
+/* Stop accepting new connections for good (drain); connections already open
+ * keep being served (a packet gets 503 shutting_down, /health 503 draining).
+ * NULL is fine. */
 void server_stop_accepting(server_t *s);
 
+/* Close every connection and free. NULL is fine. */
 void server_free(server_t *s);
 
 #endif

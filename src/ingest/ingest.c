@@ -1,9 +1,16 @@
 /*
  * ingest.c - see ingest.h.
  *
- * The body is taken out of the request without copying (evbuffer chains are
- * moved into the packet) and made contiguous once; the scanner reads it once;
- * the router later copies each record once into its analyzer's batch.
+ * The body is taken out of the request without copying: the connection's
+ * input buffer, which one read filled with it, becomes the packet's block
+ * (http_req_take_body); the scanner reads it once; the router later copies
+ * each record once into its analyzer's batch.
+ *
+ * State between the two phases: the request's user slot holds the agent the
+ * token is bound to (a string of the auth object, or NULL); the format, gzip
+ * and durability flags are read again from the headers on_head checked. A
+ * parked request's slot holds &parked_mark, so that its on_head, run again on
+ * resume, does not count it twice.
  *
  * Durability: when the packet holds durable records (policy, "critical": true,
  * a critical level, or X-Logdist-Durability: critical), it goes to the
@@ -14,9 +21,9 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
+#include <event2/event.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +39,14 @@
 #include "ingest/scan.h"
 
 #define RATE_KEY_MAX 256 /* bytes of an agent id that key its rate limit */
+#define PARK_POLL_MS 10  /* --overload-action pause: how often parked requests are looked at */
+
+typedef struct {
+    http_req_t *r;
+    uint64_t since_ms; /* parked at (a re-park after a resume starts again) */
+} parked_t;
+
+static char parked_mark; /* user slot of a parked request (see the top) */
 
 struct ingest {
     const config_t *cfg;
@@ -44,7 +59,12 @@ struct ingest {
     scan_limits_t limits;
     scan_limits_t replay_limits; /* dead-letter replay: ingest limits + the batch framing */
     bool draining;
+    bool queue_full; /* mirrors the queue's hysteresis: set at the budget, cleared under 80 % */
     uint64_t packet_seq;
+    /* --overload-action pause: requests parked unread, oldest first (a ring) */
+    struct event *park_ev;
+    parked_t *parked;
+    size_t park_head, park_len, park_cap;
 };
 
 ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable,
@@ -76,9 +96,14 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
     return ing;
 }
 
+static void park_flush(ingest_t *ing, reject_reason_t why);
+
 void ingest_free(ingest_t *ing)
 {
     if (!ing) return;
+    park_flush(ing, REJECT_DRAINING);
+    if (ing->park_ev) event_free(ing->park_ev);
+    free(ing->parked);
     ratelimit_free(ing->rl);
     scan_result_free(&ing->scan);
     free(ing);
@@ -87,6 +112,7 @@ void ingest_free(ingest_t *ing)
 void ingest_set_draining(ingest_t *ing, bool draining)
 {
     ing->draining = draining;
+    if (draining) park_flush(ing, REJECT_DRAINING);
 }
 
 void ingest_set_resource(ingest_t *ing, const resource_t *res)
@@ -121,18 +147,18 @@ static int format_of(const char *ct)
  * closes the connection after the 503: logdistd reads nothing more from a
  * client it cannot serve, and the agent reconnects after Retry-After (while
  * memory is short an ingest-only listener accepts no new connection either). */
-static void reject(struct evhttp_request *req, reject_reason_t why, int status,
-                   const char *msg, long long offset, int retry_after)
+static void reject(http_req_t *req, reject_reason_t why, int status, const char *msg,
+                   long long offset, int retry_after)
 {
     metrics_reject(why);
     if (why == REJECT_MEMORY || why == REJECT_QUEUE_FULL || why == REJECT_DRAINING) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_req_close_after(req); /* the framer says Connection: close */
         METRIC_ADD(connections_shed, 1);
     }
     http_reply_error(req, status, reject_reason_name(why), msg, offset, retry_after);
 }
 
-static void reject_scan(struct evhttp_request *req, const scan_result_t *s)
+static void reject_scan(http_req_t *req, const scan_result_t *s)
 {
     reject_reason_t why;
     int status = 400;
@@ -154,16 +180,25 @@ static void reject_scan(struct evhttp_request *req, const scan_result_t *s)
 /* Who waits for a packet: an HTTP request or an injector callback. */
 typedef struct {
     ingest_t *ing;
-    struct evhttp_request *req;
+    http_req_t *req; /* kept until answered, even if its client goes (the answer is dropped) */
     ingest_inject_fn inject_done;
     void *inject_ctx;
     char packet_id[160];
 } waiter_t;
 
-static bool durable_hdr_is_critical(struct evkeyvalq *hdrs)
+static bool durable_hdr_is_critical(const http_req_t *r)
 {
-    const char *v = evhttp_find_header(hdrs, "X-Logdist-Durability");
+    const char *v = http_req_header(r, "X-Logdist-Durability");
     return v && !strcasecmp(v, "critical");
+}
+
+/* Content-Encoding: 1 gzip, 0 identity (or none), -1 anything else. */
+static int gzip_of(const http_req_t *r)
+{
+    const char *enc = http_req_header(r, "Content-Encoding");
+    if (!enc || !*enc || !strcasecmp(enc, "identity")) return 0;
+    if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) return 1;
+    return -1;
 }
 
 /* Mark the durable records of p (p->seqs[i] = 1); returns how many. */
@@ -194,12 +229,10 @@ static void reply_accepted(waiter_t *w, size_t count)
         w->inject_done(w->inject_ctx, 0, count);
         return;
     }
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add_printf(out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count, w->packet_id);
-    evhttp_add_header(evhttp_request_get_output_headers(w->req), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(w->req, 202, "Accepted", out);
-    evbuffer_free(out);
+    char out[256];
+    int n = snprintf(out, sizeof out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count,
+                     w->packet_id);
+    http_req_reply(w->req, 202, "application/json", out, (size_t)n);
 }
 
 static void refuse(waiter_t *w, reject_reason_t why, int status, const char *msg,
@@ -243,7 +276,7 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
  * scanner would read those as absent or take the last one). On refusal
  * answers 403 (counted as wrong_agent) and returns false. */
 static bool agent_claim_ok(const packet_t *p, scan_format_t format, const scan_result_t *s,
-                           const char *bound, struct evhttp_request *req)
+                           const char *bound, http_req_t *req)
 {
     if (!bound || !req || format == SCAN_FORMAT_NDJSON) return true;
     agent_claim_t c;
@@ -276,17 +309,14 @@ static bool agent_claim_ok(const packet_t *p, scan_format_t format, const scan_r
  * the client address. The prefixes keep one kind from spending another's
  * bucket: a body cannot claim a bound agent's budget or an address's. */
 static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bound,
-                       struct evhttp_request *req, char *out, size_t outlen)
+                       const http_req_t *req, char *out, size_t outlen)
 {
     if (bound) return (size_t)snprintf(out, outlen, "t:%.*s", RATE_KEY_MAX, bound);
     if (s->agent_id.len) {
         int n = s->agent_id.len > RATE_KEY_MAX ? RATE_KEY_MAX : (int)s->agent_id.len;
         return (size_t)snprintf(out, outlen, "a:%.*s", n, p->data + s->agent_id.off);
     }
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port;
-    if (c) evhttp_connection_get_peer(c, &addr, &port);
+    const char *addr = http_req_peer_addr(req);
     return (size_t)snprintf(out, outlen, "@%.*s", RATE_KEY_MAX, addr ? addr : "?");
 }
 
@@ -294,8 +324,7 @@ static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bo
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
 static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_durable,
-                  const char *bound_agent, struct evhttp_request *req,
-                  ingest_inject_fn inject_done, void *inject_ctx)
+                  const char *bound_agent, http_req_t *req, ingest_inject_fn inject_done, void *inject_ctx)
 {
     waiter_t local = {ing, req, inject_done, inject_ctx, ""};
     scan_result_t *s = &ing->scan;
@@ -334,6 +363,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     if (forced)
         queue_reserve_force(ing->queue, held, count);
     else if (!queue_reserve(ing->queue, held, count)) {
+        ing->queue_full = true; /* the queue refuses until under 80 %: so does on_head */
         packet_free(p);
         refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
                1, -EAGAIN);
@@ -396,106 +426,249 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     reply_accepted(&local, count);
 }
 
-void ingest_handle(ingest_t *ing, struct evhttp_request *req)
+/* ---- overload: the queue budget, and parking (--overload-action pause) ---- */
+
+/* Is the queue full for a new packet? Set at the budget (or when a reservation
+ * failed), cleared once the queue is back under 80 % of it: the queue's own
+ * hysteresis (queue_reserve), seen before the body is read. */
+static bool queue_is_full(ingest_t *ing)
+{
+    uint64_t cur = queue_bytes(ing->queue), max = queue_max_bytes(ing->queue);
+    if (cur >= max)
+        ing->queue_full = true;
+    else if (ing->queue_full && cur <= max / 10 * 8)
+        ing->queue_full = false;
+    return ing->queue_full;
+}
+
+size_t ingest_parked(const ingest_t *ing)
+{
+    return ing->park_len;
+}
+
+static parked_t *park_at(ingest_t *ing, size_t i)
+{
+    return &ing->parked[(ing->park_head + i) % ing->park_cap];
+}
+
+static http_req_t *park_pop(ingest_t *ing)
+{
+    http_req_t *r = park_at(ing, 0)->r;
+    ing->park_head = (ing->park_head + 1) % ing->park_cap;
+    if (!--ing->park_len) ing->park_head = 0;
+    return r;
+}
+
+/* Park r unread (the connection is not read: TCP backpressure). False when it
+ * cannot be parked (no loop, no memory): the caller refuses it instead. */
+static bool park(ingest_t *ing, http_req_t *r, bool resumed)
+{
+    if (!ing->park_ev) return false;
+    if (ing->park_len == ing->park_cap) {
+        size_t cap = ing->park_cap ? 2 * ing->park_cap : 64;
+        parked_t *n = malloc(cap * sizeof *n);
+        if (!n) return false;
+        for (size_t i = 0; i < ing->park_len; i++) n[i] = *park_at(ing, i);
+        free(ing->parked);
+        ing->parked = n;
+        ing->park_cap = cap;
+        ing->park_head = 0;
+    }
+    *park_at(ing, ing->park_len++) = (parked_t){r, now_ms()};
+    http_req_set_user(r, &parked_mark);
+    http_req_park(r);
+    if (!resumed) METRIC_ADD(requests_paused, 1);
+    if (!evtimer_pending(ing->park_ev, NULL)) {
+        struct timeval tv = {0, PARK_POLL_MS * 1000};
+        evtimer_add(ing->park_ev, &tv);
+    }
+    return true;
+}
+
+static void reject_overload(http_req_t *r, bool memory)
+{
+    if (memory)
+        reject(r, REJECT_MEMORY, 503, "memory pressure (memory-limit); retry later", -1, 2);
+    else
+        reject(r, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1, 1);
+}
+
+/* Answer every parked request (shutdown): its client may be gone already, then
+ * the answer is dropped and the request freed all the same. */
+static void park_flush(ingest_t *ing, reject_reason_t why)
+{
+    while (ing->park_len) {
+        http_req_t *r = park_pop(ing);
+        if (why == REJECT_DRAINING)
+            reject(r, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
+        else
+            reject_overload(r, why == REJECT_MEMORY);
+    }
+    if (ing->park_ev) evtimer_del(ing->park_ev);
+}
+
+/* Every PARK_POLL_MS while requests are parked: answer those whose client went
+ * away or that waited --idle-timeout-s (503), then resume the oldest ones as
+ * long as the queue has room for their Content-Length (a body of unknown
+ * length counts as --max-body-bytes) and memory is not short. A resumed
+ * request goes through on_head again. Bodies resumed in one poll and still
+ * on their way are not counted by the next one: an over-estimate of the room
+ * ends in a 503 queue_full after the body, never in memory over the budget. */
+static void on_park_poll(evutil_socket_t fd, short what, void *arg)
+{
+    ingest_t *ing = arg;
+    uint64_t now = now_ms(), wait_ms = (uint64_t)ing->cfg->idle_timeout_s * 1000;
+    bool memory = resource_shedding(ing->res);
+    while (ing->park_len) {
+        parked_t *e = park_at(ing, 0);
+        if (http_req_orphaned(e->r)) {
+            http_req_reply(park_pop(ing), 503, NULL, NULL, 0); /* frees it; nobody reads it */
+            continue;
+        }
+        if (now - e->since_ms < wait_ms) break;
+        METRIC_ADD(requests_pause_expired, 1);
+        reject_overload(park_pop(ing), memory);
+    }
+    if (!memory && ing->park_len && !queue_is_full(ing)) {
+        uint64_t max = queue_max_bytes(ing->queue), cur = queue_bytes(ing->queue);
+        uint64_t room = max > cur ? max - cur : 0;
+        /* only those parked now: one that parks again waits for the next poll */
+        for (size_t n = ing->park_len; n && ing->park_len && room; n--) {
+            http_req_t *r = park_pop(ing);
+            if (http_req_orphaned(r)) {
+                http_req_reply(r, 503, NULL, NULL, 0);
+                continue;
+            }
+            long long cl = http_req_content_length(r);
+            uint64_t need = cl >= 0 ? (uint64_t)cl : ing->cfg->max_body_bytes;
+            room = need < room ? room - need : 0;
+            http_req_resume(r); /* on_head again: it may park once more */
+        }
+    }
+    if (ing->park_len && !evtimer_pending(ing->park_ev, NULL)) {
+        struct timeval tv = {0, PARK_POLL_MS * 1000};
+        evtimer_add(ing->park_ev, &tv);
+    }
+}
+
+int ingest_set_loop(ingest_t *ing, struct event_base *base)
+{
+    if (ing->park_ev) return 0;
+    ing->park_ev = evtimer_new(base, on_park_poll, ing);
+    return ing->park_ev ? 0 : -ENOMEM;
+}
+
+/* ---- the two phases of a request ----------------------------------------- */
+
+void ingest_on_head(ingest_t *ing, http_req_t *r)
 {
     const config_t *cfg = ing->cfg;
-    METRIC_ADD(packets_received, 1);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-        reject(req, REJECT_METHOD, 405, "use POST to submit logs", -1, 0);
+    bool resumed = http_req_user(r) == &parked_mark;
+    bool pause = cfg->overload_action == OVERLOAD_PAUSE;
+    if (!resumed) METRIC_ADD(packets_received, 1);
+    if (http_req_method(r) != HTTP_M_POST) {
+        http_req_add_header(r, "Allow", "POST");
+        reject(r, REJECT_METHOD, 405, "use POST to submit logs", -1, 0);
         return;
     }
     const char *bound_agent = NULL;
-    if (!auth_http_require(ing->auth, req, ROLE_INGEST, &bound_agent)) return;
+    if (!auth_http_require(ing->auth, r, ROLE_INGEST, &bound_agent)) return;
     if (ing->draining) {
-        reject(req, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
+        reject(r, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
         return;
     }
-    if (resource_shedding(ing->res)) {
-        reject(req, REJECT_MEMORY, 503, "memory pressure (memory-limit); retry later", -1, 2);
-        return;
-    }
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
-    int format = format_of(evhttp_find_header(hdrs, "Content-Type"));
-    if (format < 0) {
-        reject(req, REJECT_MEDIA_TYPE, 415,
-               "Content-Type must be application/json or application/x-ndjson", -1, 0);
-        return;
-    }
-    const char *enc = evhttp_find_header(hdrs, "Content-Encoding");
-    bool gzip = false;
-    if (enc && *enc && strcasecmp(enc, "identity")) {
-        if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) {
-            gzip = true;
-        } else {
-            reject(req, REJECT_ENCODING, 415, "Content-Encoding must be gzip or identity", -1,
-                   0);
+    /* with pause, a newcomer waits behind the requests parked before it */
+    bool behind = pause && !resumed && ing->park_len;
+    bool shedding = resource_shedding(ing->res);
+    if (shedding || behind) {
+        if (pause && park(ing, r, resumed)) return;
+        if (shedding) {
+            reject_overload(r, true);
             return;
         }
     }
+    if (format_of(http_req_header(r, "Content-Type")) < 0) {
+        reject(r, REJECT_MEDIA_TYPE, 415,
+               "Content-Type must be application/json or application/x-ndjson", -1, 0);
+        return;
+    }
+    if (gzip_of(r) < 0) {
+        reject(r, REJECT_ENCODING, 415, "Content-Encoding must be gzip or identity", -1, 0);
+        return;
+    }
     /* the header promises an fsync before the 202: never answer it without one */
-    bool want_durable = durable_hdr_is_critical(hdrs);
-    if (want_durable && (cfg->durability == DURABILITY_NONE || !ing->durable)) {
-        reject(req, REJECT_DURABILITY_UNAVAILABLE, 409,
+    if (durable_hdr_is_critical(r) && (cfg->durability == DURABILITY_NONE || !ing->durable)) {
+        reject(r, REJECT_DURABILITY_UNAVAILABLE, 409,
                "X-Logdist-Durability: critical needs the write-ahead log, but this logdistd runs "
                "with --durability none (nothing is written to disk); send without the header "
                "to accept memory-only delivery", -1, 0);
         return;
     }
-
-    if (queue_bytes(ing->queue) >= cfg->max_queue_bytes) { /* shed before any work */
-        reject(req, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1, 1);
-        return;
-    }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t in_len = evbuffer_get_length(in);
-    METRIC_ADD(bytes_received, in_len);
-    if (in_len > cfg->max_body_bytes) {
-        reject(req, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
+    long long cl = http_req_content_length(r);
+    if (cl > 0 && (uint64_t)cl > cfg->max_body_bytes) {
+        reject(r, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
                (long long)cfg->max_body_bytes, 0);
         return;
     }
+    if (queue_is_full(ing)) { /* shed before the body is read */
+        if (!(pause && park(ing, r, resumed))) reject_overload(r, false);
+        return;
+    }
+    http_req_set_user(r, (void *)bound_agent); /* a string of the auth object */
+    int rc = http_req_read_body(r, cfg->max_body_bytes);
+    if (rc) /* answered by the framer: 413 (a chunked body over the limit) or 503 */
+        metrics_reject(rc == -ENOMEM ? REJECT_NOMEM : REJECT_BODY_TOO_LARGE);
+}
 
+void ingest_on_request(ingest_t *ing, http_req_t *r)
+{
+    const config_t *cfg = ing->cfg;
+    const char *bound_agent = http_req_user(r);
+    int format = format_of(http_req_header(r, "Content-Type")); /* checked by on_head */
+    bool gzip = gzip_of(r) > 0;
+    bool want_durable = durable_hdr_is_critical(r);
+    char *block = NULL;
+    const char *data = NULL;
+    size_t len = 0;
     packet_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+    if (!p || http_req_take_body(r, &block, &data, &len)) {
+        free(p);
+        reject(r, REJECT_NOMEM, 503, "out of memory", -1, 1);
+        return;
+    }
+    METRIC_ADD(bytes_received, len);
+    if (len > cfg->max_body_bytes) { /* the framer enforces it; never trust one place only */
+        free(block);
+        packet_free(p);
+        reject(r, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
+               (long long)cfg->max_body_bytes, 0);
         return;
     }
     if (gzip) {
-        const unsigned char *z = evbuffer_pullup(in, -1);
         size_t erroff;
-        int rc = gunzip_body(z, in_len, cfg->max_decoded_bytes, &p->decoded, &p->len, &erroff);
+        int rc = gunzip_body(data ? data : "", len, cfg->max_decoded_bytes, &p->decoded, &p->len,
+                             &erroff);
+        free(block);
         if (rc != GUNZIP_OK) {
             packet_free(p);
             if (rc == GUNZIP_ERR_TOO_BIG)
-                reject(req, REJECT_BODY_TOO_LARGE, 413,
+                reject(r, REJECT_BODY_TOO_LARGE, 413,
                        "decompressed body is larger than max-decoded-bytes",
                        (long long)cfg->max_decoded_bytes, 0);
             else if (rc == GUNZIP_ERR_NOMEM)
-                reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
+                reject(r, REJECT_NOMEM, 503, "out of memory", -1, 1);
             else
-                reject(req, REJECT_BAD_GZIP, 400, "body is not a valid gzip stream",
+                reject(r, REJECT_BAD_GZIP, 400, "body is not a valid gzip stream",
                        (long long)erroff, 0);
             return;
         }
         p->data = p->decoded;
     } else {
-        p->raw = evbuffer_new();
-        if (!p->raw || evbuffer_add_buffer(p->raw, in)) {
-            packet_free(p);
-            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
-            return;
-        }
-        p->len = in_len;
-        p->data = in_len ? (const char *)evbuffer_pullup(p->raw, -1) : "";
-        if (!p->data) {
-            packet_free(p);
-            reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
-            return;
-        }
+        p->decoded = block; /* zero copy: the input buffer the body arrived in */
+        p->data = data && len ? data : "";
+        p->len = len;
     }
-
-    admit(ing, p, (scan_format_t)format, want_durable, bound_agent, req, NULL, NULL);
+    admit(ing, p, (scan_format_t)format, want_durable, bound_agent, r, NULL, NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
