@@ -6,8 +6,8 @@
  * serves the ingest path, the admin API, or both (--admin-listen splits them
  * so the admin API never faces agents).
  *
- * Per request, from its head: the connection's request rate
- * (--max-requests-per-conn-s: 429 rate_limited + Retry-After), then the path:
+ * Per request, once the framer has checked the connection's request rate
+ * (--max-requests-per-conn-s: 429 rate_limited), the path routes its head:
  * /api/v1/logs to ingest (ingest_on_head/ingest_on_request), anything else
  * to the admin API (admin_on_head/admin_on_request) - on an ingest-only
  * listener only /health, a 404 for the rest. Runs on the loop `base`.
