@@ -94,6 +94,7 @@ json_t *metrics_to_json(void)
     PUT(m, "records_replayed", records_replayed);
     PUT(m, "records_replay_failed", records_replay_failed);
     PUT(m, "analyzer_tls_failures", analyzer_tls_failures);
+    PUT(m, "connections_accepted", connections_accepted);
     PUT(m, "connections_refused", connections_refused);
     PUT(m, "connections_refused_per_ip", connections_refused_per_ip);
     PUT(m, "connections_shed", connections_shed);
@@ -111,6 +112,7 @@ json_t *metrics_to_json(void)
     PUT(m, "http_bad_requests", http_bad_requests);
     PUT(m, "body_budget_waits", body_budget_waits);
     PUT(m, "tls_setup_failures", tls_setup_failures);
+    PUT(m, "tls_handshake_failures", tls_handshake_failures);
     json_t *af = json_object();
     static const char *const af_names[4] = {"missing_token", "invalid_token", "missing_role",
                                             "wrong_agent"};

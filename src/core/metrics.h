@@ -60,6 +60,7 @@ typedef struct {
     _Atomic uint64_t records_replayed;      /* recovered from the WAL at start */
     _Atomic uint64_t records_replay_failed; /* WAL records that no longer parse: quarantined */
     _Atomic uint64_t analyzer_tls_failures; /* handshake / certificate failures */
+    _Atomic uint64_t connections_accepted;  /* client connections accepted (or adopted) */
     _Atomic uint64_t connections_refused;   /* over max-connections or max-connections-per-ip */
     _Atomic uint64_t connections_refused_per_ip; /* of them: over max-connections-per-ip */
     _Atomic uint64_t accept_errors;         /* accept() failed (descriptors, memory): backed off */
@@ -73,6 +74,7 @@ typedef struct {
     _Atomic uint64_t slow_clients_closed;   /* no complete request within idle-timeout-s */
     _Atomic uint64_t http_bad_requests;     /* refused by the HTTP framer (400/414/431/501/505) */
     _Atomic uint64_t body_budget_waits;     /* requests that waited for the in-flight body budget */
+    _Atomic uint64_t tls_handshake_failures; /* client TLS handshakes that failed: closed */
     _Atomic uint64_t tls_setup_failures;    /* TLS listener could not set up a connection (SSL_new): closed */
     _Atomic uint64_t auth_failures[4];      /* by auth_reason_t */
     _Atomic uint64_t breaker_trips;

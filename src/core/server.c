@@ -66,15 +66,11 @@ static void on_request(void *ctx, http_req_t *r)
     }
 }
 
-/* A connection over a limit of the layer (the framer answers 503
- * too_many_connections and closes it). */
+/* A connection over a limit of the layer: the layer counts it
+ * (connections_refused, or connections_shed while draining) and the framer
+ * answers 503 too_many_connections; here only the per-address share. */
 static void on_refused(void *ctx, const char *reason)
 {
-    if (!strcmp(reason, "draining")) {
-        METRIC_ADD(connections_shed, 1);
-        return;
-    }
-    METRIC_ADD(connections_refused, 1);
     if (!strcmp(reason, "max-connections-per-ip")) METRIC_ADD(connections_refused_per_ip, 1);
 }
 
