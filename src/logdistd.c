@@ -178,7 +178,8 @@ static int open_config_store(config_t *cfg, config_store_t **out)
 
 /* Every client connection, analyzer connection and WAL segment is a
  * descriptor: raise the soft limit to the hard one (as nginx and HAProxy do)
- * and say when --max-connections cannot be honoured within it. */
+ * and say when --max-connections (counted over every listener, from accept)
+ * cannot be honoured within it. */
 static void raise_fd_limit(const config_t *cfg)
 {
     struct rlimit rl;
@@ -187,11 +188,10 @@ static void raise_fd_limit(const config_t *cfg)
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl)) getrlimit(RLIMIT_NOFILE, &rl);
     }
-    int listeners = cfg->admin_host[0] ? 2 : 1;
-    rlim_t need = (rlim_t)cfg->max_connections * (rlim_t)listeners + 256;
+    rlim_t need = (rlim_t)cfg->max_connections + 256;
     if (cfg->max_connections && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("logdistd",
-                 "open-file limit %llu is below max-connections x listeners + 256 (%llu): "
+                 "open-file limit %llu is below max-connections + 256 (%llu): "
                  "accept() will fail first (it backs off; see accept_errors)",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
