@@ -38,8 +38,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, LogdistTestCase, dl, get_json, http_request,  # noqa: E402
-                     require_option, wait_until)
+from harness import (BIN, SANITIZED, LogdistTestCase, dl, get_json,  # noqa: E402
+                     http_request, require_option, wait_until)
 from http_raw import NoResponse, RawConn, chunked, req, rss_mib, hwm_mib  # noqa: E402
 
 LOGS = "/api/v1/logs"
@@ -176,7 +176,7 @@ class KeepAliveTest(HttpCase):
         """A good request before a malformed one in the same send() is answered first;
         then the 400, then the close."""
         c = self.conn(self.d)
-        c.send(post("pg-1", 1) + b"GET /health HTTX/1.1\r\nHost: a\r\n\r\n")
+        c.send(post("pg-1", 1) + req("POST", LOGS, JSON_CT, content_length="abc"))
         self.assert_accepted(c.response(), "pg-1", 1, "good request before a bad one")
         self.assert_error(c.response(), 400, what="malformed pipelined request")
         self.assert_closed(c, "after the 400")
@@ -361,6 +361,9 @@ class RefusalTableTest(HttpCase):
         seen = []
         for name, data, status in self.CASES:
             with self.subTest(case=name):
+                if not self.d.proc.running():  # a crash fails in tearDown; go on testing
+                    seen.append(("(logdistd died; restarted)", "-"))
+                    self.d = self.start_daemon(*BASE_ARGS)
                 c = self.conn(self.d)
                 try:
                     c.send(data)
@@ -468,9 +471,31 @@ class AuthBeforeBodyTest(HttpCase):
                 self.assert_error(r, status, code, what=name)
                 if status == 401:
                     self.assertTrue(r.headers.get("www-authenticate", "").startswith("Bearer"), r)
-                # http.h: an answer from on_head means the body is never read and the
-                # connection closes after the answer (issue 10: "401/403 and close")
-                self.assert_closed(c, name + " (refused on the head, body never sent)")
+                self.after_refusal(c, n, name)
+
+    SKIP_MAX = 64 * 1024
+
+    def after_refusal(self, c, n, name):
+        """http.h: a request answered from on_head is closed after the answer, its body
+        never read; docs/OVERLOAD.md: a small announced body (up to 64 KiB) is skipped
+        to keep the connection, a larger one closes it. A body over 64 KiB must close.
+        A smaller one may close; if the connection stays, the announced body (which
+        holds a request line) must be skipped whole: the request after it is the one
+        answered, the one inside it never is."""
+        if n > self.SKIP_MAX:
+            self.assert_closed(c, name + " (refused on the head, %d-byte body never sent)" % n)
+            return
+        if c.closed_within(0.5):
+            self.assertEqual(c.buf, b"", "%s: bytes after the answer: %.300r" % (name, c.buf))
+            return
+        inner = req("GET", "/api/v1/smuggled")
+        c.send(inner + b" " * (n - len(inner)))
+        c.send(GET_HEALTH)
+        r = c.response(dl(5))
+        self.assertEqual(r.status, 200, "%s: connection kept after the refusal, then the %d "
+                         "announced body bytes (holding a request) and GET /health: %r"
+                         % (name, n, r))
+        self.assertIn(b"status", r.body, r)
 
     def test_valid_token_with_expect(self):
         body = packet("auth-1", 2)
@@ -650,8 +675,9 @@ class NonReadingClientTest(HttpCase):
                          "errors %s\n" % (sent / 2**20, time.monotonic() - t0, base, peak, served,
                                           errors[:5]))
         self.assertTrue(d.proc.running(), "logdistd died")
-        self.assertLess(peak, self.RSS_BOUND_MIB, "RSS grew to %.1f MiB for a client that never "
-                        "reads (sent %.1f MiB)" % (peak, sent / 2**20))
+        if not SANITIZED:  # ASan's shadow memory and quarantine: RSS is only reported
+            self.assertLess(peak, self.RSS_BOUND_MIB, "RSS grew to %.1f MiB for a client that "
+                            "never reads (sent %.1f MiB)" % (peak, sent / 2**20))
         self.assertGreater(served, 0, "no other client was served meanwhile: %s" % errors[:5])
         self.assertFalse([e for e in errors if e.startswith("health")],
                          "other clients refused meanwhile: %s" % errors[:5])

@@ -12,9 +12,10 @@
   (202 with the right count, or 503), and the peak RSS stays far below what 20
   buffered bodies would take.
 
-The client side is non-blocking sockets driven by select(): each connection writes
-as much body as the socket takes, and its answer is read as soon as it arrives, so
-"bytes of body sent when the answer came" is measured per connection.
+The client side is non-blocking sockets driven by select(): each round every
+connection writes up to 1 MiB of body (as much as its socket takes), then answers
+that arrived are read, so "bytes of body sent when the answer came" is measured per
+connection to within a round (plus what the socket buffers hold).
 
 Every process is started by this file on 127.0.0.1 and stopped by its pid.
 Run: LOGDIST_BIN=build/bin python3 tests/integration/test_preauth_memory.py
@@ -32,12 +33,17 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, LogdistTestCase, dl, get_json, http_request, require_option  # noqa: E402
+from harness import (BIN, SANITIZED, LogdistTestCase, dl, http_request,  # noqa: E402
+                     require_option)
 from http_raw import RawConn, NoResponse, proc_status  # noqa: E402
 
 MIB = 1 << 20
 LOGS = "/api/v1/logs"
 MEMORY_LIMIT_MIB = 256
+# Under ASan/UBSan (LOGDIST_SANITIZED=1) shadow memory and the allocator quarantine
+# make RSS meaningless: the limit is raised (so memory shedding does not change the
+# answers) and the RSS bounds are reported, not asserted. Everything else is checked.
+DAEMON_MEMORY_LIMIT = "4GiB" if SANITIZED else "%dMiB" % MEMORY_LIMIT_MIB
 TOKEN = "preauth-ingest-token-0123456789abcdef"
 READ_TOKEN = "preauth-read-token-0123456789abcdef"
 
@@ -210,7 +216,7 @@ class PreauthCase(LogdistTestCase):
 
     def daemon(self, *extra, analyzers=()):
         return self.start_daemon(
-            "--memory-limit", "%dMiB" % MEMORY_LIMIT_MIB, "--max-body-bytes", "32MiB",
+            "--memory-limit", DAEMON_MEMORY_LIMIT, "--max-body-bytes", "32MiB",
             "--token", "role=ingest,hash=" + hash_token(TOKEN),
             "--token", "role=read,hash=" + hash_token(READ_TOKEN), *extra, analyzers=analyzers)
 
@@ -247,8 +253,9 @@ class PreauthCase(LogdistTestCase):
             self.assertIsInstance(j.get("message"), str, j)
             self.assertTrue(s.eof, "%s: connection %d not closed after the %d: %r"
                             % (what, i, status, s))
-        self.assertLess(hwm, MEMORY_LIMIT_MIB, "%s: logdistd VmHWM %.1f MiB over --memory-limit "
-                        "%d MiB" % (what, hwm, MEMORY_LIMIT_MIB))
+        if not SANITIZED:
+            self.assertLess(hwm, MEMORY_LIMIT_MIB, "%s: logdistd VmHWM %.1f MiB over "
+                            "--memory-limit %d MiB" % (what, hwm, MEMORY_LIMIT_MIB))
         self.assertTrue(d.proc.running(), "logdistd died")
         self.assertEqual(http_request(d.port, "GET", "/health").status, 200)
 
@@ -262,7 +269,7 @@ class PreauthMemoryTest(PreauthCase):
         zeros = b"x" * (1 * MIB)
         parts = [zeros] * 30
         streams = self.open_streams(d, 20, head(body_len), parts, body_len)
-        drive(streams, dl(25))
+        drive(streams, dl(25), per_round=MIB)
         self.check_refused_before_body(d, streams, 401, "unauthorized", watch,
                                        "20 x 30 MiB without a token")
         for s in streams:
@@ -279,7 +286,7 @@ class PreauthMemoryTest(PreauthCase):
         zeros = b"x" * (1 * MIB)
         streams = self.open_streams(d, 10, head(body_len, token="not-the-token"), [zeros] * 30,
                                     body_len)
-        drive(streams, dl(20))
+        drive(streams, dl(20), per_round=MIB)
         self.check_refused_before_body(d, streams, 401, "unauthorized", watch,
                                        "10 x 30 MiB with a wrong token")
 
@@ -291,7 +298,7 @@ class PreauthMemoryTest(PreauthCase):
         body_len = 40 * MIB
         zeros = b"x" * (1 * MIB)
         streams = self.open_streams(d, 8, head(body_len, token=TOKEN), [zeros] * 40, body_len)
-        drive(streams, dl(20))
+        drive(streams, dl(20), per_round=MIB)
         self.check_refused_before_body(d, streams, 413, "body_too_large", watch,
                                        "8 x 40 MiB (limit 32 MiB) with a valid token")
         m = get_json_auth(d.port, "/api/v1/metrics")
@@ -377,8 +384,9 @@ class InflightBodyBudgetTest(PreauthCase):
                 self.assertIn("retry-after", r.headers, r)
         self.assertGreaterEqual(accepted, 2, "fewer than 2 of %d packets accepted: %s"
                                 % (self.N, statuses))
-        self.assertLess(hwm, self.BOUND_MIB, "VmHWM %.1f MiB with --max-inflight-body-bytes "
-                        "32MiB" % hwm)
+        if not SANITIZED:
+            self.assertLess(hwm, self.BOUND_MIB, "VmHWM %.1f MiB with --max-inflight-body-bytes "
+                            "32MiB" % hwm)
         self.assertTrue(inflight, "no metrics sample during the load")
         self.assertLessEqual(max(inflight), 32 * MIB, "body_bytes_in_flight over "
                              "--max-inflight-body-bytes: %s" % sorted(inflight)[-5:])
