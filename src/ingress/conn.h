@@ -45,20 +45,31 @@ typedef struct framer_ops {
     void *(*open)(conn_t *c, void *proto_ctx);
     /* Bytes arrived: in[0..len) is everything unconsumed (contiguous). Return
      * how many bytes were consumed (0..len); the rest stays for the next call.
+     * `in` is valid only during the call. The layer calls again at once while
+     * a call consumed something and bytes remain (one request per call is
+     * fine), and again after conn_resume_read() when bytes are buffered.
+     * Never called re-entrantly, nor after conn_close/conn_close_after_write.
      * A framer that wants no more input calls conn_pause_read(); one that
-     * wants the connection gone calls conn_close() (or conn_close_after_write()). */
+     * wants the connection gone calls conn_close() (or conn_close_after_write()).
+     * The first buffer holds 16 KiB: when it is full and nothing was consumed
+     * reading stops until the framer asks for more (conn_expect_input). */
     size_t (*on_data)(void *st, const char *in, size_t len);
-    /* The peer closed its write side (EOF) with `pending` bytes unconsumed. */
+    /* The peer closed its write side (EOF) with `pending` bytes unconsumed.
+     * Called once; the framer decides (answer then close, or close). */
     void (*on_eof)(void *st, size_t pending);
     /* Everything queued with conn_write() has reached the socket. */
     void (*on_drained)(void *st);
     /* A limit of the layer refuses this connection before any request was
      * read (reason: "max-connections", "max-connections-per-ip", "draining"):
-     * write a refusal with conn_write(); the layer then closes it. May be NULL. */
+     * write a refusal with conn_write(); the layer then closes it (after the
+     * TLS handshake on a TLS listener; bounded to 2 s). The layer counts it:
+     * connections_refused, or connections_shed for "draining". May be NULL. */
     void (*refuse)(void *st, const char *reason);
     /* The header deadline passed (or a write stalled): `reading_request` says
      * whether part of a request had arrived. The framer may write a last
-     * answer (HTTP: 408); the layer closes the connection after it. */
+     * answer (HTTP: 408); the layer closes the connection after it (at once
+     * for a stalled write). The framer counts it (slow_clients_closed); a TLS
+     * handshake that times out is closed and counted by the layer. */
     void (*on_timeout)(void *st, bool reading_request);
     /* The connection is being freed: release the protocol state. */
     void (*close)(void *st);
@@ -69,9 +80,11 @@ typedef struct framer_ops {
 typedef struct conn_limits {
     uint32_t max_connections;        /* open at once, all listeners of this group (0 = none) */
     uint32_t max_connections_per_ip; /* (0 = none) */
-    uint32_t header_timeout_ms;      /* a request's head must arrive within this */
-    uint32_t idle_timeout_ms;        /* keep-alive idle, and a stalled write */
-    size_t max_input_bytes;          /* largest contiguous input buffer one connection may ask for */
+    uint32_t header_timeout_ms;      /* TLS handshake + first request from accept, a later
+                                        request from its first byte (0 = none) */
+    uint32_t idle_timeout_ms;        /* keep-alive idle, and a stalled write (0 = none) */
+    size_t max_input_bytes;          /* largest contiguous input buffer one connection
+                                        may ask for (0 = unbounded) */
 } conn_limits_t;
 
 /* ---- body budget (global, atomic) --------------------------------------- */
@@ -113,34 +126,51 @@ void listener_set_draining(listener_t *l, bool draining);
 /* Close every connection and free. */
 void listener_free(listener_t *l);
 
-/* Open connections of all listeners (from accept to close). */
+/* Open connections of all listeners (from accept to close). max_connections
+ * is checked against this process-wide count. */
 uint64_t conn_open_count(void);
 
 /* ---- connection, for the framer ----------------------------------------- */
 
-/* Queue bytes for the client (copied). 0 or -ENOMEM. */
+/* Queue bytes for the client (copied). 0 or -ENOMEM. Sent when the current
+ * callback returns (one write per answer), or on the next turn of the loop
+ * when called from outside the connection's callbacks. Dropped (0) once the
+ * connection is closing. */
 int conn_write(conn_t *c, const void *data, size_t len);
-/* Stop reading (backpressure; nothing is read until resumed). */
+/* Stop reading (backpressure; nothing is read until resumed: the bytes stay
+ * in the kernel). The read event is removed when it next fires, so a short
+ * pause costs no system call. No deadline runs while paused except a stalled
+ * write; a resume moves the request deadline by the time paused. */
 void conn_pause_read(conn_t *c);
 void conn_resume_read(conn_t *c);
-/* The framer will need `n` contiguous bytes of input (e.g. head + body):
- * grow the input buffer so one read can bring them. -ENOMEM or -E2BIG
- * (above max_input_bytes). */
+/* The framer will need `n` contiguous bytes of input (e.g. head + body),
+ * counted from the first byte left unconsumed when on_data returns: grow the
+ * input buffer so one read can bring them. -ENOMEM or -E2BIG (above
+ * max_input_bytes). Inside on_data nothing moves until it returns. */
 int conn_expect_input(conn_t *c, size_t n);
 /* Take over the input buffer: *base is the malloc'd block (caller frees),
- * returns the offset of the first unconsumed byte in it. The first `keep`
- * bytes after `skip` unconsumed bytes stay with the connection (copied into a
- * fresh buffer): used to hand a body to a packet without copying it while
- * pipelined bytes behind it remain. -ENOMEM leaves everything as it was. */
+ * *offset the offset of the first unconsumed byte in it. The first `skip`
+ * unconsumed bytes go with the block and count as consumed; the unconsumed
+ * bytes after them stay with the connection (copied into a fresh buffer):
+ * used to hand a body to a packet without copying it while pipelined bytes
+ * behind it remain. Inside on_data, the return value of that call counts the
+ * taken bytes too (returning 0 or skip is the same). 0, or -ENOMEM leaving
+ * everything as it was. */
 int conn_take_input(conn_t *c, size_t skip, char **base, size_t *offset);
-/* Close once everything written has been sent (lingering: unread input is
- * discarded, not answered with a reset, for a bounded time). */
+/* Close once everything written has been sent: then close_notify (TLS), a
+ * FIN, and input read and discarded until the client's EOF, for at most 2 s
+ * and 1 MiB (lingering: a client still sending gets the answer, not a reset).
+ * No more on_data. */
 void conn_close_after_write(conn_t *c);
-/* Close now. Safe inside framer callbacks (freed after they return). */
+/* Close now. Safe inside framer callbacks (freed after they return); from
+ * outside them, freed on the next turn of the loop. ops->close runs once. */
 void conn_close(conn_t *c);
-/* A request completed: restart the header deadline (keep-alive idle). */
+/* A request completed: the idle deadline (idle_timeout_ms) starts. While
+ * draining, an idle connection is closed after its answer. */
 void conn_request_done(conn_t *c);
-/* A request has started arriving (header deadline applies). */
+/* A request has started arriving: it must be complete (conn_request_done)
+ * within header_timeout_ms of its first byte; the first request of a
+ * connection within header_timeout_ms of the accept. */
 void conn_request_started(conn_t *c);
 /* Peer address as text ("127.0.0.1") and port. */
 const char *conn_peer_addr(const conn_t *c);
