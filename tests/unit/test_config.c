@@ -533,6 +533,51 @@ static void test_config_equals_form(void **state)
 }
 
 
+
+/* ---- the connection layer's options (issue 10) ---------------------------------------- */
+
+static void test_ingress_options(void **state)
+{
+    (void)state;
+    config_t c;
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, (const char *const[]){NULL}), 0);
+    assert_int_equal(c.overload_action, OVERLOAD_REJECT);
+    assert_int_equal(c.max_connections_per_ip, 0);
+    assert_int_equal(c.max_inflight_body_bytes, 64ull << 20); /* 256 MiB / 4 = 64 MiB */
+    config_free(&c);
+
+    /* the default is at most a quarter of --memory-limit, never below --max-body-bytes */
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, (const char *const[]){"--memory-limit", "128MiB", NULL}), 0);
+    assert_int_equal(c.max_inflight_body_bytes, 32ull << 20);
+    config_free(&c);
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, (const char *const[]){"--memory-limit", "32MiB", NULL}), 0);
+    assert_int_equal(c.max_inflight_body_bytes, 16ull << 20); /* --max-body-bytes */
+    config_free(&c);
+
+    /* given: kept (0 = no limit), but still room for one body */
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, (const char *const[]){"--max-inflight-body-bytes", "0",
+                                                        "--overload-action", "pause",
+                                                        "--max-connections-per-ip", "8", NULL}),
+                     0);
+    assert_int_equal(c.max_inflight_body_bytes, 0);
+    assert_int_equal(c.overload_action, OVERLOAD_PAUSE);
+    assert_int_equal(c.max_connections_per_ip, 8);
+    config_free(&c);
+    config_defaults(&c);
+    assert_int_equal(run_args(&c, (const char *const[]){"--max-inflight-body-bytes", "1MiB", NULL}),
+                     0);
+    assert_int_equal(c.max_inflight_body_bytes, 16ull << 20);
+    config_free(&c);
+
+    config_defaults(&c);
+    assert_int_not_equal(run_args(&c, (const char *const[]){"--overload-action", "drop", NULL}), 0);
+    config_free(&c);
+}
+
 /* ---- --analyzer-allow: list syntax and the default deny ------------------------------- */
 
 /* Every malformed shape is an error of the option (it used to read "10.0.0.0/" as /0). */
@@ -785,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_config_equals_form),
+        cmocka_unit_test(test_ingress_options),
         cmocka_unit_test(test_allow_list_syntax),
         cmocka_unit_test(test_allow_default_deny),
         cmocka_unit_test(test_token_commands),
