@@ -336,8 +336,19 @@ class RefusalTableTest(HttpCase):
         ("Content-Length overflowing 64 bits", req("POST", LOGS, JSON_CT,
                                                    content_length="99999999999999999999999"),
          (400, 413)),
+        # RFC 9112 6.3: chunked not the final coding of a request -> 400 and close;
+        # 6.1: a coding the server does not understand -> 501
         ("unknown Transfer-Encoding", req("POST", LOGS, JSON_CT + [("Transfer-Encoding", "gzip")],
                                           content_length=False) + b"[]", (400, 501)),
+        ("Transfer-Encoding: identity", req("POST", LOGS, JSON_CT + [
+            ("Transfer-Encoding", "identity")], content_length=False) + b"[]", (400, 501)),
+        ("Transfer-Encoding: chunked, gzip (chunked not last)", req("POST", LOGS, JSON_CT + [
+            ("Transfer-Encoding", "chunked, gzip")], content_length=False) + b"[]", 400),
+        ("Transfer-Encoding: gzip, chunked (coding not understood)", req("POST", LOGS, JSON_CT + [
+            ("Transfer-Encoding", "gzip, chunked")], content_length=False) + chunked([b"[]"]),
+         (400, 501)),
+        ("GET with Transfer-Encoding: gzip", req("GET", "/health", [
+            ("Transfer-Encoding", "gzip")]), (400, 501)),
         # the h2 preface: an HTTP/1.1 server may call it malformed (400), an unsupported
         # version (505) or an unknown method (501); it must not be served
         ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", (400, 501, 505)),
@@ -373,6 +384,10 @@ class RefusalTableTest(HttpCase):
                     r = c.response(dl(4))
                 except NoResponse as e:
                     seen.append((name, "no answer"))
+                    try:  # did it die? (then the next case restarts it, not blames it)
+                        self.d.proc.popen.wait(1)
+                    except subprocess.TimeoutExpired:
+                        pass
                     self.fail("%s: no answer (want %s): %s; request %.200r" % (name, status, e,
                                                                                 data))
                 seen.append((name, r.status, r.body[:80]))
