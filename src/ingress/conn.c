@@ -1343,3 +1343,8 @@ struct event_base *conn_base(const conn_t *c)
 {
     return c->base;
 }
+
+size_t conn_output_pending(const conn_t *c)
+{
+    return c->out.end - c->out.start;
+}

@@ -137,6 +137,9 @@ uint64_t conn_open_count(void);
  * when called from outside the connection's callbacks. Dropped (0) once the
  * connection is closing. */
 int conn_write(conn_t *c, const void *data, size_t len);
+/* Bytes queued by conn_write() not yet sent (a client that does not read
+ * its answers: the framer stops taking requests above a bound). */
+size_t conn_output_pending(const conn_t *c);
 /* Stop reading (backpressure; nothing is read until resumed: the bytes stay
  * in the kernel). The read event is removed when it next fires, so a short
  * pause costs no system call. No deadline runs while paused except a stalled

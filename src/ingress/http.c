@@ -44,6 +44,7 @@
 #define SMALL_BODY 4096         /* bodies up to this are copied out of the input buffer */
 #define CHUNK_STEP (64u << 10)  /* budget reserved at a time for a chunked body */
 #define OUT_HDR_MAX 1024        /* response header bytes added by handlers */
+#define OUT_PENDING_MAX (256u << 10) /* unsent answers above this: no new request is read */
 
 typedef enum { S_HEAD, S_DECIDE, S_PARKED, S_BUDGET, S_BODY, S_HANDLER, S_DISCARD, S_DEAD } hstate_t;
 
@@ -103,6 +104,8 @@ struct hconn {
     bool paused;           /* conn_pause_read() in effect (sync_reading) */
     bool eof;              /* the client closed its side: close after the answer */
     int err_status;        /* set by a parser callback that refuses the head */
+    size_t scanned;        /* bytes of the current head looked at (head_end) */
+    bool wait_drain;       /* answers pile up unread: take no request until sent */
     /* per-connection request rate (token bucket, tokens in 1/1000) */
     uint64_t rate_tokens, rate_ms;
 };
@@ -265,7 +268,8 @@ static const char *reason(int status)
  * its state, so a request answered inside on_data costs no pause/resume. */
 static void sync_reading(hconn_t *hc)
 {
-    bool want = hc->state == S_HEAD || hc->state == S_BODY || hc->state == S_DISCARD;
+    bool want = (hc->state == S_HEAD && !hc->wait_drain) || hc->state == S_BODY ||
+                hc->state == S_DISCARD;
     if (want == !hc->paused) return;
     hc->paused = !want;
     if (want)
@@ -433,6 +437,8 @@ static int on_headers_complete(http_parser *p)
     r->keep_alive = http_should_keep_alive(p);
     r->chunked = p->flags & F_CHUNKED;
     if (p->flags & F_CONTENTLENGTH) r->content_length = (long long)p->content_length;
+    const char *te = http_req_header(r, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked")) return fail(hc, 501);
     const char *ex = http_req_header(r, "Expect");
     r->expect_continue = ex && !strcasecmp(ex, "100-continue");
     http_parser_pause(p, 1);
@@ -481,6 +487,9 @@ static void refuse_parse(hconn_t *hc)
         return;
     case 413: refuse(hc, 413, "body_too_large", "request body is larger than the limit", 0); return;
     case 503: refuse(hc, 503, "out_of_memory", "out of memory", 1); return;
+    case 501:
+        refuse(hc, 501, "not_implemented", "Transfer-Encoding other than chunked", 0);
+        return;
     default: break;
     }
     if (e == HPE_INVALID_METHOD) {
@@ -677,50 +686,130 @@ static void advance(hconn_t *hc)
         sync_reading(hc);
 }
 
-/* Parse a head from in[0..len); returns the bytes consumed, *stall when more
- * input is needed or the request waits. */
+/* The end of a head in in[0..len): the offset just past its empty line, or
+ * 0 when it has not all arrived (hc->scanned: how far it was looked at). */
+static size_t head_end(hconn_t *hc, const char *in, size_t len)
+{
+    size_t i = hc->scanned > 2 ? hc->scanned - 2 : 0;
+    const char *nl;
+    while (i < len && (nl = memchr(in + i, '\n', len - i))) {
+        size_t k = (size_t)(nl - in) + 1;
+        if (k < len && in[k] == '\n') return k + 1;
+        if (k + 1 < len && in[k] == '\r' && in[k + 1] == '\n') return k + 2;
+        i = k;
+    }
+    hc->scanned = len;
+    return 0;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Check what the packaged parser (built lenient) lets through: the request
+ * line is "token SP target SP HTTP/d.d", header names are tokens directly
+ * followed by ':', no line folding. 0, or the status to refuse with. */
+static int head_check(const char *h, size_t n, const char **why)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)h[i])) i++;
+    *why = "malformed request line";
+    if (!i || i >= n || h[i] != ' ') return 400;
+    size_t t = ++i;
+    while (i < n && h[i] != ' ' && (unsigned char)h[i] > 0x20 && h[i] != 0x7f) i++;
+    if (i == t || i + 10 > n || h[i] != ' ') return 400;
+    const char *v = h + i + 1;
+    if (memcmp(v, "HTTP/", 5) || v[5] < '0' || v[5] > '9' || v[6] != '.' || v[7] < '0' ||
+        v[7] > '9')
+        return 400;
+    if (v[5] != '1') {
+        *why = "only HTTP/1.0 and HTTP/1.1 are served";
+        return 505;
+    }
+    const char *p = v + 8, *endp = h + n;
+    if (*p == '\r') p++;
+    if (*p++ != '\n') return 400;
+    *why = "malformed header line";
+    while (p < endp && *p != '\r' && *p != '\n') {
+        const char *q = p;
+        while (q < endp && is_tchar((unsigned char)*q)) q++;
+        if (q == p || q >= endp || *q != ':') return 400; /* folding, space before ':' */
+        const char *eol = memchr(q, '\n', (size_t)(endp - q));
+        if (!eol) return 400;
+        p = eol + 1;
+    }
+    return 0;
+}
+
+/* Start a request on this connection. false when out of memory (closed). */
+static bool req_start(hconn_t *hc)
+{
+    if (!(hc->req = req_new(hc))) {
+        hc->state = S_DEAD;
+        conn_close(hc->c);
+        return false;
+    }
+    http_parser_init(&hc->parser, HTTP_REQUEST);
+    hc->parser.data = hc;
+    hc->err_status = 0;
+    hc->scanned = 0;
+    conn_request_started(hc->c);
+    return true;
+}
+
+/* Parse a head from in[0..len) once it has all arrived; returns the bytes
+ * consumed, *stall when more input is needed or the request waits. */
 static size_t step_head(hconn_t *hc, const char *in, size_t len, bool *stall)
 {
-    if (!hc->req) {
-        if (!(hc->req = req_new(hc))) {
-            hc->state = S_DEAD;
-            conn_close(hc->c);
-            *stall = true;
-            return 0;
-        }
-        http_parser_init(&hc->parser, HTTP_REQUEST);
-        hc->parser.data = hc;
-        hc->err_status = 0;
-        conn_request_started(hc->c);
-    }
-    size_t n = http_parser_execute(&hc->parser, &g_settings, in, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&hc->parser);
-    if (e == HPE_OK) { /* the head goes on in the next read */
+    size_t skip = 0;
+    while (!hc->req && skip < len && (in[skip] == '\r' || in[skip] == '\n')) skip++;
+    if (skip == len) { /* empty lines between requests are ignored */
         *stall = true;
-        return n;
+        return skip;
     }
-    if (e != HPE_PAUSED) {
+    if (skip) return skip;
+    *stall = true;
+    if (!hc->req && !req_start(hc)) return 0;
+    const http_limits_t *lim = &hc->srv->lim;
+    size_t end = head_end(hc, in, len);
+    if (!end) {
+        const char *nl = memchr(in, '\n', len);
+        if (len > lim->max_uri_bytes + 16 && (!nl || (size_t)(nl - in) > lim->max_uri_bytes + 16))
+            refuse(hc, 414, "uri_too_long", "request line longer than the limit", 0);
+        else if (len > lim->max_header_bytes)
+            refuse(hc, 431, "headers_too_large", "request headers over max-header-bytes", 0);
+        else if (conn_expect_input(hc->c, len + 1024) && len >= lim->max_header_bytes)
+            refuse(hc, 431, "headers_too_large", "request headers over max-header-bytes", 0);
+        return 0;
+    }
+    const char *why;
+    int bad = head_check(in, end, &why);
+    if (bad) {
+        METRIC_ADD(http_bad_requests, 1);
+        refuse(hc, bad, bad == 505 ? "http_version_not_supported" : "bad_request", why, 0);
+        return end;
+    }
+    size_t n = http_parser_execute(&hc->parser, &g_settings, in, end);
+    if (HTTP_PARSER_ERRNO(&hc->parser) != HPE_PAUSED) { /* refused, or a head the parser misread */
         refuse_parse(hc);
-        *stall = true;
-        return n;
+        return end;
     }
     http_parser_pause(&hc->parser, 0);
-    if (hc->parser.http_major != 1) {
-        refuse(hc, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served", 0);
-        *stall = true;
-        return n;
-    }
     if (hc->req->method == HTTP_M_OTHER) {
         refuse(hc, 501, "not_implemented", "method not implemented", 0);
-        *stall = true;
-        return n;
+        return end;
     }
     if (!hc->req->chunked) { /* finish the head: its last LF completes the message */
-        size_t m = http_parser_execute(&hc->parser, &g_settings, in + n, len - n);
-        LD_ASSERT(HTTP_PARSER_ERRNO(&hc->parser) == HPE_PAUSED);
+        n += http_parser_execute(&hc->parser, &g_settings, in + n, end - n);
+        if (HTTP_PARSER_ERRNO(&hc->parser) != HPE_PAUSED) {
+            refuse_parse(hc);
+            return end;
+        }
         http_parser_pause(&hc->parser, 0);
-        n += m;
     }
+    *stall = false;
     hc->state = S_DECIDE;
     decide(hc);
     return n;
@@ -812,6 +901,11 @@ static size_t on_data(void *st, const char *in, size_t len)
                 stall = true;
                 break;
             }
+            if (!hc->req && conn_output_pending(hc->c) > OUT_PENDING_MAX) {
+                hc->wait_drain = true; /* a client that does not read its answers */
+                stall = true;
+                break;
+            }
             n = step_head(hc, in + used, len - used, &stall);
             break;
         case S_BODY:
@@ -875,7 +969,10 @@ static void h_on_eof(void *st, size_t pending)
 
 static void h_on_drained(void *st)
 {
-    (void)st;
+    hconn_t *hc = st;
+    if (!hc->wait_drain) return;
+    hc->wait_drain = false;
+    if (hc->state != S_DEAD) sync_reading(hc);
 }
 
 static void h_refuse(void *st, const char *why)

@@ -178,7 +178,19 @@ static const http_case_t cases[] = {
     {"unknown method", "BREW /x HTTP/1.1\r\n\r\n", {501}, 1, true, "not_implemented"},
     {"unserved method", "PATCH /x HTTP/1.1\r\n\r\n", {501}, 1, true, NULL},
     {"http/2", "GET /x HTTP/2.0\r\n\r\n", {505}, 1, true, NULL},
-    {"garbage", "\x01\x02garbage\r\n\r\n", {501}, 1, true, NULL},
+    {"garbage", "\x01\x02garbage\r\n\r\n", {400}, 1, true, NULL},
+    {"tls hello on plain", "\x16\x03\x01\x02\x05\x01\x05\x01\xfc\x03\x03\r\n\r\n", {400}, 1, true,
+     NULL},
+    {"bad version token", "GET /x HTTX/1.1\r\n\r\n", {400}, 1, true, NULL},
+    {"space before colon", "GET /x HTTP/1.1\r\nX-A : b\r\n\r\n", {400}, 1, true, NULL},
+    {"folded header", "GET /x HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n", {400}, 1, true, NULL},
+    {"transfer-encoding gzip", "GET /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", {501}, 1,
+     true, NULL},
+    {"gzip then chunked", "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+     "2\r\n[]\r\n0\r\n\r\n", {501}, 1, true, NULL},
+    {"empty lines between requests", "\r\nGET /x HTTP/1.1\r\n\r\n\r\nGET /y HTTP/1.1\r\n\r\n",
+     {200, 200}, 2, false, NULL},
+    {"bare LF line ends", "GET /x HTTP/1.1\nHost: a\n\n", {200}, 1, false, NULL},
     {"body over limit", "POST /x HTTP/1.1\r\nContent-Length: 20000\r\n\r\n", {413}, 1, true,
      "body_too_large"},
     {"deny before a large body", "POST /deny HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", {401},
@@ -199,7 +211,7 @@ static void test_case_table(void **state)
         const http_case_t *c = &cases[i];
         rig_t t = rig_new();
         size_t len = strlen(c->req);
-        if (!strcmp(c->name, "nul in a header")) len = 27;
+        if (!strcmp(c->name, "nul in a header")) len = 29;
         rig_send(&t, c->req, len);
         char buf[16384];
         bool closed;
@@ -327,6 +339,34 @@ static void test_park_and_resume(void **state)
     rig_free(&t);
 }
 
+/* A client that pipelines requests and never reads: the server stops taking
+ * requests once its unsent answers pass a bound, so memory stays bounded. */
+static void test_client_that_never_reads(void **state)
+{
+    rig_t t = rig_new();
+    int sz = 1 << 20; /* a big socket buffer on the client side: the server's output piles up */
+    setsockopt(t.fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    static const char req[] = "GET /x HTTP/1.1\r\n\r\n";
+    char batch[sizeof req * 512];
+    for (int i = 0; i < 512; i++) memcpy(batch + i * (sizeof req - 1), req, sizeof req - 1);
+    size_t sent = 0;
+    for (int round = 0; round < 400; round++) {
+        ssize_t n = write(t.fd, batch, sizeof req * 0 + 512 * (sizeof req - 1));
+        if (n > 0) sent += (size_t)n;
+        event_base_loop(t.base, EVLOOP_NONBLOCK);
+    }
+    /* 512 requests of 20 bytes each round; answers ~50 bytes each. Without the
+     * bound the server would take every request it can read. */
+    size_t answered = 0;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(t.fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i + 8 < n; i++) answered += !memcmp(buf + i, "HTTP/1.1", 8);
+    print_message("sent %zu bytes of requests, read %zu answers\n", sent, answered);
+    assert_true(sent < 400u * 512 * 20); /* the client got blocked: the server stopped reading */
+    rig_free(&t);
+}
+
 static void test_body_budget_waits(void **state)
 {
     conn_budget_set_limit(10);
@@ -373,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_orphaned_answer_is_dropped),
         cmocka_unit_test(test_park_and_resume),
         cmocka_unit_test(test_body_budget_waits),
+        cmocka_unit_test(test_client_that_never_reads),
         cmocka_unit_test(test_large_body_zero_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
