@@ -438,7 +438,8 @@ static int on_headers_complete(http_parser *p)
     r->chunked = p->flags & F_CHUNKED;
     if (p->flags & F_CONTENTLENGTH) r->content_length = (long long)p->content_length;
     const char *te = http_req_header(r, "Transfer-Encoding");
-    if (te && strcasecmp(te, "chunked")) return fail(hc, 501);
+    if (te && strcasecmp(te, "chunked")) /* chunked not last is a framing error (RFC 9112 6.3) */
+        return fail(hc, strcasestr(te, "chunked") ? 400 : 501);
     const char *ex = http_req_header(r, "Expect");
     r->expect_continue = ex && !strcasecmp(ex, "100-continue");
     http_parser_pause(p, 1);
@@ -487,6 +488,9 @@ static void refuse_parse(hconn_t *hc)
         return;
     case 413: refuse(hc, 413, "body_too_large", "request body is larger than the limit", 0); return;
     case 503: refuse(hc, 503, "out_of_memory", "out of memory", 1); return;
+    case 400:
+        refuse(hc, 400, "bad_request", "chunked must be the only Transfer-Encoding", 0);
+        return;
     case 501:
         refuse(hc, 501, "not_implemented", "Transfer-Encoding other than chunked", 0);
         return;
