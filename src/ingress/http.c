@@ -114,6 +114,17 @@ static http_parser_settings g_settings;
 static int on_url(http_parser *p, const char *at, size_t n);
 static int on_header_field(http_parser *p, const char *at, size_t n);
 static int on_header_value(http_parser *p, const char *at, size_t n);
+/* A Transfer-Encoding other than "chunked": 400 when chunked is there but
+ * not last (the body's end cannot be known, RFC 9112 6.3), else 501 (a
+ * coding this server does not implement). */
+static int te_refusal(const char *te)
+{
+    size_t n = strlen(te);
+    while (n && (te[n - 1] == ' ' || te[n - 1] == '\t')) n--;
+    bool chunked_last = n >= 7 && !strncasecmp(te + n - 7, "chunked", 7);
+    return strcasestr(te, "chunked") && !chunked_last ? 400 : 501;
+}
+
 static int on_headers_complete(http_parser *p);
 static int on_body(http_parser *p, const char *at, size_t n);
 static int on_message_complete(http_parser *p);
@@ -424,6 +435,17 @@ static http_method_t method_of(unsigned m)
     }
 }
 
+/* A Transfer-Encoding other than "chunked": 400 when chunked is there but
+ * not last (the body's end cannot be known, RFC 9112 6.3), else 501 (a
+ * coding this server does not implement). */
+static int te_refusal(const char *te)
+{
+    size_t n = strlen(te);
+    while (n && (te[n - 1] == ' ' || te[n - 1] == '\t')) n--;
+    bool chunked_last = n >= 7 && !strncasecmp(te + n - 7, "chunked", 7);
+    return strcasestr(te, "chunked") && !chunked_last ? 400 : 501;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     hconn_t *hc = HC(p);
@@ -438,8 +460,7 @@ static int on_headers_complete(http_parser *p)
     r->chunked = p->flags & F_CHUNKED;
     if (p->flags & F_CONTENTLENGTH) r->content_length = (long long)p->content_length;
     const char *te = http_req_header(r, "Transfer-Encoding");
-    if (te && strcasecmp(te, "chunked")) /* chunked not last is a framing error (RFC 9112 6.3) */
-        return fail(hc, strcasestr(te, "chunked") ? 400 : 501);
+    if (te && strcasecmp(te, "chunked")) return fail(hc, te_refusal(te));
     const char *ex = http_req_header(r, "Expect");
     r->expect_continue = ex && !strcasecmp(ex, "100-continue");
     http_parser_pause(p, 1);
@@ -489,7 +510,7 @@ static void refuse_parse(hconn_t *hc)
     case 413: refuse(hc, 413, "body_too_large", "request body is larger than the limit", 0); return;
     case 503: refuse(hc, 503, "out_of_memory", "out of memory", 1); return;
     case 400:
-        refuse(hc, 400, "bad_request", "chunked must be the only Transfer-Encoding", 0);
+        refuse(hc, 400, "bad_request", "chunked must be the last Transfer-Encoding", 0);
         return;
     case 501:
         refuse(hc, 501, "not_implemented", "Transfer-Encoding other than chunked", 0);
