@@ -114,17 +114,6 @@ static http_parser_settings g_settings;
 static int on_url(http_parser *p, const char *at, size_t n);
 static int on_header_field(http_parser *p, const char *at, size_t n);
 static int on_header_value(http_parser *p, const char *at, size_t n);
-/* A Transfer-Encoding other than "chunked": 400 when chunked is there but
- * not last (the body's end cannot be known, RFC 9112 6.3), else 501 (a
- * coding this server does not implement). */
-static int te_refusal(const char *te)
-{
-    size_t n = strlen(te);
-    while (n && (te[n - 1] == ' ' || te[n - 1] == '\t')) n--;
-    bool chunked_last = n >= 7 && !strncasecmp(te + n - 7, "chunked", 7);
-    return strcasestr(te, "chunked") && !chunked_last ? 400 : 501;
-}
-
 static int on_headers_complete(http_parser *p);
 static int on_body(http_parser *p, const char *at, size_t n);
 static int on_message_complete(http_parser *p);
