@@ -24,7 +24,8 @@
  * depth 0.
  *
  * Input. One malloc'd buffer [base, cap) with unconsumed bytes [start, end),
- * allocated for a read (16 KiB, or what conn_expect_input() asked for),
+ * allocated for a read (16 KiB, what conn_expect_input() asked for, or the
+ * size it asked for last time, up to 256 KiB: one read per packet),
  * freed whenever it empties (an idle keep-alive connection holds no buffer:
  * thousands of them cost no memory; the output buffer likewise), handed over whole by
  * conn_take_input(). While on_data runs the framer holds a pointer into it,
@@ -72,6 +73,7 @@
 #include "core/metrics.h"
 
 #define IN_DEFAULT (16u * 1024)       /* first input buffer */
+#define IN_HINT_MAX (256u * 1024)     /* largest buffer sized from a previous request */
 #define IN_MIN_ROOM 4096u             /* compact before a read leaving less room than this */
 #define OUT_MIN (4u * 1024)           /* first output buffer */
 #define ACCEPT_BATCH 64               /* accepts per wakeup */
@@ -103,6 +105,7 @@ struct conn {
     char *in_spare;               /* block allocated by conn_expect_input inside on_data */
     size_t spare_cap;
     size_t in_want;               /* contiguous bytes the framer asked for */
+    size_t in_hint;               /* size of the last request (next buffer's size) */
     size_t taken;                 /* bytes handed over by conn_take_input during on_data */
     uint32_t header_ms, idle_ms;  /* copies of the listener's limits */
     size_t max_input;
@@ -376,7 +379,10 @@ static uint64_t conn_deadline(const conn_t *c)
 {
     uint64_t d = c->close_by_ms ? c->close_by_ms : NO_DEADLINE;
     if (c->lingering) return d;
-    if (c->req_deadline_ms && (!c->paused || c->close_after || c->handshaking))
+    /* once the framer asked to close after its answer, the answer's write
+     * (stall bound below) and the linger bound it; a request deadline that
+     * passed while the request was parked must not drop that answer */
+    if (c->req_deadline_ms && !c->close_after && (!c->paused || c->handshaking))
         d = min_u64(d, c->req_deadline_ms);
     if (out_pending(c) && c->idle_ms) d = min_u64(d, c->write_progress_ms + c->idle_ms);
     return d;
@@ -468,7 +474,9 @@ static void in_tidy(conn_t *c)
 static int in_room(conn_t *c)
 {
     if (!c->in.base) {
-        size_t cap = c->in_want > IN_DEFAULT ? c->in_want : IN_DEFAULT;
+        /* a kept-alive client's next packet is likely the size of its last */
+        size_t cap = c->in_hint > IN_DEFAULT ? c->in_hint : IN_DEFAULT;
+        if (c->in_want > cap) cap = c->in_want;
         if (!(c->in.base = malloc(cap))) return -ENOMEM;
         c->in.cap = cap;
         c->in_want = 0;
@@ -953,7 +961,7 @@ static int conn_start(listener_t *l, int fd, const struct sockaddr *sa, const ch
     if (l->tls && (rc = conn_tls_setup(c, l->tls))) {
         METRIC_ADD(tls_setup_failures, 1);
         if (warn_due(&l->last_tls_warn_ms))
-            log_warn("conn", "cannot set up TLS for %s: closed", c->peer);
+            log_warn("conn", "cannot set up TLS for a connection from %s; closed", c->peer);
         goto err;
     }
     c->depth++;
@@ -1246,6 +1254,7 @@ void conn_resume_read(conn_t *c)
 int conn_expect_input(conn_t *c, size_t n)
 {
     if (c->max_input && n > c->max_input) return -E2BIG;
+    c->in_hint = n < IN_HINT_MAX ? n : IN_HINT_MAX;
     if (n <= c->in.cap - c->in.start || n <= c->in_want) return 0;
     if (c->in_on_data && n > c->in.cap && c->in.base) {
         /* the framer holds a pointer into the buffer: allocate now, move later */

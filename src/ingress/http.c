@@ -69,6 +69,7 @@ struct http_req {
     bool head_only;       /* HEAD: answer without the body */
     bool expect_continue;
     bool chunked;
+    bool rate_checked;    /* counted against the connection's rate (once, not again on resume) */
     long long content_length; /* -1: none */
     /* head: URI and headers, NUL-terminated strings in hdr[] */
     char *hdr;
@@ -547,7 +548,7 @@ static bool rate_ok(hconn_t *hc)
 static void decide(hconn_t *hc)
 {
     http_req_t *r = hc->req;
-    if (!rate_ok(hc)) {
+    if (!r->rate_checked && (r->rate_checked = true) && !rate_ok(hc)) {
         METRIC_ADD(requests_rate_limited, 1);
         http_req_add_header(r, "Retry-After", "1");
         http_req_reply(r, 429, "application/json",

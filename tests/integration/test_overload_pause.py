@@ -88,12 +88,8 @@ class OverloadPauseTest(LogdistTestCase):
         m = d.wait_all_delivered(dl(30), expect_accepted=25)
         self.assertEqual(m["requests_pause_expired"], 0, m)
 
-    # Known and not fixed yet: the connection layer closes the connection without
-    # sending the 503 (src/ingress/conn.c: on_timer runs conn_expire before
-    # conn_settle flushes, and with close_after set conn_deadline counts the
-    # request deadline of the paused connection, which passed while it was
-    # parked). Remove the decorator once it passes ("unexpected success" fails).
-    @unittest.expectedFailure
+    # The connection layer once closed such a connection without the 503: a
+    # request deadline that passed while parked counted after close_after.
     def test_parked_too_long_gets_503(self):
         dead = free_port()  # the analyzer is down: the queue never drains
         d = self.start_daemon("--max-queue-bytes", "1KiB", "--overload-action", "pause",
