@@ -104,15 +104,21 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         .idle_timeout_ms = cfg->idle_timeout_s * 1000u,
         .max_input_bytes = cfg->max_header_bytes + body + 64 * 1024,
     };
-    s->listener = listener_new(base, host, port, false, tls, &cl, &http_framer, s->http);
+    s->listener = host ? listener_new(base, host, port, false, tls, &cl, &http_framer, s->http)
+                       : listener_new_unbound(base, tls, &cl, &http_framer, s->http);
     if (!s->listener) { /* logged by listener_new */
-        log_error("server", "cannot listen on %s:%u", host, port);
+        log_error("server", "cannot listen on %s:%u", host ? host : "(unbound)", port);
         goto fail;
     }
     return s;
 fail:
     server_free(s);
     return NULL;
+}
+
+int server_adopt(server_t *s, int fd)
+{
+    return listener_adopt(s->listener, fd, NULL);
 }
 
 uint16_t server_port(const server_t *s)

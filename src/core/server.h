@@ -33,10 +33,16 @@ typedef enum {
 } server_role_t;
 
 /* Bind host:port (port 0 = ephemeral). `tls` may be NULL (plain HTTP); it must
- * outlive the server. Returns NULL on failure (logged). */
+ * outlive the server. host NULL: no listening socket, connections come only
+ * through server_adopt(). Returns NULL on failure (logged). */
 server_t *server_new(struct event_base *base, const config_t *cfg, const char *host,
                      uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
                      admin_t *adm);
+
+/* Serve an already connected stream socket as if this server had accepted it
+ * (listener_adopt: counted and limited like any other; tests, the fuzz target
+ * over a socketpair). Takes fd (closed on failure). 0 or negative errno. */
+int server_adopt(server_t *s, int fd);
 
 /* The bound port (useful with port 0). */
 uint16_t server_port(const server_t *s);
