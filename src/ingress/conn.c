@@ -1254,7 +1254,9 @@ void conn_resume_read(conn_t *c)
 int conn_expect_input(conn_t *c, size_t n)
 {
     if (c->max_input && n > c->max_input) return -E2BIG;
-    c->in_hint = n < IN_HINT_MAX ? n : IN_HINT_MAX;
+    /* room for the head in front of a body, and to spare: a read that fills
+     * the buffer exactly would cost a second read finding nothing */
+    c->in_hint = n < IN_HINT_MAX - IN_MIN_ROOM ? n + IN_MIN_ROOM : IN_HINT_MAX;
     if (n <= c->in.cap - c->in.start || n <= c->in_want) return 0;
     if (c->in_on_data && n > c->in.cap && c->in.base) {
         /* the framer holds a pointer into the buffer: allocate now, move later */
