@@ -12,6 +12,7 @@
 # (nginx wrk jq curl) and perf (linux-perf).
 #
 # Usage: bash bench/profile.sh
+# STRACE=1: count system calls per packet with strace -c instead of (or beside) perf.
 # Knobs: RECORDS=100 DURATION=12 PERF=1 PERF_SECONDS=6 CONNS=32 BIN=build/bin
 #        BASE_PORT=19180 LOGDISTD_ARGS="" LOGDISTD_ENV="" (e.g. MALLOC_ARENA_MAX=2)
 #        TOP=60 KEEP_TMP=0 PERF_CG=dwarf (or fp) PERF_FREQ=999
@@ -116,6 +117,19 @@ BODY_FILE="$T/body.json" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$T/po
     sleep 0.5
   done
 ) > "$T/timeline.txt" & PIDS+=($!)
+if [ "${STRACE:-0}" = 1 ]; then   # system calls per packet (strace -c; slows logdistd while on)
+  sleep 3
+  p0=$(curl -s "http://127.0.0.1:$LD_PORT/api/v1/metrics" | jq -r .packets_accepted)
+  if [ "${STRACE_THREADS:-0}" = 1 ]; then  # per thread: perf trace -s
+    timeout -s INT "$PERF_SECONDS" perf trace -s -p "$LD" -o "$T/strace.out" 2>/dev/null || true
+  else
+    timeout -s INT "$PERF_SECONDS" strace -c -f -p "$LD" -o "$T/strace.out" 2>/dev/null || true
+  fi
+  p1=$(curl -s "http://127.0.0.1:$LD_PORT/api/v1/metrics" | jq -r .packets_accepted)
+  echo "## strace -c over ${PERF_SECONDS}s: $((p1 - p0)) packets accepted"
+  cat "$T/strace.out"
+  awk -v n="$((p1 - p0))" '$NF == "total" && n > 0 { printf "## %.2f system calls per packet (all threads)\n", $(NF-2) / n }' "$T/strace.out"
+fi
 if [ "$PERF" != 0 ]; then
   sleep 3
   perf record -F "${PERF_FREQ:-999}" --call-graph "${PERF_CG:-dwarf}" -o "$T/perf.data" -p "$LD" -- sleep "$PERF_SECONDS" 2> "$T/perf-record.err" || true

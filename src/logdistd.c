@@ -229,6 +229,7 @@ int main(int argc, char **argv)
     ingest_t *ing = NULL;
     admin_t *adm = NULL;
     server_t *srv = NULL, *admin_srv = NULL;
+    pkt_queue_t *deferred_q = NULL;
     resource_t *res = NULL;
     struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
     auth_t *auth = auth_new();
@@ -307,6 +308,9 @@ int main(int argc, char **argv)
     ing = ingest_new(&cfg, deliver_queue(d), dur, auth);
     adm = admin_new(&cfg, d, ing, store, auth);
     if (!ing || !adm || ingest_set_loop(ing, app.base)) goto out;
+    /* one wake of the delivery thread per loop turn, not per packet */
+    if (queue_defer_wakes(deliver_queue(d), app.base)) goto out;
+    deferred_q = deliver_queue(d);
     /* bodies buffered before they are packets, over every connection */
     conn_budget_set_limit(cfg.max_inflight_body_bytes);
     srv = server_new(app.base, &cfg, cfg.listen_host, cfg.listen_port,
@@ -364,6 +368,7 @@ out:
     server_free(srv);
     server_free(admin_srv);
     metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */
+    if (deferred_q) queue_defer_wakes_end(deferred_q);
     deliver_free(d); /* stops delivery before the WAL writer goes */
     durable_free(dur);
     wal_close(wal);

@@ -5,7 +5,9 @@
  */
 #include "store/queue.h"
 
+#include <event2/event.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -22,6 +24,37 @@ struct pkt_queue {
     void (*wake)(void *);
     void *wake_arg;
 };
+
+/* The pushing thread's deferred wake (queue_defer_wakes): one event on its
+ * own loop, made active by the first push into an empty queue and run after
+ * the other events of that loop turn, so one wake covers every packet the
+ * turn accepted. */
+static _Thread_local struct event *tl_wake_ev;
+static _Thread_local pkt_queue_t *tl_wake_q;
+
+static void on_deferred_wake(evutil_socket_t fd, short what, void *arg)
+{
+    pkt_queue_t *q = arg;
+    if (q->wake) q->wake(q->wake_arg);
+}
+
+int queue_defer_wakes(pkt_queue_t *q, struct event_base *base)
+{
+    LD_ASSERT(!tl_wake_ev);
+    tl_wake_ev = event_new(base, -1, 0, on_deferred_wake, q);
+    if (!tl_wake_ev) return -ENOMEM;
+    tl_wake_q = q;
+    return 0;
+}
+
+void queue_defer_wakes_end(pkt_queue_t *q)
+{
+    if (!tl_wake_ev || tl_wake_q != q) return;
+    on_deferred_wake(-1, 0, q); /* one may still be owed; a spare wake is harmless */
+    event_free(tl_wake_ev);
+    tl_wake_ev = NULL;
+    tl_wake_q = NULL;
+}
 
 pkt_queue_t *queue_new(uint64_t max_bytes, void (*wake)(void *arg), void *wake_arg)
 {
@@ -106,7 +139,11 @@ void queue_push(pkt_queue_t *q, packet_t *p)
         q->head = p;
     q->tail = p;
     pthread_mutex_unlock(&q->mu);
-    if (was_empty && q->wake) q->wake(q->wake_arg);
+    if (!was_empty || !q->wake) return;
+    if (tl_wake_ev && tl_wake_q == q)
+        event_active(tl_wake_ev, 0, 0); /* own loop: no cross-thread notify */
+    else
+        q->wake(q->wake_arg);
 }
 
 packet_t *queue_take_all(pkt_queue_t *q)
