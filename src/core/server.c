@@ -90,6 +90,7 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         .max_uri_bytes = cfg->max_header_bytes < MAX_URI_BYTES ? cfg->max_header_bytes
                                                                : MAX_URI_BYTES,
         .max_requests_per_conn_s = cfg->max_requests_per_conn_s, /* 429 by the framer */
+        .body_wait_ms = cfg->idle_timeout_s * 1000u, /* then 503 body_budget_exhausted */
     };
     s->http = http_server_new(&h, &hl);
     if (!s->http) goto fail;

@@ -161,6 +161,11 @@ void conn_budget_set_limit(uint64_t bytes)
     atomic_store_explicit(&g_budget_limit, bytes, memory_order_relaxed);
 }
 
+uint64_t conn_budget_limit(void)
+{
+    return atomic_load_explicit(&g_budget_limit, memory_order_relaxed);
+}
+
 bool conn_budget_reserve(uint64_t n)
 {
     uint64_t lim = atomic_load_explicit(&g_budget_limit, memory_order_relaxed);

@@ -92,6 +92,7 @@ typedef struct conn_limits {
 /* Set the process-wide bound on body bytes buffered before they become
  * packets (0 = unbounded). Call before serving. */
 void conn_budget_set_limit(uint64_t bytes);
+uint64_t conn_budget_limit(void);
 /* Reserve n bytes: true, or false when the budget would be exceeded. */
 bool conn_budget_reserve(uint64_t n);
 void conn_budget_release(uint64_t n);

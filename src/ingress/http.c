@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ struct hconn {
     int err_status;        /* set by a parser callback that refuses the head */
     size_t scanned;        /* bytes of the current head looked at (head_end) */
     bool wait_drain;       /* answers pile up unread: take no request until sent */
+    uint64_t budget_since_ms; /* waiting for body budget since */
     /* per-connection request rate (token bucket, tokens in 1/1000) */
     uint64_t rate_tokens, rate_ms;
 };
@@ -122,6 +124,20 @@ static void budget_unlist(hconn_t *hc);
 
 /* ---- server ------------------------------------------------------------ */
 
+static pthread_once_t g_settings_once = PTHREAD_ONCE_INIT;
+
+/* The parser callbacks, shared read-only by every server of every loop. */
+static void settings_init(void)
+{
+    http_parser_settings_init(&g_settings);
+    g_settings.on_url = on_url;
+    g_settings.on_header_field = on_header_field;
+    g_settings.on_header_value = on_header_value;
+    g_settings.on_headers_complete = on_headers_complete;
+    g_settings.on_body = on_body;
+    g_settings.on_message_complete = on_message_complete;
+}
+
 http_server_t *http_server_new(const http_handler_t *handler, const http_limits_t *limits)
 {
     http_server_t *s = calloc(1, sizeof *s);
@@ -131,13 +147,7 @@ http_server_t *http_server_new(const http_handler_t *handler, const http_limits_
     if (!s->lim.max_uri_bytes || s->lim.max_uri_bytes > s->lim.max_header_bytes)
         s->lim.max_uri_bytes = s->lim.max_header_bytes;
     if (!s->lim.max_headers) s->lim.max_headers = 100;
-    http_parser_settings_init(&g_settings);
-    g_settings.on_url = on_url;
-    g_settings.on_header_field = on_header_field;
-    g_settings.on_header_value = on_header_value;
-    g_settings.on_headers_complete = on_headers_complete;
-    g_settings.on_body = on_body;
-    g_settings.on_message_complete = on_message_complete;
+    pthread_once(&g_settings_once, settings_init); /* servers of several loops */
     /* the parser's own bound stays above ours, so ours answers first */
     http_parser_set_max_header_size((uint32_t)s->lim.max_header_bytes + 4096);
     return s;
@@ -620,26 +630,56 @@ static void budget_unlist(hconn_t *hc)
 }
 
 /* Reserve what the body needs next: all of a Content-Length body, or the
- * next CHUNK_STEP of a chunked one. */
-static bool budget_take(http_req_t *r)
+ * next step of a chunked one (CHUNK_STEP, never more than the whole budget).
+ * 1 when held, 0 when it must wait, -1 when it can never fit. */
+static int budget_take(http_req_t *r)
 {
-    uint64_t want = r->chunked ? r->reserved + CHUNK_STEP : (uint64_t)r->content_length;
-    if (r->chunked && want > r->body_limit + 1) want = r->body_limit + 1;
-    if (want <= r->reserved) return true;
-    if (!conn_budget_reserve(want - r->reserved)) return false;
+    uint64_t lim = conn_budget_limit(), want;
+    if (r->chunked) {
+        uint64_t step = lim && lim < CHUNK_STEP ? lim : CHUNK_STEP;
+        want = r->body_len + step;
+        if (want > r->body_limit + 1) want = r->body_limit + 1;
+        if (lim && want - r->body_len > lim) want = r->body_len + lim;
+    } else {
+        want = (uint64_t)r->content_length;
+        if (lim && want > lim) return -1;
+    }
+    if (want <= r->reserved) return 1;
+    if (lim && want - r->reserved > lim) { /* held bytes of earlier steps: give back first */
+        conn_budget_release(r->reserved - r->body_len);
+        r->reserved = r->body_len;
+    }
+    if (!conn_budget_reserve(want - r->reserved)) return 0;
     r->reserved = want;
-    return true;
+    return 1;
+}
+
+static void budget_wait(hconn_t *hc)
+{
+    METRIC_ADD(body_budget_waits, 1);
+    hc->state = S_BUDGET;
+    hc->budget_since_ms = now_ms();
+    budget_list(hc);
 }
 
 static void budget_tick(evutil_socket_t fd, short what, void *arg)
 {
     http_server_t *s = arg;
-    while (s->budget_head) { /* FIFO: the oldest waiter first */
-        hconn_t *hc = s->budget_head;
-        if (!budget_take(hc->req)) break;
-        budget_unlist(hc);
-        body_go(hc);
-        sync_reading(hc);
+    uint64_t now = now_ms(), wait = s->lim.body_wait_ms ? s->lim.body_wait_ms : 30000;
+    bool blocked = false;
+    for (hconn_t *hc = s->budget_head, *next; hc; hc = next) {
+        next = hc->budget_next; /* FIFO: the oldest waiter first; none passes it */
+        if (!blocked && budget_take(hc->req) > 0) {
+            budget_unlist(hc);
+            body_go(hc);
+            sync_reading(hc);
+        } else if (now - hc->budget_since_ms >= wait) {
+            budget_unlist(hc);
+            refuse(hc, 503, "body_budget_exhausted",
+                   "bodies in flight over max-inflight-body-bytes for too long; retry later", 1);
+        } else {
+            blocked = true;
+        }
     }
     if (s->budget_head) {
         struct timeval tv = {0, BUDGET_RETRY_MS * 1000};
@@ -658,13 +698,16 @@ int http_req_read_body(http_req_t *r, size_t limit)
     }
     hc->state = S_BODY;
     if (r->content_length <= 0 && !r->chunked) return 0; /* no body */
-    if (budget_take(r)) {
-        body_go(hc);
-    } else {
-        METRIC_ADD(body_budget_waits, 1);
-        hc->state = S_BUDGET;
-        budget_list(hc);
+    int got = budget_take(r);
+    if (got < 0) {
+        refuse(hc, 413, "body_too_large", "request body is larger than max-inflight-body-bytes",
+               0);
+        return -EFBIG;
     }
+    if (got)
+        body_go(hc);
+    else
+        budget_wait(hc);
     if (!hc->in_data) sync_reading(hc);
     return 0;
 }
@@ -726,7 +769,7 @@ static bool is_tchar(unsigned char c)
 /* Check what the packaged parser (built lenient) lets through: the request
  * line is "token SP target SP HTTP/d.d", header names are tokens directly
  * followed by ':', no line folding. 0, or the status to refuse with. */
-static int head_check(const char *h, size_t n, const char **why)
+static int head_check(const char *h, size_t n, size_t max_uri, const char **why)
 {
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)h[i])) i++;
@@ -734,6 +777,10 @@ static int head_check(const char *h, size_t n, const char **why)
     if (!i || i >= n || h[i] != ' ') return 400;
     size_t t = ++i;
     while (i < n && h[i] != ' ' && (unsigned char)h[i] > 0x20 && h[i] != 0x7f) i++;
+    if (i - t > max_uri) { /* whatever else is wrong, as when it arrives in pieces */
+        *why = "request line longer than the limit";
+        return 414;
+    }
     if (i == t || i + 10 > n || h[i] != ' ') return 400;
     const char *v = h + i + 1;
     if (memcmp(v, "HTTP/", 5) || v[5] < '0' || v[5] > '9' || v[6] != '.' || v[7] < '0' ||
@@ -800,10 +847,12 @@ static size_t step_head(hconn_t *hc, const char *in, size_t len, bool *stall)
         return 0;
     }
     const char *why;
-    int bad = head_check(in, end, &why);
+    int bad = head_check(in, end, lim->max_uri_bytes, &why);
     if (bad) {
         METRIC_ADD(http_bad_requests, 1);
-        refuse(hc, bad, bad == 505 ? "http_version_not_supported" : "bad_request", why, 0);
+        refuse(hc, bad, bad == 505 ? "http_version_not_supported" : bad == 414 ? "uri_too_long"
+                                                                                : "bad_request",
+               why, 0);
         return end;
     }
     size_t n = http_parser_execute(&hc->parser, &g_settings, in, end);
@@ -877,10 +926,8 @@ static size_t step_body_length(hconn_t *hc, const char *in, size_t len, size_t u
 static size_t step_body_chunked(hconn_t *hc, const char *in, size_t len, bool *stall)
 {
     http_req_t *r = hc->req;
-    if (r->reserved <= r->body_len && !budget_take(r)) {
-        METRIC_ADD(body_budget_waits, 1);
-        hc->state = S_BUDGET;
-        budget_list(hc);
+    if (r->reserved <= r->body_len && budget_take(r) <= 0) {
+        budget_wait(hc);
         *stall = true;
         return 0;
     }

@@ -62,6 +62,7 @@ typedef struct http_limits {
     uint32_t max_headers;     /* header lines (431 beyond) */
     size_t max_uri_bytes;     /* 414 beyond */
     uint32_t max_requests_per_conn_s; /* 429 beyond (0 = unlimited), burst the same */
+    uint32_t body_wait_ms;    /* longest wait for body budget, then 503 (0: 30 s) */
 } http_limits_t;
 
 /* The framer for conn.h: proto_ctx is an http_server_t. */
