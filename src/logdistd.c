@@ -1,7 +1,8 @@
 /*
  * logdistd.c - the distributor daemon's main(): parse options, start the
- * delivery thread, serve HTTP on the ingest thread (this one), and on
- * SIGTERM/SIGINT stop accepting, drain what is queued and exit 0.
+ * delivery thread, serve HTTP on the main loop (this thread) and on the other
+ * --ingest-threads loops (core/ingest_loops.h), and on SIGTERM/SIGINT stop
+ * accepting, drain what is queued and exit 0.
  *
  *   agents --HTTP--> [ingest thread: listener (ingress/conn) -> HTTP framer
  *        (ingress/http) -> server (routing) -> ingest (scan) ] --packet queue-->
@@ -32,6 +33,7 @@
 #include "core/config.h"
 #include "core/auth.h"
 #include "core/resource.h"
+#include "core/ingest_loops.h"
 #include "core/server.h"
 #include "core/tls.h"
 #include "core/metrics.h"
@@ -48,6 +50,7 @@ typedef struct {
     int signal;
     tls_server_t *tls;
     server_t *servers[2];
+    ingest_loops_t *loops; /* --ingest-threads: loops 1..N-1 (NULL with N = 1) */
 } app_t;
 
 /* Memory pressure: stop accepting connections on an ingest-only listener
@@ -56,7 +59,9 @@ typedef struct {
 static void on_shedding(void *ctx, bool shedding)
 {
     app_t *app = ctx;
-    if (app->servers[1]) server_pause_accepting(app->servers[0], shedding);
+    if (!app->servers[1]) return;
+    server_pause_accepting(app->servers[0], shedding);
+    ingest_loops_pause_accepting(app->loops, shedding); /* posted to each loop */
 }
 
 /* SIGHUP: reload the TLS certificate and key; live connections are kept. */
@@ -313,9 +318,18 @@ int main(int argc, char **argv)
     deferred_q = deliver_queue(d);
     /* bodies buffered before they are packets, over every connection */
     conn_budget_set_limit(cfg.max_inflight_body_bytes);
-    srv = server_new(app.base, &cfg, cfg.listen_host, cfg.listen_port,
-                     cfg.admin_host[0] ? SERVE_INGEST : SERVE_ALL, app.tls, ing, adm);
+    /* loop 0 is this one; loops 1..N-1 get their own threads and listeners on
+     * the same port (SO_REUSEPORT, so this listener needs it too) */
+    server_role_t role = cfg.admin_host[0] ? SERVE_INGEST : SERVE_ALL;
+    bool multi = cfg.ingest_threads > 1;
+    srv = server_new_on_loop(app.base, &cfg, cfg.listen_host, cfg.listen_port, role, app.tls, ing,
+                             NULL, adm, multi);
     if (!srv) goto out;
+    if (multi) {
+        app.loops = ingest_loops_new(cfg.ingest_threads - 1, &cfg, cfg.listen_host,
+                                     server_port(srv), role, app.tls, ing, adm, deliver_queue(d));
+        if (!app.loops) goto out;
+    }
     if (cfg.admin_host[0]) {
         admin_srv = server_new(app.base, &cfg, cfg.admin_host, cfg.admin_port, SERVE_ADMIN,
                                app.tls, ing, adm);
@@ -346,6 +360,8 @@ int main(int argc, char **argv)
              cfg.listen_host, server_port(srv), app.tls ? "https" : "http",
              auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count,
              cfg.strategy == BALANCER_SWRR ? "swrr" : "random");
+    if (app.loops && ingest_loops_start(app.loops)) goto out;
+    if (multi) log_info("logdistd", "%u ingest loops", cfg.ingest_threads);
 
     event_base_dispatch(app.base);
 
@@ -354,9 +370,11 @@ int main(int argc, char **argv)
     server_stop_accepting(admin_srv);
     ingest_set_draining(ing, true);
     admin_set_draining(adm, true);
+    ingest_loops_drain(app.loops); /* the same on every other loop, on its thread */
     /* packets waiting for the disk: let the writer finish, then queue them */
     durable_wait_idle(dur);
     event_base_loop(app.base, EVLOOP_NONBLOCK);
+    ingest_loops_sync(app.loops); /* their completions ran on their loops */
     uint64_t lost = drain_serving(d, app.base); /* acks still go to the writer */
     log_info("logdistd", "stopped; %llu records undelivered at exit", (unsigned long long)lost);
     exit_code = 0;
@@ -365,6 +383,11 @@ out:
     if (sigint) event_free(sigint);
     if (sighup) event_free(sighup);
     resource_free(res);
+    /* the other loops: stopped, then (no durable completion can reach them any
+     * more) freed, while the delivery queue is still there */
+    ingest_loops_stop(app.loops);
+    durable_wait_idle(dur);
+    ingest_loops_free(app.loops);
     server_free(srv);
     server_free(admin_srv);
     metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */

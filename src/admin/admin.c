@@ -6,11 +6,27 @@
  * but /health) and whether the path and method take a body; only a request
  * that passed both has its body read (at most ADMIN_BODY_MAX), and
  * admin_on_request() routes it. Everything else is answered from its head.
+ *
+ * Threads: on the shared ingest port (no --admin-listen) an admin request may
+ * arrive on any of the --ingest-threads loops. Every endpoint but /health is
+ * served under one mutex (`mu`), on the loop the request arrived on. Handing
+ * the request to the main loop instead would need a cross-thread answer path
+ * the connection layer does not have (a request belongs to its connection's
+ * loop), and admin requests are rare and short: their work is a synchronous
+ * call into the delivery thread (deliver_*, which never takes this mutex, so
+ * no cycle), a config-store write, or JSON. The mutex makes a registry change
+ * and its persist() one step, so two loops never store an older spec last.
+ * /health takes no lock (an atomic count) so probes never wait on an admin
+ * call. A dead-letter replay's state (replay_t) belongs to the loop that
+ * started it: ingest_inject_on() runs its packets, and their durable
+ * completions, on that loop; `replaying` and `draining` are atomics.
  */
 #include "admin/admin.h"
 #include "admin/admin_body.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +46,9 @@ struct admin {
     deliver_t *d;
     ingest_t *ing;
     config_store_t *store;
-    bool draining;
-    bool replaying;
+    pthread_mutex_t mu; /* every endpoint but /health (recursive: see the top) */
+    atomic_bool draining;
+    atomic_bool replaying;
 };
 
 admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
@@ -44,6 +61,11 @@ admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_stor
     a->d = d;
     a->ing = ing;
     a->store = store;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&a->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
     return a;
 }
 
@@ -118,6 +140,19 @@ static json_t *metrics_json(admin_t *a)
     /* the connection layer's gauges (ingress/conn.h) */
     json_object_set_new(m, "connections_open", json_integer((json_int_t)conn_open_count()));
     json_object_set_new(m, "body_bytes_in_flight", json_integer((json_int_t)conn_budget_used()));
+    /* per ingest loop (--ingest-threads), the main loop first */
+    ingest_loop_stats_t st[INGEST_MAX_LOOPS];
+    size_t n = a->ing ? ingest_loop_stats(a->ing, st, INGEST_MAX_LOOPS) : 0;
+    json_t *loops = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "connections", json_integer((json_int_t)st[i].connections));
+        json_object_set_new(o, "requests", json_integer((json_int_t)st[i].requests));
+        json_object_set_new(o, "packets", json_integer((json_int_t)st[i].packets));
+        json_object_set_new(o, "records", json_integer((json_int_t)st[i].records));
+        json_array_append_new(loops, o);
+    }
+    json_object_set_new(m, "ingest_loops", loops);
     json_t *all = analyzers_json(a, NULL);
     json_object_set(m, "analyzers", json_object_get(all, "analyzers"));
     json_decref(all);
@@ -154,7 +189,7 @@ static void replay_release(replay_t *r)
 {
     if (--r->pending) return;
     admin_t *a = r->a;
-    a->replaying = false;
+    atomic_store(&a->replaying, false);
     if (r->failed) {
         char m[200];
         snprintf(m, sizeof m,
@@ -196,13 +231,15 @@ static void replay_step(void *ctx, int status, size_t records)
  * durable, queued); each entry is removed by batch id once it is queued. */
 static void deadletter_replay(admin_t *a, http_req_t *req)
 {
-    if (a->replaying) {
+    bool idle = false;
+    if (!atomic_compare_exchange_strong(&a->replaying, &idle, true)) {
         http_reply_error(req, 409, "conflict", "a replay is already running", -1, 0);
         return;
     }
     deadletter_body_t *bodies = NULL;
     long n = deliver_deadletter_read(a->d, &bodies);
     if (n < 0) {
+        atomic_store(&a->replaying, false);
         http_reply_error(req, 503, "disk_error", strerror((int)-n), -1, 5);
         return;
     }
@@ -212,6 +249,7 @@ static void deadletter_replay(admin_t *a, http_req_t *req)
         free(r);
         free(items);
         deadletter_bodies_free(bodies, (size_t)n);
+        atomic_store(&a->replaying, false);
         http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
         return;
     }
@@ -220,11 +258,12 @@ static void deadletter_replay(admin_t *a, http_req_t *req)
     r->batches = n;
     r->items = items;
     r->pending = n + 1; /* +1: the loop itself, so completion cannot run before it ends */
-    a->replaying = true;
+    /* on this request's loop: its scratch, and its durable completions come back here */
+    const struct event_base *loop = conn_base(http_req_conn(req));
     for (long i = 0; i < n; i++) {
         items[i].r = r;
         strlcpy_ld(items[i].batch_id, bodies[i].batch_id, sizeof items[i].batch_id);
-        ingest_inject(a->ing, bodies[i].body, bodies[i].len, replay_step, &items[i]);
+        ingest_inject_on(a->ing, loop, bodies[i].body, bodies[i].len, replay_step, &items[i]);
     }
     deadletter_bodies_free(bodies, (size_t)n);
     replay_release(r);
@@ -276,12 +315,14 @@ static void purge_deadletters(admin_t *a, http_req_t *req)
 
 void admin_free(admin_t *a)
 {
+    if (!a) return;
+    pthread_mutex_destroy(&a->mu);
     free(a);
 }
 
 void admin_set_draining(admin_t *a, bool draining)
 {
-    a->draining = draining;
+    atomic_store(&a->draining, draining);
 }
 
 static void method_not_allowed(http_req_t *req, const char *allow)
@@ -391,7 +432,8 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
 static void health(admin_t *a, http_req_t *req)
 {
     json_t *o = json_object();
-    if (a->draining) { /* the delivery thread is stopping: do not call into it */
+    bool draining = atomic_load(&a->draining);
+    if (draining) { /* the delivery thread is stopping: do not call into it */
         json_object_set_new(o, "status", json_string("draining"));
         json_object_set_new(o, "retry_after_s", json_integer(5));
         http_req_add_header(req, "Retry-After", "5");
@@ -399,13 +441,10 @@ static void health(admin_t *a, http_req_t *req)
         return;
     }
     int healthy = deliver_healthy_count(a->d);
-    json_object_set_new(o, "status",
-                        json_string(a->draining ? "draining"
-                                    : healthy   ? "ok"
-                                                : "degraded"));
+    json_object_set_new(o, "status", json_string(healthy ? "ok" : "degraded"));
     json_object_set_new(o, "analyzers_healthy", json_integer(healthy));
     json_object_set_new(o, "queued_records", json_integer((json_int_t)queue_records(deliver_queue(a->d))));
-    http_reply_json(req, a->draining ? 503 : 200, o);
+    http_reply_json(req, 200, o);
 }
 
 /* The request's path: its target up to '?' or '#', without trailing slashes
@@ -456,7 +495,7 @@ static void route(admin_t *a, http_req_t *req)
             health(a, req);
         return;
     }
-    if (a->draining) { /* the rest calls into the delivery thread, which is stopping */
+    if (atomic_load(&a->draining)) { /* the rest calls into the delivery thread, which is stopping */
         http_req_close_after(req);
         http_reply_error(req, 503, "shutting_down", "logdistd is shutting down", -1, 5);
         return;
@@ -499,6 +538,18 @@ static void route(admin_t *a, http_req_t *req)
     http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);
 }
 
+/* route() under the admin mutex, except /health (lock-free, see the top). */
+static void route_locked(admin_t *a, http_req_t *req, bool health)
+{
+    if (health) {
+        route(a, req);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    route(a, req);
+    pthread_mutex_unlock(&a->mu);
+}
+
 void admin_on_head(admin_t *a, http_req_t *req)
 {
     char path[512];
@@ -507,12 +558,13 @@ void admin_on_head(admin_t *a, http_req_t *req)
         return;
     }
     http_method_t cmd = http_req_method(req);
-    if (strcmp(path, "/health")) { /* /health stays open for liveness probes */
+    bool health = !strcmp(path, "/health");
+    if (!health) { /* /health stays open for liveness probes */
         unsigned roles = is_read(cmd) ? ROLE_READ | ROLE_ADMIN : ROLE_ADMIN;
         if (!auth_http_require(a->auth, req, roles, NULL)) return;
     }
-    if (a->draining || !takes_body(path, cmd)) {
-        route(a, req);
+    if (atomic_load(&a->draining) || !takes_body(path, cmd)) {
+        route_locked(a, req, health);
         return;
     }
     long long cl = http_req_content_length(req);
@@ -526,5 +578,5 @@ void admin_on_head(admin_t *a, http_req_t *req)
 
 void admin_on_request(admin_t *a, http_req_t *req)
 {
-    route(a, req);
+    route_locked(a, req, false); /* /health takes no body: never here */
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/check.h"
 #include "common/util.h"
@@ -92,6 +93,11 @@ static const option_t options[] = {
     {"max-requests-per-conn-s", OPT_U32, OFF(max_requests_per_conn_s), 0, 10000000,
      "requests per second one connection may make, burst the same; faster ones get 429 "
      "(default 0 = no limit)"},
+    {"ingest-threads", OPT_U32, OFF(ingest_threads), 1, 64,
+     "event loops serving the ingest listener, each on its own thread with its own "
+     "SO_REUSEPORT socket on the same port (the kernel spreads connections); scanning runs "
+     "on them, routing stays on the delivery thread (default: the number of online CPUs, "
+     "at most 64; 1 = the main loop only)"},
     {"batch-max-records", OPT_U32, OFF(batch_max_records), 1, 1000000,
      "records per batch to an analyzer (default 1000)"},
     {"batch-max-bytes", OPT_SIZE, OFF(batch_max_bytes), 1024, 1ull << 30,
@@ -186,6 +192,8 @@ void config_defaults(config_t *cfg)
     cfg->idle_timeout_s = 30;
     cfg->max_connections = 4096;
     cfg->max_requests_per_conn_s = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->ingest_threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (uint32_t)cpus;
     cfg->max_connections_per_ip = 0;
     cfg->overload_action = OVERLOAD_REJECT;
     cfg->max_inflight_body_bytes = 64u << 20;

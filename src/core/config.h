@@ -68,6 +68,8 @@ typedef struct {
     uint32_t max_connections;       /* open client connections, counted from accept */
     uint32_t max_connections_per_ip; /* of them from one client address (0 = no limit) */
     uint32_t max_requests_per_conn_s; /* request rate of one connection */
+    uint32_t ingest_threads;        /* ingest loops (main + threads), each its own
+                                       SO_REUSEPORT listener (default: online CPUs, 1..64) */
     overload_action_t overload_action;
     uint64_t max_inflight_body_bytes; /* request bodies buffered at once, all connections
                                          (0 = no limit); see config_finish() */

@@ -5,6 +5,7 @@
 
 #include <event2/event.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static const char *read_small(const char *path, char *buf, size_t size)
 struct resource {
     struct event *timer;
     uint64_t limit, min_free;
-    resource_state_t state; /* shedding while either rule holds */
+    resource_state_t state; /* shedding while either rule holds (its loop only) */
+    atomic_bool shedding;   /* the same, for ingest loops on other threads */
     void (*on_change)(void *, bool);
     void *ctx;
     uint64_t last_cpu_ticks, last_us, last_trim_us;
@@ -227,6 +229,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                  "only %llu MiB of memory left on the machine/cgroup (min-free-memory %llu MiB): "
                  "shedding", (unsigned long long)(r->available >> 20),
                  (unsigned long long)(r->min_free >> 20));
+    atomic_store_explicit(&r->shedding, shedding, memory_order_relaxed);
     if (was != shedding) {
         if (shedding)
             METRIC_ADD(memory_shed_episodes, 1);
@@ -270,5 +273,5 @@ void resource_free(resource_t *r)
 
 bool resource_shedding(const resource_t *r)
 {
-    return r && (r->state.rss_high || r->state.free_low);
+    return r && atomic_load_explicit(&r->shedding, memory_order_relaxed);
 }

@@ -28,13 +28,13 @@
 struct event_base;
 typedef struct resource resource_t;
 
-/* on_change(ctx, shedding) is called on transitions (ingest thread).
+/* on_change(ctx, shedding) is called on transitions (on base's thread).
  * memory_limit / min_free of 0 turn that rule off. */
 resource_t *resource_new(struct event_base *base, uint64_t memory_limit, uint64_t min_free,
                          void (*on_change)(void *ctx, bool shedding), void *ctx);
 void resource_free(resource_t *r);
 
-/* Is load being shed right now? (ingest thread) */
+/* Is load being shed right now? (any thread: every ingest loop asks) */
 bool resource_shedding(const resource_t *r);
 
 /* Read RSS bytes of this process now (0 if unknown). */

@@ -22,8 +22,10 @@
 struct server {
     listener_t *listener;
     http_server_t *http;
+    framer_ops_t ops; /* http_framer, with open counting the loop's connections */
     server_role_t role;
     ingest_t *ing;
+    ingest_worker_t *worker; /* this loop's ingest state (NULL: no ingest) */
     admin_t *adm;
 };
 
@@ -49,7 +51,7 @@ static void on_head(void *ctx, http_req_t *r)
 {
     server_t *s = ctx;
     switch (route_of(s, r)) {
-    case TO_INGEST: ingest_on_head(s->ing, r); break;
+    case TO_INGEST: ingest_worker_on_head(s->worker, r); break;
     case TO_ADMIN: admin_on_head(s->adm, r); break;
     default: http_reply_error(r, 404, "not_found", "no such endpoint on this listener", -1, 0);
     }
@@ -59,7 +61,7 @@ static void on_request(void *ctx, http_req_t *r)
 {
     server_t *s = ctx;
     switch (route_of(s, r)) {
-    case TO_INGEST: ingest_on_request(s->ing, r); break;
+    case TO_INGEST: ingest_worker_on_request(s->worker, r); break;
     case TO_ADMIN: admin_on_request(s->adm, r); break;
     default: /* on_head answered it: not reached */
         http_reply_error(r, 404, "not_found", "no such endpoint on this listener", -1, 0);
@@ -74,15 +76,33 @@ static void on_refused(void *ctx, const char *reason)
     if (!strcmp(reason, "max-connections-per-ip")) METRIC_ADD(connections_refused_per_ip, 1);
 }
 
+/* A connection accepted on this server's listener: counted for its loop. */
+static void *counting_open(conn_t *c, void *proto_ctx)
+{
+    server_t *s = proto_ctx;
+    if (s->worker && s->role != SERVE_ADMIN) ingest_worker_count_connection(s->worker);
+    return http_framer.open(c, s->http);
+}
+
 server_t *server_new(struct event_base *base, const config_t *cfg, const char *host,
                      uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
                      admin_t *adm)
+{
+    return server_new_on_loop(base, cfg, host, port, role, tls, ing, NULL, adm, false);
+}
+
+server_t *server_new_on_loop(struct event_base *base, const config_t *cfg, const char *host,
+                             uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
+                             ingest_worker_t *worker, admin_t *adm, bool reuseport)
 {
     server_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->role = role;
     s->ing = ing;
+    s->worker = worker ? worker : ing ? ingest_main_worker(ing) : NULL;
     s->adm = adm;
+    s->ops = http_framer;
+    s->ops.open = counting_open;
     http_handler_t h = {on_head, on_request, on_refused, s};
     http_limits_t hl = {
         .max_header_bytes = cfg->max_header_bytes,
@@ -105,8 +125,8 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
         .idle_timeout_ms = cfg->idle_timeout_s * 1000u,
         .max_input_bytes = cfg->max_header_bytes + body + 64 * 1024,
     };
-    s->listener = host ? listener_new(base, host, port, false, tls, &cl, &http_framer, s->http)
-                       : listener_new_unbound(base, tls, &cl, &http_framer, s->http);
+    s->listener = host ? listener_new(base, host, port, reuseport, tls, &cl, &s->ops, s)
+                       : listener_new_unbound(base, tls, &cl, &s->ops, s);
     if (!s->listener) { /* logged by listener_new */
         log_error("server", "cannot listen on %s:%u", host ? host : "(unbound)", port);
         goto fail;

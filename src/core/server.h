@@ -39,6 +39,17 @@ server_t *server_new(struct event_base *base, const config_t *cfg, const char *h
                      uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
                      admin_t *adm);
 
+/* The same on ingest loop `base` of --ingest-threads: ingest requests are
+ * served by `worker` (that loop's ingest state; NULL = ing's main worker) and,
+ * with `reuseport`, the socket is bound with SO_REUSEPORT so that every loop
+ * has its own listener on the same port (the kernel spreads connections). The
+ * server belongs to `base`'s thread: freed on it or after it ended; the other
+ * server_* calls too (post them to the loop). Creating it before the loop runs
+ * is fine from any thread. */
+server_t *server_new_on_loop(struct event_base *base, const config_t *cfg, const char *host,
+                             uint16_t port, server_role_t role, tls_server_t *tls, ingest_t *ing,
+                             ingest_worker_t *worker, admin_t *adm, bool reuseport);
+
 /* Serve an already connected stream socket as if this server had accepted it
  * (listener_adopt: counted and limited like any other; tests, the fuzz target
  * over a socketpair). Takes fd (closed on failure). 0 or negative errno. */

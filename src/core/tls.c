@@ -1,10 +1,18 @@
 /*
  * tls.c - see tls.h.
+ *
+ * Threads: every ingest loop calls tls_server_new_ssl() on its own thread
+ * while SIGHUP's tls_server_reload() replaces the context on the main thread.
+ * The pointer is guarded by a mutex held only to read or swap it: a new SSL
+ * takes a reference of the context under it (SSL_CTX_up_ref) and is built
+ * outside it; the reload builds the new context outside it and drops the old
+ * one after the swap (connections keep theirs through their SSL objects).
  */
 #include "core/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +25,7 @@
 
 struct tls_server {
     char cert[1024], key[1024], client_ca[1024];
+    pthread_mutex_t mu; /* guards ctx (the pointer; the context is refcounted) */
     SSL_CTX *ctx;
 };
 
@@ -95,6 +104,7 @@ tls_server_t *tls_server_new(const char *cert, const char *key, const char *clie
         free(t);
         return NULL;
     }
+    pthread_mutex_init(&t->mu, NULL);
     return t;
 }
 
@@ -102,19 +112,29 @@ int tls_server_reload(tls_server_t *t, char *err, size_t errlen)
 {
     SSL_CTX *ctx = build(t, err, errlen);
     if (!ctx) return -1;
-    SSL_CTX_free(t->ctx); /* live connections hold their own reference */
+    pthread_mutex_lock(&t->mu);
+    SSL_CTX *old = t->ctx;
     t->ctx = ctx;
+    pthread_mutex_unlock(&t->mu);
+    SSL_CTX_free(old); /* live connections and SSL_new in progress hold their own reference */
     return 0;
 }
 
 struct ssl_st *tls_server_new_ssl(tls_server_t *t)
 {
-    return SSL_new(t->ctx);
+    pthread_mutex_lock(&t->mu);
+    SSL_CTX *ctx = t->ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&t->mu);
+    SSL *ssl = SSL_new(ctx); /* takes its own reference */
+    SSL_CTX_free(ctx);
+    return ssl;
 }
 
 void tls_server_free(tls_server_t *t)
 {
     if (!t) return;
     SSL_CTX_free(t->ctx);
+    pthread_mutex_destroy(&t->mu);
     free(t);
 }

@@ -8,6 +8,8 @@
  * no tickets). tls_server_reload() builds a
  * fresh context from the same files (SIGHUP): new connections use it, existing
  * ones keep theirs, and a reload that fails keeps the old context.
+ * tls_server_new_ssl() may be called from any thread (every ingest loop) while
+ * tls_server_reload() runs on another.
  */
 #ifndef LOGDIST_TLS_H
 #define LOGDIST_TLS_H

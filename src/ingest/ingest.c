@@ -16,19 +16,33 @@
  * a critical level, or X-Logdist-Durability: critical), it goes to the
  * durability writer first and the 202 is sent from its completion, after the
  * fsync; otherwise it is queued and answered at once.
+ *
+ * Threads (--ingest-threads): every ingest loop has its ingest_worker_t,
+ * touched only on that loop's thread: the scanner's result table, the parked
+ * FIFO and its poll timer, the mailbox its durable completions come back to
+ * (a request is answered on the loop it arrived on), its counters (atomics,
+ * read by the metrics). The ingest_t is shared by every loop: read-only after
+ * start (config, limits, auth, queue and durable handles, the worker table)
+ * except the rate-limit buckets - under `mu`, taken once per packet and only
+ * when a limit is set, never per record; scanning and gunzip run outside it -
+ * and three atomics: the draining flag, the queue-full latch and the packet
+ * id sequence. The queue hand-off is the queue's own (one lock per packet).
  */
 #include "ingest/ingest.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/check.h"
 #include "common/http_reply.h"
+#include "common/mailbox.h"
 #include "common/util.h"
 #include "core/auth.h"
 #include "core/metrics.h"
@@ -48,30 +62,60 @@ typedef struct {
 
 static char parked_mark; /* user slot of a parked request (see the top) */
 
+/* One ingest loop's own state: used on that loop's thread only (the
+ * counters are atomics, read by the metrics from any thread). */
+struct ingest_worker {
+    ingest_t *ing;
+    struct event_base *base; /* NULL until ingest_set_loop (the main worker) */
+    mailbox_t *done_mb;      /* durable completions (NULL: the durable's completion base) */
+    scan_result_t scan;      /* reused for every packet of this loop */
+    /* --overload-action pause: requests parked unread, oldest first (a ring) */
+    struct event *park_ev;
+    parked_t *parked;
+    size_t park_head, park_len, park_cap;
+    _Atomic size_t parked_now; /* park_len, for ingest_parked() */
+    _Atomic uint64_t connections, requests, packets, records;
+};
+
 struct ingest {
     const config_t *cfg;
     pkt_queue_t *queue;
     durable_t *durable;
     const auth_t *auth;
-    ratelimit_t *rl;
     const resource_t *res;
-    scan_result_t scan; /* reused for every packet (ingest thread only) */
     scan_limits_t limits;
     scan_limits_t replay_limits; /* dead-letter replay: ingest limits + the batch framing */
-    bool draining;
-    bool queue_full; /* mirrors the queue's hysteresis: set at the budget, cleared under 80 % */
-    uint64_t packet_seq;
-    /* --overload-action pause: requests parked unread, oldest first (a ring) */
-    struct event *park_ev;
-    parked_t *parked;
-    size_t park_head, park_len, park_cap;
+    pthread_mutex_t mu;  /* the rate-limit buckets, and the worker table's changes */
+    ratelimit_t *rl;     /* under mu */
+    atomic_bool draining;
+    atomic_bool queue_full; /* mirrors the queue's hysteresis: set at the budget, cleared
+                               under 80 % (any loop may set or clear it) */
+    _Atomic uint64_t packet_seq;
+    /* workers[0] is the main loop's (ingest_set_loop); the others one per ingest
+     * thread. Changed under mu; read without it by the loops once they run
+     * (workers are added before and removed after the threads). */
+    ingest_worker_t *workers[INGEST_MAX_LOOPS];
+    size_t nworkers;
 };
+
+static void worker_init(ingest_worker_t *w, ingest_t *ing, struct event_base *base,
+                        mailbox_t *done_mb)
+{
+    w->ing = ing;
+    w->base = base;
+    w->done_mb = done_mb;
+}
 
 ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable,
                      const auth_t *auth)
 {
     ingest_t *ing = calloc(1, sizeof *ing);
-    if (!ing) return NULL;
+    ingest_worker_t *w0 = calloc(1, sizeof *w0);
+    if (!ing || !w0) {
+        free(ing);
+        free(w0);
+        return NULL;
+    }
     ing->cfg = cfg;
     ing->queue = queue;
     ing->durable = durable;
@@ -81,9 +125,14 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
                              (double)cfg->rate_burst_s, 10000};
     ing->rl = ratelimit_new(&rc);
     if (!ing->rl) {
+        free(w0);
         free(ing);
         return NULL;
     }
+    pthread_mutex_init(&ing->mu, NULL);
+    worker_init(w0, ing, NULL, NULL);
+    ing->workers[0] = w0;
+    ing->nworkers = 1;
     ing->limits.max_depth = cfg->max_depth;
     ing->limits.max_records = cfg->max_records_per_packet;
     ing->limits.max_record_bytes = cfg->max_record_bytes;
@@ -96,23 +145,109 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
     return ing;
 }
 
-static void park_flush(ingest_t *ing, reject_reason_t why);
+static void park_flush(ingest_worker_t *w, reject_reason_t why);
+static void on_park_poll(evutil_socket_t fd, short what, void *arg);
+
+static void worker_release(ingest_worker_t *w)
+{
+    park_flush(w, REJECT_DRAINING);
+    if (w->park_ev) event_free(w->park_ev);
+    free(w->parked);
+    scan_result_free(&w->scan);
+    free(w);
+}
 
 void ingest_free(ingest_t *ing)
 {
     if (!ing) return;
-    park_flush(ing, REJECT_DRAINING);
-    if (ing->park_ev) event_free(ing->park_ev);
-    free(ing->parked);
+    LD_ASSERT(ing->nworkers == 1); /* every ingest_worker_new'd worker freed first */
+    worker_release(ing->workers[0]);
     ratelimit_free(ing->rl);
-    scan_result_free(&ing->scan);
+    pthread_mutex_destroy(&ing->mu);
     free(ing);
+}
+
+ingest_worker_t *ingest_worker_new(ingest_t *ing, struct event_base *base, mailbox_t *done_mb)
+{
+    ingest_worker_t *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    worker_init(w, ing, base, done_mb);
+    w->park_ev = evtimer_new(base, on_park_poll, w);
+    pthread_mutex_lock(&ing->mu);
+    bool room = ing->nworkers < INGEST_MAX_LOOPS;
+    if (room && w->park_ev) ing->workers[ing->nworkers++] = w;
+    pthread_mutex_unlock(&ing->mu);
+    if (!room || !w->park_ev) {
+        if (w->park_ev) event_free(w->park_ev);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void ingest_worker_free(ingest_worker_t *w)
+{
+    if (!w) return;
+    ingest_t *ing = w->ing;
+    pthread_mutex_lock(&ing->mu);
+    for (size_t i = 1; i < ing->nworkers; i++) {
+        if (ing->workers[i] != w) continue;
+        memmove(&ing->workers[i], &ing->workers[i + 1],
+                (ing->nworkers - i - 1) * sizeof ing->workers[0]);
+        ing->nworkers--;
+        break;
+    }
+    pthread_mutex_unlock(&ing->mu);
+    worker_release(w);
+}
+
+ingest_worker_t *ingest_main_worker(ingest_t *ing)
+{
+    return ing->workers[0];
+}
+
+/* The worker of the loop `base` (the main worker when none matches). */
+static ingest_worker_t *worker_of(ingest_t *ing, const struct event_base *base)
+{
+    ingest_worker_t *w = ing->workers[0];
+    pthread_mutex_lock(&ing->mu);
+    for (size_t i = 0; base && i < ing->nworkers; i++)
+        if (ing->workers[i]->base == base) w = ing->workers[i];
+    pthread_mutex_unlock(&ing->mu);
+    return w;
+}
+
+void ingest_worker_count_connection(ingest_worker_t *w)
+{
+    atomic_fetch_add_explicit(&w->connections, 1, memory_order_relaxed);
+}
+
+size_t ingest_loop_stats(ingest_t *ing, ingest_loop_stats_t *out, size_t max)
+{
+    pthread_mutex_lock(&ing->mu);
+    size_t n = ing->nworkers < max ? ing->nworkers : max;
+    for (size_t i = 0; i < n; i++) {
+        const ingest_worker_t *w = ing->workers[i];
+        out[i] = (ingest_loop_stats_t){
+            atomic_load_explicit(&w->connections, memory_order_relaxed),
+            atomic_load_explicit(&w->requests, memory_order_relaxed),
+            atomic_load_explicit(&w->packets, memory_order_relaxed),
+            atomic_load_explicit(&w->records, memory_order_relaxed),
+        };
+    }
+    pthread_mutex_unlock(&ing->mu);
+    return n;
 }
 
 void ingest_set_draining(ingest_t *ing, bool draining)
 {
-    ing->draining = draining;
-    if (draining) park_flush(ing, REJECT_DRAINING);
+    atomic_store(&ing->draining, draining);
+    if (draining) park_flush(ing->workers[0], REJECT_DRAINING);
+}
+
+void ingest_worker_drain(ingest_worker_t *w)
+{
+    park_flush(w, REJECT_DRAINING);
 }
 
 void ingest_set_resource(ingest_t *ing, const resource_t *res)
@@ -179,7 +314,7 @@ static void reject_scan(http_req_t *req, const scan_result_t *s)
 
 /* Who waits for a packet: an HTTP request or an injector callback. */
 typedef struct {
-    ingest_t *ing;
+    ingest_worker_t *wk; /* the loop the packet came in on */
     http_req_t *req; /* kept until answered, even if its client goes (the answer is dropped) */
     ingest_inject_fn inject_done;
     void *inject_ctx;
@@ -202,7 +337,7 @@ static int gzip_of(const http_req_t *r)
 }
 
 /* Mark the durable records of p (p->seqs[i] = 1); returns how many. */
-static size_t mark_durable(ingest_t *ing, packet_t *p, bool whole_packet)
+static size_t mark_durable(const ingest_t *ing, packet_t *p, bool whole_packet)
 {
     const config_t *cfg = ing->cfg;
     if (cfg->durability == DURABILITY_NONE || !ing->durable || !p->count) return 0;
@@ -225,6 +360,8 @@ static void reply_accepted(waiter_t *w, size_t count)
 {
     METRIC_ADD(packets_accepted, 1);
     METRIC_ADD(records_accepted, count);
+    atomic_fetch_add_explicit(&w->wk->packets, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->wk->records, count, memory_order_relaxed);
     if (w->inject_done) {
         w->inject_done(w->inject_ctx, 0, count);
         return;
@@ -246,19 +383,20 @@ static void refuse(waiter_t *w, reject_reason_t why, int status, const char *msg
     reject(w->req, why, status, msg, offset, retry_after);
 }
 
-/* The durability writer is done with a packet (ingest thread). */
+/* The durability writer is done with a packet (on the loop it came in on). */
 static void on_durable_done(void *ctx, packet_t *p, int status)
 {
     waiter_t *w = ctx;
+    ingest_t *ing = w->wk->ing;
     size_t count = p->count;
     if (status == 0) {
         size_t durable = 0;
         for (size_t i = 0; i < count; i++) durable += p->seqs[i] != 0;
         METRIC_ADD(records_durable, durable);
-        queue_push(w->ing->queue, p);
+        queue_push(ing->queue, p);
         reply_accepted(w, count);
     } else {
-        queue_release(w->ing->queue, p->held_bytes, count);
+        queue_release(ing->queue, p->held_bytes, count);
         packet_free(p);
         if (status == -ENOSPC)
             refuse(w, REJECT_DISK_FULL, 503,
@@ -323,11 +461,12 @@ static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bo
 /* Validate, reserve budget and queue (directly or through the durability
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
-static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_durable,
+static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool whole_durable,
                   const char *bound_agent, http_req_t *req, ingest_inject_fn inject_done, void *inject_ctx)
 {
-    waiter_t local = {ing, req, inject_done, inject_ctx, ""};
-    scan_result_t *s = &ing->scan;
+    ingest_t *ing = wk->ing;
+    waiter_t local = {wk, req, inject_done, inject_ctx, ""};
+    scan_result_t *s = &wk->scan;
     const scan_limits_t *lim = inject_done ? &ing->replay_limits : &ing->limits;
     if (scan_body(p->data, p->len, format, lim, s) != SCAN_OK) {
         packet_free(p);
@@ -351,7 +490,9 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
                  p->data + s->packet_id.off);
     else
         snprintf(local.packet_id, sizeof local.packet_id, "p-%llx-%llx",
-                 (unsigned long long)wall_ms(), (unsigned long long)++ing->packet_seq);
+                 (unsigned long long)wall_ms(),
+                 (unsigned long long)(atomic_fetch_add_explicit(&ing->packet_seq, 1,
+                                                                memory_order_relaxed) + 1));
 
     size_t count = s->count;
     if (!count) {
@@ -363,7 +504,8 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
     if (forced)
         queue_reserve_force(ing->queue, held, count);
     else if (!queue_reserve(ing->queue, held, count)) {
-        ing->queue_full = true; /* the queue refuses until under 80 %: so does on_head */
+        atomic_store_explicit(&ing->queue_full, true, memory_order_relaxed); /* the queue
+                               refuses until under 80 %: so does on_head */
         packet_free(p);
         refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
                1, -EAGAIN);
@@ -374,9 +516,11 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
         char key[RATE_KEY_MAX + 3];
         size_t klen = rate_key(p, s, bound_agent, req, key, sizeof key);
         const char *which = "global";
+        pthread_mutex_lock(&ing->mu); /* once per packet: the buckets are shared by every loop */
         int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
         atomic_store_explicit(&g_metrics.rate_limit_agents, ratelimit_agents(ing->rl),
                               memory_order_relaxed);
+        pthread_mutex_unlock(&ing->mu);
         if (wait) {
             char msg[96];
             snprintf(msg, sizeof msg, "over the %s rate limit; retry after %d s", which, wait);
@@ -419,7 +563,7 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
             return;
         }
         *w = local;
-        durable_submit(ing->durable, p, on_durable_done, w);
+        durable_submit_to(ing->durable, wk->done_mb, p, on_durable_done, w);
         return;
     }
     queue_push(ing->queue, p);
@@ -434,53 +578,64 @@ static void admit(ingest_t *ing, packet_t *p, scan_format_t format, bool whole_d
 static bool queue_is_full(ingest_t *ing)
 {
     uint64_t cur = queue_bytes(ing->queue), max = queue_max_bytes(ing->queue);
+    bool full = atomic_load_explicit(&ing->queue_full, memory_order_relaxed);
     if (cur >= max)
-        ing->queue_full = true;
-    else if (ing->queue_full && cur <= max / 10 * 8)
-        ing->queue_full = false;
-    return ing->queue_full;
+        full = true;
+    else if (full && cur <= max / 10 * 8)
+        full = false;
+    else
+        return full;
+    atomic_store_explicit(&ing->queue_full, full, memory_order_relaxed);
+    return full;
 }
 
-size_t ingest_parked(const ingest_t *ing)
+size_t ingest_parked(ingest_t *ing)
 {
-    return ing->park_len;
+    size_t n = 0;
+    pthread_mutex_lock(&ing->mu);
+    for (size_t i = 0; i < ing->nworkers; i++)
+        n += atomic_load_explicit(&ing->workers[i]->parked_now, memory_order_relaxed);
+    pthread_mutex_unlock(&ing->mu);
+    return n;
 }
 
-static parked_t *park_at(ingest_t *ing, size_t i)
+static parked_t *park_at(ingest_worker_t *w, size_t i)
 {
-    return &ing->parked[(ing->park_head + i) % ing->park_cap];
+    return &w->parked[(w->park_head + i) % w->park_cap];
 }
 
-static http_req_t *park_pop(ingest_t *ing)
+static http_req_t *park_pop(ingest_worker_t *w)
 {
-    http_req_t *r = park_at(ing, 0)->r;
-    ing->park_head = (ing->park_head + 1) % ing->park_cap;
-    if (!--ing->park_len) ing->park_head = 0;
+    http_req_t *r = park_at(w, 0)->r;
+    w->park_head = (w->park_head + 1) % w->park_cap;
+    if (!--w->park_len) w->park_head = 0;
+    atomic_store_explicit(&w->parked_now, w->park_len, memory_order_relaxed);
     return r;
 }
 
 /* Park r unread (the connection is not read: TCP backpressure). False when it
  * cannot be parked (no loop, no memory): the caller refuses it instead. */
-static bool park(ingest_t *ing, http_req_t *r, bool resumed)
+static bool park(ingest_worker_t *w, http_req_t *r, bool resumed)
 {
-    if (!ing->park_ev) return false;
-    if (ing->park_len == ing->park_cap) {
-        size_t cap = ing->park_cap ? 2 * ing->park_cap : 64;
+    if (!w->park_ev) return false;
+    if (w->park_len == w->park_cap) {
+        size_t cap = w->park_cap ? 2 * w->park_cap : 64;
         parked_t *n = malloc(cap * sizeof *n);
         if (!n) return false;
-        for (size_t i = 0; i < ing->park_len; i++) n[i] = *park_at(ing, i);
-        free(ing->parked);
-        ing->parked = n;
-        ing->park_cap = cap;
-        ing->park_head = 0;
+        for (size_t i = 0; i < w->park_len; i++) n[i] = *park_at(w, i);
+        free(w->parked);
+        w->parked = n;
+        w->park_cap = cap;
+        w->park_head = 0;
     }
-    *park_at(ing, ing->park_len++) = (parked_t){r, now_ms()};
+    *park_at(w, w->park_len++) = (parked_t){r, now_ms()};
+    atomic_store_explicit(&w->parked_now, w->park_len, memory_order_relaxed);
     http_req_set_user(r, &parked_mark);
     http_req_park(r);
     if (!resumed) METRIC_ADD(requests_paused, 1);
-    if (!evtimer_pending(ing->park_ev, NULL)) {
+    if (!evtimer_pending(w->park_ev, NULL)) {
         struct timeval tv = {0, PARK_POLL_MS * 1000};
-        evtimer_add(ing->park_ev, &tv);
+        evtimer_add(w->park_ev, &tv);
     }
     return true;
 }
@@ -495,16 +650,16 @@ static void reject_overload(http_req_t *r, bool memory)
 
 /* Answer every parked request (shutdown): its client may be gone already, then
  * the answer is dropped and the request freed all the same. */
-static void park_flush(ingest_t *ing, reject_reason_t why)
+static void park_flush(ingest_worker_t *w, reject_reason_t why)
 {
-    while (ing->park_len) {
-        http_req_t *r = park_pop(ing);
+    while (w->park_len) {
+        http_req_t *r = park_pop(w);
         if (why == REJECT_DRAINING)
             reject(r, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
         else
             reject_overload(r, why == REJECT_MEMORY);
     }
-    if (ing->park_ev) evtimer_del(ing->park_ev);
+    if (w->park_ev) evtimer_del(w->park_ev);
 }
 
 /* Every PARK_POLL_MS while requests are parked: answer those whose client went
@@ -516,25 +671,26 @@ static void park_flush(ingest_t *ing, reject_reason_t why)
  * ends in a 503 queue_full after the body, never in memory over the budget. */
 static void on_park_poll(evutil_socket_t fd, short what, void *arg)
 {
-    ingest_t *ing = arg;
+    ingest_worker_t *w = arg;
+    ingest_t *ing = w->ing;
     uint64_t now = now_ms(), wait_ms = (uint64_t)ing->cfg->idle_timeout_s * 1000;
     bool memory = resource_shedding(ing->res);
-    while (ing->park_len) {
-        parked_t *e = park_at(ing, 0);
+    while (w->park_len) {
+        parked_t *e = park_at(w, 0);
         if (http_req_orphaned(e->r)) {
-            http_req_reply(park_pop(ing), 503, NULL, NULL, 0); /* frees it; nobody reads it */
+            http_req_reply(park_pop(w), 503, NULL, NULL, 0); /* frees it; nobody reads it */
             continue;
         }
         if (now - e->since_ms < wait_ms) break;
         METRIC_ADD(requests_pause_expired, 1);
-        reject_overload(park_pop(ing), memory);
+        reject_overload(park_pop(w), memory);
     }
-    if (!memory && ing->park_len && !queue_is_full(ing)) {
+    if (!memory && w->park_len && !queue_is_full(ing)) {
         uint64_t max = queue_max_bytes(ing->queue), cur = queue_bytes(ing->queue);
         uint64_t room = max > cur ? max - cur : 0;
         /* only those parked now: one that parks again waits for the next poll */
-        for (size_t n = ing->park_len; n && ing->park_len && room; n--) {
-            http_req_t *r = park_pop(ing);
+        for (size_t n = w->park_len; n && w->park_len && room; n--) {
+            http_req_t *r = park_pop(w);
             if (http_req_orphaned(r)) {
                 http_req_reply(r, 503, NULL, NULL, 0);
                 continue;
@@ -545,27 +701,44 @@ static void on_park_poll(evutil_socket_t fd, short what, void *arg)
             http_req_resume(r); /* on_head again: it may park once more */
         }
     }
-    if (ing->park_len && !evtimer_pending(ing->park_ev, NULL)) {
+    if (w->park_len && !evtimer_pending(w->park_ev, NULL)) {
         struct timeval tv = {0, PARK_POLL_MS * 1000};
-        evtimer_add(ing->park_ev, &tv);
+        evtimer_add(w->park_ev, &tv);
     }
 }
 
 int ingest_set_loop(ingest_t *ing, struct event_base *base)
 {
-    if (ing->park_ev) return 0;
-    ing->park_ev = evtimer_new(base, on_park_poll, ing);
-    return ing->park_ev ? 0 : -ENOMEM;
+    ingest_worker_t *w = ing->workers[0];
+    if (w->park_ev) return 0;
+    w->park_ev = evtimer_new(base, on_park_poll, w);
+    if (!w->park_ev) return -ENOMEM;
+    w->base = base;
+    return 0;
 }
 
 /* ---- the two phases of a request ----------------------------------------- */
 
 void ingest_on_head(ingest_t *ing, http_req_t *r)
 {
+    ingest_worker_on_head(ing->workers[0], r);
+}
+
+void ingest_on_request(ingest_t *ing, http_req_t *r)
+{
+    ingest_worker_on_request(ing->workers[0], r);
+}
+
+void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
+{
+    ingest_t *ing = w->ing;
     const config_t *cfg = ing->cfg;
     bool resumed = http_req_user(r) == &parked_mark;
     bool pause = cfg->overload_action == OVERLOAD_PAUSE;
-    if (!resumed) METRIC_ADD(packets_received, 1);
+    if (!resumed) {
+        METRIC_ADD(packets_received, 1);
+        atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
+    }
     if (http_req_method(r) != HTTP_M_POST) {
         http_req_add_header(r, "Allow", "POST");
         reject(r, REJECT_METHOD, 405, "use POST to submit logs", -1, 0);
@@ -573,15 +746,15 @@ void ingest_on_head(ingest_t *ing, http_req_t *r)
     }
     const char *bound_agent = NULL;
     if (!auth_http_require(ing->auth, r, ROLE_INGEST, &bound_agent)) return;
-    if (ing->draining) {
+    if (atomic_load_explicit(&ing->draining, memory_order_relaxed)) {
         reject(r, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5);
         return;
     }
-    /* with pause, a newcomer waits behind the requests parked before it */
-    bool behind = pause && !resumed && ing->park_len;
+    /* with pause, a newcomer waits behind the requests parked before it (on its loop) */
+    bool behind = pause && !resumed && w->park_len;
     bool shedding = resource_shedding(ing->res);
     if (shedding || behind) {
-        if (pause && park(ing, r, resumed)) return;
+        if (pause && park(w, r, resumed)) return;
         if (shedding) {
             reject_overload(r, true);
             return;
@@ -611,7 +784,7 @@ void ingest_on_head(ingest_t *ing, http_req_t *r)
         return;
     }
     if (queue_is_full(ing)) { /* shed before the body is read */
-        if (!(pause && park(ing, r, resumed))) reject_overload(r, false);
+        if (!(pause && park(w, r, resumed))) reject_overload(r, false);
         return;
     }
     http_req_set_user(r, (void *)bound_agent); /* a string of the auth object */
@@ -620,8 +793,9 @@ void ingest_on_head(ingest_t *ing, http_req_t *r)
         metrics_reject(rc == -ENOMEM ? REJECT_NOMEM : REJECT_BODY_TOO_LARGE);
 }
 
-void ingest_on_request(ingest_t *ing, http_req_t *r)
+void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
 {
+    ingest_t *ing = w->ing;
     const config_t *cfg = ing->cfg;
     const char *bound_agent = http_req_user(r);
     int format = format_of(http_req_header(r, "Content-Type")); /* checked by on_head */
@@ -668,11 +842,18 @@ void ingest_on_request(ingest_t *ing, http_req_t *r)
         p->data = data && len ? data : "";
         p->len = len;
     }
-    admit(ing, p, (scan_format_t)format, want_durable, bound_agent, r, NULL, NULL);
+    admit(w, p, (scan_format_t)format, want_durable, bound_agent, r, NULL, NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
 {
+    ingest_inject_on(ing, NULL, body, len, done, ctx);
+}
+
+void ingest_inject_on(ingest_t *ing, const struct event_base *base, const char *body, size_t len,
+                      ingest_inject_fn done, void *ctx)
+{
+    ingest_worker_t *w = worker_of(ing, base);
     packet_t *p = calloc(1, sizeof *p);
     char *copy = malloc(len + 1);
     if (!p || !copy) {
@@ -685,5 +866,5 @@ void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn
     p->decoded = copy;
     p->data = copy;
     p->len = len;
-    admit(ing, p, SCAN_FORMAT_JSON, true, NULL, NULL, done, ctx);
+    admit(w, p, SCAN_FORMAT_JSON, true, NULL, NULL, done, ctx);
 }

@@ -4,7 +4,8 @@
  * to routing and answer 202 - or refuse it whole.
  *
  * Runs on the loop of the HTTP server (core/server.c) that received the
- * request, in two phases (ingress/http.h):
+ * request (one of the --ingest-threads loops; see "ingest loops" below), in
+ * two phases (ingress/http.h):
  *   - ingest_on_head(): everything that can be decided before the body, in
  *     this order: method (405), auth (401/403), shutting down (503), memory
  *     pressure (503), Content-Type (415), Content-Encoding (415),
@@ -53,7 +54,7 @@ void ingest_on_head(ingest_t *ing, http_req_t *r);
 /* Its body is in: admit the packet (answered now, or after the WAL's fsync). */
 void ingest_on_request(ingest_t *ing, http_req_t *r);
 
-/* Called on the ingest thread when an injected body is queued (status 0) or
+/* Called on the injecting loop when an injected body is queued (status 0) or
  * refused (negative errno), with its record count. */
 typedef void (*ingest_inject_fn)(void *ctx, int status, size_t records);
 
@@ -66,10 +67,57 @@ void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn
 struct resource;
 void ingest_set_resource(ingest_t *ing, const struct resource *res);
 
-/* While draining, new packets get 503 + Retry-After; parked ones too, at once. */
+/* While draining, new packets get 503 + Retry-After; parked ones too, at once
+ * (the main loop's here: call from it; other loops: ingest_worker_drain). */
 void ingest_set_draining(ingest_t *ing, bool draining);
 
-/* Requests parked right now (--overload-action pause). */
-size_t ingest_parked(const ingest_t *ing);
+/* Requests parked right now (--overload-action pause), over every loop. */
+size_t ingest_parked(ingest_t *ing);
+
+/* ---- ingest loops (--ingest-threads) -------------------------------------
+ *
+ * Each loop that serves ingest requests has a worker: its own scanner result
+ * table, parked FIFO and poll timer (a parked request is resumed on its own
+ * loop), and the mailbox its durable completions come back to. The worker of
+ * the main loop exists from ingest_new (ingest_set_loop gives it its loop);
+ * ingest_on_head/ingest_on_request/ingest_inject use it. Shared by all loops,
+ * behind one mutex taken once per packet (never per record, never around
+ * scanning or gunzip): the rate-limit buckets; atomics: the draining flag, the
+ * queue-full latch, the packet id sequence. */
+#define INGEST_MAX_LOOPS 64
+typedef struct ingest_worker ingest_worker_t;
+
+/* A worker for another loop, before that loop runs (any thread). `done_mb`
+ * (a mailbox run by `base`, may be NULL: the durable's completion base) gets
+ * its durable completions. NULL on ENOMEM or beyond INGEST_MAX_LOOPS. */
+struct mailbox;
+ingest_worker_t *ingest_worker_new(ingest_t *ing, struct event_base *base,
+                                   struct mailbox *done_mb);
+/* On its loop's thread or after it ended; after durable_wait_idle() if it
+ * submitted durable packets. Parked requests get 503. NULL is fine. */
+void ingest_worker_free(ingest_worker_t *w);
+/* The main loop's worker. */
+ingest_worker_t *ingest_main_worker(ingest_t *ing);
+
+/* As ingest_on_head / ingest_on_request, on the worker's loop. */
+void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r);
+void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r);
+/* Draining (after ingest_set_draining): answer this loop's parked requests
+ * 503 now. On the worker's loop. */
+void ingest_worker_drain(ingest_worker_t *w);
+/* A connection was accepted on this worker's loop (per-loop metrics). */
+void ingest_worker_count_connection(ingest_worker_t *w);
+
+/* ingest_inject from a request served on loop `base` (its worker's scratch and
+ * completion mailbox; NULL or an unknown base: the main worker). */
+void ingest_inject_on(ingest_t *ing, const struct event_base *base, const char *body, size_t len,
+                      ingest_inject_fn done, void *ctx);
+
+/* Per-loop counters, main loop first: connections accepted, ingest requests
+ * (heads), packets and records accepted. Returns how many loops were written. */
+typedef struct {
+    uint64_t connections, requests, packets, records;
+} ingest_loop_stats_t;
+size_t ingest_loop_stats(ingest_t *ing, ingest_loop_stats_t *out, size_t max);
 
 #endif

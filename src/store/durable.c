@@ -2,7 +2,8 @@
  * durable.c - see durable.h.
  *
  * Threads talk only through common/mailbox: jobs -> writer (in_mb), rounds ->
- * syncer (sync_mb), completions -> the ingest loop (done_mb); each plain
+ * syncer (sync_mb), completions -> the submitting ingest loop (done_mb, or
+ * the mailbox given to durable_submit_to); each plain
  * consumer takes everything queued at once, which is what makes a round.
  *
  * Two threads, pipelined. The writer takes every queued job, appends the
@@ -47,6 +48,7 @@ typedef struct job {
     packet_t *p; /* NULL for an ack job */
     durable_done_fn done;
     void *ctx;
+    mailbox_t *done_mb; /* where the completion runs (the submitting loop's) */
     int status;
     bool refused; /* every durable record appended, then the round failed */
     uint64_t *acks;
@@ -277,7 +279,7 @@ static void post_done(durable_t *d, job_t *done_head, job_t *done_tail)
         next = j->next;
         j->d = d;
         j->msg.fn = run_done;
-        mailbox_post(d->done_mb, &j->msg);
+        mailbox_post(j->done_mb ? j->done_mb : d->done_mb, &j->msg);
     }
 }
 
@@ -654,6 +656,12 @@ void durable_free(durable_t *d)
 
 void durable_submit(durable_t *d, packet_t *p, durable_done_fn done, void *ctx)
 {
+    durable_submit_to(d, NULL, p, done, ctx);
+}
+
+void durable_submit_to(durable_t *d, mailbox_t *done_mb, packet_t *p, durable_done_fn done,
+                       void *ctx)
+{
     job_t *j = calloc(1, sizeof *j);
     if (!j) {
         done(ctx, p, -ENOMEM);
@@ -662,6 +670,7 @@ void durable_submit(durable_t *d, packet_t *p, durable_done_fn done, void *ctx)
     j->p = p;
     j->done = done;
     j->ctx = ctx;
+    j->done_mb = done_mb;
     enqueue(d, j);
 }
 
