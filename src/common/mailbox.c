@@ -148,11 +148,13 @@ void mailbox_call_sync(mailbox_t *m, void (*fn)(void *arg), void *arg)
     bool inline_run = !m->bound || pthread_equal(m->owner, pthread_self());
     if (!inline_run) {
         bool was_empty = !m->head;
+        /* s lives on this stack until the owner has run it (done): we wait
+         * below, and the owner unlinks it before setting done */
         if (m->tail)
             m->tail->next = &s.msg;
         else
-            m->head = &s.msg;
-        m->tail = &s.msg;
+            m->head = &s.msg; // cppcheck-suppress autoVariables
+        m->tail = &s.msg;     // cppcheck-suppress autoVariables
         pthread_cond_signal(&m->cv);
         if (m->ev && was_empty) { /* libevent's lock is never taken under ours */
             pthread_mutex_unlock(&m->mu);
