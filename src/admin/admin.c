@@ -259,7 +259,8 @@ static void deadletter_replay(admin_t *a, http_req_t *req)
     r->items = items;
     r->pending = n + 1; /* +1: the loop itself, so completion cannot run before it ends */
     /* on this request's loop: its scratch, and its durable completions come back here */
-    const struct event_base *loop = conn_base(http_req_conn(req));
+    const conn_t *conn = http_req_conn(req);
+    const struct event_base *loop = conn ? conn_base(conn) : NULL;
     for (long i = 0; i < n; i++) {
         items[i].r = r;
         strlcpy_ld(items[i].batch_id, bodies[i].batch_id, sizeof items[i].batch_id);
