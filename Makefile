@@ -38,6 +38,7 @@ bench: build
 	bash bench/run.sh
 
 lint: build
+	bash scripts/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -I src src tools
 	clang-tidy -p $(BUILD) --quiet $(shell find src tools -name '*.c')

@@ -1,5 +1,5 @@
 /*
- * scan_bench.c - throughput of the ingest JSON scanner (src/ingest/scan.c) vs jansson.
+ * scan_bench.c - throughput of the ingest JSON scanner (src/record/scan.c) vs jansson.
  *
  * Standalone: builds its inputs in memory (a fixed 100-record packet of ~206-byte records,
  * the same records as NDJSON, 64 varied packets, and 64 packets with non-ASCII text),
@@ -11,13 +11,13 @@
  * the cpu/wall column shows how much of the wall time the thread actually ran.
  *
  * Build (from the repo root):
- *   gcc -O2 -std=gnu11 -Isrc src/ingest/scan.c bench/scan_bench.c -o /tmp/scan_bench -ljansson
+ *   gcc -O2 -std=gnu11 -Isrc src/record/scan.c bench/scan_bench.c -o /tmp/scan_bench -ljansson
  * Run: /tmp/scan_bench [--secs S] [--cpu N] [--only substring]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 #include <jansson.h>
 #include <sched.h>

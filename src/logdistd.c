@@ -1,7 +1,7 @@
 /*
  * logdistd.c - the distributor daemon's main(): parse options, start the
  * delivery thread, serve HTTP on the main loop (this thread) and on the other
- * --ingest-threads loops (core/ingest_loops.h), and on SIGTERM/SIGINT stop
+ * --ingest-threads loops (app/ingest_loops.h), and on SIGTERM/SIGINT stop
  * accepting, drain what is queued and exit 0.
  *
  *   agents --HTTP--> [ingest thread: listener (ingress/conn) -> HTTP framer
@@ -33,8 +33,8 @@
 #include "core/config.h"
 #include "core/auth.h"
 #include "core/resource.h"
-#include "core/ingest_loops.h"
-#include "core/server.h"
+#include "app/ingest_loops.h"
+#include "app/server.h"
 #include "core/tls.h"
 #include "core/metrics.h"
 #include "ingress/conn.h"

@@ -31,10 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/http_reply.h"
+#include "ingress/http_reply.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "core/auth.h"
+#include "ingress/auth_http.h"
 #include "core/metrics.h"
 #include "ingress/conn.h"
 

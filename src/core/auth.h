@@ -43,28 +43,6 @@ bool auth_enabled(const auth_t *a);
 auth_result_t auth_check(const auth_t *a, const char *authorization, unsigned roles,
                          const char **agent);
 
-/* ---- HTTP side (auth_http.c), on the request object of ingress/http.h ----
- * Called from a handler's on_head, before any body byte is read: a refusal
- * answers the request at once (the body is never read). */
-typedef struct http_req http_req_t;
-
-/* HTTP gate: check the request's Authorization header for any of `roles`
- * (a mask). On refusal, answers 401 (with WWW-Authenticate: Bearer) or 403 with
- * a JSON body, counts it in metrics, logs the client address (never the
- * token) and returns false: the request is gone. On success returns true and
- * sets *agent (may be NULL) to the agent the token is bound to, or NULL (a
- * string owned by the auth object, valid as long as it lives). */
-bool auth_http_require(const auth_t *a, http_req_t *req, unsigned roles, const char **agent);
-
-/* Answer 403 for a token bound to another agent (counted and logged). */
-void auth_http_wrong_agent(http_req_t *req, const char *bound, const char *claimed,
-                           size_t claimed_len);
-
-/* Answer 403 {"error":"forbidden","message":msg[,"offset":offset]} for a
- * packet whose agent_id a bound token cannot accept (null, a number, a
- * repeated key); counted as wrong_agent and logged. offset < 0 omits it. */
-void auth_http_bad_agent(http_req_t *req, const char *bound, const char *msg, long long offset);
-
 /* Write the hash of `token` (fresh random salt) into out. Returns 0 or -1.
  * Hashes any 1..4096-byte string: the strength rule is auth_token_check(),
  * applied by `logdistd --hash-token`. */

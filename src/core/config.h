@@ -17,7 +17,6 @@
 #include <stdio.h>
 
 #include "common/log.h"
-#include "route/balancer.h"
 
 #define CONFIG_ID_MAX 64   /* analyzer id: 1..64 chars of [A-Za-z0-9._-] */
 #define CONFIG_URL_MAX 2048
@@ -33,6 +32,9 @@ typedef enum {
 
 /* Which records are written to the WAL before the 202. */
 typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 } durability_t;
+
+/* How records are spread over analyzers (route/balancer.c implements both). */
+typedef enum { BALANCER_SWRR = 0, BALANCER_RANDOM = 1 } balancer_strategy_t;
 
 typedef struct {
     char id[CONFIG_ID_MAX + 1];

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 typedef enum {
     AGENT_CLAIM_ABSENT = 0, /* no "agent_id" key (or a bare array) */

@@ -41,16 +41,17 @@
 #include <strings.h>
 
 #include "common/check.h"
-#include "common/http_reply.h"
+#include "ingress/http_reply.h"
 #include "common/mailbox.h"
 #include "common/util.h"
 #include "core/auth.h"
+#include "ingress/auth_http.h"
 #include "core/metrics.h"
 #include "ingest/agent_claim.h"
 #include "ingest/gunzip.h"
 #include "ingest/ratelimit.h"
 #include "core/resource.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 #define RATE_KEY_MAX 256 /* bytes of an agent id that key its rate limit */
 #define PARK_POLL_MS 10  /* --overload-action pause: how often parked requests are looked at */

@@ -26,11 +26,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { BALANCER_SWRR = 0, BALANCER_RANDOM = 1 } balancer_strategy_t;
+#include "core/config.h" /* balancer_strategy_t */
 
 typedef struct balancer balancer_t;
 
-#define BALANCER_NONE (-1)     /* balancer_pick(): no eligible slot */
+#define BALANCER_NONE (-1) /* balancer_pick(): no eligible slot */
 #define BALANCER_MAX_SLOTS 1024
 
 /* Create an empty balancer. `seed` drives BALANCER_RANDOM (ignored by SWRR); equal

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
-#include "core/packet.h"
+#include "record/packet.h"
 #include "route/balancer.h"
 #include "route/batch.h"
 

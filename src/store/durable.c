@@ -38,7 +38,7 @@
 #include "common/mailbox.h"
 #include "common/util.h"
 #include "core/metrics.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 #include "store/queue.h"
 
 typedef struct job {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/packet.h"
+#include "record/packet.h"
 #include "store/wal.h"
 
 struct event_base;

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/packet.h"
+#include "record/packet.h"
 
 typedef struct pkt_queue pkt_queue_t;
 

@@ -25,7 +25,7 @@
 #include <zlib.h>
 
 #include "ingest/gunzip.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 #include "scan_invariants.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

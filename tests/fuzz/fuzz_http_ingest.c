@@ -79,7 +79,7 @@
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/metrics.h"
-#include "core/server.h"
+#include "app/server.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
 #include "ingress/conn.h"

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 #include "scan_invariants.h"
 #include "scan_oracle.h"
 

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/packet.h"
+#include "record/packet.h"
 #include "scan_invariants.h"
 #include "store/queue.h"
 

@@ -1,5 +1,5 @@
 /*
- * scan_invariants.h - checks of scan_body()'s documented contract (src/ingest/scan.h)
+ * scan_invariants.h - checks of scan_body()'s documented contract (src/record/scan.h)
  * on one result, shared by the libFuzzer targets (tests/fuzz/fuzz_*.c) and the cmocka
  * replay test (tests/unit/test_fuzz_regressions.c).
  *
@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 static inline bool scan_inv_absent(scan_slice_t s)
 {

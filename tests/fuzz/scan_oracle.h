@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 /* Prints n bytes of s as a C string literal with non-printable bytes hex-escaped. */
 static void print_escaped(const char *label, const char *s, size_t n)

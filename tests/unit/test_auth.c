@@ -18,7 +18,7 @@
 
 #include "core/auth.h"
 #include "ingest/agent_claim.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -34,7 +34,7 @@
 
 #include "common/log.h"
 #include "core/metrics.h"
-#include "core/packet.h"
+#include "record/packet.h"
 #include "store/durable.h"
 #include "store/queue.h"
 #include "store/wal.h"

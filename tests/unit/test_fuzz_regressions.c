@@ -47,7 +47,7 @@
 
 #include "../fuzz/scan_invariants.h"
 #include "ingest/gunzip.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 #define MAX_OUT (1u << 20)
 #define SMALL_OUT 64u

@@ -39,7 +39,7 @@
 #include <jansson.h>
 
 #include "../fuzz/scan_oracle.h"
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 /* ==================================================================================== */
 /* Helpers                                                                              */

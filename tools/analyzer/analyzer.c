@@ -3,7 +3,7 @@
  *
  * Receives the distributor's batches (POST /ingest, body
  * {"packet_id":..,"agent_id":..,"messages":[record,...]}), validates them with the
- * project's scanner (ingest/scan.h) and keeps exact counts that tests can trust:
+ * project's scanner (record/scan.h) and keeps exact counts that tests can trust:
  * records, batches, unique / duplicate record ids, duplicate batches (by the
  * X-Logdist-Batch-Id header) and counts by level and source. Fault injection:
  * --latency-ms (deferred reply on a timer), --fail-rate (deterministic 500s),
@@ -39,7 +39,7 @@
 #include <event2/util.h>
 #include <zlib.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 #include "strset.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 << 20) /* --max-body-bytes default */

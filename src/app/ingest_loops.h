@@ -6,7 +6,7 @@
  * is a thread running its own event_base with
  *   - its own listener on the ingest port (SO_REUSEPORT: the kernel spreads
  *     new connections over the loops by a hash of the addresses) and its own
- *     HTTP server (core/server.h), so accept, TLS, HTTP parsing, gunzip and
+ *     HTTP server (app/server.h), so accept, TLS, HTTP parsing, gunzip and
  *     scanning of a connection all run on the loop that accepted it;
  *   - its own ingest worker (ingest/ingest.h: scanner scratch, parked FIFO,
  *     durable completions);
@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/server.h"
+#include "app/server.h"
 #include "store/queue.h"
 
 typedef struct ingest_loops ingest_loops_t;

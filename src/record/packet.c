@@ -1,7 +1,7 @@
 /*
  * packet.c - see packet.h.
  */
-#include "core/packet.h"
+#include "record/packet.h"
 
 #include <malloc.h>
 #include <stdlib.h>

@@ -3,13 +3,13 @@
  * connections (on_refused only counts them here); the HTTP framer refuses
  * malformed requests and enforces the per-connection request rate itself.
  */
-#include "core/server.h"
+#include "app/server.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/admin_body.h"
-#include "common/http_reply.h"
+#include "ingress/http_reply.h"
 #include "common/log.h"
 #include "core/metrics.h"
 #include "ingress/conn.h"

@@ -5,9 +5,9 @@
  */
 #include <stdio.h>
 
-#include "common/http_reply.h"
+#include "ingress/http_reply.h"
 #include "common/log.h"
-#include "core/auth.h"
+#include "ingress/auth_http.h"
 #include "core/metrics.h"
 #include "ingress/http.h"
 

@@ -10,7 +10,7 @@
  * and the stop (mailbox_call_sync: the caller waits). Threads block every
  * signal: they are the main loop's (SIGTERM, SIGINT, SIGHUP).
  */
-#include "core/ingest_loops.h"
+#include "app/ingest_loops.h"
 
 #include <event2/event.h>
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /*
  * http_reply.c - see http_reply.h.
  */
-#include "common/http_reply.h"
+#include "ingress/http_reply.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingest/scan.h"
+#include "record/scan.h"
 
 typedef struct packet {
     struct packet *next;
