@@ -202,7 +202,8 @@ class RuntimeChangesTest(LogdistTestCase):
         v1 = d.analyzers()
         d1 = v1["b1"]["records_routed"] - v0["b1"]["records_routed"]
         d2 = v1["b2"]["records_routed"] - v0["b2"]["records_routed"]
-        self.assertGreater(d1 + d2, self.RATE, "enough records after the change")
+        # routed_after() waited for at least RATE more: equality is enough
+        self.assertGreaterEqual(d1 + d2, self.RATE, "enough records after the change")
         self.assertShare(d2 / (d1 + d2), 0.75, 0.01, "b2 after re-weighting to 3:1")
         # before the change the split was 1:1
         self.assertShare(v0["b2"]["records_routed"] /
