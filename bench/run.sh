@@ -552,28 +552,33 @@ report() {
   fi
   if has_setup logdistd; then
     echo
-    echo "## Targets (100-record packets)"
+    echo "## Targets (the ingress issue: >= 1.0x the better/faster peer at 100 and 10 records)"
     echo
-    awk -v n=100 -v lat="$LAT" -v latref="$LAT_REF" -v ldmem="$LD_MEM" '
+    awk -v lat="$LAT" -v latref="$LAT_REF" -v ldmem="$LD_MEM" '
       function medarr(a, k,   i, j, t) {
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
         return k ? ((k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2) : 0
       }
-      NR > 1 && $1 == n { k = $2; c[k]++; r[k, c[k]] = $5; e[k, c[k]] = $15; if ($16 > hwm[k]) hwm[k] = $16 }
+      NR > 1 { n = $1; k = $2; c[n, k]++; r[n, k, c[n, k]] = $5; e[n, k, c[n, k]] = $15; sizes[n] = 1 }
       END {
-        for (k in c) { delete a; for (i = 1; i <= c[k]; i++) a[i] = r[k, i]; R[k] = medarr(a, c[k])
-                       delete a; for (i = 1; i <= c[k]; i++) a[i] = e[k, i]; E[k] = medarr(a, c[k]) }
-        br = (R["nginx"] > R["haproxy"]) ? R["nginx"] : R["haproxy"]
-        be = (E["nginx"] > E["haproxy"]) ? E["nginx"] : E["haproxy"]
-        if (br > 0) printf "- records/s >= 0.5x the faster peer: %.0f vs %.0f -> %.2fx: **%s**\n", R["logdistd"], br, R["logdistd"] / br, (R["logdistd"] >= 0.5 * br ? "met" : "MISSED")
-        if (be > 0) printf "- records per CPU-s >= 0.5x the better peer: %.0f vs %.0f -> %.2fx: **%s**\n", E["logdistd"], be, E["logdistd"] / be, (E["logdistd"] >= 0.5 * be ? "met" : "MISSED")
+        for (n in sizes) {
+          for (ki = 1; ki <= 3; ki++) {
+            k = (ki == 1) ? "nginx" : (ki == 2) ? "haproxy" : "logdistd"
+            delete a; for (i = 1; i <= c[n, k]; i++) a[i] = r[n, k, i]; R[k] = medarr(a, c[n, k])
+            delete a; for (i = 1; i <= c[n, k]; i++) a[i] = e[n, k, i]; E[k] = medarr(a, c[n, k])
+          }
+          br = (R["nginx"] > R["haproxy"]) ? R["nginx"] : R["haproxy"]
+          be = (E["nginx"] > E["haproxy"]) ? E["nginx"] : E["haproxy"]
+          if (be > 0) printf "- records per CPU-s, %d-record packets, >= 1.0x the better peer: %.0f vs %.0f -> %.2fx: **%s**\n", n, E["logdistd"], be, E["logdistd"] / be, (E["logdistd"] >= be ? "met" : "MISSED")
+          if (br > 0) printf "- records/s, %d-record packets, >= 1.0x the faster peer: %.0f vs %.0f -> %.2fx: **%s**\n", n, R["logdistd"], br, R["logdistd"] / br, (R["logdistd"] >= br ? "met" : "MISSED")
+        }
         if (lat != "") {
           match(lat, /"p99":[0-9.]+/); p = substr(lat, RSTART + 6, RLENGTH - 6) + 0
           q = 0; if (latref != "") { match(latref, /"p99":[0-9.]+/); q = substr(latref, RSTART + 6, RLENGTH - 6) + 0 }
-          printf "- p99 added latency < 20 ms at half max rate: p99 %.2f ms (direct %.2f ms, added %.2f ms): **%s**\n", p, q, p - q, (p - q < 20 ? "met" : "MISSED")
+          printf "- p99 at half max rate within 1 ms of direct: p99 %.2f ms (direct %.2f ms, added %.2f ms): **%s**\n", p, q, p - q, (p - q <= 1 ? "met" : "MISSED")
         }
         split(ldmem, m, " ")
-        if (m[1] > 0) printf "- RSS < 64 MiB with 4 analyzers: VmHWM %.1f MiB over the whole run, VmRSS at the end %.1f MiB: **%s**\n", m[1] / 1024, m[2] / 1024, (m[1] / 1024 < 64 ? "met" : "MISSED")
+        if (m[1] > 0) printf "- peak RSS <= 64 MiB with 4 analyzers: VmHWM %.1f MiB over the whole run, VmRSS at the end %.1f MiB: **%s**\n", m[1] / 1024, m[2] / 1024, (m[1] / 1024 <= 64 ? "met" : "MISSED")
       }' "$RAW"
   fi
   echo

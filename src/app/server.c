@@ -120,6 +120,7 @@ server_t *server_new_on_loop(struct event_base *base, const config_t *cfg, const
                                                          : ADMIN_BODY_MAX;
     conn_limits_t cl = {
         .max_connections = cfg->max_connections,
+        .group = role == SERVE_ADMIN ? 1 : 0, /* agents cannot take the admin listener's share */
         .max_connections_per_ip = cfg->max_connections_per_ip,
         .header_timeout_ms = cfg->idle_timeout_s * 1000u,
         .idle_timeout_ms = cfg->idle_timeout_s * 1000u,

@@ -77,7 +77,8 @@ static const option_t options[] = {
      "after accepting it or answering its previous request (default 30)"},
     {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
      "open client connections, counted from accept (silent ones too); one more gets 503 "
-     "too_many_connections and is closed (default 4096, 0 = no limit)"},
+     "too_many_connections and is closed (default 4096, 0 = no limit). The ingest listeners "
+     "of every loop share one count; a separate --admin-listen has its own"},
     {"max-connections-per-ip", OPT_U32, OFF(max_connections_per_ip), 0, 1000000,
      "open client connections from one address; one more gets 503 too_many_connections "
      "and is closed (default 0 = no limit: agents behind one NAT or proxy share an address)"},

@@ -105,6 +105,7 @@ struct conn {
     char *in_spare;               /* block allocated by conn_expect_input inside on_data */
     size_t spare_cap;
     size_t in_want;               /* contiguous bytes the framer asked for */
+    uint32_t group;               /* conn_limits_t.group it counts in */
     size_t in_hint;               /* size of the last request (next buffer's size) */
     size_t taken;                 /* bytes handed over by conn_take_input during on_data */
     uint32_t header_ms, idle_ms;  /* copies of the listener's limits */
@@ -151,7 +152,8 @@ struct listener {
     uint64_t last_accept_warn_ms, last_tls_warn_ms;
 };
 
-static _Atomic uint64_t g_open;
+static _Atomic uint64_t g_open;                   /* every listener */
+static _Atomic uint64_t g_open_group[CONN_GROUPS]; /* per conn_limits_t.group */
 static _Atomic uint64_t g_budget_limit, g_budget_used;
 
 /* ---- body budget --------------------------------------------------------- */
@@ -372,6 +374,7 @@ static void conn_free(conn_t *c)
     if (c->fd >= 0) close(c->fd);
     if (c->ip_counted) ip_release(c->ip_key, c->ip_len);
     atomic_fetch_sub_explicit(&g_open, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g_open_group[c->group], 1, memory_order_relaxed);
     free(c->in.base);
     free(c->in_spare);
     free(c->out.base);
@@ -891,7 +894,9 @@ static void conn_set_peer_text(conn_t *c, const char *text)
 /* Counts from accept; the reason to refuse, or NULL. */
 static const char *conn_count(conn_t *c, const listener_t *l)
 {
-    uint64_t open = atomic_fetch_add_explicit(&g_open, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&g_open, 1, memory_order_relaxed);
+    c->group = l->limits.group < CONN_GROUPS ? l->limits.group : 0;
+    uint64_t open = atomic_fetch_add_explicit(&g_open_group[c->group], 1, memory_order_relaxed) + 1;
     METRIC_ADD(connections_accepted, 1);
     uint32_t per_ip = 0;
     if (l->limits.max_connections_per_ip && c->ip_len) {

@@ -77,8 +77,13 @@ typedef struct framer_ops {
 
 /* ---- limits shared by every listener ------------------------------------ */
 
+#define CONN_GROUPS 2 /* 0: ingest listeners (every loop), 1: the admin listener */
+
 typedef struct conn_limits {
     uint32_t max_connections;        /* open at once, all listeners of this group (0 = none) */
+    uint32_t group;                  /* < CONN_GROUPS: whose connections count against
+                                        max_connections (an agent flood cannot lock out
+                                        a separate admin listener) */
     uint32_t max_connections_per_ip; /* (0 = none) */
     uint32_t header_timeout_ms;      /* TLS handshake + first request from accept, a later
                                         request from its first byte (0 = none) */
