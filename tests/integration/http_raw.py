@@ -78,6 +78,31 @@ def chunked(parts, ext=None, trailer=b""):
     return b"".join(out)
 
 
+def read_response(sock):
+    """One HTTP response from a plain socket: (status, lower-case headers, body).
+    For tests that drive a socket themselves; RawConn.response() is the strict
+    parser."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a response: %r" % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for ln in lines[1:]:
+        k, v = ln.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest[:n]
+
+
 class RawConn:
     def __init__(self, sock, timeout=10.0):
         self.sock = sock

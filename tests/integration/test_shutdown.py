@@ -19,6 +19,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LogdistTestCase, dl, free_port, read_lines, scaled,  # noqa: E402
                      wait_until)
+from http_raw import read_response  # noqa: E402
 
 
 def send_request(sock, method, path, body=b"", ctype="application/json"):
@@ -27,27 +28,6 @@ def send_request(sock, method, path, body=b"", ctype="application/json"):
                  + body)
 
 
-def read_response(sock):
-    """One HTTP response from sock: (status, lower-case headers, body)."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError("connection closed before a response: %r" % buf)
-        buf += chunk
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for ln in lines[1:]:
-        k, v = ln.split(":", 1)
-        headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return int(lines[0].split()[1]), headers, rest[:n]
 
 
 class ShutdownTest(LogdistTestCase):
