@@ -272,7 +272,7 @@ void http_req_close_after(http_req_t *r)
 static const char *reason(int status)
 {
     const char *s = http_status_str((enum http_status)status);
-    return s && *s && strcmp(s, "<unknown>") ? s : "Unknown";
+    return s && *s && strcmp(s, "<unknown>") != 0 ? s : "Unknown";
 }
 
 /* Read the connection only while a request is being read: the layer keeps
@@ -460,7 +460,7 @@ static int on_headers_complete(http_parser *p)
     r->chunked = p->flags & F_CHUNKED;
     if (p->flags & F_CONTENTLENGTH) r->content_length = (long long)p->content_length;
     const char *te = http_req_header(r, "Transfer-Encoding");
-    if (te && strcasecmp(te, "chunked")) return fail(hc, te_refusal(te));
+    if (te && strcasecmp(te, "chunked") != 0) return fail(hc, te_refusal(te));
     const char *ex = http_req_header(r, "Expect");
     r->expect_continue = ex && !strcasecmp(ex, "100-continue");
     http_parser_pause(p, 1);
@@ -783,7 +783,7 @@ static int head_check(const char *h, size_t n, size_t max_uri, const char **why)
     }
     if (i == t || i + 10 > n || h[i] != ' ') return 400;
     const char *v = h + i + 1;
-    if (memcmp(v, "HTTP/", 5) || v[5] < '0' || v[5] > '9' || v[6] != '.' || v[7] < '0' ||
+    if (memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' || v[7] < '0' ||
         v[7] > '9')
         return 400;
     if (v[5] != '1') {
