@@ -771,6 +771,13 @@ static bool is_tchar(unsigned char c)
  * followed by ':', no line folding. 0, or the status to refuse with. */
 static int head_check(const char *h, size_t n, size_t max_uri, const char **why)
 {
+    /* an over-long line is 414 whatever else is wrong with it, as when it
+     * arrives in pieces (step_head) */
+    const char *nl = memchr(h, '\n', n);
+    if (nl && (size_t)(nl - h) > max_uri + 16) {
+        *why = "request line longer than the limit";
+        return 414;
+    }
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)h[i])) i++;
     *why = "malformed request line";
