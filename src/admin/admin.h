@@ -1,5 +1,5 @@
 /*
- * admin.h - the control and observability API, served by core/server.c on
+ * admin.h - the control and observability API, served by app/server.c on
  * the connection layer (ingress/http.h): analyzer registry
  * (/api/v1/analyzers), metrics (/api/v1/metrics), dead letters
  * (/api/v1/deadletter, replay) and liveness (/health). State lives on the

@@ -8,7 +8,7 @@
  *
  * Per request, once the framer has checked the connection's request rate
  * (--max-requests-per-conn-s: 429 rate_limited), the path routes its head:
- * /api/v1/logs to ingest (ingest_on_head/ingest_on_request), anything else
+ * /api/v1/logs to ingest (ingest_worker_on_head/ingest_worker_on_request), anything else
  * to the admin API (admin_on_head/admin_on_request) - on an ingest-only
  * listener only /health, a 404 for the rest. Runs on the loop `base`.
  */

@@ -720,16 +720,6 @@ int ingest_set_loop(ingest_t *ing, struct event_base *base)
 
 /* ---- the two phases of a request ----------------------------------------- */
 
-void ingest_on_head(ingest_t *ing, http_req_t *r)
-{
-    ingest_worker_on_head(ing->workers[0], r);
-}
-
-void ingest_on_request(ingest_t *ing, http_req_t *r)
-{
-    ingest_worker_on_request(ing->workers[0], r);
-}
-
 void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = w->ing;

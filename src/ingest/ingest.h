@@ -3,10 +3,10 @@
  * decode, validate and split its body, reserve queue budget, hand the packet
  * to routing and answer 202 - or refuse it whole.
  *
- * Runs on the loop of the HTTP server (core/server.c) that received the
+ * Runs on the loop of the HTTP server (app/server.c) that received the
  * request (one of the --ingest-threads loops; see "ingest loops" below), in
  * two phases (ingress/http.h):
- *   - ingest_on_head(): everything that can be decided before the body, in
+ *   - ingest_worker_on_head(): everything that can be decided before the body, in
  *     this order: method (405), auth (401/403), shutting down (503), memory
  *     pressure (503), Content-Type (415), Content-Encoding (415),
  *     X-Logdist-Durability: critical without a WAL (409), Content-Length over
@@ -15,7 +15,7 @@
  *     request unread instead (TCP backpressure) until there is room, for at
  *     most --idle-timeout-s. Otherwise the body is read (its bytes reserved
  *     from the global body budget by the connection layer).
- *   - ingest_on_request(): the body is taken over without a copy (it becomes
+ *   - ingest_worker_on_request(): the body is taken over without a copy (it becomes
  *     the packet's block), gunzipped if need be, scanned and admitted.
  * A packet is accepted whole or rejected whole: nothing is queued until every
  * byte has been validated and the budget reserved. A durable packet's request
@@ -47,13 +47,6 @@ void ingest_free(ingest_t *ing);
  * 0 or -ENOMEM. */
 int ingest_set_loop(ingest_t *ing, struct event_base *base);
 
-/* A request to /api/v1/logs (any method) has its head: answer it, park it,
- * or read its body (ingest_on_request follows). */
-void ingest_on_head(ingest_t *ing, http_req_t *r);
-
-/* Its body is in: admit the packet (answered now, or after the WAL's fsync). */
-void ingest_on_request(ingest_t *ing, http_req_t *r);
-
 /* Called on the injecting loop when an injected body is queued (status 0) or
  * refused (negative errno), with its record count. */
 typedef void (*ingest_inject_fn)(void *ctx, int status, size_t records);
@@ -80,7 +73,7 @@ size_t ingest_parked(ingest_t *ing);
  * table, parked FIFO and poll timer (a parked request is resumed on its own
  * loop), and the mailbox its durable completions come back to. The worker of
  * the main loop exists from ingest_new (ingest_set_loop gives it its loop);
- * ingest_on_head/ingest_on_request/ingest_inject use it. Shared by all loops,
+ * ingest_worker_on_head/ingest_worker_on_request/ingest_inject use it. Shared by all loops,
  * behind one mutex taken once per packet (never per record, never around
  * scanning or gunzip): the rate-limit buckets; atomics: the draining flag, the
  * queue-full latch, the packet id sequence. */
@@ -99,8 +92,10 @@ void ingest_worker_free(ingest_worker_t *w);
 /* The main loop's worker. */
 ingest_worker_t *ingest_main_worker(ingest_t *ing);
 
-/* As ingest_on_head / ingest_on_request, on the worker's loop. */
+/* A request to /api/v1/logs (any method) has its head: answer it, park it,
+ * or read its body (ingest_worker_on_request follows). On the worker's loop. */
 void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r);
+/* Its body is in: admit the packet (answered now, or after the WAL's fsync). */
 void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r);
 /* Draining (after ingest_set_draining): answer this loop's parked requests
  * 503 now. On the worker's loop. */

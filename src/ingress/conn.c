@@ -342,7 +342,9 @@ static void conn_unlink(conn_t *c)
 }
 
 /* Best-effort close_notify for an established session, so that it stays
- * resumable (see tls_conn_closing in core/server.c for the story). */
+ * resumable: without it the client sees a truncated stream and OpenSSL evicts
+ * the session from the server cache as if the connection had been cut
+ * (RFC 5246 7.2.1). */
 static void conn_tls_close_notify(conn_t *c)
 {
     if (!c->ssl || c->ssl_fatal || !SSL_is_init_finished(c->ssl)) return;
@@ -1353,11 +1355,6 @@ uint16_t conn_peer_port(const conn_t *c)
 bool conn_is_tls(const conn_t *c)
 {
     return c->ssl != NULL;
-}
-
-bool conn_draining(const conn_t *c)
-{
-    return c->l && c->l->draining;
 }
 
 struct event_base *conn_base(const conn_t *c)

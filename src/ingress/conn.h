@@ -185,7 +185,6 @@ void conn_request_started(conn_t *c);
 const char *conn_peer_addr(const conn_t *c);
 uint16_t conn_peer_port(const conn_t *c);
 bool conn_is_tls(const conn_t *c);
-bool conn_draining(const conn_t *c);
 struct event_base *conn_base(const conn_t *c);
 
 #endif

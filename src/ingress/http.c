@@ -39,6 +39,7 @@
 #include "common/check.h"
 #include "common/util.h"
 #include "core/metrics.h"
+#include "ingress/http_reply.h"
 
 #define BUDGET_RETRY_MS 5
 #define DISCARD_MAX (64u << 10) /* a refused body up to this is skipped, keeping the connection */
@@ -353,20 +354,8 @@ static void refuse(hconn_t *hc, int status, const char *code, const char *msg, i
     }
     r->keep_alive = false;
     r->close_after = true;
-    if (retry_after > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after);
-        http_req_add_header(r, "Retry-After", v);
-    }
-    char body[400];
-    int n = retry_after > 0
-                ? snprintf(body, sizeof body,
-                           "{\"error\":\"%s\",\"message\":\"%s\",\"retry_after_s\":%d}\n", code,
-                           msg, retry_after)
-                : snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg);
-    if (n < 0 || (size_t)n >= sizeof body) n = 0;
     hc->state = S_HANDLER; /* the answer ends the connection: no discard */
-    http_req_reply(r, status, "application/json", body, (size_t)n);
+    http_reply_error(r, status, code, msg, -1, retry_after);
 }
 
 /* ---- parser callbacks (head only) ---------------------------------------- */
@@ -560,12 +549,8 @@ static void decide(hconn_t *hc)
     http_req_t *r = hc->req;
     if (!r->rate_checked && (r->rate_checked = true) && !rate_ok(hc)) {
         METRIC_ADD(requests_rate_limited, 1);
-        http_req_add_header(r, "Retry-After", "1");
-        http_req_reply(r, 429, "application/json",
-                       "{\"error\":\"rate_limited\",\"message\":\"too many requests on this "
-                       "connection (max-requests-per-conn-s)\",\"retry_after_s\":1}\n",
-                       strlen("{\"error\":\"rate_limited\",\"message\":\"too many requests on "
-                              "this connection (max-requests-per-conn-s)\",\"retry_after_s\":1}\n"));
+        http_reply_error(r, 429, "rate_limited",
+                         "too many requests on this connection (max-requests-per-conn-s)", -1, 1);
         return;
     }
     hc->srv->h.on_head(hc->srv->h.ctx, r);

@@ -20,7 +20,4 @@ void http_reply_json(http_req_t *r, int status, json_t *body);
 void http_reply_error(http_req_t *r, int status, const char *code, const char *message,
                       long long offset, int retry_after_s);
 
-/* Standard reason phrase for a status code ("Unknown" for others). */
-const char *http_reason(int status);
-
 #endif

@@ -1,6 +1,6 @@
 /*
  * fuzz_http_ingest.c - libFuzzer target for logdistd's HTTP front door as the daemon
- * runs it: the REAL server object (core/server.c: server_new on an unbound listener of
+ * runs it: the REAL server object (app/server.c: server_new on an unbound listener of
  * ingress/conn.c, the HTTP/1.1 framer of ingress/http.c on libhttp-parser, the routing
  * to ingest and to the admin API), the real ingest (auth, limits, overload, gunzip,
  * scan, rate limits, queue budget) and the real admin API (admin/admin.c over a

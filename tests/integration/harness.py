@@ -410,6 +410,16 @@ def daemon_has_option(flag):
     return (flag + " ") in _HELP or (flag + "\n") in _HELP
 
 
+def hash_token(tok):
+    """The hash of a bearer token, as `logdistd --hash-token` prints it (for --token)."""
+    r = subprocess.run([os.path.join(BIN, "logdistd"), "--hash-token", tok],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=dl(20),
+                       cwd=tempfile.gettempdir())
+    if r.returncode != 0:
+        raise AssertionError("logdistd --hash-token failed: %s" % r.stderr.decode()[-500:])
+    return r.stdout.decode().strip()
+
+
 def require_option(flag):
     """Fail (AssertionError) unless `logdistd --help` documents `flag`."""
     if not daemon_has_option(flag):

@@ -38,8 +38,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, SANITIZED, LogdistTestCase, dl, get_json,  # noqa: E402
-                     http_request, require_option, wait_until)
+from harness import (SANITIZED, LogdistTestCase, dl, get_json,  # noqa: E402
+                     hash_token, http_request, require_option, wait_until)
 from http_raw import NoResponse, RawConn, chunked, req, rss_mib, hwm_mib  # noqa: E402
 
 LOGS = "/api/v1/logs"
@@ -62,13 +62,6 @@ def post(pid, n, extra=(), version="HTTP/1.1"):
 GET_HEALTH = req("GET", "/health")
 
 
-def hash_token(tok):
-    r = subprocess.run([os.path.join(BIN, "logdistd"), "--hash-token", tok],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=dl(20),
-                       cwd=tempfile.gettempdir())
-    if r.returncode != 0:
-        raise AssertionError("logdistd --hash-token failed: %s" % r.stderr.decode()[-500:])
-    return r.stdout.decode().strip()
 
 
 class HttpCase(LogdistTestCase):

@@ -24,17 +24,15 @@ import errno
 import os
 import select
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, SANITIZED, LogdistTestCase, dl, http_request,  # noqa: E402
-                     require_option)
+from harness import (SANITIZED, LogdistTestCase, dl, hash_token,  # noqa: E402
+                     http_request, require_option)
 from http_raw import RawConn, NoResponse, proc_status  # noqa: E402
 
 MIB = 1 << 20
@@ -48,13 +46,6 @@ TOKEN = "preauth-ingest-token-0123456789abcdef"
 READ_TOKEN = "preauth-read-token-0123456789abcdef"
 
 
-def hash_token(tok):
-    r = subprocess.run([os.path.join(BIN, "logdistd"), "--hash-token", tok],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=dl(20),
-                       cwd=tempfile.gettempdir())
-    if r.returncode != 0:
-        raise AssertionError("logdistd --hash-token failed: %s" % r.stderr.decode()[-500:])
-    return r.stdout.decode().strip()
 
 
 def head(content_length, token=None, extra=()):
