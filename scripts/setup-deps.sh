@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
       libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev libhttp-parser-dev
+      libprotobuf-c-dev protobuf-c-compiler libmsgpack-dev
       python3 curl util-linux
       strace"
 missing=""

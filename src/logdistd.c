@@ -38,6 +38,7 @@
 #include "core/tls.h"
 #include "core/metrics.h"
 #include "ingress/conn.h"
+#include "app/protocols.h"
 #include "route/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
@@ -51,6 +52,7 @@ typedef struct {
     tls_server_t *tls;
     server_t *servers[2];
     ingest_loops_t *loops; /* --ingest-threads: loops 1..N-1 (NULL with N = 1) */
+    protocols_t *protocols; /* syslog, OTLP, forward, Elasticsearch listeners */
 } app_t;
 
 /* Memory pressure: stop accepting connections on an ingest-only listener
@@ -59,6 +61,7 @@ typedef struct {
 static void on_shedding(void *ctx, bool shedding)
 {
     app_t *app = ctx;
+    protocols_pause_accepting(app->protocols, shedding);
     if (!app->servers[1]) return;
     server_pause_accepting(app->servers[0], shedding);
     ingest_loops_pause_accepting(app->loops, shedding); /* posted to each loop */
@@ -208,6 +211,27 @@ static void read_queue_gauges(const void *ctx, uint64_t *bytes, uint64_t *record
     *records = queue_records(ctx);
 }
 
+/* The start-up line on stdout, one JSON object: where each listener is bound
+ * (tests and scripts read the ephemeral ports from it). */
+static void print_listening(const config_t *cfg, server_t *srv, server_t *admin_srv,
+                            const protocols_t *protocols)
+{
+    char addr[300];
+    json_t *line = json_object();
+    snprintf(addr, sizeof addr, "%s:%u", cfg->listen_host, server_port(srv));
+    json_object_set_new(line, "listening", json_string(addr));
+    if (admin_srv) {
+        snprintf(addr, sizeof addr, "%s:%u", cfg->admin_host, server_port(admin_srv));
+        json_object_set_new(line, "admin", json_string(addr));
+    }
+    protocols_describe(protocols, line);
+    char *text = json_dumps(line, JSON_COMPACT);
+    if (text) printf("%s\n", text);
+    free(text);
+    json_decref(line);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     config_t cfg;
@@ -246,7 +270,9 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (check_exposure(&cfg, auth_enabled(auth))) goto out;
+    if (check_exposure(&cfg, auth_enabled(auth)) ||
+        protocols_check_exposure(&cfg, auth_enabled(auth)))
+        goto out;
     for (size_t i = 0; i < cfg.analyzer_count; i++) {
         char err[512];
         if (!config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err) ||
@@ -335,6 +361,8 @@ int main(int argc, char **argv)
                                app.tls, ing, adm);
         if (!admin_srv) goto out;
     }
+    app.protocols = protocols_start(app.base, &cfg, app.tls, ing, adm);
+    if (!app.protocols) goto out;
     if (deliver_start(d)) goto out;
 
     app.servers[0] = srv;
@@ -350,12 +378,7 @@ int main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
 
-    if (admin_srv)
-        printf("{\"listening\":\"%s:%u\",\"admin\":\"%s:%u\"}\n", cfg.listen_host,
-               server_port(srv), cfg.admin_host, server_port(admin_srv));
-    else
-        printf("{\"listening\":\"%s:%u\"}\n", cfg.listen_host, server_port(srv));
-    fflush(stdout);
+    print_listening(&cfg, srv, admin_srv, app.protocols);
     log_info("logdistd", "listening on %s:%u (%s%s) with %zu analyzers, strategy %s",
              cfg.listen_host, server_port(srv), app.tls ? "https" : "http",
              auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count,
@@ -368,6 +391,7 @@ int main(int argc, char **argv)
     log_info("logdistd", "signal %d: draining (up to %u ms)", app.signal, cfg.drain_timeout_ms);
     server_stop_accepting(srv);
     server_stop_accepting(admin_srv);
+    protocols_stop(app.protocols);
     ingest_set_draining(ing, true);
     admin_set_draining(adm, true);
     ingest_loops_drain(app.loops); /* the same on every other loop, on its thread */
@@ -390,6 +414,7 @@ out:
     ingest_loops_free(app.loops);
     server_free(srv);
     server_free(admin_srv);
+    protocols_free(app.protocols);
     metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */
     if (deferred_q) queue_defer_wakes_end(deferred_q);
     deliver_free(d); /* stops delivery before the WAL writer goes */

@@ -14,8 +14,11 @@
 #include "core/metrics.h"
 #include "ingress/conn.h"
 #include "ingress/http.h"
+#include "proto/elastic.h"
+#include "proto/otlp.h"
 
 #define LOGS_PATH "/api/v1/logs"
+#define OTLP_LOGS_PATH "/v1/logs"
 #define MAX_HEADER_LINES 100   /* as Apache's LimitRequestFields */
 #define MAX_URI_BYTES 8192
 
@@ -36,14 +39,19 @@ static bool path_is(const char *uri, const char *path)
 }
 
 /* Where a request goes on this listener. */
-typedef enum { TO_INGEST, TO_ADMIN, TO_NOWHERE } route_t;
+typedef enum { TO_INGEST, TO_OTLP, TO_ELASTIC, TO_ADMIN, TO_NOWHERE } route_t;
 
 static route_t route_of(const server_t *s, const http_req_t *r)
 {
     const char *uri = http_req_uri(r);
+    if (s->role == SERVE_ELASTIC) return TO_ELASTIC;
+    bool health = path_is(uri, "/health");
+    if (s->role == SERVE_OTLP)
+        return path_is(uri, OTLP_LOGS_PATH) ? TO_OTLP : health ? TO_ADMIN : TO_NOWHERE;
     bool logs = path_is(uri, LOGS_PATH);
     if (logs && s->role != SERVE_ADMIN) return TO_INGEST;
-    if (!logs && (s->role != SERVE_INGEST || path_is(uri, "/health"))) return TO_ADMIN;
+    if (s->role != SERVE_ADMIN && path_is(uri, OTLP_LOGS_PATH)) return TO_OTLP;
+    if (!logs && (s->role != SERVE_INGEST || health)) return TO_ADMIN;
     return TO_NOWHERE;
 }
 
@@ -52,6 +60,8 @@ static void on_head(void *ctx, http_req_t *r)
     server_t *s = ctx;
     switch (route_of(s, r)) {
     case TO_INGEST: ingest_worker_on_head(s->worker, r); break;
+    case TO_OTLP: otlp_on_head(s->worker, r); break;
+    case TO_ELASTIC: elastic_on_head(s->worker, r); break;
     case TO_ADMIN: admin_on_head(s->adm, r); break;
     default: http_reply_error(r, 404, "not_found", "no such endpoint on this listener", -1, 0);
     }
@@ -62,6 +72,8 @@ static void on_request(void *ctx, http_req_t *r)
     server_t *s = ctx;
     switch (route_of(s, r)) {
     case TO_INGEST: ingest_worker_on_request(s->worker, r); break;
+    case TO_OTLP: otlp_on_request(s->worker, r); break;
+    case TO_ELASTIC: elastic_on_request(s->worker, r); break;
     case TO_ADMIN: admin_on_request(s->adm, r); break;
     default: /* on_head answered it: not reached */
         http_reply_error(r, 404, "not_found", "no such endpoint on this listener", -1, 0);

@@ -8,9 +8,11 @@
  *
  * Per request, once the framer has checked the connection's request rate
  * (--max-requests-per-conn-s: 429 rate_limited), the path routes its head:
- * /api/v1/logs to ingest (ingest_worker_on_head/ingest_worker_on_request), anything else
- * to the admin API (admin_on_head/admin_on_request) - on an ingest-only
- * listener only /health, a 404 for the rest. Runs on the loop `base`.
+ * /api/v1/logs to ingest (ingest_worker_on_head/ingest_worker_on_request),
+ * /v1/logs to OTLP (proto/otlp.h), anything else to the admin API
+ * (admin_on_head/admin_on_request) - on an ingest-only listener only /health,
+ * a 404 for the rest. An Elasticsearch listener sends everything to
+ * proto/elastic.h. Runs on the loop `base`.
  */
 #ifndef LOGDIST_SERVER_H
 #define LOGDIST_SERVER_H
@@ -30,6 +32,8 @@ typedef enum {
     SERVE_ALL,    /* /api/v1/logs and the admin API */
     SERVE_INGEST, /* /api/v1/logs and /health only */
     SERVE_ADMIN,  /* the admin API only */
+    SERVE_OTLP,   /* --otlp-listen: /v1/logs (OTLP/HTTP) and /health only */
+    SERVE_ELASTIC, /* --elasticsearch-listen: the Elasticsearch bulk API, every path */
 } server_role_t;
 
 /* Bind host:port (port 0 = ephemeral). `tls` may be NULL (plain HTTP); it must

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,9 @@ typedef enum {
     OPT_STRING,
     OPT_DURABILITY,
     OPT_ADMIN_LISTEN,
-    OPT_OVERLOAD
+    OPT_OVERLOAD,
+    OPT_HOSTPORT,      /* a string that must be HOST:PORT */
+    OPT_SYSLOG_LISTEN  /* repeatable: udp|tcp|tls://HOST:PORT */
 } opt_type_t;
 
 typedef struct {
@@ -170,6 +173,21 @@ static const option_t options[] = {
      "WAL disk budget; when full, durable packets get 503 + Retry-After (default 1GiB)"},
     {"wal-segment-bytes", OPT_SIZE, OFF(wal_segment_bytes), 64 << 10, 1ull << 32,
      "WAL segment size (default 64MiB)"},
+    {"syslog-listen", OPT_SYSLOG_LISTEN, 0, 0, 0,
+     "udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT: receive syslog (RFC 5424 and "
+     "3164; octet counting or LF framing); repeatable, up to 8"},
+    {"syslog-max-message-bytes", OPT_SIZE, OFF(syslog_max_message_bytes), 480, 16ull << 20,
+     "largest syslog message; larger ones are counted and refused, never truncated "
+     "(default 64KiB)"},
+    {"otlp-listen", OPT_HOSTPORT, OFF(otlp_listen), 0, CONFIG_LISTEN_MAX,
+     "HOST:PORT of a listener for OTLP/HTTP logs only (POST /v1/logs; conventionally 4318). "
+     "/v1/logs is served on the ingest listeners too"},
+    {"forward-listen", OPT_HOSTPORT, OFF(forward_listen), 0, CONFIG_LISTEN_MAX,
+     "HOST:PORT: receive the Fluent forward protocol (conventionally 24224)"},
+    {"forward-shared-key", OPT_STRING, OFF(forward_shared_key), 1, CONFIG_TOKEN_MAX,
+     "Fluent forward: require the HELO/PING/PONG handshake with this shared key"},
+    {"elasticsearch-listen", OPT_HOSTPORT, OFF(elasticsearch_listen), 0, CONFIG_LISTEN_MAX,
+     "HOST:PORT: serve the Elasticsearch bulk API (POST /_bulk, /{index}/_bulk)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -198,6 +216,7 @@ void config_defaults(config_t *cfg)
     cfg->max_connections_per_ip = 0;
     cfg->overload_action = OVERLOAD_REJECT;
     cfg->max_inflight_body_bytes = 64u << 20;
+    cfg->syslog_max_message_bytes = 64u << 10;
     cfg->batch_max_records = 1000;
     cfg->batch_max_bytes = 1u << 20;
     cfg->batch_linger_ms = 5;
@@ -294,6 +313,36 @@ bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, si
     return ok;
 }
 
+int config_split_hostport(const char *spec, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec) return -EINVAL;
+    const char *h = spec;
+    size_t hl = (size_t)(colon - spec);
+    if (h[0] == '[') { /* [v6]:port */
+        if (hl < 3 || h[hl - 1] != ']') return -EINVAL;
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hostlen) return -EINVAL;
+    uint64_t p;
+    if (parse_uint(colon + 1, 0, 65535, &p)) return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* udp://, tcp:// or tls:// followed by HOST:PORT. */
+static bool syslog_listen_ok(const char *s)
+{
+    char host[256];
+    uint16_t port;
+    if (strncmp(s, "udp://", 6) && strncmp(s, "tcp://", 6) && strncmp(s, "tls://", 6))
+        return false;
+    return config_split_hostport(s + 6, host, sizeof host, &port) == 0;
+}
+
 static int parse_listen(const char *s, config_t *cfg)
 {
     const char *colon = strrchr(s, ':');
@@ -356,6 +405,26 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
         }
         if (!strcmp(val, "all")) {
             cfg->durability = DURABILITY_ALL;
+            return 0;
+        }
+        break;
+    case OPT_HOSTPORT: {
+        char host[256];
+        uint16_t port;
+        if (strlen(val) <= o->max && config_split_hostport(val, host, sizeof host, &port) == 0) {
+            strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
+            return 0;
+        }
+        break;
+    }
+    case OPT_SYSLOG_LISTEN:
+        if (cfg->syslog_listen_count >= CONFIG_SYSLOG_LISTEN_MAX) {
+            snprintf(err, errlen, "syslog-listen given more than %d times",
+                     CONFIG_SYSLOG_LISTEN_MAX);
+            return -1;
+        }
+        if (strlen(val) <= CONFIG_LISTEN_MAX && syslog_listen_ok(val)) {
+            strlcpy_ld(cfg->syslog_listen[cfg->syslog_listen_count++], val, CONFIG_LISTEN_MAX + 1);
             return 0;
         }
         break;
@@ -636,6 +705,19 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
         if (!o) {
             snprintf(err, errlen, "%s: unknown option \"%s\"", path, key);
             goto out;
+        }
+        if (o->type == OPT_SYSLOG_LISTEN && json_is_array(val)) { /* a list, or one string */
+            size_t i;
+            json_t *u;
+            json_array_foreach(val, i, u)
+            {
+                if (!json_is_string(u)) {
+                    snprintf(err, errlen, "%s: %s[%zu] must be a string", path, key, i);
+                    goto out;
+                }
+                if (apply_option(cfg, o, json_string_value(u), err, errlen)) goto out;
+            }
+            continue;
         }
         char text[64];
         const char *s;

@@ -22,6 +22,8 @@
 #define CONFIG_URL_MAX 2048
 #define CONFIG_PATH_MAX 1023
 #define CONFIG_TOKEN_MAX 511
+#define CONFIG_LISTEN_MAX 299        /* a listen spec: [scheme://]HOST:PORT */
+#define CONFIG_SYSLOG_LISTEN_MAX 8  /* --syslog-listen given at most this often */
 
 /* What ingest does with a request whose head arrives while the queue budget
  * or memory is short (--overload-action). */
@@ -132,7 +134,20 @@ typedef struct {
 
     analyzer_spec_t *analyzers;
     size_t analyzer_count;
+
+    /* protocols other than our HTTP dialect (src/proto/, docs/PROTOCOLS.md);
+     * every listen spec is validated by config: "" = not listening */
+    char syslog_listen[CONFIG_SYSLOG_LISTEN_MAX][CONFIG_LISTEN_MAX + 1]; /* udp|tcp|tls://HOST:PORT */
+    uint32_t syslog_listen_count;
+    uint64_t syslog_max_message_bytes; /* one syslog message; larger ones are counted and refused */
+    char otlp_listen[CONFIG_LISTEN_MAX + 1];          /* HOST:PORT of an OTLP/HTTP-only listener */
+    char forward_listen[CONFIG_LISTEN_MAX + 1];       /* HOST:PORT, Fluent forward */
+    char forward_shared_key[CONFIG_TOKEN_MAX + 1];    /* "" = no HELO/PING/PONG handshake */
+    char elasticsearch_listen[CONFIG_LISTEN_MAX + 1]; /* HOST:PORT, Elasticsearch bulk API */
 } config_t;
+
+/* Split "HOST:PORT" (IPv6 as [addr]:port) into host and port. 0 or -EINVAL. */
+int config_split_hostport(const char *spec, char *host, size_t hostlen, uint16_t *port);
 
 /* Fill *cfg with the defaults. */
 void config_defaults(config_t *cfg);

@@ -60,6 +60,33 @@ void metrics_reject(reject_reason_t r)
     if ((unsigned)r < REJECT__COUNT) METRIC_ADD(packets_rejected[r], 1);
 }
 
+const char *proto_name(proto_id_t p)
+{
+    static const char *const names[PROTO__COUNT] = {"http", "syslog", "otlp", "forward",
+                                                    "elasticsearch"};
+    return (unsigned)p < PROTO__COUNT ? names[p] : "unknown";
+}
+
+#define PGET(p, f) json_integer((json_int_t)atomic_load_explicit(&g_metrics.proto[p].f, \
+                                                                 memory_order_relaxed))
+
+static json_t *protocols_json(void)
+{
+    json_t *all = json_object();
+    for (int p = 0; p < PROTO__COUNT; p++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "connections", PGET(p, connections));
+        json_object_set_new(o, "messages", PGET(p, messages));
+        json_object_set_new(o, "records_accepted", PGET(p, records_accepted));
+        json_object_set_new(o, "records_refused", PGET(p, records_refused));
+        json_object_set_new(o, "decode_errors", PGET(p, decode_errors));
+        json_object_set_new(o, "oversize", PGET(p, oversize));
+        json_object_set_new(o, "auth_failures", PGET(p, auth_failures));
+        json_object_set_new(all, proto_name((proto_id_t)p), o);
+    }
+    return all;
+}
+
 #define PUT(obj, name, field) json_object_set_new(obj, name, json_integer((json_int_t)METRIC_GET(field)))
 
 json_t *metrics_to_json(void)
@@ -135,5 +162,8 @@ json_t *metrics_to_json(void)
     PUT(m, "wal_bytes", wal_bytes);
     PUT(m, "wal_live_records", wal_live_records);
     PUT(m, "wal_fsyncs", wal_fsyncs);
+    json_object_set_new(m, "protocols", protocols_json());
+    PUT(m, "syslog_udp_dropped_total", syslog_udp_dropped);
+    PUT(m, "forward_acks", forward_acks);
     return m;
 }

@@ -37,7 +37,33 @@ typedef enum {
     REJECT__COUNT
 } reject_reason_t;
 
+/* The protocols records arrive in (src/proto/ and POST /api/v1/logs). */
+typedef enum {
+    PROTO_HTTP = 0,      /* POST /api/v1/logs */
+    PROTO_SYSLOG,        /* --syslog-listen */
+    PROTO_OTLP,          /* POST /v1/logs */
+    PROTO_FORWARD,       /* --forward-listen */
+    PROTO_ELASTICSEARCH, /* --elasticsearch-listen */
+    PROTO__COUNT
+} proto_id_t;
+
+/* Per protocol (metrics "protocols": {"syslog": {...}}). A message is one
+ * protocol unit (a syslog message, an OTLP request, a forward entry or
+ * message, a bulk item); a record is what routing sees. */
 typedef struct {
+    _Atomic uint64_t connections;      /* accepted (UDP: sockets bound) */
+    _Atomic uint64_t messages;         /* protocol messages decoded */
+    _Atomic uint64_t records_accepted; /* records queued (or in the WAL) */
+    _Atomic uint64_t records_refused;  /* records refused by ingest (overload, limits, disk) */
+    _Atomic uint64_t decode_errors;    /* malformed input: refused, counted, never half-taken */
+    _Atomic uint64_t oversize;         /* messages over the protocol's size limit: refused */
+    _Atomic uint64_t auth_failures;    /* handshake / credentials refused */
+} proto_metrics_t;
+
+typedef struct {
+    proto_metrics_t proto[PROTO__COUNT];
+    _Atomic uint64_t syslog_udp_dropped;    /* UDP datagrams dropped (overload, oversize, refusal) */
+    _Atomic uint64_t forward_acks;          /* forward "ack" answers sent */
     _Atomic uint64_t packets_received;
     _Atomic uint64_t packets_accepted;
     _Atomic uint64_t records_accepted;
@@ -107,6 +133,12 @@ typedef enum {
     AUTHFAIL_ROLE = 2,      /* 403 token lacks the role */
     AUTHFAIL_AGENT = 3,     /* 403 token bound to another agent */
 } auth_reason_t;
+
+#define PROTO_ADD(p, field, n) \
+    atomic_fetch_add_explicit(&g_metrics.proto[(p)].field, (n), memory_order_relaxed)
+
+/* "http", "syslog", "otlp", "forward", "elasticsearch". */
+const char *proto_name(proto_id_t p);
 
 /* Stable snake_case name of a reject reason. */
 const char *reject_reason_name(reject_reason_t r);

@@ -294,31 +294,16 @@ static void reject(http_req_t *req, reject_reason_t why, int status, const char 
     http_reply_error(req, status, reject_reason_name(why), msg, offset, retry_after);
 }
 
-static void reject_scan(http_req_t *req, const scan_result_t *s)
-{
-    reject_reason_t why;
-    int status = 400;
-    switch (s->status) {
-    case SCAN_ERR_UTF8: why = REJECT_UTF8; break;
-    case SCAN_ERR_SHAPE: why = REJECT_SHAPE; break;
-    case SCAN_ERR_DEPTH: why = REJECT_DEPTH; break;
-    case SCAN_ERR_TOO_MANY: why = REJECT_TOO_MANY_RECORDS; status = 413; break;
-    case SCAN_ERR_RECORD_SIZE: why = REJECT_RECORD_TOO_LARGE; status = 413; break;
-    case SCAN_ERR_NOMEM:
-        reject(req, REJECT_NOMEM, 503, "out of memory", -1, 1);
-        return;
-    default: why = REJECT_SYNTAX; break;
-    }
-    reject(req, why, status, s->err_msg ? s->err_msg : scan_status_name(s->status),
-           (long long)s->err_offset, 0);
-}
-
-/* Who waits for a packet: an HTTP request or an injector callback. */
+/* Who waits for a packet: an HTTP request, an injector callback, or a
+ * protocol front-end (ingest_submit). Exactly one of req, inject_done and
+ * submit_done is set. */
 typedef struct {
     ingest_worker_t *wk; /* the loop the packet came in on */
     http_req_t *req; /* kept until answered, even if its client goes (the answer is dropped) */
     ingest_inject_fn inject_done;
     void *inject_ctx;
+    ingest_submit_fn submit_done;
+    void *submit_ctx;
     char packet_id[160];
 } waiter_t;
 
@@ -357,7 +342,7 @@ static size_t mark_durable(const ingest_t *ing, packet_t *p, bool whole_packet)
     return n;
 }
 
-static void reply_accepted(waiter_t *w, size_t count)
+static void reply_accepted(waiter_t *w, size_t count, size_t durable)
 {
     METRIC_ADD(packets_accepted, 1);
     METRIC_ADD(records_accepted, count);
@@ -367,6 +352,13 @@ static void reply_accepted(waiter_t *w, size_t count)
         w->inject_done(w->inject_ctx, 0, count);
         return;
     }
+    if (w->submit_done) {
+        ingest_verdict_t v = {.status = 0, .http_status = 202, .message = "accepted",
+                              .offset = -1, .records = count, .durable = durable};
+        w->submit_done(w->submit_ctx, &v);
+        return;
+    }
+    PROTO_ADD(PROTO_HTTP, records_accepted, count);
     char out[256];
     int n = snprintf(out, sizeof out, "{\"accepted\":%zu,\"packet_id\":\"%s\"}\n", count,
                      w->packet_id);
@@ -381,7 +373,34 @@ static void refuse(waiter_t *w, reject_reason_t why, int status, const char *msg
         w->inject_done(w->inject_ctx, err ? err : -EINVAL, 0);
         return;
     }
+    if (w->submit_done) {
+        metrics_reject(why);
+        ingest_verdict_t v = {.status = err ? err : -EINVAL, .why = why, .http_status = status,
+                              .message = msg, .offset = offset, .retry_after = retry_after};
+        w->submit_done(w->submit_ctx, &v);
+        return;
+    }
     reject(w->req, why, status, msg, offset, retry_after);
+}
+
+/* The refusal a failed scan gets (status, reason, errno). */
+static void refuse_scan(waiter_t *w, const scan_result_t *s)
+{
+    reject_reason_t why;
+    int status = 400, err = -EINVAL;
+    switch (s->status) {
+    case SCAN_ERR_UTF8: why = REJECT_UTF8; break;
+    case SCAN_ERR_SHAPE: why = REJECT_SHAPE; break;
+    case SCAN_ERR_DEPTH: why = REJECT_DEPTH; break;
+    case SCAN_ERR_TOO_MANY: why = REJECT_TOO_MANY_RECORDS; status = 413; err = -E2BIG; break;
+    case SCAN_ERR_RECORD_SIZE: why = REJECT_RECORD_TOO_LARGE; status = 413; err = -E2BIG; break;
+    case SCAN_ERR_NOMEM:
+        refuse(w, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
+        return;
+    default: why = REJECT_SYNTAX; break;
+    }
+    refuse(w, why, status, s->err_msg ? s->err_msg : scan_status_name(s->status),
+           (long long)s->err_offset, 0, err);
 }
 
 /* The durability writer is done with a packet (on the loop it came in on). */
@@ -395,7 +414,7 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
         for (size_t i = 0; i < count; i++) durable += p->seqs[i] != 0;
         METRIC_ADD(records_durable, durable);
         queue_push(ing->queue, p);
-        reply_accepted(w, count);
+        reply_accepted(w, count, durable);
     } else {
         queue_release(ing->queue, p->held_bytes, count);
         packet_free(p);
@@ -448,34 +467,35 @@ static bool agent_claim_ok(const packet_t *p, scan_format_t format, const scan_r
  * the client address. The prefixes keep one kind from spending another's
  * bucket: a body cannot claim a bound agent's budget or an address's. */
 static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bound,
-                       const http_req_t *req, char *out, size_t outlen)
+                       const char *addr, char *out, size_t outlen)
 {
     if (bound) return (size_t)snprintf(out, outlen, "t:%.*s", RATE_KEY_MAX, bound);
     if (s->agent_id.len) {
         int n = s->agent_id.len > RATE_KEY_MAX ? RATE_KEY_MAX : (int)s->agent_id.len;
         return (size_t)snprintf(out, outlen, "a:%.*s", n, p->data + s->agent_id.off);
     }
-    const char *addr = http_req_peer_addr(req);
     return (size_t)snprintf(out, outlen, "@%.*s", RATE_KEY_MAX, addr ? addr : "?");
 }
 
 /* Validate, reserve budget and queue (directly or through the durability
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
-static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool whole_durable,
-                  const char *bound_agent, http_req_t *req, ingest_inject_fn inject_done, void *inject_ctx)
+static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool whole_durable,
+                  const char *bound_agent, const char *peer_addr)
 {
+    ingest_worker_t *wk = who->wk;
     ingest_t *ing = wk->ing;
-    waiter_t local = {wk, req, inject_done, inject_ctx, ""};
+    http_req_t *req = who->req;
+    waiter_t local = *who;
     scan_result_t *s = &wk->scan;
-    const scan_limits_t *lim = inject_done ? &ing->replay_limits : &ing->limits;
+    const scan_limits_t *lim = who->inject_done ? &ing->replay_limits : &ing->limits;
     if (scan_body(p->data, p->len, format, lim, s) != SCAN_OK) {
         packet_free(p);
-        if (inject_done) {
+        if (who->inject_done) {
             metrics_reject(REJECT_SYNTAX);
-            inject_done(inject_ctx, -EINVAL, 0);
+            who->inject_done(who->inject_ctx, -EINVAL, 0);
         } else {
-            reject_scan(req, s);
+            refuse_scan(&local, s);
         }
         return;
     }
@@ -498,10 +518,10 @@ static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool w
     size_t count = s->count;
     if (!count) {
         packet_free(p);
-        reply_accepted(&local, 0);
+        reply_accepted(&local, 0, 0);
         return;
     }
-    bool forced = inject_done != NULL; /* a replay must not be refused for budget */
+    bool forced = who->inject_done != NULL; /* a replay must not be refused for budget */
     if (forced)
         queue_reserve_force(ing->queue, held, count);
     else if (!queue_reserve(ing->queue, held, count)) {
@@ -513,9 +533,10 @@ static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool w
         return;
     }
     /* rate limits last: a packet refused for any other reason costs no tokens */
-    if (req && ratelimit_enabled(ing->rl)) {
+    if (!who->inject_done && ratelimit_enabled(ing->rl)) {
         char key[RATE_KEY_MAX + 3];
-        size_t klen = rate_key(p, s, bound_agent, req, key, sizeof key);
+        size_t klen = rate_key(p, s, bound_agent, req ? http_req_peer_addr(req) : peer_addr, key,
+                               sizeof key);
         const char *which = "global";
         pthread_mutex_lock(&ing->mu); /* once per packet: the buckets are shared by every loop */
         int wait = ratelimit_admit(ing->rl, key, klen, s->count, p->len, now_us(), &which);
@@ -531,7 +552,7 @@ static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool w
                 METRIC_ADD(rate_limited_agent, 1);
             queue_release(ing->queue, held, count);
             packet_free(p);
-            reject(req, REJECT_RATE_LIMITED, 429, msg, -1, wait);
+            refuse(&local, REJECT_RATE_LIMITED, 429, msg, -1, wait, -EBUSY);
             return;
         }
     }
@@ -568,7 +589,7 @@ static void admit(ingest_worker_t *wk, packet_t *p, scan_format_t format, bool w
         return;
     }
     queue_push(ing->queue, p);
-    reply_accepted(&local, count);
+    reply_accepted(&local, count, 0);
 }
 
 /* ---- overload: the queue budget, and parking (--overload-action pause) ---- */
@@ -833,7 +854,8 @@ void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
         p->data = data && len ? data : "";
         p->len = len;
     }
-    admit(w, p, (scan_format_t)format, want_durable, bound_agent, r, NULL, NULL);
+    waiter_t who = {.wk = w, .req = r};
+    admit(&who, p, (scan_format_t)format, want_durable, bound_agent, NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
@@ -857,5 +879,75 @@ void ingest_inject_on(ingest_t *ing, const struct event_base *base, const char *
     p->decoded = copy;
     p->data = copy;
     p->len = len;
-    admit(w, p, SCAN_FORMAT_JSON, true, NULL, NULL, done, ctx);
+    waiter_t who = {.wk = w, .inject_done = done, .inject_ctx = ctx};
+    admit(&who, p, SCAN_FORMAT_JSON, true, NULL, NULL);
+}
+
+/* ---- records from other protocols ---------------------------------------- */
+
+int ingest_room(ingest_t *ing)
+{
+    if (atomic_load_explicit(&ing->draining, memory_order_relaxed)) return -ESHUTDOWN;
+    if (resource_shedding(ing->res)) return -ENOBUFS;
+    if (queue_is_full(ing)) return -EAGAIN;
+    return 0;
+}
+
+void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                   ingest_submit_fn done, void *ctx)
+{
+    ingest_t *ing = w->ing;
+    waiter_t who = {.wk = w, .submit_done = done, .submit_ctx = ctx};
+    METRIC_ADD(packets_received, 1);
+    METRIC_ADD(bytes_received, len);
+    atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
+    switch (ingest_room(ing)) {
+    case -ESHUTDOWN:
+        free(body);
+        refuse(&who, REJECT_DRAINING, 503, "logdistd is shutting down", -1, 5, -ESHUTDOWN);
+        return;
+    case -ENOBUFS:
+        free(body);
+        refuse(&who, REJECT_MEMORY, 503, "memory pressure (memory-limit); retry later", -1, 2,
+               -ENOBUFS);
+        return;
+    case -EAGAIN:
+        free(body);
+        refuse(&who, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
+               1, -EAGAIN);
+        return;
+    default: break;
+    }
+    if (o->whole_durable && (ing->cfg->durability == DURABILITY_NONE || !ing->durable)) {
+        free(body);
+        refuse(&who, REJECT_DURABILITY_UNAVAILABLE, 409,
+               "durable delivery needs the write-ahead log, but this logdistd runs with "
+               "--durability none", -1, 0, -EOPNOTSUPP);
+        return;
+    }
+    packet_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        free(body);
+        refuse(&who, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
+        return;
+    }
+    p->decoded = body;
+    p->data = body && len ? body : "";
+    p->len = len;
+    admit(&who, p, SCAN_FORMAT_NDJSON, o->whole_durable, o->bound_agent, o->peer_addr);
+}
+
+const struct auth *ingest_auth(const ingest_t *ing)
+{
+    return ing->auth;
+}
+
+const config_t *ingest_config(const ingest_t *ing)
+{
+    return ing->cfg;
+}
+
+ingest_t *ingest_worker_owner(const ingest_worker_t *w)
+{
+    return w->ing;
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "ingress/http.h"
 #include "store/durable.h"
 #include "store/queue.h"
@@ -107,6 +108,65 @@ void ingest_worker_count_connection(ingest_worker_t *w);
  * completion mailbox; NULL or an unknown base: the main worker). */
 void ingest_inject_on(ingest_t *ing, const struct event_base *base, const char *body, size_t len,
                       ingest_inject_fn done, void *ctx);
+
+/* ---- records from other protocols (src/proto/) ---------------------------
+ *
+ * A protocol front-end (syslog, OTLP, Fluent forward, Elasticsearch bulk)
+ * turns its input into NDJSON records (record/jsonw.h) and submits them here:
+ * the same scanner, limits (--max-records-per-packet, --max-record-bytes,
+ * --max-depth), rate limits, durability (policy, critical levels, "critical":
+ * true), queue budget and metrics as POST /api/v1/logs. A submission is
+ * accepted whole or refused whole. */
+
+typedef struct ingest_origin {
+    const char *bound_agent; /* the authenticated token's agent, or NULL */
+    const char *peer_addr;   /* rate-limit key when there is no agent (NULL: "?") */
+    bool whole_durable;      /* every record durable (as X-Logdist-Durability: critical);
+                                refused 409 under --durability none */
+} ingest_origin_t;
+
+/* What became of a submission. `status` is 0 (accepted: `records` queued,
+ * `durable` of them fsync'ed to the WAL first), or a negative errno:
+ *   -EINVAL / -E2BIG  the records do not pass the scanner or its limits (400/413),
+ *   -EAGAIN           the queue is full (503, retry after `retry_after` s),
+ *   -ENOBUFS          memory pressure (503),
+ *   -ESHUTDOWN        logdistd is draining (503),
+ *   -EBUSY            over a rate limit (429, retry after `retry_after` s),
+ *   -ENOSPC / -EIO    the WAL is full / failed (503),
+ *   -ENOMEM           out of memory (503),
+ *   -EOPNOTSUPP       whole_durable without a WAL (409).
+ * `why`, `http_status`, `message` and `offset` (into the submitted body, or
+ * -1) are what POST /api/v1/logs would have answered; `message` is valid
+ * during the callback only. */
+typedef struct ingest_verdict {
+    int status;
+    reject_reason_t why; /* when refused */
+    int http_status;
+    const char *message;
+    long long offset;
+    int retry_after;
+    size_t records, durable;
+} ingest_verdict_t;
+typedef void (*ingest_submit_fn)(void *ctx, const ingest_verdict_t *v);
+
+/* Submit NDJSON records `body[0..len)` (malloc'd: taken, freed whatever
+ * happens) from worker w's loop. `done` runs exactly once on that loop:
+ * before ingest_submit returns when the verdict is immediate (refused, or no
+ * durable record), else from the WAL's completion after the fsync. */
+void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                   ingest_submit_fn done, void *ctx);
+
+/* Would a submission be taken right now (before building it)? 0, or the
+ * refusal it would get: -ESHUTDOWN, -ENOBUFS, -EAGAIN. Stream protocols stop
+ * reading while it is not 0 (TCP backpressure) and look again later. Any
+ * thread. */
+int ingest_room(ingest_t *ing);
+
+/* For front-ends: the auth object (tokens; may be NULL or empty), the config,
+ * and the ingest a worker belongs to. */
+const struct auth *ingest_auth(const ingest_t *ing);
+const config_t *ingest_config(const ingest_t *ing);
+ingest_t *ingest_worker_owner(const ingest_worker_t *w);
 
 /* Per-loop counters, main loop first: connections accepted, ingest requests
  * (heads), packets and records accepted. Returns how many loops were written. */
