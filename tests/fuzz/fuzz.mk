@@ -39,7 +39,7 @@ FUZZ_HEADERS := $(wildcard src/*/*.h) $(wildcard tests/fuzz/*.h)
 FUZZ_LIB_SRCS := $(wildcard src/*/*.c)
 FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_LIB      := $(FUZZ_DIR)/liblogdist_fuzz.a
-FUZZ_LIBS     := -levent_pthreads -levent_openssl -levent -lhttp_parser -lcurl -ljansson -lz -lisal \
+FUZZ_LIBS     := -lprotobuf-c -lmsgpackc -levent_pthreads -levent_openssl -levent -lhttp_parser -lcurl -ljansson -lz -lisal \
                  -lsqlite3 -lssl -lcrypto -lpthread -lm
 
 # Extra libFuzzer flags per target.
