@@ -6,8 +6,9 @@
  * Contract:
  *   - the output is always valid JSON text (RFC 8259) if the calls are
  *     balanced: strings are escaped ('"', '\\', control characters as \uXXXX
- *     or the short forms), bytes that are not valid UTF-8 become U+FFFD (each
- *     invalid sequence once; counted in jsonw_replaced()), non-finite doubles
+ *     or the short forms), every byte that is not part of well-formed UTF-8
+ *     (RFC 3629: no overlongs, surrogates or code points above U+10FFFF)
+ *     becomes U+FFFD (counted in jsonw_replaced()), non-finite doubles
  *     are written as null; commas and colons are placed by the writer;
  *   - bounded: the buffer never grows past `max` bytes; past it (or on
  *     ENOMEM) the writer stops writing and jsonw_error() says why - the

@@ -27,7 +27,7 @@
 #include "core/netallow_curl.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define MAXARGS 12
+#define MAXARGS 24
 
 /* Run config_from_args on a NULL-terminated list of arguments (argv[0] added). */
 static int run_args(config_t *cfg, const char *const *args)
@@ -578,6 +578,90 @@ static void test_ingress_options(void **state)
     config_free(&c);
 }
 
+/* ---- protocol listeners (issue 11) ---------------------------------------------------- */
+
+/* Every listen spec: accepted ones are kept as given, malformed ones are errors of
+ * the option; --syslog-listen repeats up to CONFIG_SYSLOG_LISTEN_MAX. */
+static void test_protocol_options(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *flag, *value;
+        int ok;
+    } cases[] = {
+        {"--syslog-listen", "udp://127.0.0.1:5514", 1},
+        {"--syslog-listen", "tcp://127.0.0.1:0", 1},
+        {"--syslog-listen", "tls://[::1]:6514", 1},
+        {"--syslog-listen", "tcp://localhost:601", 1},
+        {"--syslog-listen", "127.0.0.1:514", 0},     /* no scheme */
+        {"--syslog-listen", "http://127.0.0.1:514", 0},
+        {"--syslog-listen", "udp://127.0.0.1", 0},   /* no port */
+        {"--syslog-listen", "udp://127.0.0.1:65536", 0},
+        {"--syslog-listen", "udp://:514", 0},        /* no host */
+        {"--syslog-listen", "udp://[::1:514", 0},
+        {"--otlp-listen", "127.0.0.1:4318", 1},
+        {"--otlp-listen", "127.0.0.1", 0},
+        {"--otlp-listen", "127.0.0.1:x", 0},
+        {"--forward-listen", "0.0.0.0:24224", 1},
+        {"--forward-listen", ":24224", 0},
+        {"--elasticsearch-listen", "[::1]:9200", 1},
+        {"--elasticsearch-listen", "[::1]9200", 0},
+        {"--syslog-max-message-bytes", "8KiB", 1},
+        {"--syslog-max-message-bytes", "100", 0},     /* below 480 (RFC 5426's minimum) */
+        {"--syslog-max-message-bytes", "32MiB", 0},
+        {"--forward-shared-key", "s3cret", 1},
+        {"--forward-shared-key", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        config_t c;
+        config_defaults(&c);
+        int rc = run_args(&c, (const char *const[]){cases[i].flag, cases[i].value, NULL});
+        if (cases[i].ok != (rc == 0))
+            fail_msg("%s %s: rc %d", cases[i].flag, cases[i].value, rc);
+        config_free(&c);
+    }
+    config_t c;
+    config_defaults(&c);
+    assert_int_equal(c.syslog_max_message_bytes, 64u << 10);
+    assert_int_equal(run_args(&c, (const char *const[]){"--syslog-listen", "udp://127.0.0.1:1",
+                                                        "--syslog-listen", "tcp://127.0.0.1:2",
+                                                        "--otlp-listen", "127.0.0.1:3", NULL}),
+                     0);
+    assert_int_equal(c.syslog_listen_count, 2);
+    assert_string_equal(c.syslog_listen[0], "udp://127.0.0.1:1");
+    assert_string_equal(c.syslog_listen[1], "tcp://127.0.0.1:2");
+    assert_string_equal(c.otlp_listen, "127.0.0.1:3");
+    config_free(&c);
+
+    /* more than CONFIG_SYSLOG_LISTEN_MAX */
+    config_defaults(&c);
+    const char *many[2 * (CONFIG_SYSLOG_LISTEN_MAX + 1) + 1];
+    for (int i = 0; i <= CONFIG_SYSLOG_LISTEN_MAX; i++) {
+        many[2 * i] = "--syslog-listen";
+        many[2 * i + 1] = "udp://127.0.0.1:0";
+    }
+    many[2 * (CONFIG_SYSLOG_LISTEN_MAX + 1)] = NULL;
+    assert_int_not_equal(run_args(&c, many), 0);
+    config_free(&c);
+
+    /* the file: a list or one string */
+    char path[64], err[512];
+    write_tmp("{\"syslog_listen\": [\"udp://127.0.0.1:0\", \"tls://127.0.0.1:0\"], "
+              "\"forward_listen\": \"127.0.0.1:24224\"}", path);
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, path, err, sizeof err), 0);
+    assert_int_equal(c.syslog_listen_count, 2);
+    assert_string_equal(c.forward_listen, "127.0.0.1:24224");
+    config_free(&c);
+    unlink(path);
+    write_tmp("{\"syslog_listen\": [\"udp://127.0.0.1:0\", 5]}", path);
+    config_defaults(&c);
+    assert_int_not_equal(config_load_file(&c, path, err, sizeof err), 0);
+    assert_non_null(strstr(err, "syslog_listen[1]"));
+    config_free(&c);
+    unlink(path);
+}
+
 /* ---- --analyzer-allow: list syntax and the default deny ------------------------------- */
 
 /* Every malformed shape is an error of the option (it used to read "10.0.0.0/" as /0). */
@@ -831,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_config_equals_form),
         cmocka_unit_test(test_ingress_options),
+        cmocka_unit_test(test_protocol_options),
         cmocka_unit_test(test_allow_list_syntax),
         cmocka_unit_test(test_allow_default_deny),
         cmocka_unit_test(test_token_commands),
