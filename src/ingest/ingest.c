@@ -220,6 +220,7 @@ static ingest_worker_t *worker_of(ingest_t *ing, const struct event_base *base)
 
 void ingest_worker_count_connection(ingest_worker_t *w)
 {
+    PROTO_ADD(PROTO_HTTP, connections, 1);
     atomic_fetch_add_explicit(&w->connections, 1, memory_order_relaxed);
 }
 
@@ -749,6 +750,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
     bool pause = cfg->overload_action == OVERLOAD_PAUSE;
     if (!resumed) {
         METRIC_ADD(packets_received, 1);
+        PROTO_ADD(PROTO_HTTP, messages, 1);
         atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
     }
     if (http_req_method(r) != HTTP_M_POST) {
