@@ -176,7 +176,7 @@ static void on_verdict(void *ctx, const ingest_verdict_t *v)
         /* the records themselves are refused: resending cannot help */
         log_warn("forward", "a message from %s refused: %s; closed", conn_peer_addr(fc->c),
                  v->message ? v->message : "invalid");
-        conn_close(fc->c);
+        conn_close_after_write(fc->c);
         return;
     } else {
         if (fc->res.has_chunk) fc->skip = fc->msg_len; /* no ack: the client resends */
@@ -202,7 +202,7 @@ static size_t take_message(fwd_conn_t *fc, const char *in, size_t n, size_t len)
         count_bad(rc);
         log_warn("forward", "a message from %s refused: %s; closed", conn_peer_addr(fc->c),
                  r->error ? r->error : "invalid");
-        conn_close(fc->c);
+        conn_close_after_write(fc->c);
         return 0;
     }
     PROTO_ADD(PROTO_FORWARD, messages, 1);
@@ -263,7 +263,7 @@ static size_t fwd_on_data(void *st, const char *in, size_t len)
         log_warn("forward", "%s from %s; closed",
                  f == -E2BIG ? "a message over --max-body-bytes" : "input that is not msgpack",
                  conn_peer_addr(fc->c));
-        conn_close(fc->c);
+        conn_close_after_write(fc->c);
         return 0;
     }
     if (fc->state == FC_READY && ingest_room(fl->ing)) {
