@@ -116,6 +116,9 @@ void fwd_decoder_free(fwd_decoder_t *d)
     free(d);
 }
 
+/* msgpack-c leaves ptr NULL for an empty str/bin/ext: never hand NULL on. */
+static const char *nz(const char *p) { return p ? p : ""; }
+
 static bool is_str(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
@@ -181,8 +184,8 @@ static int write_key(jsonw_t *w, const msgpack_object *k)
     char tmp[40];
     int n;
     switch (k->type) {
-    case MSGPACK_OBJECT_STR: jsonw_key(w, k->via.str.ptr, k->via.str.size); return 0;
-    case MSGPACK_OBJECT_BIN: jsonw_key(w, k->via.bin.ptr, k->via.bin.size); return 0;
+    case MSGPACK_OBJECT_STR: jsonw_key(w, nz(k->via.str.ptr), k->via.str.size); return 0;
+    case MSGPACK_OBJECT_BIN: jsonw_key(w, nz(k->via.bin.ptr), k->via.bin.size); return 0;
     case MSGPACK_OBJECT_NIL: jsonw_keyz(w, "null"); return 0;
     case MSGPACK_OBJECT_BOOLEAN: jsonw_keyz(w, k->via.boolean ? "true" : "false"); return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
@@ -223,13 +226,13 @@ static int write_value(jsonw_t *w, const msgpack_object *o, unsigned depth)
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: jsonw_int(w, o->via.i64); return 0;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: jsonw_double(w, o->via.f64); return 0;
-    case MSGPACK_OBJECT_STR: jsonw_string(w, o->via.str.ptr, o->via.str.size); return 0;
+    case MSGPACK_OBJECT_STR: jsonw_string(w, nz(o->via.str.ptr), o->via.str.size); return 0;
     case MSGPACK_OBJECT_BIN:
         if (valid_utf8((const uint8_t *)o->via.bin.ptr, o->via.bin.size)) {
-            jsonw_string(w, o->via.bin.ptr, o->via.bin.size);
+            jsonw_string(w, nz(o->via.bin.ptr), o->via.bin.size);
             return 0;
         }
-        return write_base64(w, o->via.bin.ptr, o->via.bin.size);
+        return write_base64(w, nz(o->via.bin.ptr), o->via.bin.size);
     case MSGPACK_OBJECT_EXT:
         if (is_event_time(o)) {
             jsonw_time_ns(w, event_time_ns(&o->via.ext), 9);
@@ -239,7 +242,7 @@ static int write_value(jsonw_t *w, const msgpack_object *o, unsigned depth)
         jsonw_keyz(w, "ext");
         jsonw_int(w, o->via.ext.type);
         jsonw_keyz(w, "base64");
-        int rc = write_base64(w, o->via.ext.ptr, o->via.ext.size);
+        int rc = write_base64(w, nz(o->via.ext.ptr), o->via.ext.size);
         jsonw_object_end(w);
         return rc;
     case MSGPACK_OBJECT_ARRAY:
@@ -302,7 +305,7 @@ typedef struct {
 static const char *known_level(const msgpack_object *v)
 {
     if (v->type != MSGPACK_OBJECT_STR) return NULL;
-    return level_from_text(v->via.str.ptr, v->via.str.size);
+    return level_from_text(nz(v->via.str.ptr), v->via.str.size);
 }
 
 /* One [time, record] entry -> one NDJSON line. */
@@ -334,7 +337,7 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
     }
     if (!has_src) {
         jsonw_keyz(w, "source");
-        jsonw_string(w, e->tag->via.str.ptr, e->tag->via.str.size);
+        jsonw_string(w, nz(e->tag->via.str.ptr), e->tag->via.str.size);
     }
     if (!has_level && alt_level) {
         jsonw_keyz(w, "level");
@@ -419,7 +422,7 @@ static int read_option(const msgpack_object *o, fwd_result_t *r, bool *gzip)
             r->has_chunk = true;
             r->chunk_is_bin = v->type == MSGPACK_OBJECT_BIN;
             r->chunk_len = v->via.str.size;
-            memcpy(r->chunk, v->via.str.ptr, r->chunk_len);
+            memcpy(r->chunk, nz(v->via.str.ptr), r->chunk_len);
         } else if (is_str(k, "compressed")) {
             if (is_str(v, "gzip")) *gzip = true;
             else if (!is_str(v, "text")) return r->error = "unknown compression", -EINVAL;
@@ -432,7 +435,7 @@ static int copy_name(const msgpack_object *o, char *dst, size_t *len)
 {
     if (o->type != MSGPACK_OBJECT_STR && o->type != MSGPACK_OBJECT_BIN) return -EINVAL;
     if (o->via.str.size > FWD_NAME_MAX) return -EINVAL;
-    memcpy(dst, o->via.str.ptr, o->via.str.size);
+    memcpy(dst, nz(o->via.str.ptr), o->via.str.size);
     dst[o->via.str.size] = 0;
     if (len) *len = o->via.str.size;
     return 0;
@@ -464,10 +467,10 @@ static int decode_events(fwd_decoder_t *d, const msgpack_object_array *a, fwd_re
             if (gzip) return r->error = "compressed is for packed entries", -EINVAL;
             return emit_forward(d, &e, &x->via.array);
         }
-        if (!gzip) return emit_packed(d, &e, x->via.bin.ptr, x->via.bin.size);
+        if (!gzip) return emit_packed(d, &e, nz(x->via.bin.ptr), x->via.bin.size);
         char *plain = NULL;
         size_t plain_len, at;
-        int g = gunzip_body(x->via.bin.ptr, x->via.bin.size, d->lim.max_decoded, &plain,
+        int g = gunzip_body(nz(x->via.bin.ptr), x->via.bin.size, d->lim.max_decoded, &plain,
                             &plain_len, &at);
         if (g == GUNZIP_ERR_TOO_BIG) return r->error = "decompressed entries too large", -E2BIG;
         if (g == GUNZIP_ERR_NOMEM) return -ENOMEM;
