@@ -260,10 +260,11 @@ static int write_value(jsonw_t *w, const msgpack_object *o, unsigned depth)
 
 /* The entry's time in ns: EventTime, integer seconds, float seconds (as
  * Fluentd takes them); nil or 0: now. -EINVAL otherwise or out of range
- * (before 1970, after 9999). *digits: the fraction digits to write. */
+ * (before 1970, or past what int64 nanoseconds hold: 2262-04-11).
+ * *digits: the fraction digits to write. */
 static int entry_time(const msgpack_object *t, int64_t *ns, int *digits)
 {
-    const uint64_t max_s = 253402300799ull; /* 9999-12-31T23:59:59Z */
+    const uint64_t max_s = 9223372035ull; /* 2262-04-11T23:47:15Z */
     *digits = 0;
     if (is_event_time(t)) {
         if (be((const uint8_t *)t->via.ext.ptr, 4) > max_s) return -EINVAL;
