@@ -20,6 +20,13 @@
 struct fwd_decoder {
     fwd_limits_t lim;
     jsonw_t w;
+    msgpack_zone zone, ezone; /* the message's objects; one packed entry's */
+    /* the last timestamp jsonw_time_ns wrote, reused while the second is the same
+     * (only the fraction digits change): entries of one message mostly share it */
+    int64_t ts_sec;
+    int ts_digits;
+    char ts[48];
+    size_t ts_len;
 };
 
 /* ---- framing ------------------------------------------------------------ */
@@ -106,13 +113,23 @@ fwd_decoder_t *fwd_decoder_new(const fwd_limits_t *lim)
     if (!d) return NULL;
     d->lim = *lim;
     jsonw_init(&d->w, lim->max_output);
+    if (!msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE)) goto err;
+    if (!msgpack_zone_init(&d->ezone, MSGPACK_ZONE_CHUNK_SIZE)) {
+        msgpack_zone_destroy(&d->zone);
+        goto err;
+    }
     return d;
+err:
+    free(d);
+    return NULL;
 }
 
 void fwd_decoder_free(fwd_decoder_t *d)
 {
     if (!d) return;
     jsonw_free(&d->w);
+    msgpack_zone_destroy(&d->zone);
+    msgpack_zone_destroy(&d->ezone);
     free(d);
 }
 
@@ -173,6 +190,31 @@ static int64_t event_time_ns(const msgpack_object_ext *e)
 static bool is_event_time(const msgpack_object *o)
 {
     return o->type == MSGPACK_OBJECT_EXT && o->via.ext.type == 0 && o->via.ext.size == 8;
+}
+
+/* An RFC 3339 timestamp (ns >= 0) through jsonw_time_ns, or the cached text of
+ * the same second with the new fraction. */
+static void write_time(fwd_decoder_t *d, int64_t ns, int digits)
+{
+    jsonw_t *w = &d->w;
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (d->ts_len && sec == d->ts_sec && digits == d->ts_digits) {
+        char b[sizeof d->ts];
+        memcpy(b, d->ts, d->ts_len);
+        if (digits == 9) /* "...SS.fffffffffZ" */
+            for (int i = 0; i < 9; i++, frac /= 10) b[d->ts_len - 2 - i] = (char)('0' + frac % 10);
+        jsonw_string(w, b, d->ts_len);
+        return;
+    }
+    size_t mark = jsonw_len(w);
+    jsonw_time_ns(w, ns, digits);
+    d->ts_len = 0;
+    if (jsonw_error(w) || (digits != 0 && digits != 9)) return;
+    const char *q = memchr(w->buf + mark, '"', jsonw_len(w) - mark);
+    size_t n = q ? jsonw_len(w) - (size_t)(q - w->buf) : 0; /* "...Z" with its quotes */
+    if (n < 3 || n - 2 > sizeof d->ts || q[n - 2] != 'Z') return;
+    memcpy(d->ts, q + 1, n - 2);
+    d->ts_len = n - 2, d->ts_sec = sec, d->ts_digits = digits;
 }
 
 static int write_value(jsonw_t *w, const msgpack_object *o, unsigned depth);
@@ -334,7 +376,7 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
     jsonw_object_begin(w);
     if (!has_ts) {
         jsonw_keyz(w, "timestamp");
-        jsonw_time_ns(w, ns, digits);
+        write_time(d, ns, digits);
     }
     if (!has_src) {
         jsonw_keyz(w, "source");
@@ -380,31 +422,25 @@ static int emit_forward(fwd_decoder_t *d, emit_t *e, const msgpack_object_array 
     return 0;
 }
 
-/* PackedForward: concatenated msgpack [time, record] entries. */
+/* PackedForward: concatenated msgpack [time, record] entries, each framed
+ * (bounded) first, then unpacked by msgpack-c into the entry zone. */
 static int emit_packed(fwd_decoder_t *d, emit_t *e, const char *p, size_t n)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
     int rc = 0;
-    for (size_t off = 0; off < n;) {
-        size_t len;
-        int f = fwd_frame(p + off, n - off, n - off, &len);
-        if (f != 1) {
-            rc = -EINVAL, e->r->error = "packed entries are not msgpack";
-            break;
-        }
-        size_t uoff = 0;
-        msgpack_unpack_return ur = msgpack_unpack_next(&u, p + off, len, &uoff);
-        if (ur == MSGPACK_UNPACK_NOMEM_ERROR) { rc = -ENOMEM; break; }
-        if (ur != MSGPACK_UNPACK_SUCCESS || uoff != len) {
-            rc = -EINVAL, e->r->error = "packed entries are not msgpack";
-            break;
-        }
-        msgpack_object_array one = {.size = 1, .ptr = &u.data};
-        if ((rc = emit_forward(d, e, &one))) break;
+    for (size_t off = 0; off < n && !rc;) {
+        size_t len, uoff = 0;
+        msgpack_object o;
+        if (fwd_frame(p + off, n - off, n - off, &len) != 1)
+            return e->r->error = "packed entries are not msgpack", -EINVAL;
+        msgpack_zone_clear(&d->ezone);
+        msgpack_unpack_return ur = msgpack_unpack(p + off, len, &uoff, &d->ezone, &o);
+        if (ur == MSGPACK_UNPACK_NOMEM_ERROR) return -ENOMEM;
+        if (ur != MSGPACK_UNPACK_SUCCESS || uoff != len)
+            return e->r->error = "packed entries are not msgpack", -EINVAL;
+        msgpack_object_array one = {.size = 1, .ptr = &o};
+        rc = emit_forward(d, e, &one);
         off += len;
     }
-    msgpack_unpacked_destroy(&u);
     return rc;
 }
 
@@ -504,34 +540,36 @@ static int decode_obj(fwd_decoder_t *d, const msgpack_object *o, bool want_ping,
 int fwd_decode(fwd_decoder_t *d, const char *msg, size_t len, bool want_ping, fwd_result_t *r)
 {
     memset(r, 0, sizeof *r);
-    size_t flen;
+    size_t flen, off = 0;
     if (fwd_frame(msg, len, len, &flen) != 1 || flen != len)
         return r->error = "not one msgpack value", -EINVAL;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack_next(&u, msg, len, &off);
+    msgpack_object o;
+    msgpack_zone_clear(&d->zone);
+    msgpack_unpack_return ur = msgpack_unpack(msg, len, &off, &d->zone, &o);
     int rc;
     if (ur == MSGPACK_UNPACK_NOMEM_ERROR) rc = -ENOMEM;
     else if (ur != MSGPACK_UNPACK_SUCCESS || off != len)
         rc = -EINVAL, r->error = "not one msgpack value";
     else {
         jsonw_reset(&d->w);
-        rc = decode_obj(d, &u.data, want_ping, r);
-        if (!rc && r->kind == FWD_MSG_EVENTS) {
-            size_t n = jsonw_len(&d->w);
-            if (n) {
-                r->ndjson = jsonw_take(&d->w, &r->ndjson_len);
-                if (!r->ndjson) rc = -ENOMEM;
+        rc = decode_obj(d, &o, want_ping, r);
+        size_t n = jsonw_len(&d->w);
+        if (!rc && r->kind == FWD_MSG_EVENTS && n) {
+            /* a copy: the writer keeps its grown buffer for the next message */
+            r->ndjson = malloc(n + 1);
+            if (!r->ndjson) rc = -ENOMEM;
+            else {
+                memcpy(r->ndjson, d->w.buf, n);
+                r->ndjson[n] = 0;
+                r->ndjson_len = n;
             }
         }
     }
-    msgpack_unpacked_destroy(&u);
     if (rc) {
         r->has_chunk = false;
         if (!r->error) r->error = rc == -ENOMEM ? "out of memory" : "refused";
-        jsonw_reset(&d->w);
     }
+    jsonw_reset(&d->w);
     return rc;
 }
 

@@ -165,5 +165,61 @@ function runRaw() {
   setTimeout(finish, cfg.waitMs || 1500);
 }
 
+// ---- bench: pre-encoded PackedForward messages of `records` records with acks ----
+// Every connection keeps `window` messages in flight and counts the acks (all the
+// same size: a fixed-length chunk), for `seconds`. Prints {"records":..,"messages":..}.
+function runBench() {
+  const per = cfg.records || 100, conns = cfg.connections || 4, window = cfg.window || 4;
+  const regions = ['eu-west', 'us-east', 'ap-south'];
+  const levels = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR'];
+  const msgs = [];
+  for (let m = 0; m < 64; m++) {
+    const parts = [];
+    for (let r = 0; r < per; r++) {
+      const k = m * per + r;
+      // the entries of one message share their second (as a tail input's flush does)
+      parts.push(enc([eventTime(1700000000 + m, (k * 7919) % 1000000000), {
+        id: 'bench-' + String(k).padStart(9, '0'), level: levels[k % levels.length],
+        type: 'access',
+        log: 'GET /api/items/' + k + ' 200 ' + (k % 977) + 'ms user=u' + (k % 1013) +
+             ' agent=curl/8.5 path=/srv/www/app/releases/current/public',
+        metadata: { host: 'web-' + (1 + k % 9), region: regions[k % 3] },
+      }]));
+    }
+    msgs.push(enc(['svc.web', Buffer.concat(parts), { chunk: 'c'.repeat(24), size: per }]));
+  }
+  const ackLen = enc({ ack: 'c'.repeat(24) }).length;
+  let acked = 0, stop = false, open = conns;
+  const t0 = Date.now();
+  for (let c = 0; c < conns; c++) {
+    const sock = net.connect(cfg.port, '127.0.0.1');
+    let next = c, inflight = 0, bytes = 0;
+    const send = () => {
+      while (!stop && inflight < window) {
+        sock.write(msgs[next++ % msgs.length]);
+        inflight++;
+      }
+    };
+    sock.on('connect', send);
+    sock.on('data', (d) => {
+      bytes += d.length;
+      const n = Math.floor(bytes / ackLen);
+      bytes -= n * ackLen;
+      inflight -= n;
+      acked += n;
+      send();
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => { if (--open === 0) finish(); });
+  }
+  const finish = () => {
+    process.stdout.write(JSON.stringify({ records: acked * per, messages: acked,
+      seconds: (Date.now() - t0) / 1000 }) + '\n');
+    process.exit(0);
+  };
+  setTimeout(() => { stop = true; setTimeout(finish, 300); }, (cfg.seconds || 10) * 1000);
+}
+
 if (cfg.mode === 'logger') runLogger();
+else if (cfg.mode === 'bench') runBench();
 else runRaw();
