@@ -234,6 +234,42 @@ class RawMessageTest(ForwardCase):
         self.assertEqual(fm["records_accepted"], 1)
 
 
+class ForwardBackpressureTest(ForwardCase):
+
+    def test_full_queue_stops_reading_and_drops_nothing(self):
+        """Fire-and-forget messages (no chunk, nothing to resend) while the analyzers
+        hold every batch: the queue reaches --max-queue-bytes, the receiver stops
+        reading (the bytes wait in the socket); a message that ingest refuses anyway
+        (it crossed the budget) stays unconsumed and is submitted again: nothing is
+        dropped, nothing doubled; once the analyzers answer, every record arrives."""
+        import threading
+        d = self.start_fwd("--max-queue-bytes", "64KiB", weights=(1, 1))
+        for r in self.recs:
+            r.gate = threading.Semaphore(0)
+        count, per = 200, 20
+        p = self.spawn("flood", [NODE, CLIENT, json.dumps(
+            {"mode": "raw", "port": d.fport, "scenario": "flood", "count": count, "per": per,
+             "end": True})])
+        time.sleep(1.5)
+        fm, m = self.fwd_metrics(d)
+        self.assertGreater(fm["records_accepted"], 0)
+        self.assertLess(fm["records_accepted"], count * per, "nothing held back: no test")
+        time.sleep(1.0)
+        fm2, _ = self.fwd_metrics(d)
+        self.assertEqual(fm2["records_accepted"], fm["records_accepted"], "read while full")
+        self.assertEqual(fm2["decode_errors"], 0)
+        for r in self.recs:
+            r.release_gate(100000)
+        recs = self.wait_records(count * per, dl(30))
+        ids = [r["id"] for _, r in recs]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual(set(ids), {"flood-%d-%d" % (i, j) for i in range(count)
+                                    for j in range(per)})
+        self.assertEqual(p.wait(dl(10)), 0)
+        fm, _ = self.fwd_metrics(d)
+        self.assertEqual(fm["records_accepted"], count * per)
+
+
 class ForwardKill9Test(ForwardCase):
 
     def test_acked_records_survive_kill9(self):

@@ -139,6 +139,16 @@ function scenario(name) {
     case 'after_bad': // a good message, then garbage: the good one is acked, then closed
       return [Buffer.concat([enc(['fw.ok', 1700000900, { id: 'ok-0' }, { chunk: 'ok0' }]),
         Buffer.from([0xc1])])];
+    case 'flood': { // cfg.count fire-and-forget Forward messages of cfg.per records
+      const out = [];
+      for (let i = 0; i < cfg.count; i++) {
+        const entries = [];
+        for (let j = 0; j < cfg.per; j++)
+          entries.push([1700001000 + i, { id: 'flood-' + i + '-' + j, log: 'x'.repeat(200) }]);
+        out.push(enc(['fw.flood', entries]));
+      }
+      return out;
+    }
     default:
       throw new Error('unknown scenario ' + name);
   }
@@ -162,7 +172,8 @@ function runRaw() {
     for (const m of scenario(cfg.scenario)) sock.write(m);
     if (cfg.end) sock.end();
   });
-  setTimeout(finish, cfg.waitMs || 1500);
+  // cfg.end: wait for the close (everything written was taken), not for a timer
+  if (!cfg.end) setTimeout(finish, cfg.waitMs || 1500);
 }
 
 // ---- bench: pre-encoded PackedForward messages of `records` records with acks ----
