@@ -172,7 +172,7 @@ static void on_verdict(void *ctx, const ingest_verdict_t *v)
         if (fc->res.has_chunk) send_ack(fc);
         fc->skip = fc->msg_len;
         conn_request_done(fc->c);
-    } else if (fc->res.has_chunk && (v->status == -EINVAL || v->status == -E2BIG)) {
+    } else if (v->status == -EINVAL || v->status == -E2BIG || v->status == -EOPNOTSUPP) {
         /* the records themselves are refused: resending cannot help */
         log_warn("forward", "a message from %s refused: %s; closed", conn_peer_addr(fc->c),
                  v->message ? v->message : "invalid");

@@ -212,7 +212,7 @@ class RawMessageTest(ForwardCase):
         4 billion entries: no ack, the connection closed, counted, nothing delivered.
         What was acked before the bad bytes is delivered."""
         d = self.start_fwd("--max-body-bytes", "65536", "--max-decoded-bytes", "1048576",
-                           weights=(1, 1))
+                           "--max-record-bytes", "2048", weights=(1, 1))
         cases = {"bad_msgpack": "decode_errors", "bad_shape_record": "decode_errors",
                  "bad_shape_tag": "decode_errors", "bad_time": "decode_errors",
                  "bad_gzip": "decode_errors", "gzip_bomb": "oversize",
@@ -224,6 +224,11 @@ class RawMessageTest(ForwardCase):
             self.assertTrue(got["closed"], sc)
             after, _ = self.fwd_metrics(d)
             self.assertEqual(after[metric], before[metric] + 1, sc)
+        # valid msgpack whose record the ingest scanner refuses (--max-record-bytes), fire
+        # and forget: resending cannot help, so the connection is closed (not retried)
+        got = self.raw(d, "record_too_big", waitMs=3000)
+        self.assertTrue(got["closed"])
+        self.assertEqual(self.fwd_metrics(d)[0]["records_refused"], 1)
         got = self.raw(d, "after_bad", waitMs=3000)
         self.assertEqual(got["answers"], [{"ack": "ok0"}])
         self.assertTrue(got["closed"])

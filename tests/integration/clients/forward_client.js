@@ -132,6 +132,8 @@ function scenario(name) {
       const bomb = zlib.gzipSync(Buffer.alloc(64 << 20), { level: 9 });
       return [enc(['fw.bomb', bomb, { chunk: 'bomb', compressed: 'gzip' }])];
     }
+    case 'record_too_big': // fine for the decoder, over the scanner's --max-record-bytes
+      return [enc(['fw.rec', 1700000800, { id: 'toobig', message: 'y'.repeat(3000) }])];
     case 'oversize': // one message over --max-body-bytes (the test sets 64 KiB)
       return [enc(['fw.big', 1700000800, { id: 'big', message: 'x'.repeat(200 * 1024) }, { chunk: 'big' }])];
     case 'huge_count': // an array header claiming 4 billion entries
