@@ -400,6 +400,9 @@ static uint64_t conn_deadline(const conn_t *c)
 
 static void conn_arm_timer(conn_t *c)
 {
+    /* a queued kick runs on_timer, which re-arms; evtimer_add now would take the
+     * kick off libevent's active list (a rescheduled timeout) and lose it for good */
+    if (c->kicked) return;
     uint64_t d = conn_deadline(c);
     if (d == NO_DEADLINE || (c->armed_ms && c->armed_ms <= d)) return; /* fires early: re-checks */
     uint64_t now = now_ms(), ms = d > now ? d - now : 0;
