@@ -196,13 +196,25 @@ typedef struct rec_view {
     size_t event_name_len;
 } rec_view_t;
 
-static void write_time(jsonw_t *w, const char *key, uint64_t ns)
+/* A time in nanoseconds that jsonw_time_ns can write (after 2262 it cannot). */
+static bool time_ok(uint64_t ns)
 {
-    jsonw_keyz(w, key);
-    if (ns <= INT64_MAX)
+    return ns && ns <= INT64_MAX;
+}
+
+/* RFC 3339 under `key`; a time past 2262 goes under `raw_key` as a decimal
+ * string instead (never a number over int64, which many JSON readers refuse). */
+static void write_time(jsonw_t *w, const char *key, const char *raw_key, uint64_t ns)
+{
+    if (time_ok(ns)) {
+        jsonw_keyz(w, key);
         jsonw_time_ns(w, (int64_t)ns, 9);
-    else /* past 2262: no RFC 3339 form from jsonw; kept as the number */
-        jsonw_uint(w, ns);
+    } else if (ns) {
+        char digits[24];
+        int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)ns);
+        jsonw_keyz(w, raw_key);
+        jsonw_string(w, digits, (size_t)n);
+    }
 }
 
 static void write_level(jsonw_t *w, const rec_view_t *r)
@@ -326,7 +338,8 @@ static int write_metadata(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c,
         jsonw_keyz(w, "event_name");
         jsonw_string(w, r->event_name, r->event_name_len);
     }
-    if (r->observed_ns) write_time(w, "observed_timestamp", r->observed_ns);
+    if (!time_ok(r->time_ns)) write_time(w, "time_unix_nano", "time_unix_nano", r->time_ns);
+    write_time(w, "observed_timestamp", "observed_time_unix_nano", r->observed_ns);
     jsonw_object_end(w);
     return 0;
 }
@@ -340,8 +353,8 @@ static int write_record(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c, con
     w->max = mark + max + 1; /* the record and its newline */
     d->too_deep = false;
     obj_begin(d, w);
-    uint64_t t = r->time_ns ? r->time_ns : r->observed_ns;
-    if (t) write_time(w, "timestamp", t);
+    uint64_t t = time_ok(r->time_ns) ? r->time_ns : r->observed_ns;
+    if (time_ok(t)) write_time(w, "timestamp", NULL, t);
     write_level(w, r);
     if (c->service) {
         jsonw_keyz(w, "source");

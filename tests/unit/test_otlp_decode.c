@@ -429,6 +429,16 @@ static uint8_t *b_times(size_t *len)
     return pack_req(NULL, 0, NULL, 3, recs, len);
 }
 
+static uint8_t *b_far_times(size_t *len)
+{
+    rec_t *a = rec(), *b = rec();
+    a->time_unix_nano = UINT64_MAX; /* past 2262: kept as a string, observed time used */
+    a->observed_time_unix_nano = 3000000000ull;
+    b->observed_time_unix_nano = 9223372036854775808ull;
+    rec_t *recs[] = {a, b};
+    return pack_req(NULL, 0, NULL, 2, recs, len);
+}
+
 static uint8_t *b_body_kinds(size_t *len)
 {
     rec_t *a = rec(), *b = rec(), *c = rec(), *d = rec();
@@ -610,6 +620,12 @@ static const pb_case_t PB_CASES[] = {
      "{\"timestamp\":\"1970-01-01T00:00:02.000000000Z\",\"type\":\"otlp\",\"metadata\":{"
      "\"observed_timestamp\":\"1970-01-01T00:00:01.000000000Z\"}},"
      "{\"type\":\"otlp\",\"metadata\":{}}]",
+     0, "", LIMS(1000, 65536, 64)},
+    {"times past 2262", b_far_times, 0,
+     "[{\"timestamp\":\"1970-01-01T00:00:03.000000000Z\",\"type\":\"otlp\",\"metadata\":{"
+     "\"time_unix_nano\":\"18446744073709551615\","
+     "\"observed_timestamp\":\"1970-01-01T00:00:03.000000000Z\"}},"
+     "{\"type\":\"otlp\",\"metadata\":{\"observed_time_unix_nano\":\"9223372036854775808\"}}]",
      0, "", LIMS(1000, 65536, 64)},
     {"body kinds", b_body_kinds, 0,
      "[{\"type\":\"otlp\",\"message\":\"{\\\"a\\\":1}\",\"metadata\":{}},"
