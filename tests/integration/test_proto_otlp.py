@@ -333,6 +333,28 @@ class DurabilityTest(OtlpCase):
         self.assertEqual(sorted(set(ids)), want)  # every acknowledged record (duplicates allowed)
         self.assertGreaterEqual(d2.metrics()["records_replayed"], 2 * n)
 
+    def test_kill9_critical_levels(self):
+        """--critical-levels FATAL: the FATAL LogRecords (severity 21-24) of a 200 are
+        in the WAL and come back after kill -9; the others were memory-only and die
+        with the process (which also shows the test can see a loss)."""
+        data = self.path("data")
+        os.makedirs(data)
+        d = self.start_daemon("--critical-levels", "FATAL", "--data-dir", data)
+        n = scaled(480, 96)
+        self.send_sdk(d.port, "proto", n, "crit", "svc-crit", batch=48)
+        fatal = {"crit-%d" % i for i in range(n) if i % 24 + 1 >= 21}
+        self.assertEqual(d.metrics()["records_durable"], len(fatal))
+        d.proc.kill()
+        a = self.recording_analyzer()
+        self.start_daemon("--critical-levels", "FATAL", "--data-dir", data,
+                          "--batch-linger-ms", "20", analyzers=[("a", a.url, 1)],
+                          name="logdistd-2")
+        recs = wait_until(lambda: len(self.records_of(a)) >= len(fatal) and self.records_of(a),
+                          dl(30), "%d FATAL records replayed" % len(fatal))
+        got = {r["metadata"]["attributes"]["id"] for r in recs}
+        self.assertEqual(got, fatal)
+        self.assertTrue(all(r["level"] == "FATAL" for r in recs))
+
 
 if __name__ == "__main__":
     unittest.main()
