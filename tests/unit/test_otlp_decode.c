@@ -745,6 +745,31 @@ static void test_encodings_agree(void **state)
     arena_free();
 }
 
+/* --max-record-bytes at its exact boundary: a record of L bytes passes with L, is
+ * refused alone with L - 1 (the ingest scanner's own rule: longer than the limit). */
+static void test_record_size_boundary(void **state)
+{
+    (void)state;
+    const char *body = RL("{\"body\":{\"stringValue\":\"0123456789\"},\"severityNumber\":9}");
+    otlp_result_t out;
+    assert_int_equal(otlp_decode(body, strlen(body), OTLP_ENC_JSON, &LIM, &out), 0);
+    size_t rec = out.len - 1; /* without its newline */
+    otlp_result_free(&out);
+    otlp_limits_t lim = {10, rec, 64};
+    assert_int_equal(otlp_decode(body, strlen(body), OTLP_ENC_JSON, &lim, &out), 0);
+    assert_int_equal(out.records, 1);
+    assert_int_equal(out.rejected, 0);
+    assert_int_equal(out.len, rec + 1);
+    otlp_result_free(&out);
+    lim.max_record_bytes = rec - 1;
+    assert_int_equal(otlp_decode(body, strlen(body), OTLP_ENC_JSON, &lim, &out), 0);
+    assert_int_equal(out.records, 0);
+    assert_int_equal(out.rejected, 1);
+    assert_null(out.ndjson);
+    assert_non_null(strstr(out.error, "larger than max-record-bytes"));
+    otlp_result_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_protobuf_table),
         cmocka_unit_test(test_protobuf_truncations),
         cmocka_unit_test(test_encodings_agree),
+        cmocka_unit_test(test_record_size_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
