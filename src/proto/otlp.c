@@ -53,11 +53,13 @@ typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsPartialSuccess pb_p
 /* Compare the media type of a Content-Type value (before ';', case-insensitive). */
 static bool media_is(const char *ct, const char *type)
 {
-    while (*ct == ' ' || *ct == '\t') ct++;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
     size_t n = strlen(type);
-    if (strncasecmp(ct, type, n)) return false;
+    if (strncasecmp(ct, type, n) != 0) return false;
     ct += n;
-    while (*ct == ' ' || *ct == '\t') ct++;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
     return *ct == 0 || *ct == ';';
 }
 
@@ -83,11 +85,16 @@ static int gzip_of(const http_req_t *r)
 static int rpc_code_of(int http_status)
 {
     switch (http_status) {
-    case 429: return RPC_RESOURCE_EXHAUSTED;
-    case 503: return RPC_UNAVAILABLE;
-    case 409: return RPC_FAILED_PRECONDITION;
-    case 500: return RPC_INTERNAL;
-    default: return RPC_INVALID_ARGUMENT;
+    case 429:
+        return RPC_RESOURCE_EXHAUSTED;
+    case 503:
+        return RPC_UNAVAILABLE;
+    case 409:
+        return RPC_FAILED_PRECONDITION;
+    case 500:
+        return RPC_INTERNAL;
+    default:
+        return RPC_INVALID_ARGUMENT;
     }
 }
 
@@ -127,8 +134,10 @@ static void reply_status(http_req_t *r, int enc, int http_status, const char *ms
 static void reply_success(http_req_t *r, int enc, size_t rejected, const char *why)
 {
     if (enc == OTLP_ENC_PROTOBUF) {
-        pb_resp_t resp = OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_RESPONSE__INIT;
-        pb_partial_t ps = OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_PARTIAL_SUCCESS__INIT;
+        pb_resp_t resp =
+            OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_RESPONSE__INIT;
+        pb_partial_t ps =
+            OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_PARTIAL_SUCCESS__INIT;
         if (rejected) {
             ps.rejected_log_records = (int64_t)rejected;
             ps.error_message = (char *)why;
@@ -203,12 +212,13 @@ void otlp_on_head(ingest_worker_t *w, http_req_t *r)
         metrics_reject(REJECT_QUEUE_FULL);
         reply_status(r, enc, 503, "queue is full (max-queue-bytes); retry later", 1);
         return;
-    default: break;
+    default:
+        break;
     }
     if (enc < 0) {
         metrics_reject(REJECT_MEDIA_TYPE);
-        reply_status(r, enc, 415,
-                     "Content-Type must be application/x-protobuf or application/json", 0);
+        reply_status(r, enc, 415, "Content-Type must be application/x-protobuf or application/json",
+                     0);
         return;
     }
     if (gzip_of(r) < 0) {
@@ -338,6 +348,7 @@ void otlp_on_request(ingest_worker_t *w, http_req_t *r)
     c->records = res.records;
     memcpy(c->why, res.error, sizeof c->why);
     ingest_origin_t origin = {.bound_agent = http_req_user(r),
-                              .peer_addr = http_req_peer_addr(r), .whole_durable = false};
+                              .peer_addr = http_req_peer_addr(r),
+                              .whole_durable = false};
     ingest_submit(w, &origin, res.ndjson, res.len, on_verdict, c); /* takes the NDJSON */
 }

@@ -41,14 +41,14 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv_t;
 typedef struct dec {
     const otlp_limits_t *lim;
     otlp_result_t *res;
-    jsonw_t out;      /* every accepted record, NDJSON */
-    jsonw_t scratch;  /* a non-string body, as JSON text */
-    char *tmp;        /* base64 text */
+    jsonw_t out;     /* every accepted record, NDJSON */
+    jsonw_t scratch; /* a non-string body, as JSON text */
+    char *tmp;       /* base64 text */
     size_t tmp_cap;
-    long ri, si, li;  /* where we are (-1: not inside one) */
+    long ri, si, li;   /* where we are (-1: not inside one) */
     const char *field; /* the field being read, for messages (NULL: none) */
-    bool too_deep;    /* the current record nests deeper than lim->max_depth */
-    size_t seen;      /* LogRecords so far */
+    bool too_deep;     /* the current record nests deeper than lim->max_depth */
+    size_t seen;       /* LogRecords so far */
 } dec_t;
 
 /* Set res->error to "<where>: <message>" and return rc. */
@@ -130,7 +130,8 @@ static int b64_digit(unsigned char c)
  * accepts) in place into d->tmp; *out_len bytes. -EINVAL when it is not. */
 static int base64_decode(dec_t *d, const char *s, size_t n, size_t *out_len)
 {
-    while (n && s[n - 1] == '=') n--;
+    while (n && s[n - 1] == '=')
+        n--;
     if (n % 4 == 1 || tmp_reserve(d, n / 4 * 3 + 3)) return n % 4 == 1 ? -EINVAL : -ENOMEM;
     size_t o = 0;
     uint32_t acc = 0;
@@ -220,8 +221,8 @@ static void write_time(jsonw_t *w, const char *key, const char *raw_key, uint64_
 
 static void write_level(jsonw_t *w, const rec_view_t *r)
 {
-    const char *lvl = level_from_otel((int)(r->severity_number > 0 && r->severity_number <= 24
-                                                ? r->severity_number : 0));
+    const char *lvl = level_from_otel(
+        (int)(r->severity_number > 0 && r->severity_number <= 24 ? r->severity_number : 0));
     if (!lvl && r->severity_text_len) lvl = level_from_text(r->severity_text, r->severity_text_len);
     if (lvl) {
         jsonw_keyz(w, "level");
@@ -262,8 +263,8 @@ static int write_message(dec_t *d, const enc_ops_t *ops, const rec_view_t *r)
 static int write_scope(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c)
 {
     jsonw_t *w = &d->out;
-    if (!c->has_scope || (!c->scope_name_len && !c->scope_version_len && !c->scope_attrs.n &&
-                          !c->scope_dropped))
+    if (!c->has_scope ||
+        (!c->scope_name_len && !c->scope_version_len && !c->scope_attrs.n && !c->scope_dropped))
         return 0;
     jsonw_keyz(w, "scope");
     obj_begin(d, w);
@@ -289,8 +290,7 @@ static int write_scope(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c)
     return 0;
 }
 
-static int write_metadata(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c,
-                          const rec_view_t *r)
+static int write_metadata(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c, const rec_view_t *r)
 {
     jsonw_t *w = &d->out;
     int rc;
@@ -373,8 +373,9 @@ static int write_record(dec_t *d, const enc_ops_t *ops, const ctx_view_t *c, con
     if (big || d->too_deep) {
         jsonw_truncate(w, mark);
         if (!d->res->rejected++)
-            fail(d, 0, big ? "record larger than max-record-bytes (%zu)"
-                           : "record nests deeper than max-depth (%u)",
+            fail(d, 0,
+                 big ? "record larger than max-record-bytes (%zu)"
+                     : "record nests deeper than max-depth (%u)",
                  big ? max : (size_t)d->lim->max_depth);
         return 0;
     }
@@ -393,24 +394,47 @@ static int count_record(dec_t *d)
 
 /* ---- protobuf: the bounded wire walk ----------------------------------------- */
 
-typedef enum { M_NONE, M_STR, M_REQ, M_RLOGS, M_RES, M_SLOGS, M_SCOPE, M_REC, M_KV, M_ANY,
-               M_ARR, M_KVL } pbm_t;
+typedef enum {
+    M_NONE,
+    M_STR,
+    M_REQ,
+    M_RLOGS,
+    M_RES,
+    M_SLOGS,
+    M_SCOPE,
+    M_REC,
+    M_KV,
+    M_ANY,
+    M_ARR,
+    M_KVL
+} pbm_t;
 
 /* What field `f` of message `m` holds, when it is length-delimited. */
 static pbm_t pb_child(pbm_t m, uint64_t f)
 {
     switch (m) {
-    case M_REQ: return f == 1 ? M_RLOGS : M_NONE;
-    case M_RLOGS: return f == 1 ? M_RES : f == 2 ? M_SLOGS : f == 3 ? M_STR : M_NONE;
-    case M_RES: return f == 1 ? M_KV : M_NONE;
-    case M_SLOGS: return f == 1 ? M_SCOPE : f == 2 ? M_REC : f == 3 ? M_STR : M_NONE;
-    case M_SCOPE: return f == 1 || f == 2 ? M_STR : f == 3 ? M_KV : M_NONE;
-    case M_REC: return f == 5 ? M_ANY : f == 6 ? M_KV : f == 3 || f == 12 ? M_STR : M_NONE;
-    case M_KV: return f == 1 ? M_STR : f == 2 ? M_ANY : M_NONE;
-    case M_ANY: return f == 5 ? M_ARR : f == 6 ? M_KVL : f == 1 ? M_STR : M_NONE;
-    case M_ARR: return f == 1 ? M_ANY : M_NONE;
-    case M_KVL: return f == 1 ? M_KV : M_NONE;
-    default: return M_NONE;
+    case M_REQ:
+        return f == 1 ? M_RLOGS : M_NONE;
+    case M_RLOGS:
+        return f == 1 ? M_RES : f == 2 ? M_SLOGS : f == 3 ? M_STR : M_NONE;
+    case M_RES:
+        return f == 1 ? M_KV : M_NONE;
+    case M_SLOGS:
+        return f == 1 ? M_SCOPE : f == 2 ? M_REC : f == 3 ? M_STR : M_NONE;
+    case M_SCOPE:
+        return f == 1 || f == 2 ? M_STR : f == 3 ? M_KV : M_NONE;
+    case M_REC:
+        return f == 5 ? M_ANY : f == 6 ? M_KV : f == 3 || f == 12 ? M_STR : M_NONE;
+    case M_KV:
+        return f == 1 ? M_STR : f == 2 ? M_ANY : M_NONE;
+    case M_ANY:
+        return f == 5 ? M_ARR : f == 6 ? M_KVL : f == 1 ? M_STR : M_NONE;
+    case M_ARR:
+        return f == 1 ? M_ANY : M_NONE;
+    case M_KVL:
+        return f == 1 ? M_KV : M_NONE;
+    default:
+        return M_NONE;
     }
 }
 
@@ -591,13 +615,17 @@ static void pb_scope(const pb_slogs_t *sl, ctx_view_t *c)
 
 static int pb_record(dec_t *d, const ctx_view_t *c, const pb_rec_t *lr)
 {
-    rec_view_t r = {.time_ns = lr->time_unix_nano, .observed_ns = lr->observed_time_unix_nano,
+    rec_view_t r = {.time_ns = lr->time_unix_nano,
+                    .observed_ns = lr->observed_time_unix_nano,
                     .severity_number = (int64_t)lr->severity_number,
                     .severity_text = lr->severity_text,
-                    .severity_text_len = zlen(lr->severity_text), .body = lr->body,
+                    .severity_text_len = zlen(lr->severity_text),
+                    .body = lr->body,
                     .attrs = {lr->attributes, lr->n_attributes},
-                    .dropped = lr->dropped_attributes_count, .flags = lr->flags,
-                    .event_name = lr->event_name, .event_name_len = zlen(lr->event_name)};
+                    .dropped = lr->dropped_attributes_count,
+                    .flags = lr->flags,
+                    .event_name = lr->event_name,
+                    .event_name_len = zlen(lr->event_name)};
     if (lr->trace_id.len && lr->trace_id.len != TRACE_ID_BYTES) {
         d->field = "traceId";
         return fail(d, -EINVAL, "%zu bytes, not %d", lr->trace_id.len, TRACE_ID_BYTES);
@@ -665,13 +693,13 @@ static int decode_protobuf(dec_t *d, const uint8_t *body, size_t len)
     if (rc) return rc;
     arena_chunk_t *chunks = NULL;
     ProtobufCAllocator alloc = {arena_alloc, arena_free, &chunks};
-    pb_req_t *req =
-        opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(&alloc, len,
-                                                                                        body);
+    pb_req_t *req = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+        &alloc, len, body);
     if (!req) {
         arena_release(chunks);
-        return fail(d, -EINVAL, "protobuf: not a valid ExportLogsServiceRequest (a field of the "
-                                "wrong wire type, or out of memory)");
+        return fail(d, -EINVAL,
+                    "protobuf: not a valid ExportLogsServiceRequest (a field of the "
+                    "wrong wire type, or out of memory)");
     }
     for (size_t i = 0; !rc && i < req->n_resource_logs; i++) {
         const pb_rlogs_t *rl = req->resource_logs[i];
@@ -712,8 +740,10 @@ static size_t json_values_estimate(const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
         } else if (c == '"') {
             in_str = true;
         } else if (c == '{' || c == '[' || c == ',') {
@@ -802,8 +832,8 @@ static int json_u32(dec_t *d, const json_t *v, const char *field, uint32_t *out)
 }
 
 /* A string member (absent: empty). */
-static int json_str(dec_t *d, const json_t *o, const char *camel, const char *snake,
-                    const char **s, size_t *n)
+static int json_str(dec_t *d, const json_t *o, const char *camel, const char *snake, const char **s,
+                    size_t *n)
 {
     const json_t *v = jget(o, camel, snake);
     *s = "";
@@ -899,7 +929,7 @@ static int js_bytes(dec_t *d, jsonw_t *w, const json_t *x)
 static int js_value(dec_t *d, jsonw_t *w, const void *pv, unsigned depth)
 {
     const json_t *v = pv, *x, *arr;
-    int64_t i;
+    int64_t i = 0;
     int rc;
     if (!v || json_is_null(v)) {
         jsonw_null(w);
@@ -939,8 +969,7 @@ static int js_value(dec_t *d, jsonw_t *w, const void *pv, unsigned depth)
 static bool js_string_of(const void *pv, const char **s, size_t *len)
 {
     const json_t *v = pv, *x;
-    if (!json_is_object(v) || !(x = jget(v, "stringValue", "string_value")) ||
-        !json_is_string(x))
+    if (!json_is_object(v) || !(x = jget(v, "stringValue", "string_value")) || !json_is_string(x))
         return false;
     *s = json_string_value(x);
     *len = json_string_length(x);
@@ -962,8 +991,10 @@ static int js_id(dec_t *d, const json_t *lr, const char *camel, const char *snak
     if (n != 2 * want) return fail(d, -EINVAL, "not %zu hex digits", 2 * want);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (v < 0) return fail(d, -EINVAL, "not %zu hex digits", 2 * want);
         out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
     }
@@ -981,15 +1012,18 @@ static int js_severity(dec_t *d, const json_t *v, int64_t *out)
     d->field = "severityNumber";
     if (!json_is_string(v)) return json_i64(d, v, out);
     const char *s = json_string_value(v);
-    if (strncmp(s, prefix, sizeof prefix - 1)) return json_i64(d, v, out);
+    if (strncmp(s, prefix, sizeof prefix - 1) != 0) return json_i64(d, v, out);
     s += sizeof prefix - 1;
     if (!strcmp(s, "UNSPECIFIED")) return 0;
     for (int b = 0; b < 6; b++) {
         size_t n = strlen(base[b]);
-        if (strncmp(s, base[b], n)) continue;
-        if (!s[n]) *out = 4 * b + 1;
-        else if (s[n] >= '2' && s[n] <= '4' && !s[n + 1]) *out = 4 * b + (s[n] - '0');
-        else continue;
+        if (strncmp(s, base[b], n) != 0) continue;
+        if (!s[n])
+            *out = 4 * b + 1;
+        else if (s[n] >= '2' && s[n] <= '4' && !s[n + 1])
+            *out = 4 * b + (s[n] - '0');
+        else
+            continue;
         return 0;
     }
     return fail(d, -EINVAL, "not a SeverityNumber");
@@ -1125,8 +1159,7 @@ int otlp_decode(const void *body, size_t len, otlp_encoding_t enc, const otlp_li
     jsonw_init(&d.out, lim->max_record_bytes + 1);
     jsonw_init(&d.scratch, lim->max_record_bytes);
     if (!body) body = "";
-    int rc = enc == OTLP_ENC_PROTOBUF ? decode_protobuf(&d, body, len)
-                                      : decode_json(&d, body, len);
+    int rc = enc == OTLP_ENC_PROTOBUF ? decode_protobuf(&d, body, len) : decode_json(&d, body, len);
     char first_reject[OTLP_ERROR_MAX];
     memcpy(first_reject, out->error, sizeof first_reject);
     if (!rc && out->records) {

@@ -33,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OTLP_MAX_VALUE_DEPTH 32   /* AnyValue inside AnyValue (arrays, kvlists) */
-#define OTLP_MAX_NODES 262144     /* decoded messages (protobuf) / 4x JSON values */
+#define OTLP_MAX_VALUE_DEPTH 32 /* AnyValue inside AnyValue (arrays, kvlists) */
+#define OTLP_MAX_NODES 262144   /* decoded messages (protobuf) / 4x JSON values */
 #define OTLP_ERROR_MAX 256
 
 typedef enum { OTLP_ENC_PROTOBUF = 0, OTLP_ENC_JSON = 1 } otlp_encoding_t;
@@ -46,10 +46,10 @@ typedef struct otlp_limits {
 } otlp_limits_t;
 
 typedef struct otlp_result {
-    char *ndjson;            /* accepted records, one per line (malloc'd; NULL if none) */
+    char *ndjson; /* accepted records, one per line (malloc'd; NULL if none) */
     size_t len;
-    size_t records;          /* records in ndjson */
-    size_t rejected;         /* LogRecords left out individually */
+    size_t records;             /* records in ndjson */
+    size_t rejected;            /* LogRecords left out individually */
     char error[OTLP_ERROR_MAX]; /* why the request (or the first rejected record) was refused */
 } otlp_result_t;
 

@@ -48,7 +48,8 @@ static unsigned depth_of(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             unsigned c = depth_of(x);
             if (c > d) d = c;
         }
@@ -57,7 +58,8 @@ static unsigned depth_of(const json_t *v)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             unsigned c = depth_of(x);
             if (c > d) d = c;
         }
@@ -87,7 +89,8 @@ static void check_records(const otlp_result_t *out, const otlp_limits_t *lim)
     if (lines != out->records) fail("record count differs from the lines");
     if (out->rejected && !out->error[0]) fail("rejected records without a message");
     if (!out->records) return;
-    scan_limits_t sl = {.max_depth = lim->max_depth, .max_records = (uint32_t)lim->max_records,
+    scan_limits_t sl = {.max_depth = lim->max_depth,
+                        .max_records = (uint32_t)lim->max_records,
                         .max_record_bytes = (uint32_t)lim->max_record_bytes};
     scan_result_t s = {0};
     int rc = scan_body(out->ndjson, out->len, SCAN_FORMAT_NDJSON, &sl, &s);

@@ -44,7 +44,8 @@ static void expect_records(const otlp_result_t *out, const char *want)
         json_t *got = json_loadb(p, (size_t)(nl - p), JSON_ALLOW_NUL, &je);
         if (!got) fail_msg("record %zu does not parse: %s: %.*s", i, je.text, (int)(nl - p), p);
         if (!json_equal(got, json_array_get(w, i))) {
-            char *g = json_dumps(got, JSON_SORT_KEYS), *x = json_dumps(json_array_get(w, i), JSON_SORT_KEYS);
+            char *g = json_dumps(got, JSON_SORT_KEYS),
+                 *x = json_dumps(json_array_get(w, i), JSON_SORT_KEYS);
             fprintf(stderr, "record %zu\n got  %s\n want %s\n", i, g, x);
             free(g);
             free(x);
@@ -63,9 +64,9 @@ typedef struct {
     const char *name;
     const char *body;
     int rc;
-    const char *want;   /* JSON array of the records (rc 0) */
+    const char *want; /* JSON array of the records (rc 0) */
     size_t rejected;
-    const char *error;  /* substring of out.error ("" none) */
+    const char *error; /* substring of out.error ("" none) */
 } json_case_t;
 
 #define RL(scope_logs) "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[" scope_logs "]}]}]}"
@@ -78,25 +79,33 @@ static const json_case_t JSON_CASES[] = {
      "\"scopeLogs\":[{\"scope\":{\"name\":\"lib\",\"version\":\"1.2\",\"attributes\":"
      "[{\"key\":\"s\",\"value\":{\"intValue\":7}}]},\"logRecords\":[{"
      "\"timeUnixNano\":\"1700000000123456789\",\"observedTimeUnixNano\":1700000001000000000,"
-     "\"severityNumber\":13,\"severityText\":\"Warning\",\"body\":{\"stringValue\":\"disk \\\"low\\\"\"},"
+     "\"severityNumber\":13,\"severityText\":\"Warning\",\"body\":{\"stringValue\":\"disk "
+     "\\\"low\\\"\"},"
      "\"attributes\":[{\"key\":\"str\",\"value\":{\"stringValue\":\"v\"}},"
-     "{\"key\":\"b\",\"value\":{\"boolValue\":false}},{\"key\":\"i\",\"value\":{\"intValue\":\"-9007199254740993\"}},"
-     "{\"key\":\"d\",\"value\":{\"doubleValue\":2.5}},{\"key\":\"arr\",\"value\":{\"arrayValue\":{\"values\":"
-     "[{\"intValue\":1},{\"stringValue\":\"x\"},{}]}}},{\"key\":\"kv\",\"value\":{\"kvlistValue\":{\"values\":"
-     "[{\"key\":\"in\",\"value\":{\"boolValue\":true}}]}}},{\"key\":\"by\",\"value\":{\"bytesValue\":\"aGk=\"}},"
+     "{\"key\":\"b\",\"value\":{\"boolValue\":false}},{\"key\":\"i\",\"value\":{\"intValue\":\"-"
+     "9007199254740993\"}},"
+     "{\"key\":\"d\",\"value\":{\"doubleValue\":2.5}},{\"key\":\"arr\",\"value\":{\"arrayValue\":{"
+     "\"values\":"
+     "[{\"intValue\":1},{\"stringValue\":\"x\"},{}]}}},{\"key\":\"kv\",\"value\":{\"kvlistValue\":{"
+     "\"values\":"
+     "[{\"key\":\"in\",\"value\":{\"boolValue\":true}}]}}},{\"key\":\"by\",\"value\":{"
+     "\"bytesValue\":\"aGk=\"}},"
      "{\"key\":\"empty\"}],"
      "\"droppedAttributesCount\":1,\"flags\":1,\"traceId\":\"5B8EFFF798038103D269B633813FC60C\","
      "\"spanId\":\"eee19b7ec3c1b174\",\"eventName\":\"disk.low\"}]}]}]}",
      0,
-     "[{\"timestamp\":\"2023-11-14T22:13:20.123456789Z\",\"level\":\"WARN\",\"source\":\"checkout\","
+     "[{\"timestamp\":\"2023-11-14T22:13:20.123456789Z\",\"level\":\"WARN\",\"source\":"
+     "\"checkout\","
      "\"type\":\"otlp\",\"message\":\"disk \\\"low\\\"\",\"metadata\":{"
-     "\"attributes\":{\"str\":\"v\",\"b\":false,\"i\":-9007199254740993,\"d\":2.5,\"arr\":[1,\"x\",null],"
+     "\"attributes\":{\"str\":\"v\",\"b\":false,\"i\":-9007199254740993,\"d\":2.5,\"arr\":[1,\"x\","
+     "null],"
      "\"kv\":{\"in\":true},\"by\":\"aGk=\",\"empty\":null},"
      "\"resource\":{\"service.name\":\"checkout\",\"host.name\":\"h1\"},"
      "\"resource_dropped_attributes_count\":2,"
      "\"scope\":{\"name\":\"lib\",\"version\":\"1.2\",\"attributes\":{\"s\":7}},"
      "\"trace_id\":\"5b8efff798038103d269b633813fc60c\",\"span_id\":\"eee19b7ec3c1b174\","
-     "\"flags\":1,\"dropped_attributes_count\":1,\"severity_text\":\"Warning\",\"severity_number\":13,"
+     "\"flags\":1,\"dropped_attributes_count\":1,\"severity_text\":\"Warning\",\"severity_number\":"
+     "13,"
      "\"event_name\":\"disk.low\",\"observed_timestamp\":\"2023-11-14T22:13:21.000000000Z\"}}]",
      0, ""},
     {"snake_case keys",
@@ -113,57 +122,73 @@ static const json_case_t JSON_CASES[] = {
     {"observed time when time is 0; no severity, no body",
      RL("{\"timeUnixNano\":\"0\",\"observedTimeUnixNano\":\"86400000000000\"}"), 0,
      "[{\"timestamp\":\"1970-01-02T00:00:00.000000000Z\",\"type\":\"otlp\",\"metadata\":{"
-     "\"observed_timestamp\":\"1970-01-02T00:00:00.000000000Z\"}}]", 0, ""},
+     "\"observed_timestamp\":\"1970-01-02T00:00:00.000000000Z\"}}]",
+     0, ""},
     {"no time at all: no timestamp", RL("{}"), 0, "[{\"type\":\"otlp\",\"metadata\":{}}]", 0, ""},
     {"severity text only, known", RL("{\"severityText\":\"error\"}"), 0,
      "[{\"level\":\"ERROR\",\"type\":\"otlp\",\"metadata\":{\"severity_text\":\"error\"}}]", 0, ""},
     {"severity text only, unknown: kept", RL("{\"severityText\":\"chatty\"}"), 0,
-     "[{\"level\":\"chatty\",\"type\":\"otlp\",\"metadata\":{\"severity_text\":\"chatty\"}}]", 0, ""},
+     "[{\"level\":\"chatty\",\"type\":\"otlp\",\"metadata\":{\"severity_text\":\"chatty\"}}]", 0,
+     ""},
     {"number wins over text", RL("{\"severityNumber\":21,\"severityText\":\"debug\"}"), 0,
      "[{\"level\":\"FATAL\",\"type\":\"otlp\",\"metadata\":{\"severity_text\":\"debug\","
-     "\"severity_number\":21}}]", 0, ""},
-    {"number out of range: text decides", RL("{\"severityNumber\":99,\"severityText\":\"info\"}"), 0,
+     "\"severity_number\":21}}]",
+     0, ""},
+    {"number out of range: text decides", RL("{\"severityNumber\":99,\"severityText\":\"info\"}"),
+     0,
      "[{\"level\":\"INFO\",\"type\":\"otlp\",\"metadata\":{\"severity_text\":\"info\","
-     "\"severity_number\":99}}]", 0, ""},
-    {"TRACE 1-4 and DEBUG 5", RL("{\"severityNumber\":4},{\"severityNumber\":\"SEVERITY_NUMBER_DEBUG\"}"), 0,
+     "\"severity_number\":99}}]",
+     0, ""},
+    {"TRACE 1-4 and DEBUG 5",
+     RL("{\"severityNumber\":4},{\"severityNumber\":\"SEVERITY_NUMBER_DEBUG\"}"), 0,
      "[{\"level\":\"TRACE\",\"type\":\"otlp\",\"metadata\":{\"severity_number\":4}},"
-     "{\"level\":\"DEBUG\",\"type\":\"otlp\",\"metadata\":{\"severity_number\":5}}]", 0, ""},
+     "{\"level\":\"DEBUG\",\"type\":\"otlp\",\"metadata\":{\"severity_number\":5}}]",
+     0, ""},
     {"non-string body -> JSON text",
-     RL("{\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"a\",\"value\":{\"arrayValue\":{\"values\":"
-        "[{\"doubleValue\":\"NaN\"},{\"boolValue\":true}]}}}]}}}"), 0,
-     "[{\"type\":\"otlp\",\"message\":\"{\\\"a\\\":[null,true]}\",\"metadata\":{}}]", 0, ""},
+     RL("{\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"a\",\"value\":{\"arrayValue\":{"
+        "\"values\":"
+        "[{\"doubleValue\":\"NaN\"},{\"boolValue\":true}]}}}]}}}"),
+     0, "[{\"type\":\"otlp\",\"message\":\"{\\\"a\\\":[null,true]}\",\"metadata\":{}}]", 0, ""},
     {"bytes body, URL-safe base64 without padding, re-encoded",
      RL("{\"body\":{\"bytesValue\":\"-_8\"}}"), 0,
      "[{\"type\":\"otlp\",\"message\":\"\\\"+/8=\\\"\",\"metadata\":{}}]", 0, ""},
     {"empty request", "{}", 0, "[]", 0, ""},
     {"empty resourceLogs", "{\"resourceLogs\":[]}", 0, "[]", 0, ""},
-    {"unknown fields ignored", "{\"x\":1,\"resourceLogs\":[{\"y\":[],\"scopeLogs\":[{\"z\":{},"
-     "\"logRecords\":[{\"w\":true}]}]}]}", 0, "[{\"type\":\"otlp\",\"metadata\":{}}]", 0, ""},
-    {"NUL and control characters in strings", RL("{\"body\":{\"stringValue\":\"a\\u0000b\\u0001\"}}"), 0,
+    {"unknown fields ignored",
+     "{\"x\":1,\"resourceLogs\":[{\"y\":[],\"scopeLogs\":[{\"z\":{},"
+     "\"logRecords\":[{\"w\":true}]}]}]}",
+     0, "[{\"type\":\"otlp\",\"metadata\":{}}]", 0, ""},
+    {"NUL and control characters in strings",
+     RL("{\"body\":{\"stringValue\":\"a\\u0000b\\u0001\"}}"), 0,
      "[{\"type\":\"otlp\",\"message\":\"a\\u0000b\\u0001\",\"metadata\":{}}]", 0, ""},
     /* invalid */
     {"syntax error", "{\"resourceLogs\":[", -EINVAL, NULL, 0, "JSON:"},
     {"root is an array", "[]", -EINVAL, NULL, 0, "not an ExportLogsServiceRequest"},
-    {"resourceLogs not an array", "{\"resourceLogs\":{}}", -EINVAL, NULL, 0, "resourceLogs: not an array"},
+    {"resourceLogs not an array", "{\"resourceLogs\":{}}", -EINVAL, NULL, 0,
+     "resourceLogs: not an array"},
     {"a LogRecord not an object", RL("{},3"), -EINVAL, NULL, 0, "logRecords[1]: not an object"},
-    {"traceId of 30 digits", RL("{\"traceId\":\"5b8efff798038103d269b633813fc6\"}"), -EINVAL, NULL, 0,
-     "resourceLogs[0].scopeLogs[0].logRecords[0].traceId: not 32 hex digits"},
-    {"spanId not hex", RL("{\"spanId\":\"eee19b7ec3c1b17g\"}"), -EINVAL, NULL, 0, "spanId: not 16 hex digits"},
+    {"traceId of 30 digits", RL("{\"traceId\":\"5b8efff798038103d269b633813fc6\"}"), -EINVAL, NULL,
+     0, "resourceLogs[0].scopeLogs[0].logRecords[0].traceId: not 32 hex digits"},
+    {"spanId not hex", RL("{\"spanId\":\"eee19b7ec3c1b17g\"}"), -EINVAL, NULL, 0,
+     "spanId: not 16 hex digits"},
     {"timeUnixNano negative", RL("{\"timeUnixNano\":-1}"), -EINVAL, NULL, 0, "timeUnixNano"},
     {"timeUnixNano not digits", RL("{\"timeUnixNano\":\"12x\"}"), -EINVAL, NULL, 0, "timeUnixNano"},
     {"intValue not an integer", RL("{\"body\":{\"intValue\":\"1.5\"}}"), -EINVAL, NULL, 0, "body"},
-    {"intValue over int64", RL("{\"body\":{\"intValue\":\"9223372036854775808\"}}"), -EINVAL, NULL, 0,
-     "64-bit"},
-    {"stringValue a number", RL("{\"body\":{\"stringValue\":1}}"), -EINVAL, NULL, 0, "stringValue is not"},
-    {"AnyValue a string", RL("{\"attributes\":[{\"key\":\"k\",\"value\":\"v\"}]}"), -EINVAL, NULL, 0,
-     "attributes: an AnyValue is not an object"},
-    {"bytesValue not base64", RL("{\"body\":{\"bytesValue\":\"a*==\"}}"), -EINVAL, NULL, 0, "base64"},
-    {"severityNumber unknown name", RL("{\"severityNumber\":\"SEVERITY_NUMBER_LOUD\"}"), -EINVAL, NULL, 0,
-     "severityNumber"},
+    {"intValue over int64", RL("{\"body\":{\"intValue\":\"9223372036854775808\"}}"), -EINVAL, NULL,
+     0, "64-bit"},
+    {"stringValue a number", RL("{\"body\":{\"stringValue\":1}}"), -EINVAL, NULL, 0,
+     "stringValue is not"},
+    {"AnyValue a string", RL("{\"attributes\":[{\"key\":\"k\",\"value\":\"v\"}]}"), -EINVAL, NULL,
+     0, "attributes: an AnyValue is not an object"},
+    {"bytesValue not base64", RL("{\"body\":{\"bytesValue\":\"a*==\"}}"), -EINVAL, NULL, 0,
+     "base64"},
+    {"severityNumber unknown name", RL("{\"severityNumber\":\"SEVERITY_NUMBER_LOUD\"}"), -EINVAL,
+     NULL, 0, "severityNumber"},
     {"flags over 32 bits", RL("{\"flags\":4294967296}"), -EINVAL, NULL, 0, "flags"},
-    {"scope not an object", "{\"resourceLogs\":[{\"scopeLogs\":[{\"scope\":1}]}]}", -EINVAL, NULL, 0,
-     "scopeLogs[0].scope: not an object"},
-    {"invalid UTF-8", "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"severityText\":\"\xff\"}]}]}]}",
+    {"scope not an object", "{\"resourceLogs\":[{\"scopeLogs\":[{\"scope\":1}]}]}", -EINVAL, NULL,
+     0, "scopeLogs[0].scope: not an object"},
+    {"invalid UTF-8",
+     "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"severityText\":\"\xff\"}]}]}]}",
      -EINVAL, NULL, 0, "JSON:"},
 };
 
@@ -192,9 +217,10 @@ static void test_json_table(void **state)
 static void test_field_order(void **state)
 {
     (void)state;
-    const char *body = "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                       "\"value\":{\"stringValue\":\"s\"}}]},\"scopeLogs\":[{\"logRecords\":[{"
-                       "\"timeUnixNano\":1,\"severityNumber\":9,\"body\":{\"stringValue\":\"m\"}}]}]}]}";
+    const char *body =
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"s\"}}]},\"scopeLogs\":[{\"logRecords\":[{"
+        "\"timeUnixNano\":1,\"severityNumber\":9,\"body\":{\"stringValue\":\"m\"}}]}]}]}";
     otlp_result_t out;
     assert_int_equal(otlp_decode(body, strlen(body), OTLP_ENC_JSON, &LIM, &out), 0);
     const char *want = "{\"timestamp\":\"1970-01-01T00:00:00.000000001Z\",\"level\":\"INFO\","
@@ -211,9 +237,11 @@ static char *nested_json(int levels)
     size_t cap = (size_t)levels * 64 + 256;
     char *s = malloc(cap), *p = s;
     p += sprintf(p, "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":");
-    for (int i = 1; i < levels; i++) p += sprintf(p, "{\"arrayValue\":{\"values\":[");
+    for (int i = 1; i < levels; i++)
+        p += sprintf(p, "{\"arrayValue\":{\"values\":[");
     p += sprintf(p, "{\"intValue\":1}");
-    for (int i = 1; i < levels; i++) p += sprintf(p, "]}}");
+    for (int i = 1; i < levels; i++)
+        p += sprintf(p, "]}}");
     sprintf(p, "}]}]}]}");
     return s;
 }
@@ -252,7 +280,8 @@ static void *A(size_t n)
 
 static void arena_free(void)
 {
-    while (narena) free(arena[--narena]);
+    while (narena)
+        free(arena[--narena]);
 }
 
 static any_t *v_str(const char *s)
@@ -351,9 +380,11 @@ static uint8_t *pack_req(kv_t **res_attrs, size_t n_res, const char *scope_name,
 {
     Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest req =
         OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_REQUEST__INIT;
-    Opentelemetry__Proto__Logs__V1__ResourceLogs rl = OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
+    Opentelemetry__Proto__Logs__V1__ResourceLogs rl =
+        OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
     Opentelemetry__Proto__Logs__V1__ResourceLogs *rls[1] = {&rl};
-    Opentelemetry__Proto__Resource__V1__Resource res = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    Opentelemetry__Proto__Resource__V1__Resource res =
+        OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
     Opentelemetry__Proto__Logs__V1__ScopeLogs sl = OPENTELEMETRY__PROTO__LOGS__V1__SCOPE_LOGS__INIT;
     Opentelemetry__Proto__Logs__V1__ScopeLogs *sls[1] = {&sl};
     Opentelemetry__Proto__Common__V1__InstrumentationScope sc =
@@ -374,7 +405,8 @@ static uint8_t *pack_req(kv_t **res_attrs, size_t n_res, const char *scope_name,
     }
     sl.n_log_records = nrec;
     sl.log_records = recs;
-    *len = opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
+    *len = opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(
+        &req);
     uint8_t *buf = A(*len + 1);
     opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, buf);
     return buf;
@@ -405,8 +437,9 @@ static uint8_t *b_full(size_t *len)
     r->body = v_str("disk \"low\"");
     any_t *items[] = {v_int(1), v_str("x"), v_dbl(0.5)};
     kv_t *inner[] = {kv("in", v_bool(1))};
-    kv_t *attrs[] = {kv("i", v_int(-5)), kv("b", v_bool(0)), kv("arr", v_arr(3, items)),
-                     kv("kv", v_kvl(1, inner)), kv("by", v_bytes("hi", 2)), kv("none", NULL)};
+    kv_t *attrs[] = {kv("i", v_int(-5)),         kv("b", v_bool(0)),
+                     kv("arr", v_arr(3, items)), kv("kv", v_kvl(1, inner)),
+                     kv("by", v_bytes("hi", 2)), kv("none", NULL)};
     r->n_attributes = N(attrs);
     r->attributes = attrs;
     r->trace_id = (ProtobufCBinaryData){16, (uint8_t *)TRACE};
@@ -424,7 +457,7 @@ static uint8_t *b_times(size_t *len)
     a->observed_time_unix_nano = 1000000000ull; /* time 0: observed */
     b->time_unix_nano = 2000000000ull;          /* time wins */
     b->observed_time_unix_nano = 1000000000ull;
-    (void)c;                                    /* neither: no timestamp */
+    (void)c; /* neither: no timestamp */
     rec_t *recs[] = {a, b, c};
     return pack_req(NULL, 0, NULL, 3, recs, len);
 }
@@ -498,7 +531,8 @@ static uint8_t *b_deep_record(size_t *len)
 static uint8_t *b_many(size_t *len)
 {
     rec_t *recs[5];
-    for (size_t i = 0; i < 5; i++) recs[i] = rec();
+    for (size_t i = 0; i < 5; i++)
+        recs[i] = rec();
     return pack_req(NULL, 0, NULL, 5, recs, len);
 }
 
@@ -601,16 +635,22 @@ static uint8_t *b_unknown_fields(size_t *len)
     return g;
 }
 
-#define LIMS(recs, bytes, depth) {recs, bytes, depth}
+#define LIMS(recs, bytes, depth)                                                                   \
+    {                                                                                              \
+        recs, bytes, depth                                                                         \
+    }
 
 static const pb_case_t PB_CASES[] = {
     {"full mapping", b_full, 0,
-     "[{\"timestamp\":\"2023-11-14T22:13:20.123456789Z\",\"level\":\"ERROR\",\"source\":\"checkout\","
+     "[{\"timestamp\":\"2023-11-14T22:13:20.123456789Z\",\"level\":\"ERROR\",\"source\":"
+     "\"checkout\","
      "\"type\":\"otlp\",\"message\":\"disk \\\"low\\\"\",\"metadata\":{"
-     "\"attributes\":{\"i\":-5,\"b\":false,\"arr\":[1,\"x\",0.5],\"kv\":{\"in\":true},\"by\":\"aGk=\","
+     "\"attributes\":{\"i\":-5,\"b\":false,\"arr\":[1,\"x\",0.5],\"kv\":{\"in\":true},\"by\":\"aGk="
+     "\","
      "\"none\":null},\"resource\":{\"service.name\":\"checkout\",\"host.name\":\"h1\"},"
      "\"scope\":{\"name\":\"lib\",\"version\":\"9\"},"
-     "\"trace_id\":\"5b8efff798038103d269b633813fc60c\",\"span_id\":\"eee19b7ec3c1b174\",\"flags\":1,"
+     "\"trace_id\":\"5b8efff798038103d269b633813fc60c\",\"span_id\":\"eee19b7ec3c1b174\",\"flags\":"
+     "1,"
      "\"dropped_attributes_count\":4,\"severity_text\":\"Err\",\"severity_number\":17,"
      "\"event_name\":\"ev\",\"observed_timestamp\":\"2023-11-14T22:13:21.000000000Z\"}}]",
      0, "", LIMS(1000, 65536, 64)},
@@ -651,7 +691,8 @@ static const pb_case_t PB_CASES[] = {
      "logRecords[0]: record nests deeper than max-depth (4)", LIMS(1000, 65536, 4)},
     {"depth at the limit passes", b_deep_record, 0,
      "[{\"type\":\"otlp\",\"metadata\":{\"attributes\":{\"k\":[[1]]}}},"
-     "{\"type\":\"otlp\",\"message\":\"flat\",\"metadata\":{}}]", 0, "", LIMS(1000, 65536, 5)},
+     "{\"type\":\"otlp\",\"message\":\"flat\",\"metadata\":{}}]",
+     0, "", LIMS(1000, 65536, 5)},
     {"too many records", b_many, -E2BIG, NULL, 0, "more than 4 log records", LIMS(4, 65536, 64)},
     {"as many records as allowed", b_many, 0,
      "[{\"type\":\"otlp\",\"metadata\":{}},{\"type\":\"otlp\",\"metadata\":{}},{\"type\":\"otlp\","
@@ -665,7 +706,8 @@ static const pb_case_t PB_CASES[] = {
     {"nesting past the limit", b_nest_bad, -EINVAL, NULL, 0, "AnyValue nested deeper than 32",
      LIMS(1000, 65536, 64)},
     {"NUL inside a string", b_nul_string, -EINVAL, NULL, 0, "NUL", LIMS(1000, 65536, 64)},
-    {"length past the end", b_garbage, -EINVAL, NULL, 0, "bad length at byte 0", LIMS(1000, 65536, 64)},
+    {"length past the end", b_garbage, -EINVAL, NULL, 0, "bad length at byte 0",
+     LIMS(1000, 65536, 64)},
     {"field number 0", b_bad_tag, -EINVAL, NULL, 0, "bad field tag", LIMS(1000, 65536, 64)},
     {"group wire type", b_group, -EINVAL, NULL, 0, "wire type 3", LIMS(1000, 65536, 64)},
     {"wrong wire type", b_wrong_wire_type, -EINVAL, NULL, 0, "not a valid ExportLogsServiceRequest",
@@ -690,8 +732,10 @@ static void test_protobuf_table(void **state)
             assert_null(out.ndjson);
         } else {
             assert_int_equal(out.rejected, c->rejected);
-            if (c->want) expect_records(&out, c->want);
-            else assert_int_equal(out.records, 1);
+            if (c->want)
+                expect_records(&out, c->want);
+            else
+                assert_int_equal(out.records, 1);
         }
         otlp_result_free(&out);
         arena_free();
@@ -725,16 +769,23 @@ static void test_encodings_agree(void **state)
     uint8_t *pb = b_full(&len);
     const char *js =
         "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
-        "{\"stringValue\":\"checkout\"}},{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h1\"}}]},"
+        "{\"stringValue\":\"checkout\"}},{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h1\"}}"
+        "]},"
         "\"scopeLogs\":[{\"scope\":{\"name\":\"lib\",\"version\":\"9\"},\"logRecords\":[{"
         "\"timeUnixNano\":\"1700000000123456789\",\"observedTimeUnixNano\":\"1700000001000000000\","
-        "\"severityNumber\":17,\"severityText\":\"Err\",\"body\":{\"stringValue\":\"disk \\\"low\\\"\"},"
+        "\"severityNumber\":17,\"severityText\":\"Err\",\"body\":{\"stringValue\":\"disk "
+        "\\\"low\\\"\"},"
         "\"attributes\":[{\"key\":\"i\",\"value\":{\"intValue\":\"-5\"}},{\"key\":\"b\",\"value\":"
-        "{\"boolValue\":false}},{\"key\":\"arr\",\"value\":{\"arrayValue\":{\"values\":[{\"intValue\":1},"
-        "{\"stringValue\":\"x\"},{\"doubleValue\":0.5}]}}},{\"key\":\"kv\",\"value\":{\"kvlistValue\":"
-        "{\"values\":[{\"key\":\"in\",\"value\":{\"boolValue\":true}}]}}},{\"key\":\"by\",\"value\":"
-        "{\"bytesValue\":\"aGk=\"}},{\"key\":\"none\"}],\"traceId\":\"5b8efff798038103d269b633813fc60c\","
-        "\"spanId\":\"eee19b7ec3c1b174\",\"flags\":1,\"droppedAttributesCount\":4,\"eventName\":\"ev\"}]}]}]}";
+        "{\"boolValue\":false}},{\"key\":\"arr\",\"value\":{\"arrayValue\":{\"values\":[{"
+        "\"intValue\":1},"
+        "{\"stringValue\":\"x\"},{\"doubleValue\":0.5}]}}},{\"key\":\"kv\",\"value\":{"
+        "\"kvlistValue\":"
+        "{\"values\":[{\"key\":\"in\",\"value\":{\"boolValue\":true}}]}}},{\"key\":\"by\","
+        "\"value\":"
+        "{\"bytesValue\":\"aGk=\"}},{\"key\":\"none\"}],\"traceId\":"
+        "\"5b8efff798038103d269b633813fc60c\","
+        "\"spanId\":\"eee19b7ec3c1b174\",\"flags\":1,\"droppedAttributesCount\":4,\"eventName\":"
+        "\"ev\"}]}]}]}";
     otlp_result_t a, b;
     assert_int_equal(otlp_decode(pb, len, OTLP_ENC_PROTOBUF, &LIM, &a), 0);
     assert_int_equal(otlp_decode(js, strlen(js), OTLP_ENC_JSON, &LIM, &b), 0);
@@ -773,12 +824,9 @@ static void test_record_size_boundary(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_table),
-        cmocka_unit_test(test_field_order),
-        cmocka_unit_test(test_json_nesting),
-        cmocka_unit_test(test_protobuf_table),
-        cmocka_unit_test(test_protobuf_truncations),
-        cmocka_unit_test(test_encodings_agree),
+        cmocka_unit_test(test_json_table),           cmocka_unit_test(test_field_order),
+        cmocka_unit_test(test_json_nesting),         cmocka_unit_test(test_protobuf_table),
+        cmocka_unit_test(test_protobuf_truncations), cmocka_unit_test(test_encodings_agree),
         cmocka_unit_test(test_record_size_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
