@@ -191,7 +191,8 @@ class SdkTest(OtlpCase):
 class AnswersTest(OtlpCase):
 
     def test_errors_in_the_request_encoding(self):
-        d = self.start_daemon("--otlp-listen", "127.0.0.1:0", "--max-body-bytes", "4096")
+        d = self.start_daemon("--otlp-listen", "127.0.0.1:0", "--max-body-bytes", "4096",
+                              "--max-decoded-bytes", "8192", "--max-records-per-packet", "5")
         port = self.otlp_port(d)
         # 400, JSON: a google.rpc.Status naming what and where
         r = self.post(port, otlp_json([{}, {"traceId": "xyz"}]), JS)
@@ -218,13 +219,26 @@ class AnswersTest(OtlpCase):
         # 413: over --max-body-bytes (with Content-Length: refused before the body)
         r = self.post(port, otlp_json([{"body": {"stringValue": "x" * 5000}}]), JS)
         self.assertEqual(r.status, 413, r)
+        # 413: gunzipped over --max-decoded-bytes (the gzip body itself is small)
+        z = gzip.compress(otlp_json([{"body": {"stringValue": "z" * 20000}}]))
+        self.assertLess(len(z), 4096)
+        r = self.post(port, z, JS, encoding="gzip")
+        self.assertEqual(r.status, 413, r)
+        self.assertIn("max-decoded-bytes", r.json()["message"])
+        # 413: more LogRecords than --max-records-per-packet, in protobuf
+        r = self.post(port, pb_request([b"m"] * 6), PB)
+        self.assertEqual(r.status, 413, r)
+        self.assertIn(b"more than 5 log records", pb_fields(r.body)[2][0])
+        r = self.post(port, pb_request([b"m"] * 5), PB)  # at the limit: taken
+        self.assertEqual(r.status, 200, r)
         # 405
         r = http_request(port, "GET", "/v1/logs")
         self.assertEqual(r.status, 405, r)
         self.assertEqual(r.headers.get("allow"), "POST")
-        # and nothing of it was queued
+        # and nothing of the refused requests was queued
         m = d.metrics()
-        self.assertEqual(m["protocols"]["otlp"]["records_accepted"], 0)
+        self.assertEqual(m["protocols"]["otlp"]["records_accepted"], 5)
+        self.assertEqual(m["protocols"]["otlp"]["oversize"], 3)
         self.assertGreaterEqual(m["protocols"]["otlp"]["decode_errors"], 3)
 
     def test_partial_success(self):
