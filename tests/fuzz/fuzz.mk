@@ -22,11 +22,11 @@ FUZZ_DIR      ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_NICE     ?= nice -n 10
 FUZZ_ALL      := fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest fuzz_wal \
-                 fuzz_deadletter fuzz_admin_body fuzz_forward
+                 fuzz_deadletter fuzz_admin_body fuzz_forward fuzz_otlp
 FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined
-FUZZ_CPPFLAGS := -std=gnu11 -Isrc -Itests/fuzz -D_GNU_SOURCE
+FUZZ_CPPFLAGS := -std=gnu11 -Isrc -Itests/fuzz -I$(FUZZ_DIR)/gen -D_GNU_SOURCE
 FUZZ_RUN_ARGS ?= -rss_limit_mb=2048 -timeout=10
 FUZZ_ENV      ?= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -39,6 +39,12 @@ FUZZ_HEADERS := $(wildcard src/*/*.h) $(wildcard tests/fuzz/*.h)
 FUZZ_LIB_SRCS := $(wildcard src/*/*.c)
 FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_LIB      := $(FUZZ_DIR)/liblogdist_fuzz.a
+# Protocol Buffers schemas (src/proto/**/*.proto, as CMakeLists.txt compiles them): protoc-c
+# writes their code into $(FUZZ_DIR)/gen/ (found as "otlp/..." like build/gen/), compiled
+# into the same archive; every module object waits for the generated headers.
+FUZZ_PROTOS     := $(shell find src/proto -name '*.proto' 2>/dev/null)
+FUZZ_PROTO_C    := $(patsubst src/proto/%.proto,$(FUZZ_DIR)/gen/%.pb-c.c,$(FUZZ_PROTOS))
+FUZZ_PROTO_OBJS := $(patsubst $(FUZZ_DIR)/gen/%.c,$(FUZZ_DIR)/genobj/%.o,$(FUZZ_PROTO_C))
 FUZZ_LIBS     := -lprotobuf-c -lmsgpackc -levent_pthreads -levent_openssl -levent -lhttp_parser -lcurl -ljansson -lz -lisal \
                  -lsqlite3 -lssl -lcrypto -lpthread -lm
 
@@ -53,6 +59,7 @@ FUZZ_OPTS_fuzz_deadletter  := -dict=tests/fuzz/dict/deadletter.dict -max_len=655
                               -malloc_limit_mb=256 -close_fd_mask=3
 FUZZ_OPTS_fuzz_admin_body  := -dict=tests/fuzz/dict/admin.dict -max_len=8192
 FUZZ_OPTS_fuzz_forward     := -dict=tests/fuzz/dict/forward.dict -max_len=65536 -malloc_limit_mb=512
+FUZZ_OPTS_fuzz_otlp        := -dict=tests/fuzz/dict/otlp.dict -max_len=16384
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 
@@ -64,7 +71,17 @@ $(FUZZ_DIR)/obj/%.o: src/%.c $(FUZZ_HEADERS) tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CPPFLAGS) -c $< -o $@
 
-$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+$(FUZZ_DIR)/gen/%.pb-c.c $(FUZZ_DIR)/gen/%.pb-c.h: src/proto/%.proto
+	@mkdir -p $(FUZZ_DIR)/gen
+	cd src/proto && protoc-c --proto_path=. --c_out=$(abspath $(FUZZ_DIR)/gen) $*.proto
+
+$(FUZZ_DIR)/genobj/%.o: $(FUZZ_DIR)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CPPFLAGS) -c $< -o $@
+
+$(FUZZ_LIB_OBJS): | $(FUZZ_PROTO_C)
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS) $(FUZZ_PROTO_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
