@@ -344,8 +344,9 @@ class Recorder:
 class Daemon:
     """A running logdistd."""
 
-    def __init__(self, proc, port):
+    def __init__(self, proc, port, line=None):
         self.proc, self.port = proc, port
+        self.line = line or {}  # the whole start-up JSON line (protocol ports)
         self.logs_url = "http://127.0.0.1:%d/api/v1/logs" % port
 
     def req(self, method, path, body=None, headers=None, timeout=None):
@@ -567,7 +568,7 @@ class LogdistTestCase(unittest.TestCase):
         argv = self.daemon_argv(*args, analyzers=analyzers)
         p = self.spawn(name, argv)
         line = p.first_line(dl(10))
-        return Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+        return Daemon(p, int(line["listening"].rsplit(":", 1)[1]), line)
 
     def gen_argv(self, daemon, count=None, duration=None, rate=None, packet_size=100, fmt=None,
                  use_gzip=False, connections=4, ids_out=None, prefix=None, extra=()):
