@@ -67,7 +67,7 @@ static int days_in_month(int y, int m)
 
 static bool valid_date(int y, int mo, int d, int h, int mi, int s)
 {
-    return y >= 1970 && y <= 9999 && mo >= 1 && mo <= 12 && d >= 1 &&
+    return y >= 1970 && y <= 2261 && /* nanoseconds fit in int64 */ mo >= 1 && mo <= 12 && d >= 1 &&
            d <= days_in_month(y, mo) && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && s >= 0 &&
            s <= 60; /* a leap second is taken as the next second */
 }
@@ -139,7 +139,9 @@ static int iso_time(cur_t *c, int64_t *ns, int *ndig)
         return -EINVAL;
     }
     if (!valid_date(y, mo, d, h, mi, s)) return -EINVAL;
-    *ns = to_ns(y, mo, d, h, mi, s, frac) - (int64_t)off * 60 * NS_PER_S;
+    int64_t v = to_ns(y, mo, d, h, mi, s, frac) - (int64_t)off * 60 * NS_PER_S;
+    if (v < 0 || v > INT64_MAX / 2) return -EINVAL; /* before 1970, or past 2116 */
+    *ns = v;
     *c = t;
     return 0;
 }
