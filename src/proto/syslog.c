@@ -46,7 +46,7 @@
 #define BATCH_BYTES (1u << 20)       /* JSON bytes per submission, soft bound */
 #define RETRY_MS 50                  /* look again at a refused submission */
 #define RETRY_DISK_MS 1000           /* ... refused for the WAL (full, failed) */
-#define TCP_READ_AHEAD (256u << 10)  /* input buffer asked for: many messages per read */
+#define TCP_READ_AHEAD (64u << 10)   /* input buffer asked for: many messages per read */
 
 enum { T_UDP, T_TCP, T_TLS };
 static const char *const transport_names[] = {"udp", "tcp", "tls"};

@@ -431,12 +431,15 @@ const char *syslog_severity_name(int s)
     return s >= 0 && s < 8 ? names[s] : NULL;
 }
 
-static void kv_span(jsonw_t *w, const char *k, syslog_span_t v)
-{
-    if (!v.p) return;
-    jsonw_keyz(w, k);
-    jsonw_string(w, v.p, v.n);
-}
+/* A key that is a string literal (no strlen per record). */
+#define KEY(w, lit) jsonw_key((w), (lit), sizeof(lit) - 1)
+#define KV_SPAN(w, lit, v)                   \
+    do {                                     \
+        if ((v).p) {                         \
+            KEY(w, lit);                     \
+            jsonw_string((w), (v).p, (v).n); \
+        }                                    \
+    } while (0)
 
 static bool span_eq(syslog_span_t a, syslog_span_t b)
 {
@@ -468,7 +471,7 @@ static int write_sd(jsonw_t *w, const syslog_msg_t *m)
     char *buf = m->sd.n <= sizeof tmp ? tmp : NULL;
     char *heap = NULL;
     if (!buf && !(buf = heap = malloc(m->sd.n))) return -ENOMEM;
-    jsonw_keyz(w, "sd");
+    KEY(w, "sd");
     jsonw_object_begin(w);
     for (int i = 0; i < n; i++) {
         int first = 0;
@@ -507,43 +510,43 @@ int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t
     size_t mark = jsonw_len(w);
     int sev = m->pri & 7, fac = m->pri >> 3;
     jsonw_object_begin(w);
-    jsonw_keyz(w, "timestamp");
+    KEY(w, "timestamp");
     if (m->has_time)
         jsonw_time_ns(w, m->time_ns, m->time_digits);
     else
         jsonw_time_ns(w, o->received_ns, 6);
-    jsonw_keyz(w, "level");
+    KEY(w, "level");
     jsonw_stringz(w, level_from_syslog(sev));
-    kv_span(w, "source", m->app);
-    jsonw_keyz(w, "type");
+    KV_SPAN(w, "source", m->app);
+    KEY(w, "type");
     jsonw_stringz(w, "syslog");
-    jsonw_keyz(w, "message");
+    KEY(w, "message");
     jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
-    jsonw_keyz(w, "metadata");
+    KEY(w, "metadata");
     jsonw_object_begin(w);
-    kv_span(w, "hostname", m->hostname);
-    jsonw_keyz(w, "facility");
+    KV_SPAN(w, "hostname", m->hostname);
+    KEY(w, "facility");
     jsonw_stringz(w, syslog_facility_name(fac));
-    jsonw_keyz(w, "facility_code");
+    KEY(w, "facility_code");
     jsonw_int(w, fac);
-    jsonw_keyz(w, "severity");
+    KEY(w, "severity");
     jsonw_stringz(w, syslog_severity_name(sev));
-    jsonw_keyz(w, "pri");
+    KEY(w, "pri");
     jsonw_int(w, m->pri);
     if (!m->pri_given) {
-        jsonw_keyz(w, "pri_default");
+        KEY(w, "pri_default");
         jsonw_bool(w, true);
     }
-    kv_span(w, "procid", m->procid);
-    kv_span(w, "msgid", m->msgid);
-    jsonw_keyz(w, "format");
+    KV_SPAN(w, "procid", m->procid);
+    KV_SPAN(w, "msgid", m->msgid);
+    KEY(w, "format");
     jsonw_stringz(w, m->format == SYSLOG_RFC5424 ? "rfc5424" : "rfc3164");
     if (o->transport) {
-        jsonw_keyz(w, "transport");
+        KEY(w, "transport");
         jsonw_stringz(w, o->transport);
     }
     if (o->peer) {
-        jsonw_keyz(w, "peer");
+        KEY(w, "peer");
         jsonw_stringz(w, o->peer);
     }
     int r = m->sd.p ? write_sd(w, m) : 0;
