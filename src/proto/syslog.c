@@ -252,10 +252,10 @@ static int udp_batch(syslog_listener_t *l)
             PROTO_ADD(PROTO_SYSLOG, records_refused, c.records);
         } else {
             s->records = c.records;
-            char ip[80];
-            snprintf(ip, sizeof ip, "%s", first_peer);
-            char *colon = strrchr(ip, ':'); /* the rate-limit key is the address */
-            if (colon && ip[0] != '[') *colon = '\0';
+            char ip[80]; /* the rate-limit key is the address, without the port */
+            snprintf(ip, sizeof ip, "%s", first_peer[0] == '[' ? first_peer + 1 : first_peer);
+            char *end = first_peer[0] == '[' ? strchr(ip, ']') : strrchr(ip, ':');
+            if (end) *end = '\0';
             ingest_origin_t org = {.peer_addr = ip};
             ingest_submit(l->w, &org, body, blen, udp_verdict, s);
         }

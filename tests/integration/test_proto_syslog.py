@@ -229,15 +229,20 @@ class LimitsTest(SyslogCase):
         # LF framing: the oversize line is discarded up to its LF
         s2 = socket.create_connection((th, tp), timeout=dl(10))
         s2.sendall(b"<13>lf: line-before\n" + big.encode() + b"\n<13>lf: line-after\n")
+        # a last LF-framed message without its LF, then EOF: still a message
+        s4 = socket.create_connection((th, tp), timeout=dl(10))
+        s4.sendall(b"<13>lf: tail-without-lf")
+        s4.shutdown(socket.SHUT_WR)
         # UDP: oversize and undecodable datagrams are dropped and counted
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.sendto(big.encode(), (uh, up))
         u.sendto(b"<999>not a pri", (uh, up))
         u.sendto(b"<13>1 2026-13-45T00:00:00Z bad date - - - x", (uh, up))
         u.sendto(b"<13>udp: datagram-ok", (uh, up))
-        recs = self.wait_records(d, 5)
+        recs = self.wait_records(d, 6)
         self.assertEqual(sorted(r["message"] for r in recs),
-                         ["after", "before", "datagram-ok", "line-after", "line-before"])
+                         ["after", "before", "datagram-ok", "line-after", "line-before",
+                          "tail-without-lf"])
         for r in recs:
             self.assertLess(len(r["message"]), 100)  # nothing truncated got through
         # a MSG-LEN that is not a number closes the connection
@@ -248,7 +253,7 @@ class LimitsTest(SyslogCase):
         s3 = socket.create_connection((th, tp), timeout=dl(10))
         s3.sendall(b"99999999999 x")
         self.assertEqual(s3.recv(10), b"")
-        for c in (s, s2, s3, u):
+        for c in (s, s2, s3, s4, u):
             c.close()
 
         def counted():
@@ -257,7 +262,7 @@ class LimitsTest(SyslogCase):
                     top["syslog_udp_dropped_total"] == 3) and (m, top)
         m, top = wait_until(counted, dl(10), "oversize 3, decode errors 4, udp drops 3",
                             interval=0.05)
-        self.assertEqual(m["records_accepted"], 5)
+        self.assertEqual(m["records_accepted"], 6)
 
 
 class OverloadTest(SyslogCase):
