@@ -283,19 +283,26 @@ static int udp_open(syslog_listener_t *l, const char *host, uint16_t port)
         log_error("syslog", "%s: cannot resolve %s", l->url, host);
         return -EINVAL;
     }
-    int fd = -1;
-    fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) goto err;
     int one = 1, rcv = UDP_RCVBUF;
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv)) /* root: past rmem_max */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen)) goto err;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl)) goto err;
-    uint16_t bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+    uint16_t bound;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 a6;
+        memcpy(&a6, &ss, sizeof a6);
+        bound = ntohs(a6.sin6_port);
+    } else {
+        struct sockaddr_in a4;
+        memcpy(&a4, &ss, sizeof a4);
+        bound = ntohs(a4.sin_port);
+    }
     bool v6 = strchr(host, ':') != NULL;
     snprintf(l->url, sizeof l->url, v6 ? "udp://[%s]:%u" : "udp://%s:%u", host, bound);
     freeaddrinfo(ai);
