@@ -360,6 +360,55 @@ class UdpAccountingTest(SyslogCase):
         self.assertEqual(delivered, a["records_accepted"])
 
 
+def tcp_rx_queue(local_port, remote_port):
+    """Bytes in the kernel's receive queue of the 127.0.0.1 TCP socket local_port <->
+    remote_port (what the process has not read yet), from /proc/net/tcp."""
+    want_l, want_r = ":%04X" % local_port, ":%04X" % remote_port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want_l) and fields[2].endswith(want_r):
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError("no TCP socket %d <- %d" % (local_port, remote_port))
+
+
+class DurableReadTest(DurabilityCase):
+    """"Durable before the next read": while a critical record waits for its fsync
+    (made slow by the LD_PRELOAD fault shim), logdistd does not read the connection:
+    the next bytes stay in the kernel's receive queue until the record is on disk."""
+
+    def test_no_read_while_durable_in_flight(self):
+        from fault_util import FAULT_LIB, FaultControl
+        if not os.path.exists(FAULT_LIB):
+            self.fail("fault shim %s not built" % FAULT_LIB)
+        rec = self.recording_analyzer()
+        fc = FaultControl(self.tmp)
+        argv = self.daemon_argv("--critical-levels", "FATAL", "--syslog-listen",
+                                "tcp://127.0.0.1:0", analyzers=[("r0", rec.url, 1)])
+        p = self.spawn("logdistd", argv, env=fc.env())
+        line = p.first_line(dl(10))
+        d = Daemon(p, int(line["listening"].rsplit(":", 1)[1]), line)
+        th, tp = hostport(line["syslog"][0])
+        fc.set("fsync path=/wal- delay_ms=2500 count=1")
+        s = socket.create_connection((th, tp), timeout=dl(10))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        cport = s.getsockname()[1]
+        s.sendall(octet("<10>1 - h app - - - durable-one"))  # crit -> FATAL: durable
+        wait_until(lambda: fc.fired("delay"), dl(10), "the slow fsync")
+        later = octet("<14>1 - h app - - - after-durable")
+        s.sendall(later)
+        time.sleep(0.5)  # the fsync is still sleeping (2.5 s)
+        self.assertEqual(tcp_rx_queue(tp, cport), len(later),
+                         "logdistd read the connection while a durable record was in flight")
+        self.assertEqual(d.metrics()["protocols"]["syslog"]["records_accepted"], 0)
+        # the fsync completes: the record is accepted, then the next bytes are read
+        wait_until(lambda: d.metrics()["protocols"]["syslog"]["records_accepted"] == 2,
+                   dl(15), "both records accepted")
+        self.assertEqual(tcp_rx_queue(tp, cport), 0)
+        self.assertEqual(d.metrics()["records_durable"], 1)
+        s.close()
+
+
 class KillTest(DurabilityCase):
     """kill -9 while a TCP sender streams critical records: every record logdistd
     counted as durable (fsync'ed to the WAL) reaches the analyzers after a restart
