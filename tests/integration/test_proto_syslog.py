@@ -3,6 +3,7 @@ logger, rsyslog omfwd, syslog-ng), every message at the analyzers with shares by
 weight and the mapped fields checked; limits (oversize, bad frames), overload (TCP
 backpressure, counted UDP drops) and kill -9 durability of critical records."""
 import calendar
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durability_util import DurabilityCase  # noqa: E402
-from harness import Daemon, dl, wait_until  # noqa: E402
+from harness import Daemon, dl, split_batch_records, wait_until  # noqa: E402
 from security_util import Pki, client_ctx, https_request  # noqa: E402
 from syslog_util import SyslogCase, free_udp_port, hostport  # noqa: E402
 
@@ -414,6 +415,34 @@ class DurableReadTest(DurabilityCase):
         self.assertEqual(d.metrics()["records_durable"], 1)
         s.close()
 
+    def test_wal_refusal_is_retried(self):
+        """The WAL refuses a durable submission (a write fails with ENOSPC): the sender
+        has no ack to lose, so the same bytes are kept and submitted again."""
+        from fault_util import FAULT_LIB, FaultControl
+        if not os.path.exists(FAULT_LIB):
+            self.fail("fault shim %s not built" % FAULT_LIB)
+        rec = self.recording_analyzer()
+        fc = FaultControl(self.tmp)
+        argv = self.daemon_argv("--critical-levels", "FATAL", "--syslog-listen",
+                                "tcp://127.0.0.1:0", analyzers=[("r0", rec.url, 1)])
+        p = self.spawn("logdistd", argv, env=fc.env())
+        line = p.first_line(dl(10))
+        d = Daemon(p, int(line["listening"].rsplit(":", 1)[1]), line)
+        th, tp = hostport(line["syslog"][0])
+        fc.set("write path=/wal- errno=ENOSPC count=1")
+        s = socket.create_connection((th, tp), timeout=dl(10))
+        s.sendall(octet("<10>1 - h app - - - retried-one") +
+                  octet("<14>1 - h app - - - behind-it"))
+        wait_until(lambda: fc.fired("fault"), dl(10), "the WAL write fault")
+        m = wait_until(lambda: (lambda x: x["records_accepted"] == 2 and x)(
+            d.metrics()["protocols"]["syslog"]), dl(15), "both records accepted")
+        self.assertGreaterEqual(m["records_refused"], 1)
+        d.wait_all_delivered(dl(10))
+        msgs = [json.loads(r)["message"] for _m, _p, _h, b in rec.snapshot()
+                for r in split_batch_records(b)]
+        self.assertEqual(sorted(msgs), ["behind-it", "retried-one"])
+        s.close()
+
 
 class KillTest(DurabilityCase):
     """kill -9 while a TCP sender streams critical records: every record logdistd
@@ -421,8 +450,6 @@ class KillTest(DurabilityCase):
     on the same --data-dir."""
 
     def test_kill9_durable_tcp(self):
-        from harness import split_batch_records
-        import json
         rec = self.recording_analyzer()
         dd = self.new_data_dir()
         args = ["--critical-levels", "FATAL,ERROR", "--syslog-listen", "tcp://127.0.0.1:0",
