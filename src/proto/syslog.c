@@ -395,6 +395,14 @@ static void sc_on_timer(evutil_socket_t fd, short what, void *arg)
     sc_resume(arg); /* on_data runs again on the buffered bytes */
 }
 
+/* A bad octet-counting frame: the stream cannot be resynchronised. */
+static void sc_bad_frame(sconn_t *sc)
+{
+    PROTO_ADD(PROTO_SYSLOG, decode_errors, 1);
+    log_info("syslog", "%s: bad octet-counting frame: connection closed", sc->peer);
+    conn_close(sc->c);
+}
+
 /* The verdict of a submission: what to do with its bytes. Returns whether the
  * submission's bytes are accepted. */
 static bool sc_verdict_apply(sconn_t *sc, sub_t *s)
@@ -441,8 +449,7 @@ static void sc_verdict(void *ctx, const ingest_verdict_t *v)
     if (sc_verdict_apply(sc, s)) {
         sc->accepted = s->bytes;
         if (s->bad_after) {
-            PROTO_ADD(PROTO_SYSLOG, decode_errors, 1);
-            conn_close(sc->c);
+            sc_bad_frame(sc);
         } else {
             sc_resume(sc);
         }
@@ -450,34 +457,16 @@ static void sc_verdict(void *ctx, const ingest_verdict_t *v)
     free(s);
 }
 
-/* Parse the complete frames of in[0..len) into one submission. Returns the
- * bytes consumed now (0 while a submission waits or was refused). */
-static size_t sc_on_data(void *st, const char *in, size_t len)
+/* Parse the complete frames of in[0..len) into l->jw (at most BATCH_RECORDS
+ * records or BATCH_BYTES of JSON). Returns the bytes used; *bad when a bad
+ * frame stopped it. */
+static size_t sc_parse(sconn_t *sc, const char *in, size_t len, counts_t *c, bool *bad)
 {
-    sconn_t *sc = st;
     syslog_listener_t *l = sc->l;
-    if (sc->inflight) return 0;
-    if (sc->accepted) { /* a submission accepted after on_data returned */
-        size_t n = sc->accepted < len ? sc->accepted : len;
-        sc->accepted -= n;
-        return n;
-    }
-    int room = ingest_room(l->ing);
-    if (room) {
-        if (room == -ESHUTDOWN) {
-            conn_close(sc->c);
-            return 0;
-        }
-        sc_retry_later(sc, room, 0);
-        return 0;
-    }
-    sc->fr_start = sc->fr;
-    jsonw_reset(&l->jw);
-    counts_t c = {0};
     syslog_origin_t o = {transport_names[l->kind], sc->peer, now_ns()};
     size_t off = 0;
-    bool bad = false;
-    while (off < len && c.records < BATCH_RECORDS && jsonw_len(&l->jw) < BATCH_BYTES) {
+    *bad = false;
+    while (off < len && c->records < BATCH_RECORDS && jsonw_len(&l->jw) < BATCH_BYTES) {
         const char *msg;
         size_t mlen, used, need;
         syslog_frame_t f = syslog_framer_next(&sc->fr, in + off, len - off, &msg, &mlen, &used,
@@ -485,32 +474,32 @@ static size_t sc_on_data(void *st, const char *in, size_t len)
         if (f == SYSLOG_FRAME_NEED) {
             size_t want = need > TCP_READ_AHEAD ? need : TCP_READ_AHEAD;
             if (conn_expect_input(sc->c, want) && conn_expect_input(sc->c, need))
-                bad = true; /* cannot hold it: should not happen (limits leave room) */
+                *bad = true; /* cannot hold it: should not happen (limits leave room) */
             break;
         }
         if (f == SYSLOG_FRAME_BAD) {
-            bad = true;
+            *bad = true;
             break;
         }
         if (f == SYSLOG_FRAME_OVERSIZE) {
-            c.messages++;
-            c.oversize++;
+            c->messages++;
+            c->oversize++;
         } else if (f == SYSLOG_FRAME_MSG) {
-            add_message(l, msg, mlen, &o, o.received_ns, &c);
+            add_message(l, msg, mlen, &o, o.received_ns, c);
         }
         off += used;
     }
-    if (off < len && !bad) conn_request_started(sc->c); /* a partial frame: its deadline runs */
+    if (off < len && !*bad) conn_request_started(sc->c); /* a partial frame: its deadline runs */
     else conn_request_done(sc->c);
-    if (!c.records) {
-        commit_counts(&c);
-        if (bad) {
-            PROTO_ADD(PROTO_SYSLOG, decode_errors, 1);
-            log_info("syslog", "%s: bad octet-counting frame: connection closed", sc->peer);
-            conn_close(sc->c);
-        }
-        return off;
-    }
+    return off;
+}
+
+/* Submit what sc_parse built, covering `bytes` of input. Returns the bytes
+ * consumed now: all of them when the verdict came at once and accepted them,
+ * 0 while it waits (durable records: reading paused) or was refused. */
+static size_t sc_submit(sconn_t *sc, size_t bytes, const counts_t *c, bool bad)
+{
+    syslog_listener_t *l = sc->l;
     size_t blen;
     char *body = jsonw_take(&l->jw, &blen);
     sub_t *s = body ? calloc(1, sizeof *s) : NULL;
@@ -520,7 +509,7 @@ static size_t sc_on_data(void *st, const char *in, size_t len)
         sc_retry_later(sc, -ENOMEM, 0);
         return 0;
     }
-    *s = (sub_t){.sc = sc, .bytes = off, .records = c.records, .counts = c, .bad_after = bad};
+    *s = (sub_t){.sc = sc, .bytes = bytes, .records = c->records, .counts = *c, .bad_after = bad};
     sc->inflight = s;
     ingest_origin_t org = {.peer_addr = conn_peer_addr(sc->c)};
     s->in_submit = true;
@@ -534,11 +523,37 @@ static size_t sc_on_data(void *st, const char *in, size_t len)
     bool ok = sc_verdict_apply(sc, s);
     free(s);
     if (!ok) return 0;
-    if (bad) {
-        PROTO_ADD(PROTO_SYSLOG, decode_errors, 1);
-        conn_close(sc->c);
+    if (bad) sc_bad_frame(sc);
+    return bytes;
+}
+
+/* framer on_data: every complete message of in[0..len) as one submission. */
+static size_t sc_on_data(void *st, const char *in, size_t len)
+{
+    sconn_t *sc = st;
+    if (sc->inflight) return 0;
+    if (sc->accepted) { /* a submission accepted after on_data returned */
+        size_t n = sc->accepted < len ? sc->accepted : len;
+        sc->accepted -= n;
+        return n;
     }
-    return off;
+    int room = ingest_room(sc->l->ing);
+    if (room) {
+        if (room == -ESHUTDOWN) conn_close(sc->c);
+        else sc_retry_later(sc, room, 0);
+        return 0;
+    }
+    sc->fr_start = sc->fr;
+    jsonw_reset(&sc->l->jw);
+    counts_t c = {0};
+    bool bad;
+    size_t off = sc_parse(sc, in, len, &c, &bad);
+    if (!c.records) {
+        commit_counts(&c);
+        if (bad) sc_bad_frame(sc);
+        return off;
+    }
+    return sc_submit(sc, off, &c, bad);
 }
 
 /* EOF: a last LF-framed message without its LF is still a message. */
