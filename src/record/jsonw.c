@@ -229,8 +229,19 @@ static void put_escaped(jsonw_t *w, const char *str, size_t len)
 void jsonw_key(jsonw_t *w, const char *k, size_t len)
 {
     before_value(w);
-    put_escaped(w, k, len);
-    putc1(w, ':');
+    if (plain_prefix((const unsigned char *)k, len) == len && len <= SIZE_MAX - 3) {
+        /* the usual key: '"', the key, '"', ':' in one reserve */
+        if (!reserve(w, len + 3)) return;
+        char *o = w->buf + w->len;
+        o[0] = '"';
+        memcpy(o + 1, k, len);
+        o[len + 1] = '"';
+        o[len + 2] = ':';
+        w->len += len + 3;
+    } else {
+        put_escaped(w, k, len);
+        putc1(w, ':');
+    }
     w->after_key = true;
 }
 

@@ -151,6 +151,38 @@ static void test_times(void **state)
     }
 }
 
+/* Keys: plain ones take the one-reserve path, others are escaped. */
+static void test_keys(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"", "k", "timestamp", "a\"b", "back\\slash",
+                                       "tab\there", "\xc3\xa9t\xc3\xa9", "exactly8"};
+    jsonw_t w;
+    jsonw_init(&w, 4096);
+    jsonw_object_begin(&w);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        jsonw_keyz(&w, keys[i]);
+        jsonw_int(&w, (int64_t)i);
+    }
+    jsonw_object_end(&w);
+    assert_int_equal(jsonw_error(&w), 0);
+    json_error_t e;
+    json_t *v = json_loadb(w.buf, w.len, 0, &e);
+    if (!v) fail_msg("not JSON: %s: %.*s", e.text, (int)w.len, w.buf);
+    assert_int_equal(json_object_size(v), sizeof keys / sizeof keys[0]);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(json_integer_value(json_object_get(v, keys[i])), (json_int_t)i);
+    json_decref(v);
+    jsonw_free(&w);
+    /* a key that does not fit: the error, never a partial key */
+    jsonw_init(&w, 8);
+    jsonw_object_begin(&w);
+    jsonw_keyz(&w, "longer-than-the-bound");
+    assert_int_equal(jsonw_error(&w), -E2BIG);
+    assert_true(w.len <= 8);
+    jsonw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_plain_string_bound),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_times),
+        cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
