@@ -35,3 +35,31 @@ if [ -f "$NODE_DIR/package-lock.json" ]; then
     cp "$NODE_DIR/package-lock.json" "$stamp"
   fi
 fi
+
+# syslog-ng for the syslog integration tests and bench anchor. Its Debian
+# package (syslog-ng-core) conflicts with rsyslog, so it is not installed:
+# `apt-get download` fetches the .deb and dpkg-deb -x unpacks it into
+# tests/.deps/syslog-ng (owned by the tests, gitignored); its libraries
+# (glib, ivykis, json-c, libnet, pcre, libwrap) are ordinary dependencies
+# installed above. The tests run that binary with their own config, module
+# path and persist/pid/control files in a temp folder.
+SNG_LIBS="libglib2.0-0 libivykis0 libjson-c5 libnet1 libpcre3 libwrap0 libcap2"
+SNG_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/.deps/syslog-ng"
+if [ ! -x "$SNG_DIR/usr/sbin/syslog-ng" ]; then
+  missing=""
+  for p in $SNG_LIBS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  fi
+  tmp="$(mktemp -d)"
+  if (cd "$tmp" && apt-get download -qq syslog-ng-core >/dev/null 2>&1); then
+    mkdir -p "$SNG_DIR"
+    dpkg-deb -x "$tmp"/syslog-ng-core_*.deb "$SNG_DIR"
+    echo "setup-deps: syslog-ng unpacked into $SNG_DIR" >&2
+  else
+    echo "setup-deps: could not download syslog-ng-core (its tests will be skipped)" >&2
+  fi
+  rm -rf "$tmp"
+fi

@@ -153,10 +153,41 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* How many leading bytes of s[0..len) are printable ASCII that needs no
+ * escaping. Eight bytes at a time: a word is plain when none of its bytes is
+ * >= 0x80, < 0x20, '"' or '\\' (the exact "has a byte" tests of Bit Twiddling
+ * Hacks: a hit only sends the word to the byte loop). */
+static size_t plain_prefix(const unsigned char *s, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+        uint64_t hit = (v & highs) | ((v - ones * 0x20) & ~v & highs) |
+                       ((q - ones) & ~q & highs) | ((b - ones) & ~b & highs);
+        if (hit) break;
+    }
+    while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+    return i;
+}
+
 static void put_escaped(jsonw_t *w, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
+    /* the common case, printable ASCII with nothing to escape: one reserve, one copy */
+    size_t plain = plain_prefix(s, len);
+    if (plain == len && len <= SIZE_MAX - 2) {
+        if (!reserve(w, len + 2)) return;
+        char *o = w->buf + w->len;
+        o[0] = '"';
+        memcpy(o + 1, str, len);
+        o[len + 1] = '"';
+        w->len += len + 2;
+        return;
+    }
     putc1(w, '"');
     size_t run = 0, i = 0;
     while (i < len) {
@@ -198,8 +229,19 @@ static void put_escaped(jsonw_t *w, const char *str, size_t len)
 void jsonw_key(jsonw_t *w, const char *k, size_t len)
 {
     before_value(w);
-    put_escaped(w, k, len);
-    putc1(w, ':');
+    if (plain_prefix((const unsigned char *)k, len) == len && len <= SIZE_MAX - 3) {
+        /* the usual key: '"', the key, '"', ':' in one reserve */
+        if (!reserve(w, len + 3)) return;
+        char *o = w->buf + w->len;
+        o[0] = '"';
+        memcpy(o + 1, k, len);
+        o[len + 1] = '"';
+        o[len + 2] = ':';
+        w->len += len + 3;
+    } else {
+        put_escaped(w, k, len);
+        putc1(w, ':');
+    }
     w->after_key = true;
 }
 
@@ -219,20 +261,33 @@ void jsonw_stringz(jsonw_t *w, const char *s)
     jsonw_string(w, s, strlen(s));
 }
 
+/* Decimal digits of v, right-aligned in b[0..24): returns where they start. */
+static size_t u64_digits(char b[24], uint64_t v)
+{
+    size_t i = 24;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return i;
+}
+
 void jsonw_int(jsonw_t *w, int64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%" PRId64, v);
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t i = u64_digits(b, mag);
+    if (v < 0) b[--i] = '-';
     before_value(w);
-    put(w, b, (size_t)n);
+    put(w, b + i, 24 - i);
 }
 
 void jsonw_uint(jsonw_t *w, uint64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%" PRIu64, v);
+    size_t i = u64_digits(b, v);
     before_value(w);
-    put(w, b, (size_t)n);
+    put(w, b + i, 24 - i);
 }
 
 void jsonw_double(jsonw_t *w, double v)
@@ -303,13 +358,22 @@ void jsonw_time_ns(jsonw_t *w, int64_t ns, int digits)
         jsonw_null(w);
         return;
     }
-    size_t n = strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (digits == 3)
-        n += (size_t)snprintf(b + n, sizeof b - n, ".%03d", (int)(frac / 1000000));
-    else if (digits == 6)
-        n += (size_t)snprintf(b + n, sizeof b - n, ".%06d", (int)(frac / 1000));
-    else if (digits == 9)
-        n += (size_t)snprintf(b + n, sizeof b - n, ".%09d", (int)frac);
+    /* "YYYY-MM-DDTHH:MM:SS" by hand (strftime and snprintf were most of the cost) */
+    int f[6] = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
+    size_t n = 0;
+    for (int k = 0; k < 6; k++) {
+        int width = k ? 2 : 4;
+        for (int d = width - 1, v = f[k]; d >= 0; d--, v /= 10) b[n + (size_t)d] = (char)('0' + v % 10);
+        n += (size_t)width;
+        if (sep[k]) b[n++] = sep[k];
+    }
+    if (digits == 3 || digits == 6 || digits == 9) {
+        int64_t v = digits == 3 ? frac / 1000000 : digits == 6 ? frac / 1000 : frac;
+        b[n++] = '.';
+        for (int d = digits - 1; d >= 0; d--, v /= 10) b[n + (size_t)d] = (char)('0' + v % 10);
+        n += (size_t)digits;
+    }
     b[n++] = 'Z';
     jsonw_string(w, b, n);
 }
