@@ -567,7 +567,9 @@ class LogdistTestCase(unittest.TestCase):
         argv = self.daemon_argv(*args, analyzers=analyzers)
         p = self.spawn(name, argv)
         line = p.first_line(dl(10))
-        return Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+        d = Daemon(p, int(line["listening"].rsplit(":", 1)[1]))
+        d.line = line  # the whole start-up line: the protocol listeners' ports too
+        return d
 
     def gen_argv(self, daemon, count=None, duration=None, rate=None, packet_size=100, fmt=None,
                  use_gzip=False, connections=4, ids_out=None, prefix=None, extra=()):
