@@ -22,7 +22,7 @@ FUZZ_DIR      ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_NICE     ?= nice -n 10
 FUZZ_ALL      := fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest fuzz_wal \
-                 fuzz_deadletter fuzz_admin_body
+                 fuzz_deadletter fuzz_admin_body fuzz_bulk
 FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined
@@ -52,6 +52,7 @@ FUZZ_OPTS_fuzz_wal         := -dict=tests/fuzz/dict/wal.dict -max_len=65536 -mal
 FUZZ_OPTS_fuzz_deadletter  := -dict=tests/fuzz/dict/deadletter.dict -max_len=65536 \
                               -malloc_limit_mb=256 -close_fd_mask=3
 FUZZ_OPTS_fuzz_admin_body  := -dict=tests/fuzz/dict/admin.dict -max_len=8192
+FUZZ_OPTS_fuzz_bulk        := -dict=tests/fuzz/dict/bulk.dict -max_len=16384
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 
