@@ -11,7 +11,8 @@
  *     ES exception type and reason in the result) when it is not a bulk body:
  *     no action at all, an action line that is not JSON, not an object of
  *     exactly one key, an unknown action, action metadata that is not an
- *     object, a "_index"/"_id" that is not a string, an index/create/update
+ *     object, a "_index"/"_id" that is not a string or is repeated (other
+ *     metadata - routing, pipeline, if_seq_no... - is ignored), an index/create/update
  *     action without its source line, an action line over
  *     limits.max_action_bytes (-EINVAL); more than limits.max_items actions
  *     or more output than limits.max_out_bytes (-E2BIG). Nothing is taken.

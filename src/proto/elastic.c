@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -72,11 +73,12 @@ static void init_once(void)
     g_uuid[22] = 0;
 }
 
-/* A 20-character id like Elasticsearch's (time, sequence, per-process seed). */
-static void new_id(char out[21])
+/* A 20-character id like Elasticsearch's (time `ms`, sequence, per-process
+ * seed). */
+static void new_id(char out[21], uint64_t ms)
 {
     pthread_once(&g_once, init_once);
-    uint64_t ms = wall_ms(), seq = atomic_fetch_add(&g_id_seq, 1);
+    uint64_t seq = atomic_fetch_add_explicit(&g_id_seq, 1, memory_order_relaxed);
     uint8_t b[15] = {
         (uint8_t)(ms >> 40), (uint8_t)(ms >> 32), (uint8_t)(ms >> 24), (uint8_t)(ms >> 16),
         (uint8_t)(ms >> 8),  (uint8_t)ms,         (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
@@ -382,10 +384,24 @@ static int gzip_of(const http_req_t *r)
     return !strcasecmp(e, "gzip") || !strcasecmp(e, "x-gzip") ? 1 : -1;
 }
 
-/* Write one item's result. */
-static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char *type,
-                       const char *reason)
+/* A decimal number as a JSON value (jsonw_uint goes through snprintf: this
+ * runs three times per item). */
+static void write_u64(jsonw_t *o, uint64_t v)
 {
+    char b[24];
+    size_t i = sizeof b;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    jsonw_raw_value(o, b + i, sizeof b - i);
+}
+
+/* Write one item's result; `ms` is the wall clock for generated ids. */
+static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char *type,
+                       const char *reason, uint64_t ms)
+{
+    static const char shards[] = "{\"total\":1,\"successful\":1,\"failed\":0}";
     jsonw_object_begin(o);
     jsonw_keyz(o, bulk_op_name(it->op));
     jsonw_object_begin(o);
@@ -397,32 +413,25 @@ static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char
     if (it->id) {
         jsonw_stringz(o, it->id);
     } else if (status < 300) {
-        new_id(id);
-        jsonw_stringz(o, id);
+        new_id(id, ms);
+        jsonw_string(o, id, 20);
     } else {
         jsonw_null(o);
     }
     if (status < 300) {
         jsonw_keyz(o, "_version");
-        jsonw_int(o, 1);
+        write_u64(o, 1);
         jsonw_keyz(o, "result");
-        jsonw_stringz(o, "created");
+        jsonw_string(o, "created", 7);
         jsonw_keyz(o, "_shards");
-        jsonw_object_begin(o);
-        jsonw_keyz(o, "total");
-        jsonw_int(o, 1);
-        jsonw_keyz(o, "successful");
-        jsonw_int(o, 1);
-        jsonw_keyz(o, "failed");
-        jsonw_int(o, 0);
-        jsonw_object_end(o);
+        jsonw_raw_value(o, shards, sizeof shards - 1); /* constant, valid JSON */
         jsonw_keyz(o, "_seq_no");
-        jsonw_uint(o, atomic_fetch_add(&g_seq_no, 1));
+        write_u64(o, atomic_fetch_add_explicit(&g_seq_no, 1, memory_order_relaxed));
         jsonw_keyz(o, "_primary_term");
-        jsonw_int(o, 1);
+        write_u64(o, 1);
     }
     jsonw_keyz(o, "status");
-    jsonw_int(o, status);
+    write_u64(o, (uint64_t)status);
     if (status >= 300) {
         jsonw_keyz(o, "error");
         jsonw_object_begin(o);
@@ -438,6 +447,78 @@ static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char
     }
     jsonw_object_end(o);
     jsonw_object_end(o);
+}
+
+/* The answer of a taken item, the hot path: {"<op>":{"_index":..,"_id":..,
+ * "_version":1,"result":"created","_shards":{..},"_seq_no":N,"_primary_term":1,
+ * "status":201}} as one value. Its head (op and index) is written by jsonw
+ * once per run of items with the same op and index, the _id by jsonw (or a
+ * generated one: 20 base64url characters); the rest is constant text and
+ * digits. The same bytes write_item() writes, without escaping every key of
+ * every item (that was 11 % of logdistd's CPU). */
+typedef struct {
+    jsonw_t head, tok;
+    bulk_op_t op;
+    const char *index;
+    bool valid;
+} created_t;
+
+static void write_created(jsonw_t *o, created_t *c, const bulk_item_t *it, uint64_t ms)
+{
+    static const char mid[] = ",\"_version\":1,\"result\":\"created\",\"_shards\":{\"total\":1,"
+                              "\"successful\":1,\"failed\":0},\"_seq_no\":";
+    static const char tail[] = ",\"_primary_term\":1,\"status\":201}}";
+    if (!c->valid || c->op != it->op || !c->index || !it->index || strcmp(c->index, it->index)) {
+        jsonw_reset(&c->head);
+        jsonw_object_begin(&c->head);
+        jsonw_keyz(&c->head, bulk_op_name(it->op));
+        jsonw_object_begin(&c->head);
+        jsonw_keyz(&c->head, "_index");
+        if (it->index) jsonw_stringz(&c->head, it->index);
+        else jsonw_null(&c->head);
+        jsonw_keyz(&c->head, "_id");
+        c->op = it->op;
+        c->index = it->index;
+        c->valid = true;
+    }
+    const char *id;
+    size_t idn;
+    char gen[23];
+    if (it->id) {
+        jsonw_reset(&c->tok);
+        jsonw_stringz(&c->tok, it->id);
+        id = c->tok.buf;
+        idn = jsonw_len(&c->tok);
+    } else {
+        gen[0] = '"';
+        new_id(gen + 1, ms);
+        gen[21] = '"';
+        id = gen;
+        idn = 22;
+    }
+    char digits[24];
+    size_t di = sizeof digits;
+    uint64_t seq = atomic_fetch_add_explicit(&g_seq_no, 1, memory_order_relaxed);
+    do {
+        digits[--di] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    size_t hn = jsonw_len(&c->head), n = hn + idn + sizeof mid - 1 + (sizeof digits - di) +
+                                         sizeof tail - 1;
+    char stack[2048], *buf = n <= sizeof stack ? stack : malloc(n);
+    if (!buf || jsonw_error(&c->head) || jsonw_error(&c->tok)) { /* the slow path then */
+        if (buf != stack) free(buf);
+        write_item(o, it, 201, NULL, NULL, ms);
+        return;
+    }
+    char *p = buf;
+    memcpy(p, c->head.buf, hn), p += hn;
+    memcpy(p, id, idn), p += idn;
+    memcpy(p, mid, sizeof mid - 1), p += sizeof mid - 1;
+    memcpy(p, digits + di, sizeof digits - di), p += sizeof digits - di;
+    memcpy(p, tail, sizeof tail - 1);
+    jsonw_raw_value(o, buf, n); /* pieces written by jsonw, constants and digits */
+    if (buf != stack) free(buf);
 }
 
 /* Answer the bulk: taken items get `status` (201, or the packet's refusal
@@ -457,13 +538,21 @@ static void answer_bulk(bulk_req_t *b, int status, const char *type, const char 
     jsonw_bool(&o, errors);
     jsonw_keyz(&o, "items");
     jsonw_array_begin(&o);
+    uint64_t ms = wall_ms();
+    created_t created = {.valid = false};
+    jsonw_init(&created.head, BULK_INDEX_MAX * 6 + 64);
+    jsonw_init(&created.tok, BULK_ID_MAX * 6 + 8);
     for (size_t i = 0; i < res->count; i++) {
         const bulk_item_t *it = &res->items[i];
         if (it->status)
-            write_item(&o, it, it->status, it->err_type, it->reason);
+            write_item(&o, it, it->status, it->err_type, it->reason, ms);
+        else if (status == 201)
+            write_created(&o, &created, it, ms);
         else
-            write_item(&o, it, status, type, reason);
+            write_item(&o, it, status, type, reason, ms);
     }
+    jsonw_free(&created.head);
+    jsonw_free(&created.tok);
     jsonw_array_end(&o);
     jsonw_object_end(&o);
     size_t len;
