@@ -231,7 +231,17 @@ class ElasticTest(ElasticBase):
             self.assertTrue(j["errors"])
             self.assertEqual([list(i.values())[0]["status"] for i in j["items"]], [201, 201, 400])
             self.assertIn("max-record-bytes", j["items"][2]["index"]["error"]["reason"])
-        (recs,) = self.records(self.recs, 4)
+        # a 201 item, field by field (and an _id that needs escaping)
+        r = self.bulk(d, ndjson({"index": {"_index": "x", "_id": "q\"\u00e9\\"}}, {}))
+        it = r.json()["items"][0]["index"]
+        self.assertEqual(list(it), ["_index", "_id", "_version", "result", "_shards", "_seq_no",
+                                    "_primary_term", "status"])
+        self.assertEqual((it["_index"], it["_id"], it["_version"], it["result"], it["status"],
+                          it["_primary_term"]), ("x", 'q"\u00e9\\', 1, "created", 201, 1))
+        self.assertEqual(it["_shards"], {"total": 1, "successful": 1, "failed": 0})
+        self.assertIsInstance(it["_seq_no"], int)
+        (recs,) = self.records(self.recs, 5)
+        recs = [r for r in recs if r.get("type") != "x"]
         self.assertEqual(sorted((r["message"], r["type"]) for r in recs),
                          [("u1", "url-idx"), ("u1", "url-idx"), ("u2", "other"), ("u2", "other")])
         es = d.metrics()["protocols"]["elasticsearch"]
