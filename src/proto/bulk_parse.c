@@ -51,7 +51,7 @@ int bulk_index_name_ok(const char *name)
 void bulk_result_free(bulk_result_t *r)
 {
     for (size_t i = 0; i < r->count; i++) {
-        free(r->items[i].index);
+        if (!r->items[i].index_borrowed) free(r->items[i].index);
         free(r->items[i].id);
     }
     free(r->items);
@@ -424,25 +424,36 @@ static bool next_line(const char *b, size_t len, size_t *pos, const char **ls, s
     return false;
 }
 
-/* A copy of the string token tok[0..n) (escapes decoded); NULL with
- * *too_long when it is over max bytes or holds a NUL, NULL alone on ENOMEM. */
-static char *dup_token(const char *tok, size_t n, size_t max, bool *too_long)
+/* The text of the string token tok[0..n) into buf (escapes decoded); false
+ * when it is over max bytes or holds a NUL (it would cut a name short). */
+static bool token_text(const char *tok, size_t n, size_t max, char *buf, size_t cap,
+                       const char **t, size_t *len)
 {
-    char buf[BULK_ID_MAX + 1];
-    const char *t;
-    size_t len;
-    *too_long = false;
-    if (n > max * 6 + 2 || !string_text(tok, n, buf, sizeof buf, &t, &len) || len > max ||
-        memchr(t, 0, len)) { /* a NUL would cut the name short: refused as invalid */
-        *too_long = true;
-        return NULL;
-    }
+    return n <= max * 6 + 2 && string_text(tok, n, buf, cap, t, len) && *len <= max &&
+           !memchr(*t, 0, *len);
+}
+
+static char *copy_text(const char *t, size_t len)
+{
     char *c = malloc(len + 1);
     if (c) {
         memcpy(c, t, len);
         c[len] = 0;
     }
     return c;
+}
+
+/* it->index = t[0..len): the previous item's string when it is the same
+ * (borrowed: items of one index share one copy), else a copy. 0 or -ENOMEM. */
+static int set_index(bulk_item_t *it, const bulk_item_t *prev, const char *t, size_t len)
+{
+    if (prev && prev->index && !strncmp(prev->index, t, len) && !prev->index[len]) {
+        it->index = prev->index;
+        it->index_borrowed = true;
+        return 0;
+    }
+    it->index = copy_text(t, len);
+    return it->index ? 0 : -ENOMEM;
 }
 
 static const name_t op_names[4] = {NAME("index"), NAME("create"), NAME("update"),
@@ -484,19 +495,23 @@ static int parse_action(ctx_t *c, bulk_result_t *out, const char *s, size_t n, s
                  "with one string _index and _id", lineno);
         goto bad;
     }
-    bool too_long = false;
-    if (meta[0].set) {
-        it->index = dup_token(a + v.s + meta[0].s, meta[0].e - meta[0].s, BULK_INDEX_MAX * 2,
-                              &too_long);
-        if (too_long) it->index = strdup("");
+    const bulk_item_t *prev = out->count >= 2 ? &out->items[out->count - 2] : NULL;
+    char buf[BULK_ID_MAX + 1];
+    const char *t;
+    size_t len;
+    if (meta[0].set) { /* over 255 bytes or with a NUL: "" (an invalid name for check_item) */
+        if (!token_text(a + v.s + meta[0].s, meta[0].e - meta[0].s, BULK_INDEX_MAX, buf,
+                        sizeof buf, &t, &len))
+            t = "", len = 0;
+        if (set_index(it, prev, t, len)) return -ENOMEM;
     } else if (url_index && *url_index) {
-        it->index = strdup(url_index);
+        if (set_index(it, prev, url_index, strlen(url_index))) return -ENOMEM;
     }
-    if ((meta[0].set || (url_index && *url_index)) && !it->index) return -ENOMEM;
-    if (meta[1].set) {
-        it->id = dup_token(a + v.s + meta[1].s, meta[1].e - meta[1].s, BULK_ID_MAX, &too_long);
-        if (too_long) it->id = strdup(""); /* refused by check_item */
-        if (!it->id) return -ENOMEM;
+    if (meta[1].set) { /* over 512 bytes or with a NUL: "" (refused by check_item) */
+        if (!token_text(a + v.s + meta[1].s, meta[1].e - meta[1].s, BULK_ID_MAX, buf,
+                        sizeof buf, &t, &len))
+            t = "", len = 0;
+        if (!(it->id = copy_text(t, len))) return -ENOMEM;
     }
     return 0;
 bad:
@@ -606,7 +621,7 @@ int bulk_parse(const char *body, size_t len, const char *url_index, const bulk_l
         bulk_result_t keep = *out; /* the whole-request failure, without items */
         out->count = out->cap = 0;
         for (size_t i = 0; i < keep.count; i++) {
-            free(keep.items[i].index);
+            if (!keep.items[i].index_borrowed) free(keep.items[i].index);
             free(keep.items[i].id);
         }
         free(keep.items);

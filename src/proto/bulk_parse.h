@@ -47,6 +47,7 @@
 #ifndef LOGDIST_PROTO_BULK_PARSE_H
 #define LOGDIST_PROTO_BULK_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,7 +62,9 @@ typedef struct bulk_item {
     int status;               /* 0: taken (its record is in records), else its HTTP status */
     const char *err_type;     /* static ES exception type when status != 0 */
     char reason[BULK_REASON_MAX]; /* when status != 0 */
-    char *index;              /* malloc'd; NULL when neither the action nor the URL names one */
+    char *index;              /* NULL when neither the action nor the URL names one; malloc'd,
+                                 or the same pointer as an earlier item's (index_borrowed) */
+    bool index_borrowed;      /* index belongs to an earlier item of the result */
     char *id;                 /* malloc'd; NULL when the action names none */
 } bulk_item_t;
 

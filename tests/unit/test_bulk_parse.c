@@ -382,12 +382,33 @@ static void test_many_items_order(void **state)
         snprintf(id, sizeof id, "%d", i);
         assert_string_equal(r.items[i].id, id);
         assert_int_equal(r.items[i].status, i % 3 == 1 ? 400 : 0);
+        assert_string_equal(r.items[i].index, "a"); /* one copy shared by the run */
+        assert_int_equal(r.items[i].index_borrowed, i > 0);
     }
     check_records(&r, NULL);
     /* reuse of a result frees the previous one */
     assert_int_equal(bulk_parse(body, n, NULL, NULL, &r), 0);
     bulk_result_free(&r);
     free(body);
+}
+
+static void test_index_sharing(void **state)
+{
+    (void)state;
+    const char *b = "{\"index\":{}}\n{}\n{\"index\":{\"_index\":\"u\"}}\n{}\n"
+                    "{\"index\":{\"_index\":\"v\"}}\n{}\n{\"index\":{}}\n{}\n"
+                    "{\"index\":{\"_index\":\"u\"}}\n{}\n";
+    bulk_result_t r = {0};
+    assert_int_equal(bulk_parse(b, strlen(b), "u", NULL, &r), 0);
+    static const char *const want[] = {"u", "u", "v", "u", "u"};
+    static const bool borrowed[] = {false, true, false, false, true};
+    assert_int_equal(r.count, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(r.items[i].index, want[i]);
+        assert_int_equal(r.items[i].index_borrowed, borrowed[i]);
+    }
+    assert_ptr_equal(r.items[0].index, r.items[1].index);
+    bulk_result_free(&r);
 }
 
 static void test_index_names(void **state)
@@ -417,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_record_bytes), cmocka_unit_test(test_huge_lines),
         cmocka_unit_test(test_max_items),    cmocka_unit_test(test_depth),
         cmocka_unit_test(test_many_items_order), cmocka_unit_test(test_index_names),
+        cmocka_unit_test(test_index_sharing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
