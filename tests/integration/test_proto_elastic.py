@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -246,6 +247,49 @@ class ElasticTest(ElasticBase):
                          [("u1", "url-idx"), ("u1", "url-idx"), ("u2", "other"), ("u2", "other")])
         es = d.metrics()["protocols"]["elasticsearch"]
         self.assertEqual(es["oversize"], 3, es)  # the 413 body and the two big documents
+
+    def test_draining_answers_503(self):
+        """After SIGTERM (analyzers hung, so logdistd is still draining) a bulk on an
+        open connection gets 503 node_closed_exception with Retry-After: the clients
+        retry it elsewhere or later."""
+        d = self.start()
+        self.recs[0].gate = threading.Semaphore(0)
+        c = http.client.HTTPConnection("127.0.0.1", es_port(d), timeout=dl(10))
+        body = ndjson({"create": {"_index": "dr"}}, {"message": "first"})
+        hdr = {"Content-Type": "application/x-ndjson"}
+        c.request("POST", "/_bulk", body=body, headers=hdr)
+        r = c.getresponse()
+        self.assertEqual((r.status, json.loads(r.read())["errors"]), (200, False))
+        wait_until(lambda: self.recs[0].posts >= 1, dl(10), "the batch held by the analyzer")
+        d.proc.signal(signal.SIGTERM)
+        wait_until(lambda: "draining" in d.proc.stderr_text(), dl(10), "logdistd draining")
+        c.request("POST", "/_bulk", body=body, headers=hdr)
+        r = c.getresponse()
+        j = json.loads(r.read())
+        c.close()
+        self.assertEqual(r.status, 503, j)
+        self.assertEqual(j["error"]["type"], "node_closed_exception", j)
+        self.assertGreaterEqual(int(r.getheader("Retry-After")), 1)
+        self.assertEqual(r.getheader("X-Elastic-Product"), "Elasticsearch")
+        self.recs[0].release_gate(100)
+
+    def test_mapped_level_drives_critical_levels(self):
+        """--critical-levels applies to the mapped level: "critical" (log.level) and
+        "err" (level) become FATAL and ERROR and are fsync'ed before the 201."""
+        d = self.start("--critical-levels", "FATAL,ERROR")
+        docs = [{"log": {"level": "critical"}, "message": "c1"}, {"level": "err", "message": "c2"},
+                {"log.level": "info", "message": "n1"}, {"level": "warning", "message": "n2"},
+                {"message": "n3", "critical": True}]
+        body = ndjson(*[x for doc in docs for x in ({"create": {"_index": "lv"}}, doc)])
+        r = self.bulk(d, body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([i["create"]["status"] for i in r.json()["items"]], [201] * 5)
+        m = d.metrics()
+        self.assertEqual(m["records_durable"], 3, m)  # c1, c2 and the "critical": true one
+        (recs,) = self.records(self.recs, 5)
+        self.assertEqual(sorted((x["message"], x.get("level")) for x in recs),
+                         [("c1", "FATAL"), ("c2", "ERROR"), ("n1", "INFO"), ("n2", "WARN"),
+                          ("n3", None)])
 
     def test_rate_limit_429_and_helper_retries(self):
         d = self.start("--global-records-per-s", "400", "--rate-burst-s", "1")
