@@ -221,16 +221,18 @@ static bool is_string(const char *d, span_t sp)
     return sp.set && sp.e - sp.s >= 2 && d[sp.s] == '"';
 }
 
-/* An integer token (epoch milliseconds) -> ns; false otherwise. */
+/* An integer token (epoch milliseconds) -> ns; false otherwise, and for
+ * values whose nanoseconds do not fit in 64 bits (beyond the year 2262). */
 static bool epoch_ms(const char *t, size_t n, int64_t *ns)
 {
     size_t i = t[0] == '-';
-    if (n <= i || n - i > 14) return false; /* |ms| < 1e14: year < 5138 */
+    if (n <= i || n - i > 13) return false; /* 13 digits: < 1e13 ms */
     int64_t v = 0;
     for (size_t j = i; j < n; j++) {
         if (t[j] < '0' || t[j] > '9') return false;
         v = v * 10 + (t[j] - '0');
     }
+    if (v > INT64_MAX / 1000000) return false;
     *ns = (i ? -v : v) * 1000000;
     return true;
 }

@@ -33,7 +33,7 @@
  *     with record/jsonw.h) only when the document has no top-level key of
  *     that name (whatever its value): `type` <- the index; `timestamp` <-
  *     `@timestamp` (a string copied as is, an integer taken as epoch
- *     milliseconds); `level` <- `log.level` (dotted key, or "log":{"level"})
+ *     milliseconds up to 2262); `level` <- `log.level` (dotted key, or "log":{"level"})
  *     when level_from_text() knows it; `source` <- `service.name`, else
  *     `host.name` (dotted or nested) when a string. A string `level` that
  *     level_from_text() knows is replaced in place by our name ("warning" ->
