@@ -94,6 +94,7 @@ static void *counting_open(conn_t *c, void *proto_ctx)
     server_t *s = proto_ctx;
     if (s->worker && s->role != SERVE_ADMIN) ingest_worker_count_connection(s->worker);
     if (s->role == SERVE_OTLP) PROTO_ADD(PROTO_OTLP, connections, 1); /* --otlp-listen only */
+    if (s->role == SERVE_ELASTIC) PROTO_ADD(PROTO_ELASTICSEARCH, connections, 1);
     return http_framer.open(c, s->http);
 }
 
