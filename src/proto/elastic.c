@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "common/base64.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "core/auth.h"
@@ -126,39 +127,6 @@ static void es_error(http_req_t *r, int status, const char *type, const char *re
 
 /* ---- credentials -------------------------------------------------------------- */
 
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Standard (or url-safe) base64, padding optional. Length or -1. */
-static long b64_decode(const char *in, char *out, size_t cap)
-{
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (; *in && *in != '='; in++) {
-        int v = b64_value((unsigned char)*in);
-        if (v < 0) return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= cap) return -1;
-            out[n++] = (char)(acc >> bits);
-        }
-    }
-    while (*in == '=') in++;
-    if (*in) return -1;
-    out[n] = 0;
-    return (long)n;
-}
-
 /* auth_check of one token as a Bearer credential. */
 static auth_result_t check_token(const auth_t *a, const char *token, size_t n, const char **agent)
 {
@@ -189,7 +157,7 @@ static auth_result_t es_auth(const auth_t *a, const char *h, const char **agent)
         rc = check_token(a, v, strlen(v), agent);
         if (rc == AUTH_OK || rc == AUTH_FORBIDDEN) return rc;
     }
-    long n = b64_decode(v, dec, sizeof dec);
+    long n = base64_decode(v, strlen(v), (uint8_t *)dec, sizeof dec);
     const char *colon = n > 0 ? memchr(dec, ':', (size_t)n) : NULL;
     if (colon) rc = check_token(a, colon + 1, (size_t)(dec + n - colon - 1), agent);
     explicit_bzero(dec, sizeof dec);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "otlp/opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "common/base64.h"
 #include "proto/levels.h"
 #include "record/jsonw.h"
 
@@ -87,7 +88,6 @@ static void arr_begin(dec_t *d, jsonw_t *w)
 
 /* ---- base64 (bytesValue) --------------------------------------------------- */
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int tmp_reserve(dec_t *d, size_t n)
 {
@@ -102,56 +102,20 @@ static int tmp_reserve(dec_t *d, size_t n)
 /* Write b[0..n) as a standard base64 string (with padding). */
 static int write_base64(dec_t *d, jsonw_t *w, const uint8_t *b, size_t n)
 {
-    if (n > SIZE_MAX / 2 || tmp_reserve(d, (n + 2) / 3 * 4 + 1)) return -ENOMEM;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)b[i] << 16 | (i + 1 < n ? (uint32_t)b[i + 1] << 8 : 0) |
-                     (i + 2 < n ? b[i + 2] : 0);
-        d->tmp[o++] = B64[v >> 18 & 63];
-        d->tmp[o++] = B64[v >> 12 & 63];
-        d->tmp[o++] = i + 1 < n ? B64[v >> 6 & 63] : '=';
-        d->tmp[o++] = i + 2 < n ? B64[v & 63] : '=';
-    }
-    jsonw_string(w, d->tmp, o);
+    if (n > SIZE_MAX / 2 || tmp_reserve(d, base64_encoded_len(n) + 1)) return -ENOMEM;
+    base64_encode(b, n, d->tmp);
+    jsonw_string(w, d->tmp, base64_encoded_len(n));
     return 0;
 }
 
-static int b64_digit(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 /* Decode base64 (standard or URL-safe alphabet, padding optional, as protojson
- * accepts) in place into d->tmp; *out_len bytes. -EINVAL when it is not. */
-static int base64_decode(dec_t *d, const char *s, size_t n, size_t *out_len)
+ * accepts) into d->tmp; *out_len bytes. -EINVAL when it is not. */
+static int decode_base64(dec_t *d, const char *s, size_t n, size_t *out_len)
 {
-    while (n && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1 || tmp_reserve(d, n / 4 * 3 + 3)) return n % 4 == 1 ? -EINVAL : -ENOMEM;
-    size_t o = 0;
-    uint32_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_digit((unsigned char)s[i]);
-        if (v < 0) return -EINVAL;
-        acc = acc << 6 | (uint32_t)v;
-        if (i % 4 == 3) {
-            d->tmp[o++] = (char)(acc >> 16);
-            d->tmp[o++] = (char)(acc >> 8);
-            d->tmp[o++] = (char)acc;
-            acc = 0;
-        }
-    }
-    if (n % 4 == 2) d->tmp[o++] = (char)(acc >> 4);
-    if (n % 4 == 3) {
-        d->tmp[o++] = (char)(acc >> 10);
-        d->tmp[o++] = (char)(acc >> 2);
-    }
-    *out_len = o;
+    if (tmp_reserve(d, base64_decoded_max(n))) return -ENOMEM;
+    long rc = base64_decode(s, n, (uint8_t *)d->tmp, d->tmp_cap);
+    if (rc < 0) return -EINVAL;
+    *out_len = (size_t)rc;
     return 0;
 }
 
@@ -914,7 +878,7 @@ static int js_bytes(dec_t *d, jsonw_t *w, const json_t *x)
 {
     size_t n;
     if (!json_is_string(x)) return fail(d, -EINVAL, "bytesValue is not a base64 string");
-    int rc = base64_decode(d, json_string_value(x), json_string_length(x), &n);
+    int rc = decode_base64(d, json_string_value(x), json_string_length(x), &n);
     if (rc == -ENOMEM) return fail(d, -ENOMEM, "out of memory");
     if (rc) return fail(d, -EINVAL, "bytesValue is not base64");
     /* re-encoded in the standard alphabet with padding, as protobuf bytes are */

@@ -668,6 +668,11 @@ class RecordingAnalyzer:
                 t0 = time.monotonic()
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
+                if len(body) < n:
+                    # the sender went away mid-body (logdistd killed -9): that batch was
+                    # never delivered, and it is not answered or recorded
+                    self.close_connection = True
+                    return
                 with outer.lock:
                     idx = outer.posts
                     outer.posts += 1
