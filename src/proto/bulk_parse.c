@@ -147,7 +147,7 @@ typedef struct {
     const char *s;
     size_t n;
 } name_t;
-#define NAME(lit) {lit, sizeof lit - 1}
+#define NAME(lit) {(lit), sizeof(lit) - 1}
 static const name_t top_names[F__COUNT] = {
     NAME("type"), NAME("timestamp"), NAME("@timestamp"), NAME("level"), NAME("source"),
     NAME("log.level"), NAME("log"), NAME("service.name"), NAME("service"), NAME("host.name"),
@@ -289,7 +289,7 @@ static void write_extra(ctx_t *c, const char *d, const span_t *f, const char *in
     jsonw_reset(x);
     jsonw_object_begin(x);
     if (!f[F_TYPE].set && index) { /* escaped once per run of the same index */
-        if (!jsonw_len(&c->type) || strcmp(c->type_of, index)) {
+        if (!jsonw_len(&c->type) || strcmp(c->type_of, index) != 0) {
             jsonw_reset(&c->type);
             jsonw_stringz(&c->type, index);
             snprintf(c->type_of, sizeof c->type_of, "%s", index); /* <= 255 bytes: checked */

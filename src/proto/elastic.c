@@ -436,7 +436,8 @@ static void write_created(jsonw_t *o, created_t *c, const bulk_item_t *it, uint6
     static const char mid[] = ",\"_version\":1,\"result\":\"created\",\"_shards\":{\"total\":1,"
                               "\"successful\":1,\"failed\":0},\"_seq_no\":";
     static const char tail[] = ",\"_primary_term\":1,\"status\":201}}";
-    if (!c->valid || c->op != it->op || !c->index || !it->index || strcmp(c->index, it->index)) {
+    if (!c->valid || c->op != it->op || !c->index || !it->index ||
+        strcmp(c->index, it->index) != 0) {
         jsonw_reset(&c->head);
         jsonw_object_begin(&c->head);
         jsonw_keyz(&c->head, bulk_op_name(it->op));
