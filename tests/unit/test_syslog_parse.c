@@ -186,6 +186,105 @@ static void test_parse_table(void **state)
     }
 }
 
+/* The record as the writer wrote it before its constant members became
+ * pre-escaped fragments: one jsonw call per key and value, with the names of
+ * level_from_syslog / syslog_facility_name / syslog_severity_name. */
+static void ref_span(jsonw_t *w, const char *k, syslog_span_t v)
+{
+    if (v.p) {
+        jsonw_keyz(w, k);
+        jsonw_string(w, v.p, v.n);
+    }
+}
+
+static void ref_write(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+{
+    static const char *const lv[8] = {"FATAL", "FATAL", "FATAL", "ERROR",
+                                      "WARN",  "INFO",  "INFO",  "DEBUG"};
+    int sev = m->pri & 7, fac = m->pri >> 3;
+    jsonw_object_begin(w);
+    jsonw_keyz(w, "timestamp");
+    jsonw_time_ns(w, m->has_time ? m->time_ns : o->received_ns, m->has_time ? m->time_digits : 6);
+    jsonw_keyz(w, "level");
+    jsonw_stringz(w, lv[sev]);
+    ref_span(w, "source", m->app);
+    jsonw_keyz(w, "type");
+    jsonw_stringz(w, "syslog");
+    jsonw_keyz(w, "message");
+    jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
+    jsonw_keyz(w, "metadata");
+    jsonw_object_begin(w);
+    ref_span(w, "hostname", m->hostname);
+    jsonw_keyz(w, "facility");
+    jsonw_stringz(w, syslog_facility_name(fac));
+    jsonw_keyz(w, "facility_code");
+    jsonw_int(w, fac);
+    jsonw_keyz(w, "severity");
+    jsonw_stringz(w, syslog_severity_name(sev));
+    jsonw_keyz(w, "pri");
+    jsonw_int(w, m->pri);
+    if (!m->pri_given) {
+        jsonw_keyz(w, "pri_default");
+        jsonw_bool(w, true);
+    }
+    ref_span(w, "procid", m->procid);
+    ref_span(w, "msgid", m->msgid);
+    jsonw_keyz(w, "format");
+    jsonw_stringz(w, m->format == SYSLOG_RFC5424 ? "rfc5424" : "rfc3164");
+    if (o->transport) {
+        jsonw_keyz(w, "transport");
+        jsonw_stringz(w, o->transport);
+    }
+    if (o->peer) {
+        jsonw_keyz(w, "peer");
+        jsonw_stringz(w, o->peer);
+    }
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_newline(w);
+}
+
+/* Every PRI (and none), both formats, with and without the optional fields and
+ * the origin's: the record is byte for byte the reference's. Two records per
+ * writer (the second one after a newline, as in a batch). */
+static void test_record_bytes(void **state)
+{
+    (void)state;
+    static const char *const shapes[] = {
+        "<%d>1 2026-12-06T20:00:00.123456+00:00 web-01.example.com nginx 1000 ACCESS - GET / \"x\"",
+        "<%d>1 - - - - - -",
+        "<%d>1 2003-10-11T22:14:15Z h app - - - \xC3\xA9t\xC3\xA9 \x01 tab\t",
+        "<%d>Dec  6 19:59:59 host tag[42]: a message",
+        "<%d>just text",
+        "no pri at all %d",
+    };
+    static const syslog_origin_t origins[] = {
+        {"tcp", "127.0.0.1:51234", NOW}, {"udp", NULL, NOW + 7}, {NULL, NULL, NOW + 999999999}};
+    for (int pri = 0; pri <= 191; pri++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            for (size_t oi = 0; oi < sizeof origins / sizeof origins[0]; oi++) {
+                char in[512];
+                int n = snprintf(in, sizeof in, shapes[s], pri);
+                syslog_msg_t m;
+                assert_int_equal(syslog_parse(in, (size_t)n, NOW, &m), 0);
+                jsonw_t a, b;
+                jsonw_init(&a, 1 << 16);
+                jsonw_init(&b, 1 << 16);
+                for (int rec = 0; rec < 2; rec++) {
+                    ref_write(&a, &m, &origins[oi]);
+                    assert_int_equal(syslog_write_record(&b, &m, &origins[oi]), 0);
+                }
+                assert_int_equal(jsonw_error(&a), 0);
+                if (a.len != b.len || memcmp(a.buf, b.buf, a.len))
+                    fail_msg("pri %d shape %zu origin %zu:\n%.*s\n!=\n%.*s", pri, s, oi,
+                             (int)b.len, b.buf, (int)a.len, a.buf);
+                jsonw_free(&a);
+                jsonw_free(&b);
+            }
+        }
+    }
+}
+
 /* The record writer's bound: an error and the writer exactly as it was. */
 static void test_write_bounded(void **state)
 {
@@ -338,6 +437,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_table),    cmocka_unit_test(test_write_bounded),
+        cmocka_unit_test(test_record_bytes),
         cmocka_unit_test(test_sd_param_limit), cmocka_unit_test(test_names),
         cmocka_unit_test(test_framing_table),  cmocka_unit_test(test_framing_detect),
     };
