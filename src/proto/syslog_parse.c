@@ -563,26 +563,47 @@ static const frag_t severity_frag[8] = {
 #define RAW_KEY(w, lit) jsonw_raw_key((w), JSONW_LIT(lit))
 #define RAW_MEMBERS(w, lit) jsonw_raw_members((w), JSONW_LIT(lit))
 
+/* The slice of a string value written at w->buf[v0..v1) ("..."): its contents
+ * as the scanner reports them, with `flag` set in *flags when they hold an escape. */
+static scan_slice_t str_slice(const jsonw_t *w, size_t v0, size_t v1, uint32_t *flags,
+                              uint32_t flag)
+{
+    if (v1 < v0 + 2) return (scan_slice_t){0, 0}; /* not written (the writer's error) */
+    if (memchr(w->buf + v0 + 1, '\\', v1 - v0 - 2)) *flags |= flag;
+    return (scan_slice_t){(uint32_t)(v0 + 1), (uint32_t)(v1 - v0 - 2)};
+}
+
 /* Keys and constant values go out as pre-escaped fragments (one reserve and
  * one copy each, no escaping scan), the rest through the escaping writer; the
- * bytes are those of the same record written one call at a time. */
-int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+ * bytes are those of the same record written one call at a time.
+ * rec (may be NULL): the record's scan entry, filled on success. */
+static int write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o,
+                        scan_record_t *rec)
 {
     size_t mark = jsonw_len(w);
     int sev = m->pri & 7, fac = m->pri >> 3;
     if (m->pri < 0 || m->pri > 191) return -EINVAL; /* syslog_parse never gives one */
+    scan_record_t sr = {0};
     jsonw_object_begin(w);
+    size_t open = jsonw_len(w) - 1; /* the '{' */
     RAW_KEY(w, "\"timestamp\":");
     if (m->has_time)
         jsonw_time_ns(w, m->time_ns, m->time_digits);
     else
         jsonw_time_ns(w, o->received_ns, 6);
     jsonw_raw_members(w, level_frag[sev].s, level_frag[sev].n);
+    /* "level":"NAME" ends the text: NAME is n - 10 bytes before the closing quote */
+    sr.level = (scan_slice_t){(uint32_t)(jsonw_len(w) - 1 - (level_frag[sev].n - 10)),
+                              (uint32_t)(level_frag[sev].n - 10)};
     if (m->app.p) {
         RAW_KEY(w, "\"source\":");
+        size_t v0 = jsonw_len(w);
         jsonw_string(w, m->app.p, m->app.n);
+        sr.source = str_slice(w, v0, jsonw_len(w), &sr.flags, SCAN_REC_SOURCE_ESCAPED);
     }
     RAW_KEY(w, "\"type\":\"syslog\",\"message\":");
+    /* ... syslog","message": ends the text: "syslog" starts 18 bytes before the end */
+    sr.type = (scan_slice_t){(uint32_t)(jsonw_len(w) - 18), 6};
     jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
     RAW_KEY(w, "\"metadata\":");
     jsonw_object_begin(w);
@@ -617,10 +638,23 @@ int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t
     int r = m->sd.p ? write_sd(w, m) : 0;
     jsonw_object_end(w);
     jsonw_object_end(w);
+    sr.rec = (scan_slice_t){(uint32_t)open, (uint32_t)(jsonw_len(w) - open)};
     jsonw_newline(w);
     if (!r) r = jsonw_error(w);
     if (r) jsonw_truncate(w, mark);
+    else if (rec) *rec = sr;
     return r;
+}
+
+int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+{
+    return write_record(w, m, o, NULL);
+}
+
+int syslog_write_record_scanned(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o,
+                                scan_record_t *rec)
+{
+    return write_record(w, m, o, rec);
 }
 
 /* ---- framing ------------------------------------------------------------- */

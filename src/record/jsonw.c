@@ -30,6 +30,7 @@ void jsonw_reset(jsonw_t *w)
 {
     jsonw_truncate(w, 0);
     w->replaced = 0;
+    w->deepest = 0;
 }
 
 void jsonw_truncate(jsonw_t *w, size_t len)
@@ -117,6 +118,7 @@ static void open_level(jsonw_t *w, char c)
     }
     putc1(w, c);
     w->need_comma[++w->depth] = false;
+    if (w->depth > w->deepest) w->deepest = w->depth;
 }
 
 static void close_level(jsonw_t *w, char c)

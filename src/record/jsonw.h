@@ -36,6 +36,8 @@ typedef struct jsonw {
     int err;        /* 0, -ENOMEM or -E2BIG: sticky until jsonw_reset */
     size_t replaced; /* invalid UTF-8 sequences written as U+FFFD */
     unsigned depth;
+    unsigned deepest; /* the deepest depth reached since init/reset (a record is 1):
+                         what the scanner's max_depth must allow (ingest_submit_scanned) */
     bool need_comma[JSONW_MAX_DEPTH + 1]; /* per level: a value was written */
     bool after_key;  /* a key was written: the next value follows it */
     /* jsonw_time_ns's cache: "YYYY-MM-DDTHH:MM:SS" of the second tc_sec, valid when
@@ -49,7 +51,7 @@ typedef struct jsonw {
 void jsonw_init(jsonw_t *w, size_t max);
 /* Free the buffer (if not taken). */
 void jsonw_free(jsonw_t *w);
-/* Forget what was written (keep the buffer) and clear the error. */
+/* Forget what was written (keep the buffer), clear the error and `deepest`. */
 void jsonw_reset(jsonw_t *w);
 /* Back to `len` bytes (a mark taken with jsonw_len at depth 0, between
  * values): drop a record that could not be finished. Clears the error. */

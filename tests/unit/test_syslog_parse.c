@@ -4,7 +4,8 @@
  * checked field by field against the record it becomes (parsed back with
  * jansson; a null in the expectation means "absent"), each invalid one
  * against its error; the framing table is run on the whole stream and byte
- * by byte, which must give the same messages.
+ * by byte, which must give the same messages. The scan entries the writer
+ * gives (syslog_write_record_scanned) are compared with scan_body's.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -154,6 +155,35 @@ static void expect_subset(const char *what, json_t *want, json_t *got)
     }
 }
 
+
+/* The scan entries syslog_write_record_scanned gave for w's records are
+ * exactly scan_body's, and w->deepest is the least --max-depth that passes. */
+static void check_scanned(const char *what, const jsonw_t *w, const scan_record_t *recs, size_t n)
+{
+    scan_result_t s = {0};
+    if (scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, NULL, &s) != SCAN_OK)
+        fail_msg("%s: scan_body refuses the records: %s", what, s.err_msg);
+    if (s.count != n) fail_msg("%s: %zu records scanned, %zu written", what, s.count, n);
+    for (size_t i = 0; i < n; i++) {
+        const scan_record_t *a = &s.records[i], *b = &recs[i];
+        const scan_slice_t *sa[] = {&a->rec, &a->id, &a->level, &a->source, &a->type};
+        const scan_slice_t *sb[] = {&b->rec, &b->id, &b->level, &b->source, &b->type};
+        for (int k = 0; k < 5; k++)
+            if (sa[k]->off != sb[k]->off || sa[k]->len != sb[k]->len)
+                fail_msg("%s: record %zu slice %d: scanner %u+%u, writer %u+%u", what, i, k,
+                         sa[k]->off, sa[k]->len, sb[k]->off, sb[k]->len);
+        if (a->flags != b->flags)
+            fail_msg("%s: record %zu flags: scanner %u, writer %u", what, i, a->flags, b->flags);
+    }
+    scan_limits_t lim = {.max_depth = w->deepest};
+    if (scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, &lim, &s) != SCAN_OK)
+        fail_msg("%s: refused at max_depth = deepest (%u)", what, w->deepest);
+    lim.max_depth = w->deepest - 1;
+    if (w->deepest > 1 && scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, &lim, &s) != SCAN_ERR_DEPTH)
+        fail_msg("%s: passes at max_depth = deepest - 1 (%u)", what, w->deepest - 1);
+    scan_result_free(&s);
+}
+
 static void test_parse_table(void **state)
 {
     (void)state;
@@ -169,8 +199,10 @@ static void test_parse_table(void **state)
             jsonw_t w;
             jsonw_init(&w, 1 << 20);
             syslog_origin_t o = {"tcp", "10.0.0.1:514", c->now};
-            assert_int_equal(syslog_write_record(&w, &m, &o), 0);
+            scan_record_t sr;
+            assert_int_equal(syslog_write_record_scanned(&w, &m, &o, &sr), 0);
             assert_true(w.len > 0 && w.buf[w.len - 1] == '\n');
+            check_scanned(c->name, &w, &sr, 1);
             json_error_t e;
             json_t *got = json_loadb(w.buf, w.len, 0, &e);
             if (!got) fail_msg("%s: record is not JSON: %s (%.*s)", c->name, e.text, (int)w.len, w.buf);
@@ -257,6 +289,8 @@ static void test_record_bytes(void **state)
         "<%d>Dec  6 19:59:59 host tag[42]: a message",
         "<%d>just text",
         "no pri at all %d",
+        "<%d>1 - h a\\\"p\\p - - - an app name that needs escapes",
+        "<%d>1 - h app - - [id@1 k=\"v\" k=\"w\"][x] sd: deepest 5",
     };
     static const syslog_origin_t origins[] = {
         {"tcp", "127.0.0.1:51234", NOW}, {"udp", NULL, NOW + 7}, {NULL, NULL, NOW + 999999999}};
@@ -270,12 +304,19 @@ static void test_record_bytes(void **state)
                 jsonw_t a, b;
                 jsonw_init(&a, 1 << 16);
                 jsonw_init(&b, 1 << 16);
-                for (int rec = 0; rec < 2; rec++) {
+                scan_record_t sr[2];
+                int recs = m.sd.p ? 1 : 2; /* SD: one record, compared up to its "sd" */
+                for (int rec = 0; rec < recs; rec++) {
                     ref_write(&a, &m, &origins[oi]);
-                    assert_int_equal(syslog_write_record(&b, &m, &origins[oi]), 0);
+                    assert_int_equal(syslog_write_record_scanned(&b, &m, &origins[oi], &sr[rec]), 0);
                 }
+                check_scanned(in, &b, sr, (size_t)recs);
                 assert_int_equal(jsonw_error(&a), 0);
-                if (a.len != b.len || memcmp(a.buf, b.buf, a.len))
+                if (m.sd.p) { /* the reference has no SD: the same bytes up to ,"sd": */
+                    assert_true(b.len > a.len);
+                    assert_memory_equal(a.buf, b.buf, a.len - 3);
+                    assert_memory_equal(b.buf + a.len - 3, ",\"sd\":{", 7);
+                } else if (a.len != b.len || memcmp(a.buf, b.buf, a.len))
                     fail_msg("pri %d shape %zu origin %zu:\n%.*s\n!=\n%.*s", pri, s, oi,
                              (int)b.len, b.buf, (int)a.len, a.buf);
                 jsonw_free(&a);
