@@ -93,7 +93,7 @@ EOF
 # ---- the same records as JSON: what syslog_write_record makes of send.py's
 # messages (peer: a 5-digit port like the sender's), POSTed as NDJSON
 cat > "$TMP/json_send.py" <<'EOF'
-import http.client, json, sys, threading
+import http.client, json, os, sys, threading, time
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 recs = []
 for i in range(4096):
@@ -111,10 +111,16 @@ packets = count // 100
 def run(n):
     c = http.client.HTTPConnection(host, port)
     for j in range(n):
-        c.request("POST", "/api/v1/logs", bodies[j % len(bodies)],
-                  {"Content-Type": "application/x-ndjson"})
-        r = c.getresponse(); r.read()
-        if r.status // 100 != 2: sys.exit("HTTP %d" % r.status)
+        for attempt in range(1000):  # 503/429 (queue full, ...): retried, as logdist-gen does
+            try:
+                c.request("POST", "/api/v1/logs", bodies[j % len(bodies)],
+                          {"Content-Type": "application/x-ndjson"})
+                r = c.getresponse(); r.read()
+            except (http.client.HTTPException, OSError):
+                c.close(); c = http.client.HTTPConnection(host, port); time.sleep(0.05); continue
+            if r.status // 100 == 2: break
+            if r.status not in (429, 503): os._exit(1)
+            c.close(); c = http.client.HTTPConnection(host, port); time.sleep(0.05)
 ts = [threading.Thread(target=run, args=(packets // 4 + (1 if t < packets % 4 else 0),))
       for t in range(4)]
 for t in ts: t.start()
