@@ -21,6 +21,8 @@ struct fwd_decoder {
     fwd_limits_t lim;
     jsonw_t w;
     msgpack_zone zone, ezone; /* the message's objects; one packed entry's */
+    scan_record_t *recs;      /* the scan entries of the records written (fwd_result_t) */
+    size_t nrecs, cap;
 };
 
 /* ---- framing ------------------------------------------------------------ */
@@ -122,6 +124,7 @@ void fwd_decoder_free(fwd_decoder_t *d)
 {
     if (!d) return;
     jsonw_free(&d->w);
+    free(d->recs);
     msgpack_zone_destroy(&d->zone);
     msgpack_zone_destroy(&d->ezone);
     free(d);
@@ -353,6 +356,14 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
     int64_t ns;
     int digits;
     if (entry_time(time, &ns, &digits)) return e->r->error = "bad event time", -EINVAL;
+    if (d->nrecs == d->cap) { /* entries are bounded by max_entries (checked above) */
+        size_t cap = d->cap ? 2 * d->cap : 128;
+        scan_record_t *n = realloc(d->recs, cap * sizeof *n);
+        if (!n) return -ENOMEM;
+        d->recs = n, d->cap = cap;
+    }
+    scan_record_t *sr = &d->recs[d->nrecs];
+    *sr = (scan_record_t){{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0};
     const msgpack_object_map *m = &rec->via.map;
     bool has_msg = false, has_src = false, has_ts = false, has_level = false;
     const char *alt_level = NULL;
@@ -369,17 +380,22 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
         else if (kk == K_ALT_LEVEL && !alt_level) alt_level = known_level(&m->ptr[i].val);
     }
     jsonw_object_begin(w);
+    size_t open = jsonw_len(w) - 1, v0; /* the '{'; where a value starts */
     if (!has_ts) {
         jsonw_raw_key(w, JSONW_LIT("\"timestamp\":"));
         jsonw_time_ns(w, ns, digits);
     }
     if (!has_src) {
         jsonw_raw_key(w, JSONW_LIT("\"source\":"));
+        v0 = jsonw_len(w);
         jsonw_string(w, nz(e->tag->via.str.ptr), e->tag->via.str.size);
+        scan_record_member(sr, w->buf, JSONW_LIT("source"), v0, jsonw_len(w));
     }
     if (!has_level && alt_level) {
         jsonw_raw_key(w, JSONW_LIT("\"level\":"));
+        v0 = jsonw_len(w);
         jsonw_stringz(w, alt_level);
+        scan_record_member(sr, w->buf, JSONW_LIT("level"), v0, jsonw_len(w));
     }
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
@@ -391,17 +407,27 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
             rc = write_value(w, v, 1);
         } else if (kk == K_LEVEL && (lvl = known_level(v))) {
             jsonw_raw_key(w, JSONW_LIT("\"level\":"));
+            v0 = jsonw_len(w);
             jsonw_stringz(w, lvl);
+            scan_record_member(sr, w->buf, JSONW_LIT("level"), v0, jsonw_len(w));
         } else {
             rc = write_key(w, k);
             if (rc) return e->r->error = "a map key is an array, a map or an ext", rc;
+            v0 = jsonw_len(w);
             rc = write_value(w, v, 1);
+            /* the scanner matches the key unescaped: for a str or bin key, its bytes
+             * (the other keys are written as numbers, true, false, null: no field) */
+            if (!rc && (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN))
+                scan_record_member(sr, w->buf, nz(k->via.str.ptr), k->via.str.size, v0,
+                                   jsonw_len(w));
         }
         if (rc) return e->r->error = "a record is too large or too deep", rc;
     }
     jsonw_object_end(w);
+    sr->rec = (scan_slice_t){(uint32_t)open, (uint32_t)(jsonw_len(w) - open)};
     jsonw_newline(w);
     if (jsonw_error(w)) return e->r->error = "the records are too large", jsonw_error(w);
+    d->nrecs++;
     return 0;
 }
 
@@ -548,6 +574,7 @@ int fwd_decode(fwd_decoder_t *d, const char *msg, size_t len, bool want_ping, fw
         rc = -EINVAL, r->error = "not one msgpack value";
     else {
         jsonw_reset(&d->w);
+        d->nrecs = 0;
         rc = decode_obj(d, &o, want_ping, r);
         size_t n = jsonw_len(&d->w);
         if (!rc && r->kind == FWD_MSG_EVENTS && n) {
@@ -558,6 +585,9 @@ int fwd_decode(fwd_decoder_t *d, const char *msg, size_t len, bool want_ping, fw
                 memcpy(r->ndjson, d->w.buf, n);
                 r->ndjson[n] = 0;
                 r->ndjson_len = n;
+                r->recs = d->recs;
+                r->nrecs = d->nrecs;
+                r->depth = d->w.deepest;
             }
         }
     }
