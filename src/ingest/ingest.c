@@ -482,21 +482,21 @@ static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bo
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
 static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool whole_durable,
-                  const char *bound_agent, const char *peer_addr)
+                  const char *bound_agent, const char *peer_addr, const scan_result_t *pre)
 {
     ingest_worker_t *wk = who->wk;
     ingest_t *ing = wk->ing;
     http_req_t *req = who->req;
     waiter_t local = *who;
-    scan_result_t *s = &wk->scan;
+    const scan_result_t *s = pre ? pre : &wk->scan; /* pre: ingest_submit_scanned's table */
     const scan_limits_t *lim = who->inject_done ? &ing->replay_limits : &ing->limits;
-    if (scan_body(p->data, p->len, format, lim, s) != SCAN_OK) {
+    if (!pre && scan_body(p->data, p->len, format, lim, &wk->scan) != SCAN_OK) {
         packet_free(p);
         if (who->inject_done) {
             metrics_reject(REJECT_SYNTAX);
             who->inject_done(who->inject_ctx, -EINVAL, 0);
         } else {
-            refuse_scan(&local, s);
+            refuse_scan(&local, &wk->scan);
         }
         return;
     }
@@ -857,7 +857,7 @@ void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
         p->len = len;
     }
     waiter_t who = {.wk = w, .req = r};
-    admit(&who, p, (scan_format_t)format, want_durable, bound_agent, NULL);
+    admit(&who, p, (scan_format_t)format, want_durable, bound_agent, NULL, NULL);
 }
 
 void ingest_inject(ingest_t *ing, const char *body, size_t len, ingest_inject_fn done, void *ctx)
@@ -882,7 +882,7 @@ void ingest_inject_on(ingest_t *ing, const struct event_base *base, const char *
     p->data = copy;
     p->len = len;
     waiter_t who = {.wk = w, .inject_done = done, .inject_ctx = ctx};
-    admit(&who, p, SCAN_FORMAT_JSON, true, NULL, NULL);
+    admit(&who, p, SCAN_FORMAT_JSON, true, NULL, NULL, NULL);
 }
 
 /* ---- records from other protocols ---------------------------------------- */
@@ -895,8 +895,10 @@ int ingest_room(ingest_t *ing)
     return 0;
 }
 
-void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
-                   ingest_submit_fn done, void *ctx)
+/* ingest_submit and ingest_submit_scanned: pre is NULL (scan the body) or the
+ * front-end's table (checked against the limits by ingest_submit_scanned). */
+static void submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                   const scan_result_t *pre, ingest_submit_fn done, void *ctx)
 {
     ingest_t *ing = w->ing;
     waiter_t who = {.wk = w, .submit_done = done, .submit_ctx = ctx};
@@ -936,7 +938,33 @@ void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, siz
     p->decoded = body;
     p->data = body && len ? body : "";
     p->len = len;
-    admit(&who, p, SCAN_FORMAT_NDJSON, o->whole_durable, o->bound_agent, o->peer_addr);
+    admit(&who, p, SCAN_FORMAT_NDJSON, o->whole_durable, o->bound_agent, o->peer_addr, pre);
+}
+
+void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                   ingest_submit_fn done, void *ctx)
+{
+    submit(w, o, body, len, NULL, done, ctx);
+}
+
+void ingest_submit_scanned(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                           const scan_record_t *recs, size_t count, unsigned depth,
+                           ingest_submit_fn done, void *ctx)
+{
+    /* the scanner's effective limits (scan.h: 0 = the default, depth capped at 4096) */
+    const scan_limits_t *lim = &w->ing->limits;
+    uint32_t max_depth = lim->max_depth ? lim->max_depth : 64;
+    uint32_t max_records = lim->max_records ? lim->max_records : 100000;
+    uint32_t max_bytes = lim->max_record_bytes ? lim->max_record_bytes : 1u << 20;
+    if (max_depth > 4096) max_depth = 4096;
+    bool fits = len <= UINT32_MAX && count <= max_records && depth <= max_depth;
+    for (size_t i = 0; fits && i < count; i++) fits = recs[i].rec.len <= max_bytes;
+    if (!fits) { /* the scanner says what is wrong, exactly as for ingest_submit */
+        submit(w, o, body, len, NULL, done, ctx);
+        return;
+    }
+    scan_result_t pre = {.records = (scan_record_t *)recs, .count = count, .capacity = count};
+    submit(w, o, body, len, &pre, done, ctx);
 }
 
 const struct auth *ingest_auth(const ingest_t *ing)

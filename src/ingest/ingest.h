@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "ingress/http.h"
+#include "record/scan.h"
 #include "store/durable.h"
 #include "store/queue.h"
 
@@ -155,6 +156,22 @@ typedef void (*ingest_submit_fn)(void *ctx, const ingest_verdict_t *v);
  * durable record), else from the WAL's completion after the fsync. */
 void ingest_submit(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
                    ingest_submit_fn done, void *ctx);
+
+/* ingest_submit for a body whose scan the front-end already knows: it wrote
+ * the records itself (record/jsonw.h: valid JSON, valid UTF-8, one object per
+ * line) and recs[0..count) is exactly the table scan_body(body, len,
+ * SCAN_FORMAT_NDJSON) gives (record slices, id/level/source/type slices and
+ * flags) - each caller proves that in its tests against scan_body. `depth` is
+ * the deepest nesting in the body (a record is 1; jsonw_t.deepest). The limits
+ * are still applied: when count, a record's length or depth is over
+ * --max-records-per-packet, --max-record-bytes or --max-depth, or the body
+ * is over 4 GiB, the body goes through ingest_submit (the scanner) instead, so
+ * the verdict is the scanner's. Otherwise the same verdict, queueing and
+ * metrics as ingest_submit, without the second pass over the bytes. recs is
+ * copied (the caller keeps it). */
+void ingest_submit_scanned(ingest_worker_t *w, const ingest_origin_t *o, char *body, size_t len,
+                           const scan_record_t *recs, size_t count, unsigned depth,
+                           ingest_submit_fn done, void *ctx);
 
 /* Would a submission be taken right now (before building it)? 0, or the
  * refusal it would get: -ESHUTDOWN, -ENOBUFS, -EAGAIN. Stream protocols stop

@@ -7,7 +7,8 @@
  *   - ingest_room() is asked before a message is decoded; while it refuses,
  *     the connection stops reading (TCP backpressure) and looks again on a
  *     timer, the message still unconsumed in its buffer;
- *   - a decoded message is one ingest_submit(); reading stays paused until
+ *   - a decoded message is one ingest_submit_scanned() (the decoder gives the
+ *     records' scan entries: ingest does not scan them again); reading stays paused until
  *     the verdict (at once, or after the WAL's fsync for durable records);
  *   - accepted: consumed, and {"ack": chunk} written when the option asked;
  *   - refused with a chunk: consumed without an ack (the client resends after
@@ -220,8 +221,9 @@ static size_t take_message(fwd_conn_t *fc, const char *in, size_t n, size_t len)
     fc->buffered = len;
     conn_pause_read(fc->c);
     char *body = r->ndjson;
-    r->ndjson = NULL; /* taken by ingest_submit */
-    ingest_submit(fl->w, &o, body, r->ndjson_len, on_verdict, fc);
+    r->ndjson = NULL; /* taken by ingest_submit_scanned (the decoder's scan entries: copied) */
+    ingest_submit_scanned(fl->w, &o, body, r->ndjson_len, r->recs, r->nrecs, r->depth, on_verdict,
+                          fc);
     if (!fc->verdict_in) return 0; /* durable: wait for the fsync */
     fc->inflight = false;
     size_t used = fc->skip;

@@ -21,12 +21,8 @@ struct fwd_decoder {
     fwd_limits_t lim;
     jsonw_t w;
     msgpack_zone zone, ezone; /* the message's objects; one packed entry's */
-    /* the last timestamp jsonw_time_ns wrote, reused while the second is the same
-     * (only the fraction digits change): entries of one message mostly share it */
-    int64_t ts_sec;
-    int ts_digits;
-    char ts[48];
-    size_t ts_len;
+    scan_record_t *recs;      /* the scan entries of the records written (fwd_result_t) */
+    size_t nrecs, cap;
 };
 
 /* ---- framing ------------------------------------------------------------ */
@@ -128,6 +124,7 @@ void fwd_decoder_free(fwd_decoder_t *d)
 {
     if (!d) return;
     jsonw_free(&d->w);
+    free(d->recs);
     msgpack_zone_destroy(&d->zone);
     msgpack_zone_destroy(&d->ezone);
     free(d);
@@ -136,10 +133,33 @@ void fwd_decoder_free(fwd_decoder_t *d)
 /* msgpack-c leaves ptr NULL for an empty str/bin/ext: never hand NULL on. */
 static const char *nz(const char *p) { return p ? p : ""; }
 
-static bool is_str(const msgpack_object *o, const char *s)
+static bool is_str_n(const msgpack_object *o, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && !memcmp(o->via.str.ptr, s, n);
+}
+/* o is the str `lit` (a string literal: its length known at compile time) */
+#define is_str(o, lit) is_str_n((o), (lit), sizeof(lit) - 1)
+
+/* The keys of a record that the mapping looks at (emit_entry). */
+enum { K_OTHER = 0, K_MESSAGE, K_SOURCE, K_TIMESTAMP, K_LEVEL, K_ALT_LEVEL, K_LOG };
+
+/* Which of them k is: one length switch, then at most two compares. */
+static int key_kind(const msgpack_object *k)
+{
+    if (k->type != MSGPACK_OBJECT_STR) return K_OTHER;
+    const char *p = k->via.str.ptr;
+    switch (k->via.str.size) {
+    case 3: return !memcmp(p, "log", 3) ? K_LOG : K_OTHER;
+    case 5: return !memcmp(p, "level", 5) ? K_LEVEL : K_OTHER;
+    case 6: return !memcmp(p, "source", 6) ? K_SOURCE : K_OTHER;
+    case 7: return !memcmp(p, "message", 7) ? K_MESSAGE : K_OTHER;
+    case 8: return !memcmp(p, "severity", 8) ? K_ALT_LEVEL : K_OTHER;
+    case 9:
+        return !memcmp(p, "timestamp", 9) ? K_TIMESTAMP
+               : !memcmp(p, "log_level", 9) ? K_ALT_LEVEL
+                                            : K_OTHER;
+    default: return K_OTHER;
+    }
 }
 
 static bool valid_utf8(const uint8_t *s, size_t n)
@@ -190,31 +210,6 @@ static int64_t event_time_ns(const msgpack_object_ext *e)
 static bool is_event_time(const msgpack_object *o)
 {
     return o->type == MSGPACK_OBJECT_EXT && o->via.ext.type == 0 && o->via.ext.size == 8;
-}
-
-/* An RFC 3339 timestamp (ns >= 0) through jsonw_time_ns, or the cached text of
- * the same second with the new fraction. */
-static void write_time(fwd_decoder_t *d, int64_t ns, int digits)
-{
-    jsonw_t *w = &d->w;
-    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-    if (d->ts_len && sec == d->ts_sec && digits == d->ts_digits) {
-        char b[sizeof d->ts];
-        memcpy(b, d->ts, d->ts_len);
-        if (digits == 9) /* "...SS.fffffffffZ" */
-            for (int i = 0; i < 9; i++, frac /= 10) b[d->ts_len - 2 - i] = (char)('0' + frac % 10);
-        jsonw_string(w, b, d->ts_len);
-        return;
-    }
-    size_t mark = jsonw_len(w);
-    jsonw_time_ns(w, ns, digits);
-    d->ts_len = 0;
-    if (jsonw_error(w) || (digits != 0 && digits != 9)) return;
-    const char *q = memchr(w->buf + mark, '"', jsonw_len(w) - mark);
-    size_t n = q ? jsonw_len(w) - (size_t)(q - w->buf) : 0; /* "...Z" with its quotes */
-    if (n < 3 || n - 2 > sizeof d->ts || q[n - 2] != 'Z') return;
-    memcpy(d->ts, q + 1, n - 2);
-    d->ts_len = n - 2, d->ts_sec = sec, d->ts_digits = digits;
 }
 
 static int write_value(jsonw_t *w, const msgpack_object *o, unsigned depth);
@@ -361,51 +356,78 @@ static int emit_entry(fwd_decoder_t *d, emit_t *e, const msgpack_object *time,
     int64_t ns;
     int digits;
     if (entry_time(time, &ns, &digits)) return e->r->error = "bad event time", -EINVAL;
+    if (d->nrecs == d->cap) { /* entries are bounded by max_entries (checked above) */
+        size_t cap = d->cap ? 2 * d->cap : 128;
+        scan_record_t *n = realloc(d->recs, cap * sizeof *n);
+        if (!n) return -ENOMEM;
+        d->recs = n, d->cap = cap;
+    }
+    scan_record_t *sr = &d->recs[d->nrecs];
+    *sr = (scan_record_t){{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0};
     const msgpack_object_map *m = &rec->via.map;
     bool has_msg = false, has_src = false, has_ts = false, has_level = false;
     const char *alt_level = NULL;
+    /* the kind of each key, kept for the second pass (the first KINDS keys) */
+    enum { KINDS = 64 };
+    unsigned char kinds[KINDS];
     for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key;
-        if (is_str(k, "message")) has_msg = true;
-        else if (is_str(k, "source")) has_src = true;
-        else if (is_str(k, "timestamp")) has_ts = true;
-        else if (is_str(k, "level")) has_level = true;
-        else if ((is_str(k, "severity") || is_str(k, "log_level")) && !alt_level)
-            alt_level = known_level(&m->ptr[i].val);
+        int kk = key_kind(&m->ptr[i].key);
+        if (i < KINDS) kinds[i] = (unsigned char)kk;
+        if (kk == K_MESSAGE) has_msg = true;
+        else if (kk == K_SOURCE) has_src = true;
+        else if (kk == K_TIMESTAMP) has_ts = true;
+        else if (kk == K_LEVEL) has_level = true;
+        else if (kk == K_ALT_LEVEL && !alt_level) alt_level = known_level(&m->ptr[i].val);
     }
     jsonw_object_begin(w);
+    size_t open = jsonw_len(w) - 1, v0; /* the '{'; where a value starts */
     if (!has_ts) {
-        jsonw_keyz(w, "timestamp");
-        write_time(d, ns, digits);
+        jsonw_raw_key(w, JSONW_LIT("\"timestamp\":"));
+        jsonw_time_ns(w, ns, digits);
     }
     if (!has_src) {
-        jsonw_keyz(w, "source");
+        jsonw_raw_key(w, JSONW_LIT("\"source\":"));
+        v0 = jsonw_len(w);
         jsonw_string(w, nz(e->tag->via.str.ptr), e->tag->via.str.size);
+        scan_record_member(sr, w->buf, JSONW_LIT("source"), v0, jsonw_len(w));
     }
     if (!has_level && alt_level) {
-        jsonw_keyz(w, "level");
+        jsonw_raw_key(w, JSONW_LIT("\"level\":"));
+        v0 = jsonw_len(w);
         jsonw_stringz(w, alt_level);
+        scan_record_member(sr, w->buf, JSONW_LIT("level"), v0, jsonw_len(w));
     }
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
         const char *lvl;
         int rc = 0;
-        if (!has_msg && is_str(k, "log")) {
-            jsonw_keyz(w, "message");
+        int kk = i < KINDS ? kinds[i] : key_kind(k);
+        if (!has_msg && kk == K_LOG) {
+            jsonw_raw_key(w, JSONW_LIT("\"message\":"));
             rc = write_value(w, v, 1);
-        } else if (is_str(k, "level") && (lvl = known_level(v))) {
-            jsonw_keyz(w, "level");
+        } else if (kk == K_LEVEL && (lvl = known_level(v))) {
+            jsonw_raw_key(w, JSONW_LIT("\"level\":"));
+            v0 = jsonw_len(w);
             jsonw_stringz(w, lvl);
+            scan_record_member(sr, w->buf, JSONW_LIT("level"), v0, jsonw_len(w));
         } else {
             rc = write_key(w, k);
             if (rc) return e->r->error = "a map key is an array, a map or an ext", rc;
+            v0 = jsonw_len(w);
             rc = write_value(w, v, 1);
+            /* the scanner matches the key unescaped: for a str or bin key, its bytes
+             * (the other keys are written as numbers, true, false, null: no field) */
+            if (!rc && (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN))
+                scan_record_member(sr, w->buf, nz(k->via.str.ptr), k->via.str.size, v0,
+                                   jsonw_len(w));
         }
         if (rc) return e->r->error = "a record is too large or too deep", rc;
     }
     jsonw_object_end(w);
+    sr->rec = (scan_slice_t){(uint32_t)open, (uint32_t)(jsonw_len(w) - open)};
     jsonw_newline(w);
     if (jsonw_error(w)) return e->r->error = "the records are too large", jsonw_error(w);
+    d->nrecs++;
     return 0;
 }
 
@@ -552,6 +574,7 @@ int fwd_decode(fwd_decoder_t *d, const char *msg, size_t len, bool want_ping, fw
         rc = -EINVAL, r->error = "not one msgpack value";
     else {
         jsonw_reset(&d->w);
+        d->nrecs = 0;
         rc = decode_obj(d, &o, want_ping, r);
         size_t n = jsonw_len(&d->w);
         if (!rc && r->kind == FWD_MSG_EVENTS && n) {
@@ -562,6 +585,9 @@ int fwd_decode(fwd_decoder_t *d, const char *msg, size_t len, bool want_ping, fw
                 memcpy(r->ndjson, d->w.buf, n);
                 r->ndjson[n] = 0;
                 r->ndjson_len = n;
+                r->recs = d->recs;
+                r->nrecs = d->nrecs;
+                r->depth = d->w.deepest;
             }
         }
     }

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record/scan.h"
+
 #define FWD_MAX_DEPTH 24      /* msgpack nesting of one message (msgpack-c stops at 32) */
 #define FWD_CHUNK_MAX 128     /* bytes of an option's "chunk" */
 #define FWD_NAME_MAX 255      /* bytes of a PING's hostname, salt, digest, user */
@@ -61,6 +63,12 @@ typedef struct fwd_result {
      * when there are no entries) */
     char *ndjson;
     size_t ndjson_len, entries;
+    /* the records' scan entries, exactly scan_body(ndjson, SCAN_FORMAT_NDJSON)'s
+     * (owned by the decoder: valid until its next fwd_decode), and the deepest
+     * nesting (a record is 1): for ingest_submit_scanned */
+    const scan_record_t *recs;
+    size_t nrecs;
+    unsigned depth;
     bool has_chunk;
     bool chunk_is_bin;              /* the chunk came as bin (echoed as bin) */
     char chunk[FWD_CHUNK_MAX];

@@ -20,21 +20,21 @@ const char *level_from_otel(int n)
 
 const char *level_from_text(const char *s, size_t len)
 {
+#define LV(t, l) {t, sizeof(t) - 1, l}
     static const struct {
-        const char *text, *level;
+        const char *text;
+        size_t len; /* of text: compared first, no strlen per call */
+        const char *level;
     } names[] = {
-        {"trace", "TRACE"},   {"debug", "DEBUG"},     {"info", "INFO"},
-        {"information", "INFO"}, {"informational", "INFO"}, {"notice", "INFO"},
-        {"warn", "WARN"},     {"warning", "WARN"},    {"error", "ERROR"},
-        {"err", "ERROR"},     {"fatal", "FATAL"},     {"critical", "FATAL"},
-        {"crit", "FATAL"},    {"alert", "FATAL"},     {"emerg", "FATAL"},
-        {"emergency", "FATAL"}, {"panic", "FATAL"},
+        LV("trace", "TRACE"),   LV("debug", "DEBUG"),     LV("info", "INFO"),
+        LV("information", "INFO"), LV("informational", "INFO"), LV("notice", "INFO"),
+        LV("warn", "WARN"),     LV("warning", "WARN"),    LV("error", "ERROR"),
+        LV("err", "ERROR"),     LV("fatal", "FATAL"),     LV("critical", "FATAL"),
+        LV("crit", "FATAL"),    LV("alert", "FATAL"),     LV("emerg", "FATAL"),
+        LV("emergency", "FATAL"), LV("panic", "FATAL"),
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *t = names[i].text;
-        size_t n = 0;
-        while (t[n]) n++;
-        if (n == len && !strncasecmp(s, t, len)) return names[i].level;
-    }
+#undef LV
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].len == len && !strncasecmp(s, names[i].text, len)) return names[i].level;
     return NULL;
 }

@@ -19,6 +19,10 @@
  * for its verdict (durable records waiting for the WAL's fsync) pauses
  * reading too: nothing more is read from that connection before its durable
  * records are on disk.
+ *
+ * Submissions go through ingest_submit_scanned: the writer reports each
+ * record's scan entry as it writes it (syslog_write_record_scanned), so ingest
+ * does not scan the bytes again (the limits still apply; see ingest.h).
  */
 #include "proto/syslog.h"
 
@@ -61,6 +65,7 @@ struct syslog_listener {
     size_t max_msg;
     size_t max_record;      /* a record never exceeds the scanner's bound */
     jsonw_t jw;             /* the submission being built (one loop: one writer) */
+    scan_record_t *recs;    /* its records' scan entries (BATCH_RECORDS) */
     /* UDP */
     int fd;
     struct event *ev;
@@ -112,7 +117,8 @@ static int add_message(syslog_listener_t *l, const char *msg, size_t len,
         return 0;
     }
     size_t mark = jsonw_len(&l->jw);
-    r = syslog_write_record(&l->jw, &m, o);
+    r = c->records < BATCH_RECORDS ? syslog_write_record_scanned(&l->jw, &m, o, &l->recs[c->records])
+                                   : -ENOBUFS; /* never: the callers stop at BATCH_RECORDS */
     if (!r && jsonw_len(&l->jw) - mark > l->max_record) {
         jsonw_truncate(&l->jw, mark);
         r = -E2BIG;
@@ -244,6 +250,7 @@ static int udp_batch(syslog_listener_t *l)
     if (dropped) METRIC_ADD(syslog_udp_dropped, dropped);
     if (c.records) {
         size_t blen;
+        unsigned depth = l->jw.deepest;
         char *body = jsonw_take(&l->jw, &blen);
         udp_sub_t *s = body ? malloc(sizeof *s) : NULL;
         if (!s) {
@@ -257,7 +264,7 @@ static int udp_batch(syslog_listener_t *l)
             char *end = first_peer[0] == '[' ? strchr(ip, ']') : strrchr(ip, ':');
             if (end) *end = '\0';
             ingest_origin_t org = {.peer_addr = ip};
-            ingest_submit(l->w, &org, body, blen, udp_verdict, s);
+            ingest_submit_scanned(l->w, &org, body, blen, l->recs, c.records, depth, udp_verdict, s);
         }
     }
     return n < UDP_BATCH ? -EAGAIN : 0;
@@ -501,6 +508,7 @@ static size_t sc_submit(sconn_t *sc, size_t bytes, const counts_t *c, bool bad)
 {
     syslog_listener_t *l = sc->l;
     size_t blen;
+    unsigned depth = l->jw.deepest;
     char *body = jsonw_take(&l->jw, &blen);
     sub_t *s = body ? calloc(1, sizeof *s) : NULL;
     if (!s) {
@@ -513,7 +521,7 @@ static size_t sc_submit(sconn_t *sc, size_t bytes, const counts_t *c, bool bad)
     sc->inflight = s;
     ingest_origin_t org = {.peer_addr = conn_peer_addr(sc->c)};
     s->in_submit = true;
-    ingest_submit(l->w, &org, body, blen, sc_verdict, s);
+    ingest_submit_scanned(l->w, &org, body, blen, l->recs, c->records, depth, sc_verdict, s);
     s->in_submit = false;
     if (!s->done) { /* durable records: nothing more is read until they are on disk */
         sc_pause(sc);
@@ -675,6 +683,8 @@ syslog_listener_t *syslog_listener_new(struct event_base *base, ingest_worker_t 
     /* a record can be ~6x its message (escapes) plus metadata: the writer's bound
      * leaves room for one more after the soft batch bound */
     jsonw_init(&l->jw, BATCH_BYTES + 6 * l->max_msg + 65536);
+    l->recs = malloc(BATCH_RECORDS * sizeof *l->recs);
+    if (!l->recs) goto err;
     char host[256];
     uint16_t port;
     if (parse_url(url, &l->kind, host, sizeof host, &port)) {
@@ -716,5 +726,6 @@ void syslog_listener_free(syslog_listener_t *l)
     free(l->addrs);
     free(l->cmsg);
     jsonw_free(&l->jw);
+    free(l->recs);
     free(l);
 }

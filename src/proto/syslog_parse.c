@@ -505,57 +505,156 @@ static int write_sd(jsonw_t *w, const syslog_msg_t *m)
     return 0;
 }
 
-int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+/* The constant members of a record, pre-escaped (jsonw_raw_*): what
+ * level_from_syslog, syslog_facility_name and syslog_severity_name give, written
+ * once here; tests/unit/test_syslog_parse.c checks every PRI against a record
+ * written one call at a time with those functions. */
+typedef struct {
+    const char *s;
+    size_t n;
+} frag_t;
+#define FRAG(lit) {(lit), sizeof(lit) - 1}
+static const frag_t level_frag[8] = {
+    FRAG("\"level\":\"FATAL\""),
+    FRAG("\"level\":\"FATAL\""),
+    FRAG("\"level\":\"FATAL\""),
+    FRAG("\"level\":\"ERROR\""),
+    FRAG("\"level\":\"WARN\""),
+    FRAG("\"level\":\"INFO\""),
+    FRAG("\"level\":\"INFO\""),
+    FRAG("\"level\":\"DEBUG\""),
+};
+static const frag_t facility_frag[24] = {
+    FRAG("\"facility\":\"kern\",\"facility_code\":0"),
+    FRAG("\"facility\":\"user\",\"facility_code\":1"),
+    FRAG("\"facility\":\"mail\",\"facility_code\":2"),
+    FRAG("\"facility\":\"daemon\",\"facility_code\":3"),
+    FRAG("\"facility\":\"auth\",\"facility_code\":4"),
+    FRAG("\"facility\":\"syslog\",\"facility_code\":5"),
+    FRAG("\"facility\":\"lpr\",\"facility_code\":6"),
+    FRAG("\"facility\":\"news\",\"facility_code\":7"),
+    FRAG("\"facility\":\"uucp\",\"facility_code\":8"),
+    FRAG("\"facility\":\"cron\",\"facility_code\":9"),
+    FRAG("\"facility\":\"authpriv\",\"facility_code\":10"),
+    FRAG("\"facility\":\"ftp\",\"facility_code\":11"),
+    FRAG("\"facility\":\"ntp\",\"facility_code\":12"),
+    FRAG("\"facility\":\"security\",\"facility_code\":13"),
+    FRAG("\"facility\":\"console\",\"facility_code\":14"),
+    FRAG("\"facility\":\"solaris-cron\",\"facility_code\":15"),
+    FRAG("\"facility\":\"local0\",\"facility_code\":16"),
+    FRAG("\"facility\":\"local1\",\"facility_code\":17"),
+    FRAG("\"facility\":\"local2\",\"facility_code\":18"),
+    FRAG("\"facility\":\"local3\",\"facility_code\":19"),
+    FRAG("\"facility\":\"local4\",\"facility_code\":20"),
+    FRAG("\"facility\":\"local5\",\"facility_code\":21"),
+    FRAG("\"facility\":\"local6\",\"facility_code\":22"),
+    FRAG("\"facility\":\"local7\",\"facility_code\":23"),
+};
+static const frag_t severity_frag[8] = {
+    FRAG("\"severity\":\"emerg\",\"pri\":"),
+    FRAG("\"severity\":\"alert\",\"pri\":"),
+    FRAG("\"severity\":\"crit\",\"pri\":"),
+    FRAG("\"severity\":\"err\",\"pri\":"),
+    FRAG("\"severity\":\"warning\",\"pri\":"),
+    FRAG("\"severity\":\"notice\",\"pri\":"),
+    FRAG("\"severity\":\"info\",\"pri\":"),
+    FRAG("\"severity\":\"debug\",\"pri\":"),
+};
+#define RAW_KEY(w, lit) jsonw_raw_key((w), JSONW_LIT(lit))
+#define RAW_MEMBERS(w, lit) jsonw_raw_members((w), JSONW_LIT(lit))
+
+/* The slice of a string value written at w->buf[v0..v1) ("..."): its contents
+ * as the scanner reports them, with `flag` set in *flags when they hold an escape. */
+static scan_slice_t str_slice(const jsonw_t *w, size_t v0, size_t v1, uint32_t *flags,
+                              uint32_t flag)
+{
+    if (v1 < v0 + 2) return (scan_slice_t){0, 0}; /* not written (the writer's error) */
+    if (memchr(w->buf + v0 + 1, '\\', v1 - v0 - 2)) *flags |= flag;
+    return (scan_slice_t){(uint32_t)(v0 + 1), (uint32_t)(v1 - v0 - 2)};
+}
+
+/* Keys and constant values go out as pre-escaped fragments (one reserve and
+ * one copy each, no escaping scan), the rest through the escaping writer; the
+ * bytes are those of the same record written one call at a time.
+ * rec (may be NULL): the record's scan entry, filled on success. */
+static int write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o,
+                        scan_record_t *rec)
 {
     size_t mark = jsonw_len(w);
     int sev = m->pri & 7, fac = m->pri >> 3;
+    if (m->pri < 0 || m->pri > 191) return -EINVAL; /* syslog_parse never gives one */
+    scan_record_t sr = {0};
     jsonw_object_begin(w);
-    KEY(w, "timestamp");
+    size_t open = jsonw_len(w) - 1; /* the '{' */
+    RAW_KEY(w, "\"timestamp\":");
     if (m->has_time)
         jsonw_time_ns(w, m->time_ns, m->time_digits);
     else
         jsonw_time_ns(w, o->received_ns, 6);
-    KEY(w, "level");
-    jsonw_stringz(w, level_from_syslog(sev));
-    KV_SPAN(w, "source", m->app);
-    KEY(w, "type");
-    jsonw_stringz(w, "syslog");
-    KEY(w, "message");
-    jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
-    KEY(w, "metadata");
-    jsonw_object_begin(w);
-    KV_SPAN(w, "hostname", m->hostname);
-    KEY(w, "facility");
-    jsonw_stringz(w, syslog_facility_name(fac));
-    KEY(w, "facility_code");
-    jsonw_int(w, fac);
-    KEY(w, "severity");
-    jsonw_stringz(w, syslog_severity_name(sev));
-    KEY(w, "pri");
-    jsonw_int(w, m->pri);
-    if (!m->pri_given) {
-        KEY(w, "pri_default");
-        jsonw_bool(w, true);
+    jsonw_raw_members(w, level_frag[sev].s, level_frag[sev].n);
+    /* "level":"NAME" ends the text: NAME is n - 10 bytes before the closing quote */
+    sr.level = (scan_slice_t){(uint32_t)(jsonw_len(w) - 1 - (level_frag[sev].n - 10)),
+                              (uint32_t)(level_frag[sev].n - 10)};
+    if (m->app.p) {
+        RAW_KEY(w, "\"source\":");
+        size_t v0 = jsonw_len(w);
+        jsonw_string(w, m->app.p, m->app.n);
+        sr.source = str_slice(w, v0, jsonw_len(w), &sr.flags, SCAN_REC_SOURCE_ESCAPED);
     }
-    KV_SPAN(w, "procid", m->procid);
-    KV_SPAN(w, "msgid", m->msgid);
-    KEY(w, "format");
-    jsonw_stringz(w, m->format == SYSLOG_RFC5424 ? "rfc5424" : "rfc3164");
+    RAW_KEY(w, "\"type\":\"syslog\",\"message\":");
+    /* ... syslog","message": ends the text: "syslog" starts 18 bytes before the end */
+    sr.type = (scan_slice_t){(uint32_t)(jsonw_len(w) - 18), 6};
+    jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
+    RAW_KEY(w, "\"metadata\":");
+    jsonw_object_begin(w);
+    if (m->hostname.p) {
+        RAW_KEY(w, "\"hostname\":");
+        jsonw_string(w, m->hostname.p, m->hostname.n);
+    }
+    jsonw_raw_members(w, facility_frag[fac].s, facility_frag[fac].n);
+    jsonw_raw_key(w, severity_frag[sev].s, severity_frag[sev].n);
+    jsonw_int(w, m->pri);
+    if (!m->pri_given) RAW_MEMBERS(w, "\"pri_default\":true");
+    if (m->procid.p) {
+        RAW_KEY(w, "\"procid\":");
+        jsonw_string(w, m->procid.p, m->procid.n);
+    }
+    if (m->msgid.p) {
+        RAW_KEY(w, "\"msgid\":");
+        jsonw_string(w, m->msgid.p, m->msgid.n);
+    }
+    if (m->format == SYSLOG_RFC5424)
+        RAW_MEMBERS(w, "\"format\":\"rfc5424\"");
+    else
+        RAW_MEMBERS(w, "\"format\":\"rfc3164\"");
     if (o->transport) {
-        KEY(w, "transport");
+        RAW_KEY(w, "\"transport\":");
         jsonw_stringz(w, o->transport);
     }
     if (o->peer) {
-        KEY(w, "peer");
+        RAW_KEY(w, "\"peer\":");
         jsonw_stringz(w, o->peer);
     }
     int r = m->sd.p ? write_sd(w, m) : 0;
     jsonw_object_end(w);
     jsonw_object_end(w);
+    sr.rec = (scan_slice_t){(uint32_t)open, (uint32_t)(jsonw_len(w) - open)};
     jsonw_newline(w);
     if (!r) r = jsonw_error(w);
     if (r) jsonw_truncate(w, mark);
+    else if (rec) *rec = sr;
     return r;
+}
+
+int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+{
+    return write_record(w, m, o, NULL);
+}
+
+int syslog_write_record_scanned(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o,
+                                scan_record_t *rec)
+{
+    return write_record(w, m, o, rec);
 }
 
 /* ---- framing ------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "record/jsonw.h"
+#include "record/scan.h"
 
 /* A PRI of a message that has none (rsyslog's default: user.notice). */
 #define SYSLOG_DEFAULT_PRI 13
@@ -68,6 +69,12 @@ typedef struct {
 /* Append m as one record and its '\n' to w. On error (jsonw's bound or
  * ENOMEM) w is back where it was and the error is returned (-E2BIG/-ENOMEM). */
 int syslog_write_record(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o);
+/* syslog_write_record, and on success *rec = the entry scan_body(SCAN_FORMAT_NDJSON)
+ * gives for this record when the body is w's buffer from its start (offsets
+ * into w->buf; the body must stay under 4 GiB): for ingest_submit_scanned.
+ * tests/unit/test_syslog_parse.c and fuzz_syslog check it against scan_body. */
+int syslog_write_record_scanned(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o,
+                                scan_record_t *rec);
 
 /* Facility and severity names (RFC 5424 6.2.1): "user", "local0"... NULL
  * outside 0..23 / 0..7. */

@@ -30,6 +30,7 @@ void jsonw_reset(jsonw_t *w)
 {
     jsonw_truncate(w, 0);
     w->replaced = 0;
+    w->deepest = 0;
 }
 
 void jsonw_truncate(jsonw_t *w, size_t len)
@@ -117,6 +118,7 @@ static void open_level(jsonw_t *w, char c)
     }
     putc1(w, c);
     w->need_comma[++w->depth] = false;
+    if (w->depth > w->deepest) w->deepest = w->depth;
 }
 
 static void close_level(jsonw_t *w, char c)
@@ -344,6 +346,42 @@ void jsonw_newline(jsonw_t *w)
     if (w->depth == 0) w->need_comma[0] = false; /* NDJSON: the next record starts afresh */
 }
 
+void jsonw_raw_members(jsonw_t *w, const char *text, size_t len)
+{
+    before_value(w);
+    put(w, text, len);
+}
+
+void jsonw_raw_key(jsonw_t *w, const char *text, size_t len)
+{
+    before_value(w);
+    put(w, text, len);
+    w->after_key = true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" of the second `sec` into w->tc (the cache): false when
+ * gmtime cannot or the year has not 4 digits. */
+static bool time_fill(jsonw_t *w, int64_t sec)
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if ((int64_t)t != sec || !gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+        return false;
+    /* by hand (strftime and snprintf were most of the cost) */
+    int f[6] = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
+    size_t n = 0;
+    for (int k = 0; k < 6; k++) {
+        int width = k ? 2 : 4;
+        for (int d = width - 1, v = f[k]; d >= 0; d--, v /= 10) w->tc[n + (size_t)d] = (char)('0' + v % 10);
+        n += (size_t)width;
+        if (sep[k]) w->tc[n++] = sep[k];
+    }
+    w->tc_sec = sec;
+    w->tc_ok = true;
+    return true;
+}
+
 void jsonw_time_ns(jsonw_t *w, int64_t ns, int digits)
 {
     int64_t sec = ns / 1000000000, frac = ns % 1000000000;
@@ -351,29 +389,26 @@ void jsonw_time_ns(jsonw_t *w, int64_t ns, int digits)
         frac += 1000000000;
         sec--;
     }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    char b[64];
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+    if (!(w->tc_ok && w->tc_sec == sec) && !time_fill(w, sec)) {
         jsonw_null(w);
         return;
     }
-    /* "YYYY-MM-DDTHH:MM:SS" by hand (strftime and snprintf were most of the cost) */
-    int f[6] = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
-    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
-    size_t n = 0;
-    for (int k = 0; k < 6; k++) {
-        int width = k ? 2 : 4;
-        for (int d = width - 1, v = f[k]; d >= 0; d--, v /= 10) b[n + (size_t)d] = (char)('0' + v % 10);
-        n += (size_t)width;
-        if (sep[k]) b[n++] = sep[k];
-    }
-    if (digits == 3 || digits == 6 || digits == 9) {
+    if (digits != 3 && digits != 6 && digits != 9) digits = 0;
+    /* '"', the 19 cached bytes, '.' and the digits, 'Z', '"': plain ASCII, no escaping */
+    size_t n = sizeof w->tc + (digits ? 1 + (size_t)digits : 0) + 3;
+    before_value(w);
+    if (!reserve(w, n)) return;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    memcpy(o, w->tc, sizeof w->tc);
+    o += sizeof w->tc;
+    if (digits) {
         int64_t v = digits == 3 ? frac / 1000000 : digits == 6 ? frac / 1000 : frac;
-        b[n++] = '.';
-        for (int d = digits - 1; d >= 0; d--, v /= 10) b[n + (size_t)d] = (char)('0' + v % 10);
-        n += (size_t)digits;
+        *o++ = '.';
+        for (int d = digits - 1; d >= 0; d--, v /= 10) o[d] = (char)('0' + v % 10);
+        o += digits;
     }
-    b[n++] = 'Z';
-    jsonw_string(w, b, n);
+    *o++ = 'Z';
+    *o++ = '"';
+    w->len += n;
 }

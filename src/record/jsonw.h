@@ -36,15 +36,22 @@ typedef struct jsonw {
     int err;        /* 0, -ENOMEM or -E2BIG: sticky until jsonw_reset */
     size_t replaced; /* invalid UTF-8 sequences written as U+FFFD */
     unsigned depth;
+    unsigned deepest; /* the deepest depth reached since init/reset (a record is 1):
+                         what the scanner's max_depth must allow (ingest_submit_scanned) */
     bool need_comma[JSONW_MAX_DEPTH + 1]; /* per level: a value was written */
     bool after_key;  /* a key was written: the next value follows it */
+    /* jsonw_time_ns's cache: "YYYY-MM-DDTHH:MM:SS" of the second tc_sec, valid when
+     * tc_ok (a writer serves one connection or loop: records mostly share a second) */
+    bool tc_ok;
+    int64_t tc_sec;
+    char tc[19];
 } jsonw_t;
 
 /* An empty writer that will hold at most `max` bytes. No allocation yet. */
 void jsonw_init(jsonw_t *w, size_t max);
 /* Free the buffer (if not taken). */
 void jsonw_free(jsonw_t *w);
-/* Forget what was written (keep the buffer) and clear the error. */
+/* Forget what was written (keep the buffer), clear the error and `deepest`. */
 void jsonw_reset(jsonw_t *w);
 /* Back to `len` bytes (a mark taken with jsonw_len at depth 0, between
  * values): drop a record that could not be finished. Clears the error. */
@@ -75,11 +82,25 @@ void jsonw_hex(jsonw_t *w, const uint8_t *b, size_t n);
 /* Already-valid JSON text as one value (the caller vouches for it: only
  * for text that came out of a JSON parser or this writer). */
 void jsonw_raw_value(jsonw_t *w, const char *json, size_t len);
+/* Pre-escaped constant text (string literals of the caller, written with one
+ * reserve and one copy, no escaping scan). The caller vouches that it is valid
+ * JSON of the stated shape; the writer places the comma before it and keeps its
+ * state as if the same members had been written one call at a time:
+ *   jsonw_raw_members: one or more whole members of the current object,
+ *     `"k":v` or `"a":1,"b":"x"` (afterwards: as after a value);
+ *   jsonw_raw_key: zero or more whole members then a key and its colon,
+ *     `"k":` or `"a":1,"k":` (afterwards: as after jsonw_key, a value follows).
+ * JSONW_LIT("...") gives a literal and its length. */
+void jsonw_raw_members(jsonw_t *w, const char *text, size_t len);
+void jsonw_raw_key(jsonw_t *w, const char *text, size_t len);
+#define JSONW_LIT(s) (s), (sizeof(s) - 1)
 /* A raw byte between values: the NDJSON record separator '\n' at depth 0. */
 void jsonw_newline(jsonw_t *w);
 
 /* Write "YYYY-MM-DDTHH:MM:SS.fffffffffZ" (RFC 3339, UTC) for nanoseconds since
- * the epoch; `digits` fraction digits (0, 3, 6 or 9). */
+ * the epoch; `digits` fraction digits (0, 3, 6 or 9). The date and time of the
+ * last second written are cached in the writer (no gmtime while the second is
+ * the same). Out of gmtime's range or past year 9999: null. */
 void jsonw_time_ns(jsonw_t *w, int64_t ns, int digits);
 
 #endif

@@ -610,6 +610,20 @@ static void set_other_field(const ctx_t *c, scan_record_t *r, int f, const uchar
     }
 }
 
+void scan_record_member(scan_record_t *r, const char *body, const char *k, size_t kn, size_t v0,
+                        size_t v1)
+{
+    int f = match_record_key((const uchar *)k, kn);
+    if (f == F_NONE || v1 <= v0) return;
+    ctx_t c = {0};
+    c.base = (const uchar *)body;
+    const uchar *vs = c.base + v0, *ve = c.base + v1;
+    if (*vs == '"' && v1 - v0 >= 2)
+        set_string_field(&c, r, f, vs + 1, ve - 1, memchr(vs + 1, '\\', v1 - v0 - 2) != NULL);
+    else
+        set_other_field(&c, r, f, vs, ve);
+}
+
 /*
  * Scans one record object whose '{' is at p, with `depth` containers open around it,
  * appends it to the record table with its top-level fields. Returns the position after

@@ -130,6 +130,18 @@ typedef struct {
 int scan_body(const char *body, size_t len, scan_format_t format, const scan_limits_t *limits,
               scan_result_t *out);
 
+/*
+ * For front-ends that write records themselves (ingest_submit_scanned): what
+ * scan_body does to record entry r for one top-level member of the record, in
+ * the order written - the key's unescaped bytes k[0..kn) and the value's JSON
+ * text body[v0..v1) (valid JSON: a string with its quotes, a number, true...).
+ * The same field match, slices (offsets from body), escape flags, "last one
+ * wins" and critical rules as the scanner. r starts zeroed with r->rec set by
+ * the caller.
+ */
+void scan_record_member(scan_record_t *r, const char *body, const char *k, size_t kn, size_t v0,
+                        size_t v1);
+
 /* Free the record table of a result. Safe on a zeroed result. */
 void scan_result_free(scan_result_t *out);
 

@@ -80,6 +80,29 @@ static void check_decode(const char *p, size_t n, bool ping)
             if (s != SCAN_OK && s != SCAN_ERR_DEPTH && s != SCAN_ERR_RECORD_SIZE)
                 fail("records do not scan", n);
             if (s == SCAN_OK && g_res.count != r.entries) fail("record count", n);
+            /* the decoder's scan entries are exactly the scanner's (no limits in the way),
+             * and r.depth is the least max_depth that passes */
+            scan_limits_t big = {.max_depth = 4096, .max_records = UINT32_MAX,
+                                 .max_record_bytes = UINT32_MAX};
+            if (scan_body(r.ndjson, r.ndjson_len, SCAN_FORMAT_NDJSON, &big, &g_res) != SCAN_OK)
+                fail("records do not scan without limits", n);
+            if (g_res.count != r.nrecs) fail("scan entry count", n);
+            for (size_t i = 0; i < r.nrecs; i++) {
+                const scan_record_t *a = &g_res.records[i], *b = &r.recs[i];
+                if (a->rec.off != b->rec.off || a->rec.len != b->rec.len || a->id.off != b->id.off ||
+                    a->id.len != b->id.len || a->level.off != b->level.off ||
+                    a->level.len != b->level.len || a->source.off != b->source.off ||
+                    a->source.len != b->source.len || a->type.off != b->type.off ||
+                    a->type.len != b->type.len || a->flags != b->flags)
+                    fail("scan entry differs from scan_body's", n);
+            }
+            big.max_depth = r.depth;
+            if (scan_body(r.ndjson, r.ndjson_len, SCAN_FORMAT_NDJSON, &big, &g_res) != SCAN_OK)
+                fail("refused at max_depth = depth", n);
+            big.max_depth = r.depth - 1;
+            if (r.depth > 1 &&
+                scan_body(r.ndjson, r.ndjson_len, SCAN_FORMAT_NDJSON, &big, &g_res) != SCAN_ERR_DEPTH)
+                fail("passes at max_depth = depth - 1", n);
         }
         free(r.ndjson);
     }

@@ -12,6 +12,9 @@
  *      holding an object with timestamp, level (one of ours), type "syslog",
  *      message and metadata {facility, severity, pri, format...}; a writer
  *      bound too small leaves the writer exactly as it was;
+ *   4. the scan entry syslog_write_record_scanned gives is exactly scan_body's
+ *      (NDJSON) for the record, and the writer's deepest depth is what the
+ *      scanner's max_depth must allow (passes at it, refused one below);
  *   3. framing: every message is at most the bound and lies inside the input;
  *      consumed never exceeds what was given and a call consumes or asks for
  *      more (no stall); the sequence of messages, oversize and bad frames is
@@ -86,8 +89,24 @@ static void check_message(const char *in, size_t len)
     syslog_origin_t o = {"tcp", "127.0.0.1:514", 1781481600LL * 1000000000LL};
     jsonw_t w;
     jsonw_init(&w, 1 << 22);
-    if (syslog_write_record(&w, &m, &o) || jsonw_len(&w) == 0) fail("write record");
+    scan_record_t sr;
+    if (syslog_write_record_scanned(&w, &m, &o, &sr) || jsonw_len(&w) == 0) fail("write record");
     check_record(w.buf, w.len);
+    scan_result_t sc = {0};
+    if (scan_body(w.buf, w.len, SCAN_FORMAT_NDJSON, NULL, &sc) != SCAN_OK || sc.count != 1)
+        fail("scan_body refuses the record");
+    const scan_record_t *a = &sc.records[0];
+    if (a->rec.off != sr.rec.off || a->rec.len != sr.rec.len || a->id.off != sr.id.off ||
+        a->id.len != sr.id.len || a->level.off != sr.level.off || a->level.len != sr.level.len ||
+        a->source.off != sr.source.off || a->source.len != sr.source.len ||
+        a->type.off != sr.type.off || a->type.len != sr.type.len || a->flags != sr.flags)
+        fail("scan entry differs from scan_body's");
+    scan_limits_t lim = {.max_depth = w.deepest};
+    if (scan_body(w.buf, w.len, SCAN_FORMAT_NDJSON, &lim, &sc) != SCAN_OK) fail("deepest refused");
+    lim.max_depth = w.deepest - 1;
+    if (w.deepest > 1 && scan_body(w.buf, w.len, SCAN_FORMAT_NDJSON, &lim, &sc) != SCAN_ERR_DEPTH)
+        fail("deepest - 1 passes");
+    scan_result_free(&sc);
     /* a bound too small: an error and the writer as it was */
     size_t full = jsonw_len(&w);
     jsonw_t s;

@@ -7,7 +7,8 @@
  *     members), integer and EventTime, each row of the mapping (docs/protocols/
  *     forward.md) with the exact NDJSON expected, and the invalid inputs (bad msgpack,
  *     wrong shapes, bad times, bad options, bad gzip, a gzip bomb, too many entries,
- *     output over its bound, PING where none is due and vice versa);
+ *     output over its bound, PING where none is due and vice versa); for every
+ *     decoded message, the decoder's scan entries against scan_body's;
  *   - the handshake digest against a value computed with Python's hashlib, and the
  *     HELO / PONG / ack builders unpacked back with msgpack-c.
  */
@@ -286,6 +287,36 @@ static void b_keys(msgpack_packer *pk)
     msgpack_pack_bin_with_body(pk, "bk", 2), S(pk, "bin");
 }
 
+/* The fields the scanner extracts (id, level, source, type, critical) in every
+ * form: number and string ids, escapes, bin keys, repeats (the last one wins), a
+ * non-string that makes a field absent, critical true then a string. Two
+ * entries (Forward mode), so that the offsets of the second record count too. */
+static void b_scan_fields(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    S(pk, "t\"ag");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint32(pk, 1700000000);
+    msgpack_pack_map(pk, 7);
+    msgpack_pack_int(pk, -12), S(pk, "neg");
+    S(pk, "id"), msgpack_pack_int(pk, -12);
+    msgpack_pack_bin_with_body(pk, "type", 4), S(pk, "a\\b");
+    S(pk, "critical"), msgpack_pack_true(pk);
+    KV(pk, "level", "Err");
+    S(pk, "level"), msgpack_pack_int(pk, 3);
+    KV(pk, "source", "s\n");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint32(pk, 1700000001);
+    msgpack_pack_map(pk, 6);
+    KV(pk, "id", "x\"y");
+    S(pk, "critical"), msgpack_pack_true(pk);
+    S(pk, "critical"), S(pk, "true");
+    KV(pk, "severity", "warning");
+    S(pk, "type"), msgpack_pack_double(pk, 1.5);
+    KV(pk, "ty\\pe", "v");
+}
+
 static void b_empty_forward(msgpack_packer *pk)
 {
     msgpack_pack_array(pk, 3);
@@ -433,6 +464,12 @@ static const decode_case_t DECODES[] = {
     {"non-string keys", b_keys, false, 0,
      "{" TS ",\"source\":\"t\",\"-3\":\"neg\",\"7\":\"pos\",\"false\":\"no\",\"null\":\"nil\","
      "\"bk\":\"bin\"}\n", 1, NULL},
+    {"scanned fields: ids, escapes, bin keys, repeats, critical", b_scan_fields, false, 0,
+     "{" TS ",\"-12\":\"neg\",\"id\":-12,\"type\":\"a\\\\b\","
+     "\"critical\":true,\"level\":\"ERROR\",\"level\":3,\"source\":\"s\\n\"}\n"
+     "{\"timestamp\":\"2023-11-14T22:13:21Z\",\"source\":\"t\\\"ag\",\"level\":\"WARN\","
+     "\"id\":\"x\\\"y\",\"critical\":true,\"critical\":\"true\",\"severity\":\"warning\","
+     "\"type\":1.5,\"ty\\\\pe\":\"v\"}\n", 2, NULL},
     {"empty Forward: no records, bin chunk", b_empty_forward, false, 0, NULL, 0, "\x01\x02"},
     {"PING during the handshake", b_ping, true, 0, NULL, 0, NULL},
     {"top level is a map", b_top_map, false, -EINVAL, NULL, 0, NULL},
@@ -471,6 +508,35 @@ static fwd_decoder_t *new_decoder(void)
     return d;
 }
 
+/* The decoder's scan entries (fwd_result_t.recs) are exactly scan_body's for
+ * its NDJSON, and .depth is the least max_depth that passes. */
+static void check_scanned(const char *what, const fwd_result_t *r)
+{
+    scan_result_t s = {0};
+    if (scan_body(r->ndjson, r->ndjson_len, SCAN_FORMAT_NDJSON, NULL, &s) != SCAN_OK)
+        fail_msg("%s: scan_body refuses the records: %s", what, s.err_msg);
+    if (s.count != r->nrecs) fail_msg("%s: %zu scanned, %zu entries", what, s.count, r->nrecs);
+    for (size_t i = 0; i < r->nrecs; i++) {
+        const scan_record_t *a = &s.records[i], *b = &r->recs[i];
+        const scan_slice_t *sa[] = {&a->rec, &a->id, &a->level, &a->source, &a->type};
+        const scan_slice_t *sb[] = {&b->rec, &b->id, &b->level, &b->source, &b->type};
+        for (int k = 0; k < 5; k++)
+            if (sa[k]->off != sb[k]->off || sa[k]->len != sb[k]->len)
+                fail_msg("%s: record %zu slice %d: scanner %u+%u, decoder %u+%u", what, i, k,
+                         sa[k]->off, sa[k]->len, sb[k]->off, sb[k]->len);
+        if (a->flags != b->flags)
+            fail_msg("%s: record %zu flags: scanner %u, decoder %u", what, i, a->flags, b->flags);
+    }
+    scan_limits_t lim = {.max_depth = r->depth};
+    if (scan_body(r->ndjson, r->ndjson_len, SCAN_FORMAT_NDJSON, &lim, &s) != SCAN_OK)
+        fail_msg("%s: refused at max_depth = depth (%u)", what, r->depth);
+    lim.max_depth = r->depth - 1;
+    if (r->depth > 1 && scan_body(r->ndjson, r->ndjson_len, SCAN_FORMAT_NDJSON, &lim, &s) !=
+                            SCAN_ERR_DEPTH)
+        fail_msg("%s: passes at max_depth = depth - 1", what);
+    scan_result_free(&s);
+}
+
 static void test_decode_table(void **state)
 {
     (void)state;
@@ -493,6 +559,7 @@ static void test_decode_table(void **state)
                 fail_msg("%s:\n got  %s\n want %s", c->name, r.ndjson ? r.ndjson : "(null)",
                          c->ndjson);
             if (!c->entries && r.ndjson) fail_msg("%s: output without entries", c->name);
+            if (r.ndjson) check_scanned(c->name, &r);
             if (!c->chunk != !r.has_chunk) fail_msg("%s: chunk presence", c->name);
             if (c->chunk && (r.chunk_len != strlen(c->chunk) ||
                              memcmp(r.chunk, c->chunk, r.chunk_len)))

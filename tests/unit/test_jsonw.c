@@ -6,7 +6,10 @@
  * output is parsed back by jansson and compared with what the input means
  * (the input itself when it is valid UTF-8, else the input with each invalid
  * sequence replaced by U+FFFD); plus structure (commas, nesting, NDJSON), the
- * bounds (max bytes, depth), numbers, hex and RFC 3339 times.
+ * bounds (max bytes, depth), numbers, hex and RFC 3339 times (and the
+ * writer's per-second time cache against fresh writers); the pre-escaped
+ * constant fragments (jsonw_raw_members / jsonw_raw_key) byte-for-byte against
+ * the same members written one call at a time, and parsed by jansson.
  */
 #include <errno.h>
 #include <math.h>
@@ -259,12 +262,168 @@ static void test_bounds(void **state)
     jsonw_free(&w);
 }
 
+/* One writer reused over many times (its per-second cache hit, missed, and
+ * reused after take/reset/truncate) writes what a fresh writer writes. */
+static void test_time_cache(void **state)
+{
+    static const int64_t base = 1700000000LL * 1000000000LL;
+    static const int64_t steps[] = {0, 1, 999999999, 1000000000, 1000000001, -1, -1000000000,
+                                    86400LL * 1000000000LL, 5, 0, INT64_MAX - base, -base - 1};
+    static const int digit_set[] = {0, 3, 6, 9, 7};
+    jsonw_t w;
+    jsonw_init(&w, 1 << 16);
+    for (size_t i = 0; i < N(steps); i++) {
+        for (size_t k = 0; k < N(digit_set); k++) {
+            int64_t ns = base + steps[i];
+            jsonw_t f;
+            jsonw_init(&f, 256);
+            jsonw_time_ns(&f, ns, digit_set[k]);
+            char *want = take(&f);
+            jsonw_free(&f);
+            jsonw_array_begin(&w);
+            jsonw_time_ns(&w, ns, digit_set[k]);
+            jsonw_array_end(&w);
+            char *got = take(&w); /* take: the cache outlives the buffer */
+            size_t wl = strlen(want);
+            assert_int_equal(strlen(got), wl + 2);
+            assert_memory_equal(got + 1, want, wl);
+            free(got);
+            free(want);
+        }
+    }
+    /* after a value and after a key: commas as jsonw_string places them */
+    jsonw_object_begin(&w);
+    jsonw_keyz(&w, "a");
+    jsonw_time_ns(&w, 0, 3);
+    jsonw_keyz(&w, "b");
+    jsonw_time_ns(&w, 999, 9);
+    jsonw_object_end(&w);
+    char *out = take(&w);
+    assert_string_equal(out, "{\"a\":\"1970-01-01T00:00:00.000Z\","
+                             "\"b\":\"1970-01-01T00:00:00.000000999Z\"}");
+    free(out);
+    /* the far ends of int64 nanoseconds, then the cached second again */
+    jsonw_array_begin(&w);
+    jsonw_time_ns(&w, INT64_MIN, 9);
+    jsonw_time_ns(&w, 0, 0);
+    jsonw_array_end(&w);
+    out = take(&w);
+    assert_string_equal(out, "[\"1677-09-21T00:12:43.145224192Z\",\"1970-01-01T00:00:00Z\"]");
+    free(out);
+    jsonw_free(&w);
+}
+
+/* jsonw_raw_members / jsonw_raw_key: the same bytes and state as the members
+ * written one call at a time (first member, later member, nested, after a
+ * record's newline), and jansson reads the result. */
+static void build(jsonw_t *w, bool raw)
+{
+    for (int rec = 0; rec < 2; rec++) {
+        jsonw_object_begin(w);
+        if (raw) {
+            jsonw_raw_key(w, JSONW_LIT("\"timestamp\":"));
+        } else {
+            jsonw_keyz(w, "timestamp");
+        }
+        jsonw_time_ns(w, 1700000000123456789LL, 6);
+        if (raw) {
+            jsonw_raw_members(w, JSONW_LIT("\"level\":\"info\""));
+            jsonw_raw_key(w, JSONW_LIT("\"type\":\"syslog\",\"message\":"));
+        } else {
+            jsonw_keyz(w, "level");
+            jsonw_stringz(w, "info");
+            jsonw_keyz(w, "type");
+            jsonw_stringz(w, "syslog");
+            jsonw_keyz(w, "message");
+        }
+        jsonw_stringz(w, "a \"quoted\"\n message");
+        if (raw) jsonw_raw_key(w, JSONW_LIT("\"metadata\":"));
+        else jsonw_keyz(w, "metadata");
+        jsonw_object_begin(w);
+        if (raw) { /* raw members first in an object, then a key */
+            jsonw_raw_members(w, JSONW_LIT("\"facility\":\"local0\",\"facility_code\":16"));
+            jsonw_raw_key(w, JSONW_LIT("\"severity\":\"info\",\"pri\":"));
+        } else {
+            jsonw_keyz(w, "facility");
+            jsonw_stringz(w, "local0");
+            jsonw_keyz(w, "facility_code");
+            jsonw_int(w, 16);
+            jsonw_keyz(w, "severity");
+            jsonw_stringz(w, "info");
+            jsonw_keyz(w, "pri");
+        }
+        jsonw_int(w, 134);
+        if (raw) jsonw_raw_members(w, JSONW_LIT("\"format\":\"rfc5424\""));
+        else {
+            jsonw_keyz(w, "format");
+            jsonw_stringz(w, "rfc5424");
+        }
+        jsonw_keyz(w, "empty");
+        jsonw_object_begin(w);
+        if (raw) jsonw_raw_members(w, JSONW_LIT("\"only\":[1,{\"x\":null}]"));
+        else {
+            jsonw_keyz(w, "only");
+            jsonw_array_begin(w);
+            jsonw_int(w, 1);
+            jsonw_object_begin(w);
+            jsonw_keyz(w, "x");
+            jsonw_null(w);
+            jsonw_object_end(w);
+            jsonw_array_end(w);
+        }
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+        jsonw_newline(w);
+    }
+}
+
+static void test_raw_fragments(void **state)
+{
+    jsonw_t a, b;
+    jsonw_init(&a, 4096);
+    jsonw_init(&b, 4096);
+    build(&a, false);
+    build(&b, true);
+    char *ta = take(&a), *tb = take(&b);
+    assert_string_equal(tb, ta);
+    /* both records parse, with the fields written */
+    const char *line2 = strchr(tb, '\n') + 1;
+    for (const char *p = tb; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        json_error_t err;
+        json_t *j = json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, &err);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "type")), "syslog");
+        assert_string_equal(json_string_value(json_object_get(j, "message")),
+                            "a \"quoted\"\n message");
+        json_t *md = json_object_get(j, "metadata");
+        assert_int_equal(json_integer_value(json_object_get(md, "pri")), 134);
+        assert_int_equal(json_integer_value(json_object_get(md, "facility_code")), 16);
+        assert_int_equal(json_object_size(md), 6);
+        json_decref(j);
+    }
+    assert_true(line2 > tb);
+    free(ta);
+    free(tb);
+    /* the bound applies: nothing partial past max */
+    jsonw_t c;
+    jsonw_init(&c, 10);
+    jsonw_object_begin(&c);
+    jsonw_raw_key(&c, JSONW_LIT("\"a_long_key\":"));
+    assert_int_equal(jsonw_error(&c), -E2BIG);
+    assert_true(jsonw_len(&c) <= 10);
+    jsonw_free(&c);
+    jsonw_free(&a);
+    jsonw_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings),     cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_structure),   cmocka_unit_test(test_hex_and_raw),
         cmocka_unit_test(test_times),       cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_time_cache),  cmocka_unit_test(test_raw_fragments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

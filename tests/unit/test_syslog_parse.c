@@ -4,7 +4,8 @@
  * checked field by field against the record it becomes (parsed back with
  * jansson; a null in the expectation means "absent"), each invalid one
  * against its error; the framing table is run on the whole stream and byte
- * by byte, which must give the same messages.
+ * by byte, which must give the same messages. The scan entries the writer
+ * gives (syslog_write_record_scanned) are compared with scan_body's.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -154,6 +155,35 @@ static void expect_subset(const char *what, json_t *want, json_t *got)
     }
 }
 
+
+/* The scan entries syslog_write_record_scanned gave for w's records are
+ * exactly scan_body's, and w->deepest is the least --max-depth that passes. */
+static void check_scanned(const char *what, const jsonw_t *w, const scan_record_t *recs, size_t n)
+{
+    scan_result_t s = {0};
+    if (scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, NULL, &s) != SCAN_OK)
+        fail_msg("%s: scan_body refuses the records: %s", what, s.err_msg);
+    if (s.count != n) fail_msg("%s: %zu records scanned, %zu written", what, s.count, n);
+    for (size_t i = 0; i < n; i++) {
+        const scan_record_t *a = &s.records[i], *b = &recs[i];
+        const scan_slice_t *sa[] = {&a->rec, &a->id, &a->level, &a->source, &a->type};
+        const scan_slice_t *sb[] = {&b->rec, &b->id, &b->level, &b->source, &b->type};
+        for (int k = 0; k < 5; k++)
+            if (sa[k]->off != sb[k]->off || sa[k]->len != sb[k]->len)
+                fail_msg("%s: record %zu slice %d: scanner %u+%u, writer %u+%u", what, i, k,
+                         sa[k]->off, sa[k]->len, sb[k]->off, sb[k]->len);
+        if (a->flags != b->flags)
+            fail_msg("%s: record %zu flags: scanner %u, writer %u", what, i, a->flags, b->flags);
+    }
+    scan_limits_t lim = {.max_depth = w->deepest};
+    if (scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, &lim, &s) != SCAN_OK)
+        fail_msg("%s: refused at max_depth = deepest (%u)", what, w->deepest);
+    lim.max_depth = w->deepest - 1;
+    if (w->deepest > 1 && scan_body(w->buf, w->len, SCAN_FORMAT_NDJSON, &lim, &s) != SCAN_ERR_DEPTH)
+        fail_msg("%s: passes at max_depth = deepest - 1 (%u)", what, w->deepest - 1);
+    scan_result_free(&s);
+}
+
 static void test_parse_table(void **state)
 {
     (void)state;
@@ -169,8 +199,10 @@ static void test_parse_table(void **state)
             jsonw_t w;
             jsonw_init(&w, 1 << 20);
             syslog_origin_t o = {"tcp", "10.0.0.1:514", c->now};
-            assert_int_equal(syslog_write_record(&w, &m, &o), 0);
+            scan_record_t sr;
+            assert_int_equal(syslog_write_record_scanned(&w, &m, &o, &sr), 0);
             assert_true(w.len > 0 && w.buf[w.len - 1] == '\n');
+            check_scanned(c->name, &w, &sr, 1);
             json_error_t e;
             json_t *got = json_loadb(w.buf, w.len, 0, &e);
             if (!got) fail_msg("%s: record is not JSON: %s (%.*s)", c->name, e.text, (int)w.len, w.buf);
@@ -183,6 +215,114 @@ static void test_parse_table(void **state)
             jsonw_free(&w);
         }
         free(in);
+    }
+}
+
+/* The record as the writer wrote it before its constant members became
+ * pre-escaped fragments: one jsonw call per key and value, with the names of
+ * level_from_syslog / syslog_facility_name / syslog_severity_name. */
+static void ref_span(jsonw_t *w, const char *k, syslog_span_t v)
+{
+    if (v.p) {
+        jsonw_keyz(w, k);
+        jsonw_string(w, v.p, v.n);
+    }
+}
+
+static void ref_write(jsonw_t *w, const syslog_msg_t *m, const syslog_origin_t *o)
+{
+    static const char *const lv[8] = {"FATAL", "FATAL", "FATAL", "ERROR",
+                                      "WARN",  "INFO",  "INFO",  "DEBUG"};
+    int sev = m->pri & 7, fac = m->pri >> 3;
+    jsonw_object_begin(w);
+    jsonw_keyz(w, "timestamp");
+    jsonw_time_ns(w, m->has_time ? m->time_ns : o->received_ns, m->has_time ? m->time_digits : 6);
+    jsonw_keyz(w, "level");
+    jsonw_stringz(w, lv[sev]);
+    ref_span(w, "source", m->app);
+    jsonw_keyz(w, "type");
+    jsonw_stringz(w, "syslog");
+    jsonw_keyz(w, "message");
+    jsonw_string(w, m->msg.p ? m->msg.p : "", m->msg.n);
+    jsonw_keyz(w, "metadata");
+    jsonw_object_begin(w);
+    ref_span(w, "hostname", m->hostname);
+    jsonw_keyz(w, "facility");
+    jsonw_stringz(w, syslog_facility_name(fac));
+    jsonw_keyz(w, "facility_code");
+    jsonw_int(w, fac);
+    jsonw_keyz(w, "severity");
+    jsonw_stringz(w, syslog_severity_name(sev));
+    jsonw_keyz(w, "pri");
+    jsonw_int(w, m->pri);
+    if (!m->pri_given) {
+        jsonw_keyz(w, "pri_default");
+        jsonw_bool(w, true);
+    }
+    ref_span(w, "procid", m->procid);
+    ref_span(w, "msgid", m->msgid);
+    jsonw_keyz(w, "format");
+    jsonw_stringz(w, m->format == SYSLOG_RFC5424 ? "rfc5424" : "rfc3164");
+    if (o->transport) {
+        jsonw_keyz(w, "transport");
+        jsonw_stringz(w, o->transport);
+    }
+    if (o->peer) {
+        jsonw_keyz(w, "peer");
+        jsonw_stringz(w, o->peer);
+    }
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_newline(w);
+}
+
+/* Every PRI (and none), both formats, with and without the optional fields and
+ * the origin's: the record is byte for byte the reference's. Two records per
+ * writer (the second one after a newline, as in a batch). */
+static void test_record_bytes(void **state)
+{
+    (void)state;
+    static const char *const shapes[] = {
+        "<%d>1 2026-12-06T20:00:00.123456+00:00 web-01.example.com nginx 1000 ACCESS - GET / \"x\"",
+        "<%d>1 - - - - - -",
+        "<%d>1 2003-10-11T22:14:15Z h app - - - \xC3\xA9t\xC3\xA9 \x01 tab\t",
+        "<%d>Dec  6 19:59:59 host tag[42]: a message",
+        "<%d>just text",
+        "no pri at all %d",
+        "<%d>1 - h a\\\"p\\p - - - an app name that needs escapes",
+        "<%d>1 - h app - - [id@1 k=\"v\" k=\"w\"][x] sd: deepest 5",
+    };
+    static const syslog_origin_t origins[] = {
+        {"tcp", "127.0.0.1:51234", NOW}, {"udp", NULL, NOW + 7}, {NULL, NULL, NOW + 999999999}};
+    for (int pri = 0; pri <= 191; pri++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            for (size_t oi = 0; oi < sizeof origins / sizeof origins[0]; oi++) {
+                char in[512];
+                int n = snprintf(in, sizeof in, shapes[s], pri);
+                syslog_msg_t m;
+                assert_int_equal(syslog_parse(in, (size_t)n, NOW, &m), 0);
+                jsonw_t a, b;
+                jsonw_init(&a, 1 << 16);
+                jsonw_init(&b, 1 << 16);
+                scan_record_t sr[2];
+                int recs = m.sd.p ? 1 : 2; /* SD: one record, compared up to its "sd" */
+                for (int rec = 0; rec < recs; rec++) {
+                    ref_write(&a, &m, &origins[oi]);
+                    assert_int_equal(syslog_write_record_scanned(&b, &m, &origins[oi], &sr[rec]), 0);
+                }
+                check_scanned(in, &b, sr, (size_t)recs);
+                assert_int_equal(jsonw_error(&a), 0);
+                if (m.sd.p) { /* the reference has no SD: the same bytes up to ,"sd": */
+                    assert_true(b.len > a.len);
+                    assert_memory_equal(a.buf, b.buf, a.len - 3);
+                    assert_memory_equal(b.buf + a.len - 3, ",\"sd\":{", 7);
+                } else if (a.len != b.len || memcmp(a.buf, b.buf, a.len))
+                    fail_msg("pri %d shape %zu origin %zu:\n%.*s\n!=\n%.*s", pri, s, oi,
+                             (int)b.len, b.buf, (int)a.len, a.buf);
+                jsonw_free(&a);
+                jsonw_free(&b);
+            }
+        }
     }
 }
 
@@ -338,6 +478,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_table),    cmocka_unit_test(test_write_bounded),
+        cmocka_unit_test(test_record_bytes),
         cmocka_unit_test(test_sd_param_limit), cmocka_unit_test(test_names),
         cmocka_unit_test(test_framing_table),  cmocka_unit_test(test_framing_detect),
     };
