@@ -7,7 +7,7 @@
 # omfile) and syslog-ng (syslog() source -> file()) receiving the same stream.
 # logdist-gen's records are smaller (225 B) than the syslog records (372 B), so a
 # third phase makes the comparison like for like: JSON ingest of the very records
-# the syslog phase produces (the mapping of docs/protocols/syslog.md applied to
+# the syslog phase produces (the mapping of docs/PROTOCOLS.md applied to
 # the sender's messages by json_send.py, NDJSON, 100 records per POST, 4
 # keep-alive connections) - its ratio is reported beside logdist-gen's.
 #

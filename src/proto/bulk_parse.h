@@ -28,7 +28,7 @@
  *                                        400 illegal_argument_exception
  *   - A document is validated with the ingest scanner (record/scan.h: strict
  *     RFC 8259, UTF-8, depth), so what is taken here passes ingest's own scan.
- *   - Mapping (docs/protocols/elasticsearch.md): the document's bytes are
+ *   - Mapping (docs/PROTOCOLS.md): the document's bytes are
  *     kept as they are; fields are added at the end of the object (written
  *     with record/jsonw.h) only when the document has no top-level key of
  *     that name (whatever its value): `type` <- the index; `timestamp` <-

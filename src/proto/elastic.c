@@ -1,6 +1,6 @@
 /*
  * elastic.c - the Elasticsearch API front-end (see elastic.h and
- * docs/protocols/elasticsearch.md): routing of every request of the
+ * docs/PROTOCOLS.md): routing of every request of the
  * --elasticsearch-listen server, the answers a shipper probes before it
  * sends (GET /, /_license, /_xpack, /_cluster/health, template and ILM
  * calls), Basic / ApiKey / Bearer credentials mapped onto our tokens, and

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -327,9 +328,11 @@ forward_listener_t *forward_listener_new(struct event_base *base, ingest_worker_
     };
     fl->dec = fwd_decoder_new(&lim);
     if (!fl->dec) goto err;
-    if (gethostname(fl->hostname, sizeof fl->hostname - 8)) strcpy(fl->hostname, "localhost");
-    fl->hostname[sizeof fl->hostname - 9] = 0;
-    strcat(fl->hostname, "-logdist"); /* never the client's own name (clients check) */
+    char name[sizeof fl->hostname - 8] = "localhost";
+    if (gethostname(name, sizeof name)) snprintf(name, sizeof name, "localhost");
+    name[sizeof name - 1] = 0;
+    /* never the client's own name (clients check) */
+    snprintf(fl->hostname, sizeof fl->hostname, "%s-logdist", name);
     fl->ops = (framer_ops_t){
         .name = "forward",
         .open = fwd_open,

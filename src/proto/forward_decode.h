@@ -16,7 +16,7 @@
  *     (option "compressed": "gzip": the bin is one or more gzip members,
  *     decompressed at most limits.max_decoded bytes). Or the PING of the
  *     shared-key handshake. A message is decoded whole or refused whole.
- *   - the record mapping (docs/protocols/forward.md has the table): the
+ *   - the record mapping (docs/PROTOCOLS.md has the table): the
  *     record map's entries in order, with tag -> "source" unless the record
  *     has one, time -> "timestamp" unless the record has one, "log" renamed
  *     "message" when there is no "message", "level" normalised (and, when

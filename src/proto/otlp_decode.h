@@ -4,7 +4,7 @@
  * in application/x-protobuf (protoc-c code generated from src/proto/otlp/) or
  * application/json (OTLP/JSON, parsed with jansson), becomes NDJSON: one record
  * per LogRecord, written with record/jsonw.h. The field mapping is in
- * docs/protocols/otlp.md (and tested row by row in tests/unit/test_otlp_decode.c).
+ * docs/PROTOCOLS.md (and tested row by row in tests/unit/test_otlp_decode.c).
  *
  * Contract:
  *   - the whole request is checked before any record is written: wire format

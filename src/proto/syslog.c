@@ -1,6 +1,6 @@
 /*
  * syslog.c - the syslog receiver's I/O (see syslog.h; the parsing and the
- * record mapping are the pure proto/syslog_parse.c; docs/protocols/syslog.md
+ * record mapping are the pure proto/syslog_parse.c; docs/PROTOCOLS.md
  * says how it behaves for a sender).
  *
  * UDP: one non-blocking socket per udp:// URL on the loop, read with recvmmsg

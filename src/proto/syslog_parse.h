@@ -5,7 +5,7 @@
  *   - syslog_parse(): one message (a UDP datagram or one frame of a stream)
  *     into its fields, RFC 5424 or RFC 3164/BSD detected per message;
  *   - syslog_write_record(): those fields as one JSON record (record/jsonw.h),
- *     mapped as docs/protocols/syslog.md says;
+ *     mapped as docs/PROTOCOLS.md says;
  *   - syslog_framer_*: the stream framing of TCP/TLS (RFC 6587), octet
  *     counting or LF, detected from the first byte of the connection as the
  *     syslog-ng syslog() source does, with the message size bound applied

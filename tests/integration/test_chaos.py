@@ -876,9 +876,12 @@ class MemoryLimitTest(ChaosCase):
         self.assertGreater(s["records_accepted"], 0, s)
         self.assertGreater(s["throttled"] + s["errors"], 0, "the memory limit never pushed back")
         # RSS is polled every 50 ms, so a client at full speed overshoots the shedding
-        # point (90 %) a little (measured: peak 88-91 MiB): bound the peak at the limit
-        # + 8 MiB (+ 32 under ASan, whose allocator holds on to freed memory)
-        slack = (32 if SANITIZED else 8) * MiB
+        # point (90 %): by 88-91 MiB on the machine this bound was first set on, but
+        # 88-115 MiB on a 2-CPU machine of 2026-12-06 with the very same binary
+        # (d1384b5, five runs: 102, 105, 106, 115; current main: 89-105). Bound the peak
+        # at the limit + 24 MiB (+ 32 under ASan, whose allocator holds on to freed
+        # memory): without the limit the 1 GiB queue budget lets RSS grow far past it.
+        slack = (32 if SANITIZED else 24) * MiB
         self.assertLess(hwm * 1024, limit + slack, "VmHWM %.1f MiB" % (hwm / 1024))
         self.assert_nothing_lost(d, [an], [ids, manual], what="memory limit")
 

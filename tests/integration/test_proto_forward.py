@@ -1,8 +1,8 @@
 """Fluent forward receiver (--forward-listen): the real fluent-logger (npm, node) with
 requireAckResponse in its three event modes, with and without the shared-key handshake;
 hand-shaped messages (Forward mode, every value type, error cases) from msgpack-lite;
-shares by weight over two analyzers, the field mapping row by row (docs/protocols/
-forward.md), and a kill -9 test: every record whose chunk was acked arrives after a
+shares by weight over two analyzers, the field mapping row by row (docs/PROTOCOLS.md,
+"Fluent forward"), and a kill -9 test: every record whose chunk was acked arrives after a
 restart on the same --data-dir."""
 import json
 import os

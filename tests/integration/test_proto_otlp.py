@@ -132,7 +132,7 @@ class OtlpCase(LogdistTestCase):
 class SdkTest(OtlpCase):
 
     def check_record(self, rec, service):
-        """Every mapped field of a record otlp_send.js sent (docs/protocols/otlp.md)."""
+        """Every mapped field of a record otlp_send.js sent (docs/PROTOCOLS.md)."""
         md = rec["metadata"]
         attrs = md["attributes"]
         i = attrs["n"]

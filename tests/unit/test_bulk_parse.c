@@ -4,7 +4,7 @@
  *     delete/update refused per item, bad JSON, CRLF, a last line without
  *     '\n', blank lines, huge lines, limits (items, record bytes, depth,
  *     action bytes), whole-request failures that take nothing;
- *   - mapping, case by case (docs/protocols/elasticsearch.md): the exact
+ *   - mapping, case by case (docs/PROTOCOLS.md): the exact
  *     record each document becomes;
  *   - invariants on every case: each record line is one JSON object that
  *     jansson parses without duplicate keys, and that the ingest scanner

@@ -4,8 +4,8 @@
  *     oversize counts and lengths, nesting at and past FWD_MAX_DEPTH);
  *   - fwd_decode over messages built with msgpack-c's packer: every mode (Message,
  *     Forward, PackedForward as bin and as str, CompressedPackedForward with two gzip
- *     members), integer and EventTime, each row of the mapping (docs/protocols/
- *     forward.md) with the exact NDJSON expected, and the invalid inputs (bad msgpack,
+ *     members), integer and EventTime, each row of the mapping (docs/PROTOCOLS.md,
+ *     "Fluent forward") with the exact NDJSON expected, and the invalid inputs (bad msgpack,
  *     wrong shapes, bad times, bad options, bad gzip, a gzip bomb, too many entries,
  *     output over its bound, PING where none is due and vice versa); for every
  *     decoded message, the decoder's scan entries against scan_body's;

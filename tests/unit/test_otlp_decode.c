@@ -8,7 +8,7 @@
  *     nesting past OTLP_MAX_VALUE_DEPTH, bad id lengths);
  *   - per-record refusals (over max-record-bytes, deeper than max-depth) next to
  *     records that are kept; too many LogRecords (-E2BIG).
- * The mapping rows are those of docs/protocols/otlp.md.
+ * The mapping rows are those of docs/PROTOCOLS.md.
  */
 #include <errno.h>
 #include <jansson.h>
