@@ -257,25 +257,15 @@ void ingest_set_resource(ingest_t *ing, const resource_t *res)
     ing->res = res;
 }
 
-/* Compare the media type of a Content-Type value (before ';', case-insensitive). */
-static bool media_is(const char *ct, const char *type)
-{
-    while (*ct == ' ' || *ct == '\t') ct++;
-    size_t n = strlen(type);
-    if (strncasecmp(ct, type, n)) return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t') ct++;
-    return *ct == 0 || *ct == ';';
-}
-
 /* Map Content-Type to a scan format; -1 when unsupported. */
 static int format_of(const char *ct)
 {
     if (!ct || !*ct) return SCAN_FORMAT_JSON;
-    if (media_is(ct, "application/json") || media_is(ct, "text/json")) return SCAN_FORMAT_JSON;
-    if (media_is(ct, "application/x-ndjson") || media_is(ct, "application/ndjson") ||
-        media_is(ct, "application/jsonlines") || media_is(ct, "application/x-jsonlines") ||
-        media_is(ct, "application/json-lines"))
+    if (http_media_is(ct, "application/json") || http_media_is(ct, "text/json"))
+        return SCAN_FORMAT_JSON;
+    if (http_media_is(ct, "application/x-ndjson") || http_media_is(ct, "application/ndjson") ||
+        http_media_is(ct, "application/jsonlines") || http_media_is(ct, "application/x-jsonlines") ||
+        http_media_is(ct, "application/json-lines"))
         return SCAN_FORMAT_NDJSON;
     return -1;
 }
@@ -312,15 +302,6 @@ static bool durable_hdr_is_critical(const http_req_t *r)
 {
     const char *v = http_req_header(r, "X-Logdist-Durability");
     return v && !strcasecmp(v, "critical");
-}
-
-/* Content-Encoding: 1 gzip, 0 identity (or none), -1 anything else. */
-static int gzip_of(const http_req_t *r)
-{
-    const char *enc = http_req_header(r, "Content-Encoding");
-    if (!enc || !*enc || !strcasecmp(enc, "identity")) return 0;
-    if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) return 1;
-    return -1;
 }
 
 /* Mark the durable records of p (p->seqs[i] = 1); returns how many. */
@@ -779,7 +760,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
                "Content-Type must be application/json or application/x-ndjson", -1, 0);
         return;
     }
-    if (gzip_of(r) < 0) {
+    if (http_req_gzip(r) < 0) {
         reject(r, REJECT_ENCODING, 415, "Content-Encoding must be gzip or identity", -1, 0);
         return;
     }
@@ -813,7 +794,7 @@ void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
     const config_t *cfg = ing->cfg;
     const char *bound_agent = http_req_user(r);
     int format = format_of(http_req_header(r, "Content-Type")); /* checked by on_head */
-    bool gzip = gzip_of(r) > 0;
+    bool gzip = http_req_gzip(r) > 0;
     bool want_durable = durable_hdr_is_critical(r);
     char *block = NULL;
     const char *data = NULL;
@@ -951,14 +932,9 @@ void ingest_submit_scanned(ingest_worker_t *w, const ingest_origin_t *o, char *b
                            const scan_record_t *recs, size_t count, unsigned depth,
                            ingest_submit_fn done, void *ctx)
 {
-    /* the scanner's effective limits (scan.h: 0 = the default, depth capped at 4096) */
-    const scan_limits_t *lim = &w->ing->limits;
-    uint32_t max_depth = lim->max_depth ? lim->max_depth : 64;
-    uint32_t max_records = lim->max_records ? lim->max_records : 100000;
-    uint32_t max_bytes = lim->max_record_bytes ? lim->max_record_bytes : 1u << 20;
-    if (max_depth > 4096) max_depth = 4096;
-    bool fits = len <= UINT32_MAX && count <= max_records && depth <= max_depth;
-    for (size_t i = 0; fits && i < count; i++) fits = recs[i].rec.len <= max_bytes;
+    scan_limits_t lim = scan_limits_effective(&w->ing->limits); /* what the scanner applies */
+    bool fits = len <= UINT32_MAX && count <= lim.max_records && depth <= lim.max_depth;
+    for (size_t i = 0; fits && i < count; i++) fits = recs[i].rec.len <= lim.max_record_bytes;
     if (!fits) { /* the scanner says what is wrong, exactly as for ingest_submit */
         submit(w, o, body, len, NULL, done, ctx);
         return;

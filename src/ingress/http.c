@@ -223,6 +223,24 @@ const char *http_req_header(const http_req_t *r, const char *name)
     return NULL;
 }
 
+bool http_media_is(const char *ct, const char *type)
+{
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0) return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    return *ct == 0 || *ct == ';';
+}
+
+int http_req_gzip(const http_req_t *r)
+{
+    const char *enc = http_req_header(r, "Content-Encoding");
+    if (!enc || !*enc || !strcasecmp(enc, "identity")) return 0;
+    if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) return 1;
+    return -1;
+}
+
 const char *http_req_peer_addr(const http_req_t *r)
 {
     return r->hc ? conn_peer_addr(r->hc->c) : "?";

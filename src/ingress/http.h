@@ -81,6 +81,11 @@ const char *http_req_method_name(const http_req_t *r);
 const char *http_req_uri(const http_req_t *r);
 /* First header of that name (case-insensitive), NUL-terminated, or NULL. */
 const char *http_req_header(const http_req_t *r, const char *name);
+/* Is the media type of a Content-Type value `ct` (before ';', spaces
+ * around it ignored, case-insensitive) `type`? */
+bool http_media_is(const char *ct, const char *type);
+/* Content-Encoding of r: 1 gzip (or x-gzip), 0 identity or none, -1 anything else. */
+int http_req_gzip(const http_req_t *r);
 /* Content-Length, or -1 when absent (chunked, or no body). */
 long long http_req_content_length(const http_req_t *r);
 const char *http_req_peer_addr(const http_req_t *r);

@@ -344,27 +344,6 @@ static bool media_ok(const char *ct)
     return false;
 }
 
-/* 1 gzip, 0 identity, -1 other. */
-static int gzip_of(const http_req_t *r)
-{
-    const char *e = http_req_header(r, "Content-Encoding");
-    if (!e || !*e || !strcasecmp(e, "identity")) return 0;
-    return !strcasecmp(e, "gzip") || !strcasecmp(e, "x-gzip") ? 1 : -1;
-}
-
-/* A decimal number as a JSON value (jsonw_uint goes through snprintf: this
- * runs three times per item). */
-static void write_u64(jsonw_t *o, uint64_t v)
-{
-    char b[24];
-    size_t i = sizeof b;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    jsonw_raw_value(o, b + i, sizeof b - i);
-}
-
 /* Write one item's result; `ms` is the wall clock for generated ids. */
 static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char *type,
                        const char *reason, uint64_t ms)
@@ -388,18 +367,18 @@ static void write_item(jsonw_t *o, const bulk_item_t *it, int status, const char
     }
     if (status < 300) {
         jsonw_keyz(o, "_version");
-        write_u64(o, 1);
+        jsonw_uint(o, 1);
         jsonw_keyz(o, "result");
         jsonw_string(o, "created", 7);
         jsonw_keyz(o, "_shards");
         jsonw_raw_value(o, shards, sizeof shards - 1); /* constant, valid JSON */
         jsonw_keyz(o, "_seq_no");
-        write_u64(o, atomic_fetch_add_explicit(&g_seq_no, 1, memory_order_relaxed));
+        jsonw_uint(o, atomic_fetch_add_explicit(&g_seq_no, 1, memory_order_relaxed));
         jsonw_keyz(o, "_primary_term");
-        write_u64(o, 1);
+        jsonw_uint(o, 1);
     }
     jsonw_keyz(o, "status");
-    write_u64(o, (uint64_t)status);
+    jsonw_uint(o, (uint64_t)status);
     if (status >= 300) {
         jsonw_keyz(o, "error");
         jsonw_object_begin(o);
@@ -604,7 +583,7 @@ static void bulk_head(ingest_worker_t *w, http_req_t *r)
         es_error(r, 406, "media_type_header_exception", reason, 0);
         return;
     }
-    if (gzip_of(r) < 0) {
+    if (http_req_gzip(r) < 0) {
         es_error(r, 415, "illegal_argument_exception",
                  "Content-Encoding must be gzip or identity", 0);
         return;
@@ -628,7 +607,7 @@ static int bulk_body(http_req_t *r, const config_t *cfg, char **block, const cha
         es_error(r, 503, "es_rejected_execution_exception", "out of memory", 1);
         return -1;
     }
-    if (gzip_of(r) <= 0) return 0;
+    if (http_req_gzip(r) <= 0) return 0;
     char *out;
     size_t n, erroff;
     int rc = gunzip_body(*data ? *data : "", *len, cfg->max_decoded_bytes, &out, &n, &erroff);

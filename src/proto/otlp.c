@@ -50,35 +50,13 @@
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse pb_resp_t;
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsPartialSuccess pb_partial_t;
 
-/* Compare the media type of a Content-Type value (before ';', case-insensitive). */
-static bool media_is(const char *ct, const char *type)
-{
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strlen(type);
-    if (strncasecmp(ct, type, n) != 0) return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == 0 || *ct == ';';
-}
-
 /* The request's encoding: 0 protobuf, 1 JSON, -1 neither. */
 static int encoding_of(const http_req_t *r)
 {
     const char *ct = http_req_header(r, "Content-Type");
     if (!ct) return -1;
-    if (media_is(ct, CT_PROTOBUF)) return OTLP_ENC_PROTOBUF;
-    if (media_is(ct, CT_JSON)) return OTLP_ENC_JSON;
-    return -1;
-}
-
-/* Content-Encoding: 1 gzip, 0 identity (or none), -1 anything else. */
-static int gzip_of(const http_req_t *r)
-{
-    const char *enc = http_req_header(r, "Content-Encoding");
-    if (!enc || !*enc || !strcasecmp(enc, "identity")) return 0;
-    if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")) return 1;
+    if (http_media_is(ct, CT_PROTOBUF)) return OTLP_ENC_PROTOBUF;
+    if (http_media_is(ct, CT_JSON)) return OTLP_ENC_JSON;
     return -1;
 }
 
@@ -221,7 +199,7 @@ void otlp_on_head(ingest_worker_t *w, http_req_t *r)
                      0);
         return;
     }
-    if (gzip_of(r) < 0) {
+    if (http_req_gzip(r) < 0) {
         metrics_reject(REJECT_ENCODING);
         reply_status(r, enc, 415, "Content-Encoding must be gzip or identity", 0);
         return;
@@ -262,7 +240,7 @@ static int body_of(http_req_t *r, const config_t *cfg, int enc, char **out, cons
         reply_status(r, enc, 413, "request body is larger than max-body-bytes", 0);
         return -E2BIG;
     }
-    if (gzip_of(r) <= 0) {
+    if (http_req_gzip(r) <= 0) {
         *out = block;
         *body = data && len ? data : "";
         *out_len = len;

@@ -97,6 +97,22 @@ static void fraction(cur_t *c, int64_t *ns, int *out_digits)
     *out_digits = n == 0 ? 0 : n <= 3 ? 3 : n <= 6 ? 6 : 9;
 }
 
+/* "hh:mm:ss[.frac]" (shared by RFC 3339 and BSD timestamps). 0 or -EINVAL. */
+static int clock_time(cur_t *t, int *h, int *mi, int *s, int64_t *frac, int *ndig)
+{
+    *h = digits(t, 2);
+    t->p += 2;
+    if (*h < 0 || !eat(t, ':')) return -EINVAL;
+    *mi = digits(t, 2);
+    t->p += 2;
+    if (*mi < 0 || !eat(t, ':')) return -EINVAL;
+    *s = digits(t, 2);
+    if (*s < 0) return -EINVAL;
+    t->p += 2;
+    fraction(t, frac, ndig);
+    return 0;
+}
+
 /* ISO 8601 / RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm)" at c. 0 with the
  * cursor after it, or -EINVAL (cursor unchanged). */
 static int iso_time(cur_t *c, int64_t *ns, int *ndig)
@@ -112,17 +128,9 @@ static int iso_time(cur_t *c, int64_t *ns, int *ndig)
     int d = digits(&t, 2);
     t.p += 2;
     if (d < 0 || !(eat(&t, 'T') || eat(&t, 't'))) return -EINVAL;
-    int h = digits(&t, 2);
-    t.p += 2;
-    if (h < 0 || !eat(&t, ':')) return -EINVAL;
-    int mi = digits(&t, 2);
-    t.p += 2;
-    if (mi < 0 || !eat(&t, ':')) return -EINVAL;
-    int s = digits(&t, 2);
-    if (s < 0) return -EINVAL;
-    t.p += 2;
+    int h, mi, s;
     int64_t frac;
-    fraction(&t, &frac, ndig);
+    if (clock_time(&t, &h, &mi, &s, &frac, ndig)) return -EINVAL;
     int off = 0;
     if (eat(&t, 'Z') || eat(&t, 'z')) {
         off = 0;
@@ -180,17 +188,9 @@ static int bsd_time(cur_t *c, int64_t now_ns, int64_t *ns, int *ndig)
         return -EINVAL;
     }
     if (!eat(&t, ' ')) return -EINVAL;
-    int h = digits(&t, 2);
-    t.p += 2;
-    if (h < 0 || !eat(&t, ':')) return -EINVAL;
-    int mi = digits(&t, 2);
-    t.p += 2;
-    if (mi < 0 || !eat(&t, ':')) return -EINVAL;
-    int s = digits(&t, 2);
-    if (s < 0) return -EINVAL;
-    t.p += 2;
+    int h, mi, s;
     int64_t frac;
-    fraction(&t, &frac, ndig);
+    if (clock_time(&t, &h, &mi, &s, &frac, ndig)) return -EINVAL;
     int y = year_of(now_ns > 0 ? now_ns : 0);
     /* Feb 29 of a year that is not leap: try the previous leap years below */
     if (!valid_date(y, mo, d, h, mi, s) && !valid_date(y - 1, mo, d, h, mi, s)) return -EINVAL;

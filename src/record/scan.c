@@ -857,6 +857,18 @@ static void scan_ndjson(ctx_t *c)
     }
 }
 
+scan_limits_t scan_limits_effective(const scan_limits_t *limits)
+{
+    scan_limits_t l = {DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORDS, DEFAULT_MAX_RECORD_BYTES};
+    if (limits != NULL) {
+        if (limits->max_depth)
+            l.max_depth = limits->max_depth < HARD_MAX_DEPTH ? limits->max_depth : HARD_MAX_DEPTH;
+        if (limits->max_records) l.max_records = limits->max_records;
+        if (limits->max_record_bytes) l.max_record_bytes = limits->max_record_bytes;
+    }
+    return l;
+}
+
 int scan_body(const char *body, size_t len, scan_format_t format, const scan_limits_t *limits,
               scan_result_t *out)
 {
@@ -877,15 +889,10 @@ int scan_body(const char *body, size_t len, scan_format_t format, const scan_lim
     c.bend = c.base + len;
     c.end = c.bend;
     c.out = out;
-    c.max_depth = DEFAULT_MAX_DEPTH;
-    c.max_records = DEFAULT_MAX_RECORDS;
-    c.max_record_bytes = DEFAULT_MAX_RECORD_BYTES;
-    if (limits != NULL) {
-        if (limits->max_depth)
-            c.max_depth = limits->max_depth < HARD_MAX_DEPTH ? limits->max_depth : HARD_MAX_DEPTH;
-        if (limits->max_records) c.max_records = limits->max_records;
-        if (limits->max_record_bytes) c.max_record_bytes = limits->max_record_bytes;
-    }
+    scan_limits_t lim = scan_limits_effective(limits);
+    c.max_depth = lim.max_depth;
+    c.max_records = lim.max_records;
+    c.max_record_bytes = lim.max_record_bytes;
 
     if (format == SCAN_FORMAT_NDJSON)
         scan_ndjson(&c);

@@ -95,6 +95,10 @@ typedef struct {
     uint32_t max_record_bytes; /* max bytes of one record; 0 = 1 MiB */
 } scan_limits_t;
 
+/* The limits scan_body applies for `limits` (NULL or zero fields: the
+ * defaults; max_depth clamped to 4096). */
+scan_limits_t scan_limits_effective(const scan_limits_t *limits);
+
 /* Result of a scan. The caller zero-initialises it once and may reuse it for
  * many bodies (the record table is kept and grown as needed). */
 typedef struct {
