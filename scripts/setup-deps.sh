@@ -6,7 +6,8 @@ PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-
       libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev libhttp-parser-dev
       libprotobuf-c-dev protobuf-c-compiler libmsgpack-dev
       python3 curl util-linux
-      strace rsyslog rsyslog-openssl"
+      strace rsyslog rsyslog-openssl
+      prometheus chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
