@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build test test-unit test-asan demo bench lint format clean
+.PHONY: all deps build test test-unit test-asan demo bench lint format clean config-doc
 
 all: build
 
@@ -42,6 +42,10 @@ lint: build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -I src src tools
 	clang-tidy -p $(BUILD) --quiet $(shell find src tools -name '*.c')
+
+# docs/CONFIG.md from the option table (the ctest doc/config checks it is fresh)
+config-doc: build
+	$(BUILD)/bin/logdistd --config-doc > docs/CONFIG.md
 
 format:
 	clang-format -i $(shell find src tools tests -name '*.[ch]')

@@ -82,21 +82,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         log_info("logdistd", "SIGHUP: TLS certificate reloaded");
 }
 
-/* Refuse to face a network without authentication unless told to. */
-static int check_exposure(const config_t *cfg, bool auth_on)
-{
-    if (auth_on || cfg->insecure) return 0;
-    const char *hosts[2] = {cfg->listen_host, cfg->admin_host[0] ? cfg->admin_host : NULL};
-    for (int i = 0; i < 2; i++) {
-        if (hosts[i] && !config_host_is_loopback(hosts[i])) {
-            log_error("logdistd", "refusing to listen on %s without authentication: configure "
-                      "--token (see logdistd --hash-token) or pass --insecure", hosts[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     app_t *app = arg;
@@ -232,8 +217,36 @@ static void print_listening(const config_t *cfg, server_t *srv, server_t *admin_
     fflush(stdout);
 }
 
+/* --check-config FILE: build the config as start-up would (file, flags,
+ * checks across options, TLS files loadable) and say so; 0 valid, 1 not. */
+static int check_config_cmd(int argc, char **argv)
+{
+    config_t cfg;
+    char err[1200];
+    if (config_load(&cfg, argc, argv, err, sizeof err)) {
+        fprintf(stderr, "logdistd: %s\n", err);
+        return 1;
+    }
+    if (cfg.tls_cert[0]) {
+        tls_server_t *t = tls_server_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, err,
+                                         sizeof err);
+        if (!t) {
+            fprintf(stderr, "logdistd: TLS: %s\n", err);
+            config_free(&cfg);
+            return 1;
+        }
+        tls_server_free(t);
+    }
+    printf("configuration ok: %zu analyzers, %zu tokens\n", cfg.analyzer_count, cfg.token_count);
+    config_free(&cfg);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--check-config") || !strncmp(argv[i], "--check-config=", 15))
+            return check_config_cmd(argc, argv);
     config_t cfg;
     config_defaults(&cfg);
     int rc = config_from_args(&cfg, argc, argv);
@@ -270,31 +283,18 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (check_exposure(&cfg, auth_enabled(auth)) ||
-        protocols_check_exposure(&cfg, auth_enabled(auth)))
+    char verr[1024];
+    if (config_validate(&cfg, verr, sizeof verr)) { /* exposure, TLS pairs, analyzer hosts */
+        log_error("logdistd", "%s", verr);
         goto out;
-    for (size_t i = 0; i < cfg.analyzer_count; i++) {
-        char err[512];
-        if (!config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err) ||
-            !config_analyzer_allowed(&cfg, cfg.analyzers[i].health_url, err, sizeof err)) {
-            log_error("logdistd", "analyzer %s: %s", cfg.analyzers[i].id, err);
-            goto out;
-        }
     }
-    if (cfg.tls_cert[0] || cfg.tls_key[0]) {
+    if (cfg.tls_cert[0]) {
         char err[512];
-        if (!cfg.tls_cert[0] || !cfg.tls_key[0]) {
-            log_error("logdistd", "--tls-cert and --tls-key go together");
-            goto out;
-        }
         app.tls = tls_server_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, err, sizeof err);
         if (!app.tls) {
             log_error("logdistd", "TLS: %s", err);
             goto out;
         }
-    } else if (cfg.tls_client_ca[0]) {
-        log_error("logdistd", "--tls-client-ca needs --tls-cert and --tls-key");
-        goto out;
     }
 
     if (mkdir(cfg.data_dir, 0755) && errno != EEXIST) {

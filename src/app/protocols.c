@@ -20,44 +20,6 @@ struct protocols {
     char otlp_addr[300], forward_addr[300], elastic_addr[300];
 };
 
-static bool exposed(const char *spec)
-{
-    char host[256];
-    uint16_t port;
-    return config_split_hostport(spec, host, sizeof host, &port) == 0 &&
-           !config_host_is_loopback(host);
-}
-
-int protocols_check_exposure(const config_t *cfg, bool tokens_on)
-{
-    if (cfg->insecure) return 0;
-    for (uint32_t i = 0; i < cfg->syslog_listen_count; i++) {
-        const char *u = cfg->syslog_listen[i];
-        bool mtls = !strncmp(u, "tls://", 6) && cfg->tls_client_ca[0];
-        if (!mtls && exposed(u + 6)) {
-            log_error("logdistd", "refusing to receive syslog on %s without authentication: "
-                      "syslog over UDP/TCP has none; use tls:// with --tls-client-ca, a "
-                      "loopback address, or pass --insecure", u);
-            return -1;
-        }
-    }
-    const char *http[2] = {cfg->otlp_listen, cfg->elasticsearch_listen};
-    for (int i = 0; i < 2; i++) {
-        if (http[i][0] && !tokens_on && exposed(http[i])) {
-            log_error("logdistd", "refusing to listen on %s without authentication: configure "
-                      "--token or pass --insecure", http[i]);
-            return -1;
-        }
-    }
-    if (cfg->forward_listen[0] && !cfg->forward_shared_key[0] && exposed(cfg->forward_listen)) {
-        log_error("logdistd", "refusing to receive Fluent forward on %s without "
-                  "authentication: set --forward-shared-key or pass --insecure",
-                  cfg->forward_listen);
-        return -1;
-    }
-    return 0;
-}
-
 /* An HTTP server of `role` on spec HOST:PORT; its bound address into addr. */
 static server_t *http_listener(struct event_base *base, const config_t *cfg, const char *spec,
                                server_role_t role, tls_server_t *tls, ingest_t *ing, admin_t *adm,

@@ -22,10 +22,6 @@
 struct event_base;
 typedef struct protocols protocols_t;
 
-/* A listener that faces the network without authentication needs --insecure
- * (syslog over UDP/TCP has none; TLS with --tls-client-ca, a forward shared
- * key or tokens count). 0, or -1 with the reason logged. */
-int protocols_check_exposure(const config_t *cfg, bool tokens_on);
 
 /* Bind every configured protocol listener. NULL on failure (logged; what was
  * bound is closed). With none configured, an empty set. */

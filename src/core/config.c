@@ -1,7 +1,8 @@
 /*
- * config.c - see config.h. One table (options[]) describes every scalar
- * option once: its flag/key name, type, bounds and help text; flags, the JSON
- * file and --help are all driven from it.
+ * config.c - see config.h. Parses values for the rows of the option table
+ * (core/config_options.c): defaults, flags, the JSON file (errors located at
+ * FILE:LINE:COLUMN), analyzer specs with their one list of keys, the
+ * derived defaults and the checks across options (config_validate).
  */
 #include "core/config.h"
 
@@ -16,236 +17,27 @@
 #include "common/check.h"
 #include "common/util.h"
 #include "core/auth.h"
+#include "core/config_int.h"
 #include "core/netallow.h"
 
-typedef enum {
-    OPT_U32,
-    OPT_SIZE,
-    OPT_LISTEN,
-    OPT_STRATEGY,
-    OPT_LOGLEVEL,
-    OPT_STRING,
-    OPT_DURABILITY,
-    OPT_ADMIN_LISTEN,
-    OPT_OVERLOAD,
-    OPT_HOSTPORT,      /* a string that must be HOST:PORT */
-    OPT_SYSLOG_LISTEN  /* repeatable: udp|tcp|tls://HOST:PORT */
-} opt_type_t;
-
-typedef struct {
-    const char *name; /* flag without "--"; file key with '-' → '_' */
-    opt_type_t type;
-    size_t offset;
-    uint64_t min, max;
-    const char *help;
-} option_t;
-
-#define OFF(f) offsetof(config_t, f)
-static const option_t options[] = {
-    {"listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
-    {"log-level", OPT_LOGLEVEL, 0, 0, 0, "debug|info|warn|error (default info)"},
-    {"strategy", OPT_STRATEGY, 0, 0, 0, "swrr (smooth weighted round robin, default) | random"},
-    {"max-body-bytes", OPT_SIZE, OFF(max_body_bytes), 1024, 1ull << 30,
-     "largest request body accepted, as received (default 16MiB)"},
-    {"max-decoded-bytes", OPT_SIZE, OFF(max_decoded_bytes), 1024, 1ull << 31,
-     "largest body after gunzip (default 64MiB)"},
-    {"max-records-per-packet", OPT_U32, OFF(max_records_per_packet), 1, 10000000,
-     "records in one packet (default 100000)"},
-    {"max-record-bytes", OPT_SIZE, OFF(max_record_bytes), 64, 64ull << 20,
-     "bytes of one record (default 1MiB)"},
-    {"max-depth", OPT_U32, OFF(max_depth), 2, 1000, "JSON nesting depth (default 64)"},
-    {"max-header-bytes", OPT_SIZE, OFF(max_header_bytes), 1024, 1ull << 20,
-     "request line + headers (default 16KiB)"},
-    {"max-queue-bytes", OPT_SIZE, OFF(max_queue_bytes), 1024, 1ull << 40,
-     "record bytes accepted and not yet delivered; above it ingest answers 503 until it is "
-     "back under 80 % (default: an eighth of --memory-limit, 32MiB)"},
-    {"memory-limit", OPT_SIZE, OFF(memory_limit), 16ull << 20, 1ull << 44,
-     "memory budget: above 90 % RSS, new packets get 503 and no connection is accepted until "
-     "75 % (default 256MiB)"},
-    {"min-free-memory", OPT_SIZE, OFF(min_free_memory), 0, 1ull << 44,
-     "shed load the same way while the machine (or this process's memory cgroup, when it "
-     "has a limit) has less than this available, until 1.5 times that (default 64MiB; 0 = off)"},
-    {"global-records-per-s", OPT_SIZE, OFF(global_records_per_s), 0, 1ull << 40,
-     "rate limit on all agents together, records/s; over it 429 + Retry-After (default 0 = off)"},
-    {"global-bytes-per-s", OPT_SIZE, OFF(global_bytes_per_s), 0, 1ull << 40,
-     "rate limit on all agents together, body bytes/s (default 0 = off)"},
-    {"agent-records-per-s", OPT_SIZE, OFF(agent_records_per_s), 0, 1ull << 40,
-     "rate limit per agent (agent_id, else client address), records/s (default 0 = off)"},
-    {"agent-bytes-per-s", OPT_SIZE, OFF(agent_bytes_per_s), 0, 1ull << 40,
-     "rate limit per agent, body bytes/s (default 0 = off)"},
-    {"rate-burst-s", OPT_U32, OFF(rate_burst_s), 1, 3600,
-     "rate limit burst: bucket size in seconds of the rate (default 1)"},
-    {"idle-timeout-s", OPT_U32, OFF(idle_timeout_s), 1, 3600,
-     "close a client connection that is idle, or has not sent a complete request, this long "
-     "after accepting it or answering its previous request (default 30)"},
-    {"max-connections", OPT_U32, OFF(max_connections), 0, 1000000,
-     "open client connections, counted from accept (silent ones too); one more gets 503 "
-     "too_many_connections and is closed (default 4096, 0 = no limit). The ingest listeners "
-     "of every loop share one count; a separate --admin-listen has its own"},
-    {"max-connections-per-ip", OPT_U32, OFF(max_connections_per_ip), 0, 1000000,
-     "open client connections from one address; one more gets 503 too_many_connections "
-     "and is closed (default 0 = no limit: agents behind one NAT or proxy share an address)"},
-    {"overload-action", OPT_OVERLOAD, 0, 0, 0,
-     "reject|pause: a request whose headers arrive while the queue is full (max-queue-bytes) "
-     "or memory is short gets 503 + Retry-After and the connection closed before its body "
-     "is read (reject, default), or waits unread - TCP backpressure, the agent just blocks "
-     "- and goes on once there is room again, for at most --idle-timeout-s, then 503 (pause)"},
-    {"max-inflight-body-bytes", OPT_SIZE, OFF(max_inflight_body_bytes), 0, 1ull << 40,
-     "request body bytes buffered at once over all connections, before they become packets; "
-     "while spent, connections are not read (default 64MiB but at most a quarter of "
-     "--memory-limit; never below --max-body-bytes; 0 = no limit)"},
-    {"max-requests-per-conn-s", OPT_U32, OFF(max_requests_per_conn_s), 0, 10000000,
-     "requests per second one connection may make, burst the same; faster ones get 429 "
-     "(default 0 = no limit)"},
-    {"ingest-threads", OPT_U32, OFF(ingest_threads), 1, 64,
-     "event loops serving the ingest listener, each on its own thread with its own "
-     "SO_REUSEPORT socket on the same port (the kernel spreads connections); scanning runs "
-     "on them, routing stays on the delivery thread (default: the number of online CPUs, "
-     "at most 64; 1 = the main loop only)"},
-    {"batch-max-records", OPT_U32, OFF(batch_max_records), 1, 1000000,
-     "records per batch to an analyzer (default 1000)"},
-    {"batch-max-bytes", OPT_SIZE, OFF(batch_max_bytes), 1024, 1ull << 30,
-     "bytes per batch (default 1MiB)"},
-    {"batch-linger-ms", OPT_U32, OFF(batch_linger_ms), 0, 60000,
-     "longest a partial batch waits for more records (default 5)"},
-    {"max-inflight", OPT_U32, OFF(max_inflight), 1, 1024,
-     "batches in flight per analyzer (default 4)"},
-    {"connect-timeout-ms", OPT_U32, OFF(connect_timeout_ms), 1, 600000,
-     "analyzer connect timeout (default 1000)"},
-    {"request-timeout-ms", OPT_U32, OFF(request_timeout_ms), 1, 600000,
-     "analyzer request timeout (default 10000)"},
-    {"max-attempts", OPT_U32, OFF(max_attempts), 1, 1000,
-     "delivery attempts per batch before dead-letter (default 8)"},
-    {"retry-base-ms", OPT_U32, OFF(retry_base_ms), 1, 600000,
-     "first retry backoff, doubled each attempt, with jitter (default 50)"},
-    {"retry-max-ms", OPT_U32, OFF(retry_max_ms), 1, 3600000, "largest backoff (default 5000)"},
-    {"deadletter-max-bytes", OPT_SIZE, OFF(deadletter_max_bytes), 0, 1ull << 40,
-     "dead-letter store size; oldest evicted and counted beyond it (default 64MiB)"},
-    {"health-interval-ms", OPT_U32, OFF(health_interval_ms), 50, 3600000,
-     "active health check interval (default 1000)"},
-    {"health-timeout-ms", OPT_U32, OFF(health_timeout_ms), 10, 600000,
-     "active health check timeout (default 500)"},
-    {"health-rise", OPT_U32, OFF(health_rise), 1, 100,
-     "consecutive passed checks to mark an analyzer up (default 2)"},
-    {"health-fall", OPT_U32, OFF(health_fall), 1, 100,
-     "consecutive failed checks to mark an analyzer down (default 2)"},
-    {"passive-fall", OPT_U32, OFF(passive_fall), 1, 100,
-     "consecutive failed deliveries to mark an analyzer down (default 2)"},
-    {"breaker-failures", OPT_U32, OFF(breaker_failures), 0, 1000,
-     "circuit breaker: consecutive failed batches that open it (default 5, 0 = off)"},
-    {"breaker-error-pct", OPT_U32, OFF(breaker_error_pct), 0, 100,
-     "circuit breaker: failed % of batches over the window that opens it (default 50, 0 = off)"},
-    {"breaker-window-ms", OPT_U32, OFF(breaker_window_ms), 100, 3600000,
-     "circuit breaker: sliding window for the error % (default 10000)"},
-    {"breaker-min-requests", OPT_U32, OFF(breaker_min_requests), 1, 1000000,
-     "circuit breaker: batches in the window before the error % counts (default 20)"},
-    {"breaker-cooldown-ms", OPT_U32, OFF(breaker_cooldown_ms), 10, 3600000,
-     "circuit breaker: first open period, doubled on each consecutive trip (default 1000)"},
-    {"breaker-max-cooldown-ms", OPT_U32, OFF(breaker_max_cooldown_ms), 10, 3600000,
-     "circuit breaker: cap of the open period (default 30000)"},
-    {"breaker-probes", OPT_U32, OFF(breaker_probes), 1, 100,
-     "circuit breaker: probe batches in half-open that must succeed to close it (default 1)"},
-    {"panic-threshold", OPT_U32, OFF(panic_threshold_pct), 0, 100,
-     "when fewer than this % of analyzers are routable, route to all of them (default 0 = off)"},
-    {"drain-timeout-ms", OPT_U32, OFF(drain_timeout_ms), 0, 3600000,
-     "on SIGTERM/SIGINT, time allowed to deliver what is queued (default 10000)"},
-    {"admin-listen", OPT_ADMIN_LISTEN, 0, 0, 0,
-     "HOST:PORT of a separate listener for the admin API (default: the main listener)"},
-    {"tls-cert", OPT_STRING, OFF(tls_cert), 1, CONFIG_PATH_MAX,
-     "PEM certificate chain: serve HTTPS (TLS 1.2/1.3) on every listener"},
-    {"tls-key", OPT_STRING, OFF(tls_key), 1, CONFIG_PATH_MAX, "PEM private key for --tls-cert"},
-    {"tls-client-ca", OPT_STRING, OFF(tls_client_ca), 1, CONFIG_PATH_MAX,
-     "PEM CA: clients must present a certificate it signed (mutual TLS)"},
-    {"analyzer-ca", OPT_STRING, OFF(analyzer_ca), 1, CONFIG_PATH_MAX,
-     "PEM CA bundle to verify HTTPS analyzers (default: the system store)"},
-    {"analyzer-allow", OPT_STRING, OFF(analyzer_allow), 1, 1023,
-     "comma list of hosts, addresses and CIDRs analyzer URLs may point to (default: any "
-     "host but link-local and cloud metadata addresses, see docs/SECURITY.md)"},
-    {"data-dir", OPT_STRING, OFF(data_dir), 1, sizeof(((config_t *)0)->data_dir) - 1,
-     "WAL, dead letters and analyzers.db live here (default ./data)"},
-    {"durability", OPT_DURABILITY, 0, 0, 0,
-     "none | critical (default: critical records, critical levels, or packets with header "
-     "X-Logdist-Durability: critical are fsync'ed to the WAL before the 202) | all"},
-    {"critical-levels", OPT_STRING, OFF(critical_levels), 0,
-     sizeof(((config_t *)0)->critical_levels) - 1,
-     "comma-separated levels whose records are durable under 'critical', e.g. FATAL,ERROR (default none)"},
-    {"max-disk-bytes", OPT_SIZE, OFF(max_disk_bytes), 1 << 20, 1ull << 50,
-     "WAL disk budget; when full, durable packets get 503 + Retry-After (default 1GiB)"},
-    {"wal-segment-bytes", OPT_SIZE, OFF(wal_segment_bytes), 64 << 10, 1ull << 32,
-     "WAL segment size (default 64MiB)"},
-    {"syslog-listen", OPT_SYSLOG_LISTEN, 0, 0, 0,
-     "udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT: receive syslog (RFC 5424 and "
-     "3164; octet counting or LF framing); repeatable, up to 8"},
-    {"syslog-max-message-bytes", OPT_SIZE, OFF(syslog_max_message_bytes), 480, 16ull << 20,
-     "largest syslog message; larger ones are counted and refused, never truncated "
-     "(default 64KiB)"},
-    {"otlp-listen", OPT_HOSTPORT, OFF(otlp_listen), 0, CONFIG_LISTEN_MAX,
-     "HOST:PORT of a listener for OTLP/HTTP logs only (POST /v1/logs; conventionally 4318). "
-     "/v1/logs is served on the ingest listeners too"},
-    {"forward-listen", OPT_HOSTPORT, OFF(forward_listen), 0, CONFIG_LISTEN_MAX,
-     "HOST:PORT: receive the Fluent forward protocol (conventionally 24224)"},
-    {"forward-shared-key", OPT_STRING, OFF(forward_shared_key), 1, CONFIG_TOKEN_MAX,
-     "Fluent forward: require the HELO/PING/PONG handshake with this shared key"},
-    {"elasticsearch-listen", OPT_HOSTPORT, OFF(elasticsearch_listen), 0, CONFIG_LISTEN_MAX,
-     "HOST:PORT: serve the Elasticsearch bulk API (POST /_bulk, /{index}/_bulk)"},
-};
-#define N_OPTIONS (sizeof options / sizeof options[0])
+#define FAIL(...)                              \
+    do {                                       \
+        ld_set_err(err, errlen, __VA_ARGS__);  \
+        return -1;                             \
+    } while (0)
 
 void config_defaults(config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    strlcpy_ld(cfg->listen_host, "127.0.0.1", sizeof cfg->listen_host);
-    cfg->listen_port = 8080;
-    cfg->log_level = LOG_INFO;
-    cfg->strategy = BALANCER_SWRR;
-    cfg->max_body_bytes = 16u << 20;
-    cfg->max_decoded_bytes = 64u << 20;
-    cfg->max_records_per_packet = 100000;
-    cfg->max_record_bytes = 1u << 20;
-    cfg->max_depth = 64;
-    cfg->max_header_bytes = 16u << 10;
-    cfg->memory_limit = 256u << 20;
-    cfg->max_queue_bytes = cfg->memory_limit / 8;
-    cfg->min_free_memory = 64u << 20;
-    cfg->rate_burst_s = 1;
-    cfg->idle_timeout_s = 30;
-    cfg->max_connections = 4096;
-    cfg->max_requests_per_conn_s = 0;
+    for (size_t i = 0; i < config_option_total; i++) {
+        const option_t *o = &config_options[i];
+        char err[256];
+        if (o->def && config_option_apply(cfg, o, o->def, true, err, sizeof err))
+            ld_assert_fail(err, __FILE__, __LINE__, __func__); /* a table bug */
+    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->ingest_threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (uint32_t)cpus;
-    cfg->max_connections_per_ip = 0;
-    cfg->overload_action = OVERLOAD_REJECT;
-    cfg->max_inflight_body_bytes = 64u << 20;
-    cfg->syslog_max_message_bytes = 64u << 10;
-    cfg->batch_max_records = 1000;
-    cfg->batch_max_bytes = 1u << 20;
-    cfg->batch_linger_ms = 5;
-    cfg->max_inflight = 4;
-    cfg->connect_timeout_ms = 1000;
-    cfg->request_timeout_ms = 10000;
-    cfg->max_attempts = 8;
-    cfg->retry_base_ms = 50;
-    cfg->retry_max_ms = 5000;
-    cfg->deadletter_max_bytes = 64u << 20;
-    cfg->health_interval_ms = 1000;
-    cfg->health_timeout_ms = 500;
-    cfg->health_rise = 2;
-    cfg->health_fall = 2;
-    cfg->passive_fall = 2;
-    cfg->drain_timeout_ms = 10000;
-    cfg->breaker_failures = 5;
-    cfg->breaker_error_pct = 50;
-    cfg->breaker_window_ms = 10000;
-    cfg->breaker_min_requests = 20;
-    cfg->breaker_cooldown_ms = 1000;
-    cfg->breaker_max_cooldown_ms = 30000;
-    cfg->breaker_probes = 1;
-    cfg->panic_threshold_pct = 0;
-    strlcpy_ld(cfg->data_dir, "./data", sizeof cfg->data_dir);
-    cfg->durability = DURABILITY_CRITICAL;
-    cfg->critical_levels[0] = 0;
-    cfg->max_disk_bytes = 1ull << 30;
-    cfg->wal_segment_bytes = 64u << 20;
+    config_finish_derived(cfg);
 }
 
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len)
@@ -343,135 +135,198 @@ static bool syslog_listen_ok(const char *s)
     return config_split_hostport(s + 6, host, sizeof host, &port) == 0;
 }
 
-static int parse_listen(const char *s, config_t *cfg)
+static void mark_given(config_t *cfg, const option_t *o)
 {
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof cfg->listen_host) return -1;
-    uint64_t port;
-    if (parse_uint(colon + 1, 0, 65535, &port)) return -1;
-    memcpy(cfg->listen_host, s, (size_t)(colon - s));
-    cfg->listen_host[colon - s] = 0;
-    cfg->listen_port = (uint16_t)port;
+    size_t i = (size_t)(o - config_options);
+    cfg->given[i / 64] |= 1ull << (i % 64);
+}
+
+static bool is_given(const config_t *cfg, const char *name)
+{
+    const option_t *o = config_option_find(name, false);
+    size_t i = (size_t)(o - config_options);
+    return o && (cfg->given[i / 64] >> (i % 64)) & 1;
+}
+
+/* "250ms", "2s", "5m", "1h" or a bare number in the row's unit, into that unit;
+ * a value that is not a whole number of the unit is refused. 0 or -EINVAL. */
+static int parse_duration(const char *s, uint32_t unit_ms, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9') return -EINVAL;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || n > (1ull << 40)) return -EINVAL;
+    uint64_t mult;
+    if (!*end) mult = unit_ms;
+    else if (!strcmp(end, "ms")) mult = 1;
+    else if (!strcmp(end, "s")) mult = 1000;
+    else if (!strcmp(end, "m")) mult = 60000;
+    else if (!strcmp(end, "h")) mult = 3600000;
+    else return -EINVAL;
+    uint64_t ms = n * mult;
+    if (ms % unit_ms) return -EINVAL;
+    *out = ms / unit_ms;
     return 0;
 }
 
-/* Apply one option given as text (from a flag, or a file value turned into text). */
-static int apply_option(config_t *cfg, const option_t *o, const char *val, char *err,
-                        size_t errlen)
+static void store_uint(config_t *cfg, const option_t *o, uint64_t v)
+{
+    char *f = (char *)cfg + o->off;
+    if (o->size == sizeof(uint64_t))
+        *(uint64_t *)f = v;
+    else
+        *(uint32_t *)f = (uint32_t)v; /* bounded by o->max below 2^32 */
+}
+
+/* HOST:PORT into the row's host and port fields. */
+static int apply_listen(config_t *cfg, const option_t *o, const char *val)
+{
+    const char *colon = strrchr(val, ':');
+    uint64_t port;
+    if (!colon || colon == val || (size_t)(colon - val) >= o->size ||
+        parse_uint(colon + 1, 0, 65535, &port))
+        return -EINVAL;
+    char *host = (char *)cfg + o->off;
+    memcpy(host, val, (size_t)(colon - val));
+    host[colon - val] = 0;
+    *(uint16_t *)((char *)cfg + o->off2) = (uint16_t)port;
+    return 0;
+}
+
+/* Parse val for row o into cfg. 0 or -EINVAL (err filled by the caller), or
+ * -1 with err already set. */
+static int apply_value(config_t *cfg, const option_t *o, const char *val, char *err,
+                       size_t errlen)
 {
     uint64_t v;
+    char host[256];
+    uint16_t port;
+    size_t len = strlen(val);
+    switch (o->type) {
+    case OPT_UINT:
+        if (parse_uint(val, o->min, o->max, &v)) return -EINVAL;
+        store_uint(cfg, o, v);
+        return 0;
+    case OPT_SIZE:
+        if (parse_size(val, &v) || v < o->min || v > o->max) return -EINVAL;
+        store_uint(cfg, o, v);
+        return 0;
+    case OPT_DURATION:
+        if (parse_duration(val, o->unit_ms, &v) || v < o->min || v > o->max) return -EINVAL;
+        store_uint(cfg, o, v);
+        return 0;
+    case OPT_BOOL:
+        if (strcmp(val, "true") && strcmp(val, "false")) return -EINVAL;
+        *(bool *)((char *)cfg + o->off) = !strcmp(val, "true");
+        return 0;
+    case OPT_ENUM:
+        for (int i = 0; o->choices[i]; i++) {
+            if (!strcmp(val, o->choices[i])) {
+                *(int *)((char *)cfg + o->off) = i; /* enums and uint32_t: int-sized */
+                return 0;
+            }
+        }
+        return -EINVAL;
+    case OPT_CSV:
+        if (!strcmp(o->name, "analyzer-allow") && netallow_check_list(val, err, errlen))
+            return -1;
+        /* fall through */
+    case OPT_STRING:
+        if (len < o->min || len > o->max) return -EINVAL;
+        strlcpy_ld((char *)cfg + o->off, val, o->max + 1);
+        return 0;
+    case OPT_LISTEN:
+        return apply_listen(cfg, o, val);
+    case OPT_HOSTPORT:
+        if (len && (len > o->max || config_split_hostport(val, host, sizeof host, &port)))
+            return -EINVAL;
+        strlcpy_ld((char *)cfg + o->off, val, o->max + 1);
+        return 0;
+    case OPT_SYSLOG:
+        if (cfg->syslog_listen_count >= CONFIG_SYSLOG_LISTEN_MAX) {
+            ld_set_err(err, errlen, "syslog-listen given more than %d times",
+                       CONFIG_SYSLOG_LISTEN_MAX);
+            return -1;
+        }
+        if (len > CONFIG_LISTEN_MAX || !syslog_listen_ok(val)) return -EINVAL;
+        strlcpy_ld(cfg->syslog_listen[cfg->syslog_listen_count++], val, CONFIG_LISTEN_MAX + 1);
+        return 0;
+    case OPT_TOKEN:
+        return add_token(cfg, val, err, errlen) ? -1 : 0;
+    case OPT_ANALYZER: {
+        analyzer_spec_t spec;
+        char e2[600];
+        if (config_parse_analyzer(val, &spec, e2, sizeof e2)) {
+            ld_set_err(err, errlen, "--analyzer: %s", e2);
+            return -1;
+        }
+        if (config_put_analyzer(cfg, &spec)) {
+            ld_set_err(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    }
+    return -EINVAL;
+}
+
+int config_option_apply(config_t *cfg, const option_t *o, const char *val, bool from_default,
+                        char *err, size_t errlen)
+{
+    int rc = apply_value(cfg, o, val, err, errlen);
+    if (rc == -EINVAL) {
+        char ch[128] = "";
+        size_t n = 0;
+        for (size_t i = 0; o->choices && o->choices[i] && n < sizeof ch; i++)
+            n += (size_t)snprintf(ch + n, sizeof ch - n, "%s%s", i ? "|" : "", o->choices[i]);
+        if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION)
+            snprintf(ch, sizeof ch, "%llu..%llu%s", (unsigned long long)o->min,
+                     (unsigned long long)o->max,
+                     o->type == OPT_DURATION ? (o->unit_ms == 1 ? " ms" : " s") : "");
+        ld_set_err(err, errlen, "invalid value '%.200s' for %s%s%s%s (%s)",
+                   o->flags & OPTF_SECRET ? "(secret)" : val, o->name, ch[0] ? " (" : "", ch,
+                   ch[0] ? ")" : "", o->help);
+    }
+    if (rc) return -1;
+    if (!from_default) mark_given(cfg, o);
+    return 0;
+}
+
+size_t config_option_count(void) { return config_option_total; }
+const char *config_option_name(size_t i) { return config_options[i].name; }
+bool config_option_reloadable(size_t i) { return config_options[i].flags & OPTF_RELOAD; }
+bool config_option_secret(size_t i) { return config_options[i].flags & OPTF_SECRET; }
+
+bool config_option_same(size_t i, const config_t *a, const config_t *b)
+{
+    const option_t *o = &config_options[i];
     switch (o->type) {
     case OPT_LISTEN:
-        if (parse_listen(val, cfg) == 0) return 0;
-        break;
-    case OPT_LOGLEVEL:
-        if (log_level_parse(val, &cfg->log_level) == 0) return 0;
-        break;
-    case OPT_STRATEGY:
-        if (!strcmp(val, "swrr")) {
-            cfg->strategy = BALANCER_SWRR;
-            return 0;
-        }
-        if (!strcmp(val, "random")) {
-            cfg->strategy = BALANCER_RANDOM;
-            return 0;
-        }
-        break;
-    case OPT_ADMIN_LISTEN: {
-        config_t tmp;
-        if (parse_listen(val, &tmp) == 0) {
-            memcpy(cfg->admin_host, tmp.listen_host, sizeof cfg->admin_host);
-            cfg->admin_port = tmp.listen_port;
-            return 0;
-        }
-        break;
-    }
+        return !strcmp((const char *)a + o->off, (const char *)b + o->off) &&
+               *(const uint16_t *)((const char *)a + o->off2) ==
+                   *(const uint16_t *)((const char *)b + o->off2);
+    case OPT_CSV:
     case OPT_STRING:
-        if (o->offset == OFF(analyzer_allow) && netallow_check_list(val, err, errlen))
-            return -1;
-        if (strlen(val) >= o->min && strlen(val) <= o->max) {
-            strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
-            return 0;
-        }
-        break;
-    case OPT_DURABILITY:
-        if (!strcmp(val, "none")) {
-            cfg->durability = DURABILITY_NONE;
-            return 0;
-        }
-        if (!strcmp(val, "critical")) {
-            cfg->durability = DURABILITY_CRITICAL;
-            return 0;
-        }
-        if (!strcmp(val, "all")) {
-            cfg->durability = DURABILITY_ALL;
-            return 0;
-        }
-        break;
-    case OPT_HOSTPORT: {
-        char host[256];
-        uint16_t port;
-        if (strlen(val) <= o->max && config_split_hostport(val, host, sizeof host, &port) == 0) {
-            strlcpy_ld((char *)cfg + o->offset, val, o->max + 1);
-            return 0;
-        }
-        break;
+    case OPT_HOSTPORT:
+        return !strcmp((const char *)a + o->off, (const char *)b + o->off);
+    case OPT_SYSLOG:
+        return a->syslog_listen_count == b->syslog_listen_count &&
+               !memcmp(a->syslog_listen, b->syslog_listen, sizeof a->syslog_listen);
+    case OPT_TOKEN:
+        if (a->token_count != b->token_count) return false;
+        for (size_t k = 0; k < a->token_count; k++)
+            if (strcmp(a->tokens[k], b->tokens[k])) return false;
+        return true;
+    case OPT_ANALYZER:
+        if (a->analyzer_count != b->analyzer_count) return false;
+        for (size_t k = 0; k < a->analyzer_count; k++)
+            if (memcmp(&a->analyzers[k], &b->analyzers[k], sizeof a->analyzers[k])) return false;
+        return true;
+    default:
+        return !memcmp((const char *)a + o->off, (const char *)b + o->off, o->size);
     }
-    case OPT_SYSLOG_LISTEN:
-        if (cfg->syslog_listen_count >= CONFIG_SYSLOG_LISTEN_MAX) {
-            snprintf(err, errlen, "syslog-listen given more than %d times",
-                     CONFIG_SYSLOG_LISTEN_MAX);
-            return -1;
-        }
-        if (strlen(val) <= CONFIG_LISTEN_MAX && syslog_listen_ok(val)) {
-            strlcpy_ld(cfg->syslog_listen[cfg->syslog_listen_count++], val, CONFIG_LISTEN_MAX + 1);
-            return 0;
-        }
-        break;
-    case OPT_OVERLOAD:
-        if (!strcmp(val, "reject")) {
-            cfg->overload_action = OVERLOAD_REJECT;
-            return 0;
-        }
-        if (!strcmp(val, "pause")) {
-            cfg->overload_action = OVERLOAD_PAUSE;
-            return 0;
-        }
-        break;
-    case OPT_U32:
-        if (parse_uint(val, o->min, o->max, &v) == 0) {
-            *(uint32_t *)((char *)cfg + o->offset) = (uint32_t)v;
-            return 0;
-        }
-        break;
-    case OPT_SIZE:
-        if (parse_size(val, &v) == 0 && v >= o->min && v <= o->max) {
-            if (o->offset == OFF(max_record_bytes))
-                cfg->max_record_bytes = (uint32_t)v;
-            else
-                *(uint64_t *)((char *)cfg + o->offset) = v;
-            if (o->offset == OFF(max_queue_bytes)) cfg->queue_bytes_explicit = true;
-            if (o->offset == OFF(max_inflight_body_bytes)) cfg->inflight_body_explicit = true;
-            if (o->offset == OFF(memory_limit) && !cfg->queue_bytes_explicit)
-                cfg->max_queue_bytes = v / 8;
-            return 0;
-        }
-        break;
-    }
-    snprintf(err, errlen, "invalid value '%s' for %s (%s)", val, o->name, o->help);
-    return -1;
 }
-
-static const option_t *find_option(const char *name)
-{
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const char *a = options[i].name, *b = name;
-        while (*a && (*a == *b || (*a == '-' && *b == '_'))) a++, b++;
-        if (!*a && !*b) return &options[i];
-    }
-    return NULL;
-}
-
 int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
 {
     size_t idlen = strlen(spec->id);
@@ -521,38 +376,71 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
     return 0;
 }
 
+const char *const config_analyzer_keys[] = {"id",         "url",         "weight",
+                                            "health_url", "client_cert", "client_key", NULL};
+
+int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val, char *err,
+                        size_t errlen)
+{
+    struct {
+        const char *key;
+        char *dst;
+        size_t cap;
+    } text[] = {
+        {"id", spec->id, sizeof spec->id},
+        {"url", spec->url, sizeof spec->url},
+        {"health_url", spec->health_url, sizeof spec->health_url},
+        {"client_cert", spec->client_cert, sizeof spec->client_cert},
+        {"client_key", spec->client_key, sizeof spec->client_key},
+    };
+    if (!strcmp(key, "weight")) {
+        if (parse_weight(val, &spec->weight)) {
+            ld_set_err(err, errlen, "weight '%.40s' is not a finite number >= 0", val);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        if (strcmp(key, text[i].key)) continue;
+        if (strlen(val) >= text[i].cap) {
+            ld_set_err(err, errlen, "%s longer than %zu characters", key, text[i].cap - 1);
+            return -EINVAL;
+        }
+        strlcpy_ld(text[i].dst, val, text[i].cap);
+        return 0;
+    }
+    ld_set_err(err, errlen, "unknown key \"%.40s\" (keys: id, url, weight, health_url, "
+               "client_cert, client_key)", key);
+    return -ENOENT;
+}
+
+/* Which key does "key=" at p start, or -1. */
+static int spec_key_at(const char *p)
+{
+    for (int i = 0; config_analyzer_keys[i]; i++) {
+        size_t n = strlen(config_analyzer_keys[i]);
+        if (!strncmp(p, config_analyzer_keys[i], n) && p[n] == '=') return i;
+    }
+    return -1;
+}
+
 int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->weight = 1.0;
-    static const char *const keys[] = {"id=",          "url=",        "weight=",
-                                       "health_url=", "client_cert=", "client_key="};
-    enum { NKEYS = 6 };
     const char *p = s;
     while (*p) {
-        int k = -1;
-        for (int i = 0; i < NKEYS; i++)
-            if (!strncmp(p, keys[i], strlen(keys[i]))) k = i;
+        int k = spec_key_at(p);
         if (k < 0) {
             snprintf(err, errlen, "analyzer spec '%.200s': expected id=, url=, weight=, "
                      "health_url=, client_cert= or client_key= at '%.40s'", s, p);
             return -1;
         }
-        p += strlen(keys[k]);
+        p += strlen(config_analyzer_keys[k]) + 1;
         /* the value ends at the next ",key=" (URLs may contain commas) */
         const char *end = p;
-        for (;;) {
-            end = strchr(end, ',');
-            if (!end) {
-                end = p + strlen(p);
-                break;
-            }
-            int is_key = 0;
-            for (int i = 0; i < NKEYS; i++)
-                if (!strncmp(end + 1, keys[i], strlen(keys[i]))) is_key = 1;
-            if (is_key) break;
-            end++;
-        }
+        while ((end = strchr(end, ',')) && spec_key_at(end + 1) < 0) end++;
+        if (!end) end = p + strlen(p);
         size_t n = (size_t)(end - p);
         char val[CONFIG_URL_MAX + 1];
         if (n > CONFIG_URL_MAX) {
@@ -561,33 +449,11 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
         }
         memcpy(val, p, n);
         val[n] = 0;
-        if (k == 0) {
-            if (n > CONFIG_ID_MAX) {
-                snprintf(err, errlen, "analyzer id too long");
-                return -1;
-            }
-            memcpy(out->id, val, n + 1);
-        } else if (k == 1) {
-            memcpy(out->url, val, n + 1);
-        } else if (k == 2) {
-            if (parse_weight(val, &out->weight)) {
-                snprintf(err, errlen, "analyzer weight '%s' is not a finite number >= 0", val);
-                return -1;
-            }
-        } else if (k == 3) {
-            memcpy(out->health_url, val, n + 1);
-        } else {
-            if (n > CONFIG_PATH_MAX) {
-                snprintf(err, errlen, "analyzer %s path too long", keys[k]);
-                return -1;
-            }
-            memcpy(k == 4 ? out->client_cert : out->client_key, val, n + 1);
-        }
+        if (config_analyzer_set(out, config_analyzer_keys[k], val, err, errlen)) return -1;
         p = *end ? end + 1 : end;
     }
     return config_check_analyzer(out, err, errlen);
 }
-
 int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec)
 {
     for (size_t i = 0; i < cfg->analyzer_count; i++) {
@@ -603,165 +469,267 @@ int config_put_analyzer(config_t *cfg, const analyzer_spec_t *spec)
     return 0;
 }
 
-int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
+#define CONFIG_FILE_MAX (1u << 20) /* a config file larger than this is refused */
+
+/* Skip one JSON string starting at its quote; returns the index after it. */
+static size_t skip_string(const char *t, size_t n, size_t i)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    for (i++; i < n && t[i] != '"'; i++)
+        if (t[i] == '\\') i++;
+    return i + 1;
+}
+
+static size_t skip_ws(const char *t, size_t n, size_t i)
+{
+    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) i++;
+    return i;
+}
+
+/* Skip one JSON value (the text already parsed, so it is well-formed). */
+static size_t skip_value(const char *t, size_t n, size_t i)
+{
+    if (i < n && t[i] == '"') return skip_string(t, n, i);
+    if (i < n && (t[i] == '{' || t[i] == '[')) {
+        int depth = 0;
+        while (i < n) {
+            if (t[i] == '"') {
+                i = skip_string(t, n, i);
+                continue;
+            }
+            if (t[i] == '{' || t[i] == '[') depth++;
+            if ((t[i] == '}' || t[i] == ']') && --depth == 0) return i + 1;
+            i++;
+        }
+        return i;
+    }
+    while (i < n && !strchr(",}] \t\r\n", t[i])) i++;
+    return i;
+}
+
+/* Where the top-level member `key` starts (its element `index` when >= 0) in
+ * the text of a valid JSON object: 1-based line and column, or 0 when not found. */
+static void locate(const char *t, size_t n, const char *key, long index, int *line, int *col)
+{
+    size_t i = skip_ws(t, n, 0) + 1, at = SIZE_MAX, klen = strlen(key);
+    while (i < n) {
+        i = skip_ws(t, n, i);
+        if (i >= n || t[i] != '"') break;
+        size_t kstart = i;
+        i = skip_string(t, n, i);
+        bool match = i - kstart - 2 == klen && !memcmp(t + kstart + 1, key, klen);
+        i = skip_ws(t, n, i) + 1; /* ':' */
+        i = skip_ws(t, n, i);
+        if (match) {
+            at = kstart;
+            if (index >= 0 && i < n && t[i] == '[') {
+                size_t j = skip_ws(t, n, i + 1);
+                for (long k = 0; k < index && j < n && t[j] != ']'; k++) {
+                    j = skip_ws(t, n, skip_value(t, n, j));
+                    if (j < n && t[j] == ',') j = skip_ws(t, n, j + 1);
+                }
+                if (j < n && t[j] != ']') at = j;
+            }
+            break;
+        }
+        i = skip_ws(t, n, skip_value(t, n, i)) + 1; /* ',' */
+    }
+    *line = *col = 0;
+    if (at == SIZE_MAX) return;
+    *line = 1;
+    *col = 1;
+    for (size_t k = 0; k < at; k++) {
+        if (t[k] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* A file value as the text a flag would give (arrays are handled by the caller). */
+static int value_text(const option_t *o, json_t *v, char *buf, size_t buflen, const char **out)
+{
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return 0;
+    }
+    if (o->type == OPT_BOOL && json_is_boolean(v)) {
+        *out = json_is_true(v) ? "true" : "false";
+        return 0;
+    }
+    if (o->type != OPT_BOOL && json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(buf, buflen, "%lld", (long long)json_integer_value(v));
+        *out = buf;
+        return 0;
+    }
+    return -1;
+}
+
+/* One analyzer object of the file's "analyzers" array. */
+static int file_analyzer(config_t *cfg, json_t *a, char *err, size_t errlen)
+{
+    analyzer_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.weight = 1.0;
+    if (!json_is_object(a)) {
+        ld_set_err(err, errlen, "must be an object with id and url");
         return -1;
     }
+    const char *k;
+    json_t *v;
+    json_object_foreach(a, k, v)
+    {
+        if (!strcmp(k, "weight") && json_is_number(v)) {
+            spec.weight = json_number_value(v);
+            continue;
+        }
+        if (!strcmp(k, "weight") || !json_is_string(v)) {
+            if (config_analyzer_set(&spec, k, "", err, errlen) == -ENOENT) return -1;
+            ld_set_err(err, errlen, "\"%.40s\" must be a %s", k,
+                       strcmp(k, "weight") ? "string" : "number");
+            return -1;
+        }
+        if (config_analyzer_set(&spec, k, json_string_value(v), err, errlen)) return -1;
+    }
+    if (!spec.id[0] || !spec.url[0]) {
+        ld_set_err(err, errlen, "needs string id and url");
+        return -1;
+    }
+    if (config_check_analyzer(&spec, err, errlen)) return -1;
+    if (config_put_analyzer(cfg, &spec)) {
+        ld_set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* One member of the file. 0, or -1 with err and *index (the array element at
+ * fault, -1 for the member itself). */
+static int file_member(config_t *cfg, const char *key, json_t *val, long *index, char *err,
+                       size_t errlen)
+{
+    *index = -1;
+    bool is_list = !strcmp(key, "analyzers") || !strcmp(key, "tokens");
+    const option_t *o = config_option_find(!strcmp(key, "analyzers") ? "analyzer"
+                                           : !strcmp(key, "tokens")  ? "token"
+                                                                     : key,
+                                           !is_list);
+    if (!o || (!is_list && (o->type == OPT_TOKEN || o->type == OPT_ANALYZER)) ||
+        strchr(key, '-')) {
+        ld_set_err(err, errlen, "unknown option");
+        return -1;
+    }
+    if (json_is_array(val) && (o->flags & OPTF_REPEAT || o->type == OPT_CSV)) {
+        size_t i;
+        json_t *e;
+        char csv[1024] = "";
+        size_t used = 0;
+        json_array_foreach(val, i, e)
+        {
+            *index = (long)i;
+            if (o->type == OPT_ANALYZER) {
+                if (file_analyzer(cfg, e, err, errlen)) return -1;
+                continue;
+            }
+            if (!json_is_string(e)) {
+                ld_set_err(err, errlen, "must be a string");
+                return -1;
+            }
+            if (o->type == OPT_CSV) { /* joined, then parsed as one value */
+                used += (size_t)snprintf(csv + used, used < sizeof csv ? sizeof csv - used : 0,
+                                         "%s%s", i ? "," : "", json_string_value(e));
+                continue;
+            }
+            if (config_option_apply(cfg, o, json_string_value(e), false, err, errlen)) return -1;
+        }
+        *index = -1;
+        if (o->type == OPT_CSV) {
+            if (used >= sizeof csv) {
+                ld_set_err(err, errlen, "list too long");
+                return -1;
+            }
+            return config_option_apply(cfg, o, csv, false, err, errlen);
+        }
+        return 0;
+    }
+    if (is_list) {
+        ld_set_err(err, errlen, "must be an array");
+        return -1;
+    }
+    char buf[64];
+    const char *text;
+    if (value_text(o, val, buf, sizeof buf, &text)) {
+        ld_set_err(err, errlen, "must be %s", o->type == OPT_BOOL ? "true or false"
+                                              : o->flags & OPTF_REPEAT
+                                                  ? "a string or an array of strings"
+                                                  : "a string or a non-negative integer");
+        return -1;
+    }
+    return config_option_apply(cfg, o, text, false, err, errlen);
+}
+
+/* Read a whole file of at most CONFIG_FILE_MAX bytes (caller frees). */
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ld_set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
+    bool bad = !buf || ferror(f) || n > CONFIG_FILE_MAX;
+    fclose(f);
+    if (bad) {
+        ld_set_err(err, errlen, "%s: %s", path,
+                   !buf ? "out of memory" : n > CONFIG_FILE_MAX ? "larger than 1 MiB"
+                                                                : "read error");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    size_t len;
+    char *text = read_file(path, &len, err, errlen);
+    if (!text) return -1;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     int rc = -1;
+    if (!root) {
+        ld_set_err(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
     if (!json_is_object(root)) {
-        snprintf(err, errlen, "%s: top level must be an object", path);
+        ld_set_err(err, errlen, "%s:1:1: the top level must be an object", path);
         goto out;
     }
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val)
     {
-        if (!strcmp(key, "analyzers")) {
-            if (!json_is_array(val)) {
-                snprintf(err, errlen, "%s: \"analyzers\" must be an array", path);
-                goto out;
-            }
-            size_t i;
-            json_t *a;
-            json_array_foreach(val, i, a)
-            {
-                analyzer_spec_t spec;
-                memset(&spec, 0, sizeof spec);
-                spec.weight = 1.0;
-                json_t *id = json_object_get(a, "id"), *url = json_object_get(a, "url");
-                json_t *w = json_object_get(a, "weight"), *h = json_object_get(a, "health_url");
-                const char *k2;
-                json_t *v2;
-                json_object_foreach(a, k2, v2)
-                {
-                    if (strcmp(k2, "id") && strcmp(k2, "url") && strcmp(k2, "weight") &&
-                        strcmp(k2, "health_url") && strcmp(k2, "client_cert") &&
-                        strcmp(k2, "client_key")) {
-                        snprintf(err, errlen, "%s: analyzers[%zu]: unknown key \"%s\"", path, i,
-                                 k2);
-                        goto out;
-                    }
-                }
-                if (!json_is_string(id) || !json_is_string(url) || (w && !json_is_number(w)) ||
-                    (h && !json_is_string(h)) || json_string_length(id) > CONFIG_ID_MAX ||
-                    json_string_length(url) > CONFIG_URL_MAX ||
-                    (h && json_string_length(h) > CONFIG_URL_MAX)) {
-                    snprintf(err, errlen, "%s: analyzers[%zu] needs string id, url and a "
-                             "numeric weight", path, i);
-                    goto out;
-                }
-                strlcpy_ld(spec.id, json_string_value(id), sizeof spec.id);
-                strlcpy_ld(spec.url, json_string_value(url), sizeof spec.url);
-                if (h) strlcpy_ld(spec.health_url, json_string_value(h), sizeof spec.health_url);
-                if (w) spec.weight = json_number_value(w);
-                json_t *cc = json_object_get(a, "client_cert"), *ck = json_object_get(a, "client_key");
-                if ((cc && (!json_is_string(cc) || json_string_length(cc) > CONFIG_PATH_MAX)) ||
-                    (ck && (!json_is_string(ck) || json_string_length(ck) > CONFIG_PATH_MAX))) {
-                    snprintf(err, errlen, "%s: analyzers[%zu]: client_cert/client_key must be paths",
-                             path, i);
-                    goto out;
-                }
-                if (cc) strlcpy_ld(spec.client_cert, json_string_value(cc), sizeof spec.client_cert);
-                if (ck) strlcpy_ld(spec.client_key, json_string_value(ck), sizeof spec.client_key);
-                char e2[512];
-                if (config_check_analyzer(&spec, e2, sizeof e2)) {
-                    snprintf(err, errlen, "%s: analyzers[%zu]: %s", path, i, e2);
-                    goto out;
-                }
-                if (config_put_analyzer(cfg, &spec)) goto out;
-            }
-            continue;
-        }
-        if (!strcmp(key, "tokens")) {
-            size_t i;
-            json_t *t;
-            if (!json_is_array(val)) {
-                snprintf(err, errlen, "%s: \"tokens\" must be an array of strings", path);
-                goto out;
-            }
-            json_array_foreach(val, i, t)
-            {
-                if (!json_is_string(t) || add_token(cfg, json_string_value(t), err, errlen)) {
-                    if (!json_is_string(t))
-                        snprintf(err, errlen, "%s: tokens[%zu] must be a string", path, i);
-                    goto out;
-                }
-            }
-            continue;
-        }
-        if (!strcmp(key, "insecure")) {
-            if (!json_is_boolean(val)) {
-                snprintf(err, errlen, "%s: \"insecure\" must be true or false", path);
-                goto out;
-            }
-            cfg->insecure = json_is_true(val);
-            continue;
-        }
-        const option_t *o = find_option(key);
-        if (!o) {
-            snprintf(err, errlen, "%s: unknown option \"%s\"", path, key);
+        long index;
+        char e2[700];
+        if (file_member(cfg, key, val, &index, e2, sizeof e2)) {
+            int line, col;
+            locate(text, len, key, index, &line, &col);
+            char where[64] = "";
+            if (index >= 0) snprintf(where, sizeof where, "[%ld]", index);
+            ld_set_err(err, errlen, "%s:%d:%d: %.64s%s: %s", path, line, col, key, where, e2);
             goto out;
         }
-        if (o->type == OPT_SYSLOG_LISTEN && json_is_array(val)) { /* a list, or one string */
-            size_t i;
-            json_t *u;
-            json_array_foreach(val, i, u)
-            {
-                if (!json_is_string(u)) {
-                    snprintf(err, errlen, "%s: %s[%zu] must be a string", path, key, i);
-                    goto out;
-                }
-                if (apply_option(cfg, o, json_string_value(u), err, errlen)) goto out;
-            }
-            continue;
-        }
-        char text[64];
-        const char *s;
-        if (json_is_string(val))
-            s = json_string_value(val);
-        else if (json_is_integer(val) && json_integer_value(val) >= 0) {
-            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(val));
-            s = text;
-        } else {
-            snprintf(err, errlen, "%s: \"%s\" must be a string or a non-negative integer", path,
-                     key);
-            goto out;
-        }
-        if (apply_option(cfg, o, s, err, errlen)) goto out;
     }
     rc = 0;
 out:
     json_decref(root);
+    free(text);
     return rc;
 }
-
-void config_usage(FILE *out)
-{
-    fprintf(out, "Usage: logdistd [--listen HOST:PORT] [--config FILE] "
-                 "[--analyzer id=ID,url=URL,weight=W[,health_url=URL]]... [options]\n\n"
-                 "logdist distributor: accepts log packets on POST /api/v1/logs and spreads\n"
-                 "their records over weighted analyzers. Every option can also be given in the\n"
-                 "JSON config file as \"name_with_underscores\": value; flags override the file.\n"
-                 "Sizes take KiB/MiB/GiB suffixes.\n\n"
-                 "  --config FILE              JSON config file (options + \"analyzers\" array)\n"
-                 "  --analyzer SPEC            add an analyzer (repeatable); weight default 1;\n"
-                 "                             SPEC keys: id, url, weight, health_url, client_cert,\n"
-                 "                             client_key (mutual TLS to an https analyzer)\n"
-                 "  --token SPEC               role=ingest|admin|read[+...],hash=HASH[,agent=ID]\n"
-                 "                             (repeatable; turns authentication on)\n"
-                 "  --hash-token TOKEN         print the HASH to use in --token, and exit; TOKEN\n"
-                 "                             needs 128 random bits (32 hex / 22 base64 chars)\n"
-                 "  --generate-token           print a new random token and its HASH, and exit\n"
-                 "  --insecure                 allow a non-loopback listener without tokens\n");
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        fprintf(out, "  --%-24s %s\n", options[i].name, options[i].help);
-    fprintf(out, "  --help, --version\n");
-}
-
 /* --hash-token TOKEN: print its HASH (1), or refuse a weak token (-1). */
 static int hash_token_cmd(const char *token)
 {
@@ -794,50 +762,32 @@ static int generate_token_cmd(void)
     return 1;
 }
 
-int config_from_args(config_t *cfg, int argc, char **argv)
+/* The value of --config / --check-config in argv, or NULL; -1 when one lacks its file. */
+static int config_path_of(int argc, char **argv, const char **path)
 {
-    char err[1024];
-    /* pass 1: --help/--version/--config */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            config_usage(stdout);
-            return 1;
-        }
-        if (!strcmp(argv[i], "--hash-token")) return hash_token_cmd(i + 1 < argc ? argv[i + 1] : NULL);
-        if (!strcmp(argv[i], "--generate-token")) return generate_token_cmd();
-        if (!strcmp(argv[i], "--version")) {
-            printf("logdistd 0.1.0\n");
-            return 1;
-        }
-        const char *file = NULL;
-        if (!strncmp(argv[i], "--config=", 9)) {
-            file = argv[i] + 9;
-        } else if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "logdistd: --config needs a file\n");
-                return -1;
-            }
-            file = argv[i + 1];
-        }
-        if (file) {
-            if (config_load_file(cfg, file, err, sizeof err)) {
-                fprintf(stderr, "logdistd: %s\n", err);
-                return -1;
-            }
-        }
-    }
-    /* pass 2: every flag */
+    *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2)) {
-            fprintf(stderr, "logdistd: unexpected argument '%s' (see --help)\n", a);
+        if (!strncmp(a, "--config=", 9)) *path = a + 9;
+        else if (!strncmp(a, "--check-config=", 15)) *path = a + 15;
+        else if (!strcmp(a, "--config") || !strcmp(a, "--check-config")) {
+            if (i + 1 >= argc) return -1;
+            *path = argv[++i];
+        }
+    }
+    return 0;
+}
+
+/* Apply every flag of argv (the file was loaded before). 0 or -1 with err. */
+static int apply_flags(config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) || !a[2]) {
+            ld_set_err(err, errlen, "unexpected argument '%.100s' (see --help)", a);
             return -1;
         }
-        if (!strcmp(a, "--insecure")) {
-            cfg->insecure = true;
-            continue;
-        }
-        const char *name = a + 2, *val;
+        const char *name = a + 2, *val = NULL;
         char namebuf[64];
         const char *eq = strchr(name, '=');
         if (eq) { /* --name=value */
@@ -847,49 +797,83 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             namebuf[n] = 0;
             name = namebuf;
             val = eq + 1;
-        } else {
+        }
+        const option_t *o = config_option_find(name, false);
+        bool is_file = !strcmp(name, "config") || !strcmp(name, "check-config");
+        if (!o && !is_file) {
+            ld_set_err(err, errlen, "unknown option --%.64s (see --help)", name);
+            return -1;
+        }
+        if (!val && o && o->type == OPT_BOOL) {
+            val = "true"; /* --insecure */
+        } else if (!val) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "logdistd: %s needs a value (see --help)\n", a);
+                ld_set_err(err, errlen, "%.64s needs a value (see --help)", a);
                 return -1;
             }
             val = argv[++i];
         }
-        if (!strcmp(name, "config")) continue;
-        if (!strcmp(name, "token")) {
-            if (add_token(cfg, val, err, sizeof err)) {
-                fprintf(stderr, "logdistd: --token: %s\n", err);
-                return -1;
-            }
-            continue;
+        if (is_file) continue;
+        if (config_option_apply(cfg, o, val, false, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+int config_load(config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    const char *path;
+    config_defaults(cfg);
+    if (config_path_of(argc, argv, &path)) {
+        ld_set_err(err, errlen, "--config needs a file");
+        goto err;
+    }
+    if (path && config_load_file(cfg, path, err, errlen)) goto err;
+    if (apply_flags(cfg, argc, argv, err, errlen)) goto err;
+    config_finish_derived(cfg);
+    if (config_validate(cfg, err, errlen)) goto err;
+    return 0;
+err:
+    config_free(cfg);
+    return -1;
+}
+
+int config_from_args(config_t *cfg, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) { /* commands first, wherever they are */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_usage(stdout);
+            return 1;
         }
-        if (!strcmp(name, "analyzer")) {
-            analyzer_spec_t spec;
-            if (config_parse_analyzer(val, &spec, err, sizeof err)) {
-                fprintf(stderr, "logdistd: --analyzer: %s\n", err);
-                return -1;
-            }
-            if (config_put_analyzer(cfg, &spec)) return -1;
-            continue;
+        if (!strcmp(argv[i], "--hash-token")) return hash_token_cmd(i + 1 < argc ? argv[i + 1] : NULL);
+        if (!strcmp(argv[i], "--generate-token")) return generate_token_cmd();
+        if (!strcmp(argv[i], "--config-doc")) {
+            config_write_doc(stdout);
+            return 1;
         }
-        const option_t *o = find_option(name);
-        if (!o || strchr(name, '_')) {
-            fprintf(stderr, "logdistd: unknown option --%s (see --help)\n", name);
-            return -1;
+        if (!strcmp(argv[i], "--version")) {
+            printf("logdistd %s\n", LOGDIST_VERSION);
+            return 1;
         }
-        if (apply_option(cfg, o, val, err, sizeof err)) {
-            fprintf(stderr, "logdistd: %s\n", err);
-            return -1;
-        }
+    }
+    char err[1024];
+    const char *path;
+    if (config_path_of(argc, argv, &path)) {
+        fprintf(stderr, "logdistd: --config needs a file\n");
+        return -1;
+    }
+    if ((path && config_load_file(cfg, path, err, sizeof err)) ||
+        apply_flags(cfg, argc, argv, err, sizeof err)) {
+        fprintf(stderr, "logdistd: %s\n", err);
+        return -1;
     }
     config_finish(cfg);
     return 0;
 }
 
-void config_finish(config_t *cfg)
+void config_finish_derived(config_t *cfg)
 {
-    netallow_set_process_list(cfg->analyzer_allow); /* connect-time checks (netallow_curl.h) */
-    if (!cfg->queue_bytes_explicit) cfg->max_queue_bytes = cfg->memory_limit / 8;
-    if (!cfg->inflight_body_explicit) {
+    if (!is_given(cfg, "max-queue-bytes")) cfg->max_queue_bytes = cfg->memory_limit / 8;
+    if (!is_given(cfg, "max-inflight-body-bytes")) {
         cfg->max_inflight_body_bytes = 64u << 20;
         if (cfg->memory_limit && cfg->memory_limit / 4 < cfg->max_inflight_body_bytes)
             cfg->max_inflight_body_bytes = cfg->memory_limit / 4;
@@ -897,4 +881,74 @@ void config_finish(config_t *cfg)
     /* one body of the largest size must fit, or its connection would never be read */
     if (cfg->max_inflight_body_bytes && cfg->max_inflight_body_bytes < cfg->max_body_bytes)
         cfg->max_inflight_body_bytes = cfg->max_body_bytes;
+}
+
+void config_finish(config_t *cfg)
+{
+    netallow_set_process_list(cfg->analyzer_allow); /* connect-time checks (netallow_curl.h) */
+    config_finish_derived(cfg);
+}
+
+/* A listener on HOST:PORT that is not loopback. */
+static bool exposed(const char *spec)
+{
+    char host[256];
+    uint16_t port;
+    return config_split_hostport(spec, host, sizeof host, &port) == 0 &&
+           !config_host_is_loopback(host);
+}
+
+/* Listeners facing a network need authentication, unless --insecure. */
+static int validate_exposure(const config_t *cfg, char *err, size_t errlen)
+{
+    bool tokens = cfg->token_count > 0;
+    if (cfg->insecure) return 0;
+    const char *hosts[2] = {cfg->listen_host, cfg->admin_host[0] ? cfg->admin_host : NULL};
+    for (int i = 0; i < 2; i++)
+        if (hosts[i] && !tokens && !config_host_is_loopback(hosts[i]))
+            FAIL("refusing to listen on %s without authentication: "
+                              "configure --token (see logdistd --hash-token) or pass --insecure",
+                              hosts[i]);
+    for (uint32_t i = 0; i < cfg->syslog_listen_count; i++) {
+        const char *u = cfg->syslog_listen[i];
+        bool mtls = !strncmp(u, "tls://", 6) && cfg->tls_client_ca[0];
+        if (!mtls && exposed(u + 6))
+            FAIL("refusing to receive syslog on %s without "
+                              "authentication: syslog over UDP/TCP has none; use tls:// with "
+                              "--tls-client-ca, a loopback address, or pass --insecure", u);
+    }
+    const char *http[2] = {cfg->otlp_listen, cfg->elasticsearch_listen};
+    for (int i = 0; i < 2; i++)
+        if (http[i][0] && !tokens && exposed(http[i]))
+            FAIL("refusing to listen on %s without authentication: "
+                              "configure --token or pass --insecure", http[i]);
+    if (cfg->forward_listen[0] && !cfg->forward_shared_key[0] && exposed(cfg->forward_listen))
+        FAIL("refusing to receive Fluent forward on %s without "
+                          "authentication: set --forward-shared-key or pass --insecure",
+                          cfg->forward_listen);
+    return 0;
+}
+
+int config_validate(const config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+        FAIL("--tls-cert and --tls-key go together");
+    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0])
+        FAIL("--tls-client-ca needs --tls-cert and --tls-key");
+    auth_t *auth = cfg->token_count ? auth_new() : NULL;
+    for (size_t i = 0; i < cfg->token_count; i++) {
+        char e2[300] = "out of memory";
+        if (!auth || auth_add(auth, cfg->tokens[i], e2, sizeof e2)) {
+            auth_free(auth);
+            FAIL("tokens[%zu]: %s", i, e2);
+        }
+    }
+    auth_free(auth);
+    for (size_t i = 0; i < cfg->analyzer_count; i++) {
+        char e2[512];
+        if (!config_analyzer_allowed(cfg, cfg->analyzers[i].url, e2, sizeof e2) ||
+            !config_analyzer_allowed(cfg, cfg->analyzers[i].health_url, e2, sizeof e2))
+            FAIL("analyzer %s: %s", cfg->analyzers[i].id, e2);
+    }
+    return validate_exposure(cfg, err, errlen);
 }

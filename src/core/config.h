@@ -2,11 +2,17 @@
  * config.h - every option of logdistd, with its default, from a JSON config
  * file and from command-line flags (flags override the file).
  *
+ * One table (core/config_options.c) has a row per option: name, type (uint,
+ * size, duration, bool, enum, string, list, host:port, ...), default, bounds,
+ * whether a reload may change it, and help. Flags, the file, --help,
+ * --check-config, reload (app/reload.c) and docs/CONFIG.md all come from it.
+ *
  * The option names are the same in both places: flag "--batch-max-records 500"
  * is key "batch_max_records": 500 in the file. Analyzers come from repeated
  * "--analyzer id=a1,url=http://...,weight=0.4[,health_url=...]" flags and from
- * the file's "analyzers": [{"id","url","weight","health_url"}] array; an
- * analyzer given by a flag replaces a file analyzer with the same id.
+ * the file's "analyzers": [{"id","url","weight","health_url"}] array - the keys
+ * are listed once (config_analyzer_keys); an analyzer given by a flag replaces a
+ * file analyzer with the same id.
  */
 #ifndef LOGDIST_CONFIG_H
 #define LOGDIST_CONFIG_H
@@ -24,6 +30,10 @@
 #define CONFIG_TOKEN_MAX 511
 #define CONFIG_LISTEN_MAX 299        /* a listen spec: [scheme://]HOST:PORT */
 #define CONFIG_SYSLOG_LISTEN_MAX 8  /* --syslog-listen given at most this often */
+#define CONFIG_OPTIONS_MAX 128
+#ifndef LOGDIST_VERSION
+#define LOGDIST_VERSION "0.2.0"
+#endif      /* rows of the option table (core/config_options.c) */
 
 /* What ingest does with a request whose head arrives while the queue budget
  * or memory is short (--overload-action). */
@@ -51,6 +61,7 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     log_level_t log_level;
+    uint32_t log_format;            /* 0 = text, 1 = json (--log-format; common/log.h) */
     balancer_strategy_t strategy;
 
     /* ingest limits */
@@ -61,7 +72,6 @@ typedef struct {
     uint32_t max_depth;
     uint64_t max_header_bytes;
     uint64_t max_queue_bytes;       /* records accepted and not yet delivered (memory_limit/8) */
-    bool queue_bytes_explicit;      /* given by the user: not derived from memory_limit */
     uint64_t memory_limit;          /* RSS budget: shed load above 90 % of it */
     uint64_t min_free_memory;       /* shed load while the machine/cgroup has less available */
     uint64_t global_records_per_s, global_bytes_per_s; /* rate limits, 0 = off */
@@ -77,7 +87,6 @@ typedef struct {
     overload_action_t overload_action;
     uint64_t max_inflight_body_bytes; /* request bodies buffered at once, all connections
                                          (0 = no limit); see config_finish() */
-    bool inflight_body_explicit;    /* given by the user: not derived */
 
     /* batching */
     uint32_t batch_max_records;
@@ -144,6 +153,10 @@ typedef struct {
     char forward_listen[CONFIG_LISTEN_MAX + 1];       /* HOST:PORT, Fluent forward */
     char forward_shared_key[CONFIG_TOKEN_MAX + 1];    /* "" = no HELO/PING/PONG handshake */
     char elasticsearch_listen[CONFIG_LISTEN_MAX + 1]; /* HOST:PORT, Elasticsearch bulk API */
+
+    /* which options were given (file or flag) rather than defaulted, by row of
+     * the option table; derived defaults (config_finish) look at it */
+    uint64_t given[CONFIG_OPTIONS_MAX / 64];
 } config_t;
 
 /* Split "HOST:PORT" (IPv6 as [addr]:port) into host and port. 0 or -EINVAL. */
@@ -163,6 +176,10 @@ int config_from_args(config_t *cfg, int argc, char **argv);
  * connect-time address check (core/netallow.h). Called by config_from_args;
  * call it after building a config by hand. */
 void config_finish(config_t *cfg);
+
+/* The derived defaults alone, without touching process-wide state (reload and
+ * --check-config build configs that are not, or not yet, the running one). */
+void config_finish_derived(config_t *cfg);
 
 /* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
@@ -194,7 +211,41 @@ bool config_host_is_loopback(const char *host);
 /* Does a record with this raw level slice count as critical under cfg->critical_levels? */
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);
 
-/* Print --help text. */
+/* Print --help text (from the option table). */
 void config_usage(FILE *out);
+
+/* Write docs/CONFIG.md (from the option table): `logdistd --config-doc`. */
+void config_write_doc(FILE *out);
+
+/* Build a config the way start-up does, without printing or running commands:
+ * defaults, the --config file named in argv (if any), then every flag of argv
+ * (argv[0] is skipped; "--check-config FILE" counts as "--config FILE"), then
+ * config_finish_derived() and config_validate(). Used by
+ * --check-config and by reload. 0, or -1 with the first error in err - a file
+ * error as "FILE:LINE:COLUMN: KEY: message". cfg is freed on error. */
+int config_load(config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Checks across options that a single value cannot show (TLS key without a
+ * certificate, client CA without TLS, analyzer URLs outside --analyzer-allow,
+ * token specs). 0 or -1 with err. */
+int config_validate(const config_t *cfg, char *err, size_t errlen);
+
+/* The option table, for reload and tools: number of rows, a row's flag name,
+ * whether a reload may change it, whether its value is secret, and whether two
+ * configs hold the same value of it (lists compared element by element). */
+size_t config_option_count(void);
+const char *config_option_name(size_t i);
+bool config_option_reloadable(size_t i);
+bool config_option_secret(size_t i);
+bool config_option_same(size_t i, const config_t *a, const config_t *b);
+
+/* The keys of an analyzer spec, in the order flags and docs list them
+ * ("id", "url", "weight", "health_url", "client_cert", "client_key"), NULL-ended. */
+extern const char *const config_analyzer_keys[];
+
+/* Set one key of an analyzer spec from text ("weight" parsed as a number).
+ * 0, -ENOENT (unknown key) or -EINVAL with err. */
+int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val, char *err,
+                        size_t errlen);
 
 #endif

@@ -90,7 +90,8 @@ class ConfigTest(LogdistTestCase):
         p = self.write("syntax.json", '{"strategy": "swrr",}')
         self.run_bad(["--config", p], p + ":1:")
         self.run_bad(["--config", self.write("arr.json", "[1]")], "top level must be an object")
-        self.run_bad(["--config", self.write("unk.json", {"bogus": 1})], 'unknown option "bogus"')
+        self.run_bad(["--config", self.write("unk.json", {"bogus": 1})],
+                     "unk.json:1:2: bogus: unknown option")
         self.run_bad(["--config", self.write("val.json", {"max_depth": 1})],
                      "invalid value '1' for max-depth")
         self.run_bad(["--config", self.write("neg.json", {"max_depth": -5})],
@@ -104,7 +105,7 @@ class ConfigTest(LogdistTestCase):
         self.run_bad(["--config", self.write("dup.json", '{"max_depth": 8, "max_depth": 9}')],
                      "dup.json")
         self.run_bad(["--config", self.write("an1.json", {"analyzers": {"id": "x"}})],
-                     '"analyzers" must be an array')
+                     "an1.json:1:2: analyzers: must be an array")
         self.run_bad(["--config", self.write("an2.json", {"analyzers": [{"url": "http://h/"}]})],
                      "analyzers[0]")
         self.run_bad(["--config", self.write("an3.json", {"analyzers": [
