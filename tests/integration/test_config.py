@@ -84,6 +84,39 @@ class ConfigTest(LogdistTestCase):
         # log_level warn from the file: no INFO lines
         self.assertNotIn(" INFO ", p.stderr_text())
 
+    def check_config(self, argv):
+        p = self.spawn("logdistd-check", [LOGDISTD] + argv)
+        code = p.wait(dl(10))
+        return code, p.stdout_text(), p.stderr_text()
+
+    def test_check_config(self):
+        """--check-config validates without starting anything: 0 or 1 with FILE:LINE:COLUMN."""
+        good = self.write("good.json", {
+            "listen": "127.0.0.1:0", "batch_linger_ms": "20ms", "idle_timeout_s": "1m",
+            "critical_levels": ["FATAL", "ERROR"], "insecure": False,
+            "analyzers": [{"id": "a1", "url": "http://127.0.0.1:1/", "weight": 2}]})
+        code, out, err = self.check_config(["--check-config", good])
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn("configuration ok: 1 analyzers", out)
+        bad = self.write("bad.json", '{\n  "listen": "127.0.0.1:0",\n  "max_depth": 5000\n}\n')
+        code, out, err = self.check_config(["--check-config", bad])
+        self.assertEqual(code, 1)
+        self.assertEqual(err.strip(), "logdistd: %s:3:3: max_depth: invalid value '5000' for "
+                         "max-depth (2..1000) (JSON nesting depth of a record)" % bad)
+        # checks across options, and the TLS files themselves
+        code, _, err = self.check_config(["--check-config", good, "--listen", "0.0.0.0:0"])
+        self.assertEqual(code, 1)
+        self.assertIn("without authentication", err)
+        code, _, err = self.check_config(["--check-config", good, "--tls-cert", self.path("no.pem"),
+                                          "--tls-key", self.path("no.pem")])
+        self.assertEqual(code, 1)
+        self.assertIn("TLS", err)
+        code, _, err = self.check_config(["--check-config", self.path("missing.json")])
+        self.assertEqual(code, 1)
+        self.assertIn("missing.json: No such file", err)
+        # nothing was started: no data dir, no listener line
+        self.assertFalse(os.path.exists(self.path("data")))
+
     def test_bad_config_files(self):
         missing = self.path("does-not-exist.json")
         self.run_bad(["--config", missing], missing)

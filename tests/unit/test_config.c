@@ -6,7 +6,9 @@
  * flags overriding the file), the --analyzer-allow list (a table of every
  * malformed shape; a table of hosts denied by default and what opens them),
  * the connect-time address check (curl open-socket callback, table), and the
- * --hash-token / --generate-token commands.
+ * --hash-token / --generate-token commands; the option table's types
+ * (durations, bools, enums), derived defaults, config_load's error locations,
+ * config_validate, and the table as reload reads it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -902,6 +904,198 @@ static void test_connect_time_deny(void **state)
     netallow_set_process_list("");
 }
 
+/* ---- the option table's types: durations, bools, enums (table-driven) ------------------ */
+
+static void test_option_types(void **state)
+{
+    static const struct {
+        const char *args[4];
+        int rc;
+        size_t off; /* uint32_t field checked when rc == 0 */
+        uint32_t want;
+    } cases[] = {
+        {{"--batch-linger-ms", "250"}, 0, offsetof(config_t, batch_linger_ms), 250},
+        {{"--batch-linger-ms", "250ms"}, 0, offsetof(config_t, batch_linger_ms), 250},
+        {{"--batch-linger-ms", "2s"}, 0, offsetof(config_t, batch_linger_ms), 2000},
+        {{"--batch-linger-ms", "1m"}, 0, offsetof(config_t, batch_linger_ms), 60000},
+        {{"--batch-linger-ms", "2m"}, -1, 0, 0},      /* over 60000 ms */
+        {{"--batch-linger-ms", "1.5s"}, -1, 0, 0},
+        {{"--batch-linger-ms", "5x"}, -1, 0, 0},
+        {{"--batch-linger-ms", "ms"}, -1, 0, 0},
+        {{"--idle-timeout-s", "45"}, 0, offsetof(config_t, idle_timeout_s), 45},
+        {{"--idle-timeout-s", "2m"}, 0, offsetof(config_t, idle_timeout_s), 120},
+        {{"--idle-timeout-s", "1h"}, 0, offsetof(config_t, idle_timeout_s), 3600},
+        {{"--idle-timeout-s", "2h"}, -1, 0, 0},
+        {{"--idle-timeout-s", "1500ms"}, -1, 0, 0},   /* not whole seconds */
+        {{"--idle-timeout-s", "3000ms"}, 0, offsetof(config_t, idle_timeout_s), 3},
+        {{"--connect-timeout-ms", "1h"}, -1, 0, 0},   /* over 600000 ms */
+        {{"--insecure"}, 0, 0, 0},
+        {{"--insecure=false"}, 0, 0, 0},
+        {{"--insecure=yes"}, -1, 0, 0},
+        {{"--log-format", "json"}, 0, offsetof(config_t, log_format), 1},
+        {{"--log-format", "text"}, 0, offsetof(config_t, log_format), 0},
+        {{"--log-format", "xml"}, -1, 0, 0},
+        {{"--durability", "all"}, 0, offsetof(config_t, durability), DURABILITY_ALL},
+        {{"--overload-action", "pause"}, 0, offsetof(config_t, overload_action), OVERLOAD_PAUSE},
+        {{"--critical-levels", "FATAL,ERROR"}, 0, 0, 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < N(cases); i++) {
+        config_t c;
+        config_defaults(&c);
+        int rc = run_args(&c, cases[i].args);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s %s): rc %d, want %d", i, cases[i].args[0],
+                     cases[i].args[1] ? cases[i].args[1] : "", rc, cases[i].rc);
+        if (rc == 0 && cases[i].off) {
+            uint32_t v;
+            memcpy(&v, (char *)&c + cases[i].off, sizeof v);
+            if (v != cases[i].want)
+                fail_msg("case %zu (%s %s): %u, want %u", i, cases[i].args[0], cases[i].args[1],
+                         v, cases[i].want);
+        }
+        config_free(&c);
+    }
+    config_t c;
+    config_defaults(&c);
+    const char *on[] = {"--insecure", "--max-depth", "9", NULL};
+    assert_int_equal(run_args(&c, on), 0);
+    assert_true(c.insecure);
+    assert_int_equal(c.max_depth, 9); /* a bool flag does not take the next argument */
+    config_free(&c);
+}
+
+/* Derived defaults follow the option they derive from unless given. */
+static void test_derived_defaults(void **state)
+{
+    (void)state;
+    config_t c;
+    config_defaults(&c);
+    const char *a[] = {"--memory-limit", "64MiB", NULL};
+    assert_int_equal(run_args(&c, a), 0);
+    assert_int_equal(c.max_queue_bytes, 8u << 20);
+    assert_int_equal(c.max_inflight_body_bytes, 16u << 20);
+    config_free(&c);
+    config_defaults(&c);
+    const char *b[] = {"--max-queue-bytes", "5MiB", "--memory-limit", "64MiB", NULL};
+    assert_int_equal(run_args(&c, b), 0);
+    assert_int_equal(c.max_queue_bytes, 5u << 20);
+    config_free(&c);
+}
+
+/* config_load: file errors carry FILE:LINE:COLUMN of the member (or array element). */
+static void test_load_locations(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want; /* after "FILE:" */
+    } cases[] = {
+        {"{\n  \"max_depth\": 8,\n  \"batch_max_records\": 0\n}\n",
+         "3:3: batch_max_records: invalid value '0' for batch-max-records (1..1000000)"},
+        {"{\"strategy\": \"swrr\",\n \"bogus\": {\"a\": [1, {\"b\": \"}\"}]},\n \"zzz\": 1}",
+         "2:2: bogus: unknown option"},
+        {"{\"analyzers\": [\n   {\"id\": \"a\", \"url\": \"http://127.0.0.1:1/\"},\n"
+         "   {\"id\": \"b c\", \"url\": \"http://127.0.0.1:2/\"}]}",
+         "3:4: analyzers[1]: analyzer id may only contain letters, digits, '.', '_', '-'"},
+        {"{\"insecure\": 1}", "1:2: insecure: must be true or false"},
+        {"{\"log_level\": \"loud\"}",
+         "1:2: log_level: invalid value 'loud' for log-level (debug|info|warn|error)"},
+        {"{\"critical_levels\": [\"FATAL\", 3]}", "1:31: critical_levels[1]: must be a string"},
+        {"{\"max_depth\": 8,}", "1:17: string or"}, /* jansson's own position */
+    };
+    (void)state;
+    for (size_t i = 0; i < N(cases); i++) {
+        char path[64], want[600], err[1200] = "";
+        write_tmp(cases[i].text, path);
+        char *argv[] = {(char *)"logdistd", (char *)"--check-config", path, NULL};
+        config_t c;
+        int rc = config_load(&c, 3, argv, err, sizeof err);
+        unlink(path);
+        snprintf(want, sizeof want, "%s:%s", path, cases[i].want);
+        if (rc != -1 || strncmp(err, want, strlen(want)))
+            fail_msg("case %zu: rc %d, err '%s', want '%s'", i, rc, err, want);
+    }
+    /* a good file with flags: 0, flags still override */
+    char path[64], err[600] = "";
+    write_tmp("{\"max_depth\": 8, \"critical_levels\": [\"FATAL\", \"ERROR\"]}", path);
+    char *argv[] = {(char *)"logdistd", (char *)"--config", path, (char *)"--max-depth",
+                    (char *)"9", NULL};
+    config_t c;
+    assert_int_equal(config_load(&c, 5, argv, err, sizeof err), 0);
+    assert_int_equal(c.max_depth, 9);
+    assert_string_equal(c.critical_levels, "FATAL,ERROR");
+    config_free(&c);
+    unlink(path);
+}
+
+/* Checks across options. */
+static void test_validate(void **state)
+{
+    static const struct {
+        const char *args[6];
+        const char *want; /* substring of the error, NULL = valid */
+    } cases[] = {
+        {{NULL}, NULL},
+        {{"--tls-key", "/k.pem"}, "go together"},
+        {{"--tls-client-ca", "/ca.pem"}, "needs --tls-cert"},
+        {{"--listen", "0.0.0.0:1"}, "without authentication"},
+        {{"--listen", "0.0.0.0:1", "--insecure"}, NULL},
+        {{"--admin-listen", "10.1.2.3:9"}, "without authentication"},
+        {{"--syslog-listen", "udp://0.0.0.0:514"}, "syslog"},
+        {{"--forward-listen", "0.0.0.0:24224"}, "forward-shared-key"},
+        {{"--forward-listen", "0.0.0.0:24224", "--forward-shared-key", "k"}, NULL},
+        {{"--token", "role=admin"}, "tokens[0]"},
+        {{"--analyzer", "id=a,url=http://169.254.169.254/"}, "analyzer a"},
+    };
+    (void)state;
+    for (size_t i = 0; i < N(cases); i++) {
+        char *argv[8] = {(char *)"logdistd"};
+        int argc = 1;
+        for (; argc < 7 && cases[i].args[argc - 1]; argc++) argv[argc] = (char *)cases[i].args[argc - 1];
+        config_t c;
+        char err[600] = "";
+        int rc = config_load(&c, argc, argv, err, sizeof err);
+        if (cases[i].want ? rc != -1 || !strstr(err, cases[i].want) : rc != 0)
+            fail_msg("case %zu: rc %d, err '%s', want '%s'", i, rc, err,
+                     cases[i].want ? cases[i].want : "(valid)");
+        if (!rc) config_free(&c);
+    }
+}
+
+/* The table as reload sees it: names, reload flags, secrets, value equality. */
+static void test_option_table(void **state)
+{
+    (void)state;
+    size_t n = config_option_count(), found = 0;
+    assert_true(n > 60 && n <= CONFIG_OPTIONS_MAX);
+    config_t a, b;
+    config_defaults(&a);
+    config_defaults(&b);
+    for (size_t i = 0; i < n; i++) assert_true(config_option_same(i, &a, &b));
+    const char *args[] = {"--max-depth", "9", "--analyzer", "id=x,url=http://127.0.0.1:1/",
+                          "--listen", "127.0.0.1:99", NULL};
+    assert_int_equal(run_args(&b, args), 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = config_option_name(i);
+        bool changed = !strcmp(name, "max-depth") || !strcmp(name, "analyzer") ||
+                       !strcmp(name, "listen");
+        if (config_option_same(i, &a, &b) == changed) fail_msg("option %s", name);
+        if (!strcmp(name, "max-depth") || !strcmp(name, "analyzer") || !strcmp(name, "token"))
+            assert_true(config_option_reloadable(i)), found++;
+        if (!strcmp(name, "listen") || !strcmp(name, "data-dir"))
+            assert_false(config_option_reloadable(i)), found++;
+        if (!strcmp(name, "token") || !strcmp(name, "forward-shared-key"))
+            assert_true(config_option_secret(i));
+    }
+    assert_int_equal(found, 5);
+    config_free(&a);
+    config_free(&b);
+    /* the analyzer keys are listed once, in order */
+    const char *keys[] = {"id", "url", "weight", "health_url", "client_cert", "client_key"};
+    for (size_t i = 0; i < N(keys); i++) assert_string_equal(config_analyzer_keys[i], keys[i]);
+    assert_null(config_analyzer_keys[N(keys)]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +1114,11 @@ int main(void)
         cmocka_unit_test(test_allow_default_deny),
         cmocka_unit_test(test_token_commands),
         cmocka_unit_test(test_connect_time_deny),
+        cmocka_unit_test(test_option_types),
+        cmocka_unit_test(test_derived_defaults),
+        cmocka_unit_test(test_load_locations),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_option_table),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
