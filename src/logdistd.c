@@ -39,6 +39,7 @@
 #include "core/metrics.h"
 #include "ingress/conn.h"
 #include "app/protocols.h"
+#include "app/reload.h"
 #include "route/batch.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
@@ -53,6 +54,7 @@ typedef struct {
     server_t *servers[2];
     ingest_loops_t *loops; /* --ingest-threads: loops 1..N-1 (NULL with N = 1) */
     protocols_t *protocols; /* syslog, OTLP, forward, Elasticsearch listeners */
+    reload_t *reload;       /* SIGHUP and POST /api/v1/reload */
 } app_t;
 
 /* Memory pressure: stop accepting connections on an ingest-only listener
@@ -67,19 +69,18 @@ static void on_shedding(void *ctx, bool shedding)
     ingest_loops_pause_accepting(app->loops, shedding); /* posted to each loop */
 }
 
-/* SIGHUP: reload the TLS certificate and key; live connections are kept. */
+/* SIGHUP: re-read the config and apply the difference (app/reload.h; it logs
+ * the outcome); live connections are kept. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     app_t *app = arg;
-    if (!app->tls) {
-        log_info("logdistd", "SIGHUP: no TLS configured, nothing to reload");
+    json_t *result = NULL;
+    char err[1200];
+    if (app->signal) { /* draining: the delivery thread is stopping */
+        log_warn("logdistd", "SIGHUP while shutting down: not reloading");
         return;
     }
-    char err[512];
-    if (tls_server_reload(app->tls, err, sizeof err))
-        log_error("logdistd", "SIGHUP: TLS reload failed, keeping the old certificate: %s", err);
-    else
-        log_info("logdistd", "SIGHUP: TLS certificate reloaded");
+    if (reload_run(app->reload, &result, err, sizeof err) == 0) json_decref(result);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -365,6 +366,11 @@ int main(int argc, char **argv)
     if (!app.protocols) goto out;
     if (deliver_start(d)) goto out;
 
+    reload_targets_t rt = {.ing = ing, .d = d, .auth = auth, .tls = app.tls, .admin = adm};
+    app.reload = reload_new(&cfg, argc, argv, &rt);
+    if (!app.reload) goto out;
+    admin_set_reload(adm, reload_admin_hook, app.reload);
+
     app.servers[0] = srv;
     app.servers[1] = admin_srv;
     res = resource_new(app.base, cfg.memory_limit, cfg.min_free_memory, on_shedding, &app);
@@ -422,8 +428,9 @@ out:
     wal_close(wal);
     config_store_close(store);
     tls_server_free(app.tls);
-    auth_free(auth);
     admin_free(adm);
+    reload_free(app.reload); /* after every server: no request can reach it now */
+    auth_free(auth);
     ingest_free(ing);
     if (app.base) event_base_free(app.base);
     curl_global_cleanup();

@@ -50,6 +50,8 @@ struct admin {
     pthread_mutex_t mu; /* every endpoint but /health (recursive: see the top) */
     atomic_bool draining;
     atomic_bool replaying;
+    admin_reload_fn reload; /* POST /api/v1/reload (set once before serving) */
+    void *reload_ctx;
 };
 
 admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
@@ -431,6 +433,94 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
     http_reply_json(req, 200, j ? j : json_object());
 }
 
+/* POST /api/v1/reload: the app's reload (app/reload.c) under the admin mutex,
+ * so its registry changes and theirs persist() in one order. */
+static void reload(admin_t *a, http_req_t *req)
+{
+    if (!a->reload) {
+        http_reply_error(req, 503, "unavailable", "reload is not available", -1, 5);
+        return;
+    }
+    json_t *result = NULL;
+    char err[1200] = "";
+    int rc = a->reload(a->reload_ctx, &result, err, sizeof err);
+    if (rc == 0) {
+        http_reply_json(req, 200, result);
+        return;
+    }
+    json_decref(result);
+    http_reply_error(req, rc == -EINVAL ? 400 : 500, rc == -EINVAL ? "invalid_config" : "reload_failed",
+                     err[0] ? err : strerror(-rc), -1, 0);
+}
+
+void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx)
+{
+    a->reload = fn;
+    a->reload_ctx = ctx;
+}
+
+/* Is there an analyzer with this id in specs[n]? */
+static const analyzer_spec_t *spec_in(const analyzer_spec_t *specs, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(specs[i].id, id)) return &specs[i];
+    return NULL;
+}
+
+/* One analyzer the new config names: add it, or bring the registered one in
+ * line (weight and URLs in place; another client certificate means re-adding). */
+static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, json_t *updated)
+{
+    analyzer_spec_t have, spec = *want;
+    bool existed = deliver_analyzer_spec(a->d, want->id, &have) == 0;
+    if (existed) {
+        if (!memcmp(&have, want, sizeof have)) return 0;
+        if (strcmp(have.client_cert, want->client_cert) ||
+            strcmp(have.client_key, want->client_key)) {
+            deliver_analyzer_remove(a->d, want->id); /* its queue moves to the others */
+        } else {
+            int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, want->url,
+                                             want->health_url);
+            if (rc) return rc;
+            json_array_append_new(updated, json_string(want->id));
+            return 0;
+        }
+    }
+    int rc = deliver_analyzer_add(a->d, &spec);
+    if (rc) return rc;
+    json_array_append_new(existed ? updated : added, json_string(want->id));
+    return 0;
+}
+
+int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
+                          const analyzer_spec_t *now, size_t nnow, json_t *report)
+{
+    json_t *added = json_array(), *removed = json_array(), *updated = json_array();
+    int first = 0;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < nold; i++) {
+        if (spec_in(now, nnow, old[i].id)) continue;
+        if (deliver_analyzer_remove(a->d, old[i].id) == 0)
+            json_array_append_new(removed, json_string(old[i].id));
+        persist(a, old[i].id);
+    }
+    for (size_t i = 0; i < nnow; i++) {
+        const analyzer_spec_t *was = spec_in(old, nold, now[i].id);
+        if (was && !memcmp(was, &now[i], sizeof *was)) continue;
+        int rc = apply_one(a, &now[i], added, updated);
+        if (rc) {
+            log_error("admin", "reload: analyzer %s: %s", now[i].id, strerror(-rc));
+            if (!first) first = rc;
+        }
+        persist(a, now[i].id);
+    }
+    pthread_mutex_unlock(&a->mu);
+    json_object_set_new(report, "added", added);
+    json_object_set_new(report, "removed", removed);
+    json_object_set_new(report, "updated", updated);
+    return first;
+}
+
 static void health(admin_t *a, http_req_t *req)
 {
     json_t *o = json_object();
@@ -477,6 +567,7 @@ static bool takes_body(const char *path, http_method_t m)
         return m == HTTP_M_PUT || m == HTTP_M_DELETE;
     if (!strcmp(path, "/api/v1/deadletter")) return m == HTTP_M_DELETE;
     if (!strcmp(path, "/api/v1/deadletter/replay")) return m == HTTP_M_POST;
+    if (!strcmp(path, "/api/v1/reload")) return m == HTTP_M_POST;
     return false;
 }
 
@@ -523,6 +614,13 @@ static void route(admin_t *a, http_req_t *req)
             method_not_allowed(req, "POST");
         else
             deadletter_replay(a, req);
+        return;
+    }
+    if (!strcmp(path, "/api/v1/reload")) {
+        if (cmd != HTTP_M_POST)
+            method_not_allowed(req, "POST");
+        else
+            reload(a, req);
         return;
     }
     if (!strcmp(path, ANALYZERS_PATH)) {

@@ -38,6 +38,23 @@ void admin_on_head(admin_t *a, http_req_t *req);
  * re-queued). */
 void admin_on_request(admin_t *a, http_req_t *req);
 
+/* POST /api/v1/reload (admin role) calls fn(ctx, &result, err, errlen) under
+ * the admin mutex: 0 -> 200 with *result (taken), -EINVAL -> 400
+ * invalid_config with err, another errno -> 500. Set once before serving. */
+typedef int (*admin_reload_fn)(void *ctx, json_t **result, char *err, size_t errlen);
+void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx);
+
+/* A reload's analyzer changes: `old` is what the config named before, `now`
+ * what it names now. Analyzers gone from it are removed (their queued records
+ * move to the others), new ones added, changed ones updated in place (weight
+ * and URLs; another client certificate means remove and add); each change is
+ * persisted to the config store. Analyzers registered only through the API
+ * are left alone; an id the config now names wins over an API registration.
+ * Fills report's "added", "removed", "updated" id arrays. 0, or the first
+ * negative errno (the other changes are still made). Any thread. */
+int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
+                          const analyzer_spec_t *now, size_t nnow, json_t *report);
+
 /* While draining, /health answers 503 {"status":"draining"}. */
 void admin_set_draining(admin_t *a, bool draining);
 

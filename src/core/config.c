@@ -376,6 +376,61 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
     return 0;
 }
 
+/* A malloc'd copy of n elements of size sz (NULL for n == 0). */
+static int dup_array(void **dst, const void *src, size_t n, size_t sz)
+{
+    *dst = NULL;
+    if (!n) return 0;
+    if (!(*dst = malloc(n * sz))) return -ENOMEM;
+    memcpy(*dst, src, n * sz);
+    return 0;
+}
+
+int config_option_copy(size_t i, config_t *dst, const config_t *src)
+{
+    const option_t *o = &config_options[i];
+    void *p;
+    switch (o->type) {
+    case OPT_TOKEN:
+        if (dup_array(&p, src->tokens, src->token_count, sizeof *src->tokens)) return -ENOMEM;
+        free(dst->tokens);
+        dst->tokens = p;
+        dst->token_count = src->token_count;
+        return 0;
+    case OPT_ANALYZER:
+        if (dup_array(&p, src->analyzers, src->analyzer_count, sizeof *src->analyzers))
+            return -ENOMEM;
+        free(dst->analyzers);
+        dst->analyzers = p;
+        dst->analyzer_count = src->analyzer_count;
+        return 0;
+    case OPT_SYSLOG:
+        memcpy(dst->syslog_listen, src->syslog_listen, sizeof dst->syslog_listen);
+        dst->syslog_listen_count = src->syslog_listen_count;
+        return 0;
+    case OPT_LISTEN:
+        memcpy((char *)dst + o->off2, (const char *)src + o->off2, sizeof(uint16_t));
+        /* fall through */
+    default:
+        memcpy((char *)dst + o->off, (const char *)src + o->off, o->size);
+        return 0;
+    }
+}
+
+int config_copy(config_t *dst, const config_t *src)
+{
+    *dst = *src;
+    dst->tokens = NULL;
+    dst->analyzers = NULL;
+    if (dup_array((void **)&dst->tokens, src->tokens, src->token_count, sizeof *src->tokens) ||
+        dup_array((void **)&dst->analyzers, src->analyzers, src->analyzer_count,
+                  sizeof *src->analyzers)) {
+        config_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 const char *const config_analyzer_keys[] = {"id",         "url",         "weight",
                                             "health_url", "client_cert", "client_key", NULL};
 

@@ -239,6 +239,13 @@ bool config_option_reloadable(size_t i);
 bool config_option_secret(size_t i);
 bool config_option_same(size_t i, const config_t *a, const config_t *b);
 
+/* Copy option i's value from src into dst (lists deep-copied). 0 or -ENOMEM
+ * (dst unchanged). */
+int config_option_copy(size_t i, config_t *dst, const config_t *src);
+
+/* A deep copy of src into dst (uninitialised). 0 or -ENOMEM. Free with config_free. */
+int config_copy(config_t *dst, const config_t *src);
+
 /* The keys of an analyzer spec, in the order flags and docs list them
  * ("id", "url", "weight", "health_url", "client_cert", "client_key"), NULL-ended. */
 extern const char *const config_analyzer_keys[];
