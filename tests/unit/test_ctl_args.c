@@ -16,12 +16,12 @@
 #include "ctl_args.h"
 
 typedef struct {
-    const char *line;      /* arguments, space separated */
+    const char *line; /* arguments, space separated */
     const char *env_url, *env_token;
     int rc;
     ctl_cmd_t cmd;
-    const char *want;      /* "url|token|id|an_url|weight|timeout|json|nids", when rc == 0 */
-    const char *err_has;   /* part of the message, when rc != 0 */
+    const char *want;    /* "url|token|id|an_url|weight|timeout|json|nids", when rc == 0 */
+    const char *err_has; /* part of the message, when rc != 0 */
 } row_t;
 
 static const row_t rows[] = {
@@ -35,22 +35,22 @@ static const row_t rows[] = {
      "http://127.0.0.1:8080|-|a5|http://h:9/i|0.25|10|0|0", NULL},
     {"--weight=2 add a.5_x-y https://h/", NULL, NULL, 0, CTL_CMD_ADD,
      "http://127.0.0.1:8080|-|a.5_x-y|https://h/|2|10|0|0", NULL},
-    {"set-weight a1 0", NULL, NULL, 0, CTL_CMD_SET_WEIGHT,
-     "http://127.0.0.1:8080|-|a1|-|0|10|0|0", NULL},
+    {"set-weight a1 0", NULL, NULL, 0, CTL_CMD_SET_WEIGHT, "http://127.0.0.1:8080|-|a1|-|0|10|0|0",
+     NULL},
     {"drain a1", NULL, NULL, 0, CTL_CMD_DRAIN, "http://127.0.0.1:8080|-|a1|-|-|10|0|0", NULL},
     {"undrain a1", NULL, NULL, 0, CTL_CMD_UNDRAIN, "http://127.0.0.1:8080|-|a1|-|-|10|0|0", NULL},
     {"remove a1", NULL, NULL, 0, CTL_CMD_REMOVE, "http://127.0.0.1:8080|-|a1|-|-|10|0|0", NULL},
     {"deadletters", NULL, NULL, 0, CTL_CMD_DL_LIST, "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
     {"deadletters list", NULL, NULL, 0, CTL_CMD_DL_LIST, "http://127.0.0.1:8080|-|-|-|-|10|0|0",
      NULL},
-    {"deadletters replay", NULL, NULL, 0, CTL_CMD_DL_REPLAY,
-     "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
+    {"deadletters replay", NULL, NULL, 0, CTL_CMD_DL_REPLAY, "http://127.0.0.1:8080|-|-|-|-|10|0|0",
+     NULL},
     {"deadletters purge b-1 b-2", NULL, NULL, 0, CTL_CMD_DL_PURGE,
      "http://127.0.0.1:8080|-|-|-|-|10|0|2", NULL},
     {"deadletters purge --all", NULL, NULL, 0, CTL_CMD_DL_PURGE,
      "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
-    {"metrics --prometheus", NULL, NULL, 0, CTL_CMD_METRICS,
-     "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
+    {"metrics --prometheus", NULL, NULL, 0, CTL_CMD_METRICS, "http://127.0.0.1:8080|-|-|-|-|10|0|0",
+     NULL},
     {"reload", NULL, NULL, 0, CTL_CMD_RELOAD, "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
     {"remove -- --x", NULL, NULL, 0, CTL_CMD_REMOVE, "http://127.0.0.1:8080|-|--x|-|-|10|0|0",
      NULL},
@@ -96,7 +96,8 @@ static void check_row(const row_t *r, size_t i)
     int argc = 0;
     argv[argc++] = "logdistctl";
     snprintf(buf, sizeof buf, "%s", r->line);
-    for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) argv[argc++] = t;
+    for (char *t = strtok(buf, " "); t; t = strtok(NULL, " "))
+        argv[argc++] = t;
     ctl_opts_t o;
     static const char *ids[CTL_MAX_IDS];
     char err[256] = "";
@@ -119,7 +120,8 @@ static void check_row(const row_t *r, size_t i)
 static void test_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) check_row(&rows[i], i);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        check_row(&rows[i], i);
 }
 
 /* The purge ids point into argv, in order; --help wins over a missing command. */

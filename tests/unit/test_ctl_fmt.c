@@ -26,24 +26,40 @@ static void test_numbers(void **state)
         double v;
         const char *want;
     } rows[] = {
-        {ctl_fmt_count, 0, "0"},          {ctl_fmt_count, 999, "999"},
-        {ctl_fmt_count, 1000, "1.0k"},    {ctl_fmt_count, 1234, "1.2k"},
-        {ctl_fmt_count, 99949, "99.9k"},  {ctl_fmt_count, 123456, "123k"},
-        {ctl_fmt_count, 999960, "1.0M"},  {ctl_fmt_count, 1.5e6, "1.5M"},
-        {ctl_fmt_count, 2e9, "2.0G"},     {ctl_fmt_count, 3e12, "3.0T"},
-        {ctl_fmt_count, -1500, "-1.5k"},  {ctl_fmt_count, NAN, "-"},
-        {ctl_fmt_bytes, 0, "0 B"},        {ctl_fmt_bytes, 512, "512 B"},
-        {ctl_fmt_bytes, 1023, "1023 B"},  {ctl_fmt_bytes, 1024, "1.0 KiB"},
-        {ctl_fmt_bytes, 1536, "1.5 KiB"}, {ctl_fmt_bytes, 64.0 * 1048576, "64.0 MiB"},
+        {ctl_fmt_count, 0, "0"},
+        {ctl_fmt_count, 999, "999"},
+        {ctl_fmt_count, 1000, "1.0k"},
+        {ctl_fmt_count, 1234, "1.2k"},
+        {ctl_fmt_count, 99949, "99.9k"},
+        {ctl_fmt_count, 123456, "123k"},
+        {ctl_fmt_count, 999960, "1.0M"},
+        {ctl_fmt_count, 1.5e6, "1.5M"},
+        {ctl_fmt_count, 2e9, "2.0G"},
+        {ctl_fmt_count, 3e12, "3.0T"},
+        {ctl_fmt_count, -1500, "-1.5k"},
+        {ctl_fmt_count, NAN, "-"},
+        {ctl_fmt_bytes, 0, "0 B"},
+        {ctl_fmt_bytes, 512, "512 B"},
+        {ctl_fmt_bytes, 1023, "1023 B"},
+        {ctl_fmt_bytes, 1024, "1.0 KiB"},
+        {ctl_fmt_bytes, 1536, "1.5 KiB"},
+        {ctl_fmt_bytes, 64.0 * 1048576, "64.0 MiB"},
         {ctl_fmt_bytes, 3.0 * 1073741824, "3.0 GiB"},
         {ctl_fmt_bytes, INFINITY, "-"},
-        {ctl_fmt_pct, 0, "0.0%"},         {ctl_fmt_pct, 1.0 / 3, "33.3%"},
-        {ctl_fmt_pct, 1, "100.0%"},       {ctl_fmt_pct, NAN, "-"},
-        {ctl_fmt_ms, 0, "0.00 ms"},       {ctl_fmt_ms, 0.421, "0.42 ms"},
-        {ctl_fmt_ms, 12.34, "12.3 ms"},   {ctl_fmt_ms, 250, "250 ms"},
-        {ctl_fmt_ms, 1500, "1.50 s"},     {ctl_fmt_ms, NAN, "-"},
-        {ctl_fmt_weight, 1, "1"},         {ctl_fmt_weight, 0.25, "0.25"},
-        {ctl_fmt_weight, 1e12, "1e+12"},  {ctl_fmt_weight, NAN, "-"},
+        {ctl_fmt_pct, 0, "0.0%"},
+        {ctl_fmt_pct, 1.0 / 3, "33.3%"},
+        {ctl_fmt_pct, 1, "100.0%"},
+        {ctl_fmt_pct, NAN, "-"},
+        {ctl_fmt_ms, 0, "0.00 ms"},
+        {ctl_fmt_ms, 0.421, "0.42 ms"},
+        {ctl_fmt_ms, 12.34, "12.3 ms"},
+        {ctl_fmt_ms, 250, "250 ms"},
+        {ctl_fmt_ms, 1500, "1.50 s"},
+        {ctl_fmt_ms, NAN, "-"},
+        {ctl_fmt_weight, 1, "1"},
+        {ctl_fmt_weight, 0.25, "0.25"},
+        {ctl_fmt_weight, 1e12, "1e+12"},
+        {ctl_fmt_weight, NAN, "-"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char buf[32];
@@ -66,8 +82,9 @@ static void test_api_error(void **state)
     } rows[] = {
         {404, "{\"error\":\"not_found\",\"message\":\"no analyzer with this id\"}",
          "404 not_found: no analyzer with this id"},
-        {401, "{\"error\":\"unauthorized\",\"message\":\"an Authorization: Bearer token is "
-              "required\"}\n",
+        {401,
+         "{\"error\":\"unauthorized\",\"message\":\"an Authorization: Bearer token is "
+         "required\"}\n",
          "401 unauthorized: an Authorization: Bearer token is required"},
         {409, "{\"error\":\"conflict\"}", "409 conflict"},
         {400, "{\"error\":\"bad_json\",\"message\":\"x\\u001b[31my\",\"offset\":3}",
@@ -79,8 +96,7 @@ static void test_api_error(void **state)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char buf[512];
         ctl_fmt_api_error(rows[i].status, rows[i].body, strlen(rows[i].body), buf, sizeof buf);
-        if (strcmp(buf, rows[i].want))
-            fail_msg("row %zu: '%s', want '%s'", i, buf, rows[i].want);
+        if (strcmp(buf, rows[i].want)) fail_msg("row %zu: '%s', want '%s'", i, buf, rows[i].want);
     }
 }
 
@@ -97,7 +113,9 @@ static void test_exit_codes_and_clean(void **state)
             fail_msg("status %ld -> %d, want %d", rows[i].status,
                      ctl_exit_for_status(rows[i].status), rows[i].want);
     char buf[32];
-    ctl_fmt_clean("abc\x07" "def", 100, buf, sizeof buf);
+    ctl_fmt_clean("abc\x07"
+                  "def",
+                  100, buf, sizeof buf);
     assert_string_equal(buf, "abc?def");
     ctl_fmt_clean("abcdefgh", 4, buf, sizeof buf);
     assert_string_equal(buf, "abcd...");
@@ -130,7 +148,8 @@ static void test_table(void **state)
     ctl_table_free(t);
     /* more rows than the first allocation; a header-only table */
     t = ctl_table_new(1, h, NULL);
-    for (int i = 0; i < 100; i++) assert_int_equal(ctl_table_add(t, r1), 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(ctl_table_add(t, r1), 0);
     s = ctl_table_render(t);
     assert_int_equal(strlen(s), 101 * 3);
     free(s);

@@ -75,21 +75,31 @@ static int set_url(ctl_opts_t *o, const char *s, char *err, size_t errlen)
     if (n > CTL_URL_MAX || !valid_http_url(s))
         return usage_err(err, errlen, "--url \"%.60s\": an http:// or https:// URL", s);
     memcpy(o->url, s, n + 1);
-    while (n > 0 && o->url[n - 1] == '/') o->url[--n] = 0;
+    while (n > 0 && o->url[n - 1] == '/')
+        o->url[--n] = 0;
     return 0;
 }
 
 /* Options that take a value: where it goes. */
-typedef enum { V_URL, V_TOKEN, V_TOKEN_FILE, V_CACERT, V_CERT, V_KEY, V_TIMEOUT,
-               V_WEIGHT, V_HEALTH_URL } vopt_t;
+typedef enum {
+    V_URL,
+    V_TOKEN,
+    V_TOKEN_FILE,
+    V_CACERT,
+    V_CERT,
+    V_KEY,
+    V_TIMEOUT,
+    V_WEIGHT,
+    V_HEALTH_URL
+} vopt_t;
 
 static const struct {
     const char *name;
     vopt_t what;
 } value_opts[] = {
-    {"--url", V_URL},         {"--token", V_TOKEN},     {"--token-file", V_TOKEN_FILE},
-    {"--cacert", V_CACERT},   {"--cert", V_CERT},       {"--key", V_KEY},
-    {"--timeout", V_TIMEOUT}, {"--weight", V_WEIGHT},   {"--health-url", V_HEALTH_URL},
+    {"--url", V_URL},         {"--token", V_TOKEN},   {"--token-file", V_TOKEN_FILE},
+    {"--cacert", V_CACERT},   {"--cert", V_CERT},     {"--key", V_KEY},
+    {"--timeout", V_TIMEOUT}, {"--weight", V_WEIGHT}, {"--health-url", V_HEALTH_URL},
 };
 
 static int set_value(ctl_opts_t *o, vopt_t what, const char *v, bool *seen_url, char *err,
@@ -97,14 +107,29 @@ static int set_value(ctl_opts_t *o, vopt_t what, const char *v, bool *seen_url, 
 {
     if (!*v && what != V_TOKEN) return usage_err(err, errlen, "an option has an empty value");
     switch (what) {
-    case V_URL: *seen_url = true; return set_url(o, v, err, errlen);
-    case V_TOKEN: o->token = v; return 0;
-    case V_TOKEN_FILE: o->token_file = v; return 0;
-    case V_CACERT: o->cacert = v; return 0;
-    case V_CERT: o->cert = v; return 0;
-    case V_KEY: o->key = v; return 0;
-    case V_TIMEOUT: return parse_timeout(v, &o->timeout_s, err, errlen);
-    case V_WEIGHT: o->has_weight = true; return parse_weight(v, &o->weight, err, errlen);
+    case V_URL:
+        *seen_url = true;
+        return set_url(o, v, err, errlen);
+    case V_TOKEN:
+        o->token = v;
+        return 0;
+    case V_TOKEN_FILE:
+        o->token_file = v;
+        return 0;
+    case V_CACERT:
+        o->cacert = v;
+        return 0;
+    case V_CERT:
+        o->cert = v;
+        return 0;
+    case V_KEY:
+        o->key = v;
+        return 0;
+    case V_TIMEOUT:
+        return parse_timeout(v, &o->timeout_s, err, errlen);
+    case V_WEIGHT:
+        o->has_weight = true;
+        return parse_weight(v, &o->weight, err, errlen);
     case V_HEALTH_URL:
         if (strlen(v) > CTL_URL_MAX || !valid_http_url(v))
             return usage_err(err, errlen, "--health-url \"%.60s\": an http(s) URL", v);
@@ -143,11 +168,11 @@ static const struct {
     ctl_cmd_t cmd;
     int min, max; /* positional arguments after the name */
 } commands[] = {
-    {"status", CTL_CMD_STATUS, 0, 0},       {"analyzers", CTL_CMD_ANALYZERS, 0, 0},
-    {"add", CTL_CMD_ADD, 2, 2},             {"set-weight", CTL_CMD_SET_WEIGHT, 2, 2},
-    {"drain", CTL_CMD_DRAIN, 1, 1},         {"undrain", CTL_CMD_UNDRAIN, 1, 1},
-    {"remove", CTL_CMD_REMOVE, 1, 1},       {"deadletters", CTL_CMD_DL_LIST, 0, CTL_MAX_IDS + 1},
-    {"metrics", CTL_CMD_METRICS, 0, 0},     {"reload", CTL_CMD_RELOAD, 0, 0},
+    {"status", CTL_CMD_STATUS, 0, 0},   {"analyzers", CTL_CMD_ANALYZERS, 0, 0},
+    {"add", CTL_CMD_ADD, 2, 2},         {"set-weight", CTL_CMD_SET_WEIGHT, 2, 2},
+    {"drain", CTL_CMD_DRAIN, 1, 1},     {"undrain", CTL_CMD_UNDRAIN, 1, 1},
+    {"remove", CTL_CMD_REMOVE, 1, 1},   {"deadletters", CTL_CMD_DL_LIST, 0, CTL_MAX_IDS + 1},
+    {"metrics", CTL_CMD_METRICS, 0, 0}, {"reload", CTL_CMD_RELOAD, 0, 0},
 };
 
 /* deadletters [list | replay | purge (--all | BATCH_ID...)] */
@@ -165,8 +190,9 @@ static int take_deadletters(ctl_opts_t *o, const char **pos, int npos, const cha
     if (!strcmp(sub, "replay")) {
         o->cmd = CTL_CMD_DL_REPLAY;
         if (npos > 2)
-            return usage_err(err, errlen, "deadletters replay takes no batch id: the API "
-                                          "replays every stored batch");
+            return usage_err(err, errlen,
+                             "deadletters replay takes no batch id: the API "
+                             "replays every stored batch");
         return 0;
     }
     if (strcmp(sub, "purge"))
@@ -185,12 +211,13 @@ static int take_deadletters(ctl_opts_t *o, const char **pos, int npos, const cha
 }
 
 /* Read the positionals as a command. */
-static int take_command(ctl_opts_t *o, const char **pos, int npos, const char **ids_buf,
-                        char *err, size_t errlen)
+static int take_command(ctl_opts_t *o, const char **pos, int npos, const char **ids_buf, char *err,
+                        size_t errlen)
 {
     if (!npos) return usage_err(err, errlen, "no command (see --help)");
     size_t k = 0, nc = sizeof commands / sizeof commands[0];
-    while (k < nc && strcmp(commands[k].name, pos[0])) k++;
+    while (k < nc && strcmp(commands[k].name, pos[0]))
+        k++;
     if (k == nc) return usage_err(err, errlen, "unknown command \"%.40s\" (see --help)", pos[0]);
     o->cmd = commands[k].cmd;
     if (npos - 1 < commands[k].min || npos - 1 > commands[k].max)
@@ -217,8 +244,8 @@ static int take_command(ctl_opts_t *o, const char **pos, int npos, const char **
     return 0;
 }
 
-int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_token,
-                   ctl_opts_t *o, const char **ids_buf, char *err, size_t errlen)
+int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_token, ctl_opts_t *o,
+                   const char **ids_buf, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
     o->timeout_s = CTL_TIMEOUT_DEFAULT;
@@ -237,10 +264,9 @@ int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_t
         }
     }
     if (o->help || o->version) return 0;
-    if (!seen_url && (rc = set_url(o, env_url && *env_url ? env_url : CTL_DEFAULT_URL, err,
-                                   errlen)))
-        return usage_err(err, errlen, "LOGDIST_URL \"%.60s\": an http:// or https:// URL",
-                         env_url);
+    if (!seen_url &&
+        (rc = set_url(o, env_url && *env_url ? env_url : CTL_DEFAULT_URL, err, errlen)))
+        return usage_err(err, errlen, "LOGDIST_URL \"%.60s\": an http:// or https:// URL", env_url);
     if (!o->token && !o->token_file && env_token && *env_token) o->token = env_token;
     if (o->token && o->token_file)
         return usage_err(err, errlen, "--token and --token-file: give one");
@@ -253,8 +279,10 @@ const char *ctl_usage(void)
     return "usage: logdistctl [OPTIONS] COMMAND [ARGS]\n"
            "\n"
            "Commands (on logdistd's admin API):\n"
-           "  status                       health, totals, analyzers up/total, queue, WAL, dead letters\n"
-           "  analyzers                    the analyzer table (state, weights, shares, latency, ...)\n"
+           "  status                       health, totals, analyzers up/total, queue, WAL, dead "
+           "letters\n"
+           "  analyzers                    the analyzer table (state, weights, shares, latency, "
+           "...)\n"
            "  add ID URL [--weight W] [--health-url URL]\n"
            "                               register an analyzer (weight default 1)\n"
            "  set-weight ID W              change an analyzer's weight (0..1e12)\n"

@@ -54,9 +54,9 @@ typedef enum {
 } ctl_cmd_t;
 
 typedef struct {
-    char url[CTL_URL_MAX + 1];   /* without a trailing '/' */
-    const char *token;           /* NULL = none */
-    const char *token_file;      /* NULL = none (read by the caller) */
+    char url[CTL_URL_MAX + 1]; /* without a trailing '/' */
+    const char *token;         /* NULL = none */
+    const char *token_file;    /* NULL = none (read by the caller) */
     const char *cacert, *cert, *key;
     long timeout_s;
     bool json, help, version;
@@ -66,15 +66,15 @@ typedef struct {
     bool has_weight;
     double weight;
     bool prometheus, all;
-    const char *const *ids;      /* batch ids (purge): point into argv */
+    const char *const *ids; /* batch ids (purge): point into argv */
     size_t nids;
 } ctl_opts_t;
 
 /* Parse argv[1..argc-1]. env_url / env_token: the environment's LOGDIST_URL and
  * LOGDIST_TOKEN (NULL when unset; the command line wins). ids_buf[CTL_MAX_IDS] holds
  * the batch-id pointers o->ids points to. */
-int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_token,
-                   ctl_opts_t *o, const char **ids_buf, char *err, size_t errlen);
+int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_token, ctl_opts_t *o,
+                   const char **ids_buf, char *err, size_t errlen);
 
 /* The usage text (--help), exit codes included. */
 const char *ctl_usage(void);

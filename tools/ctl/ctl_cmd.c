@@ -20,8 +20,8 @@ typedef struct {
 
 /* One request. 0 with *raw (and *out parsed when out != NULL), or the exit code after
  * printing the error line. ok2 (optional) is another status accepted as an answer. */
-static int call(const ctx_t *x, const char *method, const char *path, const char *body,
-                long ok2, ctl_resp_t *raw, json_t **out)
+static int call(const ctx_t *x, const char *method, const char *path, const char *body, long ok2,
+                ctl_resp_t *raw, json_t **out)
 {
     char err[600];
     int rc = ctl_http(x->o, x->token, method, path, body, raw, err, sizeof err);
@@ -115,8 +115,8 @@ static int cmd_status(const ctx_t *x)
     ctl_fmt_count(num(m, "records_delivered"), b[1], sizeof b[1]);
     ctl_fmt_count(num(m, "records_deadlettered"), b[2], sizeof b[2]);
     ctl_fmt_count(num(m, "records_lost_at_shutdown"), b[3], sizeof b[3]);
-    printf("records      %s accepted, %s delivered, %s dead-lettered, %s lost at shutdown\n",
-           b[0], b[1], b[2], b[3]);
+    printf("records      %s accepted, %s delivered, %s dead-lettered, %s lost at shutdown\n", b[0],
+           b[1], b[2], b[3]);
     ctl_fmt_count(num(m, "queued_records"), b[0], sizeof b[0]);
     ctl_fmt_bytes(num(m, "queued_bytes"), b[1], sizeof b[1]);
     ctl_fmt_count(num(m, "inflight_batches"), b[2], sizeof b[2]);
@@ -143,8 +143,21 @@ out_h:
 
 /* ------------------------------------------------------------------ analyzers */
 
-enum { C_ID, C_STATE, C_BREAKER, C_WEIGHT, C_EFFW, C_TARGET, C_ACTUAL, C_ACT10, C_LAT,
-       C_QUEUED, C_DELIVERED, C_ERROR, C_N };
+enum {
+    C_ID,
+    C_STATE,
+    C_BREAKER,
+    C_WEIGHT,
+    C_EFFW,
+    C_TARGET,
+    C_ACTUAL,
+    C_ACT10,
+    C_LAT,
+    C_QUEUED,
+    C_DELIVERED,
+    C_ERROR,
+    C_N
+};
 
 static void analyzer_row(json_t *a, char cells[C_N][96])
 {
@@ -173,14 +186,15 @@ static int cmd_analyzers(const ctx_t *x)
         print_raw(&r);
         goto out;
     }
-    static const char *const heads[C_N] = {"ID",     "STATE",  "BREAKER", "WEIGHT",
-                                           "EFF.W",  "TARGET", "ACTUAL",  "10S",
+    static const char *const heads[C_N] = {"ID",      "STATE",  "BREAKER",   "WEIGHT",
+                                           "EFF.W",   "TARGET", "ACTUAL",    "10S",
                                            "LATENCY", "QUEUED", "DELIVERED", "LAST ERROR"};
     static const bool right[C_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0};
     json_t *an = json_object_get(j, "analyzers"), *a;
     size_t i;
     bool has_effw = false, has_10s = false; /* columns shown only when the API has them */
-    json_array_foreach(an, i, a) {
+    json_array_foreach(an, i, a)
+    {
         has_effw |= json_object_get(a, "effective_weight") != NULL;
         has_10s |= json_object_get(a, "actual_share_10s") != NULL;
     }
@@ -189,16 +203,19 @@ static int cmd_analyzers(const ctx_t *x)
         if ((c != C_EFFW || has_effw) && (c != C_ACT10 || has_10s)) map[n++] = c;
     const char *h[C_N];
     bool rt[C_N];
-    for (size_t c = 0; c < n; c++) h[c] = heads[map[c]], rt[c] = right[map[c]];
+    for (size_t c = 0; c < n; c++)
+        h[c] = heads[map[c]], rt[c] = right[map[c]];
     printf("strategy %s%s, %zu analyzers\n", str(j, "strategy"),
            json_is_true(json_object_get(j, "panic")) ? ", PANIC (routing to every analyzer)" : "",
            json_array_size(an));
     ctl_table_t *t = ctl_table_new(n, h, rt);
-    json_array_foreach(an, i, a) {
+    json_array_foreach(an, i, a)
+    {
         char cells[C_N][96];
         const char *row[C_N];
         analyzer_row(a, cells);
-        for (size_t c = 0; c < n; c++) row[c] = cells[map[c]];
+        for (size_t c = 0; c < n; c++)
+            row[c] = cells[map[c]];
         if (t && ctl_table_add(t, row)) {
             ctl_table_free(t);
             t = NULL;
@@ -242,8 +259,8 @@ static int change(const ctx_t *x, const char *method, const char *path, json_t *
         else if (!strcmp(what, "removed"))
             printf("removed %s\n", str(j, "removed"));
         else
-            printf("%s %s: %s, weight %s, target %s, state %s\n", str(j, "id"), what,
-                   str(j, "url"), w, t, str(j, "state"));
+            printf("%s %s: %s, weight %s, target %s, state %s\n", str(j, "id"), what, str(j, "url"),
+                   w, t, str(j, "state"));
     }
     json_decref(j);
     ctl_resp_free(&r);
@@ -292,7 +309,7 @@ static void utc(double ms, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm);
 }
 
-static int dl_list(const ctx_t *x, json_t *j)
+static int dl_list(json_t *j)
 {
     char b[4][48];
     ctl_fmt_count(num(j, "batches"), b[0], sizeof b[0]);
@@ -310,14 +327,16 @@ static int dl_list(const ctx_t *x, json_t *j)
     static const bool rt[] = {0, 1, 1, 0, 0, 0, 0};
     ctl_table_t *t = ctl_table_new(7, h, rt);
     size_t i;
-    json_array_foreach(sample, i, e) {
+    json_array_foreach(sample, i, e)
+    {
         char c[7][96];
         ctl_fmt_clean(str(e, "batch_id"), 63, c[0], sizeof c[0]);
         ctl_fmt_count(num(e, "records"), c[1], sizeof c[1]);
         ctl_fmt_count(num(e, "attempts"), c[2], sizeof c[2]);
         ctl_fmt_clean(str(e, "last_analyzer"), 64, c[3], sizeof c[3]);
         utc(num(e, "at_ms"), c[4], sizeof c[4]);
-        snprintf(c[5], sizeof c[5], "%s", json_is_true(json_object_get(e, "durable")) ? "yes" : "no");
+        snprintf(c[5], sizeof c[5], "%s",
+                 json_is_true(json_object_get(e, "durable")) ? "yes" : "no");
         ctl_fmt_clean(str(e, "reason"), 60, c[6], sizeof c[6]);
         const char *row[] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
         if (t && ctl_table_add(t, row)) {
@@ -348,16 +367,16 @@ static int cmd_deadletters(const ctx_t *x)
             return CTL_EXIT_USAGE;
         }
     }
-    rc = o->cmd == CTL_CMD_DL_LIST     ? call(x, "GET", "/api/v1/deadletter", NULL, 0, &r, &j)
-         : o->cmd == CTL_CMD_DL_REPLAY ? call(x, "POST", "/api/v1/deadletter/replay", NULL, 0,
-                                               &r, &j)
-                                       : call(x, "DELETE", "/api/v1/deadletter", body, 0, &r, &j);
+    rc = o->cmd == CTL_CMD_DL_LIST ? call(x, "GET", "/api/v1/deadletter", NULL, 0, &r, &j)
+         : o->cmd == CTL_CMD_DL_REPLAY
+             ? call(x, "POST", "/api/v1/deadletter/replay", NULL, 0, &r, &j)
+             : call(x, "DELETE", "/api/v1/deadletter", body, 0, &r, &j);
     free(body);
     if (rc) return rc;
     if (o->json)
         print_raw(&r);
     else if (o->cmd == CTL_CMD_DL_LIST)
-        rc = dl_list(x, j);
+        rc = dl_list(j);
     else if (o->cmd == CTL_CMD_DL_REPLAY)
         printf("replayed %.0f batches, %.0f records\n", num(j, "replayed_batches"),
                num(j, "replayed_records"));
@@ -380,12 +399,14 @@ static void flatten(json_t *v, const char *prefix, ctl_table_t *t, int depth)
         json_t *c;
         size_t i;
         if (json_is_object(v)) {
-            json_object_foreach(v, k, c) {
+            json_object_foreach(v, k, c)
+            {
                 snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", k);
                 flatten(c, key, t, depth + 1);
             }
         } else {
-            json_array_foreach(v, i, c) {
+            json_array_foreach(v, i, c)
+            {
                 snprintf(key, sizeof key, "%s.%zu", prefix, i);
                 flatten(c, key, t, depth + 1);
             }
@@ -399,14 +420,16 @@ static void flatten(json_t *v, const char *prefix, ctl_table_t *t, int depth)
     else if (json_is_string(v))
         ctl_fmt_clean(json_string_value(v), 100, val, sizeof val);
     else
-        snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+        snprintf(val, sizeof val, "%s",
+                 json_is_true(v)    ? "true"
+                 : json_is_false(v) ? "false"
+                                    : "null");
     ctl_fmt_clean(prefix, 200, key, sizeof key);
     const char *row[] = {key, val};
     ctl_table_add(t, row); /* ENOMEM: the row is missing; render reports nothing worse */
 }
 
-static int cmd_json_dump(const ctx_t *x, const char *method, const char *path,
-                         const char *skip)
+static int cmd_json_dump(const ctx_t *x, const char *method, const char *path, const char *skip)
 {
     ctl_resp_t r;
     json_t *j;
@@ -442,18 +465,25 @@ int ctl_cmd_run(const ctl_opts_t *o, const char *token)
 {
     ctx_t x = {o, token};
     switch (o->cmd) {
-    case CTL_CMD_STATUS: return cmd_status(&x);
-    case CTL_CMD_ANALYZERS: return cmd_analyzers(&x);
+    case CTL_CMD_STATUS:
+        return cmd_status(&x);
+    case CTL_CMD_ANALYZERS:
+        return cmd_analyzers(&x);
     case CTL_CMD_ADD:
     case CTL_CMD_SET_WEIGHT:
     case CTL_CMD_DRAIN:
     case CTL_CMD_UNDRAIN:
-    case CTL_CMD_REMOVE: return cmd_analyzer_change(&x);
+    case CTL_CMD_REMOVE:
+        return cmd_analyzer_change(&x);
     case CTL_CMD_DL_LIST:
     case CTL_CMD_DL_REPLAY:
-    case CTL_CMD_DL_PURGE: return cmd_deadletters(&x);
-    case CTL_CMD_METRICS: return cmd_metrics(&x);
-    case CTL_CMD_RELOAD: return cmd_json_dump(&x, "POST", "/api/v1/reload", NULL);
-    default: return CTL_EXIT_USAGE;
+    case CTL_CMD_DL_PURGE:
+        return cmd_deadletters(&x);
+    case CTL_CMD_METRICS:
+        return cmd_metrics(&x);
+    case CTL_CMD_RELOAD:
+        return cmd_json_dump(&x, "POST", "/api/v1/reload", NULL);
+    default:
+        return CTL_EXIT_USAGE;
     }
 }

@@ -18,8 +18,8 @@ static bool bad(double v, char *buf, size_t size)
 }
 
 /* v scaled down by `step` until under it, with one decimal below 100 units. */
-static void scaled(double v, double step, const char *const *units, size_t nunits,
-                   const char *sep, char *buf, size_t size)
+static void scaled(double v, double step, const char *const *units, size_t nunits, const char *sep,
+                   char *buf, size_t size)
 {
     size_t u = 0;
     double x = fabs(v);
@@ -86,7 +86,8 @@ void ctl_fmt_clean(const char *s, size_t max, char *buf, size_t size)
     size_t o = 0, n = 0;
     for (; s && *s && o + 1 < size; s++) {
         if (n == max) {
-            for (int k = 0; k < 3 && o + 1 < size; k++) buf[o++] = '.';
+            for (int k = 0; k < 3 && o + 1 < size; k++)
+                buf[o++] = '.';
             break;
         }
         unsigned char c = (unsigned char)*s;
@@ -146,7 +147,8 @@ static int add_row(ctl_table_t *t, const char *const *cells)
     char **row = t->cells + (t->nrows + 1) * t->ncols;
     for (size_t i = 0; i < t->ncols; i++) {
         if (!(row[i] = strdup(cells[i] ? cells[i] : ""))) {
-            while (i--) free(row[i]);
+            while (i--)
+                free(row[i]);
             return -ENOMEM;
         }
     }
@@ -182,7 +184,8 @@ int ctl_table_add(ctl_table_t *t, const char *const *cells)
 static size_t width(const char *s)
 {
     size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
 }
 
@@ -195,7 +198,8 @@ char *ctl_table_render(const ctl_table_t *t)
             if (x > w[i]) w[i] = x;
             total += strlen(t->cells[r * t->ncols + i]) + 2;
         }
-    for (size_t i = 0; i < t->ncols; i++) total += (w[i] + 2) * (t->nrows + 1);
+    for (size_t i = 0; i < t->ncols; i++)
+        total += (w[i] + 2) * (t->nrows + 1);
     char *out = malloc(total), *p = out;
     if (!out) return NULL;
     for (size_t r = 0; r <= t->nrows; r++) {
@@ -208,7 +212,8 @@ char *ctl_table_render(const ctl_table_t *t)
             p += sprintf(p, "%s", c);
             if (!t->right[i]) p += sprintf(p, "%*s", (int)pad, "");
         }
-        while (p > line && p[-1] == ' ') p--; /* no trailing spaces */
+        while (p > line && p[-1] == ' ')
+            p--; /* no trailing spaces */
         *p++ = '\n';
     }
     *p = 0;
@@ -218,7 +223,8 @@ char *ctl_table_render(const ctl_table_t *t)
 void ctl_table_free(ctl_table_t *t)
 {
     if (!t) return;
-    for (size_t k = 0; t->cells && k < (t->nrows + 1) * t->ncols; k++) free(t->cells[k]);
+    for (size_t k = 0; t->cells && k < (t->nrows + 1) * t->ncols; k++)
+        free(t->cells[k]);
     free(t->cells);
     free(t);
 }

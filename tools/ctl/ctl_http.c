@@ -25,7 +25,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     }
     if (s->len + k + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + k + 1) cap *= 2;
+        while (cap < s->len + k + 1)
+            cap *= 2;
         char *b = realloc(s->buf, cap);
         if (!b) return 0;
         s->buf = b;
