@@ -140,7 +140,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     o->routable = a->routable;
     o->state = !hi.up                               ? "down"
                : t->breaker.state == BREAKER_OPEN   ? "open"
-               : router_weight(a) == 0               ? "drained"
+               : router_weight(a) == 0              ? "drained"
                                                     : "up";
     o->breaker = breaker_state_name(t->breaker.state);
     o->breaker_trips = t->breaker.trips;
