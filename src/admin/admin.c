@@ -90,6 +90,7 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_de
     json_object_set_new(o, "healthy", json_boolean(x->healthy));
     json_object_set_new(o, "routable", json_boolean(x->routable));
     json_object_set_new(o, "state", json_string(x->state));
+    json_object_set_new(o, "drained", json_boolean(x->spec.drained));
     json_object_set_new(o, "breaker", json_string(x->breaker));
     json_object_set_new(o, "breaker_trips", json_integer((json_int_t)x->breaker_trips));
     json_object_set_new(o, "health_changed_ms", json_integer((json_int_t)x->health_changed_ms));
@@ -419,7 +420,7 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
         http_reply_error(req, 403, "forbidden_analyzer", aerr, -1, 0);
         return;
     }
-    int rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, url, hurl);
+    int rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, u.drained, url, hurl);
     if (rc == -ENOENT) {
         http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
         return;

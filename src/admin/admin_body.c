@@ -48,8 +48,8 @@ static json_t *load_object(const char *body, size_t len, admin_body_error_t *why
     return j;
 }
 
-/* Every key of `o` is one of `keys` (NULL-terminated), strings are strings and a
- * "weight" a number in 0..ADMIN_WEIGHT_MAX. 0 or a refusal. */
+/* Every key of `o` is one of `keys` (NULL-terminated), strings are strings, a
+ * "weight" a number in 0..ADMIN_WEIGHT_MAX and "drained" a boolean. 0 or a refusal. */
 static int check_keys(json_t *o, const char *const *keys, const char *allowed,
                       admin_body_error_t *why, char *err, size_t errlen)
 {
@@ -69,6 +69,10 @@ static int check_keys(json_t *o, const char *const *keys, const char *allowed,
             if (!(w >= 0 && w <= ADMIN_WEIGHT_MAX))
                 return refuse(why, -EINVAL, 400, "bad_weight", -1, err, errlen,
                               "\"weight\" must be a finite number in 0..1e12");
+        } else if (!strcmp(key, "drained")) {
+            if (!json_is_boolean(v))
+                return refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
+                              "\"drained\" must be true or false");
         } else if (!json_is_string(v)) {
             snprintf(m, sizeof m, "\"%s\" must be a string", key);
             return refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen, m);
@@ -141,7 +145,7 @@ out:
 int admin_body_parse_update(const char *body, size_t len, const char *id, admin_update_t *u,
                             admin_body_error_t *why, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id", "url", "weight", "health_url", NULL};
+    static const char *const keys[] = {"id", "url", "weight", "health_url", "drained", NULL};
     int rc = 0;
     json_t *o = load_object(body, len, why, err, errlen, &rc);
     if (!o) return rc;
@@ -156,7 +160,7 @@ int admin_body_parse_update(const char *body, size_t len, const char *id, admin_
                     "analyzer)");
         goto out;
     }
-    if ((rc = check_keys(o, keys, "id, url, weight, health_url", why, err, errlen))) goto out;
+    if ((rc = check_keys(o, keys, "id, url, weight, health_url, drained", why, err, errlen))) goto out;
     json_t *bid = json_object_get(o, "id");
     if (bid && strcmp(json_string_value(bid), id)) {
         rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
@@ -166,6 +170,8 @@ int admin_body_parse_update(const char *body, size_t len, const char *id, admin_
     json_t *w = json_object_get(o, "weight");
     x->has_weight = w != NULL;
     x->weight = w ? json_number_value(w) : 0;
+    json_t *dr = json_object_get(o, "drained");
+    x->drained = dr ? json_is_true(dr) : -1;
     if ((rc = copy_member(o, "url", x->url, sizeof x->url, why, err, errlen)) ||
         (rc = copy_member(o, "health_url", x->health_url, sizeof x->health_url, why, err,
                           errlen)))

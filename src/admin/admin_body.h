@@ -51,11 +51,13 @@ int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
 typedef struct {
     bool has_weight;
     double weight;                          /* 0..ADMIN_WEIGHT_MAX */
+    int drained;                            /* -1 unchanged, 0 undrain, 1 drain */
     char url[CONFIG_URL_MAX + 1];           /* "" = unchanged */
     char health_url[CONFIG_URL_MAX + 1];    /* "" = unchanged */
 } admin_update_t;
 
-/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","id"]}; "id", when there,
+/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","drained","id"]}; "drained"
+ * is a boolean (true: no new records, the weight is kept); "id", when there,
  * must equal `id` (ids cannot change). url and health_url must be non-empty strings of
  * at most CONFIG_URL_MAX bytes (their URL syntax is checked where the spec is rebuilt,
  * deliver_analyzer_update). client_cert/client_key cannot be changed by PUT: refused. */

@@ -55,6 +55,7 @@ typedef struct {
     double weight;
     char client_cert[CONFIG_PATH_MAX + 1]; /* mutual TLS to this analyzer (PEM), optional */
     char client_key[CONFIG_PATH_MAX + 1];
+    bool drained; /* kept out of routing (the balancer sees weight 0), weight kept */
 } analyzer_spec_t;
 
 typedef struct {

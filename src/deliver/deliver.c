@@ -197,7 +197,7 @@ static void publish_health(deliver_t *d)
 {
     int n = 0;
     for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (!a->removed && T(a)->health && health_is_up(T(a)->health) && a->spec.weight > 0) n++;
+        if (!a->removed && T(a)->health && health_is_up(T(a)->health) && router_weight(a) > 0) n++;
     atomic_store_explicit(&d->healthy_count, n, memory_order_relaxed);
 }
 
@@ -276,20 +276,20 @@ static target_t *pick_unblocked(deliver_t *d, const analyzer_t *exclude)
 {
     double total[2] = {0, 0}; /* [0] closed, [1] half-open */
     for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (a != exclude && !a->removed && a->routable && a->spec.weight > 0 &&
+        if (a != exclude && !a->removed && a->routable && router_weight(a) > 0 &&
             T(a)->breaker.state != BREAKER_OPEN)
-            total[T(a)->breaker.state == BREAKER_HALF_OPEN] += a->spec.weight;
+            total[T(a)->breaker.state == BREAKER_HALF_OPEN] += router_weight(a);
     int k = total[0] > 0 ? 0 : 1;
     if (total[k] <= 0) return NULL;
     double x = (double)(retry_rand(&d->rng) >> 11) / 9007199254740992.0 * total[k];
     analyzer_t *last = NULL;
     for (analyzer_t *a = router_first(d->router); a; a = a->next) {
-        if (a == exclude || a->removed || !a->routable || a->spec.weight <= 0 ||
+        if (a == exclude || a->removed || !a->routable || router_weight(a) <= 0 ||
             T(a)->breaker.state == BREAKER_OPEN ||
             (T(a)->breaker.state == BREAKER_HALF_OPEN) != k)
             continue;
         last = a;
-        if ((x -= a->spec.weight) < 0) break;
+        if ((x -= router_weight(a)) < 0) break;
     }
     return last ? T(last) : NULL;
 }
@@ -448,7 +448,7 @@ size_t deliver_queue_shares(deliver_t *d)
     queue_share_t *s = d->shares;
     n = 0;
     for (analyzer_t *a = router_first(d->router); a; a = a->next, n++) {
-        s[n].weight = !a->removed && a->routable ? a->spec.weight : 0;
+        s[n].weight = !a->removed && a->routable ? router_weight(a) : 0;
         s[n].queued = T(a)->queue_bytes;
     }
     queue_share_compute(s, n, d->cfg->max_queue_bytes, queue_floor(d));
@@ -576,7 +576,8 @@ void deliver_update_analyzer(deliver_t *d, analyzer_t *a, const analyzer_spec_t 
 {
     *rc = router_update(d->router, a, spec);
     if (*rc) return;
-    log_info("deliver", "analyzer %s updated: %s weight %g", spec->id, spec->url, spec->weight);
+    log_info("deliver", "analyzer %s updated: %s weight %g%s", spec->id, spec->url, spec->weight,
+             spec->drained ? " (drained)" : "");
     routing_changed(d);
 }
 

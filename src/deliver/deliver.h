@@ -71,10 +71,13 @@ void deliver_free(deliver_t *d);
 /* Register. Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
 int deliver_analyzer_add(deliver_t *d, analyzer_spec_t *spec);
 
-/* Update weight and/or URLs of analyzer `id` (weight when has_weight,
- * url/health_url when non-empty). Returns 0, -ENOENT or -EINVAL. */
+/* Update weight, drained flag and/or URLs of analyzer `id` (weight when
+ * has_weight, drained when >= 0 (0 or 1; -1 = unchanged), url/health_url when
+ * non-empty). Drained keeps the configured weight but routes no new record to
+ * it (router_weight() is 0); its queued and in-flight batches are still
+ * delivered. Returns 0, -ENOENT or -EINVAL. */
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
-                            const char *url, const char *health_url);
+                            int drained, const char *url, const char *health_url);
 
 /* Copy the current spec of analyzer `id`. 0 or -ENOENT. */
 int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
@@ -87,7 +90,8 @@ typedef struct {
     analyzer_spec_t spec;
     double target_share, effective_share;
     bool healthy, routable;
-    const char *state;      /* "up" | "down" | "open" | "drained" (static string) */
+    const char *state;      /* "up" | "down" | "open" | "drained" (spec.drained or weight 0;
+                               static string) */
     const char *breaker;    /* breaker_state_name() (static string) */
     uint64_t breaker_trips, health_changed_ms, times_marked_down;
     uint64_t records_routed, records_delivered, records_redistributed_in;

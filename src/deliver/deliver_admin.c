@@ -39,6 +39,7 @@ typedef struct {
     const char *id;
     bool has_weight;
     double weight;
+    int drained; /* -1 unchanged, 0, 1 */
     const char *url, *health_url;
     int rc;
     deliver_snapshot_t *snap;
@@ -75,6 +76,7 @@ static void do_update(deliver_t *d, void *arg)
     if (x->health_url && x->health_url[0])
         strlcpy_ld(spec.health_url, x->health_url, sizeof spec.health_url);
     if (x->has_weight) spec.weight = x->weight;
+    if (x->drained >= 0) spec.drained = x->drained;
     char err[256];
     if (config_check_analyzer(&spec, err, sizeof err)) {
         x->rc = -EINVAL;
@@ -84,10 +86,10 @@ static void do_update(deliver_t *d, void *arg)
 }
 
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
-                            const char *url, const char *health_url)
+                            int drained, const char *url, const char *health_url)
 {
-    admin_arg_t x = {.id = id, .has_weight = has_weight, .weight = weight, .url = url,
-                     .health_url = health_url};
+    admin_arg_t x = {.id = id, .has_weight = has_weight, .weight = weight, .drained = drained,
+                     .url = url, .health_url = health_url};
     deliver_call(d, do_update, &x);
     return x.rc;
 }
@@ -138,7 +140,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     o->routable = a->routable;
     o->state = !hi.up                               ? "down"
                : t->breaker.state == BREAKER_OPEN   ? "open"
-               : a->spec.weight == 0                ? "drained"
+               : router_weight(a) == 0              ? "drained"
                                                     : "up";
     o->breaker = breaker_state_name(t->breaker.state);
     o->breaker_trips = t->breaker.trips;

@@ -69,7 +69,7 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
     analyzer_t *a = calloc(1, sizeof *a);
     if (!a) return -ENOMEM;
     a->spec = *spec;
-    int slot = balancer_add(r->bal, spec->weight);
+    int slot = balancer_add(r->bal, spec->drained ? 0 : spec->weight);
     if (slot < 0) {
         free(a);
         return slot;
@@ -90,7 +90,7 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
 int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec)
 {
     if (strcmp(spec->id, a->spec.id)) return -EINVAL;
-    int rc = balancer_set_weight(r->bal, a->slot, spec->weight);
+    int rc = balancer_set_weight(r->bal, a->slot, spec->drained ? 0 : spec->weight);
     if (rc) return rc;
     a->spec = *spec;
     router_refresh(r);
@@ -152,7 +152,7 @@ void router_refresh(router_t *r)
 {
     size_t live = 0, ok = 0;
     for (analyzer_t *a = r->head; a; a = a->next) {
-        if (a->removed || a->spec.weight <= 0) continue;
+        if (a->removed || router_weight(a) <= 0) continue;
         live++;
         ok += a->eligible;
     }
@@ -221,7 +221,7 @@ analyzer_t *router_pick_other(router_t *r, const analyzer_t *exclude)
 {
     int slot = balancer_pick_excluding(r->bal, exclude && !exclude->removed ? exclude->slot : -1);
     if (slot >= 0) return r->by_slot[slot];
-    if (exclude && !exclude->removed && exclude->routable && exclude->spec.weight > 0)
+    if (exclude && !exclude->removed && exclude->routable && router_weight(exclude) > 0)
         return (analyzer_t *)exclude;
     return NULL;
 }
@@ -230,8 +230,8 @@ double router_target_share(const router_t *r, const analyzer_t *a)
 {
     double total = 0;
     for (analyzer_t *x = r->head; x; x = x->next)
-        if (!x->removed) total += x->spec.weight;
-    return total > 0 && !a->removed ? a->spec.weight / total : 0;
+        if (!x->removed) total += router_weight(x);
+    return total > 0 && !a->removed ? router_weight(a) / total : 0;
 }
 
 double router_effective_share(const router_t *r, const analyzer_t *a)

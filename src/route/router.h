@@ -40,6 +40,13 @@ typedef struct analyzer {
     void *user;             /* the delivery layer's record of it (router_set_user) */
 } analyzer_t;
 
+/* The weight routing uses: 0 while drained (spec.drained), else spec.weight.
+ * The configured weight stays in the spec, so undraining restores it. */
+static inline double router_weight(const analyzer_t *a)
+{
+    return a->spec.drained ? 0 : a->spec.weight;
+}
+
 typedef struct {
     void (*batch_opened)(void *ctx, analyzer_t *a); /* a->open was created */
     /* a's open batch was sealed; the hook takes ownership of b (b->cost set) */
@@ -63,8 +70,9 @@ analyzer_t *router_find(router_t *r, const char *id);
  * -EEXIST (id taken), -EINVAL (bad spec) or -ENOMEM. */
 int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out);
 
-/* Replace a's spec (same id; the weight goes to the balancer; weight 0
- * drains: no new records, queued ones still delivered). 0 or -EINVAL. */
+/* Replace a's spec (same id; router_weight() goes to the balancer; weight 0
+ * or spec.drained drains: no new records, queued ones still delivered).
+ * 0 or -EINVAL. */
 int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec);
 
 /* Attach the delivery layer's record to a (once, when it is added). */
@@ -108,7 +116,8 @@ void router_seal(router_t *r, analyzer_t *a);
  * it is the only eligible one; NULL when none is eligible. */
 analyzer_t *router_pick_other(router_t *r, const analyzer_t *exclude);
 
-/* Target share of an analyzer: weight / sum of weights of live analyzers. */
+/* Target share of an analyzer: router_weight / sum of router_weight of live
+ * analyzers (0 while drained). */
 double router_target_share(const router_t *r, const analyzer_t *a);
 
 /* Share the balancer gives it right now (0 when down or drained). */

@@ -39,6 +39,9 @@ static const char *const migrations[] = {
     /* 1 -> 2: mutual TLS to analyzers */
     "ALTER TABLE analyzers ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE analyzers ADD COLUMN client_key TEXT NOT NULL DEFAULT ''",
+    /* 2 -> 3: drained analyzers (PUT {"drained":true}); old rows are not drained */
+    "ALTER TABLE analyzers ADD COLUMN drained INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (drained IN (0, 1))",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -49,7 +52,8 @@ int config_store_schema_version(void)
 
 typedef struct {
     const char *name;
-    int type;      /* SQLITE_TEXT or SQLITE_FLOAT (an INTEGER is fine there too) */
+    int type;      /* SQLITE_TEXT, SQLITE_FLOAT (an INTEGER is fine there too) or
+                      SQLITE_INTEGER (a flag: 0 or 1) */
     size_t max;    /* text: longest accepted value */
 } column_t;
 
@@ -57,6 +61,7 @@ static const column_t columns[] = {
     {"id", SQLITE_TEXT, CONFIG_ID_MAX},           {"url", SQLITE_TEXT, CONFIG_URL_MAX},
     {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},  {"weight", SQLITE_FLOAT, 0},
     {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX}, {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
+    {"drained", SQLITE_INTEGER, 0},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -79,11 +84,20 @@ static int check_row(sqlite3_stmt *st, char *why, size_t whylen)
     for (int c = 0; c < N_COLUMNS; c++) {
         int t = sqlite3_column_type(st, c + 1);
         const column_t *col = &columns[c];
-        bool ok = col->type == SQLITE_TEXT ? t == SQLITE_TEXT
-                                           : t == SQLITE_FLOAT || t == SQLITE_INTEGER;
+        bool ok = col->type == SQLITE_TEXT      ? t == SQLITE_TEXT
+                  : col->type == SQLITE_INTEGER ? t == SQLITE_INTEGER
+                                                : t == SQLITE_FLOAT || t == SQLITE_INTEGER;
         if (!ok) {
             snprintf(why, whylen, "row %lld: column %s is %s, expected %s", rowid, col->name,
-                     type_name(t), col->type == SQLITE_TEXT ? "text" : "a number");
+                     type_name(t),
+                     col->type == SQLITE_TEXT      ? "text"
+                     : col->type == SQLITE_INTEGER ? "0 or 1"
+                                                   : "a number");
+            return -EINVAL;
+        }
+        if (col->type == SQLITE_INTEGER && (sqlite3_column_int64(st, c + 1) & ~1LL)) {
+            snprintf(why, whylen, "row %lld: column %s is %lld, expected 0 or 1", rowid,
+                     col->name, (long long)sqlite3_column_int64(st, c + 1));
             return -EINVAL;
         }
         if (col->type == SQLITE_TEXT && (size_t)sqlite3_column_bytes(st, c + 1) > col->max) {
@@ -110,6 +124,7 @@ static void row_to_spec(sqlite3_stmt *st, analyzer_spec_t *a)
     a->weight = sqlite3_column_double(st, 4);
     strlcpy_ld(a->client_cert, (const char *)sqlite3_column_text(st, 5), sizeof a->client_cert);
     strlcpy_ld(a->client_key, (const char *)sqlite3_column_text(st, 6), sizeof a->client_key);
+    a->drained = sqlite3_column_int64(st, 7) != 0;
 }
 
 static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n, char *err, size_t errlen)
@@ -119,8 +134,8 @@ static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n, char *er
     *n = 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT rowid, id, url, health_url, weight, client_cert, client_key "
-                           "FROM analyzers ORDER BY rowid",
+                           "SELECT rowid, id, url, health_url, weight, client_cert, client_key, "
+                           "drained FROM analyzers ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK) {
         ld_set_err(err, errlen, "analyzers.db: %s", sqlite3_errmsg(q->db));
         return -EIO;
@@ -165,9 +180,9 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
                            "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
-                           "client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO "
-                           "UPDATE SET url = ?2, health_url = ?3, weight = ?4, updated_ms = ?5, "
-                           "client_cert = ?6, client_key = ?7",
+                           "client_key, drained) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON "
+                           "CONFLICT(id) DO UPDATE SET url = ?2, health_url = ?3, weight = ?4, "
+                           "updated_ms = ?5, client_cert = ?6, client_key = ?7, drained = ?8",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, spec->id, -1, SQLITE_STATIC);
@@ -177,6 +192,7 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
     sqlite3_bind_int64(st, 5, (sqlite3_int64)wall_ms());
     sqlite3_bind_text(st, 6, spec->client_cert, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, spec->client_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, spec->drained ? 1 : 0);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

@@ -25,7 +25,7 @@ typedef struct {
     int rc;           /* expected return */
     int status;       /* expected status when rc != 0 */
     const char *code; /* expected code when rc != 0 */
-    const char *want; /* add: id|url|health_url; update: url|health_url; purge: n */
+    const char *want; /* add: id|url|health_url; update: url|health_url|drained; purge: n */
     double weight;    /* add/update: expected weight when accepted (-1: no weight in update) */
 } row_t;
 
@@ -48,9 +48,18 @@ static const row_t rows[] = {
     {ADD, "", -EINVAL, 400, "bad_json", NULL, 0},
     {ADD, "{\"id\":7,\"url\":\"http://h/\"}", -EINVAL, 400, "bad_request", NULL, 0},
     /* PUT */
-    {UPDATE, "{\"weight\":2}", 0, 0, NULL, "|", 2.0},
-    {UPDATE, "{\"id\":\"a1\",\"url\":\"http://h/i\"}", 0, 0, NULL, "http://h/i|", -1},
-    {UPDATE, "{}", 0, 0, NULL, "|", -1},
+    {UPDATE, "{\"weight\":2}", 0, 0, NULL, "||-1", 2.0},
+    {UPDATE, "{\"id\":\"a1\",\"url\":\"http://h/i\"}", 0, 0, NULL, "http://h/i||-1", -1},
+    {UPDATE, "{}", 0, 0, NULL, "||-1", -1},
+    /* drained: a boolean, the weight untouched */
+    {UPDATE, "{\"drained\":true}", 0, 0, NULL, "||1", -1},
+    {UPDATE, "{\"drained\":false}", 0, 0, NULL, "||0", -1},
+    {UPDATE, "{\"drained\":true,\"weight\":3}", 0, 0, NULL, "||1", 3.0},
+    {UPDATE, "{\"drained\":1}", -EINVAL, 400, "bad_request", NULL, 0},
+    {UPDATE, "{\"drained\":\"true\"}", -EINVAL, 400, "bad_request", NULL, 0},
+    {UPDATE, "{\"drained\":null}", -EINVAL, 400, "bad_request", NULL, 0},
+    {UPDATE, "{\"drained\":true,\"drained\":false}", -EINVAL, 400, "bad_json", NULL, 0},
+    {UPDATE, "{\"drain\":true}", -EINVAL, 400, "bad_request", NULL, 0},
     {UPDATE, "{\"id\":\"a2\"}", -EINVAL, 400, "bad_request", NULL, 0},
     {UPDATE, "{\"weight\":1e13}", -EINVAL, 400, "bad_weight", NULL, 0},
     /* were silently ignored (200 with nothing changed) before admin_body */
@@ -88,8 +97,8 @@ static void check_update(const row_t *r, int i)
     int rc = admin_body_parse_update(r->body, strlen(r->body), "a1", &u, &e, err, sizeof err);
     if (rc != r->rc) fail_msg("row %d: rc %d, want %d (%s)", i, rc, r->rc, err);
     if (rc) return;
-    char got[2 * (CONFIG_URL_MAX + 2)];
-    snprintf(got, sizeof got, "%s|%s", u.url, u.health_url);
+    char got[2 * (CONFIG_URL_MAX + 2) + 8];
+    snprintf(got, sizeof got, "%s|%s|%d", u.url, u.health_url, u.drained);
     double w = u.has_weight ? u.weight : -1;
     if (strcmp(got, r->want) || w != r->weight)
         fail_msg("row %d: parsed %s weight %g, want %s weight %g", i, got, w, r->want, r->weight);

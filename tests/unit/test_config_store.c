@@ -4,7 +4,8 @@
  * == config_store_schema_version()); put / load / remove round trip; put replaces by id
  * and keeps the load order (insertion order); reopen keeps the data; a database with a
  * newer user_version is refused; a version-0 database without the table is migrated
- * (and its other tables kept); constraint violations are reported; rows with a NULL,
+ * (and its other tables kept); a version-2 database gets the drained column (old rows
+ * not drained) and the flag round-trips; constraint violations are reported; rows with a NULL,
  * a wrong type, an over-long value or a NUL byte are skipped with their row and column
  * named (table), never read as NULL.
  */
@@ -94,6 +95,7 @@ static void expect_load(config_store_t *s, const analyzer_spec_t *want, size_t n
         assert_string_equal(got[i].url, want[i].url);
         assert_string_equal(got[i].health_url, want[i].health_url);
         assert_true(got[i].weight == want[i].weight);
+        assert_int_equal(got[i].drained, want[i].drained);
     }
     free(got);
 }
@@ -313,6 +315,34 @@ static void test_version0_migrated(void **state)
     assert_int_equal(sql_int(p, "PRAGMA user_version"), config_store_schema_version());
 }
 
+/* A version-2 database (before the drained column) written by an older build:
+ * migrated in place, its rows load as not drained, and the flag then round-trips. */
+static void test_version2_gets_drained(void **state)
+{
+    fix_t *f = *state;
+    sql_exec(f->db, "CREATE TABLE analyzers (id TEXT PRIMARY KEY, url TEXT NOT NULL,"
+                    " health_url TEXT NOT NULL, weight REAL NOT NULL CHECK (weight >= 0),"
+                    " updated_ms INTEGER NOT NULL, client_cert TEXT NOT NULL DEFAULT '',"
+                    " client_key TEXT NOT NULL DEFAULT '');"
+                    "INSERT INTO analyzers VALUES ('old', 'http://o/', 'http://o/health', 3, 0,"
+                    " '', '');"
+                    "PRAGMA user_version = 2;");
+    config_store_t *s = open_ok(f->db);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), config_store_schema_version());
+    analyzer_spec_t a = spec("old", "http://o/", "http://o/health", 3);
+    expect_load(s, &a, 1);
+    a.drained = true; /* drain keeps the weight */
+    assert_int_equal(config_store_put(s, &a), 0);
+    config_store_close(s);
+    assert_int_equal(sql_int(f->db, "SELECT drained FROM analyzers WHERE id = 'old'"), 1);
+    s = open_ok(f->db);
+    expect_load(s, &a, 1);
+    a.drained = false;
+    assert_int_equal(config_store_put(s, &a), 0);
+    expect_load(s, &a, 1);
+    config_store_close(s);
+}
+
 static void test_open_failures(void **state)
 {
     fix_t *f = *state;
@@ -341,33 +371,37 @@ static void test_bad_rows(void **state)
 {
     fix_t *f = *state;
     static const struct {
-        const char *values; /* id, url, health_url, weight, updated_ms, client_cert, client_key */
+        const char *values; /* id, url, health_url, weight, updated_ms, client_cert, client_key,
+                               drained */
         const char *why;
     } cases[] = {
-        {"NULL, 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is NULL"},
-        {"'b', NULL, 'http://b/health', 1, 0, '', ''", "column url is NULL"},
-        {"'b', 'http://b/', NULL, 1, 0, '', ''", "column health_url is NULL"},
-        {"'b', 'http://b/', 'http://b/health', NULL, 0, '', ''", "column weight is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, ''", "column client_cert is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL", "column client_key is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', ''", "column weight is text"},
-        {"42, 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is an integer"},
-        {"X'00', 'http://b/', 'http://b/health', 1, 0, '', ''", "column id is a blob"},
-        {"'b', 2.5, 'http://b/health', 1, 0, '', ''", "column url is a number"},
-        {"substr(hex(zeroblob(40)), 1, 65), 'http://b/', 'http://b/health', 1, 0, '', ''",
+        {"NULL, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is NULL"},
+        {"'b', NULL, 'http://b/health', 1, 0, '', '', 0", "column url is NULL"},
+        {"'b', 'http://b/', NULL, 1, 0, '', '', 0", "column health_url is NULL"},
+        {"'b', 'http://b/', 'http://b/health', NULL, 0, '', '', 0", "column weight is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, '', 0", "column client_cert is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL, 0", "column client_key is NULL"},
+        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', '', 0", "column weight is text"},
+        {"42, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is an integer"},
+        {"X'00', 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is a blob"},
+        {"'b', 2.5, 'http://b/health', 1, 0, '', '', 0", "column url is a number"},
+        {"substr(hex(zeroblob(40)), 1, 65), 'http://b/', 'http://b/health', 1, 0, '', '', 0",
          "column id is longer than 64 bytes"},
-        {"'b', 'http://b/' || char(0) || 'x', 'http://b/health', 1, 0, '', ''",
+        {"'b', 'http://b/' || char(0) || 'x', 'http://b/health', 1, 0, '', '', 0",
          "column url holds a NUL byte"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 'yes'", "column drained is text"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 2", "column drained is 2"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0.5", "column drained is a number"},
     };
     for (size_t i = 0; i < N(cases); i++) {
         char db[200], sql[1024];
         snprintf(db, sizeof db, "%s/bad%zu.db", f->dir, i);
         snprintf(sql, sizeof sql,
                  "CREATE TABLE analyzers (id, url, health_url, weight, updated_ms, client_cert, "
-                 "client_key);"
-                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '');"
+                 "client_key, drained);"
+                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '', 0);"
                  "INSERT INTO analyzers VALUES (%s);"
-                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', '');"
+                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', '', 1);"
                  "PRAGMA user_version = %d;",
                  cases[i].values, config_store_schema_version());
         sql_exec(db, sql);
@@ -382,6 +416,8 @@ static void test_bad_rows(void **state)
         assert_string_equal(got[0].id, "a");
         assert_string_equal(got[1].id, "c");
         assert_true(got[1].weight == 0.5);
+        assert_false(got[0].drained);
+        assert_true(got[1].drained);
         free(got);
         /* the plain call loads the same; the file is left as it was */
         got = NULL;
@@ -404,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_constraint_violations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version0_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version2_gets_drained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
     };

@@ -11,7 +11,9 @@
  * attempts sent before a trip are not probes (a late result neither closes
  * nor re-opens the half-open breaker); in panic mode an open breaker's batches
  * go to the others instead of waiting out the cool-down; a health check
- * failing marks an analyzer down and its share moves.
+ * failing marks an analyzer down and its share moves; a drained analyzer keeps
+ * its weight, gets no new record but delivers what it had, and undrained gets
+ * its share back.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -585,8 +587,8 @@ static void test_admin_calls(void **state)
     snprintf(s.url, sizeof s.url, "http://127.0.0.1:1/b1/ingest");
     s.health_url[0] = 0;
     assert_int_equal(deliver_analyzer_add(x.d, &s), 0);
-    assert_int_equal(deliver_analyzer_update(x.d, "b1", true, 3, NULL, NULL), 0);
-    assert_int_equal(deliver_analyzer_update(x.d, "zz", true, 3, NULL, NULL), -ENOENT);
+    assert_int_equal(deliver_analyzer_update(x.d, "b1", true, 3, -1, NULL, NULL), 0);
+    assert_int_equal(deliver_analyzer_update(x.d, "zz", true, 3, -1, NULL, NULL), -ENOENT);
     analyzer_spec_t out;
     assert_int_equal(deliver_analyzer_spec(x.d, "b1", &out), 0);
     assert_true(out.weight == 3);
@@ -601,6 +603,60 @@ static void test_admin_calls(void **state)
     assert_int_equal(snap.count, 1);
     deliver_snapshot_free(&snap);
     assert_int_equal(deliver_snapshot(x.d, "b1", &snap), -ENOENT);
+    fx_free(&x);
+}
+
+/* Drained (issue 12): the weight is kept, no new record goes to the analyzer
+ * (target share 0, state "drained", not counted healthy), but the batches it
+ * already had are still delivered by it; undrain gives it its configured
+ * share again from the next record. */
+static void test_drain_keeps_weight(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 2, (const double[]){2, 1});
+    fx_start(&x);
+    push(&x, 0, 300);
+    run_for(&x, 20); /* a2's batches are in flight, not answered */
+    deliver_analyzer_snap_t s;
+    snap_of(&x, "a2", &s);
+    uint64_t routed = s.records_routed;
+    assert_int_equal(routed, 100); /* SWRR 2:1, exact */
+    assert_int_equal(deliver_analyzer_update(x.d, "a2", false, 0, 1, NULL, NULL), 0);
+    snap_of(&x, "a2", &s);
+    assert_string_equal(s.state, "drained");
+    assert_true(s.spec.drained);
+    assert_true(s.spec.weight == 1);
+    assert_true(s.target_share == 0);
+    assert_true(s.effective_share == 0);
+    assert_int_equal(deliver_healthy_count(x.d), 1);
+    push(&x, 300, 300);
+    g_want = 600;
+    assert_true(run_until(&x, all_delivered));
+    assert_each_once(&x, 600);
+    snap_of(&x, "a2", &s);
+    assert_int_equal(s.records_routed, routed);    /* nothing new */
+    assert_int_equal(s.records_delivered, routed); /* what it had was delivered by it */
+    /* a weight change while drained keeps it drained */
+    assert_int_equal(deliver_analyzer_update(x.d, "a2", true, 2, -1, NULL, NULL), 0);
+    snap_of(&x, "a2", &s);
+    assert_string_equal(s.state, "drained");
+    assert_true(s.spec.weight == 2);
+    /* undrain: back at its configured weight (2 of 4) */
+    assert_int_equal(deliver_analyzer_update(x.d, "a2", false, 0, 0, NULL, NULL), 0);
+    snap_of(&x, "a2", &s);
+    assert_string_equal(s.state, "up");
+    assert_false(s.spec.drained);
+    assert_true(s.target_share == 0.5);
+    assert_int_equal(deliver_healthy_count(x.d), 2);
+    push(&x, 600, 400);
+    g_want = 1000;
+    assert_true(run_until(&x, all_delivered));
+    assert_each_once(&x, 1000);
+    snap_of(&x, "a2", &s);
+    uint64_t got = s.records_routed - routed;
+    if (got < 198 || got > 202) fail_msg("a2 got %llu of 400 after undrain, want 200 +- 2",
+                                         (unsigned long long)got);
     fx_free(&x);
 }
 
@@ -682,6 +738,7 @@ int main(void)
         cmocka_unit_test_teardown(test_panic_open_breaker_does_not_hold_batches, reset_hook),
         cmocka_unit_test_teardown(test_health_down_moves_share, reset_hook),
         cmocka_unit_test_teardown(test_admin_calls, reset_hook),
+        cmocka_unit_test_teardown(test_drain_keeps_weight, reset_hook),
         cmocka_unit_test_teardown(test_health_count_never_waits, reset_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
