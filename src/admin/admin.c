@@ -475,12 +475,13 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
     analyzer_spec_t have, spec = *want;
     bool existed = deliver_analyzer_spec(a->d, want->id, &have) == 0;
     if (existed) {
-        if (!memcmp(&have, want, sizeof have)) return 0;
+        spec.drained = have.drained; /* drained is the operator's, not the config's */
+        if (!memcmp(&have, &spec, sizeof have)) return 0;
         if (strcmp(have.client_cert, want->client_cert) ||
             strcmp(have.client_key, want->client_key)) {
             deliver_analyzer_remove(a->d, want->id); /* its queue moves to the others */
         } else {
-            int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, want->url,
+            int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
                                              want->health_url);
             if (rc) return rc;
             json_array_append_new(updated, json_string(want->id));

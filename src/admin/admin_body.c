@@ -100,8 +100,6 @@ static int copy_member(json_t *o, const char *key, char *dst, size_t size,
 int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
                          admin_body_error_t *why, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id",          "url",        "weight", "health_url",
-                                       "client_cert", "client_key", NULL};
     int rc = 0;
     json_t *o = load_object(body, len, why, err, errlen, &rc);
     if (!o) return rc;
@@ -110,8 +108,8 @@ int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
         rc = refuse(why, -ENOMEM, 503, "out_of_memory", -1, err, errlen, "out of memory");
         goto out;
     }
-    if ((rc = check_keys(o, keys, "id, url, weight, health_url, client_cert, client_key", why,
-                         err, errlen)))
+    if ((rc = check_keys(o, config_analyzer_keys,
+                         "id, url, weight, health_url, client_cert, client_key", why, err, errlen)))
         goto out;
     if (!json_object_get(o, "id") || !json_object_get(o, "url")) {
         rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
@@ -120,16 +118,15 @@ int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
     }
     s->weight = json_object_get(o, "weight") ? json_number_value(json_object_get(o, "weight"))
                                              : 1.0;
-    if ((rc = copy_member(o, "id", s->id, sizeof s->id, why, err, errlen)) ||
-        (rc = copy_member(o, "url", s->url, sizeof s->url, why, err, errlen)) ||
-        (rc = copy_member(o, "health_url", s->health_url, sizeof s->health_url, why, err,
-                          errlen)) ||
-        (rc = copy_member(o, "client_cert", s->client_cert, sizeof s->client_cert, why, err,
-                          errlen)) ||
-        (rc = copy_member(o, "client_key", s->client_key, sizeof s->client_key, why, err,
-                          errlen)))
-        goto out;
     char m[512] = "";
+    for (const char *const *k = config_analyzer_keys; *k; k++) { /* the one list of keys */
+        json_t *v = json_object_get(o, *k);
+        if (!v || !strcmp(*k, "weight")) continue;
+        if (config_analyzer_set(s, *k, json_string_value(v), m, sizeof m)) {
+            rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen, m);
+            goto out;
+        }
+    }
     if (config_check_analyzer(s, m, sizeof m)) {
         rc = refuse(why, -EINVAL, 400, strstr(m, "weight") ? "bad_weight" : "bad_request", -1,
                     err, errlen, m);
