@@ -242,6 +242,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit gives EFBIG (503 disk_error), not death */
     raise_fd_limit(&cfg);

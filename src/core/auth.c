@@ -15,6 +15,7 @@
 #include <sys/random.h>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #define SALT_LEN 16
@@ -256,4 +257,33 @@ auth_result_t auth_check(const auth_t *a, const char *authorization, unsigned ro
     if (!(found->roles & roles)) return AUTH_FORBIDDEN;
     if (agent && found->agent[0]) *agent = found->agent;
     return AUTH_OK;
+}
+
+static log_limiter_t auth_log_limit = LOG_LIMITER_INIT(AUTH_LOG_PER_SEC);
+
+void auth_log_failed(int status, const char *reason, const char *client, const char *protocol,
+                     const char *path, const char *detail)
+{
+    uint64_t suppressed = 0;
+    if (log_get_level() > LOG_WARN) return;
+    if (!log_limiter_allow(&auth_log_limit, now_ms() / 1000, &suppressed)) return;
+    char p[201] = "";
+    if (path) { /* the path only: a query string could carry anything */
+        size_t n = strcspn(path, "?#");
+        if (n > sizeof p - 1) n = sizeof p - 1;
+        memcpy(p, path, n);
+        p[n] = 0;
+    }
+    log_field_t f[6];
+    size_t n = 0;
+    if (status > 0) f[n++] = LF_INT("status", status);
+    f[n++] = LF_STR("client", client ? client : "?");
+    f[n++] = LF_STR("reason", reason);
+    f[n++] = LF_STR("protocol", protocol);
+    if (path) f[n++] = LF_STR("path", p);
+    if (suppressed) f[n++] = LF_UINT("suppressed", suppressed);
+    char st[16] = "";
+    if (status > 0) snprintf(st, sizeof st, "%d ", status);
+    log_event(LOG_WARN, "auth", "auth_failed", f, n, "%s%s from %s", st, detail,
+              client ? client : "?");
 }

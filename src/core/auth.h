@@ -66,4 +66,18 @@ int auth_token_check(const char *token, char *err, size_t errlen);
 #define AUTH_TOKEN_GENERATED_LEN 43
 int auth_generate_token(char *out, size_t outlen);
 
+/* Log one refusal as the event "auth_failed" (WARN, module "auth"): fields
+ * `status` (401/403; left out when <= 0, e.g. a forward handshake), `client` (ip:port), `reason` ("missing", "invalid",
+ * "role", "agent"), `protocol` ("http", "elasticsearch", "forward") and
+ * `path` (the request path without its query, cut at 200 bytes; NULL for a
+ * protocol without paths), then `detail` as the message. Never pass a
+ * credential in any of them. Rate-limited process-wide to
+ * AUTH_LOG_PER_SEC lines a second, so a flood of bad requests cannot flood the
+ * log; the first line after a refused one carries `suppressed` (how many were
+ * not logged). The auth_failures metrics still count every refusal.
+ * Thread-safe. */
+#define AUTH_LOG_PER_SEC 10
+void auth_log_failed(int status, const char *reason, const char *client, const char *protocol,
+                     const char *path, const char *detail);
+
 #endif

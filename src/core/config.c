@@ -24,6 +24,7 @@ typedef enum {
     OPT_LISTEN,
     OPT_STRATEGY,
     OPT_LOGLEVEL,
+    OPT_LOGFORMAT,
     OPT_STRING,
     OPT_DURABILITY,
     OPT_ADMIN_LISTEN,
@@ -44,6 +45,7 @@ typedef struct {
 static const option_t options[] = {
     {"listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT to listen on (default 127.0.0.1:8080)"},
     {"log-level", OPT_LOGLEVEL, 0, 0, 0, "debug|info|warn|error (default info)"},
+    {"log-format", OPT_LOGFORMAT, 0, 0, 0, "text|json: one line per event on stderr (default text)"},
     {"strategy", OPT_STRATEGY, 0, 0, 0, "swrr (smooth weighted round robin, default) | random"},
     {"max-body-bytes", OPT_SIZE, OFF(max_body_bytes), 1024, 1ull << 30,
      "largest request body accepted, as received (default 16MiB)"},
@@ -366,6 +368,9 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
         break;
     case OPT_LOGLEVEL:
         if (log_level_parse(val, &cfg->log_level) == 0) return 0;
+        break;
+    case OPT_LOGFORMAT:
+        if (log_format_parse(val, &cfg->log_format) == 0) return 0;
         break;
     case OPT_STRATEGY:
         if (!strcmp(val, "swrr")) {

@@ -51,6 +51,7 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     log_level_t log_level;
+    log_format_t log_format; /* --log-format text|json (default text) */
     balancer_strategy_t strategy;
 
     /* ingest limits */

@@ -172,12 +172,14 @@ static bool es_require(ingest_worker_t *w, http_req_t *r, const char **agent)
     if (!a || !auth_enabled(a)) return true;
     auth_result_t rc = es_auth(a, http_req_header(r, "Authorization"), agent);
     if (rc == AUTH_OK) return true;
-    const char *peer = http_req_peer_addr(r);
-    char reason[300];
+    const char *addr = http_req_peer_addr(r);
+    char peer[80], reason[300];
+    snprintf(peer, sizeof peer, "%s:%u", addr ? addr : "?", http_req_peer_port(r));
     PROTO_ADD(PROTO_ELASTICSEARCH, auth_failures, 1);
     if (rc == AUTH_FORBIDDEN) {
         METRIC_ADD(auth_failures[AUTHFAIL_ROLE], 1);
-        log_warn("elastic", "403 token without the ingest role from %s", peer ? peer : "?");
+        auth_log_failed(403, "role", peer, "elasticsearch", http_req_uri(r),
+                        "token without the ingest role");
         snprintf(reason, sizeof reason, "action [%.40s %.200s] is unauthorized: the token has "
                  "no ingest role", http_req_method_name(r), http_req_uri(r));
         es_error(r, 403, "security_exception", reason, 0);
@@ -185,8 +187,8 @@ static bool es_require(ingest_worker_t *w, http_req_t *r, const char **agent)
     }
     bool missing = rc == AUTH_MISSING;
     METRIC_ADD(auth_failures[missing ? AUTHFAIL_MISSING : AUTHFAIL_INVALID], 1);
-    log_warn("elastic", "401 %s from %s", missing ? "no credentials" : "invalid credentials",
-             peer ? peer : "?");
+    auth_log_failed(401, missing ? "missing" : "invalid", peer, "elasticsearch", http_req_uri(r),
+                    missing ? "no credentials" : "invalid credentials");
     snprintf(reason, sizeof reason, "%s for REST request [%.200s]",
              missing ? "missing authentication credentials" : "unable to authenticate",
              http_req_uri(r));
