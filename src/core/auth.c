@@ -215,7 +215,9 @@ int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
         } else if (n > 6 && !strncmp(p, "agent=", 6) && n - 6 < sizeof t.agent) {
             memcpy(t.agent, p + 6, n - 6);
         } else {
-            snprintf(err, errlen, "token: expected role=, hash= or agent= at '%.40s'", p);
+            size_t kn = strcspn(p, "=,"); /* the key only: the value may be a hash */
+            snprintf(err, errlen, "token: expected role=, hash= or agent= at '%.*s'",
+                     (int)(kn > 20 ? 20 : kn), p);
             return -1;
         }
         p = comma ? comma + 1 : p + n;

@@ -463,7 +463,10 @@ static int apply_option(config_t *cfg, const option_t *o, const char *val, char 
         }
         break;
     }
-    snprintf(err, errlen, "invalid value '%s' for %s (%s)", val, o->name, o->help);
+    if (o->offset == OFF(forward_shared_key) && o->type == OPT_STRING) /* a secret: not echoed */
+        snprintf(err, errlen, "invalid value for %s (%s)", o->name, o->help);
+    else
+        snprintf(err, errlen, "invalid value '%s' for %s (%s)", val, o->name, o->help);
     return -1;
 }
 
@@ -517,9 +520,13 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
         curl_free(user);
         curl_url_cleanup(u);
         if (bad) {
-            snprintf(err, errlen, "%s '%.200s' is not a valid http(s) URL%s",
-                     k ? "health_url" : "url", urls[k],
-                     bad == 3 ? " (credentials in URLs are not allowed)" : "");
+            if (bad == 3) /* never echo the credentials */
+                snprintf(err, errlen, "%s of analyzer '%.100s' holds credentials (user:password@); "
+                         "credentials in URLs are not allowed", k ? "health_url" : "url", spec->id);
+            else
+                snprintf(err, errlen, "%s '%.200s' is not a valid http(s) URL",
+                         k ? "health_url" : "url",
+                         strchr(urls[k], '@') ? "(not shown: it has an '@')" : urls[k]);
             return -1;
         }
     }

@@ -96,8 +96,11 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
  * others are counted as evicted. */
 static void deadletter_batch(deliver_t *d, batch_t *b, const char *why)
 {
-    log_warn("deliver", "batch %s (%u records) dead-lettered after %u attempts: %s", b->id,
-             b->records, b->attempts, why);
+    log_event(LOG_WARN, "deliver", "batch_dead_lettered",
+              LOG_FIELDS(LF_STR("batch_id", b->id), LF_UINT("records", b->records),
+                         LF_UINT("attempts", b->attempts), LF_STR("error", why)),
+              "batch %s (%u records) dead-lettered after %u attempts: %s", b->id, b->records,
+              b->attempts, why);
     char reason[200];
     snprintf(reason, sizeof reason, "%u attempts failed; last: %s", b->attempts, why);
     queue_release(d->queue, b->cost, b->records);
@@ -237,7 +240,9 @@ static void on_breaker_timer(evutil_socket_t fd, short what, void *arg)
     deliver_t *d = t->d;
     uint64_t now = now_ms();
     if (breaker_tick(&t->breaker, &d->breaker, now)) {
-        log_info("breaker", "analyzer %s: breaker half-open, probing", t->a->spec.id);
+        log_event(LOG_INFO, "breaker", "breaker_half_open",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id)),
+                  "analyzer %s: breaker half-open, probing", t->a->spec.id);
         routing_changed(d);
     } else if (t->breaker.state == BREAKER_OPEN) {
         /* libevent measures from its cached loop time and may fire a little early */
@@ -256,13 +261,18 @@ static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk
     if (after == BREAKER_OPEN) {
         uint64_t ms = t->breaker.open_until_ms > now ? t->breaker.open_until_ms - now : 0;
         METRIC_ADD(breaker_trips, 1);
-        log_warn("breaker", "analyzer %s: breaker open for %llu ms (trip %llu)", t->a->spec.id,
-                 (unsigned long long)ms, (unsigned long long)t->breaker.trips);
+        log_event(LOG_WARN, "breaker", "breaker_open",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id), LF_UINT("open_ms", ms),
+                             LF_UINT("trips", t->breaker.trips)),
+                  "analyzer %s: breaker open for %llu ms (trip %llu)", t->a->spec.id,
+                  (unsigned long long)ms, (unsigned long long)t->breaker.trips);
         if (!t->breaker_ev) t->breaker_ev = evtimer_new(d->base, on_breaker_timer, t);
         if (t->breaker_ev) arm_ms(t->breaker_ev, ms);
         routing_changed(d);
     } else if (after == BREAKER_CLOSED) {
-        log_info("breaker", "analyzer %s: breaker closed", t->a->spec.id);
+        log_event(LOG_INFO, "breaker", "breaker_closed",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id)), "analyzer %s: breaker closed",
+                  t->a->spec.id);
         routing_changed(d);
     }
 }
@@ -726,7 +736,8 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     uint64_t lost = queue_records(d->queue);
     if (lost) {
         METRIC_ADD(records_lost_at_shutdown, lost);
-        log_error("deliver", "drain timeout: %llu records not delivered at shutdown",
+        log_event(LOG_ERROR, "deliver", "drain_timeout", LOG_FIELDS(LF_UINT("records_lost", lost)),
+                  "drain timeout: %llu records not delivered at shutdown",
                   (unsigned long long)lost);
     }
     event_base_loopbreak(d->base);
