@@ -130,7 +130,7 @@ static size_t escape_one(const unsigned char **s, bool json, bool quoted, char *
     size_t n = utf8_len(*s);
     if (n == 0) { /* invalid byte: replaced (JSON) or shown (text), one byte consumed */
         (*s)++;
-        return json ? (size_t)snprintf(out, 12, "\\ufffd") : (size_t)snprintf(out, 12, "\\x%02x", c);
+        return (size_t)(json ? snprintf(out, 12, "\\ufffd") : snprintf(out, 12, "\\x%02x", c));
     }
     *s += n;
     if (n > 1) {
@@ -148,7 +148,7 @@ static size_t escape_one(const unsigned char **s, bool json, bool quoted, char *
     }
     if (e) return (size_t)snprintf(out, 12, "%s", e);
     if (c < 0x20 || c == 0x7f)
-        return json ? (size_t)snprintf(out, 12, "\\u%04x", c) : (size_t)snprintf(out, 12, "\\x%02x", c);
+        return (size_t)(json ? snprintf(out, 12, "\\u%04x", c) : snprintf(out, 12, "\\x%02x", c));
     out[0] = (char)c;
     return 1;
 }

@@ -96,8 +96,9 @@ int auth_token_check(const char *token, char *err, size_t errlen);
 int auth_generate_token(char *out, size_t outlen);
 
 /* Log one refusal as the event "auth_failed" (WARN, module "auth"): fields
- * `status` (401/403; left out when <= 0, e.g. a forward handshake), `client` (ip:port), `reason` ("missing", "invalid",
- * "role", "agent"), `protocol` ("http", "elasticsearch", "forward") and
+ * `status` (401/403; left out when <= 0, e.g. a forward handshake),
+ * `client` (ip:port), `reason` ("missing", "invalid", "role", "agent"),
+ * `protocol` ("http", "elasticsearch", "forward") and
  * `path` (the request path without its query, cut at 200 bytes; NULL for a
  * protocol without paths), then `detail` as the message. Never pass a
  * credential in any of them. Rate-limited process-wide to

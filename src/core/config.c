@@ -252,7 +252,12 @@ void config_defaults(config_t *cfg)
 
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len)
 {
-    const char *p = cfg->critical_levels;
+    return config_level_in_list(cfg->critical_levels, level, len);
+}
+
+bool config_level_in_list(const char *list, const char *level, size_t len)
+{
+    const char *p = list;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);

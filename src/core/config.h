@@ -194,6 +194,8 @@ bool config_host_is_loopback(const char *host);
 
 /* Does a record with this raw level slice count as critical under cfg->critical_levels? */
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);
+/* The same test against a comma-separated list (ingest's live copy of it). */
+bool config_level_in_list(const char *list, const char *level, size_t len);
 
 /* Print --help text. */
 void config_usage(FILE *out);
