@@ -625,6 +625,8 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
+        char *near = strstr(jerr.text, " near "); /* jansson quotes the text: maybe a secret */
+        if (near) *near = 0;
         snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
         return -1;
     }
