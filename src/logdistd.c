@@ -256,6 +256,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit gives EFBIG (503 disk_error), not death */
     raise_fd_limit(&cfg);
@@ -385,16 +386,24 @@ int main(int argc, char **argv)
     evsignal_add(sighup, NULL);
 
     print_listening(&cfg, srv, admin_srv, app.protocols);
-    log_info("logdistd", "listening on %s:%u (%s%s) with %zu analyzers, strategy %s",
-             cfg.listen_host, server_port(srv), app.tls ? "https" : "http",
-             auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count,
-             cfg.strategy == BALANCER_SWRR ? "swrr" : "random");
+    const char *strategy = cfg.strategy == BALANCER_SWRR ? "swrr" : "random";
+    log_event(LOG_INFO, "logdistd", "listening",
+              LOG_FIELDS(LF_STR("host", cfg.listen_host), LF_UINT("port", server_port(srv)),
+                         LF_STR("scheme", app.tls ? "https" : "http"),
+                         LF_BOOL("auth", auth_enabled(auth)),
+                         LF_UINT("analyzers", cfg.analyzer_count), LF_STR("strategy", strategy),
+                         LF_UINT("ingest_threads", multi ? cfg.ingest_threads : 1)),
+              "listening on %s:%u (%s%s) with %zu analyzers, strategy %s", cfg.listen_host,
+              server_port(srv), app.tls ? "https" : "http",
+              auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count, strategy);
     if (app.loops && ingest_loops_start(app.loops)) goto out;
     if (multi) log_info("logdistd", "%u ingest loops", cfg.ingest_threads);
 
     event_base_dispatch(app.base);
 
-    log_info("logdistd", "signal %d: draining (up to %u ms)", app.signal, cfg.drain_timeout_ms);
+    log_event(LOG_INFO, "logdistd", "draining",
+              LOG_FIELDS(LF_INT("signal", app.signal), LF_UINT("timeout_ms", cfg.drain_timeout_ms)),
+              "signal %d: draining (up to %u ms)", app.signal, cfg.drain_timeout_ms);
     server_stop_accepting(srv);
     server_stop_accepting(admin_srv);
     protocols_stop(app.protocols);
@@ -406,7 +415,8 @@ int main(int argc, char **argv)
     event_base_loop(app.base, EVLOOP_NONBLOCK);
     ingest_loops_sync(app.loops); /* their completions ran on their loops */
     uint64_t lost = drain_serving(d, app.base); /* acks still go to the writer */
-    log_info("logdistd", "stopped; %llu records undelivered at exit", (unsigned long long)lost);
+    log_event(LOG_INFO, "logdistd", "stopped", LOG_FIELDS(LF_UINT("records_undelivered", lost)),
+              "stopped; %llu records undelivered at exit", (unsigned long long)lost);
     exit_code = 0;
 out:
     if (sigterm) event_free(sigterm);

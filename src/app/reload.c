@@ -70,10 +70,7 @@ static int apply(reload_t *r, const config_t *next, json_t *report, char *err, s
         ld_set_err(err, errlen, "ingest limits: %s", strerror(-rc));
         return rc;
     }
-    if ((rc = deliver_set_options(r->t.d, next))) {
-        ld_set_err(err, errlen, "delivery options: %s", strerror(-rc));
-        return rc;
-    }
+    deliver_set_options(r->t.d, next); /* posted to the delivery thread */
     json_t *an = json_object();
     json_object_set_new(report, "analyzers", an);
     if ((rc = admin_apply_analyzers(r->t.admin, r->cur.analyzers, r->cur.analyzer_count,

@@ -5,6 +5,8 @@
 #include "core/auth.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -15,6 +17,7 @@
 #include <sys/random.h>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #define SALT_LEN 16
@@ -28,27 +31,72 @@ typedef struct {
     char agent[129]; /* "" = not bound */
 } token_t;
 
-struct auth {
+/* An immutable token set once published: readers load the pointer (acquire)
+ * and use it without a lock; a replaced set is retired, not freed, because a
+ * request may still hold the agent string of one of its tokens. */
+typedef struct token_set {
     token_t *tokens;
     size_t n;
+    struct token_set *next_retired;
+} token_set_t;
+
+struct auth {
+    _Atomic(token_set_t *) cur; /* never NULL */
+    pthread_mutex_t mu;         /* writers: auth_replace (auth_add runs before readers) */
+    token_set_t *retired;       /* freed by auth_free */
+    unsigned long long generation;
 };
+
+static void set_free(token_set_t *s)
+{
+    if (!s) return;
+    if (s->tokens) OPENSSL_cleanse(s->tokens, s->n * sizeof *s->tokens);
+    free(s->tokens);
+    free(s);
+}
 
 auth_t *auth_new(void)
 {
-    return calloc(1, sizeof(auth_t));
+    auth_t *a = calloc(1, sizeof(auth_t));
+    token_set_t *s = calloc(1, sizeof *s);
+    if (!a || !s || pthread_mutex_init(&a->mu, NULL)) {
+        free(a);
+        free(s);
+        return NULL;
+    }
+    atomic_init(&a->cur, s);
+    return a;
 }
 
 void auth_free(auth_t *a)
 {
     if (!a) return;
-    if (a->tokens) OPENSSL_cleanse(a->tokens, a->n * sizeof *a->tokens);
-    free(a->tokens);
+    set_free(atomic_load(&a->cur));
+    for (token_set_t *s = a->retired, *next; s; s = next) {
+        next = s->next_retired;
+        set_free(s);
+    }
+    pthread_mutex_destroy(&a->mu);
     free(a);
+}
+
+static const token_set_t *current(const auth_t *a)
+{
+    return atomic_load_explicit(&((auth_t *)a)->cur, memory_order_acquire);
 }
 
 bool auth_enabled(const auth_t *a)
 {
-    return a && a->n > 0;
+    return a && current(a)->n > 0;
+}
+
+unsigned long long auth_generation(const auth_t *a)
+{
+    auth_t *m = (auth_t *)a;
+    pthread_mutex_lock(&m->mu);
+    unsigned long long g = m->generation;
+    pthread_mutex_unlock(&m->mu);
+    return g;
 }
 
 static int unhex(const char *s, size_t n, unsigned char *out)
@@ -187,7 +235,8 @@ static int parse_roles(const char *s, size_t n, unsigned *roles)
     return *roles ? 0 : -1;
 }
 
-int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
+/* Parse one spec into *t (zeroed first). Returns 0 or -1 with err. */
+static int parse_spec(const char *spec, token_t *tp, char *err, size_t errlen)
 {
     token_t t;
     memset(&t, 0, sizeof t);
@@ -214,7 +263,9 @@ int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
         } else if (n > 6 && !strncmp(p, "agent=", 6) && n - 6 < sizeof t.agent) {
             memcpy(t.agent, p + 6, n - 6);
         } else {
-            snprintf(err, errlen, "token: expected role=, hash= or agent= at '%.40s'", p);
+            size_t kn = strcspn(p, "=,"); /* the key only: the value may be a hash */
+            snprintf(err, errlen, "token: expected role=, hash= or agent= at '%.*s'",
+                     (int)(kn > 20 ? 20 : kn), p);
             return -1;
         }
         p = comma ? comma + 1 : p + n;
@@ -223,13 +274,60 @@ int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
         snprintf(err, errlen, "token: role= and hash= are required");
         return -1;
     }
-    token_t *nt = realloc(a->tokens, (a->n + 1) * sizeof *nt);
+    *tp = t;
+    OPENSSL_cleanse(&t, sizeof t);
+    return 0;
+}
+
+int auth_add(auth_t *a, const char *spec, char *err, size_t errlen)
+{
+    token_t t;
+    if (parse_spec(spec, &t, err, errlen)) return -1;
+    token_set_t *s = atomic_load(&a->cur);
+    token_t *nt = realloc(s->tokens, (s->n + 1) * sizeof *nt);
     if (!nt) {
+        OPENSSL_cleanse(&t, sizeof t);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    a->tokens = nt;
-    a->tokens[a->n++] = t;
+    s->tokens = nt;
+    s->tokens[s->n++] = t;
+    OPENSSL_cleanse(&t, sizeof t);
+    return 0;
+}
+
+int auth_replace(auth_t *a, char (*specs)[CONFIG_TOKEN_MAX + 1], size_t n, char *err,
+                 size_t errlen)
+{
+    if (n > AUTH_TOKENS_MAX) {
+        snprintf(err, errlen, "tokens: %zu given, at most %d", n, AUTH_TOKENS_MAX);
+        return -EINVAL;
+    }
+    token_set_t *s = calloc(1, sizeof *s);
+    if (!s || (n && !(s->tokens = calloc(n, sizeof *s->tokens)))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) { /* every spec first: nothing changes on an error */
+        char why[200];
+        int rc = strnlen(specs[i], CONFIG_TOKEN_MAX + 1) > CONFIG_TOKEN_MAX
+                     ? (snprintf(why, sizeof why, "token spec too long"), -1)
+                     : parse_spec(specs[i], &s->tokens[i], why, sizeof why);
+        if (rc) {
+            snprintf(err, errlen, "tokens[%zu]: %s", i, why);
+            s->n = n;
+            set_free(s);
+            return -EINVAL;
+        }
+    }
+    s->n = n;
+    pthread_mutex_lock(&a->mu);
+    token_set_t *old = atomic_exchange_explicit(&a->cur, s, memory_order_acq_rel);
+    old->next_retired = a->retired;
+    a->retired = old;
+    a->generation++;
+    pthread_mutex_unlock(&a->mu);
     return 0;
 }
 
@@ -237,7 +335,8 @@ auth_result_t auth_check(const auth_t *a, const char *authorization, unsigned ro
                          const char **agent)
 {
     if (agent) *agent = NULL;
-    if (!auth_enabled(a)) return AUTH_OK;
+    const token_set_t *set = a ? current(a) : NULL;
+    if (!set || set->n == 0) return AUTH_OK;
     if (!authorization || strncasecmp(authorization, "Bearer ", 7)) return AUTH_MISSING;
     const char *tok = authorization + 7;
     while (*tok == ' ') tok++;
@@ -246,14 +345,43 @@ auth_result_t auth_check(const auth_t *a, const char *authorization, unsigned ro
     if (!len || len > MAX_TOKEN_LEN) return AUTH_INVALID;
     const token_t *found = NULL;
     /* check every token (no early exit) so timing does not reveal which matched */
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = 0; i < set->n; i++) {
         unsigned char dig[DIGEST_LEN];
-        if (sha256_salted(a->tokens[i].salt, tok, len, dig)) continue;
-        if (CRYPTO_memcmp(dig, a->tokens[i].digest, DIGEST_LEN) == 0 && !found)
-            found = &a->tokens[i];
+        if (sha256_salted(set->tokens[i].salt, tok, len, dig)) continue;
+        if (CRYPTO_memcmp(dig, set->tokens[i].digest, DIGEST_LEN) == 0 && !found)
+            found = &set->tokens[i];
     }
     if (!found) return AUTH_INVALID;
     if (!(found->roles & roles)) return AUTH_FORBIDDEN;
     if (agent && found->agent[0]) *agent = found->agent;
     return AUTH_OK;
+}
+
+static log_limiter_t auth_log_limit = LOG_LIMITER_INIT(AUTH_LOG_PER_SEC);
+
+void auth_log_failed(int status, const char *reason, const char *client, const char *protocol,
+                     const char *path, const char *detail)
+{
+    uint64_t suppressed = 0;
+    if (log_get_level() > LOG_WARN) return;
+    if (!log_limiter_allow(&auth_log_limit, now_ms() / 1000, &suppressed)) return;
+    char p[201] = "";
+    if (path) { /* the path only: a query string could carry anything */
+        size_t n = strcspn(path, "?#");
+        if (n > sizeof p - 1) n = sizeof p - 1;
+        memcpy(p, path, n);
+        p[n] = 0;
+    }
+    log_field_t f[6];
+    size_t n = 0;
+    if (status > 0) f[n++] = LF_INT("status", status);
+    f[n++] = LF_STR("client", client ? client : "?");
+    f[n++] = LF_STR("reason", reason);
+    f[n++] = LF_STR("protocol", protocol);
+    if (path) f[n++] = LF_STR("path", p);
+    if (suppressed) f[n++] = LF_UINT("suppressed", suppressed);
+    char st[16] = "";
+    if (status > 0) snprintf(st, sizeof st, "%d ", status);
+    log_event(LOG_WARN, "auth", "auth_failed", f, n, "%s%s from %s", st, detail,
+              client ? client : "?");
 }

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/config.h"
+
 typedef enum { ROLE_INGEST = 1, ROLE_ADMIN = 2, ROLE_READ = 4 } auth_role_t;
 
 typedef enum {
@@ -27,12 +29,39 @@ typedef enum {
 
 typedef struct auth auth_t;
 
+/* A new, empty token set (authentication off); NULL when out of memory. */
 auth_t *auth_new(void);
+/* Frees the current and every retired token set (cleansed). */
 void auth_free(auth_t *a);
 
 /* Add a token from its spec "role=ingest+read,hash=HASH[,agent=ID]".
- * Returns 0 or -1 with a message in err. */
+ * Returns 0 or -1 with a message in err. Start-up only: before any thread
+ * reads `a` (it grows the current set in place). */
 int auth_add(auth_t *a, const char *spec, char *err, size_t errlen);
+
+/* Config reload (the --token option; nothing else): replace the whole token
+ * set by `specs` (config_t.tokens / token_count), safe while other threads
+ * call auth_check/auth_enabled. Every spec is validated first: on an error
+ * nothing changes and -EINVAL comes back with "tokens[i]: why" in err (never
+ * the spec's hash). On success the new set is published with one atomic
+ * pointer store (release; readers load it with acquire): a request is checked
+ * entirely against the old set or entirely against the new one, and the
+ * next request on any loop sees the new one. The replaced set is kept (not
+ * freed) until auth_free, so an agent string a request got from auth_check
+ * stays valid: each reload costs about 200 bytes per token of the old set.
+ * n == 0 turns authentication off, n > 0 from an empty set turns it on:
+ * both are allowed here. Whether a listener may then run without tokens is the
+ * caller's check, the same as at start-up (a non-loopback listener needs
+ * tokens or --insecure; see check_exposure in logdistd.c and
+ * protocols_check_exposure): run it with auth_enabled = (n > 0) before
+ * calling this. specs are borrowed (not written, not kept); a spec without a
+ * NUL within CONFIG_TOKEN_MAX + 1 bytes is an error. */
+#define AUTH_TOKENS_MAX 4096
+int auth_replace(auth_t *a, char (*specs)[CONFIG_TOKEN_MAX + 1], size_t n, char *err,
+                 size_t errlen);
+
+/* How many times auth_replace succeeded (for the reload's report and tests). */
+unsigned long long auth_generation(const auth_t *a);
 
 /* True when at least one token is configured (authentication is on). */
 bool auth_enabled(const auth_t *a);
@@ -65,5 +94,20 @@ int auth_token_check(const char *token, char *err, size_t errlen);
 #define AUTH_TOKEN_RANDOM_BYTES 32
 #define AUTH_TOKEN_GENERATED_LEN 43
 int auth_generate_token(char *out, size_t outlen);
+
+/* Log one refusal as the event "auth_failed" (WARN, module "auth"): fields
+ * `status` (401/403; left out when <= 0, e.g. a forward handshake),
+ * `client` (ip:port), `reason` ("missing", "invalid", "role", "agent"),
+ * `protocol` ("http", "elasticsearch", "forward") and
+ * `path` (the request path without its query, cut at 200 bytes; NULL for a
+ * protocol without paths), then `detail` as the message. Never pass a
+ * credential in any of them. Rate-limited process-wide to
+ * AUTH_LOG_PER_SEC lines a second, so a flood of bad requests cannot flood the
+ * log; the first line after a refused one carries `suppressed` (how many were
+ * not logged). The auth_failures metrics still count every refusal.
+ * Thread-safe. */
+#define AUTH_LOG_PER_SEC 10
+void auth_log_failed(int status, const char *reason, const char *client, const char *protocol,
+                     const char *path, const char *detail);
 
 #endif

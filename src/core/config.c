@@ -42,7 +42,12 @@ void config_defaults(config_t *cfg)
 
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len)
 {
-    const char *p = cfg->critical_levels;
+    return config_level_in_list(cfg->critical_levels, level, len);
+}
+
+bool config_level_in_list(const char *list, const char *level, size_t len)
+{
+    const char *p = list;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
@@ -367,9 +372,13 @@ int config_check_analyzer(analyzer_spec_t *spec, char *err, size_t errlen)
         curl_free(user);
         curl_url_cleanup(u);
         if (bad) {
-            snprintf(err, errlen, "%s '%.200s' is not a valid http(s) URL%s",
-                     k ? "health_url" : "url", urls[k],
-                     bad == 3 ? " (credentials in URLs are not allowed)" : "");
+            if (bad == 3) /* never echo the credentials */
+                snprintf(err, errlen, "%s of analyzer '%.100s' holds credentials (user:password@); "
+                         "credentials in URLs are not allowed", k ? "health_url" : "url", spec->id);
+            else
+                snprintf(err, errlen, "%s '%.200s' is not a valid http(s) URL",
+                         k ? "health_url" : "url",
+                         strchr(urls[k], '@') ? "(not shown: it has an '@')" : urls[k]);
             return -1;
         }
     }
@@ -757,6 +766,8 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     int rc = -1;
     if (!root) {
+        char *near = strstr(jerr.text, " near "); /* jansson quotes the text: maybe a secret */
+        if (near) *near = 0;
         ld_set_err(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
         goto out;
     }

@@ -62,7 +62,7 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     log_level_t log_level;
-    uint32_t log_format;            /* 0 = text, 1 = json (--log-format; common/log.h) */
+    log_format_t log_format; /* --log-format text|json (default text) */
     balancer_strategy_t strategy;
 
     /* ingest limits */
@@ -211,6 +211,8 @@ bool config_host_is_loopback(const char *host);
 
 /* Does a record with this raw level slice count as critical under cfg->critical_levels? */
 bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);
+/* The same test against a comma-separated list (ingest's live copy of it). */
+bool config_level_in_list(const char *list, const char *level, size_t len);
 
 /* Print --help text (from the option table). */
 void config_usage(FILE *out);

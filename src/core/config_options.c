@@ -85,7 +85,7 @@ const option_t config_options[] = {
     {"rate-burst-s", OPT_UINT, FLD(rate_burst_s), 0, 1, 3600, 0, NULL, "1", NULL, R,
      "rate limit burst: bucket size in seconds of the rate"},
     /* connections */
-    {"idle-timeout-s", OPT_DURATION, FLD(idle_timeout_s), 0, 1, 3600, 1000, NULL, "30s", NULL, R,
+    {"idle-timeout-s", OPT_DURATION, FLD(idle_timeout_s), 0, 1, 3600, 1000, NULL, "30s", NULL, 0,
      "close a client connection that is idle, or has not sent a complete request, this long after "
      "accepting it or answering its previous request"},
     {"max-connections", OPT_UINT, FLD(max_connections), 0, 0, 1000000, 0, NULL, "4096", NULL, 0,
@@ -329,7 +329,11 @@ void config_write_doc(FILE *out)
             "file, applies every change of an option marked *yes*, and lists any other changed\n"
             "option as needing a restart (it keeps its old value). A file that does not parse or\n"
             "validate changes nothing. Flags given at start-up keep overriding the file. The TLS\n"
-            "certificate and key files are re-read on every reload (rotation without restart).\n\n"
+            "certificate and key files are re-read on every reload (rotation without restart).\n"
+            "Lowering a record or body limit by reload always takes effect; raising one above\n"
+            "its start-up value is still capped where a listener took a copy at start (the\n"
+            "HTTP connection's input cap for `max_body_bytes`, the syslog and forward\n"
+            "listeners' record and body limits) until a restart.\n\n"
             "| option | file key | type | default | reload | description |\n"
             "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < config_option_total; i++) {

@@ -222,21 +222,32 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     bool was = before.rss_high || before.free_low;
     bool shedding = resource_decide(&r->state, rss, r->limit, r->available, r->min_free);
     if (r->state.rss_high && !before.rss_high)
-        log_warn("resource", "RSS %llu MiB over %d%% of the memory limit (%llu MiB): shedding",
-                 (unsigned long long)(rss >> 20), HIGH_PCT, (unsigned long long)(r->limit >> 20));
+        log_event(LOG_WARN, "resource", "shedding_on",
+                  LOG_FIELDS(LF_STR("cause", "rss"), LF_UINT("rss_mib", rss >> 20),
+                             LF_UINT("limit_mib", r->limit >> 20)),
+                  "RSS %llu MiB over %d%% of the memory limit (%llu MiB): shedding",
+                  (unsigned long long)(rss >> 20), HIGH_PCT, (unsigned long long)(r->limit >> 20));
     if (r->state.free_low && !before.free_low)
-        log_warn("resource",
-                 "only %llu MiB of memory left on the machine/cgroup (min-free-memory %llu MiB): "
-                 "shedding", (unsigned long long)(r->available >> 20),
-                 (unsigned long long)(r->min_free >> 20));
+        log_event(LOG_WARN, "resource", "shedding_on",
+                  LOG_FIELDS(LF_STR("cause", "free_memory"),
+                             LF_UINT("available_mib", r->available >> 20),
+                             LF_UINT("min_free_mib", r->min_free >> 20)),
+                  "only %llu MiB of memory left on the machine/cgroup (min-free-memory %llu MiB): "
+                  "shedding", (unsigned long long)(r->available >> 20),
+                  (unsigned long long)(r->min_free >> 20));
     atomic_store_explicit(&r->shedding, shedding, memory_order_relaxed);
     if (was != shedding) {
         if (shedding)
             METRIC_ADD(memory_shed_episodes, 1);
         else
-            log_info("resource", "RSS %llu MiB, %llu MiB available: accepting again",
-                     (unsigned long long)(rss >> 20),
-                     (unsigned long long)(r->available == RESOURCE_UNKNOWN ? 0 : r->available >> 20));
+            log_event(LOG_INFO, "resource", "shedding_off",
+                      LOG_FIELDS(LF_UINT("rss_mib", rss >> 20),
+                                 LF_UINT("available_mib", r->available == RESOURCE_UNKNOWN
+                                                              ? 0 : r->available >> 20)),
+                      "RSS %llu MiB, %llu MiB available: accepting again",
+                      (unsigned long long)(rss >> 20),
+                      (unsigned long long)(r->available == RESOURCE_UNKNOWN ? 0
+                                                                             : r->available >> 20));
         if (r->on_change) r->on_change(r->ctx, shedding);
     }
 }

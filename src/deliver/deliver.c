@@ -96,8 +96,11 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
  * others are counted as evicted. */
 static void deadletter_batch(deliver_t *d, batch_t *b, const char *why)
 {
-    log_warn("deliver", "batch %s (%u records) dead-lettered after %u attempts: %s", b->id,
-             b->records, b->attempts, why);
+    log_event(LOG_WARN, "deliver", "batch_dead_lettered",
+              LOG_FIELDS(LF_STR("batch_id", b->id), LF_UINT("records", b->records),
+                         LF_UINT("attempts", b->attempts), LF_STR("error", why)),
+              "batch %s (%u records) dead-lettered after %u attempts: %s", b->id, b->records,
+              b->attempts, why);
     char reason[200];
     snprintf(reason, sizeof reason, "%u attempts failed; last: %s", b->attempts, why);
     queue_release(d->queue, b->cost, b->records);
@@ -237,7 +240,9 @@ static void on_breaker_timer(evutil_socket_t fd, short what, void *arg)
     deliver_t *d = t->d;
     uint64_t now = now_ms();
     if (breaker_tick(&t->breaker, &d->breaker, now)) {
-        log_info("breaker", "analyzer %s: breaker half-open, probing", t->a->spec.id);
+        log_event(LOG_INFO, "breaker", "breaker_half_open",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id)),
+                  "analyzer %s: breaker half-open, probing", t->a->spec.id);
         routing_changed(d);
     } else if (t->breaker.state == BREAKER_OPEN) {
         /* libevent measures from its cached loop time and may fire a little early */
@@ -256,13 +261,18 @@ static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk
     if (after == BREAKER_OPEN) {
         uint64_t ms = t->breaker.open_until_ms > now ? t->breaker.open_until_ms - now : 0;
         METRIC_ADD(breaker_trips, 1);
-        log_warn("breaker", "analyzer %s: breaker open for %llu ms (trip %llu)", t->a->spec.id,
-                 (unsigned long long)ms, (unsigned long long)t->breaker.trips);
+        log_event(LOG_WARN, "breaker", "breaker_open",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id), LF_UINT("open_ms", ms),
+                             LF_UINT("trips", t->breaker.trips)),
+                  "analyzer %s: breaker open for %llu ms (trip %llu)", t->a->spec.id,
+                  (unsigned long long)ms, (unsigned long long)t->breaker.trips);
         if (!t->breaker_ev) t->breaker_ev = evtimer_new(d->base, on_breaker_timer, t);
         if (t->breaker_ev) arm_ms(t->breaker_ev, ms);
         routing_changed(d);
     } else if (after == BREAKER_CLOSED) {
-        log_info("breaker", "analyzer %s: breaker closed", t->a->spec.id);
+        log_event(LOG_INFO, "breaker", "breaker_closed",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id)), "analyzer %s: breaker closed",
+                  t->a->spec.id);
         routing_changed(d);
     }
 }
@@ -643,19 +653,66 @@ static int open_parts(deliver_t *d, deliver_sender_fn make_sender, void *arg)
     return d->health ? 0 : -ENOMEM;
 }
 
+/* d->breaker and d->retry from d->opts. */
+static void derive_policies(deliver_t *d)
+{
+    const config_t *c = &d->opts;
+    d->breaker = (breaker_config_t){c->breaker_failures,    c->breaker_error_pct / 100.0,
+                                    c->breaker_window_ms,   c->breaker_min_requests,
+                                    c->breaker_cooldown_ms, c->breaker_max_cooldown_ms,
+                                    c->breaker_probes};
+    d->retry = (retry_policy_t){c->retry_base_ms, c->retry_max_ms, c->max_attempts, 50};
+}
+
+void deliver_apply_options(deliver_t *d, const config_t *n)
+{
+    config_t *o = &d->opts;
+    o->batch_max_records = n->batch_max_records;
+    o->batch_max_bytes = n->batch_max_bytes;
+    o->batch_linger_ms = n->batch_linger_ms;
+    o->max_inflight = n->max_inflight;
+    o->connect_timeout_ms = n->connect_timeout_ms;
+    o->request_timeout_ms = n->request_timeout_ms;
+    o->max_attempts = n->max_attempts;
+    o->retry_base_ms = n->retry_base_ms;
+    o->retry_max_ms = n->retry_max_ms;
+    o->health_interval_ms = n->health_interval_ms;
+    o->health_timeout_ms = n->health_timeout_ms;
+    o->health_rise = n->health_rise;
+    o->health_fall = n->health_fall;
+    o->passive_fall = n->passive_fall;
+    o->breaker_failures = n->breaker_failures;
+    o->breaker_error_pct = n->breaker_error_pct;
+    o->breaker_window_ms = n->breaker_window_ms;
+    o->breaker_min_requests = n->breaker_min_requests;
+    o->breaker_cooldown_ms = n->breaker_cooldown_ms;
+    o->breaker_max_cooldown_ms = n->breaker_max_cooldown_ms;
+    o->breaker_probes = n->breaker_probes;
+    derive_policies(d);
+    router_set_batch_limits(d->router, o->batch_max_records, o->batch_max_bytes);
+    sender_set_connect_timeout(d->sender, o->connect_timeout_ms);
+    log_event(LOG_INFO, "deliver", "delivery_options_applied",
+              LOG_FIELDS(LF_UINT("batch_max_records", o->batch_max_records),
+                         LF_UINT("max_inflight", o->max_inflight),
+                         LF_UINT("max_attempts", o->max_attempts)),
+              "delivery options applied");
+}
+
 deliver_t *deliver_new_with_sender(const config_t *cfg, deliver_sender_fn make_sender, void *arg)
 {
     pthread_once(&evthread_once, init_evthread);
     deliver_t *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    d->cfg = cfg;
+    d->opts = *cfg;
+    d->opts.tokens = NULL;
+    d->opts.token_count = 0;
+    d->opts.analyzers = NULL;
+    d->opts.analyzer_count = 0;
+    memset(d->opts.forward_shared_key, 0, sizeof d->opts.forward_shared_key);
+    d->cfg = &d->opts;
     d->rng = now_us() | 1;
     sem_init(&d->bound, 0, 0);
-    d->breaker = (breaker_config_t){cfg->breaker_failures, cfg->breaker_error_pct / 100.0,
-                                    cfg->breaker_window_ms, cfg->breaker_min_requests,
-                                    cfg->breaker_cooldown_ms, cfg->breaker_max_cooldown_ms,
-                                    cfg->breaker_probes};
-    d->retry = (retry_policy_t){cfg->retry_base_ms, cfg->retry_max_ms, cfg->max_attempts, 50};
+    derive_policies(d);
     if (open_parts(d, make_sender, arg)) goto fail;
     for (size_t i = 0; i < cfg->analyzer_count; i++) {
         analyzer_spec_t spec = cfg->analyzers[i];
@@ -727,7 +784,8 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     uint64_t lost = queue_records(d->queue);
     if (lost) {
         METRIC_ADD(records_lost_at_shutdown, lost);
-        log_error("deliver", "drain timeout: %llu records not delivered at shutdown",
+        log_event(LOG_ERROR, "deliver", "drain_timeout", LOG_FIELDS(LF_UINT("records_lost", lost)),
+                  "drain timeout: %llu records not delivered at shutdown",
                   (unsigned long long)lost);
     }
     event_base_loopbreak(d->base);

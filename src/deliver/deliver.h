@@ -55,6 +55,23 @@ pkt_queue_t *deliver_queue(deliver_t *d);
 struct durable;
 void deliver_set_durable(deliver_t *d, struct durable *durable);
 
+/* Config reload: take these options from newcfg, and nothing else:
+ *   batch_max_records, batch_max_bytes, batch_linger_ms (batches opened from
+ *   now on; an open batch seals at the new limits too, a running linger
+ *   timer keeps its time), max_inflight (the next send decision),
+ *   connect_timeout_ms, request_timeout_ms (requests started from now on),
+ *   max_attempts, retry_base_ms, retry_max_ms (the next failed attempt),
+ *   health_interval_ms (from each analyzer's next check), health_timeout_ms,
+ *   health_rise, health_fall, passive_fall (the next result), breaker_failures,
+ *   breaker_error_pct, breaker_window_ms, breaker_min_requests,
+ *   breaker_cooldown_ms, breaker_max_cooldown_ms, breaker_probes (the next
+ *   result or cooldown; a breaker's current state and window are kept).
+ * Runs on the delivery thread, the one writer of those options, through its
+ * mailbox (mailbox_call_sync): when it returns they are in effect. newcfg is
+ * read during the call only. Not from the delivery thread's own callbacks
+ * (it would run inline, which is also safe). */
+void deliver_set_options(deliver_t *d, const config_t *newcfg);
+
 /* Start the delivery thread. Returns 0 or -1. */
 int deliver_start(deliver_t *d);
 

@@ -34,6 +34,16 @@ static void deliver_call(deliver_t *d, deliver_fn fn, void *arg)
     mailbox_call_sync(d->mbox, run_call, &c);
 }
 
+static void do_set_options(deliver_t *d, void *arg)
+{
+    deliver_apply_options(d, arg);
+}
+
+void deliver_set_options(deliver_t *d, const config_t *newcfg)
+{
+    deliver_call(d, do_set_options, (void *)newcfg);
+}
+
 typedef struct {
     analyzer_spec_t *spec;
     const char *id;

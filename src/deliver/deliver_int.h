@@ -50,7 +50,10 @@ typedef struct retry_wait {
 } retry_wait_t;
 
 struct deliver {
-    const config_t *cfg;
+    const config_t *cfg;      /* = &opts: every option delivery reads */
+    config_t opts;            /* deliver's own copy of the config's scalar options, written
+                                 only on the delivery thread (deliver_set_options); its
+                                 pointers (tokens, analyzers) and secrets are cleared */
     struct event_base *base;
     pthread_t thread;
     bool running;
@@ -89,5 +92,11 @@ void deliver_update_analyzer(deliver_t *d, analyzer_t *a, const analyzer_spec_t 
 void deliver_remove_analyzer(deliver_t *d, analyzer_t *a);
 void deliver_start_drain(deliver_t *d);
 size_t deliver_queue_shares(deliver_t *d); /* fills d->shares in router order */
+
+/* On the delivery thread (deliver_set_options): copy the reloadable options
+ * listed in deliver.h from n into d->opts and hand them to the router
+ * (batch limits), the sender (connect timeout), breaker and retry policies;
+ * health reads d->opts at each check. */
+void deliver_apply_options(deliver_t *d, const config_t *n);
 
 #endif

@@ -57,9 +57,13 @@ static void set_state(health_target_t *t, bool up, const char *why)
     t->changed_ms = wall_ms();
     if (!up) t->times_marked_down++;
     if (up)
-        log_info("health", "analyzer %s is up (%s)", t->a->spec.id, why);
+        log_event(LOG_INFO, "health", "analyzer_up",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id), LF_STR("reason", why)),
+                  "analyzer %s is up (%s)", t->a->spec.id, why);
     else
-        log_warn("health", "analyzer %s is down (%s)", t->a->spec.id, why);
+        log_event(LOG_WARN, "health", "analyzer_down",
+                  LOG_FIELDS(LF_STR("analyzer", t->a->spec.id), LF_STR("reason", why)),
+                  "analyzer %s is down (%s)", t->a->spec.id, why);
     if (t->h->hooks.changed) t->h->hooks.changed(t->h->hooks.ctx, t->a, up);
 }
 

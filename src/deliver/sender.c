@@ -153,6 +153,11 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
+void sender_set_connect_timeout(sender_t *s, long connect_timeout_ms)
+{
+    if (s) s->connect_timeout_ms = connect_timeout_ms;
+}
+
 sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const char *ca_file)
 {
     sender_t *s = calloc(1, sizeof *s);

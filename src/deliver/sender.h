@@ -64,6 +64,10 @@ typedef struct {
     void (*free)(void *impl);
 } sender_ops_t;
 
+/* Config reload (delivery thread): the connect timeout of requests started
+ * from now on (curl sender; another transport ignores it). */
+void sender_set_connect_timeout(sender_t *s, long connect_timeout_ms);
+
 /* A sender that forwards to ops/impl (ops must outlive it). NULL on ENOMEM. */
 sender_t *sender_new_ops(const sender_ops_t *ops, void *impl);
 

@@ -84,10 +84,10 @@ struct ingest {
     durable_t *durable;
     const auth_t *auth;
     const resource_t *res;
-    scan_limits_t limits;
-    scan_limits_t replay_limits; /* dead-letter replay: ingest limits + the batch framing */
-    pthread_mutex_t mu;  /* the rate-limit buckets, and the worker table's changes */
+    _Atomic(ingest_limits_t *) limits; /* ingest_set_limits; never NULL */
+    pthread_mutex_t mu;  /* the rate-limit buckets, the worker table's changes, set_limits */
     ratelimit_t *rl;     /* under mu */
+    atomic_bool rl_on;   /* ratelimit_enabled(rl), readable without mu */
     atomic_bool draining;
     atomic_bool queue_full; /* mirrors the queue's hysteresis: set at the budget, cleared
                                under 80 % (any loop may set or clear it) */
@@ -107,6 +107,37 @@ static void worker_init(ingest_worker_t *w, ingest_t *ing, struct event_base *ba
     w->done_mb = done_mb;
 }
 
+static ratelimit_config_t rate_config(const config_t *cfg)
+{
+    ratelimit_config_t rc = {cfg->global_records_per_s, cfg->global_bytes_per_s,
+                             cfg->agent_records_per_s,  cfg->agent_bytes_per_s,
+                             (double)cfg->rate_burst_s, 10000};
+    return rc;
+}
+
+static ingest_limits_t *limits_new(const config_t *cfg)
+{
+    ingest_limits_t *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->max_body_bytes = cfg->max_body_bytes;
+    l->max_decoded_bytes = cfg->max_decoded_bytes;
+    l->max_records_per_packet = cfg->max_records_per_packet;
+    l->max_record_bytes = cfg->max_record_bytes;
+    l->max_depth = cfg->max_depth;
+    l->idle_timeout_s = cfg->idle_timeout_s;
+    snprintf(l->critical_levels, sizeof l->critical_levels, "%s", cfg->critical_levels);
+    l->scan.max_depth = cfg->max_depth;
+    l->scan.max_records = cfg->max_records_per_packet;
+    l->scan.max_record_bytes = cfg->max_record_bytes;
+    /* a stored batch frames each record two levels deeper ({"messages":[rec]}) and
+     * holds up to batch_max_records of them: whatever ingest accepted must pass */
+    l->replay = l->scan;
+    l->replay.max_depth = cfg->max_depth + 2;
+    if (cfg->batch_max_records > cfg->max_records_per_packet)
+        l->replay.max_records = cfg->batch_max_records;
+    return l;
+}
+
 ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable,
                      const auth_t *auth)
 {
@@ -121,29 +152,45 @@ ingest_t *ingest_new(const config_t *cfg, pkt_queue_t *queue, durable_t *durable
     ing->queue = queue;
     ing->durable = durable;
     ing->auth = auth;
-    ratelimit_config_t rc = {cfg->global_records_per_s, cfg->global_bytes_per_s,
-                             cfg->agent_records_per_s,  cfg->agent_bytes_per_s,
-                             (double)cfg->rate_burst_s, 10000};
+    ratelimit_config_t rc = rate_config(cfg);
     ing->rl = ratelimit_new(&rc);
     if (!ing->rl) {
         free(w0);
         free(ing);
         return NULL;
     }
+    ingest_limits_t *lim = limits_new(cfg);
+    if (!lim) {
+        ratelimit_free(ing->rl);
+        free(w0);
+        free(ing);
+        return NULL;
+    }
+    atomic_init(&ing->limits, lim);
+    atomic_init(&ing->rl_on, ratelimit_enabled(ing->rl) != 0);
     pthread_mutex_init(&ing->mu, NULL);
     worker_init(w0, ing, NULL, NULL);
     ing->workers[0] = w0;
     ing->nworkers = 1;
-    ing->limits.max_depth = cfg->max_depth;
-    ing->limits.max_records = cfg->max_records_per_packet;
-    ing->limits.max_record_bytes = cfg->max_record_bytes;
-    /* a stored batch frames each record two levels deeper ({"messages":[rec]}) and
-     * holds up to batch_max_records of them: whatever ingest accepted must pass */
-    ing->replay_limits = ing->limits;
-    ing->replay_limits.max_depth = cfg->max_depth + 2;
-    if (cfg->batch_max_records > cfg->max_records_per_packet)
-        ing->replay_limits.max_records = cfg->batch_max_records;
     return ing;
+}
+
+const ingest_limits_t *ingest_limits(const ingest_t *ing)
+{
+    return atomic_load_explicit(&((ingest_t *)ing)->limits, memory_order_acquire);
+}
+
+int ingest_set_limits(ingest_t *ing, const config_t *cfg)
+{
+    ingest_limits_t *lim = limits_new(cfg);
+    if (!lim) return -ENOMEM;
+    ratelimit_config_t rc = rate_config(cfg);
+    pthread_mutex_lock(&ing->mu);
+    ratelimit_reconfigure(ing->rl, &rc);
+    atomic_store_explicit(&ing->rl_on, ratelimit_enabled(ing->rl) != 0, memory_order_relaxed);
+    lim->retired = atomic_exchange_explicit(&ing->limits, lim, memory_order_acq_rel);
+    pthread_mutex_unlock(&ing->mu);
+    return 0;
 }
 
 static void park_flush(ingest_worker_t *w, reject_reason_t why);
@@ -164,6 +211,10 @@ void ingest_free(ingest_t *ing)
     LD_ASSERT(ing->nworkers == 1); /* every ingest_worker_new'd worker freed first */
     worker_release(ing->workers[0]);
     ratelimit_free(ing->rl);
+    for (ingest_limits_t *l = atomic_load(&ing->limits), *next; l; l = next) {
+        next = l->retired;
+        free(l);
+    }
     pthread_mutex_destroy(&ing->mu);
     free(ing);
 }
@@ -308,14 +359,15 @@ static bool durable_hdr_is_critical(const http_req_t *r)
 static size_t mark_durable(const ingest_t *ing, packet_t *p, bool whole_packet)
 {
     const config_t *cfg = ing->cfg;
+    const char *critical = ingest_limits(ing)->critical_levels;
     if (cfg->durability == DURABILITY_NONE || !ing->durable || !p->count) return 0;
     bool all = whole_packet || cfg->durability == DURABILITY_ALL;
     size_t n = 0;
     for (size_t i = 0; i < p->count; i++) {
         const scan_record_t *r = &p->records[i];
         bool durable = all || (r->flags & SCAN_REC_CRITICAL) ||
-                       (r->level.len && config_level_is_critical(cfg, p->data + r->level.off,
-                                                                 r->level.len));
+                       (r->level.len && config_level_in_list(critical, p->data + r->level.off,
+                                                             r->level.len));
         if (!durable) continue;
         if (!p->seqs && !(p->seqs = calloc(p->count, sizeof *p->seqs))) return SIZE_MAX;
         p->seqs[i] = 1;
@@ -470,7 +522,8 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
     http_req_t *req = who->req;
     waiter_t local = *who;
     const scan_result_t *s = pre ? pre : &wk->scan; /* pre: ingest_submit_scanned's table */
-    const scan_limits_t *lim = who->inject_done ? &ing->replay_limits : &ing->limits;
+    const ingest_limits_t *L = ingest_limits(ing);
+    const scan_limits_t *lim = who->inject_done ? &L->replay : &L->scan;
     if (!pre && scan_body(p->data, p->len, format, lim, &wk->scan) != SCAN_OK) {
         packet_free(p);
         if (who->inject_done) {
@@ -515,7 +568,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
         return;
     }
     /* rate limits last: a packet refused for any other reason costs no tokens */
-    if (!who->inject_done && ratelimit_enabled(ing->rl)) {
+    if (!who->inject_done && atomic_load_explicit(&ing->rl_on, memory_order_relaxed)) {
         char key[RATE_KEY_MAX + 3];
         size_t klen = rate_key(p, s, bound_agent, req ? http_req_peer_addr(req) : peer_addr, key,
                                sizeof key);
@@ -677,7 +730,7 @@ static void on_park_poll(evutil_socket_t fd, short what, void *arg)
 {
     ingest_worker_t *w = arg;
     ingest_t *ing = w->ing;
-    uint64_t now = now_ms(), wait_ms = (uint64_t)ing->cfg->idle_timeout_s * 1000;
+    uint64_t now = now_ms(), wait_ms = (uint64_t)ingest_limits(ing)->idle_timeout_s * 1000;
     bool memory = resource_shedding(ing->res);
     while (w->park_len) {
         parked_t *e = park_at(w, 0);
@@ -700,7 +753,7 @@ static void on_park_poll(evutil_socket_t fd, short what, void *arg)
                 continue;
             }
             long long cl = http_req_content_length(r);
-            uint64_t need = cl >= 0 ? (uint64_t)cl : ing->cfg->max_body_bytes;
+            uint64_t need = cl >= 0 ? (uint64_t)cl : ingest_limits(ing)->max_body_bytes;
             room = need < room ? room - need : 0;
             http_req_resume(r); /* on_head again: it may park once more */
         }
@@ -727,6 +780,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = w->ing;
     const config_t *cfg = ing->cfg;
+    const ingest_limits_t *L = ingest_limits(ing);
     bool resumed = http_req_user(r) == &parked_mark;
     bool pause = cfg->overload_action == OVERLOAD_PAUSE;
     if (!resumed) {
@@ -773,9 +827,9 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
         return;
     }
     long long cl = http_req_content_length(r);
-    if (cl > 0 && (uint64_t)cl > cfg->max_body_bytes) {
+    if (cl > 0 && (uint64_t)cl > L->max_body_bytes) {
         reject(r, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
-               (long long)cfg->max_body_bytes, 0);
+               (long long)L->max_body_bytes, 0);
         return;
     }
     if (queue_is_full(ing)) { /* shed before the body is read */
@@ -783,7 +837,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
         return;
     }
     http_req_set_user(r, (void *)bound_agent); /* a string of the auth object */
-    int rc = http_req_read_body(r, cfg->max_body_bytes);
+    int rc = http_req_read_body(r, L->max_body_bytes);
     if (rc) /* answered by the framer: 413 (a chunked body over the limit) or 503 */
         metrics_reject(rc == -ENOMEM ? REJECT_NOMEM : REJECT_BODY_TOO_LARGE);
 }
@@ -791,7 +845,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
 void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = w->ing;
-    const config_t *cfg = ing->cfg;
+    const ingest_limits_t *L = ingest_limits(ing);
     const char *bound_agent = http_req_user(r);
     int format = format_of(http_req_header(r, "Content-Type")); /* checked by on_head */
     bool gzip = http_req_gzip(r) > 0;
@@ -806,16 +860,16 @@ void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
         return;
     }
     METRIC_ADD(bytes_received, len);
-    if (len > cfg->max_body_bytes) { /* the framer enforces it; never trust one place only */
+    if (len > L->max_body_bytes) { /* the framer enforces it; never trust one place only */
         free(block);
         packet_free(p);
         reject(r, REJECT_BODY_TOO_LARGE, 413, "request body is larger than max-body-bytes",
-               (long long)cfg->max_body_bytes, 0);
+               (long long)L->max_body_bytes, 0);
         return;
     }
     if (gzip) {
         size_t erroff;
-        int rc = gunzip_body(data ? data : "", len, cfg->max_decoded_bytes, &p->decoded, &p->len,
+        int rc = gunzip_body(data ? data : "", len, L->max_decoded_bytes, &p->decoded, &p->len,
                              &erroff);
         free(block);
         if (rc != GUNZIP_OK) {
@@ -823,7 +877,7 @@ void ingest_worker_on_request(ingest_worker_t *w, http_req_t *r)
             if (rc == GUNZIP_ERR_TOO_BIG)
                 reject(r, REJECT_BODY_TOO_LARGE, 413,
                        "decompressed body is larger than max-decoded-bytes",
-                       (long long)cfg->max_decoded_bytes, 0);
+                       (long long)L->max_decoded_bytes, 0);
             else if (rc == GUNZIP_ERR_NOMEM)
                 reject(r, REJECT_NOMEM, 503, "out of memory", -1, 1);
             else
@@ -932,7 +986,9 @@ void ingest_submit_scanned(ingest_worker_t *w, const ingest_origin_t *o, char *b
                            const scan_record_t *recs, size_t count, unsigned depth,
                            ingest_submit_fn done, void *ctx)
 {
-    scan_limits_t lim = scan_limits_effective(&w->ing->limits); /* what the scanner applies */
+    /* what the scanner applies (a reload after this load applies from the next
+     * submission: these entries are not scanned again) */
+    scan_limits_t lim = scan_limits_effective(&ingest_limits(w->ing)->scan);
     bool fits = len <= UINT32_MAX && count <= lim.max_records && depth <= lim.max_depth;
     for (size_t i = 0; fits && i < count; i++) fits = recs[i].rec.len <= lim.max_record_bytes;
     if (!fits) { /* the scanner says what is wrong, exactly as for ingest_submit */

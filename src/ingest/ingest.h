@@ -183,6 +183,50 @@ int ingest_room(ingest_t *ing);
  * and the ingest a worker belongs to. */
 const struct auth *ingest_auth(const ingest_t *ing);
 const config_t *ingest_config(const ingest_t *ing);
+
+/* The limits every request is checked against, live (ingest_set_limits).
+ * Immutable once published; the pointer stays valid until ingest_free, so a
+ * request loads it once and uses one consistent set throughout. */
+typedef struct ingest_limits {
+    uint64_t max_body_bytes;          /* --max-body-bytes */
+    uint64_t max_decoded_bytes;       /* --max-decoded-bytes */
+    uint32_t max_records_per_packet;  /* --max-records-per-packet */
+    uint32_t max_record_bytes;        /* --max-record-bytes */
+    uint32_t max_depth;               /* --max-depth */
+    uint32_t idle_timeout_s;          /* --idle-timeout-s (see ingest_set_limits) */
+    char critical_levels[256];        /* --critical-levels */
+    scan_limits_t scan;               /* the three scanner limits above */
+    scan_limits_t replay;             /* dead-letter replay: + the batch framing */
+    struct ingest_limits *retired;    /* private: older sets, freed by ingest_free */
+} ingest_limits_t;
+
+/* Any thread: the current limits (acquire load of one pointer). */
+const ingest_limits_t *ingest_limits(const ingest_t *ing);
+
+/* Config reload: take these options from newcfg, from the next request on
+ * every ingest loop and protocol front-end (OTLP, Elasticsearch):
+ *   max_body_bytes, max_decoded_bytes, max_records_per_packet,
+ *   max_record_bytes, max_depth, critical_levels, idle_timeout_s (how long a
+ *   request parked by --overload-action pause waits), and the rate limits
+ *   global_records_per_s, global_bytes_per_s, agent_records_per_s,
+ *   agent_bytes_per_s, rate_burst_s (ratelimit_reconfigure: buckets keep their
+ *   level, capped at the new size; a limit turned on starts full).
+ * Not covered (fixed when a listener is created; a restart changes them):
+ * the connection deadlines that also come from idle_timeout_s (header,
+ * keep-alive idle, body wait of the HTTP framer; syslog and forward
+ * connections), the connection layer's input cap per listener
+ * (max_header_bytes + max_body_bytes at start + 64 KiB: raising
+ * max_body_bytes above its start value is therefore capped there, lowering
+ * works), and the syslog/forward listeners' own copies of max_record_bytes,
+ * max_body_bytes, max_decoded_bytes and max_records_per_packet.
+ * How: a new immutable ingest_limits_t is published with one atomic pointer
+ * store (release); readers load it (acquire) once per request; the old one is
+ * retired (about 400 bytes per reload, freed by ingest_free) because a
+ * request may still be using it - no lock on the request path, no torn
+ * reads. The rate limits change under ingest's mutex, which admission already
+ * takes per packet. newcfg is read during the call only. Any thread; calls
+ * are serialised by the mutex. Returns 0 or -ENOMEM (nothing changed). */
+int ingest_set_limits(ingest_t *ing, const config_t *newcfg);
 ingest_t *ingest_worker_owner(const ingest_worker_t *w);
 
 /* Per-loop counters, main loop first: connections accepted, ingest requests

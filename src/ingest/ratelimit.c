@@ -5,6 +5,7 @@
 #include "ingest/ratelimit.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,28 @@ ratelimit_t *ratelimit_new(const ratelimit_config_t *cfg)
         return NULL;
     }
     return r;
+}
+
+static void bucket_retune(bucket_t *b, uint64_t rate, double burst_s)
+{
+    bool was_off = b->rate == 0;
+    b->rate = (double)rate;
+    b->cap = rate ? fmax((double)rate * burst_s, 1.0) : 0;
+    b->tokens = was_off ? b->cap : fmin(b->tokens, b->cap);
+}
+
+void ratelimit_reconfigure(ratelimit_t *r, const ratelimit_config_t *cfg)
+{
+    size_t max_agents = r->cfg.max_agents;
+    r->cfg = *cfg;
+    r->cfg.max_agents = max_agents;
+    if (r->cfg.burst_s <= 0) r->cfg.burst_s = 1;
+    bucket_retune(&r->g_rec, r->cfg.global_records_per_s, r->cfg.burst_s);
+    bucket_retune(&r->g_bytes, r->cfg.global_bytes_per_s, r->cfg.burst_s);
+    for (agent_t *a = r->lru_head; a; a = a->next) {
+        bucket_retune(&a->rec, r->cfg.agent_records_per_s, r->cfg.burst_s);
+        bucket_retune(&a->bytes, r->cfg.agent_bytes_per_s, r->cfg.burst_s);
+    }
 }
 
 void ratelimit_free(ratelimit_t *r)

@@ -24,6 +24,14 @@ typedef struct {
 ratelimit_t *ratelimit_new(const ratelimit_config_t *cfg);
 void ratelimit_free(ratelimit_t *r);
 
+/* Config reload: new rates and burst (global_records_per_s,
+ * global_bytes_per_s, agent_records_per_s, agent_bytes_per_s, burst_s;
+ * max_agents is kept). Every bucket, global and per agent, takes the new rate
+ * and size at once: its tokens are kept, capped at the new size; a bucket
+ * whose limit was off starts full; a limit set to 0 is off. Same locking as
+ * ratelimit_admit (the caller's). */
+void ratelimit_reconfigure(ratelimit_t *r, const ratelimit_config_t *cfg);
+
 /* Is any limit configured? */
 int ratelimit_enabled(const ratelimit_t *r);
 

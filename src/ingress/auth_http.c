@@ -6,7 +6,6 @@
 #include <stdio.h>
 
 #include "ingress/http_reply.h"
-#include "common/log.h"
 #include "ingress/auth_http.h"
 #include "core/metrics.h"
 #include "ingress/http.h"
@@ -27,15 +26,15 @@ bool auth_http_require(const auth_t *a, http_req_t *req, unsigned roles, const c
     const char *uri = http_req_uri(req);
     if (r == AUTH_FORBIDDEN) {
         METRIC_ADD(auth_failures[AUTHFAIL_ROLE], 1);
-        log_warn("auth", "403 token without the required role from %s for %.200s", peer, uri);
+        auth_log_failed(403, "role", peer, "http", uri, "token without the required role");
         http_reply_error(req, 403, "forbidden", "this token does not have the required role", -1,
                          0);
         return false;
     }
     bool missing = r == AUTH_MISSING;
     METRIC_ADD(auth_failures[missing ? AUTHFAIL_MISSING : AUTHFAIL_INVALID], 1);
-    log_warn("auth", "401 %s from %s for %.200s", missing ? "no bearer token" : "invalid token",
-             peer, uri);
+    auth_log_failed(401, missing ? "missing" : "invalid", peer, "http", uri,
+                    missing ? "no bearer token" : "invalid token");
     http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"logdist\"");
     http_reply_error(req, 401, "unauthorized",
                      missing ? "an Authorization: Bearer token is required" : "invalid token", -1,
@@ -49,8 +48,10 @@ void auth_http_wrong_agent(http_req_t *req, const char *bound, const char *claim
     char peer[80];
     peer_of(req, peer, sizeof peer);
     METRIC_ADD(auth_failures[AUTHFAIL_AGENT], 1);
-    log_warn("auth", "403 token of agent '%s' used for agent '%.*s' from %s", bound,
-             (int)(claimed_len > 100 ? 100 : claimed_len), claimed, peer);
+    char detail[300];
+    snprintf(detail, sizeof detail, "token of agent '%s' used for agent '%.*s'", bound,
+             (int)(claimed_len > 100 ? 100 : claimed_len), claimed);
+    auth_log_failed(403, "agent", peer, "http", http_req_uri(req), detail);
     http_reply_error(req, 403, "forbidden", "this token may only submit as its own agent", -1, 0);
 }
 
@@ -59,7 +60,9 @@ void auth_http_bad_agent(http_req_t *req, const char *bound, const char *msg, lo
     char peer[80];
     peer_of(req, peer, sizeof peer);
     METRIC_ADD(auth_failures[AUTHFAIL_AGENT], 1);
-    log_warn("auth", "403 token of agent '%s' with an unusable agent_id from %s: %s", bound, peer,
+    char detail[400];
+    snprintf(detail, sizeof detail, "token of agent '%s' with an unusable agent_id: %.200s", bound,
              msg);
+    auth_log_failed(403, "agent", peer, "http", http_req_uri(req), detail);
     http_reply_error(req, 403, "forbidden", msg, offset, 0);
 }

@@ -172,12 +172,14 @@ static bool es_require(ingest_worker_t *w, http_req_t *r, const char **agent)
     if (!a || !auth_enabled(a)) return true;
     auth_result_t rc = es_auth(a, http_req_header(r, "Authorization"), agent);
     if (rc == AUTH_OK) return true;
-    const char *peer = http_req_peer_addr(r);
-    char reason[300];
+    const char *addr = http_req_peer_addr(r);
+    char peer[80], reason[300];
+    snprintf(peer, sizeof peer, "%s:%u", addr ? addr : "?", http_req_peer_port(r));
     PROTO_ADD(PROTO_ELASTICSEARCH, auth_failures, 1);
     if (rc == AUTH_FORBIDDEN) {
         METRIC_ADD(auth_failures[AUTHFAIL_ROLE], 1);
-        log_warn("elastic", "403 token without the ingest role from %s", peer ? peer : "?");
+        auth_log_failed(403, "role", peer, "elasticsearch", http_req_uri(r),
+                        "token without the ingest role");
         snprintf(reason, sizeof reason, "action [%.40s %.200s] is unauthorized: the token has "
                  "no ingest role", http_req_method_name(r), http_req_uri(r));
         es_error(r, 403, "security_exception", reason, 0);
@@ -185,8 +187,8 @@ static bool es_require(ingest_worker_t *w, http_req_t *r, const char **agent)
     }
     bool missing = rc == AUTH_MISSING;
     METRIC_ADD(auth_failures[missing ? AUTHFAIL_MISSING : AUTHFAIL_INVALID], 1);
-    log_warn("elastic", "401 %s from %s", missing ? "no credentials" : "invalid credentials",
-             peer ? peer : "?");
+    auth_log_failed(401, missing ? "missing" : "invalid", peer, "elasticsearch", http_req_uri(r),
+                    missing ? "no credentials" : "invalid credentials");
     snprintf(reason, sizeof reason, "%s for REST request [%.200s]",
              missing ? "missing authentication credentials" : "unable to authenticate",
              http_req_uri(r));
@@ -557,7 +559,7 @@ static void on_verdict(void *ctx, const ingest_verdict_t *v)
 static void bulk_head(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = ingest_worker_owner(w);
-    const config_t *cfg = ingest_config(ing);
+    const ingest_limits_t *L = ingest_limits(ing); /* live: ingest_set_limits */
     if (!method_is(r, HTTP_M_POST, HTTP_M_PUT)) {
         wrong_method(r, "POST, PUT");
         return;
@@ -589,18 +591,18 @@ static void bulk_head(ingest_worker_t *w, http_req_t *r)
         return;
     }
     long long cl = http_req_content_length(r);
-    if (cl > 0 && (uint64_t)cl > cfg->max_body_bytes) {
+    if (cl > 0 && (uint64_t)cl > L->max_body_bytes) {
         PROTO_ADD(PROTO_ELASTICSEARCH, oversize, 1);
         es_error(r, 413, "content_too_long_exception",
                  "request body is larger than max-body-bytes", 0);
         return;
     }
-    if (http_req_read_body(r, cfg->max_body_bytes)) PROTO_ADD(PROTO_ELASTICSEARCH, oversize, 1);
+    if (http_req_read_body(r, L->max_body_bytes)) PROTO_ADD(PROTO_ELASTICSEARCH, oversize, 1);
 }
 
 /* The body, gunzipped when it says so: *data[0..*len) in *block (malloc'd). 0,
  * or answered (-1). */
-static int bulk_body(http_req_t *r, const config_t *cfg, char **block, const char **data,
+static int bulk_body(http_req_t *r, const ingest_limits_t *L, char **block, const char **data,
                      size_t *len)
 {
     if (http_req_take_body(r, block, data, len)) {
@@ -610,7 +612,7 @@ static int bulk_body(http_req_t *r, const config_t *cfg, char **block, const cha
     if (http_req_gzip(r) <= 0) return 0;
     char *out;
     size_t n, erroff;
-    int rc = gunzip_body(*data ? *data : "", *len, cfg->max_decoded_bytes, &out, &n, &erroff);
+    int rc = gunzip_body(*data ? *data : "", *len, L->max_decoded_bytes, &out, &n, &erroff);
     free(*block);
     *block = NULL;
     if (rc == GUNZIP_OK) {
@@ -636,11 +638,11 @@ static void bulk_request(ingest_worker_t *w, http_req_t *r, const char *url_inde
                          const char *agent)
 {
     ingest_t *ing = ingest_worker_owner(w);
-    const config_t *cfg = ingest_config(ing);
+    const ingest_limits_t *L = ingest_limits(ing); /* live: ingest_set_limits */
     char *block = NULL;
     const char *data = NULL;
     size_t len = 0;
-    if (bulk_body(r, cfg, &block, &data, &len)) return;
+    if (bulk_body(r, L, &block, &data, &len)) return;
     bulk_req_t *b = calloc(1, sizeof *b);
     if (!b) {
         free(block);
@@ -649,10 +651,10 @@ static void bulk_request(ingest_worker_t *w, http_req_t *r, const char *url_inde
     }
     b->r = r;
     b->start_ms = now_ms();
-    bulk_limits_t lim = {.max_record_bytes = cfg->max_record_bytes,
-                         .max_depth = cfg->max_depth,
-                         .max_items = cfg->max_records_per_packet,
-                         .max_out_bytes = cfg->max_decoded_bytes + (cfg->max_decoded_bytes >> 1)};
+    bulk_limits_t lim = {.max_record_bytes = L->max_record_bytes,
+                         .max_depth = L->max_depth,
+                         .max_items = L->max_records_per_packet,
+                         .max_out_bytes = L->max_decoded_bytes + (L->max_decoded_bytes >> 1)};
     int rc = bulk_parse(data, len, url_index, &lim, &b->res);
     free(block);
     if (rc) {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/auth.h"
 #include "core/metrics.h"
 #include "ingress/conn.h"
 #include "proto/forward_decode.h"
@@ -143,8 +144,11 @@ static void handle_ping(fwd_conn_t *fc, const fwd_result_t *r)
         return;
     }
     PROTO_ADD(PROTO_FORWARD, auth_failures, 1);
-    log_warn("forward", "shared key handshake failed from %s (hostname %s); closed",
-             conn_peer_addr(fc->c), r->ping_host);
+    char peer[80], detail[200];
+    snprintf(peer, sizeof peer, "%s:%u", conn_peer_addr(fc->c), conn_peer_port(fc->c));
+    snprintf(detail, sizeof detail, "shared key handshake failed (hostname %.100s); closed",
+             r->ping_host);
+    auth_log_failed(0, "invalid", peer, "forward", NULL, detail);
     conn_close_after_write(fc->c);
 }
 

@@ -164,7 +164,7 @@ static void on_verdict(void *ctx, const ingest_verdict_t *v)
 void otlp_on_head(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = ingest_worker_owner(w);
-    const config_t *cfg = ingest_config(ing);
+    const ingest_limits_t *L = ingest_limits(ing); /* live: ingest_set_limits */
     int enc = encoding_of(r);
     if (http_req_method(r) != HTTP_M_POST) {
         metrics_reject(REJECT_METHOD);
@@ -205,14 +205,14 @@ void otlp_on_head(ingest_worker_t *w, http_req_t *r)
         return;
     }
     long long cl = http_req_content_length(r);
-    if (cl > 0 && (uint64_t)cl > cfg->max_body_bytes) {
+    if (cl > 0 && (uint64_t)cl > L->max_body_bytes) {
         metrics_reject(REJECT_BODY_TOO_LARGE);
         PROTO_ADD(PROTO_OTLP, oversize, 1);
         reply_status(r, enc, 413, "request body is larger than max-body-bytes", 0);
         return;
     }
     http_req_set_user(r, (void *)agent);
-    int rc = http_req_read_body(r, cfg->max_body_bytes);
+    int rc = http_req_read_body(r, L->max_body_bytes);
     if (rc) { /* answered by the framer: 413 (chunked, over the limit) or 503 */
         metrics_reject(rc == -ENOMEM ? REJECT_NOMEM : REJECT_BODY_TOO_LARGE);
         if (rc != -ENOMEM) PROTO_ADD(PROTO_OTLP, oversize, 1);
@@ -221,7 +221,7 @@ void otlp_on_head(ingest_worker_t *w, http_req_t *r)
 
 /* The body, gunzipped if need be: *data[0..*out_len), inside *block (malloc'd,
  * the caller frees it). 0, or the request was answered. */
-static int body_of(http_req_t *r, const config_t *cfg, int enc, char **out, const char **body,
+static int body_of(http_req_t *r, const ingest_limits_t *L, int enc, char **out, const char **body,
                    size_t *out_len)
 {
     char *block = NULL;
@@ -233,7 +233,7 @@ static int body_of(http_req_t *r, const config_t *cfg, int enc, char **out, cons
         return -ENOMEM;
     }
     METRIC_ADD(bytes_received, len);
-    if (len > cfg->max_body_bytes) { /* the framer enforces it; never trust one place only */
+    if (len > L->max_body_bytes) { /* the framer enforces it; never trust one place only */
         free(block);
         metrics_reject(REJECT_BODY_TOO_LARGE);
         PROTO_ADD(PROTO_OTLP, oversize, 1);
@@ -247,7 +247,7 @@ static int body_of(http_req_t *r, const config_t *cfg, int enc, char **out, cons
         return 0;
     }
     size_t erroff;
-    int rc = gunzip_body(data ? data : "", len, cfg->max_decoded_bytes, out, out_len, &erroff);
+    int rc = gunzip_body(data ? data : "", len, L->max_decoded_bytes, out, out_len, &erroff);
     free(block);
     if (rc == GUNZIP_OK) {
         *body = *out;
@@ -290,13 +290,13 @@ static void refuse_decode(http_req_t *r, int enc, int rc, const char *why)
 void otlp_on_request(ingest_worker_t *w, http_req_t *r)
 {
     ingest_t *ing = ingest_worker_owner(w);
-    const config_t *cfg = ingest_config(ing);
+    const ingest_limits_t *L = ingest_limits(ing); /* live: ingest_set_limits */
     int enc = encoding_of(r); /* checked by on_head */
     char *block = NULL;
     const char *body = NULL;
     size_t len = 0;
-    if (body_of(r, cfg, enc, &block, &body, &len)) return;
-    otlp_limits_t lim = {cfg->max_records_per_packet, cfg->max_record_bytes, cfg->max_depth};
+    if (body_of(r, L, enc, &block, &body, &len)) return;
+    otlp_limits_t lim = {L->max_records_per_packet, L->max_record_bytes, L->max_depth};
     otlp_result_t res;
     int rc = otlp_decode(body, len, (otlp_encoding_t)enc, &lim, &res);
     free(block);

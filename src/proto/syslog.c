@@ -692,7 +692,8 @@ syslog_listener_t *syslog_listener_new(struct event_base *base, ingest_worker_t 
         goto err;
     }
     if ((l->kind == T_UDP ? udp_new(l, host, port) : tcp_new(l, host, port, tls))) goto err;
-    log_info("syslog", "listening on %s", l->url);
+    log_event(LOG_INFO, "syslog", "listening", LOG_FIELDS(LF_STR("url", l->url)), "listening on %s",
+              l->url);
     return l;
 err:
     syslog_listener_free(l);

@@ -238,3 +238,9 @@ double router_effective_share(const router_t *r, const analyzer_t *a)
 {
     return a->removed ? 0 : balancer_share(r->bal, a->slot);
 }
+
+void router_set_batch_limits(router_t *r, uint32_t max_records, uint64_t max_bytes)
+{
+    r->batch_max_records = max_records ? max_records : 1;
+    r->batch_max_bytes = max_bytes ? (size_t)max_bytes : 1;
+}

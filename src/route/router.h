@@ -78,6 +78,10 @@ int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec);
 /* Attach the delivery layer's record to a (once, when it is added). */
 void router_set_user(analyzer_t *a, void *user);
 
+/* Config reload (delivery thread): batch limits for every batch from the next
+ * record on; an open batch already over them is sealed at its next record. */
+void router_set_batch_limits(router_t *r, uint32_t max_records, uint64_t max_bytes);
+
 /* Take an analyzer out of rotation; its open batch is sealed (and handed
  * over). The caller frees it (router_release) once it holds nothing. */
 void router_remove(router_t *r, analyzer_t *a);

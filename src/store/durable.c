@@ -544,8 +544,9 @@ static void sync_batch(durable_t *d, round_t *r)
     int rc = sync_rounds(d, r);
     METRIC_ADD(wal_fsyncs, 1);
     if (rc) {
-        log_error("durable", "fdatasync failed: %s; refusing the packets that waited on it",
-                  strerror(-rc));
+        log_event(LOG_ERROR, "durable", "wal_error",
+                  LOG_FIELDS(LF_STR("op", "fdatasync"), LF_STR("error", strerror(-rc))),
+                  "fdatasync failed: %s; refusing the packets that waited on it", strerror(-rc));
         atomic_store(&d->fail_err, rc);
         atomic_fetch_add(&d->fail_gen, 1);
     }

@@ -238,7 +238,8 @@ static bool seg_ack(segment_t *s, uint64_t seq)
 static void abandon_active(wal_t *w)
 {
     if (w->fd < 0) return;
-    log_error("wal",
+    log_event(LOG_ERROR, "wal", "wal_segment_abandoned",
+              LOG_FIELDS(LF_STR("dir", w->dir), LF_UINT("segment", w->segs[w->nsegs - 1].number)),
               "%s: segment %016llx abandoned after an I/O error; writing goes on in a new one",
               w->dir, (unsigned long long)w->segs[w->nsegs - 1].number);
     close(w->fd);
@@ -781,7 +782,9 @@ static int write_buf(wal_t *w)
     LD_ASSERT(w->fd >= 0);
     int e = write_all(w, w->fd, w->buf, w->buf_len);
     if (e) {
-        log_error("wal", "write to %s failed: %s", w->dir, strerror(-e));
+        log_event(LOG_ERROR, "wal", "wal_error",
+                  LOG_FIELDS(LF_STR("op", "write"), LF_STR("dir", w->dir), LF_STR("error", strerror(-e))),
+                  "write to %s failed: %s", w->dir, strerror(-e));
         fail_round(w, e, !cut_failed_write(w));
         return e;
     }
@@ -816,7 +819,10 @@ int wal_append(wal_t *w, const char *rec, size_t len, uint64_t *seq)
         if (w->fd < 0 || span_full(w) ||
             (w->synced_size + need > w->segment_bytes && w->synced_size > SEG_HEADER)) {
             if ((rc = open_new_segment(w))) {
-                log_error("wal", "cannot start a new segment in %s: %s", w->dir, strerror(-rc));
+                log_event(LOG_ERROR, "wal", "wal_error",
+                          LOG_FIELDS(LF_STR("op", "new_segment"), LF_STR("dir", w->dir),
+                                     LF_STR("error", strerror(-rc))),
+                          "cannot start a new segment in %s: %s", w->dir, strerror(-rc));
                 fail_round(w, rc, false);
                 return rc;
             }
@@ -870,7 +876,10 @@ int wal_sync(wal_t *w)
     if (!rc) {
         rc = sync_all(w);
         if (rc) {
-            log_error("wal", "fdatasync in %s failed: %s", w->dir, strerror(-rc));
+            log_event(LOG_ERROR, "wal", "wal_error",
+                      LOG_FIELDS(LF_STR("op", "fdatasync"), LF_STR("dir", w->dir),
+                                 LF_STR("error", strerror(-rc))),
+                      "fdatasync in %s failed: %s", w->dir, strerror(-rc));
             abandon_active(w); /* never trust that file again */
         }
     }

@@ -83,9 +83,10 @@ class ReloadTest(LogdistTestCase):
         self.assertEqual(self.weights(d), {"a1": 3, "a3": 1})
 
         summary = self.finish_gen(g, dl(60))
-        m = d.wait_all_delivered(dl(60), expect_accepted=summary["accepted_records"])
+        print("gen: %s" % summary, file=sys.stderr)
+        m = d.wait_all_delivered(dl(60), expect_accepted=summary["records_accepted"])
         accepted = read_lines(ids)
-        self.assertEqual(len(accepted), summary["accepted_records"])
+        self.assertEqual(len(accepted), summary["records_accepted"])
         got = a1.ids() + a2.ids() + a3.ids()
         self.assertEqual(len(got), len(set(got)), "a record was delivered twice")
         self.assertEqual(set(got), set(accepted), "a record was lost")

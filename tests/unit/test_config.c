@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <cmocka.h>
 
 #include "core/config.h"
@@ -1096,10 +1097,61 @@ static void test_option_table(void **state)
     assert_null(config_analyzer_keys[N(keys)]);
 }
 
+/* --log-format: text (default) or json, as a flag and in both flag forms;
+ * anything else is refused, and the secret --forward-shared-key is never
+ * echoed in an error. */
+static void test_log_format_and_secret_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[4];
+        int rc;
+        log_format_t want;
+    } cases[] = {
+        {{NULL}, 0, LOG_FORMAT_TEXT},
+        {{"--log-format", "json", NULL}, 0, LOG_FORMAT_JSON},
+        {{"--log-format=text", NULL}, 0, LOG_FORMAT_TEXT},
+        {{"--log-format", "JSON", NULL}, -1, LOG_FORMAT_TEXT},
+        {{"--log-format", "", NULL}, -1, LOG_FORMAT_TEXT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        config_t c;
+        config_defaults(&c);
+        int rc = run_args(&c, cases[i].args);
+        if ((rc != 0) != (cases[i].rc != 0)) fail_msg("case %zu: rc %d", i, rc);
+        if (!rc) assert_int_equal(c.log_format, cases[i].want);
+        config_free(&c);
+    }
+    char key[CONFIG_TOKEN_MAX + 40];
+    memset(key, 'K', sizeof key - 1);
+    key[sizeof key - 1] = 0;
+    const char *args[] = {"--forward-shared-key", key, NULL};
+    config_t c;
+    config_defaults(&c);
+    char path[] = "/tmp/test_config_stderr_XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    assert_true(fd >= 0 && saved >= 0);
+    dup2(fd, STDERR_FILENO); /* what config_from_args prints */
+    int rc = run_args(&c, args);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char out[4096] = "";
+    ssize_t n = pread(fd, out, sizeof out - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    out[n] = 0;
+    assert_non_null(strstr(out, "forward-shared-key"));
+    assert_null(strstr(out, "KKKKKKKK"));
+    assert_int_not_equal(rc, 0);
+    config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_log_format_and_secret_errors),
         cmocka_unit_test(test_from_args),
         cmocka_unit_test(test_from_args_analyzers),
         cmocka_unit_test(test_parse_analyzer),

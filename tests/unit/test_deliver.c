@@ -13,7 +13,8 @@
  * go to the others instead of waiting out the cool-down; a health check
  * failing marks an analyzer down and its share moves; a drained analyzer keeps
  * its weight, gets no new record but delivers what it had, and undrained gets
- * its share back.
+ * its share back; deliver_set_options (batch size, max_inflight, max_attempts)
+ * applies to the next batches.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -348,6 +349,54 @@ static void test_deadletter_after_max_attempts(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "records")), 100);
     assert_int_equal(json_integer_value(json_object_get(j, "batches")), 2);
     json_decref(j);
+    fx_free(&x);
+}
+
+/* deliver_set_options: batch size and max_attempts from the new config take
+ * effect for the next batches; deliver keeps its own copy (the caller's
+ * config is neither kept nor written). */
+static size_t body_records(const fake_req_t *r)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(r->body, r->len, 0, &jerr);
+    assert_non_null(root);
+    size_t n = json_array_size(json_object_get(root, "messages"));
+    json_decref(root);
+    return n;
+}
+
+static void test_set_options(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 1, (const double[]){1});
+    x.cfg.max_attempts = 3;
+    fx_start(&x);
+    push(&x, 0, 100);
+    assert_true(WAIT(&x, x.fake.nposts == 2));
+    for (fake_req_t *r = x.fake.posts; r; r = r->next) assert_int_equal(body_records(r), 50);
+    answer(&x, NULL, true);
+    assert_true(WAIT(&x, budget_empty(&x)));
+    config_t n = x.cfg;
+    n.batch_max_records = 10;
+    n.max_attempts = 2;
+    n.max_inflight = x.cfg.max_inflight + 10; /* all ten batches at once */
+    deliver_set_options(x.d, &n);
+    memset(&n, 0, sizeof n); /* not kept */
+    x.cfg.batch_max_records = 1000; /* nor is the config deliver was made from */
+    uint64_t dead = METRIC_GET(records_deadlettered);
+    push(&x, 100, 100);
+    assert_true(WAIT(&x, x.fake.nposts == 2 + 10));
+    for (fake_req_t *r = x.fake.posts; r; r = r->next) assert_int_equal(body_records(r), 10);
+    uint64_t end = now_ms() + 10000;
+    while (METRIC_GET(records_deadlettered) - dead < 100 && now_ms() < end) {
+        event_base_loop(deliver_event_base(x.d), EVLOOP_NONBLOCK);
+        answer(&x, NULL, false);
+        usleep(200);
+    }
+    assert_int_equal(METRIC_GET(records_deadlettered) - dead, 100);
+    assert_int_equal(x.fake.nposts, 2 + 10 * 2); /* two attempts each, not three */
+    assert_true(budget_empty(&x));
     fx_free(&x);
 }
 
@@ -731,6 +780,7 @@ int main(void)
         cmocka_unit_test_teardown(test_budget_charges_held_memory, reset_hook),
         cmocka_unit_test_teardown(test_retry_redistributes, reset_hook),
         cmocka_unit_test_teardown(test_deadletter_after_max_attempts, reset_hook),
+        cmocka_unit_test_teardown(test_set_options, reset_hook),
         cmocka_unit_test_teardown(test_drain_finishes, reset_hook),
         cmocka_unit_test_teardown(test_drain_timeout_counts_lost, reset_hook),
         cmocka_unit_test_teardown(test_breaker_timing, reset_hook),

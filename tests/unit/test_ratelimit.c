@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,58 @@ static void test_scenarios(void **state)
     }
 }
 
+/* ratelimit_reconfigure: each step either reconfigures (cfg set) or admits;
+ * the clock stands still, so only the reconfiguration changes the buckets. */
+static void test_reconfigure(void **state)
+{
+    (void)state;
+    static const struct {
+        bool reconf;
+        ratelimit_config_t cfg;
+        const char *agent;
+        uint64_t records;
+        int want;
+        const char *which;
+    } steps[] = {
+        {true, {10, 0, 10, 0, 1, 0}, NULL, 0, 0, NULL},
+        {false, {0}, "a", 8, 0, NULL},             /* global 10->2, a 10->2 */
+        {true, {4, 0, 5, 0, 1, 0}, NULL, 0, 0, NULL}, /* lowered: levels kept (2, 2) */
+        {false, {0}, "b", 3, 1, "global"},
+        {false, {0}, "b", 2, 0, NULL},             /* global 2->0 */
+        {false, {0}, "a", 1, 1, "global"},
+        {true, {0, 0, 0, 0, 1, 0}, NULL, 0, 0, NULL}, /* all off: anything passes */
+        {false, {0}, "a", 1000, 0, NULL},
+        {true, {0, 0, 3, 0, 1, 0}, NULL, 0, 0, NULL}, /* agents on again: start full */
+        {false, {0}, "a", 3, 0, NULL},
+        {false, {0}, "a", 1, 1, "agent"},
+        {false, {0}, "b", 3, 0, NULL},
+        {true, {0, 0, 3, 0, 2, 0}, NULL, 0, 0, NULL}, /* bigger burst: levels kept (0) */
+        {false, {0}, "a", 1, 1, "agent"},
+        {true, {6, 0, 0, 0, 1, 0}, NULL, 0, 0, NULL}, /* global was off: starts full */
+        {false, {0}, "c", 6, 0, NULL},
+        {false, {0}, "c", 1, 1, "global"},
+    };
+    ratelimit_config_t off = {0, 0, 0, 0, 1, 2};
+    ratelimit_t *r = ratelimit_new(&off);
+    assert_non_null(r);
+    const uint64_t now = 5000000;
+    for (size_t i = 0; i < N(steps); i++) {
+        if (steps[i].reconf) {
+            ratelimit_reconfigure(r, &steps[i].cfg);
+            assert_int_equal(ratelimit_enabled(r) != 0,
+                             steps[i].cfg.global_records_per_s || steps[i].cfg.agent_records_per_s);
+            continue;
+        }
+        const char *which = NULL;
+        int got = ratelimit_admit(r, steps[i].agent, strlen(steps[i].agent), steps[i].records, 1,
+                                  now, &which);
+        if ((got != 0) != (steps[i].want != 0)) fail_msg("step %zu: admit returned %d", i, got);
+        if (got && strcmp(which, steps[i].which)) fail_msg("step %zu: refused by %s", i, which);
+    }
+    assert_int_equal(ratelimit_agents(r), 2); /* max_agents (2) kept across reconfigure */
+    ratelimit_free(r);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -167,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scenarios),
         cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_reconfigure),
         cmocka_unit_test(test_agents_bounded_lru),
         cmocka_unit_test(test_keys_are_bytes),
     };
