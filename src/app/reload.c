@@ -116,9 +116,14 @@ static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
     config_t next;
     if (config_load(&next, r->argc, r->argv, err, errlen)) return -EINVAL;
     int rc = 0;
-    if (r->t.tls && tls_server_reload(r->t.tls, err, errlen)) {
-        rc = -EINVAL; /* the old certificate stays: nothing else changes either */
-        goto out;
+    if (r->t.tls) {
+        if (tls_server_reload(r->t.tls, err, errlen)) {
+            log_event(LOG_ERROR, "tls", "tls_reload_failed", LOG_FIELDS(LF_STR("error", err)),
+                      "TLS reload failed, keeping the old certificate: %s", err);
+            rc = -EINVAL; /* the old certificate stays: nothing else changes either */
+            goto out;
+        }
+        log_event(LOG_INFO, "tls", "tls_reloaded", LOG_NOFIELDS, "TLS certificate reloaded");
     }
     json_object_set_new(report, "tls", json_string(r->t.tls ? "reloaded" : "off"));
     if ((rc = apply(r, &next, report, err, errlen))) goto out;
