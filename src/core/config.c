@@ -806,7 +806,7 @@ int config_from_args(config_t *cfg, int argc, char **argv)
         if (!strcmp(argv[i], "--hash-token")) return hash_token_cmd(i + 1 < argc ? argv[i + 1] : NULL);
         if (!strcmp(argv[i], "--generate-token")) return generate_token_cmd();
         if (!strcmp(argv[i], "--version")) {
-            printf("logdistd 0.1.0\n");
+            printf("logdistd " LOGDIST_VERSION "\n");
             return 1;
         }
         const char *file = NULL;

@@ -38,6 +38,9 @@ typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 
 /* How records are spread over analyzers (route/balancer.c implements both). */
 typedef enum { BALANCER_SWRR = 0, BALANCER_RANDOM = 1 } balancer_strategy_t;
 
+/* The version of logdistd (--version, logdist_build_info). */
+#define LOGDIST_VERSION "0.1.0"
+
 typedef struct {
     char id[CONFIG_ID_MAX + 1];
     char url[CONFIG_URL_MAX + 1];
