@@ -1,7 +1,8 @@
 /*
  * metrics.h - process-wide counters and gauges, written lock-free from the
- * ingest and delivery threads (relaxed atomics) and rendered as JSON by the
- * admin API. Per-analyzer counters live with the analyzers (route/router.h).
+ * ingest and delivery threads (relaxed atomics) and rendered by the admin
+ * API (JSON here, Prometheus text in admin/prom.c). Per-analyzer counters
+ * live with the analyzers (route/router.h, deliver/deliver_int.h).
  * The queue budget (queued_bytes, queued_records) is not here: the packet
  * queue owns it (store/queue.h) and metrics only read it through the reader
  * registered with metrics_set_queue_reader().
