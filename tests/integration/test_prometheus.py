@@ -371,5 +371,47 @@ class PrometheusTest(LogdistTestCase):
         self.assertEqual(prom.exit_problem(True), None, prom.stderr_text()[-2000:])
 
 
+
+class PrometheusRetryTest(LogdistTestCase):
+    """Per-analyzer retried and dead-lettered records: an analyzer that answers 500 to
+    every batch, alone, with --max-attempts 2 - every batch fails twice on it (the
+    first failure is retried there, as it is the only one) and is dead-lettered."""
+
+    def test_retried_and_deadlettered(self):
+        bad = self.start_analyzer("bad", "--status", "500")
+        d = self.start_daemon("--max-attempts", "2", "--retry-base-ms", "10",
+                              "--retry-max-ms", "20", "--passive-fall", "100",
+                              "--breaker-failures", "0", "--breaker-error-pct", "0",
+                              "--batch-linger-ms", "20", analyzers=[("bad", bad.url, 1)])
+        wait_until(lambda: d.analyzer("bad")["state"] == "up", dl(15), "analyzer up")
+        n = 0
+        for i in range(5):
+            r = d.post_logs(packet("agent", i, 10))
+            self.assertEqual(r.status, 202, r)
+            n += 10
+        wait_until(lambda: d.metrics()["records_deadlettered"] == n, dl(30),
+                   "every record dead-lettered", interval=0.1)
+        text = d.req("GET", "/metrics").body.decode()
+        m = d.metrics()
+        s, _ = parse_prom(text)
+        a = m["analyzers"][0]
+        self.assertEqual(a["records_retried"], n)
+        self.assertEqual(a["records_deadlettered"], n)
+        self.assertEqual(m["records_retried"], n)
+        for name, key in (("logdist_records_retried_total", "records_retried"),
+                          ("logdist_records_deadlettered_total", "records_deadlettered"),
+                          ("logdist_records_delivered_total", "records_delivered"),
+                          ("logdist_analyzer_batches_failed_total", "batches_failed")):
+            self.assertEqual(s[(name, frozenset({("analyzer", "bad")}))], a[key], name)
+        self.assertEqual(a["records_delivered"], 0)
+        self.assertEqual(a["actual_share"], 0)
+        self.assertEqual(a["actual_share_10s"], 0)
+        # every attempt was timed: two per batch
+        self.assertEqual(s[("logdist_delivery_duration_seconds_count",
+                            frozenset({("analyzer", "bad")}))], a["batches_failed"])
+        self.assertEqual(a["batches_failed"], m["batches_sent"])  # every attempt failed
+        self.assertEqual(a["batches_failed"] % 2, 0)              # two attempts per batch
+
+
 if __name__ == "__main__":
     unittest.main()
