@@ -108,8 +108,10 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x)
     json_object_set_new(o, "queue_allowance_bytes",
                         json_integer((json_int_t)x->queue_allowance_bytes));
     json_object_set_new(o, "latency_ms", json_real(x->latency_ms));
-    json_object_set_new(o, "latency_p50_ms", json_real(hist_quantile(&x->attempt_seconds, 0.5) * 1e3));
-    json_object_set_new(o, "latency_p99_ms", json_real(hist_quantile(&x->attempt_seconds, 0.99) * 1e3));
+    json_object_set_new(o, "latency_p50_ms",
+                        json_real(hist_quantile(&x->attempt_seconds, 0.5) * 1e3));
+    json_object_set_new(o, "latency_p99_ms",
+                        json_real(hist_quantile(&x->attempt_seconds, 0.99) * 1e3));
     json_object_set_new(o, "last_error", json_string(x->last_error));
     return o;
 }

@@ -248,7 +248,8 @@ static const counter_row_t counter_rows[] = {
     ROW("connections_shed_total", connections_shed, "Connections closed after a shedding 503."),
     ROW("requests_rate_limited_total", requests_rate_limited,
         "Requests over max-requests-per-connection-s."),
-    ROW("requests_paused_total", requests_paused, "Requests parked unread (overload-action pause)."),
+    ROW("requests_paused_total", requests_paused,
+        "Requests parked unread (overload-action pause)."),
     ROW("requests_pause_expired_total", requests_pause_expired,
         "Parked requests answered 503 after idle-timeout-s."),
     ROW("slow_clients_closed_total", slow_clients_closed,
@@ -256,7 +257,8 @@ static const counter_row_t counter_rows[] = {
     ROW("http_bad_requests_total", http_bad_requests, "Requests refused by the HTTP framer."),
     ROW("body_budget_waits_total", body_budget_waits,
         "Requests that waited for the in-flight body budget."),
-    ROW("tls_handshake_failures_total", tls_handshake_failures, "Client TLS handshakes that failed."),
+    ROW("tls_handshake_failures_total", tls_handshake_failures,
+        "Client TLS handshakes that failed."),
     ROW("tls_setup_failures_total", tls_setup_failures,
         "Client connections the TLS listener could not set up."),
     ROW("breaker_trips_total", breaker_trips, "Circuit breakers opened."),
@@ -344,7 +346,8 @@ static void render_gauges(prom_t *p, const prom_input_t *in)
             "Queue budget in use: memory held for accepted, undelivered records.", in->queue_bytes);
     one_u64(p, "logdist_queue_records", PROM_GAUGE, "Accepted records not yet delivered.",
             in->queue_records);
-    one_u64(p, "logdist_wal_bytes", PROM_GAUGE, "Bytes of WAL segments on disk.", GET(m->wal_bytes));
+    one_u64(p, "logdist_wal_bytes", PROM_GAUGE, "Bytes of WAL segments on disk.",
+            GET(m->wal_bytes));
     one_u64(p, "logdist_wal_live_records", PROM_GAUGE,
             "Durable records not yet acknowledged in the WAL.", GET(m->wal_live_records));
     one_u64(p, "logdist_inflight_batches", PROM_GAUGE, "Batches being sent.",
@@ -377,7 +380,8 @@ enum {
 };
 
 static const fam_t analyzer_fams[A__COUNT] = {
-    [A_UP] = {"logdist_analyzer_up", "1 when the analyzer's health checks pass, else 0.", PROM_GAUGE},
+    [A_UP] = {"logdist_analyzer_up", "1 when the analyzer's health checks pass, else 0.",
+              PROM_GAUGE},
     [A_WEIGHT] = {"logdist_analyzer_weight", "Configured weight.", PROM_GAUGE},
     [A_EFF_WEIGHT] = {"logdist_analyzer_effective_weight",
                       "Weight the balancer uses now (0 while drained).", PROM_GAUGE},

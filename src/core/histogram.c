@@ -24,7 +24,8 @@ int hist_init(hist_t *h, const uint64_t *bounds, size_t n, double scale)
 void hist_observe(hist_t *h, uint64_t v)
 {
     size_t i = 0;
-    while (i < h->nbounds && v > h->bounds[i]) i++;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
     atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
 }

@@ -28,9 +28,9 @@
 typedef struct {
     size_t nbounds;
     uint64_t bounds[HIST_MAX_BOUNDS];
-    double scale;                              /* units per base unit (> 0) */
+    double scale;                                 /* units per base unit (> 0) */
     _Atomic uint64_t counts[HIST_MAX_BOUNDS + 1]; /* per bucket, not cumulative; last = +Inf */
-    _Atomic uint64_t sum;                      /* in units */
+    _Atomic uint64_t sum;                         /* in units */
 } hist_t;
 
 /* Plain data: cumulative bucket counts as Prometheus wants them. */
@@ -39,8 +39,8 @@ typedef struct {
     uint64_t bounds[HIST_MAX_BOUNDS];
     double scale;
     uint64_t cumulative[HIST_MAX_BOUNDS + 1]; /* [i]: observations <= bounds[i]; last: all */
-    uint64_t count;                            /* = cumulative[nbounds] */
-    uint64_t sum;                              /* in units */
+    uint64_t count;                           /* = cumulative[nbounds] */
+    uint64_t sum;                             /* in units */
 } hist_snap_t;
 
 /* Set the bounds (copied; strictly increasing, n <= HIST_MAX_BOUNDS) and the
@@ -63,14 +63,25 @@ double hist_quantile(const hist_snap_t *s, double q);
  * sizes in records (1 .. 10000). Arrays of HIST_*_N entries; the *_INIT
  * macros initialise a static hist_t without a hist_init() call. */
 #define HIST_DURATION_N 14
-#define HIST_DURATION_US_BOUNDS                                                           \
-    {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,     \
-     5000000, 10000000, 30000000}
-#define HIST_DURATION_INIT {.nbounds = HIST_DURATION_N, .bounds = HIST_DURATION_US_BOUNDS, .scale = 1e6}
+#define HIST_DURATION_US_BOUNDS                                                                    \
+    {                                                                                              \
+        1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,  \
+            10000000, 30000000                                                                     \
+    }
+#define HIST_DURATION_INIT                                                                         \
+    {                                                                                              \
+        .nbounds = HIST_DURATION_N, .bounds = HIST_DURATION_US_BOUNDS, .scale = 1e6                \
+    }
 extern const uint64_t hist_duration_us_bounds[HIST_DURATION_N];
 #define HIST_RECORDS_N 12
-#define HIST_RECORDS_BOUNDS {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
-#define HIST_RECORDS_INIT {.nbounds = HIST_RECORDS_N, .bounds = HIST_RECORDS_BOUNDS, .scale = 1}
+#define HIST_RECORDS_BOUNDS                                                                        \
+    {                                                                                              \
+        1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000                                   \
+    }
+#define HIST_RECORDS_INIT                                                                          \
+    {                                                                                              \
+        .nbounds = HIST_RECORDS_N, .bounds = HIST_RECORDS_BOUNDS, .scale = 1                       \
+    }
 extern const uint64_t hist_records_bounds[HIST_RECORDS_N];
 
 #endif

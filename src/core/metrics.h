@@ -135,7 +135,8 @@ typedef struct {
 } metrics_t;
 
 /* A metrics_t with its histograms' bounds set (g_metrics starts so). */
-#define METRICS_INIT {.ingest_request_seconds = HIST_DURATION_INIT, .batch_records = HIST_RECORDS_INIT}
+#define METRICS_INIT \
+    {.ingest_request_seconds = HIST_DURATION_INIT, .batch_records = HIST_RECORDS_INIT}
 
 extern metrics_t g_metrics;
 

@@ -21,8 +21,9 @@ int procself_parse_stat(const char *stat, long ticks_per_s, long page_size, uint
     /* after ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
      * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
      * starttime vsize rss */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                      "%*d %*d %llu %llu %lld",
+    if (sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+               "%*d %*d %llu %llu %lld",
                &ut, &st, &start, &vsize, &rss) != 5)
         return -EINVAL;
     out->cpu_seconds = (double)(ut + st) / (double)ticks_per_s;

@@ -16,7 +16,7 @@
 #define PROCSELF_MAX_FDS (1u << 20)
 
 typedef struct {
-    double cpu_seconds;        /* user + system */
+    double cpu_seconds; /* user + system */
     uint64_t rss_bytes, vsize_bytes;
     uint64_t open_fds, max_fds;
     double start_time_seconds; /* since the Unix epoch */

@@ -17,7 +17,7 @@
 #define WINDOW_SECONDS 10
 
 typedef struct {
-    uint64_t sec[WINDOW_SECONDS];   /* the second a slot counts (+1; 0 = never used) */
+    uint64_t sec[WINDOW_SECONDS]; /* the second a slot counts (+1; 0 = never used) */
     uint64_t count[WINDOW_SECONDS];
 } window_t;
 

@@ -26,8 +26,8 @@ static void test_buckets(void **state)
     static const struct {
         uint64_t v;
         size_t bucket; /* 3 = +Inf */
-    } cases[] = {{0, 0}, {1, 0}, {10, 0}, {11, 1}, {20, 1}, {21, 2},
-                 {50, 2}, {51, 3}, {UINT64_MAX / 4, 3}};
+    } cases[] = {
+        {0, 0}, {1, 0}, {10, 0}, {11, 1}, {20, 1}, {21, 2}, {50, 2}, {51, 3}, {UINT64_MAX / 4, 3}};
     for (size_t i = 0; i < N(cases); i++) {
         hist_t h;
         assert_int_equal(hist_init(&h, bounds, N(bounds), 1), 0);
@@ -39,8 +39,7 @@ static void test_buckets(void **state)
         for (size_t b = 0; b <= N(bounds); b++)
             if (s.cumulative[b] != (b >= cases[i].bucket))
                 fail_msg("case %zu (v=%llu): cumulative[%zu] = %llu", i,
-                         (unsigned long long)cases[i].v, b,
-                         (unsigned long long)s.cumulative[b]);
+                         (unsigned long long)cases[i].v, b, (unsigned long long)s.cumulative[b]);
     }
 }
 
@@ -51,11 +50,13 @@ static void test_snapshot_cumulative(void **state)
     hist_t h;
     assert_int_equal(hist_init(&h, bounds, N(bounds), 1000), 0);
     static const uint64_t vals[] = {0, 1, 2, 5, 6, 7, 10, 11, 1000};
-    for (size_t i = 0; i < N(vals); i++) hist_observe(&h, vals[i]);
+    for (size_t i = 0; i < N(vals); i++)
+        hist_observe(&h, vals[i]);
     hist_snap_t s;
     hist_snapshot(&h, &s);
     static const uint64_t want[] = {2, 4, 7, 9};
-    for (size_t i = 0; i < N(want); i++) assert_int_equal(s.cumulative[i], want[i]);
+    for (size_t i = 0; i < N(want); i++)
+        assert_int_equal(s.cumulative[i], want[i]);
     assert_int_equal(s.count, 9);
     assert_int_equal(s.sum, 1042);
     assert_int_equal(s.nbounds, 3);
@@ -68,7 +69,8 @@ static void test_bad_bounds(void **state)
     (void)state;
     static const uint64_t dup[] = {1, 1}, down[] = {5, 2};
     uint64_t many[HIST_MAX_BOUNDS + 1];
-    for (size_t i = 0; i < N(many); i++) many[i] = i + 1;
+    for (size_t i = 0; i < N(many); i++)
+        many[i] = i + 1;
     hist_t h;
     assert_int_equal(hist_init(&h, dup, 2, 1), -EINVAL);
     assert_int_equal(h.nbounds, 0);
@@ -94,7 +96,7 @@ static void test_quantile(void **state)
         double q, want;
     } cases[] = {
         {{0, 0, 0, 0}, 0.5, 0},
-        {{10, 0, 0, 0}, 0.5, 0.5},   /* 0 + 100 * 5/10 = 50 units */
+        {{10, 0, 0, 0}, 0.5, 0.5}, /* 0 + 100 * 5/10 = 50 units */
         {{10, 0, 0, 0}, 1.0, 1.0},
         {{10, 10, 0, 0}, 0.5, 1.0},  /* rank 10: the top of the first bucket */
         {{10, 10, 0, 0}, 0.75, 1.5}, /* rank 15: 100 + 100 * 5/10 */
@@ -107,7 +109,8 @@ static void test_quantile(void **state)
         hist_t h;
         assert_int_equal(hist_init(&h, bounds, N(bounds), 100), 0);
         for (size_t b = 0; b < 4; b++)
-            for (uint64_t k = 0; k < cases[i].in[b]; k++) hist_observe(&h, vals[b]);
+            for (uint64_t k = 0; k < cases[i].in[b]; k++)
+                hist_observe(&h, vals[b]);
         hist_snap_t s;
         hist_snapshot(&h, &s);
         double got = hist_quantile(&s, cases[i].q);
@@ -122,7 +125,8 @@ static void test_quantile(void **state)
 static void *observer(void *arg)
 {
     hist_t *h = arg;
-    for (uint64_t i = 0; i < PER_THREAD; i++) hist_observe(h, i % 30);
+    for (uint64_t i = 0; i < PER_THREAD; i++)
+        hist_observe(h, i % 30);
     return NULL;
 }
 
@@ -133,8 +137,10 @@ static void test_concurrent(void **state)
     static hist_t h;
     assert_int_equal(hist_init(&h, bounds, N(bounds), 1), 0);
     pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, observer, &h), 0);
-    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, observer, &h), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
     hist_snap_t s;
     hist_snapshot(&h, &s);
     assert_int_equal(s.count, (uint64_t)THREADS * PER_THREAD);
@@ -164,12 +170,11 @@ static void test_window(void **state)
     window_add(&w, 105, 10);
     static const struct {
         uint64_t now, want;
-    } cases[] = {{99, 0},   {100, 7},  {104, 7},  {105, 17},
-                 {109, 17}, {110, 10}, {114, 10}, {115, 0}, {1000, 0}};
+    } cases[] = {{99, 0},   {100, 7},  {104, 7}, {105, 17}, {109, 17},
+                 {110, 10}, {114, 10}, {115, 0}, {1000, 0}};
     for (size_t i = 0; i < N(cases); i++)
         if (window_sum(&w, cases[i].now) != cases[i].want)
-            fail_msg("case %zu: now %llu sum %llu want %llu", i,
-                     (unsigned long long)cases[i].now,
+            fail_msg("case %zu: now %llu sum %llu want %llu", i, (unsigned long long)cases[i].now,
                      (unsigned long long)window_sum(&w, cases[i].now),
                      (unsigned long long)cases[i].want);
     window_add(&w, 110, 1); /* reuses the slot of second 100: its 7 are gone */
@@ -183,9 +188,9 @@ static void test_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buckets),        cmocka_unit_test(test_snapshot_cumulative),
-        cmocka_unit_test(test_bad_bounds),     cmocka_unit_test(test_quantile),
-        cmocka_unit_test(test_concurrent),     cmocka_unit_test(test_default_bounds),
+        cmocka_unit_test(test_buckets),    cmocka_unit_test(test_snapshot_cumulative),
+        cmocka_unit_test(test_bad_bounds), cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_concurrent), cmocka_unit_test(test_default_bounds),
         cmocka_unit_test(test_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,8 @@
 
 /* fields after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt
  * cmajflt utime stime cutime cstime prio nice threads itreal starttime vsize rss ... */
-#define TAIL " S 1 2 3 0 -1 4194304 10 0 0 0 250 150 0 0 20 0 3 0 5000 1048576 300 18446744073709551615 1"
+#define TAIL                                                                                       \
+    " S 1 2 3 0 -1 4194304 10 0 0 0 250 150 0 0 20 0 3 0 5000 1048576 300 18446744073709551615 1"
 
 static void test_parse_stat(void **state)
 {
