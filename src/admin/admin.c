@@ -23,6 +23,7 @@
  */
 #include "admin/admin.h"
 #include "admin/admin_body.h"
+#include "admin/prom.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -74,7 +75,7 @@ admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_stor
 
 /* ---- JSON of the delivery snapshot (deliver_snapshot_t is plain data) ---- */
 
-static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_delivered)
+static json_t *analyzer_json(const deliver_analyzer_snap_t *x)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(x->spec.id));
@@ -83,10 +84,9 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_de
     json_object_set_new(o, "weight", json_real(x->spec.weight));
     json_object_set_new(o, "target_share", json_real(x->target_share));
     json_object_set_new(o, "effective_share", json_real(x->effective_share));
-    json_object_set_new(o, "actual_share",
-                        json_real(total_delivered ? (double)x->records_delivered /
-                                                        (double)total_delivered
-                                                  : 0.0));
+    json_object_set_new(o, "effective_weight", json_real(x->effective_weight));
+    json_object_set_new(o, "actual_share", json_real(x->actual_share));
+    json_object_set_new(o, "actual_share_10s", json_real(x->actual_share_10s));
     json_object_set_new(o, "healthy", json_boolean(x->healthy));
     json_object_set_new(o, "routable", json_boolean(x->routable));
     json_object_set_new(o, "state", json_string(x->state));
@@ -98,6 +98,9 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_de
     json_object_set_new(o, "records_delivered", json_integer((json_int_t)x->records_delivered));
     json_object_set_new(o, "records_redistributed_in",
                         json_integer((json_int_t)x->records_redistributed_in));
+    json_object_set_new(o, "records_retried", json_integer((json_int_t)x->records_retried));
+    json_object_set_new(o, "records_deadlettered",
+                        json_integer((json_int_t)x->records_deadlettered));
     json_object_set_new(o, "batches_delivered", json_integer((json_int_t)x->batches_delivered));
     json_object_set_new(o, "batches_failed", json_integer((json_int_t)x->batches_failed));
     json_object_set_new(o, "times_marked_down", json_integer((json_int_t)x->times_marked_down));
@@ -108,6 +111,10 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x, uint64_t total_de
     json_object_set_new(o, "queue_allowance_bytes",
                         json_integer((json_int_t)x->queue_allowance_bytes));
     json_object_set_new(o, "latency_ms", json_real(x->latency_ms));
+    json_object_set_new(o, "latency_p50_ms",
+                        json_real(hist_quantile(&x->attempt_seconds, 0.5) * 1e3));
+    json_object_set_new(o, "latency_p99_ms",
+                        json_real(hist_quantile(&x->attempt_seconds, 0.99) * 1e3));
     json_object_set_new(o, "last_error", json_string(x->last_error));
     return o;
 }
@@ -118,16 +125,14 @@ static json_t *analyzers_json(admin_t *a, const char *id)
 {
     deliver_snapshot_t s;
     if (deliver_snapshot(a->d, NULL, &s)) return id ? NULL : json_object();
-    uint64_t total = 0;
-    for (size_t i = 0; i < s.count; i++) total += s.analyzers[i].records_delivered;
     json_t *out = NULL;
     if (id) {
         for (size_t i = 0; i < s.count && !out; i++)
-            if (!strcmp(s.analyzers[i].spec.id, id)) out = analyzer_json(&s.analyzers[i], total);
+            if (!strcmp(s.analyzers[i].spec.id, id)) out = analyzer_json(&s.analyzers[i]);
     } else {
         json_t *arr = json_array();
         for (size_t i = 0; i < s.count; i++)
-            json_array_append_new(arr, analyzer_json(&s.analyzers[i], total));
+            json_array_append_new(arr, analyzer_json(&s.analyzers[i]));
         out = json_object();
         json_object_set_new(out, "strategy", json_string(s.random_strategy ? "random" : "swrr"));
         json_object_set_new(out, "panic", json_boolean(s.panic));
@@ -161,6 +166,36 @@ static json_t *metrics_json(admin_t *a)
     json_object_set(m, "analyzers", json_object_get(all, "analyzers"));
     json_decref(all);
     return m;
+}
+
+/* GET /metrics: the Prometheus text of admin/prom.h from the same sources
+ * as metrics_json() (the counters, the delivery snapshot). */
+static void metrics_prom(admin_t *a, http_req_t *req)
+{
+    deliver_snapshot_t s;
+    bool have_snap = deliver_snapshot(a->d, NULL, &s) == 0;
+    hist_snap_t ingest_h, batch_h;
+    hist_snapshot(&g_metrics.ingest_request_seconds, &ingest_h);
+    hist_snapshot(&g_metrics.batch_records, &batch_h);
+    procself_t proc;
+    bool have_proc = procself_read(&proc) == 0;
+    prom_input_t in = {.m = &g_metrics, .queue_bytes = metrics_queued_bytes(),
+                       .queue_records = metrics_queued_records(),
+                       .connections_open = conn_open_count(),
+                       .body_bytes_in_flight = conn_budget_used(),
+                       .d = have_snap ? &s : NULL, .ingest_duration = &ingest_h,
+                       .batch_records = &batch_h, .proc = have_proc ? &proc : NULL,
+                       .version = LOGDIST_VERSION};
+    prom_t *p = prom_new();
+    if (p) prom_render(p, &in);
+    if (have_snap) deliver_snapshot_free(&s);
+    size_t len = 0;
+    const char *text = p ? prom_text(p, &len) : NULL;
+    if (text)
+        http_req_reply(req, 200, PROM_CONTENT_TYPE, text, len);
+    else
+        http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
+    prom_free(p);
 }
 
 /* Write analyzer `id` as it is now to the store (or delete it when gone). */
@@ -593,6 +628,13 @@ static void route(admin_t *a, http_req_t *req)
     if (atomic_load(&a->draining)) { /* the rest calls into the delivery thread, which is stopping */
         http_req_close_after(req);
         http_reply_error(req, 503, "shutting_down", "logdistd is shutting down", -1, 5);
+        return;
+    }
+    if (!strcmp(path, "/metrics")) {
+        if (!is_read(cmd))
+            method_not_allowed(req, "GET");
+        else
+            metrics_prom(a, req);
         return;
     }
     if (!strcmp(path, "/api/v1/metrics")) {

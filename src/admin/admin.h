@@ -1,7 +1,8 @@
 /*
  * admin.h - the control and observability API, served by app/server.c on
  * the connection layer (ingress/http.h): analyzer registry
- * (/api/v1/analyzers), metrics (/api/v1/metrics), dead letters
+ * (/api/v1/analyzers), metrics (/api/v1/metrics; /metrics in the Prometheus
+ * text format, admin/prom.h), dead letters
  * (/api/v1/deadletter, replay) and liveness (/health). State lives on the
  * delivery thread; handlers reach it through deliver.h's admin functions.
  *

@@ -30,10 +30,7 @@
 #define CONFIG_TOKEN_MAX 511
 #define CONFIG_LISTEN_MAX 299        /* a listen spec: [scheme://]HOST:PORT */
 #define CONFIG_SYSLOG_LISTEN_MAX 8  /* --syslog-listen given at most this often */
-#define CONFIG_OPTIONS_MAX 128
-#ifndef LOGDIST_VERSION
-#define LOGDIST_VERSION "0.2.0"
-#endif      /* rows of the option table (core/config_options.c) */
+#define CONFIG_OPTIONS_MAX 128      /* rows of the option table (core/config_options.c) */
 
 /* What ingest does with a request whose head arrives while the queue budget
  * or memory is short (--overload-action). */
@@ -47,6 +44,9 @@ typedef enum { DURABILITY_NONE = 0, DURABILITY_CRITICAL = 1, DURABILITY_ALL = 2 
 
 /* How records are spread over analyzers (route/balancer.c implements both). */
 typedef enum { BALANCER_SWRR = 0, BALANCER_RANDOM = 1 } balancer_strategy_t;
+
+/* The version of logdistd (--version, logdist_build_info). */
+#define LOGDIST_VERSION "0.1.0"
 
 typedef struct {
     char id[CONFIG_ID_MAX + 1];

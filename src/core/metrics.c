@@ -3,7 +3,7 @@
  */
 #include "core/metrics.h"
 
-metrics_t g_metrics;
+metrics_t g_metrics = METRICS_INIT;
 
 static metrics_queue_reader_fn g_queue_read;
 static const void *g_queue_ctx;
@@ -60,6 +60,17 @@ void metrics_reject(reject_reason_t r)
     if ((unsigned)r < REJECT__COUNT) METRIC_ADD(packets_rejected[r], 1);
 }
 
+bool reject_reason_has_records(reject_reason_t r)
+{
+    return r == REJECT_QUEUE_FULL || r == REJECT_RATE_LIMITED || r == REJECT_NOMEM ||
+           r == REJECT_DISK_FULL || r == REJECT_DISK_ERROR;
+}
+
+void metrics_records_rejected(reject_reason_t r, uint64_t n)
+{
+    if ((unsigned)r < REJECT__COUNT) METRIC_ADD(records_rejected[r], n);
+}
+
 const char *proto_name(proto_id_t p)
 {
     static const char *const names[PROTO__COUNT] = {"http", "syslog", "otlp", "forward",
@@ -105,6 +116,17 @@ json_t *metrics_to_json(void)
     }
     json_object_set_new(m, "packets_rejected", json_integer((json_int_t)total));
     json_object_set_new(m, "packets_rejected_by_reason", rej);
+    PUT(m, "records_received", records_received);
+    json_t *rrej = json_object();
+    uint64_t rtotal = 0;
+    for (int r = 0; r < REJECT__COUNT; r++) {
+        if (!reject_reason_has_records((reject_reason_t)r)) continue;
+        uint64_t v = METRIC_GET(records_rejected[r]);
+        rtotal += v;
+        json_object_set_new(rrej, reject_names[r], json_integer((json_int_t)v));
+    }
+    json_object_set_new(m, "records_rejected", json_integer((json_int_t)rtotal));
+    json_object_set_new(m, "records_rejected_by_reason", rrej);
     PUT(m, "records_routed", records_routed);
     PUT(m, "records_delivered", records_delivered);
     PUT(m, "batches_sent", batches_sent);

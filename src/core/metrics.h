@@ -1,7 +1,8 @@
 /*
  * metrics.h - process-wide counters and gauges, written lock-free from the
- * ingest and delivery threads (relaxed atomics) and rendered as JSON by the
- * admin API. Per-analyzer counters live with the analyzers (route/router.h).
+ * ingest and delivery threads (relaxed atomics) and rendered by the admin
+ * API (JSON here, Prometheus text in admin/prom.c). Per-analyzer counters
+ * live with the analyzers (route/router.h, deliver/deliver_int.h).
  * The queue budget (queued_bytes, queued_records) is not here: the packet
  * queue owns it (store/queue.h) and metrics only read it through the reader
  * registered with metrics_set_queue_reader().
@@ -11,7 +12,10 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "core/histogram.h"
 
 /* Why a packet was refused. Each has a stable name used in JSON errors and metrics. */
 typedef enum {
@@ -69,6 +73,13 @@ typedef struct {
     _Atomic uint64_t records_accepted;
     _Atomic uint64_t bytes_received;
     _Atomic uint64_t packets_rejected[REJECT__COUNT];
+    /* Records are known only once a packet has been scanned: records_received
+     * counts the records of every packet that scanned valid (and passed the
+     * agent check), records_rejected[r] those of such packets refused later
+     * for r (reject_reason_has_records()). Once every durable write is done,
+     * records_received = records_accepted + the sum of records_rejected. */
+    _Atomic uint64_t records_received;
+    _Atomic uint64_t records_rejected[REJECT__COUNT];
 
     _Atomic uint64_t records_routed;        /* assigned to an analyzer batch */
     _Atomic uint64_t records_delivered;     /* acknowledged 2xx by an analyzer */
@@ -118,7 +129,14 @@ typedef struct {
     _Atomic uint64_t wal_bytes;        /* gauge: bytes of WAL segments on disk */
     _Atomic uint64_t wal_live_records; /* gauge: durable records not yet acknowledged */
     _Atomic uint64_t wal_fsyncs;       /* group commits done */
+
+    hist_t ingest_request_seconds; /* POST /api/v1/logs, head to answer (us); METRICS_INIT */
+    hist_t batch_records;          /* records per sealed batch; METRICS_INIT */
 } metrics_t;
+
+/* A metrics_t with its histograms' bounds set (g_metrics starts so). */
+#define METRICS_INIT \
+    {.ingest_request_seconds = HIST_DURATION_INIT, .batch_records = HIST_RECORDS_INIT}
 
 extern metrics_t g_metrics;
 
@@ -145,6 +163,13 @@ const char *reject_reason_name(reject_reason_t r);
 
 /* Count a rejected packet. */
 void metrics_reject(reject_reason_t r);
+
+/* Can a refusal for r happen after the scan, so that its records are counted
+ * (queue_full, rate_limited, out_of_memory, disk_full, disk_error)? */
+bool reject_reason_has_records(reject_reason_t r);
+
+/* Count the n records of a scanned packet refused for r. */
+void metrics_records_rejected(reject_reason_t r, uint64_t n);
 
 /* Where the queue gauges come from: read(ctx, &bytes, &records) must be
  * thread-safe. Set once at start-up, before other threads run; unset reads 0. */

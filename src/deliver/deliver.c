@@ -94,7 +94,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
  * a loss. Refused (store full of durable entries, write error): durable
  * records stay unacknowledged in the WAL (replayed at the next start), the
  * others are counted as evicted. */
-static void deadletter_batch(deliver_t *d, batch_t *b, const char *why)
+static int deadletter_batch(deliver_t *d, batch_t *b, const char *why)
 {
     log_event(LOG_WARN, "deliver", "batch_dead_lettered",
               LOG_FIELDS(LF_STR("batch_id", b->id), LF_UINT("records", b->records),
@@ -116,16 +116,20 @@ static void deadletter_batch(deliver_t *d, batch_t *b, const char *why)
         METRIC_ADD(records_deadletter_evicted, b->records - b->nseqs);
     }
     batch_free(b);
+    return rc;
 }
 
-/* A delivery attempt failed: back off and retry elsewhere, or dead-letter. */
-static void retry_or_deadletter(deliver_t *d, batch_t *b, const char *why)
+/* A delivery attempt of t failed: back off and retry elsewhere, or
+ * dead-letter (counted on t: records_retried, records_deadlettered). */
+static void retry_or_deadletter(deliver_t *d, target_t *t, batch_t *b, const char *why)
 {
+    uint32_t records = b->records;
     if (retry_give_up(&d->retry, b->attempts)) {
-        deadletter_batch(d, b, why);
+        if (deadletter_batch(d, b, why) == 0) t->records_deadlettered += records;
         maybe_finish_drain(d);
         return;
     }
+    t->records_retried += records;
     uint64_t ms = retry_backoff_ms(&d->retry, b->attempts, retry_rand(&d->rng), d->draining);
     retry_wait_t *w = calloc(1, sizeof *w);
     if (w) w->ev = evtimer_new(d->base, on_retry_timer, w);
@@ -167,8 +171,10 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
         return;
     }
     if (!a->removed) breaker_result(d, t, &tk, res->ok != 0);
+    hist_observe(&t->attempt_seconds, res->seconds > 0 ? (uint64_t)(res->seconds * 1e6) : 0);
     if (res->ok) {
         t->records_delivered += b->records;
+        window_add(&t->delivered_10s, now_ms() / 1000, b->records);
         t->batches_delivered++;
         double ms = res->seconds * 1000.0;
         t->latency_ewma_ms = t->latency_ewma_ms ? t->latency_ewma_ms * 0.9 + ms * 0.1 : ms;
@@ -184,7 +190,7 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
         set_error(t, "delivery", res->error);
         log_debug("deliver", "batch %s to %s failed: %s", b->id, a->spec.id, res->error);
         if (t->health) health_delivery_result(t->health, false);
-        retry_or_deadletter(d, b, res->error);
+        retry_or_deadletter(d, t, b, res->error);
     }
     if (a->removed)
         maybe_release(d, t);
@@ -417,6 +423,7 @@ static void hook_batch_sealed(void *ctx, analyzer_t *a, batch_t *b)
     deliver_t *d = ctx;
     target_t *t = T(a);
     queue_reserve_force(d->queue, b->cost, 0);
+    hist_observe(&g_metrics.batch_records, b->records);
     t->queue_bytes += b->cost;
     batch_list_push(&t->ready, b);
     if (t->linger_ev && !a->open) evtimer_del(t->linger_ev);
@@ -569,6 +576,7 @@ int deliver_add_analyzer(deliver_t *d, analyzer_spec_t *spec)
     }
     t->a = a;
     t->d = d;
+    hist_init(&t->attempt_seconds, hist_duration_us_bounds, HIST_DURATION_N, 1e6);
     breaker_init(&t->breaker, now_ms());
     router_set_user(a, t);
     t->health = health_watch(d->health, a);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/histogram.h"
 #include "deliver/sender.h"
 #include "store/deadletter.h"
 #include "store/queue.h"
@@ -106,6 +107,9 @@ int deliver_analyzer_remove(deliver_t *d, const char *id);
 typedef struct {
     analyzer_spec_t spec;
     double target_share, effective_share;
+    double effective_weight;  /* the weight the balancer uses now: configured, 0 while drained */
+    double actual_share;      /* records_delivered / all live analyzers' (0 when none) */
+    double actual_share_10s;  /* the same over the last 10 s (records_delivered_10s) */
     bool healthy, routable;
     const char *state;      /* "up" | "down" | "open" | "drained" (spec.drained or weight 0;
                                static string) */
@@ -113,6 +117,10 @@ typedef struct {
     uint64_t breaker_trips, health_changed_ms, times_marked_down;
     uint64_t records_routed, records_delivered, records_redistributed_in;
     uint64_t batches_delivered, batches_failed;
+    uint64_t records_retried;      /* records of its failed attempts that were sent again */
+    uint64_t records_deadlettered; /* records of its failed attempts that were dead-lettered */
+    uint64_t records_delivered_10s;
+    hist_snap_t attempt_seconds;   /* duration of each delivery attempt, ok or failed */
     uint32_t inflight_batches;
     uint64_t queued_records, queue_bytes, queue_share_bytes, queue_allowance_bytes;
     double latency_ms;
@@ -126,7 +134,8 @@ typedef struct {
     deliver_analyzer_snap_t *analyzers; /* [count], live analyzers in registration order */
 } deliver_snapshot_t;
 
-/* Take a snapshot (of the one analyzer `id`, or of all when id is NULL).
+/* Take a snapshot (of the one analyzer `id`, or of all when id is NULL; the
+ * actual shares are among the analyzers in the snapshot, so ask for all).
  * 0, -ENOENT (id unknown) or -ENOMEM. Free with deliver_snapshot_free. */
 int deliver_snapshot(deliver_t *d, const char *id, deliver_snapshot_t *out);
 void deliver_snapshot_free(deliver_snapshot_t *s);

@@ -136,6 +136,14 @@ int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out)
 
 /* ------------------------------------------------------------------ snapshot */
 
+/* The weight the balancer gives `a` now: its configured weight, 0 while it
+ * is drained (weight 0). The one place to extend (e.g. a drained flag). */
+static double effective_weight(const deliver_t *d, const analyzer_t *a)
+{
+    (void)d;
+    return router_weight(a); /* the configured weight, 0 while drained */
+}
+
 static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
                      deliver_analyzer_snap_t *o)
 {
@@ -145,6 +153,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     memset(o, 0, sizeof *o);
     o->spec = a->spec;
     o->target_share = router_target_share(d->router, a);
+    o->effective_weight = effective_weight(d, a);
     o->effective_share = router_effective_share(d->router, a);
     o->healthy = hi.up;
     o->routable = a->routable;
@@ -161,6 +170,10 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     o->records_redistributed_in = t->records_redistributed_in;
     o->batches_delivered = t->batches_delivered;
     o->batches_failed = t->batches_failed;
+    o->records_retried = t->records_retried;
+    o->records_deadlettered = t->records_deadlettered;
+    o->records_delivered_10s = window_sum(&t->delivered_10s, now_ms() / 1000);
+    hist_snapshot(&t->attempt_seconds, &o->attempt_seconds);
     o->inflight_batches = t->inflight;
     uint64_t queued = a->open ? a->open->records : 0;
     for (const batch_t *b = t->ready.head; b; b = b->next) queued += b->records;
@@ -172,6 +185,22 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     /* the most recent of the delivery error and the health-check error */
     const char *err = hi.last_error_ms > t->last_error_ms ? hi.last_error : t->last_error;
     snprintf(o->last_error, sizeof o->last_error, "%s", err);
+}
+
+/* actual_share and actual_share_10s: each analyzer's delivered records over
+ * those of every analyzer in the snapshot (all live ones when id is NULL). */
+static void shares_of(deliver_snapshot_t *s)
+{
+    uint64_t all = 0, all10 = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        all += s->analyzers[i].records_delivered;
+        all10 += s->analyzers[i].records_delivered_10s;
+    }
+    for (size_t i = 0; i < s->count; i++) {
+        deliver_analyzer_snap_t *o = &s->analyzers[i];
+        o->actual_share = all ? (double)o->records_delivered / (double)all : 0;
+        o->actual_share_10s = all10 ? (double)o->records_delivered_10s / (double)all10 : 0;
+    }
 }
 
 static void do_snapshot(deliver_t *d, void *arg)
@@ -197,6 +226,7 @@ static void do_snapshot(deliver_t *d, void *arg)
         if (a->removed || (x->id && strcmp(a->spec.id, x->id))) continue;
         snap_one(d, a, i < nshares ? &d->shares[i] : NULL, &s->analyzers[s->count++]);
     }
+    shares_of(s);
     x->rc = 0;
 }
 

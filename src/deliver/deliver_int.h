@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 
 #include "common/mailbox.h"
+#include "core/histogram.h"
+#include "core/window.h"
 #include "deliver/breaker.h"
 #include "deliver/deliver.h"
 #include "deliver/health.h"
@@ -36,6 +38,10 @@ typedef struct target {
     breaker_t breaker;
     uint64_t records_delivered, records_redistributed_in;
     uint64_t batches_delivered, batches_failed;
+    uint64_t records_retried;      /* of its failed attempts, sent again (after backoff) */
+    uint64_t records_deadlettered; /* of its failed attempts, out of attempts: stored */
+    window_t delivered_10s;        /* records delivered per second, last 10 s */
+    hist_t attempt_seconds;        /* duration of every attempt (us), ok or failed */
     double latency_ewma_ms;
     char last_error[160];
     uint64_t last_error_ms;

@@ -452,6 +452,7 @@ static void on_durable_done(void *ctx, packet_t *p, int status)
     } else {
         queue_release(ing->queue, p->held_bytes, count);
         packet_free(p);
+        metrics_records_rejected(status == -ENOSPC ? REJECT_DISK_FULL : REJECT_DISK_ERROR, count);
         if (status == -ENOSPC)
             refuse(w, REJECT_DISK_FULL, 503,
                    "durable storage is full (max-disk-bytes or the disk itself)", -1, 5, status);
@@ -538,6 +539,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
         packet_free(p);
         return;
     }
+    METRIC_ADD(records_received, s->count); /* scanned: from here a refusal counts records */
     uint64_t rec_bytes = 0;
     for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
     uint64_t held = packet_held_bytes(p, s->count); /* memory, not record bytes: issue 9 */
@@ -563,6 +565,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
         atomic_store_explicit(&ing->queue_full, true, memory_order_relaxed); /* the queue
                                refuses until under 80 %: so does on_head */
         packet_free(p);
+        metrics_records_rejected(REJECT_QUEUE_FULL, count);
         refuse(&local, REJECT_QUEUE_FULL, 503, "queue is full (max-queue-bytes); retry later", -1,
                1, -EAGAIN);
         return;
@@ -587,6 +590,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
                 METRIC_ADD(rate_limited_agent, 1);
             queue_release(ing->queue, held, count);
             packet_free(p);
+            metrics_records_rejected(REJECT_RATE_LIMITED, count);
             refuse(&local, REJECT_RATE_LIMITED, 429, msg, -1, wait, -EBUSY);
             return;
         }
@@ -595,6 +599,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
     if (!p->records) {
         queue_release(ing->queue, held, count);
         packet_free(p);
+        metrics_records_rejected(REJECT_NOMEM, count);
         refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
         return;
     }
@@ -608,6 +613,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
     if (durable == SIZE_MAX) {
         queue_release(ing->queue, held, count);
         packet_free(p);
+        metrics_records_rejected(REJECT_NOMEM, count);
         refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
         return;
     }
@@ -616,6 +622,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
         if (!w) {
             queue_release(ing->queue, held, count);
             packet_free(p);
+            metrics_records_rejected(REJECT_NOMEM, count);
             refuse(&local, REJECT_NOMEM, 503, "out of memory", -1, 1, -ENOMEM);
             return;
         }
@@ -784,6 +791,7 @@ void ingest_worker_on_head(ingest_worker_t *w, http_req_t *r)
     bool resumed = http_req_user(r) == &parked_mark;
     bool pause = cfg->overload_action == OVERLOAD_PAUSE;
     if (!resumed) {
+        http_req_time(r, &g_metrics.ingest_request_seconds); /* head to answer */
         METRIC_ADD(packets_received, 1);
         PROTO_ADD(PROTO_HTTP, messages, 1);
         atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);

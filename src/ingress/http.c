@@ -92,6 +92,8 @@ struct http_req {
     size_t out_hdr_len;
     bool close_after;
     void *user;
+    hist_t *timer;        /* http_req_time(): observed at the answer */
+    uint64_t head_us;     /* when the head was complete */
 };
 
 struct hconn {
@@ -326,10 +328,20 @@ static void write_answer(hconn_t *hc, http_req_t *r, int status, const char *cty
         r->close_after = true; /* out of memory: the client sees a cut answer */
 }
 
+void http_req_time(http_req_t *r, hist_t *h)
+{
+    r->timer = h;
+}
+
 void http_req_reply(http_req_t *r, int status, const char *content_type, const char *body,
                     size_t len)
 {
     hconn_t *hc = r->hc;
+    if (r->timer) {
+        uint64_t now = now_us();
+        hist_observe(r->timer, now > r->head_us ? now - r->head_us : 0);
+        r->timer = NULL;
+    }
     if (!hc) { /* the client went away meanwhile */
         req_free(r);
         return;
@@ -460,6 +472,7 @@ static int on_headers_complete(http_parser *p)
     if (hdr_end(r, hc->srv->lim.max_header_bytes)) return fail(hc, 431);
     if (r->nhdrs && r->hdrs[r->nhdrs - 1].value == UINT32_MAX) /* a name without value */
         r->hdrs[r->nhdrs - 1].value = (uint32_t)(r->hdr_len - 1);
+    r->head_us = now_us();
     r->method = method_of(p->method);
     snprintf(r->method_name, sizeof r->method_name, "%s", http_method_str(p->method));
     r->head_only = r->method == HTTP_M_HEAD;

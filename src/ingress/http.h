@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/histogram.h"
 #include "ingress/conn.h"
 
 typedef struct http_req http_req_t;
@@ -121,6 +122,11 @@ void http_req_add_header(http_req_t *r, const char *name, const char *value);
 void http_req_close_after(http_req_t *r);
 /* Answer and free the request: status, Content-Type (NULL: none) and body
  * (copied; HEAD gets the headers only). */
+/* Observe the time from this request's head to its answer (in microseconds,
+ * at http_req_reply*, even when its client has gone) in h, which must
+ * outlive the request. NULL: not timed. */
+void http_req_time(http_req_t *r, hist_t *h);
+
 void http_req_reply(http_req_t *r, int status, const char *content_type, const char *body,
                     size_t len);
 /* True once the client is gone (an answer would be dropped). */
