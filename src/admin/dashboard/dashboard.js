@@ -311,14 +311,17 @@
     const td = el('td', 'actions');
     const f = el('form');
     f.dataset.action = 'weight-form';
+    f.noValidate = true; /* reweight() says what is wrong, in the message area */
     const lbl = el('label', 'sr', 'new weight of ' + id);
     const inp = el('input');
     inp.type = 'number'; inp.min = '0'; inp.step = 'any'; inp.required = true;
     inp.id = 'w-' + id.replace(/[^A-Za-z0-9_-]/g, '_');
     inp.dataset.action = 'weight-input';
     lbl.htmlFor = inp.id;
-    const set = el('button', '', 'Set weight');
+    const set = el('button', '', 'Set');
     set.type = 'submit';
+    set.setAttribute('aria-label', 'set the weight of ' + id);
+    inp.placeholder = 'new';
     set.dataset.action = 'weight';
     f.append(lbl, inp, set);
     f.addEventListener('submit', (ev) => { ev.preventDefault(); reweight(id, inp); });
