@@ -10,8 +10,8 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *path;         /* "/" (index.html), "/dashboard.js", ... */
-    const char *content_type; /* with charset */
+    const char *path;          /* "/" (index.html), "/dashboard.js", ... */
+    const char *content_type;  /* with charset */
     const unsigned char *data; /* len bytes (plus a NUL not counted) */
     size_t len;
 } admin_asset_t;

@@ -21,9 +21,12 @@
 /* Sample number k: every field derived from k so a misplaced one shows. */
 static history_sample_t sample(uint64_t k)
 {
-    history_sample_t s = {.t_ms = 1000 * k, .records_accepted = 10 * k,
-                          .records_delivered = 10 * k - 1, .records_rejected = k / 2,
-                          .records_deadlettered = k / 3, .queue_bytes = 7 * k};
+    history_sample_t s = {.t_ms = 1000 * k,
+                          .records_accepted = 10 * k,
+                          .records_delivered = 10 * k - 1,
+                          .records_rejected = k / 2,
+                          .records_deadlettered = k / 3,
+                          .queue_bytes = 7 * k};
     return s;
 }
 
@@ -33,8 +36,9 @@ static void test_new_bounds(void **state)
     static const struct {
         size_t cap;
         bool ok;
-    } cases[] = {{0, true}, {1, true}, {2, true}, {HISTORY_CAP, true}, {HISTORY_CAP + 1, false},
-                 {SIZE_MAX, false}};
+    } cases[] = {
+        {0, true},        {1, true}, {2, true}, {HISTORY_CAP, true}, {HISTORY_CAP + 1, false},
+        {SIZE_MAX, false}};
     for (size_t i = 0; i < N(cases); i++) {
         history_t *h = history_new(cases[i].cap);
         if ((h != NULL) != cases[i].ok) fail_msg("case %zu: cap %zu", i, cases[i].cap);
@@ -56,9 +60,18 @@ static void test_push_window(void **state)
         size_t cap, pushes, count;
         uint64_t first;
     } cases[] = {
-        {1, 0, 0, 0},    {1, 1, 1, 1},    {1, 5, 1, 5},     {3, 2, 2, 1},
-        {3, 3, 3, 1},    {3, 4, 3, 2},    {3, 7, 3, 5},     {3, 9, 3, 7},
-        {300, 299, 299, 1}, {300, 300, 300, 1}, {300, 301, 300, 2}, {300, 1000, 300, 701},
+        {1, 0, 0, 0},
+        {1, 1, 1, 1},
+        {1, 5, 1, 5},
+        {3, 2, 2, 1},
+        {3, 3, 3, 1},
+        {3, 4, 3, 2},
+        {3, 7, 3, 5},
+        {3, 9, 3, 7},
+        {300, 299, 299, 1},
+        {300, 300, 300, 1},
+        {300, 301, 300, 2},
+        {300, 1000, 300, 701},
         {0, 1000, HISTORY_CAP, 1000 - HISTORY_CAP + 1},
     };
     for (size_t c = 0; c < N(cases); c++) {
@@ -127,8 +140,8 @@ static void test_json_large(void **state)
     (void)state;
     history_t *h = history_new(1);
     assert_non_null(h);
-    history_sample_t s = {.t_ms = 1733500000123ULL, .records_accepted = INT64_MAX,
-                          .queue_bytes = 1ULL << 40};
+    history_sample_t s = {
+        .t_ms = 1733500000123ULL, .records_accepted = INT64_MAX, .queue_bytes = 1ULL << 40};
     history_push(h, &s);
     json_t *j = history_to_json(h, 1000);
     json_t *o = json_array_get(json_object_get(j, "samples"), 0);
