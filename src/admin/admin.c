@@ -597,7 +597,8 @@ static void route(admin_t *a, http_req_t *req)
         else if (j)
             http_reply_json(req, 200, j);
         else
-            http_reply_error(req, 503, "unavailable", "no history is kept", -1, 1);
+            http_reply_error(req, 503, "unavailable",
+                             "no history: not sampled here, or out of memory", -1, 1);
         return;
     }
     if (admin_asset_find(path)) { /* GET/HEAD were served from the head */
