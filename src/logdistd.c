@@ -340,7 +340,8 @@ int main(int argc, char **argv)
     }
     ing = ingest_new(&cfg, deliver_queue(d), dur, auth);
     adm = admin_new(&cfg, d, ing, store, auth);
-    if (!ing || !adm || ingest_set_loop(ing, app.base)) goto out;
+    if (!ing || !adm || ingest_set_loop(ing, app.base) || admin_start_history(adm, app.base))
+        goto out;
     /* one wake of the delivery thread per loop turn, not per packet */
     if (queue_defer_wakes(deliver_queue(d), app.base)) goto out;
     deferred_q = deliver_queue(d);

@@ -24,8 +24,11 @@
 #include "admin/admin.h"
 #include "admin/admin_body.h"
 #include "admin/prom.h"
+#include "admin/assets.h"
+#include "admin/history.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +44,14 @@
 #include "ingress/conn.h"
 
 #define ANALYZERS_PATH "/api/v1/analyzers"
+#define HISTORY_INTERVAL_MS 1000
+
+/* Headers of every dashboard file: never cached, never framed, never sniffed,
+ * and the page may load and call only its own origin (no inline script). */
+static const char DASHBOARD_CSP[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
 
 struct admin {
     const config_t *cfg;
@@ -53,6 +64,11 @@ struct admin {
     atomic_bool replaying;
     admin_reload_fn reload; /* POST /api/v1/reload (set once before serving) */
     void *reload_ctx;
+    /* GET /api/v1/history: written once a second by the timer on the main
+     * loop, read by requests on any loop; hist_mu guards the ring only */
+    history_t *hist;
+    pthread_mutex_t hist_mu;
+    struct event *hist_ev;
 };
 
 admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
@@ -70,7 +86,69 @@ admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_stor
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&a->mu, &attr);
     pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&a->hist_mu, NULL);
     return a;
+}
+
+/* ---- history of the global counters (GET /api/v1/history) ---- */
+
+static void history_sample(admin_t *a)
+{
+    uint64_t rejected = 0;
+    for (int r = 0; r < REJECT__COUNT; r++) rejected += METRIC_GET(packets_rejected[r]);
+    history_sample_t s = {.t_ms = wall_ms(),
+                          .records_accepted = METRIC_GET(records_accepted),
+                          .records_delivered = METRIC_GET(records_delivered),
+                          .records_rejected = rejected,
+                          .records_deadlettered = METRIC_GET(records_deadlettered),
+                          .queue_bytes = metrics_queued_bytes()};
+    pthread_mutex_lock(&a->hist_mu);
+    history_push(a->hist, &s);
+    pthread_mutex_unlock(&a->hist_mu);
+}
+
+static void on_history_tick(evutil_socket_t fd, short what, void *arg)
+{
+    history_sample((admin_t *)arg);
+}
+
+int admin_start_history(admin_t *a, struct event_base *base)
+{
+    if (a->hist_ev) return -EALREADY;
+    a->hist = history_new(HISTORY_CAP);
+    a->hist_ev = a->hist ? event_new(base, -1, EV_PERSIST, on_history_tick, a) : NULL;
+    if (!a->hist_ev) goto err;
+    struct timeval tv = {HISTORY_INTERVAL_MS / 1000, (HISTORY_INTERVAL_MS % 1000) * 1000};
+    if (event_add(a->hist_ev, &tv)) goto err;
+    history_sample(a); /* the first point now, not in a second */
+    return 0;
+err:
+    if (a->hist_ev) event_free(a->hist_ev);
+    a->hist_ev = NULL;
+    history_free(a->hist);
+    a->hist = NULL;
+    return -ENOMEM;
+}
+
+static json_t *history_json(admin_t *a)
+{
+    json_t *j = NULL;
+    pthread_mutex_lock(&a->hist_mu);
+    if (a->hist) j = history_to_json(a->hist, HISTORY_INTERVAL_MS);
+    pthread_mutex_unlock(&a->hist_mu);
+    return j;
+}
+
+/* ---- the dashboard's files (no token: they hold no data) ---- */
+
+static void serve_asset(http_req_t *req, const admin_asset_t *as)
+{
+    http_req_add_header(req, "Cache-Control", "no-store");
+    http_req_add_header(req, "Content-Security-Policy", DASHBOARD_CSP);
+    http_req_add_header(req, "X-Content-Type-Options", "nosniff");
+    http_req_add_header(req, "X-Frame-Options", "DENY");
+    http_req_add_header(req, "Referrer-Policy", "no-referrer");
+    http_req_reply(req, 200, as->content_type, (const char *)as->data, as->len);
 }
 
 /* ---- JSON of the delivery snapshot (deliver_snapshot_t is plain data) ---- */
@@ -356,6 +434,9 @@ static void purge_deadletters(admin_t *a, http_req_t *req)
 void admin_free(admin_t *a)
 {
     if (!a) return;
+    if (a->hist_ev) event_free(a->hist_ev);
+    history_free(a->hist);
+    pthread_mutex_destroy(&a->hist_mu);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -644,6 +725,21 @@ static void route(admin_t *a, http_req_t *req)
             http_reply_json(req, 200, metrics_json(a));
         return;
     }
+    if (!strcmp(path, "/api/v1/history")) {
+        json_t *j = is_read(cmd) ? history_json(a) : NULL;
+        if (!is_read(cmd))
+            method_not_allowed(req, "GET");
+        else if (j)
+            http_reply_json(req, 200, j);
+        else
+            http_reply_error(req, 503, "unavailable",
+                             "no history: not sampled here, or out of memory", -1, 1);
+        return;
+    }
+    if (admin_asset_find(path)) { /* GET/HEAD were served from the head */
+        method_not_allowed(req, "GET");
+        return;
+    }
     if (!strcmp(path, "/api/v1/deadletter")) {
         if (is_read(cmd))
             http_reply_json(req, 200, deliver_deadletter_json(a->d));
@@ -702,6 +798,11 @@ void admin_on_head(admin_t *a, http_req_t *req)
         return;
     }
     http_method_t cmd = http_req_method(req);
+    const admin_asset_t *as = is_read(cmd) ? admin_asset_find(path) : NULL;
+    if (as) { /* the dashboard's files: static, no data, no token */
+        serve_asset(req, as);
+        return;
+    }
     bool health = !strcmp(path, "/health");
     if (!health) { /* /health stays open for liveness probes */
         unsigned roles = is_read(cmd) ? ROLE_READ | ROLE_ADMIN : ROLE_ADMIN;

@@ -2,14 +2,17 @@
  * admin.h - the control and observability API, served by app/server.c on
  * the connection layer (ingress/http.h): analyzer registry
  * (/api/v1/analyzers), metrics (/api/v1/metrics; /metrics in the Prometheus
- * text format, admin/prom.h), dead letters
- * (/api/v1/deadletter, replay) and liveness (/health). State lives on the
+ * text format, admin/prom.h), dead letters (/api/v1/deadletter, replay), the
+ * counters' history of the last minutes (/api/v1/history), reload
+ * (/api/v1/reload), liveness (/health) and the dashboard's files
+ * (GET /, /dashboard.js, /dashboard.css, /favicon.svg: embedded, no token). State lives on the
  * delivery thread; handlers reach it through deliver.h's admin functions.
  *
  * Decide before the body: the token is checked from the head (every path but
- * /health: GET/HEAD need the read or admin role, changes need admin), and a
- * body (at most ADMIN_BODY_MAX bytes) is read only for a request an endpoint
- * acts on (POST/PUT/DELETE of a known path). Every answer is JSON.
+ * /health and GET/HEAD of the dashboard's files: GET/HEAD need the read or
+ * admin role, changes need admin), and a body (at most ADMIN_BODY_MAX bytes)
+ * is read only for a request an endpoint acts on (POST/PUT/DELETE of a known
+ * path). Every answer is JSON but the dashboard's files.
  */
 #ifndef LOGDIST_ADMIN_H
 #define LOGDIST_ADMIN_H
@@ -55,6 +58,13 @@ void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx);
  * negative errno (the other changes are still made). Any thread. */
 int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
                           const analyzer_spec_t *now, size_t nnow, json_t *report);
+
+/* Sample the global counters once a second on `base` (the main loop: the
+ * one writer) for GET /api/v1/history, the first sample now. The timer is
+ * freed by admin_free(), which must run before event_base_free(base).
+ * 0, -EALREADY, or -ENOMEM. */
+struct event_base;
+int admin_start_history(admin_t *a, struct event_base *base);
 
 /* While draining, /health answers 503 {"status":"draining"}. */
 void admin_set_draining(admin_t *a, bool draining);

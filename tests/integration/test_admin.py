@@ -126,7 +126,7 @@ class AdminApiTest(LogdistTestCase):
         self.assertEqual(r.status, 201, r)
 
         # unknown endpoints and methods
-        for path in ("/api/v1/nope", "/", "/api/v2/analyzers", AN + "/a1/extra", "/api/v1/logsx"):
+        for path in ("/api/v1/nope", "/index.html", "/api/v2/analyzers", AN + "/a1/extra", "/api/v1/logsx"):
             self.err(d.req("GET", path), 404, "not_found")
         self.err(d.req("POST", "/api/v1/metrics", {}), 405, "method_not_allowed")
         self.err(d.req("PUT", AN, {}), 405, "method_not_allowed")
