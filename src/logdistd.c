@@ -276,6 +276,8 @@ int main(int argc, char **argv)
     pkt_queue_t *deferred_q = NULL;
     resource_t *res = NULL;
     struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+    config_t named; /* the config as file and flags name it (reload's baseline) */
+    bool named_ok = false;
     auth_t *auth = auth_new();
     if (!auth) goto out;
     for (size_t i = 0; i < cfg.token_count; i++) {
@@ -303,6 +305,10 @@ int main(int argc, char **argv)
         log_error("logdistd", "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
         goto out;
     }
+    /* what the config names, before the store adds the analyzers registered
+     * through the API: a reload compares the next config with this */
+    if (config_copy(&named, &cfg)) goto out;
+    named_ok = true;
     if (open_config_store(&cfg, &store)) goto out;
     d = deliver_new(&cfg);
     struct event_config *ec = event_config_new();
@@ -369,7 +375,7 @@ int main(int argc, char **argv)
     if (deliver_start(d)) goto out;
 
     reload_targets_t rt = {.ing = ing, .d = d, .auth = auth, .tls = app.tls, .admin = adm};
-    app.reload = reload_new(&cfg, argc, argv, &rt);
+    app.reload = reload_new(&named, argc, argv, &rt);
     if (!app.reload) goto out;
     admin_set_reload(adm, reload_admin_hook, app.reload);
 
@@ -445,6 +451,7 @@ out:
     ingest_free(ing);
     if (app.base) event_base_free(app.base);
     curl_global_cleanup();
+    if (named_ok) config_free(&named);
     config_free(&cfg);
     return exit_code;
 }

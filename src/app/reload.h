@@ -37,8 +37,10 @@ typedef struct {
     admin_t *admin;
 } reload_targets_t;
 
-/* `running` is copied (the config as start-up applied it); argv is kept by
- * reference (main's, alive for the process). NULL on no memory. */
+/* `running` is copied: the config as start-up built it from the file and the
+ * flags, before the config store added the analyzers registered through the
+ * API (a reload must not remove those). argv is kept by reference (main's,
+ * alive for the process). NULL on no memory. */
 reload_t *reload_new(const config_t *running, int argc, char **argv, const reload_targets_t *t);
 void reload_free(reload_t *r);
 

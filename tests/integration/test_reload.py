@@ -139,6 +139,34 @@ class ReloadTest(LogdistTestCase):
         for tok in (ADMIN_TOK, NEW_TOK):
             self.assertNotIn(tok, err)
 
+    def test_reload_keeps_api_analyzers(self):
+        """Analyzers registered through the API (restored from the store after a restart)
+        are not the config's: a reload leaves them alone, and a drained one stays drained."""
+        a1, a2 = self.start_analyzer("a1"), self.start_analyzer("a2")
+        path, data = self.path("logdistd.json"), self.data_dir()
+        self.write_config(path, {"analyzers": [{"id": "a1", "url": a1.url, "weight": 1}]})
+        d = self.start_daemon("--config", path, "--data-dir", data)
+        r = d.req("POST", "/api/v1/analyzers", json.dumps({"id": "a2", "url": a2.url}).encode())
+        self.assertEqual(r.status, 201, r)
+        d.proc.stop()
+        d = self.start_daemon("--config", path, "--data-dir", data, name="logdistd-2")
+        self.assertEqual(set(d.analyzers()), {"a1", "a2"})  # a2 restored from the store
+        r = d.req("PUT", "/api/v1/analyzers/a1", b'{"drained": true}')
+        self.assertEqual(r.status, 200, r)
+        st, body = self.reload(d)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["analyzers"], {"added": [], "removed": [], "updated": []})
+        an = d.analyzers()
+        self.assertEqual(set(an), {"a1", "a2"})
+        self.assertTrue(an["a1"]["drained"])
+        # the config now re-weights a1: updated in place, still drained
+        self.write_config(path, {"analyzers": [{"id": "a1", "url": a1.url, "weight": 4}]})
+        st, body = self.reload(d)
+        self.assertEqual(body["analyzers"]["updated"], ["a1"])
+        an = d.analyzers()
+        self.assertEqual((an["a1"]["weight"], an["a1"]["drained"]), (4, True))
+        self.assertEqual(set(an), {"a1", "a2"})
+
     def test_reload_without_config_file(self):
         a1 = self.start_analyzer("a1")
         d = self.start_daemon(analyzers=[("a1", a1.url, 2)])
