@@ -146,18 +146,29 @@ int reload_run(reload_t *r, json_t **result, char *err, size_t errlen)
     int rc = report ? run_locked(r, report, err, errlen) : -ENOMEM;
     pthread_mutex_unlock(&r->mu);
     if (rc) {
-        if (rc == -EINVAL)
-            log_error("reload", "reload refused, nothing changed: %s", err);
-        else
-            log_error("reload", "reload failed part-way (what came before stays applied): %s",
-                      err);
+        log_event(LOG_ERROR, "reload", rc == -EINVAL ? "reload_refused" : "reload_failed",
+                  LOG_FIELDS(LF_STR("file", file ? file : ""), LF_STR("error", err)),
+                  rc == -EINVAL ? "reload refused, nothing changed: %s"
+                                : "reload failed part-way (what came before stays applied): %s",
+                  err);
         json_decref(report);
         *result = NULL;
         return rc;
     }
-    char *text = json_dumps(report, JSON_COMPACT);
-    log_info("reload", "configuration reloaded: %s", text ? text : "");
-    free(text);
+    char *changed = json_dumps(json_object_get(report, "changed"), JSON_COMPACT);
+    char *restart = json_dumps(json_object_get(report, "restart_required"), JSON_COMPACT);
+    char *an = json_dumps(json_object_get(report, "analyzers"), JSON_COMPACT);
+    log_event(LOG_INFO, "reload", "reloaded",
+              LOG_FIELDS(LF_STR("file", file ? file : ""),
+                         LF_UINT("generation", json_integer_value(
+                                                   json_object_get(report, "generation"))),
+                         LF_STR("changed", changed ? changed : ""),
+                         LF_STR("restart_required", restart ? restart : ""),
+                         LF_STR("analyzers", an ? an : "")),
+              "configuration reloaded");
+    free(changed);
+    free(restart);
+    free(an);
     *result = report;
     return 0;
 }
