@@ -99,7 +99,7 @@ static void history_sample(admin_t *a)
     history_sample_t s = {.t_ms = wall_ms(),
                           .records_accepted = METRIC_GET(records_accepted),
                           .records_delivered = METRIC_GET(records_delivered),
-                          .records_rejected = rejected,
+                          .packets_rejected = rejected,
                           .records_deadlettered = METRIC_GET(records_deadlettered),
                           .queue_bytes = metrics_queued_bytes()};
     pthread_mutex_lock(&a->hist_mu);
@@ -550,8 +550,8 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
     http_reply_json(req, 200, j ? j : json_object());
 }
 
-/* POST /api/v1/reload: the app's reload (app/reload.c) under the admin mutex,
- * so its registry changes and theirs persist() in one order. */
+/* POST /api/v1/reload: the app's reload (app/reload.c), called without the
+ * admin mutex (it takes the reload's mutex, then this one for the registry). */
 static void reload(admin_t *a, http_req_t *req)
 {
     if (!a->reload) {
@@ -586,16 +586,18 @@ static const analyzer_spec_t *spec_in(const analyzer_spec_t *specs, size_t n, co
 
 /* One analyzer the new config names: add it, or bring the registered one in
  * line (weight and URLs in place; another client certificate means re-adding). */
-static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, json_t *updated)
+static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, json_t *removed,
+                     json_t *updated)
 {
     analyzer_spec_t have, spec = *want;
     bool existed = deliver_analyzer_spec(a->d, want->id, &have) == 0;
     if (existed) {
         spec.drained = have.drained; /* drained is the operator's, not the config's */
-        if (!memcmp(&have, &spec, sizeof have)) return 0;
+        if (config_analyzer_equal(&have, &spec)) return 0;
         if (strcmp(have.client_cert, want->client_cert) ||
             strcmp(have.client_key, want->client_key)) {
             deliver_analyzer_remove(a->d, want->id); /* its queue moves to the others */
+            json_array_append_new(removed, json_string(want->id)); /* until re-added */
         } else {
             int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
                                              want->health_url);
@@ -605,7 +607,8 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
         }
     }
     int rc = deliver_analyzer_add(a->d, &spec);
-    if (rc) return rc;
+    if (rc) return rc; /* a re-add that failed stays listed as removed */
+    if (existed) json_array_remove(removed, json_array_size(removed) - 1);
     json_array_append_new(existed ? updated : added, json_string(want->id));
     return 0;
 }
@@ -624,8 +627,8 @@ int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
     }
     for (size_t i = 0; i < nnow; i++) {
         const analyzer_spec_t *was = spec_in(old, nold, now[i].id);
-        if (was && !memcmp(was, &now[i], sizeof *was)) continue;
-        int rc = apply_one(a, &now[i], added, updated);
+        if (was && config_analyzer_equal(was, &now[i])) continue;
+        int rc = apply_one(a, &now[i], added, removed, updated);
         if (rc) {
             log_error("admin", "reload: analyzer %s: %s", now[i].id, strerror(-rc));
             if (!first) first = rc;
@@ -756,11 +759,8 @@ static void route(admin_t *a, http_req_t *req)
             deadletter_replay(a, req);
         return;
     }
-    if (!strcmp(path, "/api/v1/reload")) {
-        if (cmd != HTTP_M_POST)
-            method_not_allowed(req, "POST");
-        else
-            reload(a, req);
+    if (!strcmp(path, "/api/v1/reload")) { /* a POST is served by admin_on_request */
+        method_not_allowed(req, "POST");
         return;
     }
     if (!strcmp(path, ANALYZERS_PATH)) {
@@ -823,5 +823,13 @@ void admin_on_head(admin_t *a, http_req_t *req)
 
 void admin_on_request(admin_t *a, http_req_t *req)
 {
+    char path[512];
+    /* POST /api/v1/reload runs outside the admin mutex: a reload takes its own
+     * mutex, then this one (admin_apply_analyzers) - the order SIGHUP uses */
+    if (path_of(req, path, sizeof path) && !strcmp(path, "/api/v1/reload") &&
+        !atomic_load(&a->draining)) {
+        reload(a, req);
+        return;
+    }
     route_locked(a, req, false); /* /health takes no body: never here */
 }

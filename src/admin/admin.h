@@ -42,9 +42,12 @@ void admin_on_head(admin_t *a, http_req_t *req);
  * re-queued). */
 void admin_on_request(admin_t *a, http_req_t *req);
 
-/* POST /api/v1/reload (admin role) calls fn(ctx, &result, err, errlen) under
- * the admin mutex: 0 -> 200 with *result (taken), -EINVAL -> 400
- * invalid_config with err, another errno -> 500. Set once before serving. */
+/* POST /api/v1/reload (admin role) calls fn(ctx, &result, err, errlen) on the
+ * loop the request arrived on, WITHOUT the admin mutex (fn takes its own lock,
+ * then the admin mutex through admin_apply_analyzers: one lock order): 0 -> 200
+ * with *result (taken), -EINVAL -> 400 invalid_config with err, another errno ->
+ * 500 reload_failed. Set once before serving; ctx is the caller's and must
+ * outlive every server. */
 typedef int (*admin_reload_fn)(void *ctx, json_t **result, char *err, size_t errlen);
 void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx);
 
@@ -55,7 +58,8 @@ void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx);
  * persisted to the config store. Analyzers registered only through the API
  * are left alone; an id the config now names wins over an API registration.
  * Fills report's "added", "removed", "updated" id arrays. 0, or the first
- * negative errno (the other changes are still made). Any thread. */
+ * negative errno (the other changes are still made). Any thread that does not
+ * hold the admin mutex (it takes it). */
 int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
                           const analyzer_spec_t *now, size_t nnow, json_t *report);
 

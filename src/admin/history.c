@@ -60,7 +60,7 @@ json_t *history_to_json(const history_t *h, unsigned interval_ms)
         if (!o || json_array_append_new(arr, o)) goto err;
         if (put_u64(o, "t_ms", s->t_ms) || put_u64(o, "records_accepted", s->records_accepted) ||
             put_u64(o, "records_delivered", s->records_delivered) ||
-            put_u64(o, "records_rejected", s->records_rejected) ||
+            put_u64(o, "packets_rejected", s->packets_rejected) ||
             put_u64(o, "records_deadlettered", s->records_deadlettered) ||
             put_u64(o, "queue_bytes", s->queue_bytes))
             goto err;

@@ -21,7 +21,7 @@ typedef struct {
     uint64_t t_ms;                 /* wall clock, ms since the epoch */
     uint64_t records_accepted;     /* cumulative */
     uint64_t records_delivered;    /* cumulative */
-    uint64_t records_rejected;     /* cumulative: packets refused by ingest, every reason */
+    uint64_t packets_rejected;     /* cumulative: packets refused by ingest, every reason */
     uint64_t records_deadlettered; /* cumulative */
     uint64_t queue_bytes;          /* gauge: queue budget in use */
 } history_sample_t;
@@ -44,7 +44,7 @@ size_t history_count(const history_t *h);
 const history_sample_t *history_at(const history_t *h, size_t i);
 
 /* {"interval_ms":interval_ms,"samples":[{"t_ms":..,"records_accepted":..,
- * "records_delivered":..,"records_rejected":..,"records_deadlettered":..,
+ * "records_delivered":..,"packets_rejected":..,"records_deadlettered":..,
  * "queue_bytes":..}, ...]} oldest first. Caller owns the reference (NULL when
  * out of memory). */
 json_t *history_to_json(const history_t *h, unsigned interval_ms);

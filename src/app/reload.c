@@ -5,6 +5,9 @@
  * apply it if the table says it is reloadable, else list it as needing a
  * restart. The running copy (`cur`) takes only what was applied, so the next
  * reload compares with what really runs.
+ *
+ * Lock order: the reload's mutex, then the admin mutex (admin_apply_analyzers).
+ * POST /api/v1/reload is therefore served outside the admin mutex.
  */
 #include "app/reload.h"
 
@@ -48,74 +51,88 @@ void reload_free(reload_t *r)
     free(r);
 }
 
-static bool option_changed(const reload_t *r, const config_t *next, const char *name)
+/* Did any of the named rows change between the running config and eff? */
+static bool any_changed(const config_t *cur, const config_t *eff, const char *const *names)
 {
     for (size_t i = 0; i < config_option_count(); i++)
-        if (!strcmp(config_option_name(i), name)) return !config_option_same(i, &r->cur, next);
-    LD_ASSERT(!"option name not in the table");
+        for (const char *const *n = names; *n; n++)
+            if (!strcmp(config_option_name(i), *n) && !config_option_same(i, cur, eff))
+                return true;
     return false;
 }
 
-/* Apply the reloadable options that changed through their owners' setters.
- * 0 or a negative errno with err (what was applied before it stays applied). */
-static int apply(reload_t *r, const config_t *next, json_t *report, char *err, size_t errlen)
+/* The reloadable rows each setter takes (the table marks them reloadable). */
+static const char *const ingest_rows[] = {
+    "max-body-bytes", "max-decoded-bytes", "max-records-per-packet", "max-record-bytes",
+    "max-depth", "critical-levels", "global-records-per-s", "global-bytes-per-s",
+    "agent-records-per-s", "agent-bytes-per-s", "rate-burst-s", NULL};
+static const char *const deliver_rows[] = {
+    "batch-max-records", "batch-max-bytes", "batch-linger-ms", "max-inflight",
+    "connect-timeout-ms", "request-timeout-ms", "max-attempts", "retry-base-ms", "retry-max-ms",
+    "health-interval-ms", "health-timeout-ms", "health-rise", "health-fall", "passive-fall",
+    "breaker-failures", "breaker-error-pct", "breaker-window-ms", "breaker-min-requests",
+    "breaker-cooldown-ms", "breaker-max-cooldown-ms", "breaker-probes", NULL};
+
+/* Hand eff (the running config with the reloadable rows of the new one) to
+ * the owners whose rows changed: a setter runs only when it has something to
+ * change (each publish retires the old set until exit). 0 or a negative errno
+ * with err (what was applied before it stays applied). */
+static int apply(reload_t *r, const config_t *eff, json_t *report, char *err, size_t errlen)
 {
+    static const char *const level[] = {"log-level", NULL}, *const format[] = {"log-format", NULL},
+                             *const token[] = {"token", NULL};
     int rc;
-    if (option_changed(r, next, "log-level")) log_set_level(next->log_level);
-    if (option_changed(r, next, "log-format")) log_set_format((log_format_t)next->log_format);
-    if (option_changed(r, next, "token") &&
-        (rc = auth_replace(r->t.auth, next->tokens, next->token_count, err, errlen)))
+    if (any_changed(&r->cur, eff, level)) log_set_level(eff->log_level);
+    if (any_changed(&r->cur, eff, format)) log_set_format(eff->log_format);
+    if (any_changed(&r->cur, eff, token) &&
+        (rc = auth_replace(r->t.auth, eff->tokens, eff->token_count, err, errlen)))
         return rc;
-    if ((rc = ingest_set_limits(r->t.ing, next))) {
+    if (any_changed(&r->cur, eff, ingest_rows) && (rc = ingest_set_limits(r->t.ing, eff))) {
         ld_set_err(err, errlen, "ingest limits: %s", strerror(-rc));
         return rc;
     }
-    deliver_set_options(r->t.d, next); /* posted to the delivery thread */
+    if (any_changed(&r->cur, eff, deliver_rows))
+        deliver_set_options(r->t.d, eff); /* posted to the delivery thread */
     json_t *an = json_object();
     json_object_set_new(report, "analyzers", an);
     if ((rc = admin_apply_analyzers(r->t.admin, r->cur.analyzers, r->cur.analyzer_count,
-                                    next->analyzers, next->analyzer_count, an))) {
+                                    eff->analyzers, eff->analyzer_count, an))) {
         ld_set_err(err, errlen, "analyzers: %s", strerror(-rc));
         return rc;
     }
     return 0;
 }
 
-/* Lists of changed options into report; the running copy takes the
- * reloadable ones. */
-static int record_changes(reload_t *r, const config_t *next, json_t *report)
+/* "changed" and "restart_required": the rows where next differs from what runs. */
+static void record_changes(const reload_t *r, const config_t *next, json_t *report)
 {
     json_t *changed = json_array(), *restart = json_array();
     json_object_set_new(report, "changed", changed);
     json_object_set_new(report, "restart_required", restart);
-    for (size_t i = 0; i < config_option_count(); i++) {
-        if (config_option_same(i, &r->cur, next)) continue;
-        const char *name = config_option_name(i);
-        if (!config_option_reloadable(i)) {
-            json_array_append_new(restart, json_string(name));
-            continue;
-        }
-        json_array_append_new(changed, json_string(name));
-        if (config_option_copy(i, &r->cur, next)) return -ENOMEM;
-    }
-    return 0;
+    for (size_t i = 0; i < config_option_count(); i++)
+        if (!config_option_same(i, &r->cur, next))
+            json_array_append_new(config_option_reloadable(i) ? changed : restart,
+                                  json_string(config_option_name(i)));
 }
 
-static const char *config_file(const reload_t *r)
-{
-    const char *path = NULL;
-    for (int i = 1; i < r->argc; i++) {
-        if (!strncmp(r->argv[i], "--config=", 9)) path = r->argv[i] + 9;
-        else if (!strcmp(r->argv[i], "--config") && i + 1 < r->argc) path = r->argv[++i];
-    }
-    return path;
-}
-
+/* Load next, check what would run (eff), re-read the TLS files, apply. The
+ * check runs on eff, not next: a restart-only option of the file (a loopback
+ * --listen, --insecure, another --analyzer-allow) must not let a reload drop
+ * the tokens of a listener that still faces the network. */
 static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
 {
-    config_t next;
+    config_t next, eff;
     if (config_load(&next, r->argc, r->argv, err, errlen)) return -EINVAL;
-    int rc = 0;
+    int rc = config_merge_reloadable(&eff, &r->cur, &next);
+    if (rc) {
+        ld_set_err(err, errlen, "out of memory");
+        config_free(&next);
+        return rc;
+    }
+    if (config_validate(&eff, err, errlen)) {
+        rc = -EINVAL;
+        goto out;
+    }
     if (r->t.tls) {
         if (tls_server_reload(r->t.tls, err, errlen)) {
             log_event(LOG_ERROR, "tls", "tls_reload_failed", LOG_FIELDS(LF_STR("error", err)),
@@ -126,13 +143,17 @@ static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
         log_event(LOG_INFO, "tls", "tls_reloaded", LOG_NOFIELDS, "TLS certificate reloaded");
     }
     json_object_set_new(report, "tls", json_string(r->t.tls ? "reloaded" : "off"));
-    if ((rc = apply(r, &next, report, err, errlen))) goto out;
-    if ((rc = record_changes(r, &next, report))) {
-        ld_set_err(err, errlen, "out of memory");
+    if ((rc = apply(r, &eff, report, err, errlen))) {
+        if (rc == -EINVAL) rc = -ECANCELED; /* part-way: never "nothing changed" */
         goto out;
     }
+    record_changes(r, &next, report);
+    config_free(&r->cur);
+    r->cur = eff; /* what runs now */
+    eff = (config_t){0};
     json_object_set_new(report, "generation", json_integer((json_int_t)++r->generation));
 out:
+    config_free(&eff);
     config_free(&next);
     return rc;
 }
@@ -140,7 +161,7 @@ out:
 int reload_run(reload_t *r, json_t **result, char *err, size_t errlen)
 {
     json_t *report = json_object();
-    const char *file = config_file(r);
+    const char *file = config_file_arg(r->argc, r->argv);
     json_object_set_new(report, "file", file ? json_string(file) : json_null());
     pthread_mutex_lock(&r->mu);
     int rc = report ? run_locked(r, report, err, errlen) : -ENOMEM;

@@ -52,9 +52,8 @@ int auth_add(auth_t *a, const char *spec, char *err, size_t errlen);
  * n == 0 turns authentication off, n > 0 from an empty set turns it on:
  * both are allowed here. Whether a listener may then run without tokens is the
  * caller's check, the same as at start-up (a non-loopback listener needs
- * tokens or --insecure; see check_exposure in logdistd.c and
- * protocols_check_exposure): run it with auth_enabled = (n > 0) before
- * calling this. specs are borrowed (not written, not kept); a spec without a
+ * tokens or --insecure): app/reload.c runs config_validate on the config that
+ * will run - the running listeners with the new tokens - before calling this. specs are borrowed (not written, not kept); a spec without a
  * NUL within CONFIG_TOKEN_MAX + 1 bytes is an error. */
 #define AUTH_TOKENS_MAX 4096
 int auth_replace(auth_t *a, char (*specs)[CONFIG_TOKEN_MAX + 1], size_t n, char *err,

@@ -149,8 +149,9 @@ static void mark_given(config_t *cfg, const option_t *o)
 static bool is_given(const config_t *cfg, const char *name)
 {
     const option_t *o = config_option_find(name, false);
+    LD_ASSERT(o); /* a name of the table */
     size_t i = (size_t)(o - config_options);
-    return o && (cfg->given[i / 64] >> (i % 64)) & 1;
+    return (cfg->given[i / 64] >> (i % 64)) & 1;
 }
 
 /* "250ms", "2s", "5m", "1h" or a bare number in the row's unit, into that unit;
@@ -281,10 +282,8 @@ int config_option_apply(config_t *cfg, const option_t *o, const char *val, bool 
 {
     int rc = apply_value(cfg, o, val, err, errlen);
     if (rc == -EINVAL) {
-        char ch[128] = "";
-        size_t n = 0;
-        for (size_t i = 0; o->choices && o->choices[i] && n < sizeof ch; i++)
-            n += (size_t)snprintf(ch + n, sizeof ch - n, "%s%s", i ? "|" : "", o->choices[i]);
+        char ch[128];
+        config_choices_text(o, ch, sizeof ch);
         if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION)
             snprintf(ch, sizeof ch, "%llu..%llu%s", (unsigned long long)o->min,
                      (unsigned long long)o->max,
@@ -326,7 +325,7 @@ bool config_option_same(size_t i, const config_t *a, const config_t *b)
     case OPT_ANALYZER:
         if (a->analyzer_count != b->analyzer_count) return false;
         for (size_t k = 0; k < a->analyzer_count; k++)
-            if (memcmp(&a->analyzers[k], &b->analyzers[k], sizeof a->analyzers[k])) return false;
+            if (!config_analyzer_equal(&a->analyzers[k], &b->analyzers[k])) return false;
         return true;
     default:
         return !memcmp((const char *)a + o->off, (const char *)b + o->off, o->size);
@@ -440,6 +439,26 @@ int config_copy(config_t *dst, const config_t *src)
     return 0;
 }
 
+bool config_analyzer_equal(const analyzer_spec_t *a, const analyzer_spec_t *b)
+{
+    return !strcmp(a->id, b->id) && !strcmp(a->url, b->url) &&
+           !strcmp(a->health_url, b->health_url) && a->weight == b->weight &&
+           !strcmp(a->client_cert, b->client_cert) && !strcmp(a->client_key, b->client_key) &&
+           a->drained == b->drained;
+}
+
+int config_merge_reloadable(config_t *out, const config_t *running, const config_t *next)
+{
+    if (config_copy(out, running)) return -ENOMEM;
+    for (size_t i = 0; i < config_option_total; i++) {
+        if ((config_options[i].flags & OPTF_RELOAD) && config_option_copy(i, out, next)) {
+            config_free(out);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 const char *const config_analyzer_keys[] = {"id",         "url",         "weight",
                                             "health_url", "client_cert", "client_key", NULL};
 
@@ -495,9 +514,10 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
     const char *p = s;
     while (*p) {
         int k = spec_key_at(p);
-        if (k < 0) {
-            snprintf(err, errlen, "analyzer spec '%.200s': expected id=, url=, weight=, "
-                     "health_url=, client_cert= or client_key= at '%.40s'", s, p);
+        if (k < 0) { /* name the key only: the spec may hold credentials */
+            int klen = (int)strcspn(p, "=,");
+            snprintf(err, errlen, "analyzer spec: expected id=, url=, weight=, health_url=, "
+                     "client_cert= or client_key=, not '%.*s'", klen > 40 ? 40 : klen, p);
             return -1;
         }
         p += strlen(config_analyzer_keys[k]) + 1;
@@ -883,6 +903,12 @@ static int apply_flags(config_t *cfg, int argc, char **argv, char *err, size_t e
         if (config_option_apply(cfg, o, val, false, err, errlen)) return -1;
     }
     return 0;
+}
+
+const char *config_file_arg(int argc, char **argv)
+{
+    const char *path;
+    return config_path_of(argc, argv, &path) ? NULL : path;
 }
 
 int config_load(config_t *cfg, int argc, char **argv, char *err, size_t errlen)

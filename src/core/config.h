@@ -228,6 +228,9 @@ void config_write_doc(FILE *out);
  * error as "FILE:LINE:COLUMN: KEY: message". cfg is freed on error. */
 int config_load(config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
+/* The file named by --config (or --check-config) in argv, or NULL. */
+const char *config_file_arg(int argc, char **argv);
+
 /* Checks across options that a single value cannot show (TLS key without a
  * certificate, client CA without TLS, analyzer URLs outside --analyzer-allow,
  * token specs). 0 or -1 with err. */
@@ -249,9 +252,19 @@ int config_option_copy(size_t i, config_t *dst, const config_t *src);
 /* A deep copy of src into dst (uninitialised). 0 or -ENOMEM. Free with config_free. */
 int config_copy(config_t *dst, const config_t *src);
 
+/* What a reload would run: into out (uninitialised), a copy of running with
+ * every reloadable row taken from next; the restart-only rows (listeners,
+ * --insecure, --analyzer-allow, ...) keep their running values, so
+ * config_validate(out) checks the new tokens against the listeners that really
+ * run. 0 or -ENOMEM. Free with config_free. */
+int config_merge_reloadable(config_t *out, const config_t *running, const config_t *next);
+
 /* The keys of an analyzer spec, in the order flags and docs list them
  * ("id", "url", "weight", "health_url", "client_cert", "client_key"), NULL-ended. */
 extern const char *const config_analyzer_keys[];
+
+/* Same analyzer, field by field (never memcmp: padding and bytes after a NUL). */
+bool config_analyzer_equal(const analyzer_spec_t *a, const analyzer_spec_t *b);
 
 /* Set one key of an analyzer spec from text ("weight" parsed as a number).
  * 0, -ENOENT (unknown key) or -EINVAL with err. */

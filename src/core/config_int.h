@@ -58,6 +58,9 @@ extern const size_t config_option_total;
 /* The row named `name` (flag spelling, or file spelling when file is true). */
 const option_t *config_option_find(const char *name, bool file);
 
+/* "a|b|c" of an enum row into out, else "". */
+void config_choices_text(const option_t *o, char *out, size_t outlen);
+
 /* Apply one textual value of row o to cfg (marks it given unless from_default).
  * 0 or -1 with a message naming the option in err. */
 int config_option_apply(config_t *cfg, const option_t *o, const char *val, bool from_default,

@@ -232,7 +232,7 @@ static const char *type_name(const option_t *o)
 }
 
 /* "a|b|c" for an enum, else "". */
-static void choices_text(const option_t *o, char *out, size_t outlen)
+void config_choices_text(const option_t *o, char *out, size_t outlen)
 {
     out[0] = 0;
     size_t n = 0;
@@ -292,7 +292,7 @@ void config_usage(FILE *out)
     for (size_t i = 0; i < config_option_total; i++) {
         const option_t *o = &config_options[i];
         char ch[128], text[1024];
-        choices_text(o, ch, sizeof ch);
+        config_choices_text(o, ch, sizeof ch);
         snprintf(text, sizeof text, "%s%s%s (%s; default %s)%s", ch, ch[0] ? ": " : "", o->help,
                  type_name(o), default_text(o), o->flags & OPTF_RELOAD ? " [reload]" : "");
         fprintf(out, "  --%-24s ", o->name);
@@ -344,9 +344,10 @@ void config_write_doc(FILE *out)
         key[k] = 0;
         if (o->type == OPT_ANALYZER) snprintf(key, sizeof key, "analyzers");
         if (o->type == OPT_TOKEN) snprintf(key, sizeof key, "tokens");
-        choices_text(o, ch, sizeof ch);
-        fprintf(out, "| `--%s` | `%s` | %s%s%s%s | ", o->name, key, type_name(o), ch[0] ? " `" : "",
-                ch, ch[0] ? "`" : "");
+        config_choices_text(o, ch, sizeof ch);
+        fprintf(out, "| `--%s` | `%s` | %s%s", o->name, key, type_name(o), ch[0] ? " `" : "");
+        cell(out, ch); /* the choices' '|' would split the cell */
+        fprintf(out, "%s | ", ch[0] ? "`" : "");
         if (o->def)
             fprintf(out, "`%s`", o->def[0] ? o->def : "\"\"");
         else

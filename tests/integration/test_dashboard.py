@@ -263,13 +263,13 @@ class DashboardTest(LogdistTestCase):
 
         def sampled():
             last = api("/api/v1/history")["samples"][-1]
-            return last["records_delivered"] == total and last["records_rejected"] == 1
+            return last["records_delivered"] == total and last["packets_rejected"] == 1
         wait_until(sampled, dl(10), "history sampled the delivered and the refused records")
         hist = api("/api/v1/history")
         self.assertEqual(hist["interval_ms"], 1000)
         self.assertGreaterEqual(len(hist["samples"]), 2, hist)
         self.assertEqual(hist["samples"][-1]["records_accepted"], total)
-        self.assertEqual(hist["samples"][-1]["records_rejected"], 1)
+        self.assertEqual(hist["samples"][-1]["packets_rejected"], 1)
 
         drv = self.driver()
         url = "http://127.0.0.1:%d/" % admin

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -166,6 +167,45 @@ class ReloadTest(LogdistTestCase):
         an = d.analyzers()
         self.assertEqual((an["a1"]["weight"], an["a1"]["drained"]), (4, True))
         self.assertEqual(set(an), {"a1", "a2"})
+
+    def test_concurrent_reloads(self):
+        """POST /api/v1/reload on several ingest loops at once with SIGHUPs in between:
+        one lock order (the reload's, then the admin mutex), so no deadlock; every reload
+        answers 200 and the daemon keeps serving."""
+        a1 = self.start_analyzer("a1")
+        path = self.path("logdistd.json")
+        self.write_config(path, {"analyzers": [{"id": "a1", "url": a1.url, "weight": 1}]})
+        d = self.start_daemon("--config", path, "--ingest-threads", "4")
+        stop = threading.Event()
+        codes, lock = [], threading.Lock()
+
+        def poster():
+            while not stop.is_set():
+                r = http_request(d.port, "POST", "/api/v1/reload", b"", timeout=dl(10))
+                with lock:
+                    codes.append(r.status)
+        threads = [threading.Thread(target=poster) for _ in range(6)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 3
+        w = 1
+        try:
+            while time.monotonic() < deadline:
+                w = 3 - w
+                self.write_config(path, {"analyzers": [{"id": "a1", "url": a1.url, "weight": w}]})
+                d.proc.signal(signal.SIGHUP)
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(dl(20))
+        self.assertFalse(any(t.is_alive() for t in threads), "a reload never answered")
+        self.assertGreater(len(codes), 20)
+        self.assertEqual(set(codes), {200}, codes[:20])
+        self.assertEqual(d.req("GET", "/health", timeout=dl(5)).status, 200)
+        st, body = self.reload(d)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.weights(d), {"a1": w})
 
     def test_reload_without_config_file(self):
         a1 = self.start_analyzer("a1")

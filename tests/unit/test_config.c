@@ -1147,6 +1147,38 @@ static void test_log_format_and_secret_errors(void **state)
     config_free(&c);
 }
 
+/* A reload validates the running listeners with the new tokens: a file that
+ * drops the tokens and moves --listen to loopback, or says insecure, cannot
+ * turn authentication off on a listener that still faces the network. */
+static void test_merge_reloadable(void **state)
+{
+    (void)state;
+    char *run_argv[] = {(char *)"logdistd", (char *)"--listen", (char *)"0.0.0.0:8080",
+                        (char *)"--token",
+                        (char *)"role=admin,hash=sha256$c8709ab9c6b227733103dfa910486bed$"
+                                "f3cc5f961e62f80b66809efbd67a69a2d59f2d60ed4fb19eb98b8d55c0ba6967",
+                        (char *)"--max-depth", (char *)"9", NULL};
+    char *next_argv[] = {(char *)"logdistd", (char *)"--listen", (char *)"127.0.0.1:9",
+                         (char *)"--insecure", (char *)"--max-depth", (char *)"7", NULL};
+    config_t running, next, eff;
+    char err[600] = "";
+    if (config_load(&running, 7, run_argv, err, sizeof err)) fail_msg("running: %s", err);
+    if (config_load(&next, 6, next_argv, err, sizeof err)) fail_msg("next: %s", err);
+    assert_int_equal(config_merge_reloadable(&eff, &running, &next), 0);
+    assert_string_equal(eff.listen_host, "0.0.0.0"); /* restart-only: as it runs */
+    assert_false(eff.insecure);
+    assert_int_equal(eff.max_depth, 7);               /* reloadable: the new value */
+    assert_int_equal(eff.token_count, 0);
+    assert_int_equal(config_validate(&eff, err, sizeof err), -1);
+    assert_non_null(strstr(err, "refusing to listen on 0.0.0.0 without authentication"));
+    for (size_t i = 0; i < config_option_count(); i++)
+        if (!config_option_reloadable(i) && !config_option_same(i, &eff, &running))
+            fail_msg("restart-only %s taken from next", config_option_name(i));
+    config_free(&eff);
+    config_free(&next);
+    config_free(&running);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1171,6 +1203,7 @@ int main(void)
         cmocka_unit_test(test_load_locations),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_option_table),
+        cmocka_unit_test(test_merge_reloadable),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ static history_sample_t sample(uint64_t k)
     history_sample_t s = {.t_ms = 1000 * k,
                           .records_accepted = 10 * k,
                           .records_delivered = 10 * k - 1,
-                          .records_rejected = k / 2,
+                          .packets_rejected = k / 2,
                           .records_deadlettered = k / 3,
                           .queue_bytes = 7 * k};
     return s;
@@ -107,14 +107,14 @@ static void test_json(void **state)
         {3, 0, 1000, "{\"interval_ms\":1000,\"samples\":[]}"},
         {3, 1, 1000,
          "{\"interval_ms\":1000,\"samples\":[{\"t_ms\":1000,\"records_accepted\":10,"
-         "\"records_delivered\":9,\"records_rejected\":0,\"records_deadlettered\":0,"
+         "\"records_delivered\":9,\"packets_rejected\":0,\"records_deadlettered\":0,"
          "\"queue_bytes\":7}]}"},
         {2, 5, 250,
          "{\"interval_ms\":250,\"samples\":["
          "{\"t_ms\":4000,\"records_accepted\":40,\"records_delivered\":39,"
-         "\"records_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":28},"
+         "\"packets_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":28},"
          "{\"t_ms\":5000,\"records_accepted\":50,\"records_delivered\":49,"
-         "\"records_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":35}]}"},
+         "\"packets_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":35}]}"},
     };
     for (size_t c = 0; c < N(cases); c++) {
         history_t *h = history_new(cases[c].cap);

@@ -17,7 +17,6 @@
 
 (function () {
   const TOKEN_KEY = 'logdist.token';
-  const DRAIN_KEY = 'logdist.weightBeforeDrain.'; /* + id: weight-0 fallback of drain */
   const POLL_MS = 1000;
   const FETCH_TIMEOUT_MS = 5000;
   const CHART_W = 800, CHART_H = 200, CHART_SPAN_MS = 300000;
@@ -339,8 +338,7 @@
   }
 
   function isDrained(a) {
-    if (typeof a.drained === 'boolean') return a.drained;
-    return a.weight === 0 && sessionStorage.getItem(DRAIN_KEY + a.id) !== null;
+    return a.drained === true;
   }
 
   function badgeClass(state) {
@@ -429,34 +427,11 @@
   async function toggleDrain(id) {
     const tr = last.analyzers.get(id);
     const drain = !(tr && tr.querySelector('[data-action="drain"]').dataset.drained === 'true');
-    const what = (drain ? 'drain ' : 'undrain ') + id;
     try {
       await api('PUT', path(id), { drained: drain });
-      sessionStorage.removeItem(DRAIN_KEY + id);
       showOk(id + (drain ? ' drained' : ' undrained'));
-    } catch (e) {
-      /* an API without the "drained" field: weight 0 drains, the old weight undrains */
-      if (!(e instanceof ApiError && e.status === 400 && /drained/.test(e.message))) {
-        return failed(what, e);
-      }
-      try {
-        await drainByWeight(id, drain, tr);
-        showOk(id + (drain ? ' drained (weight 0)' : ' undrained (weight restored)'));
-      } catch (e2) { return failed(what, e2); }
-    }
+    } catch (e) { return failed((drain ? 'drain ' : 'undrain ') + id, e); }
     schedule(0);
-  }
-
-  async function drainByWeight(id, drain, tr) {
-    if (drain) {
-      const w = tr ? Number(tr.querySelector('[data-field="weight"]').dataset.value) : NaN;
-      await api('PUT', path(id), { weight: 0 });
-      sessionStorage.setItem(DRAIN_KEY + id, String(isFinite(w) && w > 0 ? w : 1));
-    } else {
-      const w = Number(sessionStorage.getItem(DRAIN_KEY + id)) || 1;
-      await api('PUT', path(id), { weight: w });
-      sessionStorage.removeItem(DRAIN_KEY + id);
-    }
   }
 
   async function remove(id) {
@@ -465,7 +440,6 @@
     }
     try {
       await api('DELETE', path(id));
-      sessionStorage.removeItem(DRAIN_KEY + id);
       showOk(id + ' removed');
     } catch (e) { return failed('remove ' + id, e); }
     schedule(0);
