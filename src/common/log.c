@@ -299,16 +299,12 @@ size_t log_format_line(char *out, size_t cap, log_format_t format, const struct 
     return w.len;
 }
 
-void log_event(log_level_t level, const char *module, const char *event,
-               const log_field_t *fields, size_t nfields, const char *fmt, ...)
+/* One line: format the message, then the line, then one write(2). */
+static void log_vevent(log_level_t level, const char *module, const char *event,
+                       const log_field_t *fields, size_t nfields, const char *fmt, va_list ap)
 {
-    if ((int)level < atomic_load_explicit(&g_level, memory_order_relaxed)) return;
     char msg[LOG_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (m < 0) msg[0] = 0;
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0) msg[0] = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char line[LOG_LINE_MAX + 1];
@@ -318,16 +314,23 @@ void log_event(log_level_t level, const char *module, const char *event,
     (void)wr;
 }
 
+void log_event(log_level_t level, const char *module, const char *event,
+               const log_field_t *fields, size_t nfields, const char *fmt, ...)
+{
+    if ((int)level < atomic_load_explicit(&g_level, memory_order_relaxed)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vevent(level, module, event, fields, nfields, fmt, ap);
+    va_end(ap);
+}
+
 void log_msg(log_level_t level, const char *module, const char *fmt, ...)
 {
     if ((int)level < atomic_load_explicit(&g_level, memory_order_relaxed)) return;
-    char msg[LOG_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(msg, sizeof msg, fmt, ap);
+    log_vevent(level, module, "message", NULL, 0, fmt, ap);
     va_end(ap);
-    if (m < 0) msg[0] = 0;
-    log_event(level, module, "message", NULL, 0, "%s", msg);
 }
 
 bool log_limiter_allow(log_limiter_t *l, uint64_t now_s, uint64_t *suppressed)

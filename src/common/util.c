@@ -1,6 +1,7 @@
 /*
  * util.c - see util.h.
  */
+#include <stdio.h>
 #include "common/util.h"
 
 #include <ctype.h>
@@ -90,4 +91,15 @@ size_t strlcpy_ld(char *dst, const char *src, size_t dstsize)
         dst[c] = 0;
     }
     return n;
+}
+
+const char *read_small_file(const char *path, char *buf, size_t size)
+{
+    if (!path[0]) return NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
 }

@@ -28,4 +28,8 @@ int parse_weight(const char *s, double *out);
 /* Copy at most dstsize-1 bytes of src and NUL-terminate; returns strlen(src). */
 size_t strlcpy_ld(char *dst, const char *src, size_t dstsize);
 
+/* Read at most size - 1 bytes of a small file (/proc, cgroup files) into buf,
+ * NUL-terminated. buf, or NULL when path is "" or cannot be opened. */
+const char *read_small_file(const char *path, char *buf, size_t size);
+
 #endif

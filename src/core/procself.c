@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 int procself_parse_stat(const char *stat, long ticks_per_s, long page_size, uint64_t boot_time,
                         procself_t *out)
 {
@@ -46,16 +48,6 @@ uint64_t procself_parse_btime(const char *proc_stat)
 }
 
 /* The first size-1 bytes of a file, NUL-terminated; NULL when unreadable. */
-static char *read_bounded(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    size_t n = fread(buf, 1, size - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
 static uint64_t count_fds(void)
 {
     DIR *dir = opendir("/proc/self/fd");
@@ -96,7 +88,7 @@ int procself_read(procself_t *out)
         out->max_fds = rl.rlim_cur == RLIM_INFINITY ? 0 : (uint64_t)rl.rlim_cur;
     out->open_fds = count_fds();
     char stat[1024];
-    if (!read_bounded("/proc/self/stat", stat, sizeof stat)) return -EIO;
+    if (!read_small_file("/proc/self/stat", stat, sizeof stat)) return -EIO;
     if (procself_parse_stat(stat, sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE), read_btime(), out))
         return -EIO;
     return 0;

@@ -22,17 +22,6 @@
 #define CG_UNLIMITED (1ull << 62)
 
 /* Read a small file into buf (NUL-terminated, truncated to size - 1); NULL if unreadable. */
-static const char *read_small(const char *path, char *buf, size_t size)
-{
-    if (!path[0]) return NULL;
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    size_t n = fread(buf, 1, size - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
 struct resource {
     struct event *timer;
     uint64_t limit, min_free;
@@ -49,7 +38,7 @@ uint64_t resource_rss_bytes(void)
 {
     char buf[256];
     unsigned long size = 0, resident = 0;
-    const char *t = read_small("/proc/self/statm", buf, sizeof buf);
+    const char *t = read_small_file("/proc/self/statm", buf, sizeof buf);
     if (!t || sscanf(t, "%lu %lu", &size, &resident) != 2) return 0;
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
@@ -122,7 +111,7 @@ bool resource_decide(resource_state_t *st, uint64_t rss, uint64_t memory_limit,
 static void find_memory_cgroup(resource_t *r)
 {
     char buf[4096];
-    const char *text = read_small("/proc/self/cgroup", buf, sizeof buf);
+    const char *text = read_small_file("/proc/self/cgroup", buf, sizeof buf);
     if (!text) return;
     char v1[400] = "", v2[400] = ""; /* longer paths are cut: then the root is tried */
     bool has_v1 = false, has_v2 = false;
@@ -174,16 +163,16 @@ static void find_memory_cgroup(resource_t *r)
 static uint64_t read_available(const resource_t *r)
 {
     char mi[8192], lim[64], use[64], st[8192];
-    return resource_available_from(read_small("/proc/meminfo", mi, sizeof mi),
-                                   read_small(r->cg_limit, lim, sizeof lim),
-                                   read_small(r->cg_usage, use, sizeof use),
-                                   read_small(r->cg_stat, st, sizeof st));
+    return resource_available_from(read_small_file("/proc/meminfo", mi, sizeof mi),
+                                   read_small_file(r->cg_limit, lim, sizeof lim),
+                                   read_small_file(r->cg_usage, use, sizeof use),
+                                   read_small_file(r->cg_stat, st, sizeof st));
 }
 
 static uint64_t cpu_ticks(void)
 {
     char buf[1024];
-    const char *t = read_small("/proc/self/stat", buf, sizeof buf);
+    const char *t = read_small_file("/proc/self/stat", buf, sizeof buf);
     const char *p = t ? strrchr(t, ')') : NULL; /* the command name may contain spaces */
     if (!p) return 0;
     unsigned long long ut = 0, st = 0;
