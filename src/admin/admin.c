@@ -130,13 +130,40 @@ err:
     return -ENOMEM;
 }
 
-static json_t *history_json(admin_t *a)
+/* The since_ms=T of GET /api/v1/history (0 when absent). -EINVAL when it is
+ * there but not a number. */
+static int history_since(const http_req_t *req, uint64_t *since)
 {
+    const char *q = strchr(http_req_uri(req), '?');
+    *since = 0;
+    if (!q || strncmp(q + 1, "since_ms=", 9)) return 0;
+    char num[24];
+    size_t n = strcspn(q + 10, "&#");
+    if (n >= sizeof num) return -EINVAL;
+    memcpy(num, q + 10, n);
+    num[n] = 0;
+    return parse_uint(num, 0, UINT64_MAX, since) ? -EINVAL : 0;
+}
+
+/* GET /api/v1/history[?since_ms=T]: the samples after T, so a polling page
+ * asks only for what it has not seen. */
+static void history_reply(admin_t *a, http_req_t *req)
+{
+    uint64_t since;
+    if (history_since(req, &since)) {
+        http_reply_error(req, 400, "bad_request",
+                         "since_ms must be a non-negative integer (ms since the epoch)", -1, 0);
+        return;
+    }
     json_t *j = NULL;
     pthread_mutex_lock(&a->hist_mu);
-    if (a->hist) j = history_to_json(a->hist, HISTORY_INTERVAL_MS);
+    if (a->hist) j = history_to_json(a->hist, HISTORY_INTERVAL_MS, since);
     pthread_mutex_unlock(&a->hist_mu);
-    return j;
+    if (j)
+        http_reply_json(req, 200, j);
+    else
+        http_reply_error(req, 503, "unavailable", "no history: not sampled here, or out of memory",
+                         -1, 1);
 }
 
 /* ---- the dashboard's files (no token: they hold no data) ---- */
@@ -729,14 +756,10 @@ static void route(admin_t *a, http_req_t *req)
         return;
     }
     if (!strcmp(path, "/api/v1/history")) {
-        json_t *j = is_read(cmd) ? history_json(a) : NULL;
         if (!is_read(cmd))
             method_not_allowed(req, "GET");
-        else if (j)
-            http_reply_json(req, 200, j);
         else
-            http_reply_error(req, 503, "unavailable",
-                             "no history: not sampled here, or out of memory", -1, 1);
+            history_reply(a, req);
         return;
     }
     if (admin_asset_find(path)) { /* GET/HEAD were served from the head */

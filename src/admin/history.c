@@ -50,12 +50,13 @@ static int put_u64(json_t *o, const char *key, uint64_t v)
     return json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
-json_t *history_to_json(const history_t *h, unsigned interval_ms)
+json_t *history_to_json(const history_t *h, unsigned interval_ms, uint64_t since_ms)
 {
     json_t *out = json_object(), *arr = json_array();
     if (!out || !arr) goto err;
     for (size_t i = 0; i < h->count; i++) {
         const history_sample_t *s = history_at(h, i);
+        if (s->t_ms <= since_ms) continue;
         json_t *o = json_object();
         if (!o || json_array_append_new(arr, o)) goto err;
         if (put_u64(o, "t_ms", s->t_ms) || put_u64(o, "records_accepted", s->records_accepted) ||

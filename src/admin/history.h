@@ -45,8 +45,8 @@ const history_sample_t *history_at(const history_t *h, size_t i);
 
 /* {"interval_ms":interval_ms,"samples":[{"t_ms":..,"records_accepted":..,
  * "records_delivered":..,"packets_rejected":..,"records_deadlettered":..,
- * "queue_bytes":..}, ...]} oldest first. Caller owns the reference (NULL when
- * out of memory). */
-json_t *history_to_json(const history_t *h, unsigned interval_ms);
+ * "queue_bytes":..}, ...]} oldest first, only the samples with t_ms > since_ms
+ * (0: all). Caller owns the reference (NULL when out of memory). */
+json_t *history_to_json(const history_t *h, unsigned interval_ms, uint64_t since_ms);
 
 #endif

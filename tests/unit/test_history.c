@@ -102,14 +102,20 @@ static void test_json(void **state)
     static const struct {
         size_t cap, pushes;
         unsigned interval_ms;
+        uint64_t since_ms;
         const char *want;
     } cases[] = {
-        {3, 0, 1000, "{\"interval_ms\":1000,\"samples\":[]}"},
-        {3, 1, 1000,
+        {3, 0, 1000, 0, "{\"interval_ms\":1000,\"samples\":[]}"},
+        {3, 1, 1000, 0,
          "{\"interval_ms\":1000,\"samples\":[{\"t_ms\":1000,\"records_accepted\":10,"
          "\"records_delivered\":9,\"packets_rejected\":0,\"records_deadlettered\":0,"
          "\"queue_bytes\":7}]}"},
-        {2, 5, 250,
+        {3, 1, 1000, 1000, "{\"interval_ms\":1000,\"samples\":[]}"}, /* nothing after it */
+        {2, 5, 250, 4000, /* since_ms: only the samples after it */
+         "{\"interval_ms\":250,\"samples\":["
+         "{\"t_ms\":5000,\"records_accepted\":50,\"records_delivered\":49,"
+         "\"packets_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":35}]}"},
+        {2, 5, 250, 3999,
          "{\"interval_ms\":250,\"samples\":["
          "{\"t_ms\":4000,\"records_accepted\":40,\"records_delivered\":39,"
          "\"packets_rejected\":2,\"records_deadlettered\":1,\"queue_bytes\":28},"
@@ -123,7 +129,7 @@ static void test_json(void **state)
             history_sample_t s = sample(k);
             history_push(h, &s);
         }
-        json_t *j = history_to_json(h, cases[c].interval_ms);
+        json_t *j = history_to_json(h, cases[c].interval_ms, cases[c].since_ms);
         assert_non_null(j);
         char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
         assert_non_null(text);
@@ -143,7 +149,7 @@ static void test_json_large(void **state)
     history_sample_t s = {
         .t_ms = 1733500000123ULL, .records_accepted = INT64_MAX, .queue_bytes = 1ULL << 40};
     history_push(h, &s);
-    json_t *j = history_to_json(h, 1000);
+    json_t *j = history_to_json(h, 1000, 0);
     json_t *o = json_array_get(json_object_get(j, "samples"), 0);
     assert_int_equal(json_integer_value(json_object_get(o, "t_ms")), 1733500000123LL);
     assert_int_equal(json_integer_value(json_object_get(o, "records_accepted")), INT64_MAX);

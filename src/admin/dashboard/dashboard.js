@@ -452,13 +452,17 @@
 
   /* ---- the poll loop ---- */
 
+  const HIST_MAX = 300; /* samples kept, as the server keeps them */
+  let histSamples = [], histSince = 0;
+
   async function poll() {
     timer = null;
     if (waitingForToken) return;
     let res;
     try {
       res = await Promise.all([api('GET', '/api/v1/analyzers'), api('GET', '/api/v1/metrics'),
-        api('GET', '/api/v1/deadletter'), api('GET', '/api/v1/history')]);
+        api('GET', '/api/v1/deadletter'),
+        api('GET', '/api/v1/history' + (histSince ? '?since_ms=' + histSince : ''))]);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
         showAuth(e.status === 401
@@ -474,7 +478,10 @@
     const [an, m, dl, hist] = res;
     renderAnalyzers(an);
     renderOverall(m, dl);
-    renderChart(hist);
+    /* the first answer has the last 5 minutes, later ones only what is new */
+    histSamples = histSamples.concat(hist.samples || []).slice(-HIST_MAX);
+    if (histSamples.length) histSince = histSamples[histSamples.length - 1].t_ms;
+    renderChart({ samples: histSamples });
     polls++;
     setStatus('ok', 'live \u00b7 updated ' + new Date().toLocaleTimeString() + ' \u00b7 ' +
       (an.analyzers || []).length + ' analyzers' + (token ? ' \u00b7 token set' : ''));
