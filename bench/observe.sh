@@ -235,7 +235,7 @@ ratio() { awk -v a="$1" -v b="$MA" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }
     echo
     echo "## perf record -g -p logdistd, ${PERF_SECONDS}s of (b)"
     echo
-    echo "Samples by thread (tid; the first is the main thread: admin API, /metrics):"
+    echo "Samples by thread (pid:comm; the pid of logdistd itself is its main thread):"
     echo '```'; cat "$T/perf-comm.txt"; echo '```'
     echo "Top self symbols (comm, dso, symbol):"
     echo '```'; cat "$T/perf-self.txt"; echo '```'
