@@ -1,11 +1,11 @@
-# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make lint`.
+# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`, `make lint`.
 # Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build test test-unit test-asan demo bench lint format clean config-doc
+.PHONY: all deps build test test-unit test-asan demo bench bench-observe lint format clean config-doc
 
 all: build
 
@@ -36,6 +36,10 @@ demo: build
 
 bench: build
 	bash bench/run.sh
+
+# what /metrics, the dashboard polling and reloads cost (records per CPU-s, same run)
+bench-observe: build
+	bash bench/observe.sh
 
 lint: build
 	bash scripts/check-layers.sh

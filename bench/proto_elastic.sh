@@ -34,10 +34,7 @@ BIN=${BIN:-build/bin}
 LOGDISTD_ARGS=${LOGDISTD_ARGS:---max-queue-bytes 2GiB --memory-limit 8GiB}
 KEEP_TMP=${KEEP_TMP:-0}
 OUT=${OUT:-bench/results/proto_elastic.md}
-HZ=$(getconf CLK_TCK)
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+. bench/lib.sh   # log, die, bench_init, first_line, pid_ticks, ld_metric, ld_wait_drained, median
 for b in logdistd logdist-gen logdist-analyzer; do
   [ -x "$BIN/$b" ] || die "$BIN/$b not built (make build, or set BIN=)"
 done
@@ -49,33 +46,7 @@ for b in curl jq wrk; do
   }
 done
 
-T=$(mktemp -d /tmp/logdist-bench-es.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=${1:-$?} p i
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] || continue
-    for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
-
-first_line() {  # $1 = file: wait for the process's JSON start-up line
-  local i
-  for i in $(seq 1 100); do
-    [ -s "$1" ] && head -n1 "$1" | jq -e . >/dev/null 2>&1 && { head -n1 "$1"; return; }
-    sleep 0.1
-  done
-  die "no start-up line in $1"
-}
+bench_init logdist-bench-es
 
 # ---------------------------------------------------------------- analyzers + logdistd
 AURLS=()
@@ -138,22 +109,9 @@ end
 EOF
 
 # ---------------------------------------------------------------- probes
-ticks() {  # utime+stime of every thread of logdistd
-  local c
-  read -r c < "/proc/$LD_PID/stat"
-  c=${c#*) }; set -- $c
-  echo $(( ${12} + ${13} ))
-}
-metric() { curl -s "$LD/api/v1/metrics" | jq -r "$1"; }
-drain() {
-  local i
-  for i in $(seq 1 300); do
-    [ "$(metric '(.records_delivered == .records_accepted) and .queued_records == 0')" = true ] \
-      && return 0
-    sleep 0.1
-  done
-  die "logdistd did not drain"
-}
+ticks() { pid_ticks "$LD_PID"; }
+metric() { ld_metric "$LD" "$1"; }
+drain() { ld_wait_drained "$LD"; }
 
 # one round: $1 = setup; prints "records cpu_s"
 round() {
@@ -194,8 +152,7 @@ for r in $(seq 1 "$RUNS"); do
     RES[$s]="${RES[$s]:-} $rate"
   done
 done
-median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-MG=$(median "${RES[json-gen]}"); MW=$(median "${RES[json-wrk]}"); MB=$(median "${RES[bulk]}")
+MG=$(median ${RES[json-gen]}); MW=$(median ${RES[json-wrk]}); MB=$(median ${RES[bulk]})
 {
   echo "## Elasticsearch bulk vs JSON ingest: records per CPU-second of logdistd"
   echo
@@ -204,7 +161,7 @@ MG=$(median "${RES[json-gen]}"); MW=$(median "${RES[json-wrk]}"); MB=$(median "$
   echo "| setup | records/CPU-s (runs) | median | vs json-gen |"
   echo "|---|---|---|---|"
   for s in $SETUPS; do
-    m=$(median "${RES[$s]}")
+    m=$(median ${RES[$s]})
     echo "| $s |${RES[$s]} | $m | $(awk -v a="$m" -v b="$MG" 'BEGIN { printf "%.2f", a / b }')x |"
   done
   echo

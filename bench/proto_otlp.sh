@@ -36,33 +36,12 @@ BIN=${BIN:-build/bin}
 SETUPS=${SETUPS:-"otlp-proto otlp-json json-same json-gen"}
 OUT=${OUT:-bench/results/proto_otlp.md}
 KEEP_TMP=${KEEP_TMP:-0}
-HZ=$(getconf CLK_TCK)
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+. bench/lib.sh   # log, die, bench_init, first_line, pid_ticks, ld_metric, ld_wait_drained, median
 for b in wrk jq node curl python3; do command -v "$b" >/dev/null || die "$b is not installed"; done
 [ -x "$BIN/logdistd" ] || die "$BIN/logdistd not built"
 [ -d tests/node/node_modules/@opentelemetry/sdk-logs ] || die "tests/node/node_modules missing"
 
-T=$(mktemp -d /tmp/logdist-bench-otlp.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=${1:-$?} p
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
-
-first_line() {  # $1 = file: wait for its first line (a JSON start-up line)
-  local i
-  for i in $(seq 1 100); do [ -s "$1" ] && head -1 "$1" && return 0; sleep 0.1; done
-  die "no start-up line in $1"
-}
+bench_init logdist-bench-otlp
 
 # ---------------------------------------------------------------- bodies
 # The SDK's own requests of 100 LogRecords, captured by a tiny HTTP server; then the
@@ -136,18 +115,11 @@ A_ADDR=$(first_line "$T/analyzer.out" | jq -r .listening)
 LD_PID=$!
 PIDS+=($LD_PID)
 LD_ADDR=$(first_line "$T/logdistd.out" | jq -r .listening)
-metric() { curl -sf "http://$LD_ADDR/api/v1/metrics" | jq -r ".$1"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$LD_PID/stat"; }
+metric() { ld_metric "http://$LD_ADDR" ".$1"; }
+cpu_ticks() { pid_ticks "$LD_PID"; }
 
 # ---------------------------------------------------------------- rounds
-wait_drained() {
-  local i
-  for i in $(seq 1 300); do
-    [ "$(metric queued_records)" = 0 ] && [ "$(metric inflight_batches)" = 0 ] && return 0
-    sleep 0.1
-  done
-  die "logdistd did not drain"
-}
+wait_drained() { ld_wait_drained "http://$LD_ADDR"; }
 
 run_setup() {  # $1 = setup; prints "records cpu_s"
   local r0 c0 r1 c1
@@ -180,7 +152,6 @@ for round in $(seq 1 "$RUNS"); do
 done
 [ "$(metric protocols.otlp.decode_errors)" = 0 ] || die "OTLP decode errors during the bench"
 
-median() { sort -n | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 {
   echo "# OTLP/HTTP logs vs JSON ingest: records per CPU-second of logdistd"
   echo
@@ -189,9 +160,9 @@ median() { sort -n | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]
   echo "| setup | median records/CPU-s | runs (records/CPU-s) | median records/s of wall time |"
   echo "|---|---:|---|---:|"
   for s in $SETUPS; do
-    m=$(awk -v s="$s" '$1==s{print $4}' "$T/raw.tsv" | median)
+    m=$(median $(awk -v s="$s" '$1==s{print $4}' "$T/raw.tsv"))
     all=$(awk -v s="$s" '$1==s{printf "%s ", $4}' "$T/raw.tsv")
-    w=$(awk -v s="$s" -v d="$DURATION" '$1==s{print $2 / d}' "$T/raw.tsv" | median)
+    w=$(median $(awk -v s="$s" -v d="$DURATION" '$1==s{print $2 / d}' "$T/raw.tsv"))
     echo "| $s | $m | $all| $w |"
     eval "MED_${s//-/_}=$m"
   done
