@@ -198,7 +198,7 @@ static int cmd_analyzers(const ctx_t *x)
         has_effw |= json_object_get(a, "effective_weight") != NULL;
         has_10s |= json_object_get(a, "actual_share_10s") != NULL;
     }
-    size_t map[C_N], n = 0;
+    size_t map[C_N] = {0}, n = 0;
     for (size_t c = 0; c < C_N; c++)
         if ((c != C_EFFW || has_effw) && (c != C_ACT10 || has_10s)) map[n++] = c;
     const char *h[C_N];
@@ -264,7 +264,7 @@ static int change(const ctx_t *x, const char *method, const char *path, json_t *
     }
     json_decref(j);
     ctl_resp_free(&r);
-    return rc;
+    return 0;
 }
 
 static void analyzer_path(const char *id, char *buf, size_t size)
