@@ -570,6 +570,19 @@ static size_t skip_value(const char *t, size_t n, size_t i)
     return i;
 }
 
+/* Is the JSON string t[start, end) (quotes included) the key `key` once decoded?
+ * A key may be spelled with escapes ("max\u005fdepth"). */
+static bool key_is(const char *t, size_t start, size_t end, const char *key, size_t klen)
+{
+    if (!memchr(t + start, '\\', end - start))
+        return end - start - 2 == klen && !memcmp(t + start + 1, key, klen);
+    json_t *s = json_loadb(t + start, end - start, JSON_DECODE_ANY, NULL);
+    bool same = json_is_string(s) && json_string_length(s) == klen &&
+                !memcmp(json_string_value(s), key, klen);
+    json_decref(s);
+    return same;
+}
+
 /* Where the top-level member `key` starts (its element `index` when >= 0) in
  * the text of a valid JSON object: 1-based line and column, or 0 when not found. */
 static void locate(const char *t, size_t n, const char *key, long index, int *line, int *col)
@@ -580,7 +593,7 @@ static void locate(const char *t, size_t n, const char *key, long index, int *li
         if (i >= n || t[i] != '"') break;
         size_t kstart = i;
         i = skip_string(t, n, i);
-        bool match = i - kstart - 2 == klen && !memcmp(t + kstart + 1, key, klen);
+        bool match = key_is(t, kstart, i, key, klen);
         i = skip_ws(t, n, i) + 1; /* ':' */
         i = skip_ws(t, n, i);
         if (match) {
