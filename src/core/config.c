@@ -714,8 +714,9 @@ static int file_member(config_t *cfg, const char *key, json_t *val, long *index,
                 return -1;
             }
             if (o->type == OPT_CSV) { /* joined, then parsed as one value */
-                used += (size_t)snprintf(csv + used, used < sizeof csv ? sizeof csv - used : 0,
-                                         "%s%s", i ? "," : "", json_string_value(e));
+                if (used < sizeof csv) /* else too long already: csv + used would be past it */
+                    used += (size_t)snprintf(csv + used, sizeof csv - used, "%s%s", i ? "," : "",
+                                             json_string_value(e));
                 continue;
             }
             if (config_option_apply(cfg, o, json_string_value(e), false, err, errlen)) return -1;

@@ -11,7 +11,7 @@
  *   3. auth_add() with the input as a token spec, then auth_check() of the input
  *      as a bearer token when it was accepted;
  *   4. config_from_args() with the input split into argv at '\n' (arguments that
- *      would make it read a file, --config, are dropped);
+ *      would make it read a file, --config and --check-config, are dropped);
  *   5. config_load() (defaults + the input as the --config file + a few flags picked
  *      by a hash of the input + config_finish_derived + config_validate).
  *
@@ -226,7 +226,8 @@ static void from_args(const char *s, size_t n)
     for (char *p = copy, *nl; p && argc < MAX_ARGS; p = nl ? nl + 1 : NULL) {
         nl = strchr(p, '\n');
         if (nl) *nl = 0;
-        if (strncmp(p, "--config", 8) == 0) continue; /* would read a file */
+        if (strncmp(p, "--config", 8) == 0 || strncmp(p, "--check-config", 14) == 0)
+            continue; /* would read a file */
         if (strcmp(p, "--help") == 0 || strcmp(p, "-h") == 0) continue; /* pages of usage */
         argv[argc++] = p;
     }
