@@ -590,6 +590,19 @@ static size_t skip_value(const char *t, size_t n, size_t i)
     return i;
 }
 
+/* Is the JSON string t[start, end) (quotes included) the key `key` once decoded?
+ * A key may be spelled with escapes ("max\u005fdepth"). */
+static bool key_is(const char *t, size_t start, size_t end, const char *key, size_t klen)
+{
+    if (!memchr(t + start, '\\', end - start))
+        return end - start - 2 == klen && !memcmp(t + start + 1, key, klen);
+    json_t *s = json_loadb(t + start, end - start, JSON_DECODE_ANY, NULL);
+    bool same = json_is_string(s) && json_string_length(s) == klen &&
+                !memcmp(json_string_value(s), key, klen);
+    json_decref(s);
+    return same;
+}
+
 /* Where the top-level member `key` starts (its element `index` when >= 0) in
  * the text of a valid JSON object: 1-based line and column, or 0 when not found. */
 static void locate(const char *t, size_t n, const char *key, long index, int *line, int *col)
@@ -600,7 +613,7 @@ static void locate(const char *t, size_t n, const char *key, long index, int *li
         if (i >= n || t[i] != '"') break;
         size_t kstart = i;
         i = skip_string(t, n, i);
-        bool match = i - kstart - 2 == klen && !memcmp(t + kstart + 1, key, klen);
+        bool match = key_is(t, kstart, i, key, klen);
         i = skip_ws(t, n, i) + 1; /* ':' */
         i = skip_ws(t, n, i);
         if (match) {
@@ -721,8 +734,9 @@ static int file_member(config_t *cfg, const char *key, json_t *val, long *index,
                 return -1;
             }
             if (o->type == OPT_CSV) { /* joined, then parsed as one value */
-                used += (size_t)snprintf(csv + used, used < sizeof csv ? sizeof csv - used : 0,
-                                         "%s%s", i ? "," : "", json_string_value(e));
+                if (used < sizeof csv) /* else too long already: csv + used would be past it */
+                    used += (size_t)snprintf(csv + used, sizeof csv - used, "%s%s", i ? "," : "",
+                                             json_string_value(e));
                 continue;
             }
             if (config_option_apply(cfg, o, json_string_value(e), false, err, errlen)) return -1;

@@ -3,7 +3,7 @@
  * (src/admin/admin_body.c): POST /api/v1/analyzers, PUT /api/v1/analyzers/<id>,
  * DELETE /api/v1/deadletter {"batch_ids":[...]}.
  *
- * Input: byte 0 picks the parser (mod 3: add, update of analyzer "a1", purge), the rest
+ * Input: byte 0 picks the parser (mod 3: add, update of analyzer "a1" incl. "drained", purge), the rest
  * is the body, from an exact-size heap copy. Invariants:
  *   1. the return is 0, -EINVAL, -EMSGSIZE or -ENOMEM; a refusal names a status
  *      (400/413/503), a known code, a message, and an offset -1 or inside the body;
@@ -12,6 +12,7 @@
  *      [A-Za-z0-9._-], url and health_url non-empty, every string terminated inside
  *      its array, weight in 0..1e12; update - the same bounds on what it holds;
  *      purge - at most 4096 ids of 1..63 bytes, a non-NULL array;
+ *      update - drained is -1 (absent), 0 or 1;
  *   4. round trip: the accepted result written back as JSON (jansson) parses again to
  *      exactly the same result.
  *
@@ -137,11 +138,14 @@ static void fuzz_update(const char *body, size_t len)
         fail("an accepted update with an unterminated string");
     if (u.has_weight && !(u.weight >= 0 && u.weight <= ADMIN_WEIGHT_MAX))
         fail("accepted weight out of range");
+    if (u.drained != -1 && u.drained != 0 && u.drained != 1) fail("accepted drained not -1/0/1");
     json_t *o = json_object();
     if (u.has_weight) json_object_set_new(o, "weight", json_real(u.weight));
+    if (u.drained >= 0) json_object_set_new(o, "drained", json_boolean(u.drained));
     if (u.url[0]) json_object_set_new(o, "url", json_string(u.url));
     if (u.health_url[0]) json_object_set_new(o, "health_url", json_string(u.health_url));
-    if (json_object_size(o) != (size_t)u.has_weight + !!u.url[0] + !!u.health_url[0])
+    if (json_object_size(o) !=
+        (size_t)u.has_weight + (u.drained >= 0) + !!u.url[0] + !!u.health_url[0])
         fail("an accepted update cannot be written as JSON (not UTF-8?)");
     size_t l2;
     char *s2 = dump(o, &l2);
@@ -149,7 +153,7 @@ static void fuzz_update(const char *body, size_t len)
     if (admin_body_parse_update(s2, l2, UPDATE_ID, &again, &e, err, sizeof err))
         fail("an accepted update written back is refused");
     if (u.has_weight != again.has_weight || (u.has_weight && u.weight != again.weight) ||
-        strcmp(u.url, again.url) || strcmp(u.health_url, again.health_url))
+        u.drained != again.drained || strcmp(u.url, again.url) || strcmp(u.health_url, again.health_url))
         fail("an accepted update written back parses to another update");
     free(s2);
 }

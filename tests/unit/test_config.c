@@ -984,6 +984,9 @@ static void test_derived_defaults(void **state)
     config_free(&c);
 }
 
+#define A60 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A600 A60 A60 A60 A60 A60 A60 A60 A60 A60 A60
+
 /* config_load: file errors carry FILE:LINE:COLUMN of the member (or array element). */
 static void test_load_locations(void **state)
 {
@@ -1002,7 +1005,15 @@ static void test_load_locations(void **state)
         {"{\"log_level\": \"loud\"}",
          "1:2: log_level: invalid value 'loud' for log-level (debug|info|warn|error)"},
         {"{\"critical_levels\": [\"FATAL\", 3]}", "1:31: critical_levels[1]: must be a string"},
+        /* joined past the 1 KiB buffer (fuzz_config: a pointer past it, UB) */
+        {"{\"analyzer_allow\": [\"" A600 "\", \"" A600 "\", \"c\"]}",
+         "1:2: analyzer_allow: list too long"},
         {"{\"max_depth\": 8,}", "1:17: string or"}, /* jansson's own position */
+        /* a key spelled with an escape is found (fuzz_config: it was located at 0:0) */
+        {"{\"strategy\": \"swrr\",\n \"max\\u005fdepth\": 1}",
+         "2:2: max_depth: invalid value '1' for max-depth (2..1000)"},
+        {"{\"\\u0061nalyzers\": [{\"id\": \"a\", \"url\": \"http://127.0.0.1:1/\"},\n 7]}",
+         "2:2: analyzers[1]: must be an object with id and url"},
     };
     (void)state;
     for (size_t i = 0; i < N(cases); i++) {
