@@ -4,7 +4,8 @@
 # One logdistd (--config file naming 2 logdist-analyzer processes, weight 1 each,
 # --durability none) gets the same ingest in every round: logdist-gen POSTs
 # 100-record packets to /api/v1/logs for DURATION s on CONNS connections. The
-# rounds alternate (RUNS rounds of a b c d, medians) between:
+# rounds alternate (RUNS rounds of a b c d, the order rotated each round so no
+# setup always runs first; medians) between:
 #   a ingest alone;
 #   b ingest + GET /metrics SCRAPE_RATE times a second (one keep-alive connection);
 #   c ingest + the dashboard's polling: TABS tabs, each GETs /api/v1/analyzers,
@@ -119,7 +120,13 @@ declare -A RES
 log "warm-up"
 for s in $SETUPS; do DURATION=2 round "$s" "$T/warm-$s.json" > /dev/null; done
 for r in $(seq 1 "$RUNS"); do
-  for s in $SETUPS; do
+  # rotate the order each round: a fixed a-b-c-d order biased the ratios by
+  # 10-16 % (the first setup of a round ran right after the previous drain)
+  read -ra S <<< "$SETUPS"
+  k=$(( (r - 1) % ${#S[@]} ))
+  order=("${S[@]:k}" "${S[@]:0:k}")
+  log "round $r order: ${order[*]}"
+  for s in "${order[@]}"; do
     read -r recs cpu <<< "$(round "$s" "$T/obs-$s-$r.json")"
     rate=$(awk -v n="$recs" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0 ? n / c : 0) }')
     obs=$(cat "$T/obs-$s-$r.json" 2>/dev/null || echo -)
@@ -210,7 +217,7 @@ ratio() { awk -v a="$1" -v b="$MA" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "one logdistd, 2 logdist-analyzers; logdist-gen 100-record packets, $CONNS connections, ${DURATION}s per round, $RUNS rounds of a b c d alternating, medians."
+  echo "one logdistd, 2 logdist-analyzers; logdist-gen 100-record packets, $CONNS connections, ${DURATION}s per round, $RUNS rounds of a b c d, the order rotated each round, medians."
   echo
   echo "| setup | records / CPU-s (median) | rounds | ratio to (a) |"
   echo "|---|---:|---|---:|"
