@@ -211,7 +211,15 @@ class LogsTest(LogdistTestCase):
         def lines():
             return [json.loads(x) for x in d.proc.stderr_text().splitlines()
                     if '"auth_failed"' in x]
-        burst = len(lines())
+        # a line may reach stderr just after its 401 went out: count once it is still
+        seen = {"n": -1}
+
+        def settled():
+            n_now = len(lines())
+            done, seen["n"] = n_now == seen["n"], n_now
+            return done
+        wait_until(settled, dl(10), "auth_failed lines settled", interval=0.3)
+        burst = seen["n"]
         self.assertLessEqual(burst, 10 * (int(elapsed) + 2))
         self.assertLess(burst, n)
         # a failure in a later second is logged with the count of those not logged
@@ -219,7 +227,10 @@ class LogsTest(LogdistTestCase):
         http_request(d.port, "POST", "/api/v1/logs", BODY,
                      headers={"Authorization": "Bearer " + WRONG})
         last = wait_until(lambda: len(lines()) > burst and lines()[-1], dl(10), "next line")
-        self.assertEqual(last["suppressed"], n - burst)
+        self.assertGreater(last["suppressed"], 0)
+        # every failure not logged is reported once: by the first line of the next
+        # second (the burst may span a second boundary) or by this one
+        self.assertEqual(sum(e.get("suppressed", 0) for e in lines()), n - burst)
         self.assertNoSecrets(self.stop(d))
 
     def test_text_format(self):
