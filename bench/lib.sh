@@ -1,5 +1,5 @@
 # bench/lib.sh - shell helpers shared by the same-run ratio benchmarks
-# (bench/proto_elastic.sh, bench/proto_otlp.sh, bench/observe.sh). Sourced, never run.
+# (bench/proto_elastic.sh, bench/proto_otlp.sh, bench/observe.sh, bench/profile.sh). Sourced, never run.
 #
 # Contract:
 #   bench_init PREFIX   makes the temp dir $T (mktemp -d /tmp/PREFIX.XXXXXX), an empty

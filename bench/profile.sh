@@ -32,32 +32,14 @@ KEEP_TMP=${KEEP_TMP:-0}
 LD_PORT=$((BASE_PORT + 2))
 BE_PORTS="$((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14))"
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+. bench/lib.sh   # log, die, bench_init (temp dir $T, PIDS stopped by pid at exit)
 trap 'log "ERROR: line $LINENO: $BASH_COMMAND exited with status $?"' ERR
 for b in nginx wrk jq curl; do command -v "$b" >/dev/null || die "$b missing (bash bench/run.sh installs it)"; done
 [ "$PERF" = 0 ] || command -v perf >/dev/null || die "perf missing (apt-get install linux-perf)"
 [ -x "$BIN/logdistd" ] || die "$BIN/logdistd not built"
 
-T=$(mktemp -d /tmp/logdist-profile.XXXXXX)
-chmod 755 "$T"
-PIDS=()
-cleanup() {
-  local rc=${1:-$?} p i
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] || continue
-    for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'cleanup 130' INT
-trap 'cleanup 143' TERM
+bench_init logdist-profile
+chmod 755 "$T"          # nginx workers run as 'nobody' and need to traverse it
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() { local i; for i in $(seq 1 100); do port_in_use "$1" && return 0; sleep 0.1; done; die "nothing on :$1"; }
 for p in $LD_PORT $BE_PORTS; do port_in_use "$p" && die "127.0.0.1:$p in use (set BASE_PORT)"; done

@@ -40,11 +40,6 @@ void config_defaults(config_t *cfg)
     config_finish_derived(cfg);
 }
 
-bool config_level_is_critical(const config_t *cfg, const char *level, size_t len)
-{
-    return config_level_in_list(cfg->critical_levels, level, len);
-}
-
 bool config_level_in_list(const char *list, const char *level, size_t len)
 {
     const char *p = list;

@@ -209,9 +209,8 @@ bool config_analyzer_allowed(const config_t *cfg, const char *url, char *err, si
 /* Is host a loopback address or "localhost"? */
 bool config_host_is_loopback(const char *host);
 
-/* Does a record with this raw level slice count as critical under cfg->critical_levels? */
-bool config_level_is_critical(const config_t *cfg, const char *level, size_t len);
-/* The same test against a comma-separated list (ingest's live copy of it). */
+/* Is this raw level slice one of the comma-separated levels of list
+ * (--critical-levels; ingest reads its live copy, ingest_limits())? */
 bool config_level_in_list(const char *list, const char *level, size_t len);
 
 /* Print --help text (from the option table). */

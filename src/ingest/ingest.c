@@ -1012,11 +1012,6 @@ const struct auth *ingest_auth(const ingest_t *ing)
     return ing->auth;
 }
 
-const config_t *ingest_config(const ingest_t *ing)
-{
-    return ing->cfg;
-}
-
 ingest_t *ingest_worker_owner(const ingest_worker_t *w)
 {
     return w->ing;

@@ -179,10 +179,9 @@ void ingest_submit_scanned(ingest_worker_t *w, const ingest_origin_t *o, char *b
  * thread. */
 int ingest_room(ingest_t *ing);
 
-/* For front-ends: the auth object (tokens; may be NULL or empty), the config,
- * and the ingest a worker belongs to. */
+/* For front-ends: the auth object (tokens; may be NULL or empty), and the
+ * ingest a worker belongs to. Limits come from ingest_limits(). */
 const struct auth *ingest_auth(const ingest_t *ing);
-const config_t *ingest_config(const ingest_t *ing);
 
 /* The limits every request is checked against, live (ingest_set_limits).
  * Immutable once published; the pointer stays valid until ingest_free, so a

@@ -6,7 +6,7 @@
  *   1. config_load_file(): the input is written to a per-process file under /tmp
  *      and loaded as a JSON config file over the defaults; on success, like
  *      logdistd's main(), every token is given to auth_add(), every analyzer URL to
- *      config_analyzer_allowed(), and a few levels to config_level_is_critical();
+ *      config_analyzer_allowed(), and a few levels to config_level_in_list();
  *   2. config_parse_analyzer() with the input as a C string (up to its first NUL);
  *   3. auth_add() with the input as a token spec, then auth_check() of the input
  *      as a bearer token when it was accepted;
@@ -161,7 +161,7 @@ static int load_file(const uint8_t *data, size_t size, char *err, size_t errlen)
             config_analyzer_allowed(&cfg, cfg.analyzers[i].url, err, sizeof err);
         static const char *const levels[] = {"ERROR", "FATAL", "", "E", ",", "ERROR,FATAL"};
         for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
-            config_level_is_critical(&cfg, levels[i], strlen(levels[i]));
+            config_level_in_list(cfg.critical_levels, levels[i], strlen(levels[i]));
     } else if (!memchr(err, 0, errlen) || !err[0]) {
         fail("config_load_file failed without a message");
     } else {
