@@ -534,7 +534,16 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
         return;
     }
     if (cmd == HTTP_M_DELETE) {
-        if (deliver_analyzer_remove(a->d, id)) {
+        char route[ROUTE_NAME_MAX + 1] = "";
+        int rc = deliver_analyzer_remove(a->d, id, route, sizeof route);
+        if (rc == -EBUSY) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "route \"%s\" names this analyzer: change or delete the "
+                     "route first", route);
+            http_reply_error(req, 409, "conflict", msg, -1, 0);
+            return;
+        }
+        if (rc) {
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
             return;
         }
@@ -623,7 +632,7 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
         if (config_analyzer_equal(&have, &spec)) return 0;
         if (strcmp(have.client_cert, want->client_cert) ||
             strcmp(have.client_key, want->client_key)) {
-            deliver_analyzer_remove(a->d, want->id); /* its queue moves to the others */
+            deliver_analyzer_remove(a->d, want->id, NULL, 0); /* its queue moves to the others */
             json_array_append_new(removed, json_string(want->id)); /* until re-added */
         } else {
             int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
@@ -648,7 +657,7 @@ int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < nold; i++) {
         if (spec_in(now, nnow, old[i].id)) continue;
-        if (deliver_analyzer_remove(a->d, old[i].id) == 0)
+        if (deliver_analyzer_remove(a->d, old[i].id, NULL, 0) == 0)
             json_array_append_new(removed, json_string(old[i].id));
         persist(a, old[i].id);
     }

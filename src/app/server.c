@@ -39,9 +39,9 @@ static bool path_is(const char *uri, const char *path)
 }
 
 /* Where a request goes on this listener. */
-typedef enum { TO_INGEST, TO_OTLP, TO_ELASTIC, TO_ADMIN, TO_NOWHERE } route_t;
+typedef enum { TO_INGEST, TO_OTLP, TO_ELASTIC, TO_ADMIN, TO_NOWHERE } dest_t;
 
-static route_t route_of(const server_t *s, const http_req_t *r)
+static dest_t route_of(const server_t *s, const http_req_t *r)
 {
     const char *uri = http_req_uri(r);
     if (s->role == SERVE_ELASTIC) return TO_ELASTIC;

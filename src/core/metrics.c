@@ -128,6 +128,9 @@ json_t *metrics_to_json(void)
     json_object_set_new(m, "records_rejected", json_integer((json_int_t)rtotal));
     json_object_set_new(m, "records_rejected_by_reason", rrej);
     PUT(m, "records_routed", records_routed);
+    PUT(m, "records_copied", records_copied);
+    PUT(m, "records_copies_deduplicated", records_copies_deduplicated);
+    PUT(m, "records_no_route", records_no_route);
     PUT(m, "records_delivered", records_delivered);
     PUT(m, "batches_sent", batches_sent);
     PUT(m, "batches_delivered", batches_delivered);

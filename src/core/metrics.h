@@ -82,6 +82,9 @@ typedef struct {
     _Atomic uint64_t records_rejected[REJECT__COUNT];
 
     _Atomic uint64_t records_routed;        /* assigned to an analyzer batch */
+    _Atomic uint64_t records_copied;        /* extra copies made by copy routes (fan-out) */
+    _Atomic uint64_t records_copies_deduplicated; /* copies not made: that analyzer had it */
+    _Atomic uint64_t records_no_route;      /* no route takes them (empty default): dead-lettered */
     _Atomic uint64_t records_delivered;     /* acknowledged 2xx by an analyzer */
     _Atomic uint64_t batches_sent;          /* attempts started */
     _Atomic uint64_t batches_delivered;

@@ -53,18 +53,26 @@ static inline target_t *T(const analyzer_t *a)
 
 /* ------------------------------------------------------------------ batches */
 
+/* The WAL sequence numbers of b's durable records that no other copy holds
+ * any more (ackref.h), at the front of b->seqs; how many. */
+static size_t last_copies(deliver_t *d, batch_t *b)
+{
+    return b->nseqs ? ackref_filter(d->acks, b->seqs, b->nseqs) : 0;
+}
+
 /* The batch's records are settled (delivered or dead-lettered): release
  * their budget and acknowledge their durable records in the WAL. */
 static void settle(deliver_t *d, batch_t *b)
 {
     queue_release(d->queue, b->cost, b->records);
-    if (d->durable && b->nseqs) durable_ack(d->durable, b->seqs, b->nseqs);
+    size_t n = last_copies(d, b);
+    if (d->durable && n) durable_ack(d->durable, b->seqs, n);
 }
 
 static void maybe_release(deliver_t *d, target_t *t)
 {
     analyzer_t *a = t->a;
-    if (!a->removed || t->inflight || t->health_busy || t->ready.head || a->open) return;
+    if (!a->removed || t->inflight || t->health_busy || t->ready.head || a->nopen) return;
     if (t->linger_ev) event_free(t->linger_ev);
     if (t->breaker_ev) event_free(t->breaker_ev);
     router_release(d->router, a);
@@ -89,6 +97,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     place_batch(d, b, router_find(d->router, b->last_analyzer));
 }
 
+
 /* Out of attempts: to the dead-letter store. On disk (fdatasync'ed) first,
  * then acknowledged in the WAL: a crash in between leaves a duplicate, never
  * a loss. Refused (store full of durable entries, write error): durable
@@ -107,7 +116,8 @@ static int deadletter_batch(deliver_t *d, batch_t *b, const char *why)
     deadletter_item_t it = {b->id, b->buf, b->len, b->records, b->attempts,
                             reason, b->last_analyzer, b->nseqs > 0};
     int rc = deadletter_add(d->dl, &it);
-    if (!rc && d->durable && b->nseqs) durable_ack(d->durable, b->seqs, b->nseqs);
+    size_t n = rc ? 0 : last_copies(d, b);
+    if (!rc && d->durable && n) durable_ack(d->durable, b->seqs, n);
     if (rc) {
         log_error("deliver", "batch %s not dead-lettered (%s): %u durable records kept in "
                   "the WAL, %u others dropped", b->id, strerror(-rc), b->nseqs,
@@ -224,7 +234,7 @@ static void routing_changed(deliver_t *d)
     router_refresh(d->router);
     for (analyzer_t *a = router_first(d->router); a; a = a->next) {
         if (a->removed) continue;
-        if (!a->routable && (T(a)->ready.head || a->open))
+        if (!a->routable && (T(a)->ready.head || a->nopen))
             evacuate(d, T(a));
         else
             pump(d, T(a));
@@ -232,6 +242,11 @@ static void routing_changed(deliver_t *d)
     publish_health(d);
     unpark(d);
     process_pending(d);
+}
+
+void deliver_routes_changed(deliver_t *d)
+{
+    routing_changed(d);
 }
 
 static void arm_ms(struct event *ev, uint64_t ms)
@@ -288,24 +303,25 @@ static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk
  * --breaker-max-cooldown-ms): their batches go instead to a routable analyzer
  * whose breaker is not open, closed ones first, in proportion to weight. NULL
  * when there is none (not in panic: someone is eligible then). */
-static target_t *pick_unblocked(deliver_t *d, const analyzer_t *exclude)
+static target_t *pick_unblocked(deliver_t *d, const batch_t *b, const analyzer_t *exclude)
 {
     double total[2] = {0, 0}; /* [0] closed, [1] half-open */
     for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (a != exclude && !a->removed && a->routable && router_weight(a) > 0 &&
+        if (a != exclude && !a->removed && a->routable && router_batch_weight(d->router, b, a) > 0 &&
             T(a)->breaker.state != BREAKER_OPEN)
-            total[T(a)->breaker.state == BREAKER_HALF_OPEN] += router_weight(a);
+            total[T(a)->breaker.state == BREAKER_HALF_OPEN] += router_batch_weight(d->router, b, a);
     int k = total[0] > 0 ? 0 : 1;
     if (total[k] <= 0) return NULL;
     double x = (double)(retry_rand(&d->rng) >> 11) / 9007199254740992.0 * total[k];
     analyzer_t *last = NULL;
     for (analyzer_t *a = router_first(d->router); a; a = a->next) {
-        if (a == exclude || a->removed || !a->routable || router_weight(a) <= 0 ||
+        double w = router_batch_weight(d->router, b, a);
+        if (a == exclude || a->removed || !a->routable || w <= 0 ||
             T(a)->breaker.state == BREAKER_OPEN ||
             (T(a)->breaker.state == BREAKER_HALF_OPEN) != k)
             continue;
         last = a;
-        if ((x -= router_weight(a)) < 0) break;
+        if ((x -= w) < 0) break;
     }
     return last ? T(last) : NULL;
 }
@@ -319,12 +335,12 @@ static void pump(deliver_t *d, target_t *t)
     if (a->removed || !a->routable) return;
     if (t->breaker.state == BREAKER_OPEN && t->ready.head) {
         /* routable although open: panic mode. Its batches go elsewhere. */
-        if (!pick_unblocked(d, a)) return; /* wait for the cool-down */
+        if (!pick_unblocked(d, t->ready.head, a)) return; /* wait for the cool-down */
         batch_list_t moving = t->ready;
         memset(&t->ready, 0, sizeof t->ready);
         batch_t *b;
         while ((b = batch_list_pop(&moving))) {
-            target_t *to = pick_unblocked(d, a);
+            target_t *to = pick_unblocked(d, b, a);
             t->queue_bytes -= b->cost;
             put_batch(d, to ? to : t, b);
         }
@@ -360,7 +376,7 @@ static void pump(deliver_t *d, target_t *t)
 /* Put a batch on an eligible analyzer other than `exclude` (or park it). */
 static void place_batch(deliver_t *d, batch_t *b, analyzer_t *exclude)
 {
-    analyzer_t *a = router_pick_other(d->router, exclude);
+    analyzer_t *a = router_pick_other(d->router, b, exclude);
     if (!a) {
         batch_list_push(&d->parked, b);
         return;
@@ -421,13 +437,31 @@ static void hook_batch_opened(void *ctx, analyzer_t *a)
 static void hook_batch_sealed(void *ctx, analyzer_t *a, batch_t *b)
 {
     deliver_t *d = ctx;
-    target_t *t = T(a);
     queue_reserve_force(d->queue, b->cost, 0);
+    if (!a) { /* held (its route has nobody routable) or taken by no route */
+        if (b->no_route)
+            deadletter_batch(d, b, "no route takes these records (the default route has no "
+                             "analyzers)");
+        else
+            batch_list_push(&d->parked, b);
+        return;
+    }
+    target_t *t = T(a);
     hist_observe(&g_metrics.batch_records, b->records);
     t->queue_bytes += b->cost;
     batch_list_push(&t->ready, b);
-    if (t->linger_ev && !a->open) evtimer_del(t->linger_ev);
+    if (t->linger_ev && !a->nopen) evtimer_del(t->linger_ev);
     pump(d, t);
+}
+
+static void hook_fanout(void *ctx, uint64_t seq, uint32_t copies)
+{
+    deliver_t *d = ctx;
+    if (ackref_add(d->acks, seq, copies)) {
+        METRIC_ADD(routing_failures, 1);
+        log_error("deliver", "out of memory tracking the %u copies of durable record %llu: "
+                  "its first delivered copy acknowledges it", copies, (unsigned long long)seq);
+    }
 }
 
 static void hook_health_changed(void *ctx, analyzer_t *a, bool up)
@@ -645,16 +679,17 @@ static int open_parts(deliver_t *d, deliver_sender_fn make_sender, void *arg)
     d->queue = queue_new(cfg->max_queue_bytes, wake_from_ingest, d);
     d->wake_ev = event_new(d->base, -1, 0, on_wake, d);
     d->resume_ev = evtimer_new(d->base, on_resume, d);
-    router_hooks_t rh = {hook_batch_opened, hook_batch_sealed, d};
+    router_hooks_t rh = {hook_batch_opened, hook_batch_sealed, hook_fanout, d};
     d->router = router_new(cfg, &rh);
+    d->acks = ackref_new();
     d->sender = make_sender(d->base, arg);
     char err[512] = "out of memory";
     d->dl = cfg->data_dir[0] ? deadletter_open(cfg->data_dir, cfg->deadletter_max_bytes, err,
                                                sizeof err)
                              : deadletter_new(cfg->deadletter_max_bytes);
     if (!d->dl) log_error("deliver", "dead-letter store: %s", err);
-    if (!d->mbox || !d->queue || !d->wake_ev || !d->resume_ev || !d->router || !d->sender ||
-        !d->dl)
+    if (!d->mbox || !d->queue || !d->wake_ev || !d->resume_ev || !d->router || !d->acks ||
+        !d->sender || !d->dl)
         return -ENOMEM;
     health_hooks_t hh = {hook_health_changed, hook_health_released, d};
     d->health = health_new(d->base, d->sender, cfg, &hh);
@@ -777,7 +812,7 @@ static bool everything_delivered(deliver_t *d)
 {
     if (d->pending || d->parked.head || d->retry_waiting) return false;
     for (analyzer_t *a = router_first(d->router); a; a = a->next)
-        if (a->open || T(a)->ready.head || T(a)->inflight) return false;
+        if (a->nopen || T(a)->ready.head || T(a)->inflight) return false;
     return true;
 }
 
@@ -803,7 +838,7 @@ void deliver_start_drain(deliver_t *d)
 {
     d->draining = true;
     on_wake(-1, 0, d); /* take what ingest pushed last */
-    for (analyzer_t *a = router_first(d->router); a; a = a->next) router_seal(d->router, a);
+    router_seal_all(d->router);
     d->drain_ev = evtimer_new(d->base, on_drain_timeout, d);
     if (d->drain_ev) arm_ms(d->drain_ev, d->cfg->drain_timeout_ms);
     maybe_finish_drain(d);
@@ -868,6 +903,7 @@ void deliver_free(deliver_t *d)
     }
     health_free(d->health);
     router_free(d->router);
+    ackref_free(d->acks);
     deadletter_free(d->dl);
     queue_free(d->queue);
     mailbox_free(d->mbox);

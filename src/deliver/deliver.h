@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/histogram.h"
 #include "deliver/sender.h"
+#include "route/router.h"
 #include "store/deadletter.h"
 #include "store/queue.h"
 
@@ -100,8 +101,19 @@ int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, doubl
 /* Copy the current spec of analyzer `id`. 0 or -ENOENT. */
 int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
 
-/* Remove; its queued records move to the other analyzers. 0 or -ENOENT. */
-int deliver_analyzer_remove(deliver_t *d, const char *id);
+/* Remove; its queued records move to the other analyzers. 0, -ENOENT or
+ * -EBUSY: a route names it (that route's name is copied to route). */
+int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t routelen);
+
+/* Replace the route table (the router takes its own reference). strict: every
+ * analyzer a route names must be registered (else -ENOENT, err says which).
+ * Open and held batches are sealed; parked batches are placed again.
+ * 0, -ENOENT or -ENOMEM (the old table stays). */
+int deliver_set_routes(deliver_t *d, routes_t *t, bool strict, char *err, size_t errlen);
+
+/* The table in use (a new reference: routes_unref it) and per-route figures
+ * (router_route_stats_free). 0 or -ENOMEM. */
+int deliver_route_stats(deliver_t *d, routes_t **table, router_route_stat_t **stats, size_t *n);
 
 /* One analyzer as the delivery thread saw it (plain data, no pointers in). */
 typedef struct {

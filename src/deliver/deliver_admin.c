@@ -53,6 +53,7 @@ typedef struct {
     const char *url, *health_url;
     int rc;
     deliver_snapshot_t *snap;
+    char route[ROUTE_NAME_MAX + 1]; /* remove: the route that names it */
 } admin_arg_t;
 
 static void do_add(deliver_t *d, void *arg)
@@ -109,14 +110,73 @@ static void do_remove(deliver_t *d, void *arg)
     admin_arg_t *x = arg;
     analyzer_t *a = router_find(d->router, x->id);
     x->rc = a ? 0 : -ENOENT;
+    const char *route = a ? routes_naming(router_routes(d->router), x->id) : NULL;
+    if (route) {
+        snprintf(x->route, sizeof x->route, "%s", route);
+        x->rc = -EBUSY;
+        return;
+    }
     if (a) deliver_remove_analyzer(d, a);
 }
 
-int deliver_analyzer_remove(deliver_t *d, const char *id)
+int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t routelen)
 {
     admin_arg_t x = {.id = id};
     deliver_call(d, do_remove, &x);
+    if (route && routelen) snprintf(route, routelen, "%s", x.route);
     return x.rc;
+}
+
+typedef struct {
+    routes_t *t;
+    bool strict;
+    char *err;
+    size_t errlen;
+    int rc;
+    router_route_stat_t *stats;
+    size_t n;
+} routes_arg_t;
+
+static void do_set_routes(deliver_t *d, void *arg)
+{
+    routes_arg_t *x = arg;
+    for (size_t k = 0; x->strict && k < routes_count(x->t); k++) {
+        const route_t *rt = routes_get(x->t, k);
+        for (size_t j = 0; j < rt->nmembers; j++)
+            if (!router_find(d->router, rt->members[j].id)) {
+                snprintf(x->err, x->errlen, "route \"%s\" names analyzer \"%s\", which is not "
+                         "registered", rt->name, rt->members[j].id);
+                x->rc = -ENOENT;
+                return;
+            }
+    }
+    x->rc = router_set_routes(d->router, x->t);
+    if (!x->rc) deliver_routes_changed(d);
+}
+
+int deliver_set_routes(deliver_t *d, routes_t *t, bool strict, char *err, size_t errlen)
+{
+    routes_arg_t x = {.t = t, .strict = strict, .err = err, .errlen = errlen};
+    deliver_call(d, do_set_routes, &x);
+    return x.rc;
+}
+
+static void do_route_stats(deliver_t *d, void *arg)
+{
+    routes_arg_t *x = arg;
+    x->rc = router_route_stats(d->router, &x->stats, &x->n);
+    if (!x->rc) x->t = routes_ref((routes_t *)router_routes(d->router));
+}
+
+int deliver_route_stats(deliver_t *d, routes_t **table, router_route_stat_t **stats, size_t *n)
+{
+    routes_arg_t x = {0};
+    deliver_call(d, do_route_stats, &x);
+    if (x.rc) return x.rc;
+    *table = x.t;
+    *stats = x.stats;
+    *n = x.n;
+    return 0;
 }
 
 static void do_spec(deliver_t *d, void *arg)
@@ -175,7 +235,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     o->records_delivered_10s = window_sum(&t->delivered_10s, now_ms() / 1000);
     hist_snapshot(&t->attempt_seconds, &o->attempt_seconds);
     o->inflight_batches = t->inflight;
-    uint64_t queued = a->open ? a->open->records : 0;
+    uint64_t queued = router_open_records(d->router, a);
     for (const batch_t *b = t->ready.head; b; b = b->next) queued += b->records;
     o->queued_records = queued;
     o->queue_bytes = t->queue_bytes;

@@ -18,6 +18,7 @@
 #include "common/mailbox.h"
 #include "core/histogram.h"
 #include "core/window.h"
+#include "deliver/ackref.h"
 #include "deliver/breaker.h"
 #include "deliver/deliver.h"
 #include "deliver/health.h"
@@ -73,6 +74,7 @@ struct deliver {
     packet_t *pending, *pending_tail; /* taken from the queue, not fully routed */
 
     router_t *router;
+    ackref_t *acks;           /* durable records fanned out to several batches */
     sender_t *sender;
     health_t *health;
     deadletter_t *dl;
@@ -97,6 +99,7 @@ int deliver_add_analyzer(deliver_t *d, analyzer_spec_t *spec);
 void deliver_update_analyzer(deliver_t *d, analyzer_t *a, const analyzer_spec_t *spec, int *rc);
 void deliver_remove_analyzer(deliver_t *d, analyzer_t *a);
 void deliver_start_drain(deliver_t *d);
+void deliver_routes_changed(deliver_t *d); /* a new table: place parked batches, route on */
 size_t deliver_queue_shares(deliver_t *d); /* fills d->shares in router order */
 
 /* On the delivery thread (deliver_set_options): copy the reloadable options

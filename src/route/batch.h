@@ -33,6 +33,9 @@ typedef struct batch {
     uint64_t record_bytes;   /* sum of record lengths */
     bool sealed;
     uint64_t created_us;
+    char route[65];          /* the route its records were routed by (route/routes.h); set by
+                                the router, read on a retry to stay inside that route */
+    bool no_route;           /* records no route takes (the default route is empty): dead-lettered */
     /* written by the delivery layer only (they travel with the batch, e.g. to
      * the dead-letter store): */
     uint32_t attempts;       /* delivery attempts made so far */

@@ -643,8 +643,8 @@ static void test_admin_calls(void **state)
     assert_true(out.weight == 3);
     push(&x, 0, 200);
     run_for(&x, 10);
-    assert_int_equal(deliver_analyzer_remove(x.d, "b1"), 0); /* its batches move to a1 */
-    assert_int_equal(deliver_analyzer_remove(x.d, "b1"), -ENOENT);
+    assert_int_equal(deliver_analyzer_remove(x.d, "b1", NULL, 0), 0); /* its batches move to a1 */
+    assert_int_equal(deliver_analyzer_remove(x.d, "b1", NULL, 0), -ENOENT);
     g_want = 200;
     assert_true(run_until(&x, all_delivered));
     deliver_snapshot_t snap;

@@ -1,0 +1,126 @@
+/*
+ * routes.h - the route table: an ordered list of content routes, compiled
+ * from JSON, and the classification of one record against it.
+ *
+ * JSON (config file "routes", --route, GET/POST /api/v1/routes):
+ *   [{"name": "errors", "match": {"level": ["ERROR", "FATAL"], "source": "checkout-*"},
+ *     "analyzers": {"alerts": 1}, "copy": true},
+ *    {"name": "default", "affinity_key": "metadata.trace_id"}]
+ *
+ * A route: "name" (1..64 of [A-Za-z0-9._-], unique); "match" (route/match.h;
+ * absent or {} matches everything); "analyzers": {"id": weight or null, ...}
+ * or ["id", ...] (null / the array form: the analyzer's own weight; a route
+ * weight is > 0 and applies in this route only); "copy" (bool); "affinity_key"
+ * (a dotted path, record/field.h); "balance_factor" (bounded load for the
+ * affinity key: 0 = off, else > 1, at most 100).
+ *
+ * Semantics (docs/ROUTING.md): a record goes to the first matching route whose
+ * "copy" is false; every matching copy route also gets a copy, wherever it
+ * sits in the order. A record no non-copy route matches goes to the route
+ * named "default". The default route has no match and is never a copy; when
+ * it is not in the table it is appended: every analyzer, its own weight, with
+ * the --affinity-key given. Its "analyzers" may be {}: then a record that
+ * matches no route at all is refused at ingest (422 no_route).
+ *
+ * Ownership: a routes_t is immutable once built and reference counted
+ * (routes_ref / routes_unref, atomic), so ingest loops and the delivery
+ * thread may hold the same table. routes_classify() is pure and thread-safe.
+ */
+#ifndef LOGDIST_ROUTES_H
+#define LOGDIST_ROUTES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "record/field.h"
+#include "route/match.h"
+
+#define ROUTES_MAX 128
+#define ROUTE_NAME_MAX 64
+#define ROUTE_MEMBERS_MAX 1024
+#define ROUTE_DEFAULT "default"
+#define ROUTE_BALANCE_FACTOR_MAX 100.0
+
+typedef struct {
+    char id[CONFIG_ID_MAX + 1];
+    double weight; /* > 0: this route's weight; 0: the analyzer's own weight */
+} route_member_t;
+
+typedef struct {
+    char name[ROUTE_NAME_MAX + 1];
+    bool copy;
+    bool is_default;
+    bool all;                  /* no "analyzers": every analyzer, its own weight */
+    size_t nmembers;
+    route_member_t *members;   /* when !all, in the order given */
+    char affinity_key[FIELD_NAME_MAX + 1]; /* "" = none */
+    int affinity_field;        /* its index in the table's field set, -1 = none */
+    double balance_factor;     /* 0 = unbounded */
+    match_t *match;            /* NULL: matches everything (the default route) */
+    json_t *match_json;        /* the match as given (for GET) */
+} route_t;
+
+typedef struct routes routes_t;
+
+/* What the default route is when the table does not name one. */
+typedef struct {
+    const char *affinity_key;  /* --affinity-key ("" or NULL = none) */
+    double balance_factor;     /* --affinity-balance-factor */
+} routes_defaults_t;
+
+/* Build a table from a JSON array (NULL = no routes: the default route only).
+ * Returns 0 and *out (refcount 1), or -EINVAL with a message naming the route
+ * (by index and name) and the key that is wrong, or -ENOMEM. */
+int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out, char *err,
+                 size_t errlen);
+
+/* Parse JSON text, then routes_build. Same returns; a syntax error names line and column. */
+int routes_parse(const char *text, const routes_defaults_t *def, routes_t **out, char *err,
+                 size_t errlen);
+
+routes_t *routes_ref(routes_t *t);
+void routes_unref(routes_t *t); /* frees at 0; NULL is fine */
+
+size_t routes_count(const routes_t *t);
+const route_t *routes_get(const routes_t *t, size_t i);
+int routes_find(const routes_t *t, const char *name); /* index, or -1 */
+size_t routes_default_index(const routes_t *t);
+
+/* True when the default route has no analyzers (records no route matches are refused). */
+bool routes_may_refuse(const routes_t *t);
+
+/* True when only the default route exists, with every analyzer and no
+ * affinity key: routing is plain SWRR over the analyzers (no field is read). */
+bool routes_trivial(const routes_t *t);
+
+/* The first route (name) that names analyzer `id`, or NULL. */
+const char *routes_naming(const routes_t *t, const char *id);
+
+/* The table as JSON (new reference): every route, the default included, in
+ * order; the user's own form (routes_json_user) leaves out an implicit default. */
+json_t *routes_to_json(const routes_t *t);
+json_t *routes_json_user(const routes_t *t);
+json_t *route_to_json(const route_t *r);
+
+/* Where one record goes. */
+typedef struct {
+    int primary;                      /* route index, -1: no non-copy route (and the default is empty) */
+    uint16_t ncopies;
+    uint16_t copies[ROUTES_MAX];      /* copy routes that matched, in order */
+    field_slice_t vals[FIELD_SET_MAX];/* the record's values of the table's fields */
+} route_hits_t;
+
+/* Classify rec[0..len) (validated by the scanner). 0, or -EINVAL when the
+ * record is not an object. The fields are read once, in one pass, and only
+ * when some route has a match or an affinity key. */
+int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t *out);
+
+/* The affinity key of route r for a classified record: 1 with the key's bytes
+ * (unescaped into buf when needed), 0 when the record has no key for this route. */
+int routes_affinity_key(const routes_t *t, const route_t *r, const route_hits_t *h, char *buf,
+                        size_t cap, const char **key, size_t *len);
+
+#endif
