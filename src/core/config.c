@@ -55,6 +55,8 @@ bool config_level_in_list(const char *list, const char *level, size_t len)
 
 void config_free(config_t *cfg)
 {
+    free(cfg->routes);
+    cfg->routes = NULL;
     free(cfg->analyzers);
     cfg->analyzers = NULL;
     cfg->analyzer_count = 0;
@@ -181,6 +183,35 @@ static void store_uint(config_t *cfg, const option_t *o, uint64_t v)
 }
 
 /* HOST:PORT into the row's host and port fields. */
+/* --routes / the file's "routes": a JSON array (its routes are compiled and
+ * checked by the app layer, route/routes.h); kept as compact text. */
+static int set_routes(config_t *cfg, const char *val, char *err, size_t errlen)
+{
+    if (strlen(val) > CONFIG_ROUTES_MAX_BYTES) {
+        ld_set_err(err, errlen, "routes: longer than %u bytes", CONFIG_ROUTES_MAX_BYTES);
+        return -1;
+    }
+    json_error_t je;
+    json_t *a = json_loads(val, JSON_REJECT_DUPLICATES, &je);
+    if (!a || !json_is_array(a)) {
+        if (a)
+            ld_set_err(err, errlen, "routes: must be a JSON array of route objects");
+        else
+            ld_set_err(err, errlen, "routes: line %d column %d: %s", je.line, je.column, je.text);
+        json_decref(a);
+        return -1;
+    }
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!text) {
+        ld_set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    free(cfg->routes);
+    cfg->routes = text;
+    return 0;
+}
+
 static int apply_listen(config_t *cfg, const option_t *o, const char *val)
 {
     const char *colon = strrchr(val, ':');
@@ -255,6 +286,8 @@ static int apply_value(config_t *cfg, const option_t *o, const char *val, char *
         return 0;
     case OPT_TOKEN:
         return add_token(cfg, val, err, errlen) ? -1 : 0;
+    case OPT_ROUTES:
+        return set_routes(cfg, val, err, errlen);
     case OPT_ANALYZER: {
         analyzer_spec_t spec;
         char e2[600];
@@ -317,6 +350,8 @@ bool config_option_same(size_t i, const config_t *a, const config_t *b)
         for (size_t k = 0; k < a->token_count; k++)
             if (strcmp(a->tokens[k], b->tokens[k])) return false;
         return true;
+    case OPT_ROUTES:
+        return a->routes == b->routes || (a->routes && b->routes && !strcmp(a->routes, b->routes));
     case OPT_ANALYZER:
         if (a->analyzer_count != b->analyzer_count) return false;
         for (size_t k = 0; k < a->analyzer_count; k++)
@@ -400,6 +435,12 @@ int config_option_copy(size_t i, config_t *dst, const config_t *src)
         dst->tokens = p;
         dst->token_count = src->token_count;
         return 0;
+    case OPT_ROUTES:
+        p = src->routes ? strdup(src->routes) : NULL;
+        if (src->routes && !p) return -ENOMEM;
+        free(dst->routes);
+        dst->routes = p;
+        return 0;
     case OPT_ANALYZER:
         if (dup_array(&p, src->analyzers, src->analyzer_count, sizeof *src->analyzers))
             return -ENOMEM;
@@ -425,7 +466,9 @@ int config_copy(config_t *dst, const config_t *src)
     *dst = *src;
     dst->tokens = NULL;
     dst->analyzers = NULL;
-    if (dup_array((void **)&dst->tokens, src->tokens, src->token_count, sizeof *src->tokens) ||
+    dst->routes = src->routes ? strdup(src->routes) : NULL;
+    if ((src->routes && !dst->routes) ||
+        dup_array((void **)&dst->tokens, src->tokens, src->token_count, sizeof *src->tokens) ||
         dup_array((void **)&dst->analyzers, src->analyzers, src->analyzer_count,
                   sizeof *src->analyzers)) {
         config_free(dst);
@@ -711,6 +754,16 @@ static int file_member(config_t *cfg, const char *key, json_t *val, long *index,
         strchr(key, '-')) {
         ld_set_err(err, errlen, "unknown option");
         return -1;
+    }
+    if (o->type == OPT_ROUTES) {
+        char *text = json_is_array(val) ? json_dumps(val, JSON_COMPACT) : NULL;
+        if (!text) {
+            ld_set_err(err, errlen, "must be an array of route objects");
+            return -1;
+        }
+        int rc = config_option_apply(cfg, o, text, false, err, errlen);
+        free(text);
+        return rc;
     }
     if (json_is_array(val) && (o->flags & OPTF_REPEAT || o->type == OPT_CSV)) {
         size_t i;

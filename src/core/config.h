@@ -30,7 +30,9 @@
 #define CONFIG_TOKEN_MAX 511
 #define CONFIG_LISTEN_MAX 299        /* a listen spec: [scheme://]HOST:PORT */
 #define CONFIG_SYSLOG_LISTEN_MAX 8  /* --syslog-listen given at most this often */
-#define CONFIG_OPTIONS_MAX 128      /* rows of the option table (core/config_options.c) */
+#define CONFIG_OPTIONS_MAX 128
+#define CONFIG_AFFINITY_KEY_MAX 128 /* a dotted path (record/field.h FIELD_NAME_MAX) */
+#define CONFIG_ROUTES_MAX_BYTES (1u << 20) /* the routes JSON text */      /* rows of the option table (core/config_options.c) */
 
 /* What ingest does with a request whose head arrives while the queue budget
  * or memory is short (--overload-action). */
@@ -144,6 +146,12 @@ typedef struct {
 
     analyzer_spec_t *analyzers;
     size_t analyzer_count;
+
+    /* content routes (route/routes.h, docs/ROUTING.md): the JSON array as
+     * compact text, NULL = none; compiled and checked by the app layer */
+    char *routes;
+    char affinity_key[CONFIG_AFFINITY_KEY_MAX + 1]; /* --affinity-key: the default route's */
+    uint32_t affinity_balance_pct;  /* --affinity-balance-factor: 0 = off, else > 100 (%) */
 
     /* protocols other than our HTTP dialect (src/proto/, docs/PROTOCOLS.md);
      * every listen spec is validated by config: "" = not listening */

@@ -30,6 +30,7 @@ typedef enum {
     OPT_SYSLOG,    /* repeatable udp|tcp|tls://HOST:PORT, up to CONFIG_SYSLOG_LISTEN_MAX */
     OPT_TOKEN,     /* repeatable role=...,hash=... (secret: never echoed) */
     OPT_ANALYZER,  /* repeatable analyzer spec (core/config.c's analyzer keys) */
+    OPT_ROUTES,    /* a JSON array of routes (kept as text; compiled by the app layer) */
 } opt_type_t;
 
 enum {

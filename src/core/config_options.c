@@ -181,6 +181,16 @@ const option_t config_options[] = {
      "id=ID,url=URL[,weight=W][,health_url=URL][,client_cert=PEM,client_key=PEM]: an analyzer "
      "(weight default 1; health_url default <scheme>://<host>:<port>/health); in the file, "
      "\"analyzers\": [{\"id\": ..., \"url\": ...}]"},
+    /* content routes and key affinity (docs/ROUTING.md) */
+    {"routes", OPT_ROUTES, 0, 0, 0, 0, 0, 0, NULL, NULL, "none: every record to every analyzer by weight", R,
+     "content routes, a JSON array of route objects (docs/ROUTING.md); in the file, "
+     "\"routes\": [...] holds the array itself"},
+    {"affinity-key", OPT_STRING, FLD(affinity_key), 0, 0, CONFIG_AFFINITY_KEY_MAX, 0, NULL, "", NULL, R,
+     "field (a dotted path such as source or metadata.trace_id) whose value keeps records "
+     "together on one analyzer in the default route (weighted rendezvous hashing); empty: off"},
+    {"affinity-balance-factor", OPT_UINT, FLD(affinity_balance_pct), 0, 0, 10000, 0, NULL, "0", NULL, R,
+     "bounded load for the default route's affinity key, in % of an analyzer's fair share "
+     "(as HAProxy's hash-balance-factor; 0 = off, else 101..10000, e.g. 125)"},
     /* other protocols */
     {"syslog-listen", OPT_SYSLOG, 0, 0, 0, 0, CONFIG_SYSLOG_LISTEN_MAX, 0, NULL, NULL, "none", OPTF_REPEAT,
      "udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT: receive syslog (RFC 5424 and 3164; "
@@ -227,6 +237,7 @@ static const char *type_name(const option_t *o)
     case OPT_SYSLOG: return "list of URLs";
     case OPT_TOKEN: return "list of token specs";
     case OPT_ANALYZER: return "list of analyzers";
+    case OPT_ROUTES: return "JSON array";
     }
     return "?";
 }

@@ -144,8 +144,8 @@ static int parse_affinity(routes_t *t, route_t *r, const char *key, double facto
     strcpy(r->affinity_key, key);
     r->affinity_field = f;
     if (factor != 0 && (!(factor > 1) || !(factor <= ROUTE_BALANCE_FACTOR_MAX))) {
-        set_err(err, el, "%s: balance_factor must be 0 (off) or in (1, %g]", where,
-                ROUTE_BALANCE_FACTOR_MAX);
+        set_err(err, el, "%s: balance_factor must be 0 (off) or a percentage in 101..%g", where,
+                ROUTE_BALANCE_FACTOR_MAX * 100);
         return -EINVAL;
     }
     r->balance_factor = factor;
@@ -231,7 +231,7 @@ static int parse_route(routes_t *t, route_t *r, const json_t *o, size_t idx,
         return -EINVAL;
     }
     const char *ak = v ? json_string_value(v) : r->is_default ? def->affinity_key : NULL;
-    double f = bf ? json_number_value(bf) : def->balance_factor;
+    double f = bf ? json_number_value(bf) / 100.0 : def->balance_factor; /* given in % */
     return parse_affinity(t, r, ak, f, where, err, el);
 }
 
@@ -375,7 +375,7 @@ json_t *route_to_json(const route_t *r)
     json_object_set_new(o, "copy", json_boolean(r->copy));
     if (r->affinity_key[0]) {
         json_object_set_new(o, "affinity_key", json_string(r->affinity_key));
-        json_object_set_new(o, "balance_factor", json_real(r->balance_factor));
+        json_object_set_new(o, "balance_factor", json_integer((json_int_t)(r->balance_factor * 100 + 0.5)));
     }
     return o;
 }

@@ -12,7 +12,7 @@
  * or ["id", ...] (null / the array form: the analyzer's own weight; a route
  * weight is > 0 and applies in this route only); "copy" (bool); "affinity_key"
  * (a dotted path, record/field.h); "balance_factor" (bounded load for the
- * affinity key: 0 = off, else > 1, at most 100).
+ * affinity key, in % of an analyzer's fair share: 0 = off, else 101..10000).
  *
  * Semantics (docs/ROUTING.md): a record goes to the first matching route whose
  * "copy" is false; every matching copy route also gets a copy, wherever it
@@ -68,7 +68,7 @@ typedef struct routes routes_t;
 /* What the default route is when the table does not name one. */
 typedef struct {
     const char *affinity_key;  /* --affinity-key ("" or NULL = none) */
-    double balance_factor;     /* --affinity-balance-factor */
+    double balance_factor;     /* --affinity-balance-factor / 100 (0 = off) */
 } routes_defaults_t;
 
 /* Build a table from a JSON array (NULL = no routes: the default route only).
