@@ -403,17 +403,18 @@ json_t *routes_json_user(const routes_t *t)
 int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t *out)
 {
     out->ncopies = 0;
-    if (!t->needs_fields) {
-        out->primary = t->r[t->def].all || t->r[t->def].nmembers ? (int)t->def : -1;
-        return 0;
+    /* no route reads a field: every route without a match takes every record
+     * (the loop still runs: a route with no "match" before the default is not
+     * the default) */
+    if (t->needs_fields) {
+        int rc = field_extract(t->fields, rec, len, out->vals);
+        if (rc) return rc;
     }
-    int rc = field_extract(t->fields, rec, len, out->vals);
-    if (rc) return rc;
     int primary = -1;
     for (size_t i = 0; i < t->n; i++) {
         const route_t *r = &t->r[i];
         if (r->is_default || (primary >= 0 && !r->copy)) continue;
-        if (!match_eval(r->match, out->vals)) continue;
+        if (t->needs_fields && !match_eval(r->match, out->vals)) continue;
         if (r->copy)
             out->copies[out->ncopies++] = (uint16_t)i;
         else
