@@ -5,6 +5,13 @@
  * order, byte for byte), batch sealing at batch_max_records and batch_max_bytes with
  * the batch_opened/batch_ready hooks counted, health, router_pick_other, removal and
  * release, target and effective shares.
+ * Content routes (route/routes.h): per-route exact SWRR with route weights and own
+ * weights, copy fan-out with de-duplication and the fanout hook for durable seqs,
+ * held batches for a route with nobody routable and no_route batches for an empty
+ * default, -EAGAIN when nobody at all is routable, retries staying in their route
+ * (router_pick_other, router_batch_weight), a table swap sealing every batch, and
+ * key affinity (one analyzer per key, only a down analyzer's keys move, SWRR for
+ * records without the key, by_key stats).
  */
 #include <errno.h>
 #include <math.h>
@@ -667,6 +674,516 @@ static void test_route_enomem_resume(void **state)
     }
 }
 
+
+/* ---- content routes ------------------------------------------------------------------------ */
+
+/* The delivery layer's side in the route tests: sealed batches of an analyzer go
+ * to READY(a); held and no-route batches (a == NULL) to `held`; fan-outs counted. */
+struct rt_ctx {
+    batch_list_t held;
+    uint64_t fanouts, fanout_copies, fanout_seq_sum;
+};
+
+static void rt_sealed(void *ctx, analyzer_t *a, batch_t *b)
+{
+    struct rt_ctx *c = ctx;
+    assert_true(b->sealed && b->records > 0);
+    assert_int_equal(b->cost, batch_cost(b));
+    if (a)
+        batch_list_push(&READY(a), b);
+    else
+        batch_list_push(&c->held, b);
+}
+
+static void rt_fanout(void *ctx, uint64_t seq, uint32_t copies)
+{
+    struct rt_ctx *c = ctx;
+    assert_true(seq != 0 && copies >= 2);
+    c->fanouts++;
+    c->fanout_copies += copies;
+    c->fanout_seq_sum += seq;
+}
+
+static void set_table(router_t *r, const char *json)
+{
+    routes_t *t = NULL;
+    char err[256] = "";
+    if (routes_parse(json, NULL, &t, err, sizeof err)) fail_msg("table: %s", err);
+    assert_int_equal(router_set_routes(r, t), 0);
+    routes_unref(t);
+    assert_ptr_equal(router_routes(r), t);
+}
+
+static router_t *make_routed(uint32_t max_records, const char *json, struct rt_ctx *c)
+{
+    config_t cfg;
+    config_defaults(&cfg);
+    cfg.batch_max_records = max_records;
+    cfg.batch_max_bytes = 1 << 20;
+    cfg.strategy = BALANCER_SWRR;
+    router_hooks_t hooks = {NULL, rt_sealed, rt_fanout, c};
+    router_t *r = router_new(&cfg, &hooks);
+    assert_non_null(r);
+    if (json) set_table(r, json);
+    return r;
+}
+
+static void free_routed(router_t *r, struct rt_ctx *c)
+{
+    batch_t *b;
+    while ((b = batch_list_pop(&c->held))) batch_free(b);
+    free_router(r);
+}
+
+/* A packet of records {"i":k,"level":L,"source":S} for k in [first, first+n):
+ * level(k) and source(k) give the fields (NULL: left out). seqs: k+1 when
+ * durable(k), else 0 (durable NULL: no seqs at all). */
+typedef const char *(*field_fn)(size_t k);
+typedef int (*durable_fn)(size_t k);
+
+static packet_t *make_content_packet(size_t first, size_t n, field_fn level, field_fn source,
+                                     durable_fn durable)
+{
+    packet_t *p = calloc(1, sizeof *p);
+    char *data = malloc(n * 128 + 1);
+    p->records = calloc(n ? n : 1, sizeof *p->records);
+    if (durable) p->seqs = calloc(n ? n : 1, sizeof *p->seqs);
+    assert_true(p && data && p->records);
+    size_t off = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = first + k;
+        int len = snprintf(data + off, 128, "{\"i\":%zu", i);
+        const char *l = level ? level(i) : NULL, *src = source ? source(i) : NULL;
+        if (l) len += snprintf(data + off + len, 128 - (size_t)len, ",\"level\":\"%s\"", l);
+        if (src) len += snprintf(data + off + len, 128 - (size_t)len, ",\"source\":\"%s\"", src);
+        len += snprintf(data + off + len, 128 - (size_t)len, "}");
+        p->records[k].rec.off = (uint32_t)off;
+        p->records[k].rec.len = (uint32_t)len;
+        p->record_bytes += (uint64_t)len;
+        if (durable && durable(i)) p->seqs[k] = i + 1;
+        off += (size_t)len;
+        data[off++] = '\n';
+    }
+    p->decoded = data;
+    p->data = data;
+    p->len = off;
+    p->count = n;
+    return p;
+}
+
+static void route_content(router_t *r, size_t first, size_t n, field_fn level, field_fn source,
+                          durable_fn durable)
+{
+    packet_t *p = make_content_packet(first, n, level, source, durable);
+    assert_int_equal(router_route_packet(r, p), 0);
+    assert_int_equal(p->routed, n);
+    packet_free(p);
+}
+
+/* What one analyzer (or the held list) got: for every record index, how many
+ * times, and from which route; seqs of its batches summed. Frees the batches. */
+#define MAXI 20000
+struct got {
+    unsigned char times[MAXI];
+    char route[MAXI][16];
+    uint64_t records, seqs, seq_sum;
+};
+
+static void collect(batch_list_t *l, struct got *g)
+{
+    memset(g, 0, sizeof *g);
+    batch_t *b;
+    while ((b = batch_list_pop(l))) {
+        json_t *root = json_loadb(b->buf, b->len, 0, NULL);
+        assert_non_null(root);
+        json_t *msgs = json_object_get(root, "messages");
+        assert_int_equal(json_array_size(msgs), b->records);
+        for (size_t k = 0; k < json_array_size(msgs); k++) {
+            json_int_t i = json_integer_value(json_object_get(json_array_get(msgs, k), "i"));
+            assert_true(i >= 0 && i < MAXI);
+            g->times[i]++;
+            snprintf(g->route[i], sizeof g->route[i], "%.15s", b->route);
+        }
+        g->records += b->records;
+        g->seqs += b->nseqs;
+        for (uint32_t k = 0; k < b->nseqs; k++) g->seq_sum += b->seqs[k];
+        json_decref(root);
+        batch_free(b);
+    }
+}
+
+static struct got *collect_a(router_t *r, analyzer_t *a)
+{
+    router_seal(r, a);
+    struct got *g = malloc(sizeof *g);
+    collect(&READY(a), g);
+    return g;
+}
+
+static const char *lvl_err2of5(size_t k) { return k % 5 < 2 ? "ERROR" : "INFO"; }
+static const char *lvl_err(size_t k) { (void)k; return "ERROR"; }
+static const char *lvl_info(size_t k) { (void)k; return "INFO"; }
+static int odd(size_t k) { return (int)(k & 1); }
+
+static const router_route_stat_t *stat_of(const router_route_stat_t *s, size_t n, const char *name)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(s[k].name, name)) return &s[k];
+    fail_msg("no route %s in the stats", name);
+    return NULL;
+}
+
+static const router_member_stat_t *member_of(const router_route_stat_t *s, const char *id)
+{
+    for (size_t k = 0; k < s->nmembers; k++)
+        if (!strcmp(s->members[k].analyzer, id)) return &s->members[k];
+    return NULL;
+}
+
+/* Per-route weights and per-route SWRR: an ERROR route {a:1,b:3} gets exactly 1:3
+ * of the ERROR records, the default route the analyzers' own 5:1:2 of the rest;
+ * c never sees an ERROR record; every record once; stats say the same. */
+static void test_route_weights(void **state)
+{
+    (void)state;
+    static const struct {
+        double w[3];
+        const char *table;
+        uint64_t want[3]; /* a, b, c totals */
+        uint64_t err_a, err_b;
+    } cases[] = {
+        /* 4000 ERROR -> 1000 a, 3000 b; 6000 INFO -> 3750 a, 750 b, 1500 c */
+        {{5, 1, 2}, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":1,\"b\":3}}]",
+         {4750, 3750, 1500}, 1000, 3000},
+        /* null: the analyzer's own weight inside the route (3:1 of 4000 ERROR records);
+         * the default route 3:1:4 of 6000 INFO records */
+        {{3, 1, 4}, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":null,\"b\":null}}]",
+         {3000 + 2250, 1000 + 750, 3000}, 3000, 1000},
+    };
+    for (size_t c = 0; c < N(cases); c++) {
+        struct rt_ctx ctx = {0};
+        router_t *r = make_routed(50, cases[c].table, &ctx);
+        analyzer_t *a[3] = {add(r, "a", cases[c].w[0]), add(r, "b", cases[c].w[1]),
+                            add(r, "c", cases[c].w[2])};
+        static const size_t sizes[] = {1, 333, 7, 1000, 59};
+        size_t done = 0;
+        for (size_t k = 0; done < 10000; k++) {
+            size_t n = sizes[k % N(sizes)];
+            if (n > 10000 - done) n = 10000 - done;
+            route_content(r, done, n, lvl_err2of5, NULL, NULL);
+            done += n;
+        }
+        router_route_stat_t *st;
+        size_t ns;
+        assert_int_equal(router_route_stats(r, &st, &ns), 0);
+        assert_int_equal(ns, 2);
+        const router_route_stat_t *e = stat_of(st, ns, "err"), *d = stat_of(st, ns, "default");
+        assert_int_equal(e->records, 4000);
+        assert_int_equal(d->records, 6000);
+        assert_int_equal(e->nmembers, 2);
+        assert_null(member_of(e, "c"));
+        assert_int_equal(member_of(e, "a")->routed, cases[c].err_a);
+        assert_int_equal(member_of(e, "b")->routed, cases[c].err_b);
+        double wa = c == 0 ? 1 : cases[c].w[0], wb = c == 0 ? 3 : cases[c].w[1];
+        assert_true(fabs(member_of(e, "a")->target_share - wa / (wa + wb)) < 1e-9);
+        assert_true(member_of(e, "a")->routable);
+        router_route_stats_free(st, ns);
+        struct got *g[3];
+        for (int i = 0; i < 3; i++) {
+            if (a[i]->records_routed != cases[c].want[i])
+                fail_msg("case %zu: %s got %llu, want %llu", c, a[i]->spec.id,
+                         (unsigned long long)a[i]->records_routed,
+                         (unsigned long long)cases[c].want[i]);
+            g[i] = collect_a(r, a[i]);
+            assert_int_equal(g[i]->records, cases[c].want[i]);
+        }
+        for (size_t i = 0; i < 10000; i++) {
+            int n = g[0]->times[i] + g[1]->times[i] + g[2]->times[i];
+            if (n != 1) fail_msg("case %zu: record %zu delivered %d times", c, i, n);
+            for (int k = 0; k < 3; k++)
+                if (g[k]->times[i])
+                    assert_string_equal(g[k]->route[i], i % 5 < 2 ? "err" : "default");
+            assert_int_equal(g[2]->times[i] && i % 5 < 2, 0); /* c: no ERROR */
+        }
+        for (int i = 0; i < 3; i++) free(g[i]);
+        assert_null(ctx.held.head);
+        free_routed(r, &ctx);
+    }
+}
+
+/* Copy fan-out: every ERROR record reaches "al" as well as its primary pick;
+ * where the default route's SWRR picked al itself the copy is skipped (dedup).
+ * Durable records that went to 2 batches are reported to the fanout hook. */
+static void test_route_copy_dedup(void **state)
+{
+    (void)state;
+    struct rt_ctx ctx = {0};
+    router_t *r = make_routed(64, "[{\"name\":\"alerts\",\"copy\":true,"
+                                  "\"match\":{\"level\":[\"ERROR\",\"FATAL\"]},\"analyzers\":[\"al\"]}]",
+                              &ctx);
+    analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1), *al = add(r, "al", 1);
+    uint64_t copied0 = atomic_load(&g_metrics.records_copied);
+    uint64_t dedup0 = atomic_load(&g_metrics.records_copies_deduplicated);
+    /* 3000 ERROR (durable when odd), then 3000 INFO */
+    route_content(r, 0, 1000, lvl_err, NULL, odd);
+    route_content(r, 1000, 2000, lvl_err, NULL, odd);
+    route_content(r, 3000, 3000, lvl_info, NULL, odd);
+    struct got *ga = collect_a(r, a), *gb = collect_a(r, b), *gl = collect_a(r, al);
+    uint64_t prim_al = 0, expect_fanouts = 0, expect_seq_sum = 0;
+    for (size_t i = 0; i < 6000; i++) {
+        if (i < 3000) {
+            if (gl->times[i] != 1) fail_msg("ERROR record %zu reached al %d times", i, gl->times[i]);
+            int prim = ga->times[i] + gb->times[i];
+            assert_true(prim <= 1);
+            if (!prim) {
+                prim_al++; /* al was the primary pick: one delivery only */
+                assert_string_equal(gl->route[i], "default");
+            } else {
+                assert_string_equal(gl->route[i], "alerts");
+                if (i & 1) {
+                    expect_fanouts++;
+                    expect_seq_sum += i + 1;
+                }
+            }
+        } else {
+            assert_int_equal(ga->times[i] + gb->times[i] + gl->times[i], 1);
+        }
+    }
+    assert_int_equal(prim_al, 1000); /* the default route's 1:1:1 over 3000 ERROR records */
+    assert_int_equal(atomic_load(&g_metrics.records_copied) - copied0, 2000);
+    assert_int_equal(atomic_load(&g_metrics.records_copies_deduplicated) - dedup0, 1000);
+    assert_int_equal(ctx.fanouts, expect_fanouts);
+    assert_int_equal(ctx.fanout_copies, 2 * expect_fanouts);
+    assert_int_equal(ctx.fanout_seq_sum, expect_seq_sum);
+    /* every durable record's seq is in every batch it went to */
+    assert_int_equal(ga->seqs + gb->seqs + gl->seqs, 3000 + expect_fanouts);
+    router_route_stat_t *st;
+    size_t ns;
+    assert_int_equal(router_route_stats(r, &st, &ns), 0);
+    const router_route_stat_t *al_st = stat_of(st, ns, "alerts");
+    assert_int_equal(al_st->records, 3000);
+    assert_int_equal(al_st->deduplicated, 1000);
+    assert_int_equal(stat_of(st, ns, "default")->records, 6000);
+    router_route_stats_free(st, ns);
+    free(ga);
+    free(gb);
+    free(gl);
+    free_routed(r, &ctx);
+}
+
+/* A route whose analyzers are all down holds its records (sealed with a NULL
+ * analyzer, b->route set) while the other routes flow; router_pick_other finds
+ * nobody for a held batch until its analyzer is back. With an empty default,
+ * unmatched records are handed over as no_route batches. */
+static void test_route_held(void **state)
+{
+    (void)state;
+    struct rt_ctx ctx = {0};
+    router_t *r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                                   "\"analyzers\":[\"x\"]}]", &ctx);
+    analyzer_t *x = add(r, "x", 1), *y = add(r, "y", 1);
+    router_set_eligible(r, x, false);
+    route_content(r, 0, 500, lvl_err2of5, NULL, NULL);
+    route_content(r, 500, 500, lvl_err2of5, NULL, NULL);
+    struct got *gx = collect_a(r, x), *gy = collect_a(r, y);
+    assert_int_equal(gx->records, 0);
+    assert_int_equal(gy->records, 600); /* every INFO record, nothing else */
+    batch_t *h = ctx.held.head;
+    assert_non_null(h);
+    assert_string_equal(h->route, "err");
+    assert_false(h->no_route);
+    assert_null(router_pick_other(r, h, NULL)); /* nobody for it yet */
+    assert_true(router_batch_weight(r, h, y) == 0);
+    assert_true(router_batch_weight(r, h, x) == 1);
+    router_route_stat_t *st;
+    size_t ns;
+    assert_int_equal(router_route_stats(r, &st, &ns), 0);
+    assert_int_equal(stat_of(st, ns, "err")->held, 400);
+    assert_false(member_of(stat_of(st, ns, "err"), "x")->routable);
+    router_route_stats_free(st, ns);
+    router_set_eligible(r, x, true);
+    assert_ptr_equal(router_pick_other(r, h, NULL), x);
+    assert_ptr_equal(router_pick_other(r, h, x), x); /* the only one: falls back to it */
+    struct got gh;
+    collect(&ctx.held, &gh);
+    assert_int_equal(gh.records, 400);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(gh.times[i] + gy->times[i], 1);
+    free(gx);
+    free(gy);
+    /* nobody routable at all: -EAGAIN, nothing routed */
+    router_set_eligible(r, x, false);
+    router_set_eligible(r, y, false);
+    packet_t *p = make_content_packet(1000, 10, lvl_info, NULL, NULL);
+    assert_int_equal(router_route_packet(r, p), -EAGAIN);
+    assert_int_equal(p->routed, 0);
+    packet_free(p);
+    free_routed(r, &ctx);
+
+    /* empty default: unmatched records become a no_route batch */
+    memset(&ctx, 0, sizeof ctx);
+    r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"x\"]},"
+                         "{\"name\":\"default\",\"analyzers\":{}}]", &ctx);
+    x = add(r, "x", 1);
+    y = add(r, "y", 1);
+    uint64_t nr0 = atomic_load(&g_metrics.records_no_route);
+    route_content(r, 0, 100, lvl_err2of5, NULL, NULL);
+    assert_int_equal(atomic_load(&g_metrics.records_no_route) - nr0, 60);
+    h = ctx.held.head;
+    assert_non_null(h);
+    assert_true(h->no_route);
+    assert_int_equal(h->records, 60);
+    gy = collect_a(r, y);
+    assert_int_equal(gy->records, 0);
+    free(gy);
+    free_routed(r, &ctx);
+}
+
+/* Retries stay in their route: router_pick_other for a batch of route err
+ * {a:1,b:3} never picks c, shares 1:3 when nothing is excluded, the other
+ * member when one is; a batch of a route that is gone falls back to default. */
+static void test_route_pick_other(void **state)
+{
+    (void)state;
+    struct rt_ctx ctx = {0};
+    router_t *r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                                   "\"analyzers\":{\"a\":1,\"b\":3}}]", &ctx);
+    analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1), *c = add(r, "c", 100);
+    batch_t err_batch;
+    memset(&err_batch, 0, sizeof err_batch);
+    strcpy(err_batch.route, "err");
+    int count[3] = {0};
+    for (int k = 0; k < 4000; k++) {
+        analyzer_t *p = router_pick_other(r, &err_batch, NULL);
+        count[p == a ? 0 : p == b ? 1 : 2]++;
+    }
+    assert_int_equal(count[2], 0);
+    assert_true(abs(count[0] - 1000) <= 2 && abs(count[1] - 3000) <= 2);
+    for (int k = 0; k < 100; k++) {
+        assert_ptr_equal(router_pick_other(r, &err_batch, a), b);
+        assert_ptr_equal(router_pick_other(r, &err_batch, b), a);
+    }
+    assert_true(router_batch_weight(r, &err_batch, b) == 3);
+    assert_true(router_batch_weight(r, &err_batch, c) == 0);
+    router_set_eligible(r, b, false);
+    assert_ptr_equal(router_pick_other(r, &err_batch, a), a); /* only a left in err */
+    router_set_eligible(r, a, false);
+    assert_null(router_pick_other(r, &err_batch, a)); /* c is not in err */
+    router_set_eligible(r, a, true);
+    router_set_eligible(r, b, true);
+    /* the route disappears: its batches are retried in the default route */
+    set_table(r, "[]");
+    memset(count, 0, sizeof count);
+    for (int k = 0; k < 1020; k++) {
+        analyzer_t *p = router_pick_other(r, &err_batch, NULL);
+        count[p == a ? 0 : p == b ? 1 : 2]++;
+    }
+    assert_true(count[2] >= 990); /* c: 100 of 102 */
+    free_routed(r, &ctx);
+}
+
+/* A new table seals every open (and held) batch first: each batch belongs to
+ * one table's route; records after the swap follow the new table. */
+static void test_route_swap(void **state)
+{
+    (void)state;
+    struct rt_ctx ctx = {0};
+    router_t *r = make_routed(1000, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                                    "\"analyzers\":[\"a\"]}]", &ctx);
+    analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1);
+    route_content(r, 0, 100, lvl_err2of5, NULL, NULL); /* open batches, not full */
+    assert_true(a->nopen >= 1);
+    uint64_t open_a = router_open_records(r, a), open_b = router_open_records(r, b);
+    assert_int_equal(open_a + open_b, 100);
+    assert_int_equal(READY(a).count + READY(b).count, 0);
+    set_table(r, "[{\"name\":\"info\",\"match\":{\"level\":\"INFO\"},\"analyzers\":[\"b\"]}]");
+    assert_int_equal(a->nopen + b->nopen, 0);
+    assert_int_equal(router_open_records(r, a) + router_open_records(r, b), 0);
+    size_t sealed = READY(a).count + READY(b).count;
+    assert_true(sealed >= 2);
+    route_content(r, 100, 100, lvl_err2of5, NULL, NULL);
+    struct got *ga = collect_a(r, a), *gb = collect_a(r, b);
+    for (size_t i = 0; i < 200; i++) {
+        assert_int_equal(ga->times[i] + gb->times[i], 1);
+        const char *rt = ga->times[i] ? ga->route[i] : gb->route[i];
+        bool err = i % 5 < 2;
+        if (i < 100) /* old table: ERROR -> err/a, INFO -> default */
+            assert_string_equal(rt, err ? "err" : "default");
+        else /* new table: INFO -> info/b, ERROR -> default */
+            assert_string_equal(rt, err ? "default" : "info");
+        if (i < 100 && err) assert_int_equal(ga->times[i], 1);
+        if (i >= 100 && !err) assert_int_equal(gb->times[i], 1);
+    }
+    free(ga);
+    free(gb);
+    free_routed(r, &ctx);
+}
+
+/* Key affinity in the router: every source always lands on one analyzer; a down
+ * analyzer's sources move and only those; records without the key are spread by
+ * SWRR; stats count by_key. */
+static const char *src_of(size_t k)
+{
+    static char buf[8][16];
+    static int turn;
+    char *s = buf[turn++ & 7];
+    snprintf(s, 16, "src-%zu", k % 200);
+    return s;
+}
+static const char *no_src(size_t k) { (void)k; return NULL; }
+
+static void test_route_affinity(void **state)
+{
+    (void)state;
+    struct rt_ctx ctx = {0};
+    router_t *r = make_routed(1000, "[{\"name\":\"default\",\"affinity_key\":\"source\"}]", &ctx);
+    analyzer_t *a[3] = {add(r, "a", 1), add(r, "b", 2), add(r, "c", 1)};
+    int owner[200], owner2[200];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) router_set_eligible(r, a[1], false);
+        route_content(r, (size_t)pass * 4000, 4000, lvl_info, src_of, NULL);
+        struct got *g[3];
+        for (int i = 0; i < 3; i++) g[i] = collect_a(r, a[i]);
+        int *own = pass ? owner2 : owner;
+        for (int s = 0; s < 200; s++) {
+            own[s] = -1;
+            for (size_t i = (size_t)pass * 4000 + (size_t)s; i < (size_t)(pass + 1) * 4000; i += 200)
+                for (int k = 0; k < 3; k++)
+                    if (g[k]->times[i]) {
+                        if (own[s] >= 0 && own[s] != k) fail_msg("source %d on two analyzers", s);
+                        own[s] = k;
+                    }
+            assert_true(own[s] >= 0);
+        }
+        for (int i = 0; i < 3; i++) free(g[i]);
+    }
+    int moved = 0, on_b = 0;
+    for (int s = 0; s < 200; s++) {
+        on_b += owner[s] == 1;
+        if (owner[s] == 1)
+            assert_int_not_equal(owner2[s], 1);
+        else
+            assert_int_equal(owner2[s], owner[s]); /* others stay */
+        moved += owner[s] != owner2[s];
+    }
+    assert_int_equal(moved, on_b);
+    assert_true(on_b > 70 && on_b < 130); /* ~ 2/4 of 200 */
+    /* records without the key: SWRR over a and c (b still down), exactly 1:1 */
+    router_set_eligible(r, a[1], true);
+    uint64_t before[3] = {a[0]->records_routed, a[1]->records_routed, a[2]->records_routed};
+    route_content(r, 8000, 4000, lvl_info, no_src, NULL);
+    assert_int_equal(a[0]->records_routed - before[0], 1000);
+    assert_int_equal(a[1]->records_routed - before[1], 2000);
+    assert_int_equal(a[2]->records_routed - before[2], 1000);
+    router_route_stat_t *st;
+    size_t ns;
+    assert_int_equal(router_route_stats(r, &st, &ns), 0);
+    assert_int_equal(st[0].records, 12000);
+    assert_int_equal(st[0].by_key, 8000);
+    router_route_stats_free(st, ns);
+    free_routed(r, &ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +1192,9 @@ int main(void)
         cmocka_unit_test(test_seal_bytes),   cmocka_unit_test(test_health),
         cmocka_unit_test(test_pick_other),   cmocka_unit_test(test_remove_release),
         cmocka_unit_test(test_shares),       cmocka_unit_test(test_route_enomem_resume),
+        cmocka_unit_test(test_route_weights), cmocka_unit_test(test_route_copy_dedup),
+        cmocka_unit_test(test_route_held),   cmocka_unit_test(test_route_pick_other),
+        cmocka_unit_test(test_route_swap),   cmocka_unit_test(test_route_affinity),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
