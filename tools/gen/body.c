@@ -190,13 +190,19 @@ static int put_record(gen_body_t *b, const gen_body_config_t *cfg, uint64_t *rng
     if (put(b, zeros, GEN_SEQ_DIGITS) || puts_(b, "\",\"timestamp\":\"")) return -1;
     b->ts_off[i] = (uint32_t)b->len;
     if (put(b, ts0, GEN_TS_LEN)) return -1;
-    if (putf(b, "\",\"level\":\"%s\",\"source\":\"%s\",\"type\":\"%s\",\"message\":\"",
-             cfg->levels[pick_level(cfg, rng)], SOURCES[src], TYPES[rng_below(rng, NELEM(TYPES))]))
+    if (putf(b, "\",\"level\":\"%s\",\"source\":\"", cfg->levels[pick_level(cfg, rng)]))
+        return -1;
+    if (cfg->nsources ? putf(b, "src-%04u", rng_below(rng, cfg->nsources)) : puts_(b, SOURCES[src]))
+        return -1;
+    if (putf(b, "\",\"type\":\"%s\",\"message\":\"", TYPES[rng_below(rng, NELEM(TYPES))]))
         return -1;
     if (put_message(b, rng, src)) return -1;
-    if (putf(b, "\",\"metadata\":{\"host\":\"web-%u\",\"region\":\"%s\"}", 1 + rng_below(rng, 9),
+    if (putf(b, "\",\"metadata\":{\"host\":\"web-%u\",\"region\":\"%s\"", 1 + rng_below(rng, 9),
              REGIONS[rng_below(rng, NELEM(REGIONS))]))
         return -1;
+    if (cfg->ntrace_ids && putf(b, ",\"trace_id\":\"t-%u\"", rng_below(rng, cfg->ntrace_ids)))
+        return -1;
+    if (put(b, "}", 1)) return -1;
     if (cfg->critical_ratio > 0 && rng_unit(rng) < cfg->critical_ratio &&
         puts_(b, ",\"critical\":true"))
         return -1;

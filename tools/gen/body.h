@@ -35,6 +35,8 @@ typedef struct {
     char levels[GEN_MAX_LEVELS][GEN_NAME_MAX + 1];
     uint32_t level_weight[GEN_MAX_LEVELS];
     size_t nlevels;
+    uint32_t nsources;   /* 0: the built-in source names; N: "src-0000".."src-<N-1>" (--sources) */
+    uint32_t ntrace_ids; /* 0: none; N: metadata.trace_id "t-0".."t-<N-1>" (--trace-ids) */
 } gen_body_config_t;
 
 /* One packet body and where to patch it. */

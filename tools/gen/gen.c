@@ -538,6 +538,8 @@ static void usage(FILE *f)
                "  --agent-id A          agent_id of json packets (default logdist-gen)\n"
                "  --levels L[:W],...    levels and weights (default "
                "DEBUG:10,INFO:70,WARN:12,ERROR:7,FATAL:1)\n"
+               "  --sources N           source \"src-0000\"..N-1 uniformly (default: 8 names)\n"
+               "  --trace-ids N         add metadata.trace_id \"t-0\"..N-1 uniformly\n"
                "  --ids-out FILE        append the ids of every 2xx packet, one per line\n"
                "  --timeout-ms N        per-request timeout (default 30000)\n"
                "  --max-retries N       throttled (429/503) retries per packet (default 100)\n"
@@ -597,7 +599,9 @@ static void parse_args(gen_t *g, int argc, char **argv)
         O_PREFIX,
         O_AGENT,
         O_TIMEOUT,
-        O_RETRIES
+        O_RETRIES,
+        O_SOURCES,
+        O_TRACES
     };
     static const struct option opts[] = {
         {"url", required_argument, NULL, O_URL},
@@ -617,6 +621,8 @@ static void parse_args(gen_t *g, int argc, char **argv)
         {"agent-id", required_argument, NULL, O_AGENT},
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"max-retries", required_argument, NULL, O_RETRIES},
+        {"sources", required_argument, NULL, O_SOURCES},
+        {"trace-ids", required_argument, NULL, O_TRACES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -697,6 +703,14 @@ static void parse_args(gen_t *g, int argc, char **argv)
         case O_RETRIES:
             if (!parse_u64(optarg, 0, 1000000, &v)) bad = "--max-retries wants 0..1000000";
             g->max_retries = (unsigned)v;
+            break;
+        case O_SOURCES:
+            if (!parse_u64(optarg, 1, 1000000, &v)) bad = "--sources wants 1..1000000";
+            g->bcfg.nsources = (uint32_t)v;
+            break;
+        case O_TRACES:
+            if (!parse_u64(optarg, 1, 1000000000, &v)) bad = "--trace-ids wants 1..1000000000";
+            g->bcfg.ntrace_ids = (uint32_t)v;
             break;
         case 'h':
             usage(stdout);
