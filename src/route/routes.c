@@ -361,6 +361,11 @@ size_t routes_default_index(const routes_t *t)
     return t->def;
 }
 
+bool routes_default_implicit(const routes_t *t)
+{
+    return t->implicit_default;
+}
+
 bool routes_may_refuse(const routes_t *t)
 {
     const route_t *d = &t->r[t->def];

@@ -97,6 +97,9 @@ const route_t *routes_get(const routes_t *t, size_t i);
 int routes_find(const routes_t *t, const char *name); /* index, or -1 */
 size_t routes_default_index(const routes_t *t);
 
+/* True when the default route was appended (not in the JSON it was built from). */
+bool routes_default_implicit(const routes_t *t);
+
 /* True when the default route has no analyzers (records no route matches are refused). */
 bool routes_may_refuse(const routes_t *t);
 
