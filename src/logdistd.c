@@ -41,6 +41,7 @@
 #include "app/protocols.h"
 #include "app/reload.h"
 #include "route/batch.h"
+#include "route/routes.h"
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
 #include "store/config_store.h"
@@ -218,6 +219,39 @@ static void print_listening(const config_t *cfg, server_t *srv, server_t *admin_
     fflush(stdout);
 }
 
+/* The route table the config names, checked against the analyzers it names
+ * (cfg->analyzers; at start also those the store adds). 0 or -1 with err. */
+static int config_routes(const config_t *cfg, routes_t **out, char *err, size_t errlen)
+{
+    if (routes_from_config(cfg, out, err, errlen)) return -1;
+    for (size_t k = 0; k < routes_count(*out); k++) {
+        const route_t *r = routes_get(*out, k);
+        for (size_t j = 0; j < r->nmembers; j++) {
+            size_t i = 0;
+            while (i < cfg->analyzer_count && strcmp(cfg->analyzers[i].id, r->members[j].id)) i++;
+            if (i == cfg->analyzer_count) {
+                snprintf(err, errlen, "routes: route \"%s\" names analyzer \"%s\", which is "
+                         "not configured", r->name, r->members[j].id);
+                routes_unref(*out);
+                *out = NULL;
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int start_routes(const config_t *cfg, deliver_t *d)
+{
+    char err[600];
+    routes_t *t = NULL;
+    int rc = config_routes(cfg, &t, err, sizeof err);
+    if (!rc) rc = deliver_set_routes(d, t, true, err, sizeof err);
+    routes_unref(t);
+    if (rc) log_error("logdistd", "%s", err);
+    return rc;
+}
+
 /* --check-config FILE: build the config as start-up would (file, flags,
  * checks across options, TLS files loadable) and say so; 0 valid, 1 not. */
 static int check_config_cmd(int argc, char **argv)
@@ -238,7 +272,16 @@ static int check_config_cmd(int argc, char **argv)
         }
         tls_server_free(t);
     }
-    printf("configuration ok: %zu analyzers, %zu tokens\n", cfg.analyzer_count, cfg.token_count);
+    routes_t *routes = NULL;
+    if (config_routes(&cfg, &routes, err, sizeof err)) {
+        fprintf(stderr, "logdistd: %s\n", err);
+        config_free(&cfg);
+        return 1;
+    }
+    size_t nroutes = routes_count(routes);
+    routes_unref(routes);
+    printf("configuration ok: %zu analyzers, %zu tokens, %zu routes\n", cfg.analyzer_count,
+           cfg.token_count, nroutes);
     config_free(&cfg);
     return 0;
 }
@@ -315,7 +358,7 @@ int main(int argc, char **argv)
     if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST); /* fewer epoll_ctl */
     app.base = ec ? event_base_new_with_config(ec) : NULL;
     if (ec) event_config_free(ec);
-    if (!d || !app.base) goto out;
+    if (!d || !app.base || start_routes(&cfg, d)) goto out;
     metrics_set_queue_reader(read_queue_gauges, deliver_queue(d)); /* the queue owns the budget */
     if (cfg.durability != DURABILITY_NONE) {
         wal_options_t wo = {.dir = cfg.data_dir, .segment_bytes = cfg.wal_segment_bytes,
@@ -345,6 +388,7 @@ int main(int argc, char **argv)
         if (durable_start(dur)) goto out;
     }
     ing = ingest_new(&cfg, deliver_queue(d), dur, auth);
+    if (ing) ingest_set_route_check(ing, deliver_route_check, d);
     adm = admin_new(&cfg, d, ing, store, auth);
     if (!ing || !adm || ingest_set_loop(ing, app.base) || admin_start_history(adm, app.base))
         goto out;

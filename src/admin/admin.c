@@ -23,6 +23,7 @@
  */
 #include "admin/admin.h"
 #include "admin/admin_body.h"
+#include "admin/admin_routes.h"
 #include "admin/prom.h"
 #include "admin/assets.h"
 #include "admin/history.h"
@@ -725,6 +726,8 @@ static bool takes_body(const char *path, http_method_t m)
     if (!strcmp(path, "/api/v1/deadletter")) return m == HTTP_M_DELETE;
     if (!strcmp(path, "/api/v1/deadletter/replay")) return m == HTTP_M_POST;
     if (!strcmp(path, "/api/v1/reload")) return m == HTTP_M_POST;
+    if (!strcmp(path, ROUTES_PATH)) return m == HTTP_M_POST || m == HTTP_M_PUT;
+    if (!strncmp(path, ROUTES_PATH "/", sizeof ROUTES_PATH)) return m == HTTP_M_PUT;
     return false;
 }
 
@@ -805,6 +808,16 @@ static void route(admin_t *a, http_req_t *req)
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
         else
             analyzer_item(a, req, id);
+        return;
+    }
+    if (!strcmp(path, ROUTES_PATH) || !strncmp(path, ROUTES_PATH "/", sizeof ROUTES_PATH)) {
+        const char *name = path[sizeof ROUTES_PATH - 1] ? path + sizeof ROUTES_PATH : NULL;
+        size_t len;
+        const char *body = request_body(req, &len);
+        if (name && (!*name || strchr(name, '/') || strlen(name) > ROUTE_NAME_MAX))
+            http_reply_error(req, 404, "not_found", "no route with this name", -1, 0);
+        else
+            admin_routes_serve(a->d, req, name, body, len);
         return;
     }
     http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);

@@ -48,6 +48,7 @@ static const char *const reject_names[REJECT__COUNT] = {
     [REJECT_RATE_LIMITED] = "rate_limited",
     [REJECT_MEMORY] = "memory_pressure",
     [REJECT_DURABILITY_UNAVAILABLE] = "durability_unavailable",
+    [REJECT_NO_ROUTE] = "no_route",
 };
 
 const char *reject_reason_name(reject_reason_t r)
@@ -63,7 +64,7 @@ void metrics_reject(reject_reason_t r)
 bool reject_reason_has_records(reject_reason_t r)
 {
     return r == REJECT_QUEUE_FULL || r == REJECT_RATE_LIMITED || r == REJECT_NOMEM ||
-           r == REJECT_DISK_FULL || r == REJECT_DISK_ERROR;
+           r == REJECT_DISK_FULL || r == REJECT_DISK_ERROR || r == REJECT_NO_ROUTE;
 }
 
 void metrics_records_rejected(reject_reason_t r, uint64_t n)

@@ -38,6 +38,7 @@ typedef enum {
     REJECT_RATE_LIMITED,      /* 429 over a rate limit */
     REJECT_MEMORY,            /* 503 memory pressure (RSS over the high watermark) */
     REJECT_DURABILITY_UNAVAILABLE, /* 409 X-Logdist-Durability: critical under --durability none */
+    REJECT_NO_ROUTE,          /* 422 a record no route takes (the default route is empty) */
     REJECT__COUNT
 } reject_reason_t;
 

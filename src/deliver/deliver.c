@@ -437,7 +437,7 @@ static void hook_batch_opened(void *ctx, analyzer_t *a)
 static void hook_batch_sealed(void *ctx, analyzer_t *a, batch_t *b)
 {
     deliver_t *d = ctx;
-    queue_reserve_force(d->queue, b->cost, 0);
+    queue_reserve_force(d->queue, b->cost, b->copies); /* a copy is a record more to settle */
     if (!a) { /* held (its route has nobody routable) or taken by no route */
         if (b->no_route)
             deadletter_batch(d, b, "no route takes these records (the default route has no "
@@ -751,6 +751,8 @@ deliver_t *deliver_new_with_sender(const config_t *cfg, deliver_sender_fn make_s
     d->opts.token_count = 0;
     d->opts.analyzers = NULL;
     d->opts.analyzer_count = 0;
+    d->opts.routes = NULL;
+    pthread_mutex_init(&d->routes_mu, NULL);
     memset(d->opts.forward_shared_key, 0, sizeof d->opts.forward_shared_key);
     d->cfg = &d->opts;
     d->rng = now_us() | 1;
@@ -907,6 +909,8 @@ void deliver_free(deliver_t *d)
     deadletter_free(d->dl);
     queue_free(d->queue);
     mailbox_free(d->mbox);
+    routes_unref(d->routes_pub);
+    pthread_mutex_destroy(&d->routes_mu);
     if (d->wake_ev) event_free(d->wake_ev);
     if (d->resume_ev) event_free(d->resume_ev);
     if (d->drain_ev) event_free(d->drain_ev);

@@ -111,6 +111,14 @@ int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t ro
  * 0, -ENOENT or -ENOMEM (the old table stays). */
 int deliver_set_routes(deliver_t *d, routes_t *t, bool strict, char *err, size_t errlen);
 
+/* The table in use, from any thread (a new reference; NULL before the first
+ * deliver_set_routes). */
+routes_t *deliver_routes_get(deliver_t *d);
+
+/* ingest_route_check_fn over the table in use (ctx = d): the first record no
+ * route takes, or -1; free when the default route has analyzers. */
+long deliver_route_check(void *ctx, const char *data, const scan_record_t *recs, size_t count);
+
 /* The table in use (a new reference: routes_unref it) and per-route figures
  * (router_route_stats_free). 0 or -ENOMEM. */
 int deliver_route_stats(deliver_t *d, routes_t **table, router_route_stat_t **stats, size_t *n);

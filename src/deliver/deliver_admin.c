@@ -151,7 +151,37 @@ static void do_set_routes(deliver_t *d, void *arg)
             }
     }
     x->rc = router_set_routes(d->router, x->t);
-    if (!x->rc) deliver_routes_changed(d);
+    if (x->rc) return;
+    pthread_mutex_lock(&d->routes_mu);
+    routes_t *old = d->routes_pub;
+    d->routes_pub = routes_ref(x->t);
+    atomic_store_explicit(&d->routes_may_refuse, routes_may_refuse(x->t), memory_order_release);
+    pthread_mutex_unlock(&d->routes_mu);
+    routes_unref(old);
+    deliver_routes_changed(d);
+}
+
+routes_t *deliver_routes_get(deliver_t *d)
+{
+    pthread_mutex_lock(&d->routes_mu);
+    routes_t *t = routes_ref(d->routes_pub);
+    pthread_mutex_unlock(&d->routes_mu);
+    return t;
+}
+
+long deliver_route_check(void *ctx, const char *data, const scan_record_t *recs, size_t count)
+{
+    deliver_t *d = ctx;
+    if (!atomic_load_explicit(&d->routes_may_refuse, memory_order_acquire)) return -1;
+    routes_t *t = deliver_routes_get(d);
+    long bad = -1;
+    route_hits_t h;
+    for (size_t i = 0; t && i < count && bad < 0; i++)
+        if (routes_classify(t, data + recs[i].rec.off, recs[i].rec.len, &h) == 0 &&
+            h.primary < 0 && !h.ncopies)
+            bad = (long)i;
+    routes_unref(t);
+    return bad;
 }
 
 int deliver_set_routes(deliver_t *d, routes_t *t, bool strict, char *err, size_t errlen)

@@ -75,6 +75,11 @@ struct deliver {
 
     router_t *router;
     ackref_t *acks;           /* durable records fanned out to several batches */
+    /* the route table for other threads (deliver_routes_get): written by
+     * deliver_set_routes on the delivery thread, under routes_mu */
+    pthread_mutex_t routes_mu;
+    routes_t *routes_pub;
+    atomic_bool routes_may_refuse;
     sender_t *sender;
     health_t *health;
     deadletter_t *dl;

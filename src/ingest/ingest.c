@@ -87,6 +87,8 @@ struct ingest {
     _Atomic(ingest_limits_t *) limits; /* ingest_set_limits; never NULL */
     pthread_mutex_t mu;  /* the rate-limit buckets, the worker table's changes, set_limits */
     ratelimit_t *rl;     /* under mu */
+    _Atomic(ingest_route_check_fn) route_check; /* ingest_set_route_check, NULL = none */
+    void *route_ctx;
     atomic_bool rl_on;   /* ratelimit_enabled(rl), readable without mu */
     atomic_bool draining;
     atomic_bool queue_full; /* mirrors the queue's hysteresis: set at the budget, cleared
@@ -512,6 +514,31 @@ static size_t rate_key(const packet_t *p, const scan_result_t *s, const char *bo
     return (size_t)snprintf(out, outlen, "@%.*s", RATE_KEY_MAX, addr ? addr : "?");
 }
 
+/* A record no route takes (the default route is empty): refuse the packet
+ * whole with 422 naming the first such record. A replay is never refused:
+ * those records were acknowledged (the router dead-letters them, counted). */
+static bool refuse_unrouted(ingest_t *ing, waiter_t *w, packet_t *p, const scan_result_t *s)
+{
+    ingest_route_check_fn fn = atomic_load_explicit(&ing->route_check, memory_order_acquire);
+    long bad = fn ? fn(ing->route_ctx, p->data, s->records, s->count) : -1;
+    if (bad < 0) return false;
+    char msg[200];
+    snprintf(msg, sizeof msg, "record %ld matches no route and the default route has no "
+             "analyzers (docs/ROUTING.md)", bad);
+    size_t count = s->count;
+    long long off = (long long)s->records[bad].rec.off;
+    packet_free(p);
+    metrics_records_rejected(REJECT_NO_ROUTE, count);
+    refuse(w, REJECT_NO_ROUTE, 422, msg, off, 0, -ENOENT);
+    return true;
+}
+
+void ingest_set_route_check(ingest_t *ing, ingest_route_check_fn fn, void *ctx)
+{
+    ing->route_ctx = ctx;
+    atomic_store_explicit(&ing->route_check, fn, memory_order_release);
+}
+
 /* Validate, reserve budget and queue (directly or through the durability
  * writer) a packet whose body is p->data[0..len). Answers the request, or
  * calls the injector's callback. Takes ownership of p. */
@@ -540,6 +567,7 @@ static void admit(const waiter_t *who, packet_t *p, scan_format_t format, bool w
         return;
     }
     METRIC_ADD(records_received, s->count); /* scanned: from here a refusal counts records */
+    if (!who->inject_done && refuse_unrouted(ing, &local, p, s)) return;
     uint64_t rec_bytes = 0;
     for (size_t i = 0; i < s->count; i++) rec_bytes += s->records[i].rec.len;
     uint64_t held = packet_held_bytes(p, s->count); /* memory, not record bytes: issue 9 */

@@ -36,6 +36,15 @@
 struct event_base;
 typedef struct ingest ingest_t;
 
+/* Content routes (route/routes.h) live above ingest: the app gives ingest a
+ * check that returns the index of the first record of recs[0..count) no
+ * route takes, or -1 (called once per packet, from any ingest loop: it must
+ * be thread-safe). Such a packet is refused whole: 422 no_route. */
+typedef long (*ingest_route_check_fn)(void *ctx, const char *data, const scan_record_t *recs,
+                                      size_t count);
+/* Set before the loops start (ctx is read without a barrier of its own). */
+void ingest_set_route_check(ingest_t *ing, ingest_route_check_fn fn, void *ctx);
+
 /* `durable` may be NULL (durability none): then nothing waits for the disk.
  * `auth` may be NULL or empty (no authentication). */
 struct auth;

@@ -36,6 +36,8 @@ typedef struct batch {
     char route[65];          /* the route its records were routed by (route/routes.h); set by
                                 the router, read on a retry to stay inside that route */
     bool no_route;           /* records no route takes (the default route is empty): dead-lettered */
+    uint32_t copies;         /* of its records, extra copies made by copy routes: the queue
+                                budget counted each record once, so these are charged at sealing */
     /* written by the delivery layer only (they travel with the batch, e.g. to
      * the dead-letter store): */
     uint32_t attempts;       /* delivery attempts made so far */

@@ -580,7 +580,7 @@ static int plan(router_t *r, const packet_t *p, size_t i)
 }
 
 /* Append record i of p to destination d's batch. 0 or -ENOMEM (nothing appended). */
-static int append(router_t *r, const dest_t *d, const packet_t *p, size_t i)
+static int append(router_t *r, const dest_t *d, const packet_t *p, size_t i, bool extra)
 {
     const scan_record_t *rec = &p->records[i];
     rmember_t *m = d->mi >= 0 ? &d->rs->m[d->mi] : NULL;
@@ -610,6 +610,7 @@ static int append(router_t *r, const dest_t *d, const packet_t *p, size_t i)
     /* all or nothing: a record never sits in a batch without its WAL seq */
     if (batch_append_rec(b, p->data + rec->rec.off, rec->rec.len, p->seqs ? p->seqs[i] : 0))
         return -ENOMEM;
+    b->copies += extra;
     if (m) {
         m->routed++;
         m->a->records_routed++;
@@ -630,7 +631,7 @@ int router_route_packet(router_t *r, packet_t *p)
             if (rc) break;
         }
         while (r->pend_done < r->pend_n) {
-            rc = append(r, &r->pend[r->pend_done], p, i);
+            rc = append(r, &r->pend[r->pend_done], p, i, r->pend_done > 0);
             if (rc) break;
             r->pend_done++;
         }

@@ -19,6 +19,8 @@ struct routes {
     size_t def;              /* index of the default route */
     bool implicit_default;   /* appended, not given */
     bool needs_fields;       /* some route has a match or an affinity key */
+    char def_key[FIELD_NAME_MAX + 1]; /* the defaults it was built with */
+    double def_factor;
     field_set_t *fields;
 };
 
@@ -270,6 +272,8 @@ int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out
         return -ENOMEM;
     }
     atomic_init(&t->refs, 1);
+    snprintf(t->def_key, sizeof t->def_key, "%s", def->affinity_key ? def->affinity_key : "");
+    t->def_factor = def->balance_factor;
     int rc = 0;
     bool have_default = false;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -317,6 +321,24 @@ int routes_parse(const char *text, const routes_defaults_t *def, routes_t **out,
     return rc;
 }
 
+int routes_from_config(const config_t *cfg, routes_t **out, char *err, size_t errlen)
+{
+    routes_defaults_t def = {cfg->affinity_key, cfg->affinity_balance_pct / 100.0};
+    if (cfg->affinity_balance_pct && cfg->affinity_balance_pct <= 100) {
+        set_err(err, errlen, "affinity-balance-factor must be 0 (off) or 101..10000 (%%)");
+        *out = NULL;
+        return -EINVAL;
+    }
+    if (!cfg->routes) return routes_build(NULL, &def, out, err, errlen);
+    return routes_parse(cfg->routes, &def, out, err, errlen);
+}
+
+void routes_defaults_of(const routes_t *t, routes_defaults_t *out)
+{
+    out->affinity_key = t->def_key;
+    out->balance_factor = t->def_factor;
+}
+
 size_t routes_count(const routes_t *t)
 {
     return t->n;
@@ -337,6 +359,11 @@ int routes_find(const routes_t *t, const char *name)
 size_t routes_default_index(const routes_t *t)
 {
     return t->def;
+}
+
+bool routes_default_implicit(const routes_t *t)
+{
+    return t->implicit_default;
 }
 
 bool routes_may_refuse(const routes_t *t)

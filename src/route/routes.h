@@ -81,6 +81,14 @@ int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out
 int routes_parse(const char *text, const routes_defaults_t *def, routes_t **out, char *err,
                  size_t errlen);
 
+/* The table a config names: cfg->routes, with --affinity-key and
+ * --affinity-balance-factor for the default route. Same returns. */
+int routes_from_config(const config_t *cfg, routes_t **out, char *err, size_t errlen);
+
+/* The defaults t was built with (to build the next table the same way);
+ * the strings point into t. */
+void routes_defaults_of(const routes_t *t, routes_defaults_t *out);
+
 routes_t *routes_ref(routes_t *t);
 void routes_unref(routes_t *t); /* frees at 0; NULL is fine */
 
@@ -88,6 +96,9 @@ size_t routes_count(const routes_t *t);
 const route_t *routes_get(const routes_t *t, size_t i);
 int routes_find(const routes_t *t, const char *name); /* index, or -1 */
 size_t routes_default_index(const routes_t *t);
+
+/* True when the default route was appended (not in the JSON it was built from). */
+bool routes_default_implicit(const routes_t *t);
 
 /* True when the default route has no analyzers (records no route matches are refused). */
 bool routes_may_refuse(const routes_t *t);
