@@ -168,7 +168,14 @@ static int parse_route(routes_t *t, route_t *r, const json_t *o, size_t idx,
     }
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)o, key, v) {
+    const char *name = json_string_value(json_object_get(o, "name"));
+    if (!name || !name_ok(name, ROUTE_NAME_MAX)) {
+        set_err(err, el, "%s: \"name\" must be 1..%d of [A-Za-z0-9._-]", where, ROUTE_NAME_MAX);
+        return -EINVAL;
+    }
+    strcpy(r->name, name);
+    snprintf(where, sizeof where, "routes[%zu] (\"%s\")", idx, name);
+    json_object_foreach((json_t *)o, key, v) { /* after the name: the message names the route */
         size_t k = 0;
         while (route_keys[k] && strcmp(route_keys[k], key)) k++;
         if (!route_keys[k]) {
@@ -177,13 +184,6 @@ static int parse_route(routes_t *t, route_t *r, const json_t *o, size_t idx,
             return -EINVAL;
         }
     }
-    const char *name = json_string_value(json_object_get(o, "name"));
-    if (!name || !name_ok(name, ROUTE_NAME_MAX)) {
-        set_err(err, el, "%s: \"name\" must be 1..%d of [A-Za-z0-9._-]", where, ROUTE_NAME_MAX);
-        return -EINVAL;
-    }
-    strcpy(r->name, name);
-    snprintf(where, sizeof where, "routes[%zu] (\"%s\")", idx, name);
     r->is_default = !strcmp(name, ROUTE_DEFAULT);
     r->affinity_field = -1;
     v = json_object_get(o, "copy");

@@ -42,7 +42,7 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     {"{}", {"must be an array", NULL}},
     {"[1]", {"routes[0]", "must be an object", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"bogus\":1}]", {"routes[0]", "\"bogus\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"bogus\":1}]", {"routes[0] (\"a\")", "\"bogus\"", NULL}},
     {"[{\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":\"\",\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":\"a b\",\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
