@@ -43,7 +43,9 @@ def record(rid, level, source, region=None, critical=False):
 
 
 def packet(recs, pid):
-    return json.dumps({"packet_id": pid, "agent_id": "t", "messages": recs})
+    # compact: the recorder analyzer (harness.py) finds ids as "id":"..."
+    return json.dumps({"packet_id": pid, "agent_id": "t", "messages": recs},
+                      separators=(",", ":"))
 
 
 class RoutesTest(LogdistTestCase):
@@ -215,7 +217,7 @@ class RoutesTest(LogdistTestCase):
         e = r.json()
         self.assertEqual(e["error"], "no_route", e)
         self.assertIn("record 2", e["message"])
-        self.assertEqual(body.encode()[e["offset"]:e["offset"] + 10], b'{"id": "ba', e)
+        self.assertEqual(body.encode()[e["offset"]:e["offset"] + 10], b'{"id":"bad', e)
         m = d.metrics()
         self.assertEqual(m["records_accepted"], 0, m)
         self.assertEqual(m["queued_records"], 0, m)
@@ -406,12 +408,18 @@ class RoutesTest(LogdistTestCase):
                    "the durable copies delivered after the restart")
         got = set(read_lines(al_ids))
         self.assertEqual(got, {"c-%d" % i for i in range(200)}, "0 acknowledged copies lost")
-        m = d2.metrics()
-        wait_until(lambda: d2.metrics()["queued_records"] == 0, dl(20), "queue empty")
-        print("\ndurable copies: 200 critical ERROR records, %d copies delivered after kill -9 "
-              "+ restart; the primary got %d (replayed records may come twice)"
-              % (len(got), p1.records()), file=sys.stderr)
-        self.assertGreaterEqual(m["records_accepted"], 0)
+        m = wait_until(lambda: (lambda m: m["queued_records"] == 0 and
+                                m["inflight_batches"] == 0 and m)(d2.metrics()),
+                       dl(20), "queue empty")
+        # the WAL kept exactly the 200 records with an unsettled copy (the 100 INFO ones
+        # were acknowledged by p1's 2xx); replayed, they reach both routes again
+        self.assertEqual(m["records_replayed"], 200, m)
+        self.assertEqual(m["records_copied"], 200, m)
+        print("\ndurable copies: 200 critical ERROR records, copy analyzer down, kill -9 + "
+              "restart: %d replayed, %d copies delivered, 0 lost; the primary saw %d records "
+              "(%d twice: replayed with their copy)" % (m["records_replayed"], len(got),
+                                                         p1.records(), p1.records() - 300),
+              file=sys.stderr)
 
     # ------------------------------------------------------------------ reload
     def write_config(self, path, cfg):
