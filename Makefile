@@ -1,11 +1,11 @@
-# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`, `make lint`.
+# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`, `make bench-routes`, `make lint`.
 # Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all deps build test test-unit test-asan demo bench bench-observe lint format clean config-doc
+.PHONY: all deps build test test-unit test-asan demo bench bench-observe bench-routes lint format clean config-doc
 
 all: build
 
@@ -40,6 +40,10 @@ bench: build
 # what /metrics, the dashboard polling and reloads cost (records per CPU-s, same run)
 bench-observe: build
 	bash bench/observe.sh
+
+# what content routes (0, 5, 50; exact/set and glob) and key affinity cost (same run)
+bench-routes: build
+	bash bench/routes.sh
 
 lint: build
 	bash scripts/check-layers.sh
