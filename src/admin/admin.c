@@ -817,7 +817,7 @@ static void route(admin_t *a, http_req_t *req)
         if (name && (!*name || strchr(name, '/') || strlen(name) > ROUTE_NAME_MAX))
             http_reply_error(req, 404, "not_found", "no route with this name", -1, 0);
         else
-            admin_routes_serve(a->d, req, name, body, len);
+            admin_routes_serve(a->d, a->store, req, name, body, len);
         return;
     }
     http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);
