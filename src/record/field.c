@@ -11,7 +11,9 @@
  * path, at most FIELD_PATH_MAX_DEPTH frames deep; every other value is skipped by a loop
  * (strings by their quotes and escapes, arrays and objects by a bracket counter), so a
  * deeply nested record costs no stack. `seen` marks the nodes whose key was already met
- * in their object: a later duplicate is skipped (first wins).
+ * in their object: a later duplicate replaces it (last wins, as the scanner reads level,
+ * source and type, and as jansson reads a document): what was found below the first is
+ * forgotten before the second is read.
  */
 #include "record/field.h"
 
@@ -347,7 +349,18 @@ static int walk_value(struct walk *w, int node)
     return 0;
 }
 
-/* The child of `node` for the key p[a..a+n), or -1 (also when it was already seen). */
+/* A key met again: the values found at or below its node are absent until read again. */
+static void forget_below(struct walk *w, int node)
+{
+    for (size_t j = 0; j < w->s->nnodes; j++) {
+        if (w->s->nodes[j].leaf < 0) continue;
+        int x = (int)j;
+        while (x > node) x = w->s->nodes[x].parent; /* parents have smaller indexes */
+        if (x == node) w->out[w->s->nodes[j].leaf] = (field_slice_t){0};
+    }
+}
+
+/* The child of `node` for the key p[a..a+n), or -1. */
 static int key_node(struct walk *w, int node, size_t a, size_t n, bool escaped)
 {
     if (node < 0 || !w->s->nodes[node].has_children) return -1;
@@ -362,7 +375,7 @@ static int key_node(struct walk *w, int node, size_t a, size_t n, bool escaped)
     int child = node_find(w->s, node, k, n);
     if (child < 0) return -1;
     uint64_t bit = 1ull << (child % 64);
-    if (w->seen[child / 64] & bit) return -1; /* first wins */
+    if (w->seen[child / 64] & bit) forget_below(w, child); /* last wins */
     w->seen[child / 64] |= bit;
     return child;
 }
