@@ -270,6 +270,9 @@ static int lex_string(struct walk *w, size_t *start, size_t *n, bool *escaped)
     if (w->pos >= w->len || w->p[w->pos] != '"') return -EINVAL;
     size_t i = w->pos + 1;
     bool esc = false;
+    /* Fast path: the closing quote with no backslash before it (memchr is word-wide). */
+    const char *q = memchr(w->p + i, '"', w->len - i);
+    if (q && !memchr(w->p + i, '\\', (size_t)(q - (w->p + i)))) i = (size_t)(q - w->p);
     while (i < w->len && w->p[i] != '"') {
         if (w->p[i] == '\\') {
             esc = true;
