@@ -26,9 +26,9 @@
 struct fnode {
     const char *name; /* points into one of the set's paths */
     uint32_t name_len;
-    int16_t parent;   /* -1 for the root */
-    int16_t leaf;     /* index of the path ending here, or -1 */
-    uint8_t depth;    /* root 0, top-level keys 1 */
+    int16_t parent; /* -1 for the root */
+    int16_t leaf;   /* index of the path ending here, or -1 */
+    uint8_t depth;  /* root 0, top-level keys 1 */
     bool has_children;
 };
 
@@ -66,8 +66,11 @@ static int node_find(const field_set_t *s, int parent, const char *k, size_t n)
 static int node_add(field_set_t *s, int parent, const char *k, size_t n)
 {
     int idx = (int)s->nnodes++;
-    s->nodes[idx] = (struct fnode){.name = k, .name_len = (uint32_t)n, .parent = (int16_t)parent,
-                                   .leaf = -1, .depth = (uint8_t)(s->nodes[parent].depth + 1)};
+    s->nodes[idx] = (struct fnode){.name = k,
+                                   .name_len = (uint32_t)n,
+                                   .parent = (int16_t)parent,
+                                   .leaf = -1,
+                                   .depth = (uint8_t)(s->nodes[parent].depth + 1)};
     s->nodes[parent].has_children = true;
     uint32_t i = node_hash(parent, k, n) & (SLOTS - 1);
     while (s->slots[i] >= 0)
@@ -324,8 +327,10 @@ static int skip_composite(struct walk *w)
             if (lex_string(w, &a, &b, NULL) < 0) return -EINVAL;
             continue;
         }
-        if (c == '{' || c == '[') depth++;
-        else if (c == '}' || c == ']') depth--;
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
         w->pos++;
     } while (depth > 0);
     return 0;

@@ -36,8 +36,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const PATHS[] = {
-    "level", "source", "a", "a.b", "a.b.c", "metadata.trace_id", "x.y.z.w.v.u.t.s", "n",
-    "\xc3\xa9", "q\"k", "metadata", "b\\s",
+    "level",           "source", "a",        "a.b",  "a.b.c",    "metadata.trace_id",
+    "x.y.z.w.v.u.t.s", "n",      "\xc3\xa9", "q\"k", "metadata", "b\\s",
 };
 #define NPATHS (sizeof(PATHS) / sizeof(PATHS[0]))
 
@@ -123,7 +123,8 @@ static void check_matches(const field_slice_t *out, const char *rec, size_t len)
             for (size_t k = 0; n >= 0 && k < 4 && MATCHES[m].pats[k]; k++)
                 want |= ref_glob(MATCHES[m].pats[k], strlen(MATCHES[m].pats[k]), buf, (size_t)n);
         }
-        if (match_eval(g_match[m], out) != want) fail("match_eval differs from the reference", rec, len);
+        if (match_eval(g_match[m], out) != want)
+            fail("match_eval differs from the reference", rec, len);
     }
 }
 
@@ -134,7 +135,8 @@ static void check_slices(int rc, const field_slice_t *out, const char *rec, size
         const field_slice_t *f = &out[i];
         if (!f->present) continue;
         if (rc < 0) fail("a slice present after -EINVAL", rec, len);
-        if (f->p < rec || f->len > len || f->p + f->len > rec + len) fail("slice outside", rec, len);
+        if (f->p < rec || f->len > len || f->p + f->len > rec + len)
+            fail("slice outside", rec, len);
         if (f->escaped != (memchr(f->p, '\\', f->len) != NULL)) fail("escaped flag", rec, len);
         char buf[64];
         ssize_t n = field_unescape(f->p, f->len, buf, sizeof(buf));

@@ -83,8 +83,7 @@ static void test_hash_pinned(void **state)
 static void test_pick_pinned(void **state)
 {
     (void)state;
-    const uint64_t mh[4] = {hs("analyzer-a"), hs("analyzer-b"), hs("analyzer-c"),
-                            hs("analyzer-d")};
+    const uint64_t mh[4] = {hs("analyzer-a"), hs("analyzer-b"), hs("analyzer-c"), hs("analyzer-d")};
     const double w4321[4] = {4, 3, 2, 1}, w1111[4] = {1, 1, 1, 1};
     static const int want4321[16] = {3, 1, 2, 3, 1, 2, 3, 0, 2, 0, 2, 2, 3, 0, 3, 2};
     static const int want1111[16] = {3, 1, 2, 3, 1, 2, 3, 0, 2, 3, 2, 2, 3, 0, 3, 2};
@@ -146,13 +145,14 @@ static void check_shares(const char *name, const double *w, size_t n)
     for (size_t i = 0; i < n; i++) {
         double p = w[i] / sum, mean = NKEYS * p, sigma = sqrt(NKEYS * p * (1 - p));
         double z = fabs(count[i] - mean) / sigma, rel = fabs(count[i] - mean) / mean;
-        if (z > 5) fail_msg("%s: member %zu has %ld keys, expected %.0f (z %.2f)", name, i,
-                            count[i], mean, z);
+        if (z > 5)
+            fail_msg("%s: member %zu has %ld keys, expected %.0f (z %.2f)", name, i, count[i], mean,
+                     z);
         max_rel = fmax(max_rel, rel);
         max_z = fmax(max_z, z);
     }
-    printf("shares %s over %d keys: max relative error %.4f, max |z| %.2f\n", name, NKEYS,
-           max_rel, max_z);
+    printf("shares %s over %d keys: max relative error %.4f, max |z| %.2f\n", name, NKEYS, max_rel,
+           max_z);
 }
 
 static void test_shares(void **state)
@@ -190,8 +190,8 @@ static void test_add_member(void **state)
     for (int k = 0; k < NKEYS; k++) {
         int after = hrw_pick(key_hash(k), mh, w, 5);
         if (after == before[k]) continue;
-        if (after != 4) fail_msg("key %d moved from %d to %d, not to the new member", k,
-                                 before[k], after);
+        if (after != 4)
+            fail_msg("key %d moved from %d to %d, not to the new member", k, before[k], after);
         moved++;
     }
     double p = 2.0 / 12.0, sigma = sqrt(NKEYS * p * (1 - p));
@@ -257,8 +257,10 @@ static void test_failover_and_return(void **state)
             uint64_t kh = key_hash(k);
             int now = hrw_pick(kh, mh, w, 4);
             assert_int_not_equal(now, down);
-            if (before[k] != down) assert_int_equal(now, before[k]);
-            else assert_int_equal(now, second_choice(kh, mh, w, 4, down)), moved++;
+            if (before[k] != down)
+                assert_int_equal(now, before[k]);
+            else
+                assert_int_equal(now, second_choice(kh, mh, w, 4, down)), moved++;
         }
         w[down] = saved; /* up again: every key returns */
         for (int k = 0; k < NKEYS; k++)
@@ -286,8 +288,7 @@ static void test_load_api(void **state)
     const double factors[] = {0, 1, -3, NAN};
     for (int k = 0; k < 4000; k++) {
         uint64_t kh = key_hash(k);
-        assert_int_equal(hrw_pick_bounded(l, kh, mh, w, 4, factors[k % 4]),
-                         hrw_pick(kh, mh, w, 4));
+        assert_int_equal(hrw_pick_bounded(l, kh, mh, w, 4, factors[k % 4]), hrw_pick(kh, mh, w, 4));
     }
     assert_true(hrw_load_total(l) == 4000);
     /* nobody qualifies (fresh, factor barely > 1): the top choice */
@@ -335,8 +336,10 @@ static struct hot_figures run_hot(const double *w, size_t n, double factor)
         uint64_t kh = p % 2 ? hot_key : key_hash((int)((x >> 33) % 50000));
         int got = hrw_pick_bounded(l, kh, mh, w, n, factor);
         int first = p % 2 ? hot_first : hrw_pick(kh, mh, w, n);
-        if (p % 2) hot++, hot_top += got == first;
-        else cold++, cold_top += got == first;
+        if (p % 2)
+            hot++, hot_top += got == first;
+        else
+            cold++, cold_top += got == first;
         window[got]++;
         for (size_t i = 0; p > 2 * HRW_LOAD_HALF_LIFE && i < n; i++) {
             double fair = w[i] / sum, total = (double)hrw_load_total(l);
@@ -408,11 +411,16 @@ static void test_bounded_uniform_affinity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_pinned),           cmocka_unit_test(test_pick_pinned),
-        cmocka_unit_test(test_score_and_eligibility), cmocka_unit_test(test_shares),
-        cmocka_unit_test(test_add_member),            cmocka_unit_test(test_remove_member),
-        cmocka_unit_test(test_failover_and_return),   cmocka_unit_test(test_load_api),
-        cmocka_unit_test(test_bounded_hot_key),       cmocka_unit_test(test_bounded_uniform_affinity),
+        cmocka_unit_test(test_hash_pinned),
+        cmocka_unit_test(test_pick_pinned),
+        cmocka_unit_test(test_score_and_eligibility),
+        cmocka_unit_test(test_shares),
+        cmocka_unit_test(test_add_member),
+        cmocka_unit_test(test_remove_member),
+        cmocka_unit_test(test_failover_and_return),
+        cmocka_unit_test(test_load_api),
+        cmocka_unit_test(test_bounded_hot_key),
+        cmocka_unit_test(test_bounded_uniform_affinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -255,7 +255,8 @@ static const struct erow erows[] = {
       {"{\"level\":\"WARN\"}", false},
       {"{\"level\":\"error\"}", false},
       {"{\"level\":\"ERRORFATAL\"}", false}}},
-    {"{\"level\": [\"ERROR\"]}", {{"{\"level\":\"ERROR\"}", true}, {"{\"level\":\"FATAL\"}", false}}},
+    {"{\"level\": [\"ERROR\"]}",
+     {{"{\"level\":\"ERROR\"}", true}, {"{\"level\":\"FATAL\"}", false}}},
     {"{\"level\": [\"INFO\", \"WARN*\", \"*CRIT*\", \"DEBUG\", \"INFO\"]}",
      {{"{\"level\":\"INFO\"}", true},
       {"{\"level\":\"WARNING\"}", true},
@@ -265,7 +266,8 @@ static const struct erow erows[] = {
       {"{\"level\":\"TRACE\"}", false}}},
     /* escaped record values */
     {"{\"msg\": \"he said \\\"hi\\\"\"}",
-     {{"{\"msg\":\"he said \\\"hi\\\"\"}", true}, {"{\"msg\":\"he said \\u0022hi\\u0022\"}", true},
+     {{"{\"msg\":\"he said \\\"hi\\\"\"}", true},
+      {"{\"msg\":\"he said \\u0022hi\\u0022\"}", true},
       {"{\"msg\":\"he said hi\"}", false}}},
     {"{\"c\": \"\xc3\xa9t\xc3\xa9\", \"e\": \"\xf0\x9f\x98\x80*\"}",
      {{"{\"c\":\"\\u00e9t\\u00E9\",\"e\":\"\\ud83d\\ude00!\"}", true},
@@ -331,7 +333,7 @@ static void test_eval_value_length(void **state)
     static const struct {
         size_t plain, escaped; /* bytes written plain, then as \u0079 ('y') */
         bool want_any, want_exact;
-    } t[] = {{1024, 0, true, true},  {1025, 0, false, false}, {1020, 4, true, true},
+    } t[] = {{1024, 0, true, true},   {1025, 0, false, false}, {1020, 4, true, true},
              {1021, 4, false, false}, {0, 1024, true, true},   {0, 1025, false, false}};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         size_t len = 0;
@@ -381,9 +383,9 @@ static void test_eval_big_set(void **state)
         hits += match_eval(m, vals);
     }
     assert_int_equal(hits, 1000);
-    static const struct probe p[] = {{"{\"id\":\"v\"}", false},      {"{\"id\":\"glob-\"}", true},
-                                     {"{\"id\":\"glob-x\"}", true},  {"{\"id\":\"v00\"}", false},
-                                     {"{\"id\":\"V1\"}", false},     {"{\"id\":999}", false},
+    static const struct probe p[] = {{"{\"id\":\"v\"}", false},       {"{\"id\":\"glob-\"}", true},
+                                     {"{\"id\":\"glob-x\"}", true},   {"{\"id\":\"v00\"}", false},
+                                     {"{\"id\":\"V1\"}", false},      {"{\"id\":999}", false},
                                      {"{\"id\":\"v1\\u0030\"}", true}};
     for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
         field_slice_t vals[1];
@@ -412,7 +414,8 @@ static void test_shared_field_set(void **state)
         {"{\"level\":\"ERROR\",\"source\":\"checkout-1\",\"metadata\":{\"region\":\"eu\"}}",
          {true, true, false, true}},
         {"{\"level\":\"INFO\",\"metadata\":{\"region\":\"us\"}}", {false, false, true, true}},
-        {"{\"source\":\"checkout-1\",\"metadata\":{\"region\":\"us\"}}", {false, false, false, true}},
+        {"{\"source\":\"checkout-1\",\"metadata\":{\"region\":\"us\"}}",
+         {false, false, false, true}},
     };
     field_set_t *f = field_set_new();
     match_t *m[4];
@@ -499,8 +502,10 @@ static void test_property_vs_reference(void **state)
         size_t pn = 0, plen = rnd() % 9;
         for (size_t k = 0; k < plen; k++) {
             int c = (int)(rnd() % 5);
-            if (c == 4) pat[pn++] = '\\', pat[pn++] = rnd() % 2 ? '*' : '\\';
-            else pat[pn++] = "ab**"[c];
+            if (c == 4)
+                pat[pn++] = '\\', pat[pn++] = rnd() % 2 ? '*' : '\\';
+            else
+                pat[pn++] = "ab**"[c];
         }
         json_t *spec = json_pack("{s s#}", "s", pat, (int)pn);
         match_t *m = match_compile(spec, f, NULL, 0);
@@ -537,10 +542,10 @@ static void test_property_vs_reference(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compile_errors),        cmocka_unit_test(test_compile_limits),
-        cmocka_unit_test(test_eval_table),            cmocka_unit_test(test_eval_value_length),
-        cmocka_unit_test(test_eval_big_set),          cmocka_unit_test(test_shared_field_set),
-        cmocka_unit_test(test_to_json),               cmocka_unit_test(test_property_vs_reference),
+        cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_compile_limits),
+        cmocka_unit_test(test_eval_table),     cmocka_unit_test(test_eval_value_length),
+        cmocka_unit_test(test_eval_big_set),   cmocka_unit_test(test_shared_field_set),
+        cmocka_unit_test(test_to_json),        cmocka_unit_test(test_property_vs_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
