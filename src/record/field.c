@@ -28,9 +28,9 @@
 struct fnode {
     const char *name; /* points into one of the set's paths */
     uint32_t name_len;
-    int16_t parent;   /* -1 for the root */
-    int16_t leaf;     /* index of the path ending here, or -1 */
-    uint8_t depth;    /* root 0, top-level keys 1 */
+    int16_t parent; /* -1 for the root */
+    int16_t leaf;   /* index of the path ending here, or -1 */
+    uint8_t depth;  /* root 0, top-level keys 1 */
     bool has_children;
 };
 
@@ -68,8 +68,11 @@ static int node_find(const field_set_t *s, int parent, const char *k, size_t n)
 static int node_add(field_set_t *s, int parent, const char *k, size_t n)
 {
     int idx = (int)s->nnodes++;
-    s->nodes[idx] = (struct fnode){.name = k, .name_len = (uint32_t)n, .parent = (int16_t)parent,
-                                   .leaf = -1, .depth = (uint8_t)(s->nodes[parent].depth + 1)};
+    s->nodes[idx] = (struct fnode){.name = k,
+                                   .name_len = (uint32_t)n,
+                                   .parent = (int16_t)parent,
+                                   .leaf = -1,
+                                   .depth = (uint8_t)(s->nodes[parent].depth + 1)};
     s->nodes[parent].has_children = true;
     uint32_t i = node_hash(parent, k, n) & (SLOTS - 1);
     while (s->slots[i] >= 0)
@@ -272,6 +275,9 @@ static int lex_string(struct walk *w, size_t *start, size_t *n, bool *escaped)
     if (w->pos >= w->len || w->p[w->pos] != '"') return -EINVAL;
     size_t i = w->pos + 1;
     bool esc = false;
+    /* Fast path: the closing quote with no backslash before it (memchr is word-wide). */
+    const char *q = memchr(w->p + i, '"', w->len - i);
+    if (q && !memchr(w->p + i, '\\', (size_t)(q - (w->p + i)))) i = (size_t)(q - w->p);
     while (i < w->len && w->p[i] != '"') {
         if (w->p[i] == '\\') {
             esc = true;
@@ -323,8 +329,10 @@ static int skip_composite(struct walk *w)
             if (lex_string(w, &a, &b, NULL) < 0) return -EINVAL;
             continue;
         }
-        if (c == '{' || c == '[') depth++;
-        else if (c == '}' || c == ']') depth--;
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
         w->pos++;
     } while (depth > 0);
     return 0;
