@@ -170,7 +170,7 @@ struct probe {
 };
 struct erow {
     const char *spec;
-    struct probe p[10];
+    struct probe p[12];
 };
 
 static const struct erow erows[] = {
