@@ -241,10 +241,43 @@ static int config_routes(const config_t *cfg, routes_t **out, char *err, size_t 
     return 0;
 }
 
-static int start_routes(const config_t *cfg, deliver_t *d)
+/* The table changed through the API, while the file's routes are still
+ * those it descends from; NULL otherwise (a stale one is forgotten). */
+static routes_t *stored_routes(const config_t *cfg, config_store_t *store)
+{
+    char *table = NULL, *base = NULL, err[600];
+    routes_t *t = NULL;
+    if (!store || config_store_load_routes(store, &table, &base) || !table) goto out;
+    if (strcmp(base, cfg->routes ? cfg->routes : "")) {
+        log_warn("logdistd", "routes: the file's routes changed since the table was changed "
+                 "through the API: the file's are used, the stored table is forgotten");
+        config_store_put_routes(store, NULL, NULL);
+        goto out;
+    }
+    routes_defaults_t def = {cfg->affinity_key, cfg->affinity_balance_pct / 100.0, cfg->routes};
+    if (routes_parse(table, &def, &t, err, sizeof err))
+        log_warn("logdistd", "routes: the stored table is not usable (%s): the file's are used",
+                 err);
+    else
+        log_info("logdistd", "routes: using the table changed through the API (%zu routes)",
+                 routes_count(t));
+out:
+    free(table);
+    free(base);
+    return t;
+}
+
+static int start_routes(const config_t *cfg, deliver_t *d, config_store_t *store)
 {
     char err[600];
-    routes_t *t = NULL;
+    routes_t *t = stored_routes(cfg, store);
+    if (t) {
+        int rc = deliver_set_routes(d, t, true, err, sizeof err);
+        routes_unref(t);
+        if (!rc) return 0;
+        log_warn("logdistd", "routes: the stored table: %s: the file's are used", err);
+        t = NULL;
+    }
     int rc = config_routes(cfg, &t, err, sizeof err);
     if (!rc) rc = deliver_set_routes(d, t, true, err, sizeof err);
     routes_unref(t);
@@ -358,7 +391,7 @@ int main(int argc, char **argv)
     if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST); /* fewer epoll_ctl */
     app.base = ec ? event_base_new_with_config(ec) : NULL;
     if (ec) event_config_free(ec);
-    if (!d || !app.base || start_routes(&cfg, d)) goto out;
+    if (!d || !app.base || start_routes(&cfg, d, store)) goto out;
     metrics_set_queue_reader(read_queue_gauges, deliver_queue(d)); /* the queue owns the budget */
     if (cfg.durability != DURABILITY_NONE) {
         wal_options_t wo = {.dir = cfg.data_dir, .segment_bytes = cfg.wal_segment_bytes,

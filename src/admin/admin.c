@@ -285,7 +285,11 @@ static void metrics_prom(admin_t *a, http_req_t *req)
     hist_snapshot(&g_metrics.batch_records, &batch_h);
     procself_t proc;
     bool have_proc = procself_read(&proc) == 0;
-    prom_input_t in = {.m = &g_metrics, .queue_bytes = metrics_queued_bytes(),
+    routes_t *table = NULL;
+    router_route_stat_t *rs = NULL;
+    size_t nrs = 0;
+    if (deliver_route_stats(a->d, &table, &rs, &nrs)) nrs = 0;
+    prom_input_t in = {.routes = rs, .nroutes = nrs, .m = &g_metrics, .queue_bytes = metrics_queued_bytes(),
                        .queue_records = metrics_queued_records(),
                        .connections_open = conn_open_count(),
                        .body_bytes_in_flight = conn_budget_used(),
@@ -295,6 +299,8 @@ static void metrics_prom(admin_t *a, http_req_t *req)
     prom_t *p = prom_new();
     if (p) prom_render(p, &in);
     if (have_snap) deliver_snapshot_free(&s);
+    router_route_stats_free(rs, nrs);
+    routes_unref(table);
     size_t len = 0;
     const char *text = p ? prom_text(p, &len) : NULL;
     if (text)
@@ -817,7 +823,7 @@ static void route(admin_t *a, http_req_t *req)
         if (name && (!*name || strchr(name, '/') || strlen(name) > ROUTE_NAME_MAX))
             http_reply_error(req, 404, "not_found", "no route with this name", -1, 0);
         else
-            admin_routes_serve(a->d, req, name, body, len);
+            admin_routes_serve(a->d, a->store, req, name, body, len);
         return;
     }
     http_reply_error(req, 404, "not_found", "no such endpoint", -1, 0);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin/admin_body.h"
+#include "common/log.h"
 #include "ingress/http_reply.h"
 #include "route/routes.h"
 
@@ -72,22 +73,40 @@ static json_t *table_json(deliver_t *d, const char *only, bool *found)
     return res;
 }
 
+/* Keep the table applied through the API across restarts, with the config's
+ * routes it descends from (a later change of the file's routes wins). A store
+ * failure is logged: the table stays applied for this life. */
+static void persist(config_store_t *store, const routes_t *t)
+{
+    if (!store) return;
+    routes_defaults_t def;
+    routes_defaults_of(t, &def);
+    json_t *u = routes_json_user(t);
+    char *text = u ? json_dumps(u, JSON_COMPACT) : NULL;
+    json_decref(u);
+    if (!text || config_store_put_routes(store, text, def.config_text))
+        log_error("admin", "routes: the new table is applied but could not be stored (it is "
+                  "lost at the next restart)");
+    free(text);
+}
+
 /* Build and apply `arr` (the user's table) with the defaults of the table in
  * use. Answers req on failure; true when applied. */
-static bool apply(deliver_t *d, http_req_t *req, json_t *arr)
+static bool apply(deliver_t *d, config_store_t *store, http_req_t *req, json_t *arr)
 {
     routes_t *cur = deliver_routes_get(d), *t = NULL;
-    routes_defaults_t def = {NULL, 0};
+    routes_defaults_t def = {NULL, 0, NULL};
     if (cur) routes_defaults_of(cur, &def);
     char err[512] = "";
     int rc = routes_build(arr, &def, &t, err, sizeof err);
-    routes_unref(cur);
+    routes_unref(cur); /* t holds its own copy of the defaults */
     if (rc) {
         http_reply_error(req, rc == -ENOMEM ? 503 : 400, rc == -ENOMEM ? "out_of_memory" : "bad_route",
                          err, -1, rc == -ENOMEM ? 1 : 0);
         return false;
     }
     rc = deliver_set_routes(d, t, true, err, sizeof err);
+    if (!rc) persist(store, t);
     routes_unref(t);
     if (rc == -ENOENT) {
         http_reply_error(req, 422, "unknown_analyzer", err, -1, 0);
@@ -156,7 +175,7 @@ static void reply_route(deliver_t *d, http_req_t *req, int status, const char *n
 }
 
 /* POST /api/v1/routes: one route, at "position" or before the default. */
-static void add_route(deliver_t *d, http_req_t *req, const char *body, size_t len)
+static void add_route(deliver_t *d, config_store_t *store, http_req_t *req, const char *body, size_t len)
 {
     json_t *r = body_json(req, body, len, false);
     if (!r) return;
@@ -181,14 +200,14 @@ static void add_route(deliver_t *d, http_req_t *req, const char *body, size_t le
     size_t n = json_array_size(arr);
     if (at < 0 || at > (long)n) at = def >= 0 ? def : (long)n;
     json_array_insert(arr, (size_t)at, r);
-    if (apply(d, req, arr)) reply_route(d, req, 201, name);
+    if (apply(d, store, req, arr)) reply_route(d, req, 201, name);
 out:
     json_decref(arr);
     json_decref(r);
 }
 
 /* PUT /api/v1/routes/{name}: replace in place ("default" may be added). */
-static void put_route(deliver_t *d, http_req_t *req, const char *name, const char *body,
+static void put_route(deliver_t *d, config_store_t *store, http_req_t *req, const char *name, const char *body,
                       size_t len)
 {
     json_t *r = body_json(req, body, len, false);
@@ -210,13 +229,13 @@ static void put_route(deliver_t *d, http_req_t *req, const char *name, const cha
         json_array_set(arr, (size_t)i, r);
     else
         json_array_append(arr, r);
-    if (apply(d, req, arr)) reply_route(d, req, 200, name);
+    if (apply(d, store, req, arr)) reply_route(d, req, 200, name);
 out:
     json_decref(arr);
     json_decref(r);
 }
 
-static void delete_route(deliver_t *d, http_req_t *req, const char *name)
+static void delete_route(deliver_t *d, config_store_t *store, http_req_t *req, const char *name)
 {
     json_t *arr = user_table(d);
     long i = index_of(arr, name);
@@ -227,7 +246,7 @@ static void delete_route(deliver_t *d, http_req_t *req, const char *name)
                          -1, 0);
     } else {
         json_array_remove(arr, (size_t)i);
-        if (apply(d, req, arr)) {
+        if (apply(d, store, req, arr)) {
             json_t *o = json_object();
             json_object_set_new(o, "removed", json_string(name));
             http_reply_json(req, 200, o);
@@ -242,8 +261,8 @@ static void method_not_allowed(http_req_t *req, const char *allow)
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path", -1, 0);
 }
 
-void admin_routes_serve(deliver_t *d, http_req_t *req, const char *name, const char *body,
-                        size_t len)
+void admin_routes_serve(deliver_t *d, config_store_t *store, http_req_t *req, const char *name,
+                        const char *body, size_t len)
 {
     http_method_t m = http_req_method(req);
     bool found;
@@ -259,10 +278,10 @@ void admin_routes_serve(deliver_t *d, http_req_t *req, const char *name, const c
     }
     if (!name) {
         if (m == HTTP_M_POST) {
-            add_route(d, req, body, len);
+            add_route(d, store, req, body, len);
         } else if (m == HTTP_M_PUT) {
             json_t *arr = body_json(req, body, len, true);
-            if (arr && apply(d, req, arr)) {
+            if (arr && apply(d, store, req, arr)) {
                 json_t *j = table_json(d, NULL, &found);
                 http_reply_json(req, 200, j ? j : json_object());
             }
@@ -273,9 +292,9 @@ void admin_routes_serve(deliver_t *d, http_req_t *req, const char *name, const c
         return;
     }
     if (m == HTTP_M_PUT)
-        put_route(d, req, name, body, len);
+        put_route(d, store, req, name, body, len);
     else if (m == HTTP_M_DELETE)
-        delete_route(d, req, name);
+        delete_route(d, store, req, name);
     else
         method_not_allowed(req, "GET, PUT, DELETE");
 }

@@ -12,7 +12,10 @@
  * checks it: 400 bad_route naming the route and key), then hands it to the
  * delivery thread (deliver_set_routes, strict: a route naming an analyzer that
  * is not registered is refused with 422 unknown_analyzer). Nothing changes on
- * any refusal. Called under the admin mutex, so changes are serialised.
+ * any refusal. Called under the admin mutex, so changes are serialised. An
+ * applied change is stored (store may be NULL) with the config's routes it
+ * descends from: at start the stored table wins while the file's routes are
+ * still those (docs/ROUTING.md).
  */
 #ifndef LOGDIST_ADMIN_ROUTES_H
 #define LOGDIST_ADMIN_ROUTES_H
@@ -21,13 +24,14 @@
 
 #include "deliver/deliver.h"
 #include "ingress/http.h"
+#include "store/config_store.h"
 
 #define ROUTES_PATH "/api/v1/routes"
 
 /* Serve a request whose path is ROUTES_PATH or ROUTES_PATH "/<name>" (name =
  * NULL for the collection); body/len: the request body ("" when none, NULL
  * when over ADMIN_BODY_MAX). Answers req. */
-void admin_routes_serve(deliver_t *d, http_req_t *req, const char *name, const char *body,
-                        size_t len);
+void admin_routes_serve(deliver_t *d, config_store_t *store, http_req_t *req, const char *name,
+                        const char *body, size_t len);
 
 #endif

@@ -486,6 +486,56 @@ static void render_process(prom_t *p, const procself_t *ps)
     prom_sample(p, "process_start_time_seconds", NULL, 0, ps->start_time_seconds);
 }
 
+/* Per route: records taken, placed by key, held, copies skipped; per route
+ * and member: records, target share, effective weight (the route's SWRR). */
+static void render_routes(prom_t *p, const router_route_stat_t *r, size_t n)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } per_route[] = {
+        {"logdist_route_records_total", "Records a route took (as the primary route or a copy).",
+         offsetof(router_route_stat_t, records)},
+        {"logdist_route_records_by_key_total", "Of those, placed by the route's affinity key.",
+         offsetof(router_route_stat_t, by_key)},
+        {"logdist_route_records_held_total", "Of those, held while none of its analyzers was up.",
+         offsetof(router_route_stat_t, held)},
+        {"logdist_route_copies_deduplicated_total",
+         "Copies the route did not make: the analyzer already got the record.",
+         offsetof(router_route_stat_t, deduplicated)},
+    };
+    for (size_t f = 0; f < sizeof per_route / sizeof per_route[0]; f++) {
+        prom_family(p, per_route[f].name, PROM_COUNTER, per_route[f].help);
+        for (size_t k = 0; k < n; k++) {
+            prom_label_t l = {"route", r[k].name};
+            prom_sample_u64(p, per_route[f].name, &l, 1,
+                            *(const uint64_t *)((const char *)&r[k] + per_route[f].off));
+        }
+    }
+    prom_family(p, "logdist_route_analyzer_records_total", PROM_COUNTER,
+                "Records a route gave an analyzer since the route table was last set.");
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < r[k].nmembers; i++) {
+            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
+            prom_sample_u64(p, "logdist_route_analyzer_records_total", l, 2, r[k].members[i].routed);
+        }
+    prom_family(p, "logdist_route_analyzer_target_share", PROM_GAUGE,
+                "An analyzer's share of a route's records by the route's configured weights.");
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < r[k].nmembers; i++) {
+            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
+            prom_sample(p, "logdist_route_analyzer_target_share", l, 2, r[k].members[i].target_share);
+        }
+    prom_family(p, "logdist_route_analyzer_effective_weight", PROM_GAUGE,
+                "An analyzer's weight in a route's balancer now (0 while drained).");
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < r[k].nmembers; i++) {
+            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
+            prom_sample(p, "logdist_route_analyzer_effective_weight", l, 2,
+                        r[k].members[i].effective_weight);
+        }
+}
+
 void prom_render(prom_t *p, const prom_input_t *in)
 {
     if (in->m) {
@@ -494,6 +544,7 @@ void prom_render(prom_t *p, const prom_input_t *in)
         render_gauges(p, in);
     }
     render_analyzers(p, in->d);
+    if (in->nroutes) render_routes(p, in->routes, in->nroutes);
     if (in->ingest_duration) {
         prom_family(p, "logdist_ingest_request_duration_seconds", PROM_HISTOGRAM,
                     "POST /api/v1/logs requests, from the complete head to the answer.");

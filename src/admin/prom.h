@@ -66,6 +66,8 @@ typedef struct {
     const hist_snap_t *ingest_duration; /* seconds; NULL: omitted */
     const hist_snap_t *batch_records;   /* records; NULL: omitted */
     const procself_t *proc;             /* NULL: no process_* series */
+    const router_route_stat_t *routes;  /* per route and member (deliver_route_stats) */
+    size_t nroutes;                     /* 0: no route series */
     const char *version;
 } prom_input_t;
 

@@ -73,11 +73,49 @@ static const char *const deliver_rows[] = {
     "breaker-failures", "breaker-error-pct", "breaker-window-ms", "breaker-min-requests",
     "breaker-cooldown-ms", "breaker-max-cooldown-ms", "breaker-probes", NULL};
 
+static const char *const route_rows[] = {"routes", "affinity-key", "affinity-balance-factor",
+                                         NULL};
+
+/* The route table eff names, when its rows changed (else *out = NULL): every
+ * analyzer a route names is in eff, or registered through the API (not by
+ * the running file: those not in eff are about to go). 0 or -EINVAL with err. */
+static int next_routes(reload_t *r, const config_t *eff, routes_t **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    if (!any_changed(&r->cur, eff, route_rows)) return 0;
+    if (routes_from_config(eff, out, err, errlen)) return -EINVAL;
+    analyzer_spec_t spec;
+    for (size_t k = 0; k < routes_count(*out); k++) {
+        const route_t *rt = routes_get(*out, k);
+        for (size_t j = 0; j < rt->nmembers; j++) {
+            const char *id = rt->members[j].id;
+            bool ok = false;
+            for (size_t i = 0; i < eff->analyzer_count && !ok; i++)
+                ok = !strcmp(eff->analyzers[i].id, id);
+            if (!ok && !deliver_analyzer_spec(r->t.d, id, &spec)) {
+                ok = true; /* registered: through the API, unless the running file named it */
+                for (size_t i = 0; i < r->cur.analyzer_count && ok; i++)
+                    ok = strcmp(r->cur.analyzers[i].id, id) != 0;
+            }
+            if (!ok) {
+                ld_set_err(err, errlen, "routes: route \"%s\" names analyzer \"%s\", which "
+                           "is not configured", rt->name, id);
+                routes_unref(*out);
+                *out = NULL;
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Hand eff (the running config with the reloadable rows of the new one) to
  * the owners whose rows changed: a setter runs only when it has something to
  * change (each publish retires the old set until exit). 0 or a negative errno
  * with err (what was applied before it stays applied). */
-static int apply(reload_t *r, const config_t *eff, json_t *report, char *err, size_t errlen)
+static int apply(reload_t *r, const config_t *eff, routes_t *routes, json_t *report, char *err,
+                 size_t errlen)
 {
     static const char *const level[] = {"log-level", NULL}, *const format[] = {"log-format", NULL},
                              *const token[] = {"token", NULL};
@@ -93,6 +131,10 @@ static int apply(reload_t *r, const config_t *eff, json_t *report, char *err, si
     }
     if (any_changed(&r->cur, eff, deliver_rows))
         deliver_set_options(r->t.d, eff); /* posted to the delivery thread */
+    /* routes before analyzers: an analyzer only the old table named can go,
+     * one the new table names joins its routes when it is added */
+    if (routes && (rc = deliver_set_routes(r->t.d, routes, false, err, errlen))) return rc;
+    json_object_set_new(report, "routes", json_boolean(routes != NULL));
     json_t *an = json_object();
     json_object_set_new(report, "analyzers", an);
     if ((rc = admin_apply_analyzers(r->t.admin, r->cur.analyzers, r->cur.analyzer_count,
@@ -122,6 +164,7 @@ static void record_changes(const reload_t *r, const config_t *next, json_t *repo
 static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
 {
     config_t next, eff;
+    routes_t *routes = NULL;
     if (config_load(&next, r->argc, r->argv, err, errlen)) return -EINVAL;
     int rc = config_merge_reloadable(&eff, &r->cur, &next);
     if (rc) {
@@ -129,7 +172,7 @@ static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
         config_free(&next);
         return rc;
     }
-    if (config_validate(&eff, err, errlen)) {
+    if (config_validate(&eff, err, errlen) || next_routes(r, &eff, &routes, err, errlen)) {
         rc = -EINVAL;
         goto out;
     }
@@ -143,7 +186,7 @@ static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
         log_event(LOG_INFO, "tls", "tls_reloaded", LOG_NOFIELDS, "TLS certificate reloaded");
     }
     json_object_set_new(report, "tls", json_string(r->t.tls ? "reloaded" : "off"));
-    if ((rc = apply(r, &eff, report, err, errlen))) {
+    if ((rc = apply(r, &eff, routes, report, err, errlen))) {
         if (rc == -EINVAL) rc = -ECANCELED; /* part-way: never "nothing changed" */
         goto out;
     }
@@ -153,6 +196,7 @@ static int run_locked(reload_t *r, json_t *report, char *err, size_t errlen)
     eff = (config_t){0};
     json_object_set_new(report, "generation", json_integer((json_int_t)++r->generation));
 out:
+    routes_unref(routes);
     config_free(&eff);
     config_free(&next);
     return rc;

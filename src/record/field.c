@@ -11,7 +11,9 @@
  * path, at most FIELD_PATH_MAX_DEPTH frames deep; every other value is skipped by a loop
  * (strings by their quotes and escapes, arrays and objects by a bracket counter), so a
  * deeply nested record costs no stack. `seen` marks the nodes whose key was already met
- * in their object: a later duplicate is skipped (first wins).
+ * in their object: a later duplicate replaces it (last wins, as the scanner reads level,
+ * source and type, and as jansson reads a document): what was found below the first is
+ * forgotten before the second is read.
  */
 #include "record/field.h"
 
@@ -26,9 +28,9 @@
 struct fnode {
     const char *name; /* points into one of the set's paths */
     uint32_t name_len;
-    int16_t parent;   /* -1 for the root */
-    int16_t leaf;     /* index of the path ending here, or -1 */
-    uint8_t depth;    /* root 0, top-level keys 1 */
+    int16_t parent; /* -1 for the root */
+    int16_t leaf;   /* index of the path ending here, or -1 */
+    uint8_t depth;  /* root 0, top-level keys 1 */
     bool has_children;
 };
 
@@ -66,8 +68,11 @@ static int node_find(const field_set_t *s, int parent, const char *k, size_t n)
 static int node_add(field_set_t *s, int parent, const char *k, size_t n)
 {
     int idx = (int)s->nnodes++;
-    s->nodes[idx] = (struct fnode){.name = k, .name_len = (uint32_t)n, .parent = (int16_t)parent,
-                                   .leaf = -1, .depth = (uint8_t)(s->nodes[parent].depth + 1)};
+    s->nodes[idx] = (struct fnode){.name = k,
+                                   .name_len = (uint32_t)n,
+                                   .parent = (int16_t)parent,
+                                   .leaf = -1,
+                                   .depth = (uint8_t)(s->nodes[parent].depth + 1)};
     s->nodes[parent].has_children = true;
     uint32_t i = node_hash(parent, k, n) & (SLOTS - 1);
     while (s->slots[i] >= 0)
@@ -270,6 +275,9 @@ static int lex_string(struct walk *w, size_t *start, size_t *n, bool *escaped)
     if (w->pos >= w->len || w->p[w->pos] != '"') return -EINVAL;
     size_t i = w->pos + 1;
     bool esc = false;
+    /* Fast path: the closing quote with no backslash before it (memchr is word-wide). */
+    const char *q = memchr(w->p + i, '"', w->len - i);
+    if (q && !memchr(w->p + i, '\\', (size_t)(q - (w->p + i)))) i = (size_t)(q - w->p);
     while (i < w->len && w->p[i] != '"') {
         if (w->p[i] == '\\') {
             esc = true;
@@ -321,8 +329,10 @@ static int skip_composite(struct walk *w)
             if (lex_string(w, &a, &b, NULL) < 0) return -EINVAL;
             continue;
         }
-        if (c == '{' || c == '[') depth++;
-        else if (c == '}' || c == ']') depth--;
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
         w->pos++;
     } while (depth > 0);
     return 0;
@@ -347,7 +357,18 @@ static int walk_value(struct walk *w, int node)
     return 0;
 }
 
-/* The child of `node` for the key p[a..a+n), or -1 (also when it was already seen). */
+/* A key met again: the values found at or below its node are absent until read again. */
+static void forget_below(struct walk *w, int node)
+{
+    for (size_t j = 0; j < w->s->nnodes; j++) {
+        if (w->s->nodes[j].leaf < 0) continue;
+        int x = (int)j;
+        while (x > node) x = w->s->nodes[x].parent; /* parents have smaller indexes */
+        if (x == node) w->out[w->s->nodes[j].leaf] = (field_slice_t){0};
+    }
+}
+
+/* The child of `node` for the key p[a..a+n), or -1. */
 static int key_node(struct walk *w, int node, size_t a, size_t n, bool escaped)
 {
     if (node < 0 || !w->s->nodes[node].has_children) return -1;
@@ -362,7 +383,7 @@ static int key_node(struct walk *w, int node, size_t a, size_t n, bool escaped)
     int child = node_find(w->s, node, k, n);
     if (child < 0) return -1;
     uint64_t bit = 1ull << (child % 64);
-    if (w->seen[child / 64] & bit) return -1; /* first wins */
+    if (w->seen[child / 64] & bit) forget_below(w, child); /* last wins */
     w->seen[child / 64] |= bit;
     return child;
 }

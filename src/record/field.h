@@ -16,9 +16,10 @@
  *   - a path's components are object keys; keys are compared after JSON unescaping
  *     ("lev\u0065l" is "level"), byte for byte, case-sensitive; arrays are never
  *     entered (a path never names an array element);
- *   - duplicate keys: the first occurrence wins, at every level (a later duplicate of
- *     "metadata" is ignored entirely, even for paths below it). Note that the scanner's
- *     own fields (scan.h) use "last wins"; content routing uses "first wins";
+ *   - duplicate keys: the last occurrence wins, at every level (a later duplicate of
+ *     "metadata" replaces the earlier one entirely, for every path below it), as the
+ *     scanner reads its own fields (scan.h) and as jansson loads a document, so a
+ *     route's level match and the critical levels never disagree about one record;
  *   - cost: linear in the record's bytes; each key is looked up in one hash table of
  *     (parent, component) pairs, never compared against every path.
  * Error convention: 0 / index, or a negative errno.
@@ -67,7 +68,7 @@ const char *field_set_path(const field_set_t *s, size_t i);
  * for every path i of the set (out has field_set_count entries, caller-owned; absent
  * ones get present = false). Keys are compared after JSON unescaping (a key written
  * "lev\u0065l" is "level"; a key whose unescaped form is longer than FIELD_NAME_MAX or
- * holds a bad escape matches nothing). Duplicate keys: the first wins. Returns 0, or
+ * holds a bad escape matches nothing). Duplicate keys: the last wins. Returns 0, or
  * -EINVAL when rec is not one well-formed JSON object as far as the walk can tell
  * (truncated, unbalanced, a bad token, trailing bytes); every out[i] is then absent.
  * Slices point into rec. Linear in len; no allocation. */

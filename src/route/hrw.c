@@ -177,8 +177,8 @@ static int next_best(const hrw_load_t *l, const uint64_t *member_hash, size_t n)
     return best;
 }
 
-int hrw_pick_bounded(hrw_load_t *l, uint64_t key_hash, const uint64_t *member_hash,
-                     const double *w, size_t n, double factor)
+int hrw_pick_bounded(hrw_load_t *l, uint64_t key_hash, const uint64_t *member_hash, const double *w,
+                     size_t n, double factor)
 {
     if (!l || n > l->cap) return -1;
     double sum = 0;

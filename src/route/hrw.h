@@ -58,8 +58,8 @@ void hrw_load_reset(hrw_load_t *l);
  * mix of keys. If none qualifies (only possible when factor is barely > 1 and counts are
  * tiny) the top choice is taken. Returns the index or -1 when no member is eligible or n
  * exceeds the capacity given to hrw_load_new. No allocation (scratch lives in l). */
-int hrw_pick_bounded(hrw_load_t *l, uint64_t key_hash, const uint64_t *member_hash,
-                     const double *w, size_t n, double factor);
+int hrw_pick_bounded(hrw_load_t *l, uint64_t key_hash, const uint64_t *member_hash, const double *w,
+                     size_t n, double factor);
 
 /* Recent load of member i and the recent total (0 when i is out of range), for metrics and
  * tests. */

@@ -105,9 +105,12 @@ static void fail(char *err, size_t errlen, const char *key, size_t key_len, long
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (!key) snprintf(err, errlen, "%s", what);
-    else if (idx >= 0) snprintf(err, errlen, "key \"%s\"[%ld]: %s", k, idx, what);
-    else snprintf(err, errlen, "key \"%s\": %s", k, what);
+    if (!key)
+        snprintf(err, errlen, "%s", what);
+    else if (idx >= 0)
+        snprintf(err, errlen, "key \"%s\"[%ld]: %s", k, idx, what);
+    else
+        snprintf(err, errlen, "key \"%s\": %s", k, what);
 }
 
 /* Parse the pattern s[0..n) into p. Returns 0, -EINVAL (bad escape) or -ENOMEM. */
@@ -236,7 +239,8 @@ static int cond_key(struct cond *c, const char *k, size_t kn, field_set_t *field
     if (c->field == -ENOSPC)
         fail(err, errlen, k, kn, -1, "too many distinct field paths (at most %d per table)",
              FIELD_SET_MAX);
-    else if (c->field == -ENOMEM) fail(err, errlen, NULL, 0, -1, "out of memory");
+    else if (c->field == -ENOMEM)
+        fail(err, errlen, NULL, 0, -1, "out of memory");
     else if (c->field < 0)
         fail(err, errlen, k, kn, -1,
              "bad field path (empty component, more than %d bytes or more than %d components)",
@@ -278,7 +282,8 @@ static bool glob_match(const struct pat *p, const char *v, size_t n)
     size_t first_len = p->piece_end[0];
     size_t last_off = p->piece_end[last - 1], last_len = p->lit_len - last_off;
     if (n < first_len + last_len) return false;
-    if (memcmp(v, p->lit, first_len) || memcmp(v + n - last_len, p->lit + last_off, last_len))
+    if (memcmp(v, p->lit, first_len) != 0 ||
+        memcmp(v + n - last_len, p->lit + last_off, last_len) != 0)
         return false;
     size_t pos = first_len, end = n - last_len;
     for (uint32_t k = 1; k < last; k++) {
@@ -329,8 +334,10 @@ json_t *match_to_json(const match_t *m)
         json_t *v = c->is_set ? json_array() : NULL;
         for (size_t j = 0; j < c->npats && (v || !c->is_set); j++) {
             json_t *s = json_stringn(c->pats[j].src, c->pats[j].src_len);
-            if (!c->is_set) v = s;
-            else if (json_array_append_new(v, s) < 0) json_decref(v), v = NULL;
+            if (!c->is_set)
+                v = s;
+            else if (json_array_append_new(v, s) < 0)
+                json_decref(v), v = NULL;
         }
         if (!v || json_object_setn_new(o, c->key, c->key_len, v) < 0) goto err;
     }

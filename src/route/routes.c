@@ -21,6 +21,7 @@ struct routes {
     bool needs_fields;       /* some route has a match or an affinity key */
     char def_key[FIELD_NAME_MAX + 1]; /* the defaults it was built with */
     double def_factor;
+    char *config_text;
     field_set_t *fields;
 };
 
@@ -58,6 +59,7 @@ static void routes_free(routes_t *t)
 {
     for (size_t i = 0; i < t->n; i++) route_clear(&t->r[i]);
     field_set_free(t->fields);
+    free(t->config_text);
     free(t);
 }
 
@@ -254,7 +256,7 @@ static int build_default(routes_t *t, const routes_defaults_t *def, char *err, s
 int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out, char *err,
                  size_t errlen)
 {
-    static const routes_defaults_t none = {NULL, 0};
+    static const routes_defaults_t none = {NULL, 0, NULL};
     if (!def) def = &none;
     *out = NULL;
     if (arr && !json_is_array(arr)) {
@@ -274,7 +276,8 @@ int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out
     atomic_init(&t->refs, 1);
     snprintf(t->def_key, sizeof t->def_key, "%s", def->affinity_key ? def->affinity_key : "");
     t->def_factor = def->balance_factor;
-    int rc = 0;
+    t->config_text = strdup(def->config_text ? def->config_text : "");
+    int rc = t->config_text ? 0 : -ENOMEM;
     bool have_default = false;
     for (size_t i = 0; i < n && !rc; i++) {
         route_t *r = &t->r[t->n++];
@@ -323,7 +326,7 @@ int routes_parse(const char *text, const routes_defaults_t *def, routes_t **out,
 
 int routes_from_config(const config_t *cfg, routes_t **out, char *err, size_t errlen)
 {
-    routes_defaults_t def = {cfg->affinity_key, cfg->affinity_balance_pct / 100.0};
+    routes_defaults_t def = {cfg->affinity_key, cfg->affinity_balance_pct / 100.0, cfg->routes};
     if (cfg->affinity_balance_pct && cfg->affinity_balance_pct <= 100) {
         set_err(err, errlen, "affinity-balance-factor must be 0 (off) or 101..10000 (%%)");
         *out = NULL;
@@ -337,6 +340,7 @@ void routes_defaults_of(const routes_t *t, routes_defaults_t *out)
 {
     out->affinity_key = t->def_key;
     out->balance_factor = t->def_factor;
+    out->config_text = t->config_text;
 }
 
 size_t routes_count(const routes_t *t)

@@ -69,6 +69,8 @@ typedef struct routes routes_t;
 typedef struct {
     const char *affinity_key;  /* --affinity-key ("" or NULL = none) */
     double balance_factor;     /* --affinity-balance-factor / 100 (0 = off) */
+    const char *config_text;   /* the config's routes this table descends from (NULL = none):
+                                  kept so an API change can be stored with its base */
 } routes_defaults_t;
 
 /* Build a table from a JSON array (NULL = no routes: the default route only).
@@ -85,8 +87,8 @@ int routes_parse(const char *text, const routes_defaults_t *def, routes_t **out,
  * --affinity-balance-factor for the default route. Same returns. */
 int routes_from_config(const config_t *cfg, routes_t **out, char *err, size_t errlen);
 
-/* The defaults t was built with (to build the next table the same way);
- * the strings point into t. */
+/* The defaults t was built with (to build the next table the same way,
+ * config_text included: "" when none); the strings point into t. */
 void routes_defaults_of(const routes_t *t, routes_defaults_t *out);
 
 routes_t *routes_ref(routes_t *t);

@@ -28,6 +28,12 @@ typedef struct {
     int (*put)(config_store_t *s, const analyzer_spec_t *spec);
     /* Delete by id (absent is fine). 0 or negative errno. */
     int (*remove)(config_store_t *s, const char *id);
+    /* The route table last changed through the API (JSON text) and the
+     * config's routes it was based on (base, "" = none): malloc'd, caller
+     * frees; both NULL when none is stored. 0 or negative errno. */
+    int (*load_routes)(config_store_t *s, char **table, char **base);
+    /* Store them (table NULL: forget the stored table). 0 or negative errno. */
+    int (*put_routes)(config_store_t *s, const char *table, const char *base);
     void (*close)(config_store_t *s);
 } config_store_ops_t;
 
@@ -54,6 +60,14 @@ static inline int config_store_put(config_store_t *s, const analyzer_spec_t *spe
 static inline int config_store_remove(config_store_t *s, const char *id)
 {
     return s->ops->remove(s, id);
+}
+static inline int config_store_load_routes(config_store_t *s, char **table, char **base)
+{
+    return s->ops->load_routes(s, table, base);
+}
+static inline int config_store_put_routes(config_store_t *s, const char *table, const char *base)
+{
+    return s->ops->put_routes(s, table, base);
 }
 static inline void config_store_close(config_store_t *s)
 {

@@ -42,6 +42,12 @@ static const char *const migrations[] = {
     /* 2 -> 3: drained analyzers (PUT {"drained":true}); old rows are not drained */
     "ALTER TABLE analyzers ADD COLUMN drained INTEGER NOT NULL DEFAULT 0 "
     "CHECK (drained IN (0, 1))",
+    /* 3 -> 4: the route table changed through the API (one row) */
+    "CREATE TABLE routes ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  table_json TEXT NOT NULL,"
+    "  base TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL)",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -222,7 +228,62 @@ static void sq_close(config_store_t *s)
     free(q);
 }
 
-static const config_store_ops_t sqlite_ops = {sq_load, sq_put, sq_remove, sq_close};
+static int sq_load_routes(config_store_t *s, char **table, char **base)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    sqlite3_stmt *st;
+    *table = *base = NULL;
+    if (sqlite3_prepare_v2(q->db, "SELECT table_json, base FROM routes WHERE id = 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -EIO;
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        if (t && b && (size_t)sqlite3_column_bytes(st, 0) <= CONFIG_ROUTES_MAX_BYTES) {
+            *table = strdup(t);
+            *base = strdup(b);
+            if (!*table || !*base) ret = -ENOMEM;
+        } else {
+            log_warn("config-store", "routes: the stored table is unusable (NULL or over %u "
+                     "bytes): ignored", CONFIG_ROUTES_MAX_BYTES);
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = -EIO;
+    }
+    sqlite3_finalize(st);
+    if (ret) {
+        free(*table);
+        free(*base);
+        *table = *base = NULL;
+    }
+    return ret;
+}
+
+static int sq_put_routes(config_store_t *s, const char *table, const char *base)
+{
+    sqlite_store_t *q = (sqlite_store_t *)s;
+    sqlite3_stmt *st;
+    const char *sql = table ? "INSERT OR REPLACE INTO routes (id, table_json, base, updated_ms) "
+                              "VALUES (1, ?1, ?2, ?3)"
+                            : "DELETE FROM routes";
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) return -EIO;
+    if (table) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, base ? base : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)wall_ms());
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        log_error("config-store", "routes: %s", sqlite3_errmsg(q->db));
+        return -EIO;
+    }
+    return 0;
+}
+
+static const config_store_ops_t sqlite_ops = {sq_load,        sq_put,        sq_remove,
+                                              sq_load_routes, sq_put_routes, sq_close};
 
 static int user_version(sqlite3 *db)
 {

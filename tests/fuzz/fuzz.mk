@@ -22,7 +22,8 @@ FUZZ_DIR      ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_NICE     ?= nice -n 10
 FUZZ_ALL      := fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest fuzz_wal \
-                 fuzz_deadletter fuzz_admin_body fuzz_forward fuzz_otlp fuzz_syslog fuzz_bulk fuzz_prom
+                 fuzz_deadletter fuzz_admin_body fuzz_forward fuzz_otlp fuzz_syslog fuzz_bulk fuzz_prom \
+                 fuzz_field
 FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined
@@ -63,6 +64,7 @@ FUZZ_OPTS_fuzz_otlp        := -dict=tests/fuzz/dict/otlp.dict -max_len=16384
 FUZZ_OPTS_fuzz_syslog      := -dict=tests/fuzz/dict/syslog.dict -max_len=4096
 FUZZ_OPTS_fuzz_bulk        := -dict=tests/fuzz/dict/bulk.dict -max_len=16384
 FUZZ_OPTS_fuzz_prom        := -dict=tests/fuzz/dict/prom.dict -max_len=8192
+FUZZ_OPTS_fuzz_field       := -dict=tests/fuzz/dict/field.dict -max_len=4096
 
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 

@@ -6,7 +6,7 @@
  *     edges, -ENOSPC at path 65;
  *   - extraction table: records x paths -> expected slices (top level, nested 2-8 deep,
  *     escaped keys and values, numbers and booleans, null/object/array absent, duplicate
- *     keys first-wins, whitespace, paths longer than the record, nesting deeper than the
+ *     keys last-wins, whitespace, paths longer than the record, nesting deeper than the
  *     path, arrays never entered); every slice must lie inside the record, which is a
  *     malloc'd copy of exactly its length (ASan sees any read past it);
  *   - invalid input table -> -EINVAL with every slice absent; every strict prefix of each
@@ -92,44 +92,72 @@ struct row {
 static const struct row rows[] = {
     {"top-level strings",
      "{\"level\":\"ERROR\",\"source\":\"app\",\"empty\":\"\"}",
-     {{"level", "ERROR", false}, {"source", "app", false}, {"empty", "", false}, {"missing", NULL, false}}},
+     {{"level", "ERROR", false},
+      {"source", "app", false},
+      {"empty", "", false},
+      {"missing", NULL, false}}},
     {"numbers and booleans",
      "{\"status\":500,\"ratio\":-1.5e3,\"z\":0,\"f\":1.0E+2,\"ok\":true,\"bad\":false}",
-     {{"status", "500", false}, {"ratio", "-1.5e3", false}, {"z", "0", false}, {"f", "1.0E+2", false}, {"ok", "true", false},
+     {{"status", "500", false},
+      {"ratio", "-1.5e3", false},
+      {"z", "0", false},
+      {"f", "1.0E+2", false},
+      {"ok", "true", false},
       {"bad", "false", false}}},
     {"null, object, array are absent",
      "{\"n\":null,\"o\":{\"b\":1},\"a\":[1,2],\"e\":{},\"ea\":[]}",
-     {{"n", NULL, false}, {"o", NULL, false}, {"a", NULL, false}, {"e", NULL, false}, {"ea", NULL, false}, {"o.b", "1", false}}},
-    {"nested 2 deep", "{\"metadata\":{\"trace_id\":\"abc\",\"region\":\"eu\"},\"x\":1}",
-     {{"metadata.trace_id", "abc", false}, {"metadata.region", "eu", false}, {"metadata", NULL, false},
-      {"x", "1", false}, {"metadata.nope", NULL, false}}},
+     {{"n", NULL, false},
+      {"o", NULL, false},
+      {"a", NULL, false},
+      {"e", NULL, false},
+      {"ea", NULL, false},
+      {"o.b", "1", false}}},
+    {"nested 2 deep",
+     "{\"metadata\":{\"trace_id\":\"abc\",\"region\":\"eu\"},\"x\":1}",
+     {{"metadata.trace_id", "abc", false},
+      {"metadata.region", "eu", false},
+      {"metadata", NULL, false},
+      {"x", "1", false},
+      {"metadata.nope", NULL, false}}},
     {"nested 8 deep",
      "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":\"deep\",\"i\":7}}}}}}}}",
-     {{"a.b.c.d.e.f.g.h", "deep", false}, {"a.b.c.d.e.f.g.i", "7", false}, {"a.b", NULL, false},
-      {"a.b.c.d.e.f.g", NULL, false}, {"a.b.c.d.e.f.x.h", NULL, false}}},
+     {{"a.b.c.d.e.f.g.h", "deep", false},
+      {"a.b.c.d.e.f.g.i", "7", false},
+      {"a.b", NULL, false},
+      {"a.b.c.d.e.f.g", NULL, false},
+      {"a.b.c.d.e.f.x.h", NULL, false}}},
     {"nested 3 to 7 deep side by side",
      "{\"a\":{\"b\":{\"c\":3,\"d\":{\"e\":4,\"f\":{\"g\":5,\"h\":{\"i\":{\"j\":7}}}}}}}",
-     {{"a.b.c", "3", false}, {"a.b.d.e", "4", false}, {"a.b.d.f.g", "5", false}, {"a.b.d.f.h.i.j", "7", false}}},
+     {{"a.b.c", "3", false},
+      {"a.b.d.e", "4", false},
+      {"a.b.d.f.g", "5", false},
+      {"a.b.d.f.h.i.j", "7", false}}},
     {"escaped keys",
      "{\"lev\\u0065l\":\"x\",\"a\\\"b\":\"q\",\"s\\/l\":\"sl\",\"\\u00e9t\\u00E9\":\"summer\","
      "\"m\\u0065ta\":{\"k\\\\\":\"bs\"}}",
-     {{"level", "x", false}, {"a\"b", "q", false}, {"s/l", "sl", false}, {"\xc3\xa9t\xc3\xa9", "summer", false},
-      {"meta.k\\", "bs", false}, {"lev\\u0065l", NULL, false}}},
+     {{"level", "x", false},
+      {"a\"b", "q", false},
+      {"s/l", "sl", false},
+      {"\xc3\xa9t\xc3\xa9", "summer", false},
+      {"meta.k\\", "bs", false},
+      {"lev\\u0065l", NULL, false}}},
     {"escaped values stay raw",
      "{\"msg\":\"he said \\\"hi\\\"\",\"u\":\"\\u0041\",\"plain\":\"a\\/b\"}",
      {{"msg", "he said \\\"hi\\\"", true}, {"u", "\\u0041", true}, {"plain", "a\\/b", true}}},
-    {"UTF-8 keys and values", "{\"\xc3\xa9\":\"\xe2\x82\xac\",\"k\":\"\xf0\x9f\x98\x80\"}",
+    {"UTF-8 keys and values",
+     "{\"\xc3\xa9\":\"\xe2\x82\xac\",\"k\":\"\xf0\x9f\x98\x80\"}",
      {{"\xc3\xa9", "\xe2\x82\xac", false}, {"k", "\xf0\x9f\x98\x80", false}}},
-    {"duplicate keys: first wins",
+    {"duplicate keys: last wins (as the scanner)",
      "{\"level\":\"first\",\"level\":\"second\",\"lev\\u0065l\":\"third\"}",
-     {{"level", "first", false}}},
-    {"duplicate: first null still wins", "{\"level\":null,\"level\":\"x\"}", {{"level", NULL, false}}},
-    {"duplicate objects: the first object only",
-     "{\"m\":{\"a\":1},\"m\":{\"a\":2,\"b\":3}}",
-     {{"m.a", "1", false}, {"m.b", NULL, false}}},
+     {{"level", "third", false}}},
+    {"duplicate: a last null makes it absent", "{\"level\":\"x\",\"level\":null}", {{"level", NULL, false}}},
+    {"duplicate: a last string after null", "{\"level\":null,\"level\":\"x\"}", {{"level", "x", false}}},
+    {"duplicate objects: the last object only",
+     "{\"m\":{\"a\":1,\"c\":4},\"m\":{\"a\":2,\"b\":3}}",
+     {{"m.a", "2", false}, {"m.b", "3", false}, {"m.c", NULL, false}}},
     {"duplicate inside an object",
      "{\"m\":{\"a\":1,\"a\":2},\"a\":3}",
-     {{"m.a", "1", false}, {"a", "3", false}}},
+     {{"m.a", "2", false}, {"a", "3", false}}},
     {"same key at different levels",
      "{\"a\":{\"a\":{\"a\":\"inner\"}},\"b\":{\"a\":\"other\"}}",
      {{"a.a.a", "inner", false}, {"b.a", "other", false}, {"a.a", NULL, false}}},
@@ -139,22 +167,30 @@ static const struct row rows[] = {
      {{"level", "x", false}, {"n", "1", false}, {"o.v", "true", false}, {"o.k", NULL, false}}},
     {"paths longer than the record",
      "{\"level\":\"x\",\"a\":{\"b\":5}}",
-     {{"level.sub", NULL, false}, {"a.b.c", NULL, false}, {"a.b.c.d.e.f.g.h", NULL, false}, {"level", "x", false}}},
+     {{"level.sub", NULL, false},
+      {"a.b.c", NULL, false},
+      {"a.b.c.d.e.f.g.h", NULL, false},
+      {"level", "x", false}}},
     {"nesting deeper than the path",
      "{\"a\":{\"b\":[[[[{\"c\":1}]]]],\"x\":{\"y\":{\"z\":{\"w\":{\"v\":[{},[]]}}}}},"
      "\"level\":\"L\"}",
      {{"level", "L", false}, {"a.c", NULL, false}, {"a.x.y", NULL, false}, {"a.b", NULL, false}}},
-    {"arrays are never entered", "{\"a\":[{\"b\":1}],\"c\":[\"d\"]}",
+    {"arrays are never entered",
+     "{\"a\":[{\"b\":1}],\"c\":[\"d\"]}",
      {{"a.b", NULL, false}, {"a.0.b", NULL, false}, {"c", NULL, false}}},
-    {"prefix keys do not match", "{\"lev\":\"x\",\"levels\":\"y\",\"Level\":\"z\"}",
+    {"prefix keys do not match",
+     "{\"lev\":\"x\",\"levels\":\"y\",\"Level\":\"z\"}",
      {{"level", NULL, false}, {"lev", "x", false}, {"Level", "z", false}}},
     {"brackets and quotes inside skipped strings",
      "{\"skip\":\"}{][\\\"\",\"o\":{\"s\":\"{{{\\\\\"},\"level\":\"ok\"}",
      {{"level", "ok", false}, {"o.s", "{{{\\\\", true}}},
     {"empty object", "{}", {{"level", NULL, false}, {"a.b", NULL, false}}},
-    {"path ending where another continues", "{\"a\":\"s\"}", {{"a", "s", false}, {"a.b", NULL, false}}},
+    {"path ending where another continues",
+     "{\"a\":\"s\"}",
+     {{"a", "s", false}, {"a.b", NULL, false}}},
     {"a key with a bad escape or too long matches nothing",
-     "{\"lev\\u00ZZl\":\"x\",\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+     "{\"lev\\u00ZZl\":\"x\","
+     "\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
      "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\\u0041\":1,"
      "\"level\":\"y\"}",
      {{"level", "y", false}}},
@@ -283,8 +319,10 @@ static void test_deep_skip(void **state)
     assert_non_null(rec);
     len += (size_t)sprintf(rec, "{\"a\":");
     for (size_t i = 0; i < depth; i++) /* {"a":[{"a":[ ... 1 ... ]}]} */
-        if (i % 2 == 0) len += (size_t)sprintf(rec + len, "{\"a\":");
-        else rec[len++] = '[';
+        if (i % 2 == 0)
+            len += (size_t)sprintf(rec + len, "{\"a\":");
+        else
+            rec[len++] = '[';
     rec[len++] = '1';
     for (size_t i = depth; i-- > 0;)
         rec[len++] = i % 2 == 0 ? '}' : ']';
@@ -384,16 +422,22 @@ static const char *const KEYS[] = {"a", "b", "lev", "level", "q\"", "b\\s", "\xc
 static json_t *rand_value(int depth)
 {
     switch (rnd() % (depth > 0 ? 8 : 6)) {
-    case 0: return json_integer((json_int_t)(rnd() % 2000) - 1000);
-    case 1: return json_real((double)(rnd() % 1000) / 8.0);
-    case 2: return json_boolean(rnd() % 2);
-    case 3: return json_null();
+    case 0:
+        return json_integer((json_int_t)(rnd() % 2000) - 1000);
+    case 1:
+        return json_real((double)(rnd() % 1000) / 8.0);
+    case 2:
+        return json_boolean(rnd() % 2);
+    case 3:
+        return json_null();
     case 4: {
-        static const char *const S[] = {"x", "ERROR", "a\"b", "tab\there", "\xe2\x82\xac",
-                                        "sl/ash", "", "\xf0\x9f\x98\x80", "nul\\"};
+        static const char *const S[] = {
+            "x",    "ERROR", "a\"b", "tab\there", "\xe2\x82\xac", "sl/ash", "", "\xf0\x9f\x98\x80",
+            "nul\\"};
         return json_string(S[rnd() % 9]);
     }
-    case 5: return json_array();
+    case 5:
+        return json_array();
     default: {
         json_t *o = json_object();
         int n = (int)(rnd() % 5);
@@ -427,8 +471,7 @@ static json_t *oracle(json_t *root, const char *path)
 
 static size_t n_present, n_absent, n_records;
 
-static void check_against_oracle(json_t *root, const char *text, size_t len,
-                                 const field_set_t *s)
+static void check_against_oracle(json_t *root, const char *text, size_t len, const field_set_t *s)
 {
     size_t np = field_set_count(s);
     field_slice_t out[FIELD_SET_MAX];
@@ -437,8 +480,8 @@ static void check_against_oracle(json_t *root, const char *text, size_t len,
         json_t *v = oracle(root, field_set_path(s, i));
         bool want = v && !json_is_null(v) && !json_is_object(v) && !json_is_array(v);
         if (want != out[i].present)
-            fail_msg("%s: present %d, oracle %d in %s", field_set_path(s, i), out[i].present,
-                     want, text);
+            fail_msg("%s: present %d, oracle %d in %s", field_set_path(s, i), out[i].present, want,
+                     text);
         n_present += want;
         n_absent += !want;
         if (!want) continue;
@@ -505,9 +548,9 @@ static void test_property_vs_jansson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_add),         cmocka_unit_test(test_extract_table),
-        cmocka_unit_test(test_invalid_table),   cmocka_unit_test(test_deep_skip),
-        cmocka_unit_test(test_unescape_table),  cmocka_unit_test(test_property_vs_jansson),
+        cmocka_unit_test(test_set_add),        cmocka_unit_test(test_extract_table),
+        cmocka_unit_test(test_invalid_table),  cmocka_unit_test(test_deep_skip),
+        cmocka_unit_test(test_unescape_table), cmocka_unit_test(test_property_vs_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
