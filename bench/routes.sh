@@ -18,8 +18,9 @@
 #
 # Per round: records = records_delivered delta; CPU = utime+stime of all logdistd
 # threads (/proc/PID/stat) from just before the generator starts until the queue is
-# drained. Figures: records per CPU-s, CPU-us per record, records/s of wall time, and
-# the ratio to (a) of the same run.
+# drained. Figures: records per CPU-s, CPU-us per record, records/s end to end (records
+# over the wall time from the generator's start until drained), and the ratio to (a)
+# of the same run.
 #
 # Everything binds to 127.0.0.1; processes are stopped by pid from the traps of
 # bench/lib.sh; temp files in a mktemp dir (KEEP_TMP=1 keeps it).
@@ -130,8 +131,8 @@ for r in $(seq 1 "$RUNS"); do
     read -r recs cpu wall <<< "$(round "$s")"
     rate=$(awk -v n="$recs" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0 ? n / c : 0) }')
     us=$(awk -v n="$recs" -v c="$cpu" 'BEGIN { printf "%.3f", (n > 0 ? c / n * 1e6 : 0) }')
-    tput=$(awk -v n="$recs" -v w="$DURATION" 'BEGIN { printf "%.0f", n / w }')
-    log "round $r $s: $recs records, $cpu CPU-s ($wall s to drain), $rate records/CPU-s, $us CPU-us/record, $tput records/s"
+    tput=$(awk -v n="$recs" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
+    log "round $r $s: $recs records, $cpu CPU-s, $wall s until drained, $rate records/CPU-s, $us CPU-us/record, $tput records/s"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$recs" "$cpu" "$rate" "$us" "$tput" >> "$T/raw.tsv"
     RES[$s]="${RES[$s]:-} $rate"
     CPUREC[$s]="${CPUREC[$s]:-} $us"
@@ -153,7 +154,7 @@ ratio() { awk -v a="$1" -v b="$MA" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "one logdistd, 2 logdist-analyzers; logdist-gen 100-record packets at full speed, $CONNS connections, ${DURATION}s per round; the table swapped with PUT /api/v1/routes; $RUNS rounds of $SETUPS, the order rotated each round, medians. No record matches a route (worst case: every route evaluated, all records to the default route)."
   echo
-  echo "| setup | routes in the table | records / CPU-s (median) | CPU-us / record | records/s (wall) | rounds (records/CPU-s) | ratio to (a) |"
+  echo "| setup | routes in the table | records / CPU-s (median) | CPU-us / record | records/s until drained | rounds (records/CPU-s) | ratio to (a) |"
   echo "|---|---:|---:|---:|---:|---|---:|"
   for s in $SETUPS; do
     m=$(median ${RES[$s]})

@@ -122,10 +122,10 @@ static void test_parse_errors(void **state)
     assert_int_equal(routes_parse("[{\"name\":\"a\",\"name\":\"b\",\"analyzers\":[\"x\"]}]", NULL,
                                   &t, err, sizeof err), -EINVAL);
     /* a bad --affinity-key for the implicit default */
-    routes_defaults_t d = {"a..b", 0};
+    routes_defaults_t d = {.affinity_key = "a..b", .balance_factor = 0};
     assert_int_equal(routes_parse("[]", &d, &t, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "--affinity-key"));
-    routes_defaults_t d2 = {"source", 0.5};
+    routes_defaults_t d2 = {.affinity_key = "source", .balance_factor = 0.5};
     assert_int_equal(routes_parse("[]", &d2, &t, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "balance_factor"));
 }
@@ -184,7 +184,7 @@ static void test_default_route(void **state)
     assert_null(routes_get(t, 1));
     routes_unref(t);
     /* --affinity-key: the implicit default carries it, not trivial any more */
-    routes_defaults_t def = {"metadata.trace_id", 1.25};
+    routes_defaults_t def = {.affinity_key = "metadata.trace_id", .balance_factor = 1.25};
     assert_int_equal(routes_parse("[{\"name\":\"e\",\"analyzers\":[\"x\"]}]", &def, &t, err,
                                   sizeof err), 0);
     assert_int_equal(routes_count(t), 2);
@@ -237,6 +237,10 @@ static const char *const T_EMPTY_DEFAULT =
 /* routes with no match at all: an unconditional non-copy route catches everything
  * before the default; an unconditional copy route copies everything */
 static const char *const T_NO_MATCH = "[{\"name\":\"all\",\"analyzers\":[\"a\"]}]";
+/* an explicit default first: its position does not matter, later routes still win */
+static const char *const T_DEFAULT_FIRST =
+    "[{\"name\":\"default\",\"analyzers\":[\"d\"]},"
+    "{\"name\":\"late\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"l\"]}]";
 static const char *const T_COPY_ALL =
     "[{\"name\":\"tee\",\"copy\":true,\"analyzers\":[\"t\"]}]";
 
@@ -289,6 +293,8 @@ static const struct cls_case cls_cases[] = {
     {T_NO_MATCH, "{\"level\":\"INFO\"}", "all", {NULL}},
     {T_NO_MATCH, "{}", "all", {NULL}},
     {T_COPY_ALL, "{\"level\":\"INFO\"}", "default", {"tee", NULL}},
+    {T_DEFAULT_FIRST, "{\"level\":\"ERROR\"}", "late", {NULL}},
+    {T_DEFAULT_FIRST, "{\"level\":\"INFO\"}", "default", {NULL}},
 };
 
 static void test_classify(void **state)
@@ -353,7 +359,7 @@ static const char *const rt_tables[] = {
 static void test_round_trip(void **state)
 {
     (void)state;
-    routes_defaults_t def = {"host", 2.0};
+    routes_defaults_t def = {.affinity_key = "host", .balance_factor = 2.0};
     for (size_t i = 0; i < N(rt_tables); i++) {
         routes_t *t = NULL, *t2 = NULL, *t3 = NULL;
         char err[256] = "";
@@ -439,7 +445,7 @@ static void test_affinity_key(void **state)
 {
     (void)state;
     routes_t *t = NULL;
-    routes_defaults_t def = {"metadata.trace_id", 0};
+    routes_defaults_t def = {.affinity_key = "metadata.trace_id", .balance_factor = 0};
     assert_int_equal(routes_parse("[{\"name\":\"s\",\"match\":{\"level\":\"X\"},"
                                   "\"analyzers\":[\"a\"],\"affinity_key\":\"source\"}]",
                                   &def, &t, NULL, 0), 0);
