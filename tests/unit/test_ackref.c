@@ -42,8 +42,7 @@ struct acase {
 };
 
 static const struct acase cases[] = {
-    {"empty table passes everything",
-     {{'f', 0, 0, {1, 2, 3}, {1, 2, 3}, 0}}},
+    {"empty table passes everything", {{'f', 0, 0, {1, 2, 3}, {1, 2, 3}, 0}}},
     {"two copies: first dropped, second passes",
      {{'a', 7, 2, {0}, {0}, 1},
       {'f', 0, 0, {5, 7, 9}, {5, 9}, 1},
@@ -78,7 +77,8 @@ static const struct acase cases[] = {
 static size_t len0(const uint64_t *a, size_t max)
 {
     size_t n = 0;
-    while (n < max && a[n]) n++;
+    while (n < max && a[n])
+        n++;
     return n;
 }
 
@@ -97,7 +97,8 @@ static void test_table(void **state)
                 size_t n = len0(s->in, 6), w = len0(s->want, 6);
                 memcpy(buf, s->in, sizeof buf);
                 size_t got = ackref_filter(t, buf, n);
-                if (got != w) fail_msg("%s, step %zu: kept %zu, want %zu", cases[c].name, k, got, w);
+                if (got != w)
+                    fail_msg("%s, step %zu: kept %zu, want %zu", cases[c].name, k, got, w);
                 for (size_t i = 0; i < w; i++)
                     if (buf[i] != s->want[i])
                         fail_msg("%s, step %zu: [%zu] = %llu, want %llu", cases[c].name, k, i,
@@ -118,15 +119,19 @@ static void test_growth(void **state)
     (void)state;
     enum { M = 100000 };
     ackref_t *t = ackref_new();
-    for (uint64_t s = 1; s <= M; s++) assert_int_equal(ackref_add(t, s * 3, 2), 0);
+    for (uint64_t s = 1; s <= M; s++)
+        assert_int_equal(ackref_add(t, s * 3, 2), 0);
     assert_int_equal(ackref_count(t), M);
     uint64_t *buf = malloc(M * sizeof *buf);
-    for (size_t i = 0; i < M; i++) buf[i] = (uint64_t)(M - i) * 3;
+    for (size_t i = 0; i < M; i++)
+        buf[i] = (uint64_t)(M - i) * 3;
     assert_int_equal(ackref_filter(t, buf, M), 0); /* first copies: nothing acknowledged */
     assert_int_equal(ackref_count(t), M);
-    for (size_t i = 0; i < M; i++) buf[i] = (uint64_t)(i + 1) * 3;
+    for (size_t i = 0; i < M; i++)
+        buf[i] = (uint64_t)(i + 1) * 3;
     assert_int_equal(ackref_filter(t, buf, M), M); /* last copies: everything, in order */
-    for (size_t i = 0; i < M; i++) assert_true(buf[i] == (uint64_t)(i + 1) * 3);
+    for (size_t i = 0; i < M; i++)
+        assert_true(buf[i] == (uint64_t)(i + 1) * 3);
     assert_int_equal(ackref_count(t), 0);
     free(buf);
     ackref_free(t);
@@ -168,7 +173,8 @@ static void run_property(uint64_t range, size_t steps)
                 do {
                     s = 1 + next_rand() % range;
                     dup = false;
-                    for (size_t j = 0; j < i; j++) dup |= buf[j] == s;
+                    for (size_t j = 0; j < i; j++)
+                        dup |= buf[j] == s;
                 } while (dup && n <= range);
                 buf[i] = s;
                 if (left[s] > 0) {
@@ -178,8 +184,9 @@ static void run_property(uint64_t range, size_t steps)
                 want[w++] = s;
             }
             size_t got = ackref_filter(t, buf, n);
-            if (got != w) fail_msg("range %llu step %zu: kept %zu, want %zu",
-                                   (unsigned long long)range, step, got, w);
+            if (got != w)
+                fail_msg("range %llu step %zu: kept %zu, want %zu", (unsigned long long)range, step,
+                         got, w);
             assert_memory_equal(buf, want, w * sizeof *buf);
         }
         if (ackref_count(t) != in_model)
@@ -193,9 +200,9 @@ static void run_property(uint64_t range, size_t steps)
 static void test_property(void **state)
 {
     (void)state;
-    run_property(20, 20000);     /* a few long clusters */
-    run_property(300, 100000);   /* around the first growth */
-    run_property(5000, 200000);  /* many growths, wrap-around */
+    run_property(20, 20000);    /* a few long clusters */
+    run_property(300, 100000);  /* around the first growth */
+    run_property(5000, 200000); /* many growths, wrap-around */
 }
 
 int main(void)

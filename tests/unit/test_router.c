@@ -68,13 +68,15 @@ static void free_ready(analyzer_t *a)
 {
     if (!a->user) return; /* added without the helper */
     batch_t *b;
-    while ((b = batch_list_pop(&READY(a)))) batch_free(b);
+    while ((b = batch_list_pop(&READY(a))))
+        batch_free(b);
     free(a->user);
 }
 
 static void free_router(router_t *r)
 {
-    for (analyzer_t *a = router_first(r); a; a = a->next) free_ready(a);
+    for (analyzer_t *a = router_first(r); a; a = a->next)
+        free_ready(a);
     router_free(r);
 }
 
@@ -368,8 +370,8 @@ static void test_seal_bytes(void **state)
         uint64_t max_bytes;
         size_t rec_len, n;
     } cases[] = {
-        {1024, 100, 200}, {1024, 24, 500}, {4096, 1000, 40}, {1 << 16, 333, 1000},
-        {1024, 900, 10},  /* one record per batch */
+        {1024, 100, 200},     {1024, 24, 500}, {4096, 1000, 40},
+        {1 << 16, 333, 1000}, {1024, 900, 10}, /* one record per batch */
     };
     for (size_t c = 0; c < N(cases); c++) {
         struct hook_count h = {0};
@@ -385,8 +387,8 @@ static void test_seal_bytes(void **state)
                 fail_msg("case %zu: batch of %zu bytes > batch_max_bytes %llu", c, b->len,
                          (unsigned long long)cases[c].max_bytes);
             if (b->next && b->len + 1 + cases[c].rec_len <= cases[c].max_bytes)
-                fail_msg("case %zu: batch sealed at %zu bytes although one more record fitted",
-                         c, b->len);
+                fail_msg("case %zu: batch sealed at %zu bytes although one more record fitted", c,
+                         b->len);
             total += b->records;
         }
         assert_int_equal(total, cases[c].n);
@@ -541,7 +543,7 @@ static void test_remove_release(void **state)
     assert_ptr_equal(h.last_ready, a2);
     assert_null(router_find(r, "a2"));
     assert_ptr_equal(router_first(r)->next, a2); /* still listed while draining */
-    router_remove(r, a2);                         /* idempotent */
+    router_remove(r, a2);                        /* idempotent */
     assert_int_equal(h.ready, ready_before + 1);
     assert_true(router_target_share(r, a2) == 0);
     assert_true(router_effective_share(r, a2) == 0);
@@ -573,7 +575,8 @@ static void test_remove_release(void **state)
     release(r, a1);
     assert_ptr_equal(router_first(r), a3);
     int n = 0;
-    for (analyzer_t *x = router_first(r); x; x = x->next) n++;
+    for (analyzer_t *x = router_first(r); x; x = x->next)
+        n++;
     assert_int_equal(n, 2);
     uint64_t sum_before = a3->records_routed + a4->records_routed;
     route(r, 1030, 100, 24);
@@ -639,7 +642,8 @@ static void test_route_enomem_resume(void **state)
         packet_t *p = make_packet(0, 300, 32);
         p->seqs = calloc(300, sizeof *p->seqs);
         assert_non_null(p->seqs);
-        for (size_t i = 0; i < 300; i += 3) p->seqs[i] = 1000 + i; /* every third is durable */
+        for (size_t i = 0; i < 300; i += 3)
+            p->seqs[i] = 1000 + i; /* every third is durable */
         batch_fail_allocs_after(fail_after[c]);
         int rc = router_route_packet(r, p);
         assert_int_equal(rc, -ENOMEM);
@@ -673,7 +677,6 @@ static void test_route_enomem_resume(void **state)
         free_router(r);
     }
 }
-
 
 /* ---- content routes ------------------------------------------------------------------------ */
 
@@ -731,7 +734,8 @@ static router_t *make_routed(uint32_t max_records, const char *json, struct rt_c
 static void free_routed(router_t *r, struct rt_ctx *c)
 {
     batch_t *b;
-    while ((b = batch_list_pop(&c->held))) batch_free(b);
+    while ((b = batch_list_pop(&c->held)))
+        batch_free(b);
     free_router(r);
 }
 
@@ -806,7 +810,8 @@ static void collect(batch_list_t *l, struct got *g)
         }
         g->records += b->records;
         g->seqs += b->nseqs;
-        for (uint32_t k = 0; k < b->nseqs; k++) g->seq_sum += b->seqs[k];
+        for (uint32_t k = 0; k < b->nseqs; k++)
+            g->seq_sum += b->seqs[k];
         json_decref(root);
         batch_free(b);
     }
@@ -820,10 +825,24 @@ static struct got *collect_a(router_t *r, analyzer_t *a)
     return g;
 }
 
-static const char *lvl_err2of5(size_t k) { return k % 5 < 2 ? "ERROR" : "INFO"; }
-static const char *lvl_err(size_t k) { (void)k; return "ERROR"; }
-static const char *lvl_info(size_t k) { (void)k; return "INFO"; }
-static int odd(size_t k) { return (int)(k & 1); }
+static const char *lvl_err2of5(size_t k)
+{
+    return k % 5 < 2 ? "ERROR" : "INFO";
+}
+static const char *lvl_err(size_t k)
+{
+    (void)k;
+    return "ERROR";
+}
+static const char *lvl_info(size_t k)
+{
+    (void)k;
+    return "INFO";
+}
+static int odd(size_t k)
+{
+    return (int)(k & 1);
+}
 
 static const router_route_stat_t *stat_of(const router_route_stat_t *s, size_t n, const char *name)
 {
@@ -853,12 +872,19 @@ static void test_route_weights(void **state)
         uint64_t err_a, err_b;
     } cases[] = {
         /* 4000 ERROR -> 1000 a, 3000 b; 6000 INFO -> 3750 a, 750 b, 1500 c */
-        {{5, 1, 2}, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":1,\"b\":3}}]",
-         {4750, 3750, 1500}, 1000, 3000},
+        {{5, 1, 2},
+         "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":1,\"b\":3}}]",
+         {4750, 3750, 1500},
+         1000,
+         3000},
         /* null: the analyzer's own weight inside the route (3:1 of 4000 ERROR records);
          * the default route 3:1:4 of 6000 INFO records */
-        {{3, 1, 4}, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":null,\"b\":null}}]",
-         {3000 + 2250, 1000 + 750, 3000}, 3000, 1000},
+        {{3, 1, 4},
+         "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":{\"a\":null,\"b\":null}}"
+         "]",
+         {3000 + 2250, 1000 + 750, 3000},
+         3000,
+         1000},
     };
     for (size_t c = 0; c < N(cases); c++) {
         struct rt_ctx ctx = {0};
@@ -905,7 +931,8 @@ static void test_route_weights(void **state)
                     assert_string_equal(g[k]->route[i], i % 5 < 2 ? "err" : "default");
             assert_int_equal(g[2]->times[i] && i % 5 < 2, 0); /* c: no ERROR */
         }
-        for (int i = 0; i < 3; i++) free(g[i]);
+        for (int i = 0; i < 3; i++)
+            free(g[i]);
         assert_null(ctx.held.head);
         free_routed(r, &ctx);
     }
@@ -918,9 +945,11 @@ static void test_route_copy_dedup(void **state)
 {
     (void)state;
     struct rt_ctx ctx = {0};
-    router_t *r = make_routed(64, "[{\"name\":\"alerts\",\"copy\":true,"
-                                  "\"match\":{\"level\":[\"ERROR\",\"FATAL\"]},\"analyzers\":[\"al\"]}]",
-                              &ctx);
+    router_t *r =
+        make_routed(64,
+                    "[{\"name\":\"alerts\",\"copy\":true,"
+                    "\"match\":{\"level\":[\"ERROR\",\"FATAL\"]},\"analyzers\":[\"al\"]}]",
+                    &ctx);
     analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1), *al = add(r, "al", 1);
     uint64_t copied0 = atomic_load(&g_metrics.records_copied);
     uint64_t dedup0 = atomic_load(&g_metrics.records_copies_deduplicated);
@@ -932,7 +961,8 @@ static void test_route_copy_dedup(void **state)
     uint64_t prim_al = 0, expect_fanouts = 0, expect_seq_sum = 0;
     for (size_t i = 0; i < 6000; i++) {
         if (i < 3000) {
-            if (gl->times[i] != 1) fail_msg("ERROR record %zu reached al %d times", i, gl->times[i]);
+            if (gl->times[i] != 1)
+                fail_msg("ERROR record %zu reached al %d times", i, gl->times[i]);
             int prim = ga->times[i] + gb->times[i];
             assert_true(prim <= 1);
             if (!prim) {
@@ -979,8 +1009,10 @@ static void test_route_held(void **state)
 {
     (void)state;
     struct rt_ctx ctx = {0};
-    router_t *r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
-                                   "\"analyzers\":[\"x\"]}]", &ctx);
+    router_t *r = make_routed(100,
+                              "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                              "\"analyzers\":[\"x\"]}]",
+                              &ctx);
     analyzer_t *x = add(r, "x", 1), *y = add(r, "y", 1);
     router_set_eligible(r, x, false);
     route_content(r, 0, 500, lvl_err2of5, NULL, NULL);
@@ -1022,8 +1054,10 @@ static void test_route_held(void **state)
 
     /* empty default: unmatched records become a no_route batch */
     memset(&ctx, 0, sizeof ctx);
-    r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"x\"]},"
-                         "{\"name\":\"default\",\"analyzers\":{}}]", &ctx);
+    r = make_routed(100,
+                    "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"x\"]},"
+                    "{\"name\":\"default\",\"analyzers\":{}}]",
+                    &ctx);
     x = add(r, "x", 1);
     y = add(r, "y", 1);
     uint64_t nr0 = atomic_load(&g_metrics.records_no_route);
@@ -1046,8 +1080,10 @@ static void test_route_pick_other(void **state)
 {
     (void)state;
     struct rt_ctx ctx = {0};
-    router_t *r = make_routed(100, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
-                                   "\"analyzers\":{\"a\":1,\"b\":3}}]", &ctx);
+    router_t *r = make_routed(100,
+                              "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                              "\"analyzers\":{\"a\":1,\"b\":3}}]",
+                              &ctx);
     analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1), *c = add(r, "c", 100);
     batch_t err_batch;
     memset(&err_batch, 0, sizeof err_batch);
@@ -1088,8 +1124,10 @@ static void test_route_swap(void **state)
 {
     (void)state;
     struct rt_ctx ctx = {0};
-    router_t *r = make_routed(1000, "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
-                                    "\"analyzers\":[\"a\"]}]", &ctx);
+    router_t *r = make_routed(1000,
+                              "[{\"name\":\"err\",\"match\":{\"level\":\"ERROR\"},"
+                              "\"analyzers\":[\"a\"]}]",
+                              &ctx);
     analyzer_t *a = add(r, "a", 1), *b = add(r, "b", 1);
     route_content(r, 0, 100, lvl_err2of5, NULL, NULL); /* open batches, not full */
     assert_true(a->nopen >= 1);
@@ -1130,7 +1168,11 @@ static const char *src_of(size_t k)
     snprintf(s, 16, "src-%zu", k % 200);
     return s;
 }
-static const char *no_src(size_t k) { (void)k; return NULL; }
+static const char *no_src(size_t k)
+{
+    (void)k;
+    return NULL;
+}
 
 static void test_route_affinity(void **state)
 {
@@ -1143,11 +1185,13 @@ static void test_route_affinity(void **state)
         if (pass) router_set_eligible(r, a[1], false);
         route_content(r, (size_t)pass * 4000, 4000, lvl_info, src_of, NULL);
         struct got *g[3];
-        for (int i = 0; i < 3; i++) g[i] = collect_a(r, a[i]);
+        for (int i = 0; i < 3; i++)
+            g[i] = collect_a(r, a[i]);
         int *own = pass ? owner2 : owner;
         for (int s = 0; s < 200; s++) {
             own[s] = -1;
-            for (size_t i = (size_t)pass * 4000 + (size_t)s; i < (size_t)(pass + 1) * 4000; i += 200)
+            for (size_t i = (size_t)pass * 4000 + (size_t)s; i < (size_t)(pass + 1) * 4000;
+                 i += 200)
                 for (int k = 0; k < 3; k++)
                     if (g[k]->times[i]) {
                         if (own[s] >= 0 && own[s] != k) fail_msg("source %d on two analyzers", s);
@@ -1155,7 +1199,8 @@ static void test_route_affinity(void **state)
                     }
             assert_true(own[s] >= 0);
         }
-        for (int i = 0; i < 3; i++) free(g[i]);
+        for (int i = 0; i < 3; i++)
+            free(g[i]);
     }
     int moved = 0, on_b = 0;
     for (int s = 0; s < 200; s++) {
@@ -1187,14 +1232,14 @@ static void test_route_affinity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_find),     cmocka_unit_test(test_swrr_weights),
+        cmocka_unit_test(test_add_find),       cmocka_unit_test(test_swrr_weights),
         cmocka_unit_test(test_random_weights), cmocka_unit_test(test_seal_records),
-        cmocka_unit_test(test_seal_bytes),   cmocka_unit_test(test_health),
-        cmocka_unit_test(test_pick_other),   cmocka_unit_test(test_remove_release),
-        cmocka_unit_test(test_shares),       cmocka_unit_test(test_route_enomem_resume),
-        cmocka_unit_test(test_route_weights), cmocka_unit_test(test_route_copy_dedup),
-        cmocka_unit_test(test_route_held),   cmocka_unit_test(test_route_pick_other),
-        cmocka_unit_test(test_route_swap),   cmocka_unit_test(test_route_affinity),
+        cmocka_unit_test(test_seal_bytes),     cmocka_unit_test(test_health),
+        cmocka_unit_test(test_pick_other),     cmocka_unit_test(test_remove_release),
+        cmocka_unit_test(test_shares),         cmocka_unit_test(test_route_enomem_resume),
+        cmocka_unit_test(test_route_weights),  cmocka_unit_test(test_route_copy_dedup),
+        cmocka_unit_test(test_route_held),     cmocka_unit_test(test_route_pick_other),
+        cmocka_unit_test(test_route_swap),     cmocka_unit_test(test_route_affinity),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

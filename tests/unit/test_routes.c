@@ -42,24 +42,29 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     {"{}", {"must be an array", NULL}},
     {"[1]", {"routes[0]", "must be an object", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"bogus\":1}]", {"routes[0] (\"a\")", "\"bogus\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"bogus\":1}]",
+     {"routes[0] (\"a\")", "\"bogus\"", NULL}},
     {"[{\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":\"\",\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":\"a b\",\"analyzers\":[\"x\"]}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":7}]", {"routes[0]", "\"name\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":[\"x\"]},{\"name\":\"a\",\"analyzers\":[\"y\"]}]",
      {"routes[1]", "\"a\"", "twice"}},
-    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"copy\":1}]", {"routes[0] (\"a\")", "\"copy\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"copy\":1}]",
+     {"routes[0] (\"a\")", "\"copy\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":{}}]", {"routes[0] (\"a\")", "\"analyzers\" is empty", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":[]}]", {"routes[0] (\"a\")", "\"analyzers\" is empty", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":\"x\"}]", {"routes[0] (\"a\")", "\"analyzers\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":{\"x\":0}}]", {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":{\"x\":-1}}]", {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":{\"x\":\"3\"}}]", {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":{\"x\":1e10}}]", {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":{\"x\":\"3\"}}]",
+     {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":{\"x\":1e10}}]",
+     {"routes[0] (\"a\")", "weight of \"x\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":{\"x/y\":1}}]", {"routes[0] (\"a\")", "analyzer id", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":[\"x\",3]}]", {"routes[0] (\"a\")", "analyzers[1]", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":[\"x\",\"x\"]}]", {"routes[0] (\"a\")", "\"x\" named twice", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":[\"x\",\"x\"]}]",
+     {"routes[0] (\"a\")", "\"x\" named twice", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"affinity_key\":5}]",
      {"routes[0] (\"a\")", "\"affinity_key\"", NULL}},
     {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"affinity_key\":\"m..t\"}]",
@@ -82,10 +87,13 @@ static const struct bad_case bad_cases[] = {
      {"routes[0] (\"a\")", "match", "level"}},
     {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"match\":{\"a..b\":\"x\"}}]",
      {"routes[0] (\"a\")", "match", NULL}},
-    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"match\":\"level\"}]", {"routes[0] (\"a\")", "match", NULL}},
-    {"[{\"name\":\"default\",\"match\":{\"level\":\"E\"}}]", {"routes[0] (\"default\")", "no \"match\"", NULL}},
+    {"[{\"name\":\"a\",\"analyzers\":[\"x\"],\"match\":\"level\"}]",
+     {"routes[0] (\"a\")", "match", NULL}},
+    {"[{\"name\":\"default\",\"match\":{\"level\":\"E\"}}]",
+     {"routes[0] (\"default\")", "no \"match\"", NULL}},
     {"[{\"name\":\"default\",\"copy\":true}]", {"routes[0] (\"default\")", "not a copy", NULL}},
-    {"[{\"name\":\"ok\",\"analyzers\":[\"x\"]},{\"name\":\"b\",\"copy\":\"yes\",\"analyzers\":[\"x\"]}]",
+    {"[{\"name\":\"ok\",\"analyzers\":[\"x\"]},{\"name\":\"b\",\"copy\":\"yes\",\"analyzers\":["
+     "\"x\"]}]",
      {"routes[1] (\"b\")", "\"copy\"", NULL}},
 };
 
@@ -120,7 +128,8 @@ static void test_parse_errors(void **state)
     assert_non_null(strstr(err, "line 2"));
     /* duplicate keys are refused (JSON_REJECT_DUPLICATES) */
     assert_int_equal(routes_parse("[{\"name\":\"a\",\"name\":\"b\",\"analyzers\":[\"x\"]}]", NULL,
-                                  &t, err, sizeof err), -EINVAL);
+                                  &t, err, sizeof err),
+                     -EINVAL);
     /* a bad --affinity-key for the implicit default */
     routes_defaults_t d = {.affinity_key = "a..b", .balance_factor = 0};
     assert_int_equal(routes_parse("[]", &d, &t, err, sizeof err), -EINVAL);
@@ -147,7 +156,8 @@ static void test_limits(void **state)
     char err[256];
     routes_t *t = NULL;
     json_t *a = json_array();
-    for (size_t i = 0; i < ROUTES_MAX - 1; i++) json_array_append_new(a, route_json(i));
+    for (size_t i = 0; i < ROUTES_MAX - 1; i++)
+        json_array_append_new(a, route_json(i));
     assert_int_equal(routes_build(a, NULL, &t, err, sizeof err), 0);
     assert_int_equal(routes_count(t), ROUTES_MAX);
     assert_int_equal(routes_default_index(t), ROUTES_MAX - 1);
@@ -185,8 +195,8 @@ static void test_default_route(void **state)
     routes_unref(t);
     /* --affinity-key: the implicit default carries it, not trivial any more */
     routes_defaults_t def = {.affinity_key = "metadata.trace_id", .balance_factor = 1.25};
-    assert_int_equal(routes_parse("[{\"name\":\"e\",\"analyzers\":[\"x\"]}]", &def, &t, err,
-                                  sizeof err), 0);
+    assert_int_equal(
+        routes_parse("[{\"name\":\"e\",\"analyzers\":[\"x\"]}]", &def, &t, err, sizeof err), 0);
     assert_int_equal(routes_count(t), 2);
     assert_int_equal(routes_default_index(t), 1);
     d = routes_get(t, 1);
@@ -196,9 +206,11 @@ static void test_default_route(void **state)
     assert_false(routes_trivial(t));
     routes_unref(t);
     /* an explicit default keeps its place and its own affinity key over the default */
-    assert_int_equal(routes_parse("[{\"name\":\"default\",\"analyzers\":{\"x\":2},"
-                                  "\"affinity_key\":\"host\"},{\"name\":\"z\",\"analyzers\":[\"y\"]}]",
-                                  &def, &t, err, sizeof err), 0);
+    assert_int_equal(
+        routes_parse("[{\"name\":\"default\",\"analyzers\":{\"x\":2},"
+                     "\"affinity_key\":\"host\"},{\"name\":\"z\",\"analyzers\":[\"y\"]}]",
+                     &def, &t, err, sizeof err),
+        0);
     assert_int_equal(routes_default_index(t), 0);
     assert_string_equal(routes_get(t, 0)->affinity_key, "host");
     assert_false(routes_get(t, 0)->all);
@@ -206,13 +218,13 @@ static void test_default_route(void **state)
     assert_false(routes_may_refuse(t));
     routes_unref(t);
     /* the empty default refuses */
-    assert_int_equal(routes_parse("[{\"name\":\"default\",\"analyzers\":{}}]", NULL, &t, err,
-                                  sizeof err), 0);
+    assert_int_equal(
+        routes_parse("[{\"name\":\"default\",\"analyzers\":{}}]", NULL, &t, err, sizeof err), 0);
     assert_true(routes_may_refuse(t));
     assert_false(routes_trivial(t));
     routes_unref(t);
-    assert_int_equal(routes_parse("[{\"name\":\"default\",\"analyzers\":[]}]", NULL, &t, err,
-                                  sizeof err), 0);
+    assert_int_equal(
+        routes_parse("[{\"name\":\"default\",\"analyzers\":[]}]", NULL, &t, err, sizeof err), 0);
     assert_true(routes_may_refuse(t));
     routes_unref(t);
 }
@@ -241,8 +253,7 @@ static const char *const T_NO_MATCH = "[{\"name\":\"all\",\"analyzers\":[\"a\"]}
 static const char *const T_DEFAULT_FIRST =
     "[{\"name\":\"default\",\"analyzers\":[\"d\"]},"
     "{\"name\":\"late\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"l\"]}]";
-static const char *const T_COPY_ALL =
-    "[{\"name\":\"tee\",\"copy\":true,\"analyzers\":[\"t\"]}]";
+static const char *const T_COPY_ALL = "[{\"name\":\"tee\",\"copy\":true,\"analyzers\":[\"t\"]}]";
 
 struct cls_case {
     const char *table;
@@ -260,19 +271,27 @@ static const struct cls_case cls_cases[] = {
     {T_ERRORS, "{\"level\":\"INFO\",\"source\":\"checkout\"}", "default", {NULL}},
     {T_ERRORS, "{\"level\":\"INFO\",\"source\":\"xcheckout-1\"}", "default", {NULL}},
     /* first non-copy wins: checkout before eu */
-    {T_ERRORS, "{\"level\":\"INFO\",\"source\":\"checkout-9\",\"metadata\":{\"region\":\"eu\"}}",
-     "checkout", {NULL}},
+    {T_ERRORS,
+     "{\"level\":\"INFO\",\"source\":\"checkout-9\",\"metadata\":{\"region\":\"eu\"}}",
+     "checkout",
+     {NULL}},
     {T_ERRORS, "{\"level\":\"INFO\",\"metadata\":{\"region\":\"eu\"}}", "eu", {NULL}},
     {T_ERRORS, "{\"level\":\"WARN\",\"metadata\":{\"region\":\"eu\"}}", "default", {NULL}},
     {T_ERRORS, "{\"level\":\"INFO\",\"metadata\":{\"region\":\"us\"}}", "default", {NULL}},
     {T_ERRORS, "{\"level\":\"INFO\",\"metadata\":\"eu\",\"region\":\"eu\"}", "default", {NULL}},
     {T_ERRORS, "{\"level\":\"INFO\",\"metadata\":{\"region\":[\"eu\"]}}", "default", {NULL}},
     /* copies are evaluated after the primary is found, wherever they sit */
-    {T_ERRORS, "{\"level\":\"ERROR\",\"metadata\":{\"region\":\"eu\"},\"type\":\"audit.login\"}",
-     "default", {"alerts", "audit", NULL}},
-    {T_ERRORS, "{\"level\":\"INFO\",\"metadata\":{\"region\":\"eu\"},\"type\":\"audit\"}", "eu",
+    {T_ERRORS,
+     "{\"level\":\"ERROR\",\"metadata\":{\"region\":\"eu\"},\"type\":\"audit.login\"}",
+     "default",
+     {"alerts", "audit", NULL}},
+    {T_ERRORS,
+     "{\"level\":\"INFO\",\"metadata\":{\"region\":\"eu\"},\"type\":\"audit\"}",
+     "eu",
      {"audit", NULL}},
-    {T_ERRORS, "{\"level\":\"FATAL\",\"source\":\"checkout-a\",\"type\":\"audit-x\"}", "checkout",
+    {T_ERRORS,
+     "{\"level\":\"FATAL\",\"source\":\"checkout-a\",\"type\":\"audit-x\"}",
+     "checkout",
      {"alerts", "audit", NULL}},
     /* numbers and booleans match by their literal text */
     {T_ERRORS, "{\"status\":503,\"ok\":false}", "codes", {NULL}},
@@ -281,7 +300,9 @@ static const struct cls_case cls_cases[] = {
     {T_ERRORS, "{\"status\":503}", "default", {NULL}},
     {T_ERRORS, "{\"status\":503,\"ok\":null}", "default", {NULL}},
     /* escapes in values are compared unescaped */
-    {T_ERRORS, "{\"level\":\"\\u0045RROR\",\"source\":\"checkout\\u002d2\"}", "checkout",
+    {T_ERRORS,
+     "{\"level\":\"\\u0045RROR\",\"source\":\"checkout\\u002d2\"}",
+     "checkout",
      {"alerts", NULL}},
     /* empty default: unmatched records have no primary */
     {T_EMPTY_DEFAULT, "{\"level\":\"INFO\"}", NULL, {NULL}},
@@ -318,8 +339,10 @@ static void test_classify(void **state)
             fail_msg("case %zu (%s): primary %s, want %s", i, c->rec, got ? got : "(none)",
                      c->primary ? c->primary : "(none)");
         size_t want = 0;
-        while (want < 3 && c->copies[want]) want++;
-        if (h.ncopies != want) fail_msg("case %zu (%s): %u copies, want %zu", i, c->rec, h.ncopies, want);
+        while (want < 3 && c->copies[want])
+            want++;
+        if (h.ncopies != want)
+            fail_msg("case %zu (%s): %u copies, want %zu", i, c->rec, h.ncopies, want);
         for (size_t k = 0; k < want; k++)
             if (strcmp(routes_get(t, h.copies[k])->name, c->copies[k]))
                 fail_msg("case %zu: copy %zu is %s, want %s", i, k,
@@ -348,7 +371,8 @@ static const char *const rt_tables[] = {
     "[{\"name\":\"default\",\"analyzers\":{}}]",
     "[{\"name\":\"errors\",\"match\":{\"level\":[\"ERROR\",\"FATAL\"],\"source\":\"checkout-*\"},"
     "\"analyzers\":{\"alerts\":1},\"copy\":true},"
-    "{\"name\":\"checkout\",\"match\":{\"metadata.region\":\"eu\"},\"analyzers\":{\"a\":1.5,\"b\":null},"
+    "{\"name\":\"checkout\",\"match\":{\"metadata.region\":\"eu\"},\"analyzers\":{\"a\":1.5,\"b\":"
+    "null},"
     "\"affinity_key\":\"metadata.trace_id\",\"balance_factor\":125},"
     "{\"name\":\"set\",\"match\":{\"type\":[\"x\",\"x\",\"y*\"]},\"analyzers\":[\"c\",\"d\"]},"
     "{\"name\":\"default\",\"affinity_key\":\"source\"}]",
@@ -403,11 +427,13 @@ static void test_route_json_shape(void **state)
     assert_int_equal(routes_parse("[{\"name\":\"e\",\"match\":{\"level\":[\"ERROR\"]},"
                                   "\"analyzers\":{\"a\":2,\"b\":null},\"copy\":true,"
                                   "\"affinity_key\":\"source\",\"balance_factor\":150}]",
-                                  NULL, &t, NULL, 0), 0);
+                                  NULL, &t, NULL, 0),
+                     0);
     json_t *j = route_to_json(routes_get(t, 0));
     json_t *want = json_loads("{\"name\":\"e\",\"match\":{\"level\":[\"ERROR\"]},"
                               "\"analyzers\":{\"a\":2.0,\"b\":null},\"copy\":true,"
-                              "\"affinity_key\":\"source\",\"balance_factor\":150}", 0, NULL);
+                              "\"affinity_key\":\"source\",\"balance_factor\":150}",
+                              0, NULL);
     if (!json_equal(j, want)) fail_msg("%s", json_dumps(j, JSON_SORT_KEYS));
     json_decref(j);
     json_decref(want);
@@ -448,7 +474,8 @@ static void test_affinity_key(void **state)
     routes_defaults_t def = {.affinity_key = "metadata.trace_id", .balance_factor = 0};
     assert_int_equal(routes_parse("[{\"name\":\"s\",\"match\":{\"level\":\"X\"},"
                                   "\"analyzers\":[\"a\"],\"affinity_key\":\"source\"}]",
-                                  &def, &t, NULL, 0), 0);
+                                  &def, &t, NULL, 0),
+                     0);
     const route_t *s = routes_get(t, 0), *d = routes_get(t, 1);
     struct {
         const char *rec;
@@ -487,11 +514,11 @@ static void test_affinity_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_errors),     cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_limits),           cmocka_unit_test(test_default_route),
-        cmocka_unit_test(test_classify),         cmocka_unit_test(test_classify_invalid),
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_route_json_shape),
-        cmocka_unit_test(test_helpers),          cmocka_unit_test(test_affinity_key),
+        cmocka_unit_test(test_build_errors), cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_limits),       cmocka_unit_test(test_default_route),
+        cmocka_unit_test(test_classify),     cmocka_unit_test(test_classify_invalid),
+        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_route_json_shape),
+        cmocka_unit_test(test_helpers),      cmocka_unit_test(test_affinity_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,8 +190,7 @@ static int put_record(gen_body_t *b, const gen_body_config_t *cfg, uint64_t *rng
     if (put(b, zeros, GEN_SEQ_DIGITS) || puts_(b, "\",\"timestamp\":\"")) return -1;
     b->ts_off[i] = (uint32_t)b->len;
     if (put(b, ts0, GEN_TS_LEN)) return -1;
-    if (putf(b, "\",\"level\":\"%s\",\"source\":\"", cfg->levels[pick_level(cfg, rng)]))
-        return -1;
+    if (putf(b, "\",\"level\":\"%s\",\"source\":\"", cfg->levels[pick_level(cfg, rng)])) return -1;
     if (cfg->nsources ? putf(b, "src-%04u", rng_below(rng, cfg->nsources)) : puts_(b, SOURCES[src]))
         return -1;
     if (putf(b, "\",\"type\":\"%s\",\"message\":\"", TYPES[rng_below(rng, NELEM(TYPES))]))
