@@ -470,9 +470,7 @@ class RoutesTest(LogdistTestCase):
         tail = [record("t-e-%d" % i, "ERROR", "s") for i in range(20)]
         tail += [record("t-i-%d" % i, "INFO", "s") for i in range(20)]
         self.post_all(d, tail, size=40)
-        wait_until(lambda: set(read_lines(ids_path)) is not None and
-                   d.metrics()["queued_records"] == 0 and
-                   d.metrics()["inflight_batches"] == 0, dl(30), "drained")
+        self.wait_quiet(d, (a, b, c), count + 40)
         got = self.where((a, b, c))
         lost = sent - set(got)
         self.assertEqual(lost, set(), "%d records lost over the reloads" % len(lost))
