@@ -29,8 +29,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LogdistTestCase, dl, free_port, read_lines, scaled,  # noqa: E402
-                     wait_until)
+from harness import (LogdistTestCase, dl, free_port, hash_token, read_lines,  # noqa: E402
+                     scaled, wait_until)
 
 
 def record(rid, level, source, region=None, critical=False):
@@ -327,6 +327,35 @@ class RoutesTest(LogdistTestCase):
         self.assertEqual(d.req("DELETE", "/api/v1/analyzers/b").status, 200)
         r = d.req("DELETE", "/api/v1/analyzers/a")
         self.assertEqual(r.status, 409, r)
+
+    def test_api_roles_and_body_limit(self):
+        """Reads need the read role, changes the admin role; a body over 64 KiB is 413."""
+        a = self.start_analyzer("a")
+        toks = {"read": "7f3a9c1e5b2d4f6081a3c5e7092b4d6f", "admin": "c0ffee1234567890abcdef13579bdf02",
+                "ingest": "0a1b2c3d4e5f60718293a4b5c6d7e8f9"}
+        args = []
+        for role, tok in toks.items():
+            args += ["--token", "role=%s,hash=%s" % (role, hash_token(tok))]
+        d = self.start_daemon(*args, analyzers=[(a.id, a.url, 1)])
+
+        def req(method, path, body=None, role=None):
+            h = {"Authorization": "Bearer " + toks[role]} if role else {}
+            return d.req(method, path, body, h)
+        route = {"name": "e", "match": {"level": "ERROR"}, "analyzers": ["a"]}
+        self.assertEqual(req("GET", "/api/v1/routes").status, 401)
+        self.assertEqual(req("GET", "/api/v1/routes", role="ingest").status, 403)
+        self.assertEqual(req("GET", "/api/v1/routes", role="read").status, 200)
+        self.assertEqual(req("POST", "/api/v1/routes", route).status, 401)
+        self.assertEqual(req("POST", "/api/v1/routes", route, role="read").status, 403)
+        self.assertEqual(req("PUT", "/api/v1/routes", [route], role="read").status, 403)
+        self.assertEqual(req("DELETE", "/api/v1/routes/default", role="read").status, 403)
+        self.assertEqual(req("POST", "/api/v1/routes", route, role="admin").status, 201)
+        self.assertEqual(req("GET", "/api/v1/routes/e", role="read").status, 200)
+        big = dict(route, name="big", match={"source": ["s%06d" % i for i in range(8000)]})
+        r = req("POST", "/api/v1/routes", big, role="admin")
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual([x["name"] for x in req("GET", "/api/v1/routes", role="read")
+                          .json()["routes"]], ["e", "default"])
 
     # ------------------------------------------------------------------ kill -9 of a copy analyzer
     def test_copy_analyzer_kill9_restart(self):
