@@ -177,7 +177,7 @@ long deliver_route_check(void *ctx, const char *data, const scan_record_t *recs,
     long bad = -1;
     route_hits_t h;
     for (size_t i = 0; t && i < count && bad < 0; i++)
-        if (routes_classify(t, data + recs[i].rec.off, recs[i].rec.len, &h) == 0 &&
+        if (routes_classify_scanned(t, data, &recs[i], &h) == 0 &&
             h.primary < 0 && !h.ncopies)
             bad = (long)i;
     routes_unref(t);

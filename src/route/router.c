@@ -546,7 +546,7 @@ static int plan(router_t *r, const packet_t *p, size_t i)
 {
     const scan_record_t *rec = &p->records[i];
     route_hits_t h;
-    if (routes_classify(r->table, p->data + rec->rec.off, rec->rec.len, &h)) {
+    if (routes_classify_scanned(r->table, p->data, rec, &h)) {
         h.primary = (int)routes_default_index(r->table); /* not an object: cannot happen */
         h.ncopies = 0;
     }

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Which of the scanner's fields path i of the set is (SF_NONE: another one). */
+enum { SF_NONE, SF_LEVEL, SF_SOURCE, SF_TYPE };
+
 struct routes {
     _Atomic long refs;
     size_t n;
@@ -19,11 +22,15 @@ struct routes {
     size_t def;              /* index of the default route */
     bool implicit_default;   /* appended, not given */
     bool needs_fields;       /* some route has a match or an affinity key */
+    bool walk;               /* some field is not one the scanner reads (level, source, type) */
+    uint8_t scan_field[FIELD_SET_MAX]; /* per path of the set: SF_* */
     char def_key[FIELD_NAME_MAX + 1]; /* the defaults it was built with */
     double def_factor;
     char *config_text;
     field_set_t *fields;
 };
+
+static void map_scanned(routes_t *t);
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -301,6 +308,7 @@ int routes_build(const json_t *arr, const routes_defaults_t *def, routes_t **out
     }
     if (!rc && !have_default) rc = build_default(t, def, err, errlen);
     if (!rc && t->r[t->def].affinity_field >= 0) t->needs_fields = true;
+    if (!rc) map_scanned(t);
     if (rc) {
         routes_free(t);
         return rc;
@@ -431,21 +439,27 @@ json_t *routes_json_user(const routes_t *t)
     return to_json(t, true);
 }
 
-int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t *out)
+static void map_scanned(routes_t *t)
 {
-    out->ncopies = 0;
-    /* no route reads a field: every route without a match takes every record
-     * (the loop still runs: a route with no "match" before the default is not
-     * the default) */
-    if (t->needs_fields) {
-        int rc = field_extract(t->fields, rec, len, out->vals);
-        if (rc) return rc;
+    t->walk = false;
+    for (size_t i = 0; i < field_set_count(t->fields); i++) {
+        const char *p = field_set_path(t->fields, i);
+        t->scan_field[i] = !strcmp(p, "level")    ? SF_LEVEL
+                           : !strcmp(p, "source") ? SF_SOURCE
+                           : !strcmp(p, "type")   ? SF_TYPE
+                                                  : SF_NONE;
+        if (t->scan_field[i] == SF_NONE) t->walk = true;
     }
+}
+
+/* Evaluate the routes on out->vals. */
+static void evaluate(const routes_t *t, route_hits_t *out)
+{
     int primary = -1;
     for (size_t i = 0; i < t->n; i++) {
         const route_t *r = &t->r[i];
         if (r->is_default || (primary >= 0 && !r->copy)) continue;
-        if (t->needs_fields && !match_eval(r->match, out->vals)) continue;
+        if (!match_eval(r->match, out->vals)) continue;
         if (r->copy)
             out->copies[out->ncopies++] = (uint16_t)i;
         else
@@ -453,6 +467,56 @@ int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t
     }
     if (primary < 0 && (t->r[t->def].all || t->r[t->def].nmembers)) primary = (int)t->def;
     out->primary = primary;
+}
+
+static bool classify_trivially(const routes_t *t, route_hits_t *out)
+{
+    out->ncopies = 0;
+    if (t->needs_fields) return false;
+    /* no route reads a field, so no route has a condition: every route takes every
+     * record (a route without "match" before the default is not the default, and a
+     * copy route without one copies everything); match_eval reads no value here */
+    evaluate(t, out);
+    return true;
+}
+
+int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t *out)
+{
+    if (classify_trivially(t, out)) return 0;
+    int rc = field_extract(t->fields, rec, len, out->vals);
+    if (rc) return rc;
+    /* level, source and type count only as strings, as the scanner reads them */
+    for (size_t i = 0; i < field_set_count(t->fields); i++)
+        if (t->scan_field[i] != SF_NONE && out->vals[i].present &&
+            (out->vals[i].p == rec || out->vals[i].p[-1] != '"'))
+            out->vals[i] = (field_slice_t){0};
+    evaluate(t, out);
+    return 0;
+}
+
+static field_slice_t scanned(const char *data, scan_slice_t s, uint32_t flags, uint32_t esc)
+{
+    if (!s.off && !s.len) return (field_slice_t){0};
+    return (field_slice_t){data + s.off, s.len, (flags & esc) != 0, true};
+}
+
+int routes_classify_scanned(const routes_t *t, const char *data, const scan_record_t *r,
+                            route_hits_t *out)
+{
+    if (classify_trivially(t, out)) return 0;
+    if (t->walk) {
+        int rc = field_extract(t->fields, data + r->rec.off, r->rec.len, out->vals);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < field_set_count(t->fields); i++) {
+        switch (t->scan_field[i]) {
+        case SF_LEVEL: out->vals[i] = scanned(data, r->level, r->flags, SCAN_REC_LEVEL_ESCAPED); break;
+        case SF_SOURCE: out->vals[i] = scanned(data, r->source, r->flags, SCAN_REC_SOURCE_ESCAPED); break;
+        case SF_TYPE: out->vals[i] = scanned(data, r->type, r->flags, SCAN_REC_TYPE_ESCAPED); break;
+        default: break;
+        }
+    }
+    evaluate(t, out);
     return 0;
 }
 

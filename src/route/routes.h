@@ -36,6 +36,7 @@
 
 #include "core/config.h"
 #include "record/field.h"
+#include "record/scan.h"
 #include "route/match.h"
 
 #define ROUTES_MAX 128
@@ -128,8 +129,16 @@ typedef struct {
 
 /* Classify rec[0..len) (validated by the scanner). 0, or -EINVAL when the
  * record is not an object. The fields are read once, in one pass, and only
- * when some route has a match or an affinity key. */
+ * when some route has a match or an affinity key. level, source and type
+ * count only when they are strings (as the scanner and --critical-levels read
+ * them); any other field also when it is a number or true/false (its text). */
 int routes_classify(const routes_t *t, const char *rec, size_t len, route_hits_t *out);
+
+/* The same for record r of a scanned packet body `data`: level, source and
+ * type come from the scanner's slices (no second pass over the record when
+ * the routes read only those), the other fields from one field_extract pass. */
+int routes_classify_scanned(const routes_t *t, const char *data, const scan_record_t *r,
+                            route_hits_t *out);
 
 /* The affinity key of route r for a classified record: 1 with the key's bytes
  * (unescaped into buf when needed), 0 when the record has no key for this route. */

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "record/scan.h"
 #include "route/routes.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -253,6 +254,10 @@ static const char *const T_NO_MATCH = "[{\"name\":\"all\",\"analyzers\":[\"a\"]}
 static const char *const T_DEFAULT_FIRST =
     "[{\"name\":\"default\",\"analyzers\":[\"d\"]},"
     "{\"name\":\"late\",\"match\":{\"level\":\"ERROR\"},\"analyzers\":[\"l\"]}]";
+/* level/source/type count only as strings (as the scanner and --critical-levels read them) */
+static const char *const T_LEVEL_NUM =
+    "[{\"name\":\"five\",\"match\":{\"level\":\"5\"},\"analyzers\":[\"x\"]},"
+    "{\"name\":\"st\",\"match\":{\"status\":\"5\"},\"analyzers\":[\"x\"]}]";
 static const char *const T_COPY_ALL = "[{\"name\":\"tee\",\"copy\":true,\"analyzers\":[\"t\"]}]";
 
 struct cls_case {
@@ -315,9 +320,37 @@ static const struct cls_case cls_cases[] = {
     {T_NO_MATCH, "{}", "all", {NULL}},
     {T_COPY_ALL, "{\"level\":\"INFO\"}", "default", {"tee", NULL}},
     {T_DEFAULT_FIRST, "{\"level\":\"ERROR\"}", "late", {NULL}},
+    {T_LEVEL_NUM, "{\"level\":\"5\"}", "five", {NULL}},
+    {T_LEVEL_NUM, "{\"level\":5}", "default", {NULL}},
+    {T_LEVEL_NUM, "{\"level\":5,\"status\":5}", "st", {NULL}},
+    /* a repeated key: the last one wins (as the scanner reads it) */
+    {T_ERRORS, "{\"level\":\"INFO\",\"level\":\"ERROR\"}", "default", {"alerts", NULL}},
+    {T_ERRORS, "{\"level\":\"ERROR\",\"level\":\"INFO\"}", "default", {NULL}},
     {T_DEFAULT_FIRST, "{\"level\":\"INFO\"}", "default", {NULL}},
 };
 
+/* Check one classification against the case's expectation. */
+static void check_hits(const struct cls_case *c, size_t i, const char *how, const routes_t *t,
+                       const route_hits_t *h)
+{
+    const char *got = h->primary >= 0 ? routes_get(t, (size_t)h->primary)->name : NULL;
+    if ((got == NULL) != (c->primary == NULL) || (got && strcmp(got, c->primary)))
+        fail_msg("case %zu (%s, %s): primary %s, want %s", i, c->rec, how, got ? got : "(none)",
+                 c->primary ? c->primary : "(none)");
+    size_t want = 0;
+    while (want < 3 && c->copies[want])
+        want++;
+    if (h->ncopies != want)
+        fail_msg("case %zu (%s, %s): %u copies, want %zu", i, c->rec, how, h->ncopies, want);
+    for (size_t k = 0; k < want; k++)
+        if (strcmp(routes_get(t, h->copies[k])->name, c->copies[k]))
+            fail_msg("case %zu (%s): copy %zu is %s, want %s", i, how, k,
+                     routes_get(t, h->copies[k])->name, c->copies[k]);
+}
+
+/* Every case through routes_classify (one walk of the record) and through
+ * routes_classify_scanned (level/source/type from the real scanner's slices, as
+ * the router does): both give the expected routes. */
 static void test_classify(void **state)
 {
     (void)state;
@@ -334,19 +367,15 @@ static void test_classify(void **state)
         memcpy(rec, c->rec, len);
         route_hits_t h;
         assert_int_equal(routes_classify(t, rec, len, &h), 0);
-        const char *got = h.primary >= 0 ? routes_get(t, (size_t)h.primary)->name : NULL;
-        if ((got == NULL) != (c->primary == NULL) || (got && strcmp(got, c->primary)))
-            fail_msg("case %zu (%s): primary %s, want %s", i, c->rec, got ? got : "(none)",
-                     c->primary ? c->primary : "(none)");
-        size_t want = 0;
-        while (want < 3 && c->copies[want])
-            want++;
-        if (h.ncopies != want)
-            fail_msg("case %zu (%s): %u copies, want %zu", i, c->rec, h.ncopies, want);
-        for (size_t k = 0; k < want; k++)
-            if (strcmp(routes_get(t, h.copies[k])->name, c->copies[k]))
-                fail_msg("case %zu: copy %zu is %s, want %s", i, k,
-                         routes_get(t, h.copies[k])->name, c->copies[k]);
+        check_hits(c, i, "walk", t, &h);
+        scan_result_t res;
+        memset(&res, 0, sizeof res);
+        assert_int_equal(scan_body(rec, len, SCAN_FORMAT_NDJSON, NULL, &res), SCAN_OK);
+        assert_int_equal(res.count, 1);
+        memset(&h, 0xa5, sizeof h);
+        assert_int_equal(routes_classify_scanned(t, rec, &res.records[0], &h), 0);
+        check_hits(c, i, "scanned", t, &h);
+        scan_result_free(&res);
         free(rec);
         routes_unref(t);
     }
