@@ -10,7 +10,9 @@
 #   b 5 routes, exact and set matches (level set + source set + metadata.region);
 #   c 50 routes, exact and set matches (as b, 10 times over);
 #   d 50 routes, glob matches ("source": "zz*-k", metadata.region "xx-*-k");
-#   e no routes, --affinity-key source on the default route (weighted rendezvous).
+#   e no routes, --affinity-key source on the default route (weighted rendezvous);
+#   f 5 routes on level and source only (exact + set): read from the scanner's
+#     slices, no second pass over the record.
 # The match values never match the generator's records (its sources, levels and
 # regions are fixed names), so every record is evaluated against every route and
 # falls through to the default route: the worst case for matching, with the same
@@ -48,11 +50,15 @@ for b in curl jq; do command -v "$b" >/dev/null || die "$b is not installed"; do
 bench_init logdist-bench-routes
 
 # ---------------------------------------------------------------- route tables
-# $1 = number of routes, $2 = exact|glob
+# $1 = number of routes, $2 = exact|glob|scanned
 table() {
   jq -n --argjson n "$1" --arg kind "$2" '
     [range(0; $n) | . as $k |
-      if $kind == "exact" then
+      if $kind == "scanned" then
+        {name: "s\($k)", analyzers: ["a1"],
+         match: {level: ["TRACE\($k)", "NOTICE\($k)", "ALERT\($k)"],
+                 source: ["svc-\($k)-a", "svc-\($k)-b", "svc-\($k)-c", "svc-\($k)-d"]}}
+      elif $kind == "exact" then
         {name: "r\($k)", analyzers: (if $k % 2 == 0 then ["a1"] else {"a2": 2} end),
          match: {level: ["TRACE\($k)", "NOTICE\($k)", "ALERT\($k)"],
                  source: ["svc-\($k)-a", "svc-\($k)-b", "svc-\($k)-c", "svc-\($k)-d"],
@@ -69,6 +75,7 @@ table 5 exact > "$T/tables/b"
 table 50 exact > "$T/tables/c"
 table 50 glob > "$T/tables/d"
 echo '[{"name": "default", "affinity_key": "source"}]' > "$T/tables/e"
+table 5 scanned > "$T/tables/f"
 
 # ---------------------------------------------------------------- analyzers + logdistd
 ANALYZERS=()
@@ -112,10 +119,11 @@ round() {  # $1 = setup; prints "records cpu_s wall_s"
   echo "$((r1 - r0)) $(ticks_to_s $((t1 - t0))) $(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", b - a }')"
 }
 
-SETUPS="a b c d e"
+SETUPS="a b c d e f"
 declare -A NAME=([a]="no routes (plain SWRR)" [b]="5 routes, exact + set matches"
   [c]="50 routes, exact + set matches" [d]="50 routes, glob matches"
-  [e]="no routes, --affinity-key source (rendezvous)")
+  [e]="no routes, --affinity-key source (rendezvous)"
+  [f]="5 routes on level + source only (scanner slices)")
 declare -A RES CPUREC TPUT NROUTES
 for s in $SETUPS; do NROUTES[$s]=$(set_table "$s"); done
 set_table a > /dev/null
