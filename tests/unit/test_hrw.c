@@ -3,8 +3,9 @@
  *
  *   - determinism: hrw_hash of fixed strings and the picks of 16 fixed keys over 4 fixed
  *     member ids are pinned; the expected values were computed by an independent Python
- *     re-implementation of the documented hash (xxHash64-style rounds, fmix64), so a change
- *     of the hash, the mix or the score fails here (a change moves keys on upgrade);
+ *     re-implementation of the documented hash (tests/unit/hrw_ref.py: xxHash64-style
+ *     rounds, fmix64), so a change of the hash, the mix or the score fails here (a change
+ *     moves keys on upgrade);
  *   - shares: 100000 keys over weights 4:3:2:1 (and 1:1:1:1:1:1:1:1, 100:10:1) land within
  *     5 binomial sigmas of w_i/W; the max relative error and |z| are printed;
  *   - adding a member of weight w moves ~w/(W+w) of the keys (5 sigmas), every one of them
