@@ -109,7 +109,7 @@ static void test_compile_limits(void **state)
         snprintf(v, sizeof(v), "v%d", i);
         json_array_append_new(arr, json_string(v));
     }
-    json_t *spec = json_pack("{sO}", "level", arr);
+    json_t *spec = json_pack("{so}", "level", arr); /* spec owns arr */
     match_t *m = match_compile(spec, f, err, sizeof(err));
     assert_non_null(m);
     match_free(m);
