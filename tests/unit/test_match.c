@@ -153,6 +153,10 @@ static void test_compile_limits(void **state)
     assert_null(match_compile(spec, f, err, sizeof(err)));
     assert_string_equal(err, "key \"k64\": too many distinct field paths (at most 64 per table)");
     json_decref(spec);
+    spec = json_object();
+    assert_null(match_compile(spec, NULL, err, sizeof(err)));
+    assert_string_equal(err, "no field set");
+    json_decref(spec);
     /* A key holding a NUL byte (jansson's parser refuses one; its API does not). */
     spec = json_object();
     json_object_setn_new(spec, "le\0vel", 6, json_string("x"));
