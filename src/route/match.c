@@ -255,6 +255,10 @@ match_t *match_compile(const json_t *spec, field_set_t *fields, char *err, size_
         fail(err, errlen, NULL, 0, -1, "match must be a JSON object");
         return NULL;
     }
+    if (!fields) {
+        fail(err, errlen, NULL, 0, -1, "no field set");
+        return NULL;
+    }
     match_t *m = calloc(1, sizeof(*m));
     size_t n = json_object_size(spec);
     if (!m || !(m->conds = calloc(n ? n : 1, sizeof(*m->conds)))) {

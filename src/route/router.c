@@ -52,7 +52,8 @@ typedef struct {
 /* Where the record being routed goes (kept across an ENOMEM to resume). */
 typedef struct {
     rstate_t *rs;
-    int mi; /* member index, -1: the route's hold batch */
+    int mi;      /* member index, -1: the route's hold batch */
+    bool by_key; /* chosen by the affinity key */
 } dest_t;
 
 struct router {
@@ -505,11 +506,8 @@ static void choose(router_t *r, rstate_t *rs, const route_hits_t *h, dest_t *d)
 {
     d->rs = rs;
     d->mi = -1;
-    rs->records++;
-    if (!rs->routable) {
-        rs->held++;
-        return;
-    }
+    d->by_key = false;
+    if (!rs->routable) return;
     if (rs->hw) {
         char buf[KEY_BUF];
         const char *key;
@@ -521,16 +519,23 @@ static void choose(router_t *r, rstate_t *rs, const route_hits_t *h, dest_t *d)
                              : hrw_pick(kh, rs->hh, rs->hw, rs->nm);
             if (i >= 0) {
                 d->mi = i;
-                rs->by_key++;
+                d->by_key = true;
                 return;
             }
         }
     }
     int slot = balancer_pick(rs->bal);
-    if (slot >= 0)
-        d->mi = rs->by_slot[slot];
-    else
-        rs->held++;
+    if (slot >= 0) d->mi = rs->by_slot[slot];
+}
+
+/* d is one of the record's destinations: count it in its route. */
+static void take(router_t *r, const dest_t *d)
+{
+    rstate_t *rs = d->rs;
+    rs->records++;
+    rs->held += d->mi < 0;
+    rs->by_key += d->by_key;
+    r->pend[r->pend_n++] = *d;
 }
 
 static bool already_going(const router_t *r, const analyzer_t *a)
@@ -553,19 +558,22 @@ static int plan(router_t *r, const packet_t *p, size_t i)
     int first = h.primary >= 0 ? h.primary : h.ncopies ? h.copies[0] : -1;
     if (first >= 0 && !r->rs[first].routable && !router_can_route(r)) return -EAGAIN;
     r->pend_n = r->pend_done = 0;
-    if (h.primary >= 0) choose(r, &r->rs[h.primary], &h, &r->pend[r->pend_n++]);
+    dest_t d;
+    if (h.primary >= 0) {
+        choose(r, &r->rs[h.primary], &h, &d);
+        take(r, &d);
+    }
     for (size_t c = 0; c < h.ncopies; c++) {
-        dest_t d;
         choose(r, &r->rs[h.copies[c]], &h, &d);
         if (d.mi >= 0 && already_going(r, d.rs->m[d.mi].a)) {
             d.rs->dedup++;
             METRIC_ADD(records_copies_deduplicated, 1);
             continue;
         }
-        r->pend[r->pend_n++] = d;
+        take(r, &d);
     }
     if (!r->pend_n) { /* no route takes it: the default route is empty */
-        r->pend[0] = (dest_t){NULL, -1};
+        r->pend[0] = (dest_t){NULL, -1, false};
         r->pend_n = 1;
         METRIC_ADD(records_no_route, 1);
     }

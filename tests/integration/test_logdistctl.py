@@ -258,6 +258,23 @@ class CommandsTest(CtlCase):
         self.assertEqual(rc, 4, err)
         self.assert_one_error_line(err, "logdistctl: 403 ")
 
+        # routes: one row per route and analyzer; --json is the API's answer
+        self.assertEqual(self.api(d, "POST", "/api/v1/routes", {
+            "name": "errors", "match": {"level": ["ERROR"]}, "analyzers": {"a2": 1},
+            "copy": True}).status, 201)
+        rc, out, err = self.ctl("routes", url=self.url, token=self.read_tok)
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split()[:4], ["ROUTE", "KIND", "MATCH", "ANALYZER"])
+        self.assertEqual(lines[1].split()[:2], ["errors", "copy"])
+        self.assertIn('{"level":["ERROR"]}', lines[1])
+        self.assertIn("100.0%", lines[1])
+        self.assertEqual(lines[2].split()[:3], ["default", "first", "-"])
+        self.assertEqual(len(lines), 4, out)  # the heads; errors: a2; default: a1, a2
+        rc, out, err = self.ctl("--json", "routes", url=self.url, token=tok)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([r["name"] for r in json.loads(out)["routes"]], ["errors", "default"])
+
     def test_drain_and_undrain_in_routing(self):
         d = self.start(analyzers=None)
         self.wait_up(d, ["a1", "a2"])

@@ -292,6 +292,8 @@ static void test_invalid_table(void **state)
         "{\"level\":\"x\" , ",
         "{,}",
         "{\"level\":\"x\";\"n\":1}",
+        "[\"level\":\"x\"}",
+        "x\"level\":\"x\"}",
     };
     const char *paths[] = {"level", "a.b", "x.y.z", "n"};
     for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {

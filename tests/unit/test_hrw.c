@@ -3,8 +3,9 @@
  *
  *   - determinism: hrw_hash of fixed strings and the picks of 16 fixed keys over 4 fixed
  *     member ids are pinned; the expected values were computed by an independent Python
- *     re-implementation of the documented hash (xxHash64-style rounds, fmix64), so a change
- *     of the hash, the mix or the score fails here (a change moves keys on upgrade);
+ *     re-implementation of the documented hash (tests/unit/hrw_ref.py: xxHash64-style
+ *     rounds, fmix64), so a change of the hash, the mix or the score fails here (a change
+ *     moves keys on upgrade);
  *   - shares: 100000 keys over weights 4:3:2:1 (and 1:1:1:1:1:1:1:1, 100:10:1) land within
  *     5 binomial sigmas of w_i/W; the max relative error and |z| are printed;
  *   - adding a member of weight w moves ~w/(W+w) of the keys (5 sigmas), every one of them
@@ -118,6 +119,17 @@ static void test_score_and_eligibility(void **state)
     assert_int_equal(hrw_pick(1, mh, zero, 3), -1);
     assert_int_equal(hrw_pick(1, mh, neg, 3), -1);
     assert_int_equal(hrw_pick(1, mh, one, 0), -1);
+    /* equal scores, different member hashes: the lower member hash wins. The smallest
+     * subnormal weight makes most scores round to the same value. */
+    const uint64_t two[2] = {0xF000000000000000ull, 0x0F00000000000000ull};
+    const double tiny[2] = {5e-324, 5e-324};
+    int ties = 0;
+    for (uint64_t k = 0; k < 1000; k++) {
+        if (hrw_score(k, two[0], tiny[0]) != hrw_score(k, two[1], tiny[1])) continue;
+        assert_int_equal(hrw_pick(k, two, tiny, 2), 1);
+        ties++;
+    }
+    assert_true(ties > 100);
     /* equal member hash and weight: equal scores, the lower index wins */
     for (uint64_t k = 0; k < 100; k++)
         assert_int_equal(hrw_pick(k, mh, one, 3), 0);
@@ -295,6 +307,24 @@ static void test_load_api(void **state)
     hrw_load_reset(l);
     assert_true(hrw_load_total(l) == 0 && hrw_load_recent(l, 0) == 0);
     assert_int_equal(hrw_pick_bounded(l, 77, mh, w, 4, 1.0001), hrw_pick(77, mh, w, 4));
+    /* The rule by hand: 2 equal members, factor 1.5, one key. The top choice t is taken
+     * while load_t + 1 <= 1.5 * (total + 1) / 2, else the other one if it qualifies, else
+     * t: (T=0: neither, t) (T=1: s) (T=2: 2 <= 2.25, t) (T=3: 3 <= 3, t) (T=4: 4 > 3.75, s)
+     * (T=5..7: t) (T=8: 7 > 6.75, s). */
+    hrw_load_reset(l);
+    const int t = hrw_pick(9, mh, w, 2), o = 1 - t;
+    const int seq[9] = {t, o, t, t, o, t, t, t, o};
+    for (int k = 0; k < 9; k++)
+        assert_int_equal(hrw_pick_bounded(l, 9, mh, w, 2, 1.5), seq[k]);
+    assert_true(hrw_load_recent(l, (size_t)t) == 6 && hrw_load_recent(l, (size_t)o) == 3);
+    /* ties in the bounded walk are broken like hrw_pick's (see test_score_and_eligibility) */
+    const uint64_t two[2] = {0xF000000000000000ull, 0x0F00000000000000ull};
+    const double tiny[2] = {5e-324, 5e-324};
+    for (uint64_t k = 0; k < 200; k++) {
+        hrw_load_reset(l);
+        assert_int_equal(hrw_pick_bounded(l, k, two, tiny, 2, 0), hrw_pick(k, two, tiny, 2));
+        assert_int_equal(hrw_pick_bounded(l, k, two, tiny, 2, 8), hrw_pick(k, two, tiny, 2));
+    }
     /* halving every HRW_LOAD_HALF_LIFE charges */
     hrw_load_reset(l);
     for (int k = 0; k < HRW_LOAD_HALF_LIFE - 1; k++)

@@ -109,7 +109,7 @@ static void test_compile_limits(void **state)
         snprintf(v, sizeof(v), "v%d", i);
         json_array_append_new(arr, json_string(v));
     }
-    json_t *spec = json_pack("{sO}", "level", arr);
+    json_t *spec = json_pack("{so}", "level", arr); /* spec owns arr */
     match_t *m = match_compile(spec, f, err, sizeof(err));
     assert_non_null(m);
     match_free(m);
@@ -152,6 +152,10 @@ static void test_compile_limits(void **state)
     }
     assert_null(match_compile(spec, f, err, sizeof(err)));
     assert_string_equal(err, "key \"k64\": too many distinct field paths (at most 64 per table)");
+    json_decref(spec);
+    spec = json_object();
+    assert_null(match_compile(spec, NULL, err, sizeof(err)));
+    assert_string_equal(err, "no field set");
     json_decref(spec);
     /* A key holding a NUL byte (jansson's parser refuses one; its API does not). */
     spec = json_object();

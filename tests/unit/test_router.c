@@ -999,7 +999,7 @@ static void test_route_copy_dedup(void **state)
     size_t ns;
     assert_int_equal(router_route_stats(r, &st, &ns), 0);
     const router_route_stat_t *al_st = stat_of(st, ns, "alerts");
-    assert_int_equal(al_st->records, 3000);
+    assert_int_equal(al_st->records, 2000); /* the copies it made; the skipped ones: */
     assert_int_equal(al_st->deduplicated, 1000);
     assert_int_equal(stat_of(st, ns, "default")->records, 6000);
     router_route_stats_free(st, ns);

@@ -228,6 +228,74 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------ routes */
+
+enum { R_NAME, R_KIND, R_MATCH, R_ANALYZER, R_WEIGHT, R_TARGET, R_ACTUAL, R_ROUTED, R_N };
+
+/* One row per member; the route's own cells only on its first row. */
+static int route_rows(ctl_table_t *t, json_t *route)
+{
+    char cells[R_N][128];
+    const char *row[R_N];
+    snprintf(cells[R_NAME], 128, "%s", str(route, "name"));
+    const char *key = json_string_value(json_object_get(route, "affinity_key"));
+    snprintf(cells[R_KIND], 128, "%s%s%s", json_is_true(json_object_get(route, "copy")) ? "copy" : "first",
+             key ? ", key " : "", key ? key : "");
+    json_t *m = json_object_get(route, "match");
+    char *mt = m && json_object_size(m) ? json_dumps(m, JSON_COMPACT) : NULL;
+    ctl_fmt_clean(mt ? mt : "-", 48, cells[R_MATCH], 128);
+    free(mt);
+    json_t *members = json_object_get(route, "members"), *x;
+    size_t i;
+    if (!json_array_size(members)) {
+        for (int c = R_ANALYZER; c < R_N; c++) snprintf(cells[c], 128, "-");
+        for (int c = 0; c < R_N; c++) row[c] = cells[c];
+        return ctl_table_add(t, row);
+    }
+    json_array_foreach(members, i, x)
+    {
+        if (i) cells[R_NAME][0] = cells[R_KIND][0] = cells[R_MATCH][0] = 0;
+        snprintf(cells[R_ANALYZER], 128, "%s%s", str(x, "analyzer"),
+                 json_is_false(json_object_get(x, "routable")) ? " (down)" : "");
+        ctl_fmt_weight(num(x, "weight"), cells[R_WEIGHT], 128);
+        ctl_fmt_pct(num(x, "target_share"), cells[R_TARGET], 128);
+        ctl_fmt_pct(num(x, "actual_share"), cells[R_ACTUAL], 128);
+        ctl_fmt_count(num(x, "routed"), cells[R_ROUTED], 128);
+        for (int c = 0; c < R_N; c++) row[c] = cells[c];
+        if (ctl_table_add(t, row)) return -1;
+    }
+    return 0;
+}
+
+static int cmd_routes(const ctx_t *x)
+{
+    ctl_resp_t r;
+    json_t *j;
+    int rc = call(x, "GET", "/api/v1/routes", NULL, 0, &r, &j);
+    if (rc) return rc;
+    if (x->o->json) {
+        print_raw(&r);
+    } else {
+        static const char *const h[R_N] = {"ROUTE",  "KIND",   "MATCH",  "ANALYZER",
+                                           "WEIGHT", "TARGET", "ACTUAL", "ROUTED"};
+        static const bool rt[R_N] = {0, 0, 0, 0, 1, 1, 1, 1};
+        ctl_table_t *t = ctl_table_new(R_N, h, rt);
+        json_t *routes = json_object_get(j, "routes"), *route;
+        size_t i;
+        json_array_foreach(routes, i, route)
+        {
+            if (t && route_rows(t, route)) {
+                ctl_table_free(t);
+                t = NULL;
+            }
+        }
+        rc = print_table(t);
+    }
+    json_decref(j);
+    ctl_resp_free(&r);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ changes */
 
 /* Send a change and print the analyzer it answers with (or the raw JSON). */
@@ -483,6 +551,8 @@ int ctl_cmd_run(const ctl_opts_t *o, const char *token)
         return cmd_metrics(&x);
     case CTL_CMD_RELOAD:
         return cmd_json_dump(&x, "POST", "/api/v1/reload", NULL);
+    case CTL_CMD_ROUTES:
+        return cmd_routes(&x);
     default:
         return CTL_EXIT_USAGE;
     }
