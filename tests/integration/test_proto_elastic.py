@@ -411,8 +411,9 @@ class ElasticKill9Test(DurabilityCase, ElasticBase):
         t.start()
         wait_until(lambda: len(acked) >= 2000, dl(30), "2000 items acknowledged")
         self.kill9(d.proc)
-        stop.set()
-        t.join(dl(15))
+        t.join(dl(15))  # its next request fails: nobody listens any more
+        stop.set()      # (a bound only: it ends by itself)
+        t.join(dl(5))
         self.assertFalse(t.is_alive())
         self.assertTrue(errors, "the sender saw the kill")
         a = self.start_analyzer("k")
