@@ -69,7 +69,8 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
     analyzer_t *a = calloc(1, sizeof *a);
     if (!a) return -ENOMEM;
     a->spec = *spec;
-    int slot = balancer_add(r->bal, spec->drained ? 0 : spec->weight);
+    a->factor = 1.0;
+    int slot = balancer_add(r->bal, router_effective_weight(a));
     if (slot < 0) {
         free(a);
         return slot;
@@ -90,11 +91,20 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out)
 int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec)
 {
     if (strcmp(spec->id, a->spec.id)) return -EINVAL;
-    int rc = balancer_set_weight(r->bal, a->slot, spec->drained ? 0 : spec->weight);
+    analyzer_t next = *a;
+    next.spec = *spec;
+    int rc = balancer_set_weight(r->bal, a->slot, router_effective_weight(&next));
     if (rc) return rc;
     a->spec = *spec;
     router_refresh(r);
     return 0;
+}
+
+void router_set_factor(router_t *r, analyzer_t *a, double factor)
+{
+    if (a->removed || !(factor >= 0) || factor == a->factor) return;
+    a->factor = factor;
+    balancer_set_weight(r->bal, a->slot, router_effective_weight(a));
 }
 
 void router_set_user(analyzer_t *a, void *user)

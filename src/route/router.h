@@ -37,6 +37,7 @@ typedef struct analyzer {
     bool removed;
     batch_t *open;          /* batch being filled */
     uint64_t records_routed; /* assigned by the balancer */
+    double factor;          /* adaptive factor (router_set_factor), 1.0 from router_add */
     void *user;             /* the delivery layer's record of it (router_set_user) */
 } analyzer_t;
 
@@ -45,6 +46,14 @@ typedef struct analyzer {
 static inline double router_weight(const analyzer_t *a)
 {
     return a->spec.drained ? 0 : a->spec.weight;
+}
+
+/* The weight the balancer uses: router_weight() times the adaptive factor
+ * (deliver/adaptive). A factor of exactly 1.0 gives the configured weight
+ * bit for bit, so the SWRR stream is the one without adaptive weights. */
+static inline double router_effective_weight(const analyzer_t *a)
+{
+    return router_weight(a) * a->factor;
 }
 
 typedef struct {
@@ -74,6 +83,10 @@ int router_add(router_t *r, const analyzer_spec_t *spec, analyzer_t **out);
  * or spec.drained drains: no new records, queued ones still delivered).
  * 0 or -EINVAL. */
 int router_update(router_t *r, analyzer_t *a, const analyzer_spec_t *spec);
+
+/* Scale a's weight in the balancer by factor (finite, >= 0; the delivery
+ * layer's adaptive weights). Setting the factor it has is a no-op. */
+void router_set_factor(router_t *r, analyzer_t *a, double factor);
 
 /* Attach the delivery layer's record to a (once, when it is added). */
 void router_set_user(analyzer_t *a, void *user);

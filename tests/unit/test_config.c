@@ -1103,7 +1103,8 @@ static void test_option_table(void **state)
     config_free(&a);
     config_free(&b);
     /* the analyzer keys are listed once, in order */
-    const char *keys[] = {"id", "url", "weight", "health_url", "client_cert", "client_key"};
+    const char *keys[] = {"id",         "url",        "weight",       "health_url",
+                          "client_cert", "client_key", "slow_start_ms"};
     for (size_t i = 0; i < N(keys); i++) assert_string_equal(config_analyzer_keys[i], keys[i]);
     assert_null(config_analyzer_keys[N(keys)]);
 }

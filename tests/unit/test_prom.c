@@ -131,6 +131,10 @@ static deliver_snapshot_t small_snapshot(void)
     strcpy(snaps[0].spec.id, "a1");
     snaps[0].spec.weight = 1;
     snaps[0].effective_weight = 1;
+    snaps[0].factor_latency = 0.35;
+    snaps[0].factor_errors = 1;
+    snaps[0].factor_slow_start = 0.5;
+    snaps[0].factor_hint = 1;
     snaps[0].target_share = 0.25;
     snaps[0].actual_share = 0.5;
     snaps[0].actual_share_10s = 0;
@@ -180,7 +184,7 @@ static void test_render_analyzers(void **state)
         "# TYPE logdist_analyzer_weight gauge\n"
         "logdist_analyzer_weight{analyzer=\"a1\"} 1\n"
         "logdist_analyzer_weight" B " 3\n"
-        "# HELP logdist_analyzer_effective_weight Weight the balancer uses now (0 while drained).\n"
+        "# HELP logdist_analyzer_effective_weight Weight the balancer uses now: configured x adaptive factor (0 while drained).\n"
         "# TYPE logdist_analyzer_effective_weight gauge\n"
         "logdist_analyzer_effective_weight{analyzer=\"a1\"} 1\n"
         "logdist_analyzer_effective_weight" B " 0\n"
@@ -236,6 +240,16 @@ static void test_render_analyzers(void **state)
         "logdist_analyzer_breaker_state{analyzer=\"b\\\\\\\"\\n\",state=\"closed\"} 0\n"
         "logdist_analyzer_breaker_state{analyzer=\"b\\\\\\\"\\n\",state=\"open\"} 0\n"
         "logdist_analyzer_breaker_state{analyzer=\"b\\\\\\\"\\n\",state=\"half_open\"} 1\n"
+        "# HELP logdist_analyzer_weight_factor Parts of the effective weight / configured weight (1: no effect), by factor.\n"
+        "# TYPE logdist_analyzer_weight_factor gauge\n"
+        "logdist_analyzer_weight_factor{analyzer=\"a1\",factor=\"latency\"} 0.35\n"
+        "logdist_analyzer_weight_factor{analyzer=\"a1\",factor=\"errors\"} 1\n"
+        "logdist_analyzer_weight_factor{analyzer=\"a1\",factor=\"slow_start\"} 0.5\n"
+        "logdist_analyzer_weight_factor{analyzer=\"a1\",factor=\"hint\"} 1\n"
+        "logdist_analyzer_weight_factor{analyzer=\"b\\\\\\\"\\n\",factor=\"latency\"} 0\n"
+        "logdist_analyzer_weight_factor{analyzer=\"b\\\\\\\"\\n\",factor=\"errors\"} 0\n"
+        "logdist_analyzer_weight_factor{analyzer=\"b\\\\\\\"\\n\",factor=\"slow_start\"} 0\n"
+        "logdist_analyzer_weight_factor{analyzer=\"b\\\\\\\"\\n\",factor=\"hint\"} 0\n"
         "# HELP logdist_delivery_duration_seconds Duration of each delivery attempt (batch POST), ok or failed.\n"
         "# TYPE logdist_delivery_duration_seconds histogram\n"
         "logdist_delivery_duration_seconds_bucket{analyzer=\"a1\",le=\"0.001\"} 0\n"
