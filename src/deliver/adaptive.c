@@ -17,6 +17,7 @@ void adaptive_config_default(adaptive_config_t *c)
     c->error_tolerance = 0.05;
     c->min_factor = 0.1;
     c->quantum = 0.05;
+    c->hysteresis = 0.15;
 }
 
 void adaptive_init(adaptive_stats_t *s)
@@ -40,7 +41,7 @@ void adaptive_observe(adaptive_stats_t *s, const adaptive_config_t *c, uint64_t 
 {
     if (!(latency_ms >= 0) || !isfinite(latency_ms)) latency_ms = 0;
     if (!s->samples) {
-        s->ewma_ms = latency_ms;
+        s->ewma_ms = s->avg_ms = latency_ms;
         s->err_rate = ok ? 0 : 1;
     } else {
         double w = keep_weight(c, now_ms > s->last_ms ? now_ms - s->last_ms : 0);
@@ -48,6 +49,7 @@ void adaptive_observe(adaptive_stats_t *s, const adaptive_config_t *c, uint64_t 
             s->ewma_ms = latency_ms; /* peak: slower at once */
         else
             s->ewma_ms = s->ewma_ms * w + latency_ms * (1 - w);
+        s->avg_ms = s->avg_ms * w + latency_ms * (1 - w);
         s->err_rate = s->err_rate * w + (ok ? 0.0 : 1.0) * (1 - w);
     }
     s->last_ms = now_ms;
@@ -95,7 +97,9 @@ double adaptive_quantise(const adaptive_config_t *c, double raw, double publishe
     if (!(raw < 1)) return 1;
     if (!(raw > lo)) return lo;
     double q = c->quantum > 0 ? c->quantum : 0.05;
-    if (fabs(raw - published) <= 0.75 * q) return published;
+    double band = 0.75 * q;
+    if (c->hysteresis * published > band) band = c->hysteresis * published;
+    if (fabs(raw - published) <= band) return published;
     double v = round(raw / q) * q;
     return v < lo ? lo : v > 1 ? 1 : v;
 }

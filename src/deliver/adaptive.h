@@ -11,17 +11,22 @@
  *   latency   peak-EWMA of attempt latency (Linkerd/Finagle): a sample above
  *             the average replaces it at once, one below pulls it down with
  *             weight 1 - exp(-dt / decay_ms). The reference is the median of
- *             the analyzers that have samples: one slow analyzer cannot move
- *             it (a mean would be pulled up by the very analyzer it judges,
- *             a minimum follows the luckiest sample). Factor 1 while
+ *             the peak-EWMAs of the analyzers that have samples (like with
+ *             like, as Linkerd compares peak-EWMAs): one slow analyzer cannot
+ *             move it (a mean would be pulled up by the very analyzer it
+ *             judges, a minimum follows the luckiest sample). Comparing a
+ *             peak with a plain average instead punished equal analyzers for
+ *             every scheduler spike in the integration test. Factor 1 while
  *             ewma <= ref * (1 + tolerance) + slack_ms, else threshold / ewma.
  *   errors    time-decayed EWMA of failed attempts (0..1), same decay.
  *             Factor 1 while rate <= tolerance, else (1 - rate) / (1 - tol).
  *   product   latency x errors, clamped to [min, 1], quantised to steps of
  *             `quantum` with hysteresis: the published value moves only when
- *             the raw value is more than 0.75 quantum away from it (so noise
- *             around a step never flaps it) or when the raw value is exactly
- *             1 or exactly min (the ends are reached at once).
+ *             the raw value is more than max(0.75 quantum, hysteresis x
+ *             published) away from it, or when the raw value is exactly 1 or
+ *             exactly min (the ends are reached at once). The relative band
+ *             (15 %) absorbs the pool median's own noise: a steadily slow
+ *             analyzer's raw factor wandered 0.40..0.45 with it.
  *   slow start  Envoy: max(min, (elapsed / window) ^ (1 / aggression)),
  *             1 once elapsed >= window or window is 0.
  *   hints     "X-Logdist-Weight: 50%" (of the configured weight) or "0.2"
@@ -44,10 +49,12 @@ typedef struct {
     double error_tolerance;   /* 0.05: up to 5 % failed attempts costs nothing */
     double min_factor;        /* 0.1 (Envoy's min_weight_percent 10 %) */
     double quantum;           /* 0.05: published steps */
+    double hysteresis;        /* 0.15: relative band around the published factor */
 } adaptive_config_t;
 
 typedef struct {
     double ewma_ms;   /* peak-EWMA of attempt latency; meaningful when samples > 0 */
+    double avg_ms;    /* plain EWMA of attempt latency (the pool reference is their median) */
     double err_rate;  /* EWMA of failed attempts, 0..1 */
     uint64_t last_ms; /* now_ms of the last sample */
     uint64_t samples;
@@ -79,7 +86,7 @@ double adaptive_error_factor(const adaptive_config_t *c, double err_rate);
 double adaptive_quantise(const adaptive_config_t *c, double raw, double published);
 
 /* Recompute s->factor from its statistics and the pool reference ref_ms
- * (adaptive_median of the ewma of analyzers with samples). Returns it. */
+ * (adaptive_median of the avg_ms of analyzers with samples). Returns it. */
 double adaptive_update(adaptive_stats_t *s, const adaptive_config_t *c, double ref_ms);
 
 /* Slow-start factor, elapsed_ms after the analyzer was added or came back. */

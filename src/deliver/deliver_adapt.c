@@ -97,7 +97,8 @@ static uint32_t window_of(const deliver_t *d, const target_t *t)
 void deliver_adapt_restart(deliver_t *d, target_t *t)
 {
     adaptive_init(&t->adapt); /* a stale latency from before it went down says nothing */
-    t->slow_start_from_ms = window_of(d, t) ? now_ms() | 1 : 0;
+    uint64_t now = now_ms();
+    t->slow_start_from_ms = window_of(d, t) ? (now ? now : 1) : 0;
     deliver_adapt_tick(d);
 }
 
@@ -114,8 +115,8 @@ static double factor_of(deliver_t *d, target_t *t, uint64_t now, double ref)
     }
     t->f_slow_start = 1;
     if (t->slow_start_from_ms) {
-        double ss = adaptive_slow_start(now - t->slow_start_from_ms, window_of(d, t), 1.0,
-                                        d->adapt.min_factor);
+        uint64_t elapsed = now > t->slow_start_from_ms ? now - t->slow_start_from_ms : 0;
+        double ss = adaptive_slow_start(elapsed, window_of(d, t), 1.0, d->adapt.min_factor);
         if (ss >= 1)
             t->slow_start_from_ms = 0;
         else
@@ -137,7 +138,7 @@ static double factor_of(deliver_t *d, target_t *t, uint64_t now, double ref)
 }
 
 /* The pool's reference latency: the median peak-EWMA of the eligible
- * analyzers with a weight that have been measured. */
+ * analyzers with a weight that have been measured (adaptive.h says why). */
 static double reference_ms(deliver_t *d)
 {
     static double vals[BALANCER_MAX_SLOTS]; /* delivery thread only */

@@ -36,6 +36,7 @@ static void test_defaults(void **state)
     assert_true(NEAR(c.error_tolerance, 0.05));
     assert_true(NEAR(c.min_factor, 0.1));
     assert_true(NEAR(c.quantum, 0.05));
+    assert_true(NEAR(c.hysteresis, 0.15));
 }
 
 /* A sequence of samples (t, latency, ok) and the ewma / error rate after it. */
@@ -50,22 +51,22 @@ static void test_peak_ewma(void **state)
             bool ok;
         } s[4];
         size_t n;
-        double ewma, err;
+        double ewma, err, avg; /* avg 0: as ewma; -3/-4: the formulas below */
     } cases[] = {
-        {{{0, 20, true}}, 1, 20, 0},
-        {{{0, 20, false}}, 1, 20, 1},
+        {{{0, 20, true}}, 1, 20, 0, 0},
+        {{{0, 20, false}}, 1, 20, 1, 0},
         /* a higher sample replaces the average at once */
-        {{{0, 20, true}, {1000, 100, true}}, 2, 100, 0},
-        {{{0, 20, true}, {1, 100, true}}, 2, 100, 0},
+        {{{0, 20, true}, {1000, 100, true}}, 2, 100, 0, -3},
+        {{{0, 20, true}, {1, 100, true}}, 2, 100, 0, -4},
         /* a lower one decays towards it with the time since the last sample */
-        {{{0, 100, true}, {1000, 20, true}}, 2, -1, 0},
+        {{{0, 100, true}, {1000, 20, true}}, 2, -1, 0, 0},
         /* two samples in the same ms: the second still counts (as 1 ms) */
-        {{{5, 100, true}, {5, 20, true}}, 2, -2, 0},
+        {{{5, 100, true}, {5, 20, true}}, 2, -2, 0, 0},
         /* a clock that goes back counts as 1 ms too */
-        {{{50, 100, true}, {10, 20, true}}, 2, -2, 0},
+        {{{50, 100, true}, {10, 20, true}}, 2, -2, 0, 0},
         /* negative or NaN latency reads as 0 */
-        {{{0, -5, true}}, 1, 0, 0},
-        {{{0, NAN, true}}, 1, 0, 0},
+        {{{0, -5, true}}, 1, 0, 0, 0},
+        {{{0, NAN, true}}, 1, 0, 0, 0},
     };
     for (size_t i = 0; i < N(cases); i++) {
         adaptive_config_t c = defaults();
@@ -81,6 +82,14 @@ static void test_peak_ewma(void **state)
         }
         if (!NEAR(s.ewma_ms, want) || !NEAR(s.err_rate, cases[i].err))
             fail_msg("case %zu: ewma %.9f (want %.9f) err %.6f", i, s.ewma_ms, want, s.err_rate);
+        /* the plain average follows every sample the same way, peaks included */
+        double avg = want;
+        if (cases[i].avg == -3) avg = 20 * k + 100 * (1 - k);
+        if (cases[i].avg == -4) {
+            double k1 = exp(-1.0 / 10000);
+            avg = 20 * k1 + 100 * (1 - k1);
+        }
+        if (!NEAR(s.avg_ms, avg)) fail_msg("case %zu: avg %.9f, want %.9f", i, s.avg_ms, avg);
         assert_int_equal(s.samples, cases[i].n);
     }
 }
@@ -170,13 +179,14 @@ static void test_error_factor(void **state)
 static void test_quantise(void **state)
 {
     (void)state;
+    /* band: max(0.0375, 0.15 x published) */
     static const struct {
         double raw, published, want;
     } cases[] = {
-        {1, 0.4, 1},         {1.7, 0.4, 1},     {0.05, 1, 0.1},  {0.1, 0.5, 0.1},
-        {0.43, 1, 0.45},     {0.41, 0.4, 0.4},  {0.3626, 0.4, 0.4}, /* inside 0.75 q */
-        {0.3624, 0.4, 0.35}, {0.4374, 0.4, 0.4}, {0.4376, 0.4, 0.45},
-        {0.98, 1, 1},        {0.9624, 1, 0.95}, {0.97, 0.95, 0.95}, {NAN, 0.5, 1},
+        {1, 0.4, 1},        {1.7, 0.4, 1},      {0.05, 1, 0.1},     {0.1, 0.5, 0.1},
+        {0.43, 1, 0.45},    {0.41, 0.4, 0.4},   {0.341, 0.4, 0.4},  {0.339, 0.4, 0.35},
+        {0.459, 0.4, 0.4},  {0.461, 0.4, 0.45}, {0.86, 1, 1},       {0.84, 1, 0.85},
+        {0.97, 0.95, 0.95}, {NAN, 0.5, 1},      {0.12, 0.1, 0.1},   {0.14, 0.1, 0.15},
     };
     adaptive_config_t c = defaults();
     for (size_t i = 0; i < N(cases); i++) {
@@ -188,7 +198,7 @@ static void test_quantise(void **state)
 }
 
 /* Steady state with noise: a slow analyzer at 100 +- 8 ms against a median of
- * 20 +- 2 ms; the published factor settles and never changes again. */
+ * 20 +- 1 ms; the published factor settles and never changes again. */
 static void test_no_flapping(void **state)
 {
     (void)state;
@@ -202,7 +212,7 @@ static void test_no_flapping(void **state)
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         double noise = (double)(x % 1601) / 100.0 - 8; /* -8 .. +8 */
         adaptive_observe(&s, &c, t, 100 + noise, true);
-        double ref = 20 + noise / 16;
+        double ref = 20 + noise / 8; /* the median moves +-1 ms with the noise */
         double before = s.factor;
         adaptive_update(&s, &c, ref);
         if (t >= 60000 && s.factor != before) changes_after++;
