@@ -58,11 +58,11 @@ typedef struct {
     char health_url[CONFIG_URL_MAX + 1];    /* "" = unchanged */
 } admin_update_t;
 
-/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","drained","slow_start_ms","id"]}; "drained"
- * is a boolean (true: no new records, the weight is kept); "id", when there,
- * must equal `id` (ids cannot change). url and health_url must be non-empty strings of
- * at most CONFIG_URL_MAX bytes (their URL syntax is checked where the spec is rebuilt,
- * deliver_analyzer_update). client_cert/client_key cannot be changed by PUT: refused. */
+/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","drained","slow_start_ms","id"]};
+ * "drained" is a boolean (true: no new records, the weight is kept); "id", when there, must equal
+ * `id` (ids cannot change). url and health_url must be non-empty strings of at most CONFIG_URL_MAX
+ * bytes (their URL syntax is checked where the spec is rebuilt, deliver_analyzer_update).
+ * client_cert/client_key cannot be changed by PUT: refused. */
 int admin_body_parse_update(const char *body, size_t len, const char *id, admin_update_t *u,
                             admin_body_error_t *why, char *err, size_t errlen);
 

@@ -455,9 +455,8 @@ int config_merge_reloadable(config_t *out, const config_t *running, const config
     return 0;
 }
 
-const char *const config_analyzer_keys[] = {"id",         "url",         "weight",
-                                            "health_url", "client_cert", "client_key",
-                                            "slow_start_ms", NULL};
+const char *const config_analyzer_keys[] = {
+    "id", "url", "weight", "health_url", "client_cert", "client_key", "slow_start_ms", NULL};
 
 int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val, char *err,
                         size_t errlen)
@@ -500,8 +499,10 @@ int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val,
         strlcpy_ld(text[i].dst, val, text[i].cap);
         return 0;
     }
-    ld_set_err(err, errlen, "unknown key \"%.40s\" (keys: id, url, weight, health_url, "
-               "client_cert, client_key, slow_start_ms)", key);
+    ld_set_err(err, errlen,
+               "unknown key \"%.40s\" (keys: id, url, weight, health_url, "
+               "client_cert, client_key, slow_start_ms)",
+               key);
     return -ENOENT;
 }
 
@@ -524,7 +525,8 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
         int k = spec_key_at(p);
         if (k < 0) { /* name the key only: the spec may hold credentials */
             int klen = (int)strcspn(p, "=,");
-            snprintf(err, errlen, "analyzer spec: expected id=, url=, weight=, health_url=, "
+            snprintf(err, errlen,
+                     "analyzer spec: expected id=, url=, weight=, health_url=, "
                      "client_cert=, client_key= or slow_start_ms=, not '%.*s'",
                      klen > 40 ? 40 : klen, p);
             return -1;
@@ -700,7 +702,9 @@ static int file_analyzer(config_t *cfg, json_t *a, char *err, size_t errlen)
         if (!strcmp(k, "weight") || (ss && !json_is_string(v)) || !json_is_string(v)) {
             if (config_analyzer_set(&spec, k, "", err, errlen) == -ENOENT) return -1;
             ld_set_err(err, errlen, "\"%.40s\" must be a %s", k,
-                       ss ? "number of ms in 0..3600000" : strcmp(k, "weight") ? "string" : "number");
+                       ss                    ? "number of ms in 0..3600000"
+                       : strcmp(k, "weight") ? "string"
+                                             : "number");
             return -1;
         }
         if (config_analyzer_set(&spec, k, json_string_value(v), err, errlen)) return -1;

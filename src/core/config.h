@@ -124,16 +124,16 @@ typedef struct {
     uint32_t panic_threshold_pct;   /* 0 = off */
 
     /* adaptive weights, slow start, weight hints (deliver/adaptive.h) */
-    bool adaptive_weights;          /* effective weight = weight x latency x errors factor */
-    uint32_t adaptive_decay_ms;     /* peak-EWMA and error EWMA time constant */
+    bool adaptive_weights;      /* effective weight = weight x latency x errors factor */
+    uint32_t adaptive_decay_ms; /* peak-EWMA and error EWMA time constant */
     uint32_t adaptive_latency_tolerance_pct; /* above the pool median before it costs */
     uint32_t adaptive_latency_slack_ms;      /* absolute slack on top of it */
     uint32_t adaptive_error_tolerance_pct;   /* failed attempts % before it costs */
     uint32_t adaptive_min_weight_pct;        /* floor of the factor (and of slow start) */
-    uint32_t slow_start_ms;         /* ramp of an analyzer added or back up (0 = off) */
-    uint32_t weight_hints;          /* 0 off, 1 on (X-Logdist-Weight) */
-    uint32_t weight_hint_max_pct;   /* largest hint accepted, % of the configured weight */
-    uint32_t weight_hint_ttl_ms;    /* a hint expires this long after it arrived */
+    uint32_t slow_start_ms;                  /* ramp of an analyzer added or back up (0 = off) */
+    uint32_t weight_hints;                   /* 0 off, 1 on (X-Logdist-Weight) */
+    uint32_t weight_hint_max_pct;            /* largest hint accepted, % of the configured weight */
+    uint32_t weight_hint_ttl_ms;             /* a hint expires this long after it arrived */
 
     uint32_t drain_timeout_ms;      /* SIGTERM: time allowed to deliver what is queued */
 

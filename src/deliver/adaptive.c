@@ -142,11 +142,12 @@ static int parse_decimal(const char *p, size_t n, double *out)
     return isfinite(*out) ? 0 : -EINVAL;
 }
 
-int adaptive_parse_hint(const char *value, size_t len, double configured_weight,
-                        double max_factor, double *factor)
+int adaptive_parse_hint(const char *value, size_t len, double configured_weight, double max_factor,
+                        double *factor)
 {
     if (!value || len > ADAPTIVE_HINT_MAX_LEN) return -EINVAL;
-    while (len && (value[0] == ' ' || value[0] == '\t')) value++, len--;
+    while (len && (value[0] == ' ' || value[0] == '\t'))
+        value++, len--;
     while (len && (value[len - 1] == ' ' || value[len - 1] == '\t' || value[len - 1] == '\r' ||
                    value[len - 1] == '\n'))
         len--;

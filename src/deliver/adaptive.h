@@ -58,7 +58,7 @@ typedef struct {
     double err_rate;  /* EWMA of failed attempts, 0..1 */
     uint64_t last_ms; /* now_ms of the last sample */
     uint64_t samples;
-    double factor;    /* published latency x errors factor (1 at start) */
+    double factor;           /* published latency x errors factor (1 at start) */
     double lat_raw, err_raw; /* the last raw parts (for the reason string) */
 } adaptive_stats_t;
 
@@ -97,8 +97,8 @@ double adaptive_slow_start(uint64_t elapsed_ms, uint64_t window_ms, double aggre
  * *factor is in [0, max_factor]. -EINVAL: not "N%" nor a plain number (or
  * too long, or the configured weight is 0 for an absolute hint); -ERANGE:
  * above max_factor. Leading/trailing blanks are allowed. */
-int adaptive_parse_hint(const char *value, size_t len, double configured_weight,
-                        double max_factor, double *factor);
+int adaptive_parse_hint(const char *value, size_t len, double configured_weight, double max_factor,
+                        double *factor);
 
 /* Why the effective weight differs, e.g. "latency 5.1x pool median", into
  * out ("" when every part is 1). */

@@ -114,9 +114,9 @@ int deliver_analyzer_remove(deliver_t *d, const char *id);
 typedef struct {
     analyzer_spec_t spec;
     double target_share, effective_share;
-    double effective_weight;  /* the weight the balancer uses now: configured x factor, 0
-                                 while drained (router_effective_weight) */
-    double factor;            /* that factor (1: configured weight) */
+    double effective_weight; /* the weight the balancer uses now: configured x factor, 0
+                                while drained (router_effective_weight) */
+    double factor;           /* that factor (1: configured weight) */
     double factor_latency, factor_errors; /* raw adaptive parts (1 while off or unmeasured) */
     double factor_slow_start, factor_hint;
     double latency_peak_ewma_ms, error_rate, latency_reference_ms;

@@ -160,8 +160,8 @@ void deliver_adapt_tick(deliver_t *d)
         double f = factor_of(d, t, now, ref);
         if (f != a->factor) {
             METRIC_ADD(weight_factor_changes, 1);
-            log_debug("deliver", "analyzer %s: weight factor %.3f -> %.3f", a->spec.id,
-                      a->factor, f);
+            log_debug("deliver", "analyzer %s: weight factor %.3f -> %.3f", a->spec.id, a->factor,
+                      f);
             router_set_factor(d->router, a, f);
         }
         busy = busy || t->slow_start_from_ms || t->hint_until_ms || a->factor != 1;

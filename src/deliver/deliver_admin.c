@@ -115,7 +115,8 @@ static void do_slow_start(deliver_t *d, void *arg)
     analyzer_spec_t spec = a->spec;
     spec.has_slow_start = x->has_slow_start;
     spec.slow_start_ms = x->has_slow_start ? x->slow_start_ms : 0;
-    if (spec.has_slow_start != a->spec.has_slow_start || spec.slow_start_ms != a->spec.slow_start_ms)
+    if (spec.has_slow_start != a->spec.has_slow_start ||
+        spec.slow_start_ms != a->spec.slow_start_ms)
         deliver_update_analyzer(d, a, &spec, &x->rc);
 }
 

@@ -100,9 +100,9 @@ struct deliver {
     bool draining;
     struct event *drain_ev;
 
-    adaptive_config_t adapt;  /* from opts (derive_policies) */
-    struct event *adapt_ev;   /* factor recomputation, armed while needed */
-    bool started;             /* the start-up analyzers are in (slow start applies after) */
+    adaptive_config_t adapt; /* from opts (derive_policies) */
+    struct event *adapt_ev;  /* factor recomputation, armed while needed */
+    bool started;            /* the start-up analyzers are in (slow start applies after) */
 };
 
 /* deliver.c, for deliver_admin.c */

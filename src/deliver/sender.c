@@ -170,8 +170,10 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     if (n <= nl || strncasecmp(line, name, nl)) return n;
     const char *v = line + nl;
     size_t len = n - nl;
-    while (len && (*v == ' ' || *v == '\t')) v++, len--;
-    while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' ')) len--;
+    while (len && (*v == ' ' || *v == '\t'))
+        v++, len--;
+    while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+        len--;
     if (len > SENDER_HINT_MAX + 1) len = SENDER_HINT_MAX + 1;
     memcpy(t->hint, v, len);
     t->hint[len] = 0;

@@ -37,7 +37,7 @@ typedef struct analyzer {
     bool removed;
     batch_t *open;          /* batch being filled */
     uint64_t records_routed; /* assigned by the balancer */
-    double factor;          /* adaptive factor (router_set_factor), 1.0 from router_add */
+    double factor;           /* adaptive factor (router_set_factor), 1.0 from router_add */
     void *user;             /* the delivery layer's record of it (router_set_user) */
 } analyzer_t;
 

@@ -55,16 +55,20 @@ int config_store_schema_version(void)
 
 typedef struct {
     const char *name;
-    int type;      /* SQLITE_TEXT, SQLITE_FLOAT (an INTEGER is fine there too) or
-                      SQLITE_INTEGER (max 0: a flag, 0 or 1; else -1..max) */
-    size_t max;    /* text: longest accepted value; integer: see type */
+    int type;   /* SQLITE_TEXT, SQLITE_FLOAT (an INTEGER is fine there too) or
+                   SQLITE_INTEGER (max 0: a flag, 0 or 1; else -1..max) */
+    size_t max; /* text: longest accepted value; integer: see type */
 } column_t;
 
 static const column_t columns[] = {
-    {"id", SQLITE_TEXT, CONFIG_ID_MAX},           {"url", SQLITE_TEXT, CONFIG_URL_MAX},
-    {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},  {"weight", SQLITE_FLOAT, 0},
-    {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX}, {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
-    {"drained", SQLITE_INTEGER, 0},                {"slow_start_ms", SQLITE_INTEGER, CONFIG_SLOW_START_MAX_MS},
+    {"id", SQLITE_TEXT, CONFIG_ID_MAX},
+    {"url", SQLITE_TEXT, CONFIG_URL_MAX},
+    {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},
+    {"weight", SQLITE_FLOAT, 0},
+    {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX},
+    {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
+    {"drained", SQLITE_INTEGER, 0},
+    {"slow_start_ms", SQLITE_INTEGER, CONFIG_SLOW_START_MAX_MS},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -100,8 +104,8 @@ static int check_row(sqlite3_stmt *st, char *why, size_t whylen)
         }
         long long iv = sqlite3_column_int64(st, c + 1);
         if (col->type == SQLITE_INTEGER && col->max && (iv < -1 || iv > (long long)col->max)) {
-            snprintf(why, whylen, "row %lld: column %s is %lld, expected -1..%zu", rowid,
-                     col->name, iv, col->max);
+            snprintf(why, whylen, "row %lld: column %s is %lld, expected -1..%zu", rowid, col->name,
+                     iv, col->max);
             return -EINVAL;
         }
         if (col->type == SQLITE_INTEGER && !col->max && (iv & ~1LL)) {
@@ -190,13 +194,14 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
 {
     sqlite_store_t *q = (sqlite_store_t *)s;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
-                           "client_key, drained, slow_start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                           "?9) ON CONFLICT(id) DO UPDATE SET url = ?2, health_url = ?3, "
-                           "weight = ?4, updated_ms = ?5, client_cert = ?6, client_key = ?7, "
-                           "drained = ?8, slow_start_ms = ?9",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
+            "client_key, drained, slow_start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+            "?9) ON CONFLICT(id) DO UPDATE SET url = ?2, health_url = ?3, "
+            "weight = ?4, updated_ms = ?5, client_cert = ?6, client_key = ?7, "
+            "drained = ?8, slow_start_ms = ?9",
+            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, spec->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, spec->url, -1, SQLITE_STATIC);

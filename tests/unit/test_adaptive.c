@@ -112,9 +112,11 @@ static void test_decay_times(void **state)
         if (!err_ok && adaptive_error_factor(&c, s.err_rate) == 1) err_ok = t;
     }
     double want = 10000 * log(80.0 / 15.0);
-    if (fabs((double)back - want) > 150) fail_msg("back after %llu ms, want ~%.0f", (unsigned long long)back, want);
+    if (fabs((double)back - want) > 150)
+        fail_msg("back after %llu ms, want ~%.0f", (unsigned long long)back, want);
     double want_err = 10000 * log(1 / 0.05);
-    if (fabs((double)err_ok - want_err) > 150) fail_msg("errors ok after %llu ms, want ~%.0f", (unsigned long long)err_ok, want_err);
+    if (fabs((double)err_ok - want_err) > 150)
+        fail_msg("errors ok after %llu ms, want ~%.0f", (unsigned long long)err_ok, want_err);
 }
 
 static void test_median(void **state)
@@ -147,10 +149,10 @@ static void test_latency_factor(void **state)
     static const struct {
         double ewma, ref, want;
     } cases[] = {
-        {20, 20, 1},   {35, 20, 1},      {35.0001, 20, 35 / 35.0001},
+        {20, 20, 1},     {35, 20, 1},    {35.0001, 20, 35 / 35.0001},
         {100, 20, 0.35}, {350, 20, 0.1}, {3500, 20, 0.01},
-        {20, 0, 1},    {0, 20, 1},       {1, 1, 1},
-        {6, 1, 1},     {13, 1, 0.5},     /* small latencies: the slack dominates */
+        {20, 0, 1},      {0, 20, 1},     {1, 1, 1},
+        {6, 1, 1},       {13, 1, 0.5}, /* small latencies: the slack dominates */
     };
     adaptive_config_t c = defaults();
     for (size_t i = 0; i < N(cases); i++) {
@@ -183,10 +185,10 @@ static void test_quantise(void **state)
     static const struct {
         double raw, published, want;
     } cases[] = {
-        {1, 0.4, 1},        {1.7, 0.4, 1},      {0.05, 1, 0.1},     {0.1, 0.5, 0.1},
-        {0.43, 1, 0.45},    {0.41, 0.4, 0.4},   {0.341, 0.4, 0.4},  {0.339, 0.4, 0.35},
-        {0.459, 0.4, 0.4},  {0.461, 0.4, 0.45}, {0.86, 1, 1},       {0.84, 1, 0.85},
-        {0.97, 0.95, 0.95}, {NAN, 0.5, 1},      {0.12, 0.1, 0.1},   {0.14, 0.1, 0.15},
+        {1, 0.4, 1},        {1.7, 0.4, 1},      {0.05, 1, 0.1},    {0.1, 0.5, 0.1},
+        {0.43, 1, 0.45},    {0.41, 0.4, 0.4},   {0.341, 0.4, 0.4}, {0.339, 0.4, 0.35},
+        {0.459, 0.4, 0.4},  {0.461, 0.4, 0.45}, {0.86, 1, 1},      {0.84, 1, 0.85},
+        {0.97, 0.95, 0.95}, {NAN, 0.5, 1},      {0.12, 0.1, 0.1},  {0.14, 0.1, 0.15},
     };
     adaptive_config_t c = defaults();
     for (size_t i = 0; i < N(cases); i++) {
@@ -246,10 +248,18 @@ static void test_slow_start(void **state)
         uint64_t elapsed, window;
         double aggression, min, want;
     } cases[] = {
-        {0, 0, 1, 0.1, 1},          {0, 10000, 1, 0.1, 0.1},     {500, 10000, 1, 0.1, 0.1},
-        {1000, 10000, 1, 0.1, 0.1}, {2500, 10000, 1, 0.1, 0.25}, {5000, 10000, 1, 0.1, 0.5},
-        {9999, 10000, 1, 0.1, 0.9999}, {10000, 10000, 1, 0.1, 1}, {20000, 10000, 1, 0.1, 1},
-        {2500, 10000, 2, 0.1, 0.5}, {2500, 10000, 0.5, 0.1, 0.1}, {5000, 10000, 0.5, 0.1, 0.25},
+        {0, 0, 1, 0.1, 1},
+        {0, 10000, 1, 0.1, 0.1},
+        {500, 10000, 1, 0.1, 0.1},
+        {1000, 10000, 1, 0.1, 0.1},
+        {2500, 10000, 1, 0.1, 0.25},
+        {5000, 10000, 1, 0.1, 0.5},
+        {9999, 10000, 1, 0.1, 0.9999},
+        {10000, 10000, 1, 0.1, 1},
+        {20000, 10000, 1, 0.1, 1},
+        {2500, 10000, 2, 0.1, 0.5},
+        {2500, 10000, 0.5, 0.1, 0.1},
+        {5000, 10000, 0.5, 0.1, 0.25},
         {5000, 10000, 0, 0.1, 0.5}, /* aggression 0 reads as 1 */
     };
     for (size_t i = 0; i < N(cases); i++) {
@@ -267,23 +277,43 @@ static void test_parse_hint(void **state)
         double weight, max, want;
         int rc;
     } cases[] = {
-        {"50%", 1, 1, 0.5, 0},       {" 50% ", 1, 1, 0.5, 0},    {"50%\r\n", 1, 1, 0.5, 0},
-        {"100%", 1, 1, 1, 0},        {"0%", 1, 1, 0, 0},         {"12.5%", 4, 1, 0.125, 0},
-        {"150%", 1, 1, 0, -ERANGE},  {"150%", 1, 2, 1.5, 0},     {"100.01%", 1, 1, 0, -ERANGE},
-        {"0.2", 1, 1, 0.2, 0},       {"0.2", 0.4, 1, 0.5, 0},    {"2", 4, 1, 0.5, 0},
-        {"2", 1, 1, 0, -ERANGE},     {"0.2", 0, 1, 0, -EINVAL},  {"", 1, 1, 0, -EINVAL},
-        {"%", 1, 1, 0, -EINVAL},     {"-5%", 1, 1, 0, -EINVAL},  {"+5%", 1, 1, 0, -EINVAL},
-        {"5e1%", 1, 1, 0, -EINVAL},  {"0x10", 1, 1, 0, -EINVAL}, {"nan", 1, 1, 0, -EINVAL},
-        {"inf%", 1, 1, 0, -EINVAL},  {"50 %", 1, 1, 0, -EINVAL}, {"50%%", 1, 1, 0, -EINVAL},
-        {".5", 1, 1, 0, -EINVAL},    {"5.", 1, 1, 0, -EINVAL},   {"1.2.3", 1, 1, 0, -EINVAL},
-        {"abc", 1, 1, 0, -EINVAL},   {"50%x", 1, 1, 0, -EINVAL},
+        {"50%", 1, 1, 0.5, 0},
+        {" 50% ", 1, 1, 0.5, 0},
+        {"50%\r\n", 1, 1, 0.5, 0},
+        {"100%", 1, 1, 1, 0},
+        {"0%", 1, 1, 0, 0},
+        {"12.5%", 4, 1, 0.125, 0},
+        {"150%", 1, 1, 0, -ERANGE},
+        {"150%", 1, 2, 1.5, 0},
+        {"100.01%", 1, 1, 0, -ERANGE},
+        {"0.2", 1, 1, 0.2, 0},
+        {"0.2", 0.4, 1, 0.5, 0},
+        {"2", 4, 1, 0.5, 0},
+        {"2", 1, 1, 0, -ERANGE},
+        {"0.2", 0, 1, 0, -EINVAL},
+        {"", 1, 1, 0, -EINVAL},
+        {"%", 1, 1, 0, -EINVAL},
+        {"-5%", 1, 1, 0, -EINVAL},
+        {"+5%", 1, 1, 0, -EINVAL},
+        {"5e1%", 1, 1, 0, -EINVAL},
+        {"0x10", 1, 1, 0, -EINVAL},
+        {"nan", 1, 1, 0, -EINVAL},
+        {"inf%", 1, 1, 0, -EINVAL},
+        {"50 %", 1, 1, 0, -EINVAL},
+        {"50%%", 1, 1, 0, -EINVAL},
+        {".5", 1, 1, 0, -EINVAL},
+        {"5.", 1, 1, 0, -EINVAL},
+        {"1.2.3", 1, 1, 0, -EINVAL},
+        {"abc", 1, 1, 0, -EINVAL},
+        {"50%x", 1, 1, 0, -EINVAL},
         {"000000000000000000000000000000050%", 1, 1, 0, -EINVAL}, /* 35 chars: too long */
     };
     for (size_t i = 0; i < N(cases); i++) {
         double f = -1;
-        int rc = adaptive_parse_hint(cases[i].v, strlen(cases[i].v), cases[i].weight,
-                                     cases[i].max, &f);
-        if (rc != cases[i].rc) fail_msg("case %zu '%s': rc %d, want %d", i, cases[i].v, rc, cases[i].rc);
+        int rc =
+            adaptive_parse_hint(cases[i].v, strlen(cases[i].v), cases[i].weight, cases[i].max, &f);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu '%s': rc %d, want %d", i, cases[i].v, rc, cases[i].rc);
         if (!rc && !NEAR(f, cases[i].want))
             fail_msg("case %zu '%s': %g, want %g", i, cases[i].v, f, cases[i].want);
     }
@@ -309,9 +339,10 @@ static void test_reason(void **state)
     };
     for (size_t i = 0; i < N(cases); i++) {
         char out[160];
-        adaptive_reason(out, sizeof out, cases[i].lat, cases[i].ratio, cases[i].err,
-                        cases[i].rate, cases[i].ss, cases[i].hint);
-        if (strcmp(out, cases[i].want)) fail_msg("case %zu: '%s', want '%s'", i, out, cases[i].want);
+        adaptive_reason(out, sizeof out, cases[i].lat, cases[i].ratio, cases[i].err, cases[i].rate,
+                        cases[i].ss, cases[i].hint);
+        if (strcmp(out, cases[i].want))
+            fail_msg("case %zu: '%s', want '%s'", i, out, cases[i].want);
     }
     char tiny[8];
     adaptive_reason(tiny, sizeof tiny, 0.3, 5, 1, 0, 1, 1);
@@ -321,12 +352,12 @@ static void test_reason(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_peak_ewma),
-        cmocka_unit_test(test_decay_times),  cmocka_unit_test(test_median),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_peak_ewma),
+        cmocka_unit_test(test_decay_times),    cmocka_unit_test(test_median),
         cmocka_unit_test(test_latency_factor), cmocka_unit_test(test_error_factor),
-        cmocka_unit_test(test_quantise),     cmocka_unit_test(test_no_flapping),
-        cmocka_unit_test(test_update),       cmocka_unit_test(test_slow_start),
-        cmocka_unit_test(test_parse_hint),   cmocka_unit_test(test_reason),
+        cmocka_unit_test(test_quantise),       cmocka_unit_test(test_no_flapping),
+        cmocka_unit_test(test_update),         cmocka_unit_test(test_slow_start),
+        cmocka_unit_test(test_parse_hint),     cmocka_unit_test(test_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

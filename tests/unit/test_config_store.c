@@ -386,9 +386,12 @@ static void test_bad_rows(void **state)
         {"'b', NULL, 'http://b/health', 1, 0, '', '', 0", "column url is NULL", NULL},
         {"'b', 'http://b/', NULL, 1, 0, '', '', 0", "column health_url is NULL", NULL},
         {"'b', 'http://b/', 'http://b/health', NULL, 0, '', '', 0", "column weight is NULL", NULL},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, '', 0", "column client_cert is NULL", NULL},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL, 0", "column client_key is NULL", NULL},
-        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', '', 0", "column weight is text", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, '', 0", "column client_cert is NULL",
+         NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL, 0", "column client_key is NULL",
+         NULL},
+        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', '', 0", "column weight is text",
+         NULL},
         {"42, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is an integer", NULL},
         {"X'00', 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is a blob", NULL},
         {"'b', 2.5, 'http://b/health', 1, 0, '', '', 0", "column url is a number", NULL},
@@ -396,9 +399,11 @@ static void test_bad_rows(void **state)
          "column id is longer than 64 bytes", NULL},
         {"'b', 'http://b/' || char(0) || 'x', 'http://b/health', 1, 0, '', '', 0",
          "column url holds a NUL byte", NULL},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 'yes'", "column drained is text", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 'yes'", "column drained is text",
+         NULL},
         {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 2", "column drained is 2", NULL},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0.5", "column drained is a number", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0.5", "column drained is a number",
+         NULL},
     };
     for (size_t i = 0; i < N(cases); i++) {
         char db[200], sql[1024];
@@ -406,9 +411,11 @@ static void test_bad_rows(void **state)
         snprintf(sql, sizeof sql,
                  "CREATE TABLE analyzers (id, url, health_url, weight, updated_ms, client_cert, "
                  "client_key, drained, slow_start_ms DEFAULT -1);"
-                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '', 0, -1);"
+                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '', "
+                 "0, -1);"
                  "INSERT INTO analyzers VALUES (%s%s);"
-                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', '', 1, 2000);"
+                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', "
+                 "'', 1, 2000);"
                  "PRAGMA user_version = %d;",
                  cases[i].values, cases[i].ss ? cases[i].ss : ", -1",
                  config_store_schema_version());

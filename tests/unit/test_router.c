@@ -733,11 +733,11 @@ static void test_route_enomem_resume(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_add_find),     cmocka_unit_test(test_swrr_weights),
+        cmocka_unit_test(test_add_find),       cmocka_unit_test(test_swrr_weights),
         cmocka_unit_test(test_random_weights), cmocka_unit_test(test_seal_records),
-        cmocka_unit_test(test_seal_bytes),   cmocka_unit_test(test_health),
-        cmocka_unit_test(test_pick_other),   cmocka_unit_test(test_remove_release),
-        cmocka_unit_test(test_shares),       cmocka_unit_test(test_route_enomem_resume),
+        cmocka_unit_test(test_seal_bytes),     cmocka_unit_test(test_health),
+        cmocka_unit_test(test_pick_other),     cmocka_unit_test(test_remove_release),
+        cmocka_unit_test(test_shares),         cmocka_unit_test(test_route_enomem_resume),
         cmocka_unit_test(test_factor),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);

@@ -811,8 +811,10 @@ static void parse_args(analyzer_t *a, int argc, char **argv)
             a->rng = v;
             break;
         case O_HINT:
-            if (!hint_ok(optarg)) bad = "--weight-hint wants up to 64 printable characters";
-            else snprintf(a->weight_hint, sizeof a->weight_hint, "%s", optarg);
+            if (!hint_ok(optarg))
+                bad = "--weight-hint wants up to 64 printable characters";
+            else
+                snprintf(a->weight_hint, sizeof a->weight_hint, "%s", optarg);
             break;
         case O_STATUS:
             if (!parse_u64(optarg, 400, 599, &v)) bad = "--status wants 400..599";
