@@ -141,7 +141,7 @@ static double factor_of(deliver_t *d, target_t *t, uint64_t now, double ref)
  * analyzers with a weight that have been measured (adaptive.h says why). */
 static double reference_ms(deliver_t *d)
 {
-    static double vals[BALANCER_MAX_SLOTS]; /* delivery thread only */
+    double vals[BALANCER_MAX_SLOTS]; /* 8 KiB of the delivery thread's stack */
     size_t n = 0;
     for (analyzer_t *a = router_first(d->router); a && n < BALANCER_MAX_SLOTS; a = a->next)
         if (!a->removed && a->eligible && router_weight(a) > 0 && T(a)->adapt.samples)
