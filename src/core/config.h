@@ -200,7 +200,8 @@ void config_finish_derived(config_t *cfg);
 /* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
 
-/* Parse "id=a1,url=...,weight=0.4[,health_url=...]". Returns 0 or -1 with err set. */
+/* Parse "id=a1,url=...,weight=0.4[,health_url=...][,slow_start_ms=5s]". Returns 0 or -1
+ * with err set. */
 int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t errlen);
 
 /* Validate an analyzer spec (id charset/length, http(s) URL, finite weight >= 0).

@@ -73,7 +73,7 @@ double adaptive_median(double *vals, size_t n)
 {
     if (!n) return 0;
     sort_small(vals, n);
-    return n % 2 ? vals[n / 2] : (vals[n / 2 - 1] + vals[n / 2]) / 2;
+    return vals[(n - 1) / 2]; /* the lower median */
 }
 
 double adaptive_latency_factor(const adaptive_config_t *c, double ewma_ms, double ref_ms)

@@ -10,7 +10,7 @@
  *
  *   latency   peak-EWMA of attempt latency (Linkerd/Finagle): a sample above
  *             the average replaces it at once, one below pulls it down with
- *             weight 1 - exp(-dt / decay_ms). The reference is the median of
+ *             weight 1 - exp(-dt / decay_ms). The reference is the (lower) median of
  *             the peak-EWMAs of the analyzers that have samples (like with
  *             like, as Linkerd compares peak-EWMAs): one slow analyzer cannot
  *             move it (a mean would be pulled up by the very analyzer it
@@ -72,7 +72,9 @@ void adaptive_init(adaptive_stats_t *s);
 void adaptive_observe(adaptive_stats_t *s, const adaptive_config_t *c, uint64_t now_ms,
                       double latency_ms, bool ok);
 
-/* Median of the n values (n >= 1; vals is reordered). 0 when n is 0. */
+/* Lower median of the n values (vals is reordered; 0 when n is 0): with two
+ * analyzers, the mean of both would hide a 5x slower one (threshold 95 ms for
+ * 20 and 100 ms); the lower median is the faster one. */
 double adaptive_median(double *vals, size_t n);
 
 /* Raw latency factor of ewma against ref (1 when ref <= 0 or no sample). */
