@@ -96,6 +96,8 @@ static void expect_load(config_store_t *s, const analyzer_spec_t *want, size_t n
         assert_string_equal(got[i].health_url, want[i].health_url);
         assert_true(got[i].weight == want[i].weight);
         assert_int_equal(got[i].drained, want[i].drained);
+        assert_int_equal(got[i].has_slow_start, want[i].has_slow_start);
+        assert_int_equal(got[i].slow_start_ms, want[i].slow_start_ms);
     }
     free(got);
 }
@@ -203,6 +205,15 @@ static void test_put_replaces_by_id(void **state)
     a[2].weight = 7.5;
     assert_int_equal(config_store_put(s, &a[2]), 0);
     expect_load(s, a, N(a));
+    /* its own slow-start window: kept, 0 included, and cleared again */
+    a[1].has_slow_start = true;
+    a[1].slow_start_ms = 2500;
+    a[2].has_slow_start = true;
+    a[2].slow_start_ms = 0;
+    assert_int_equal(config_store_put(s, &a[1]), 0);
+    assert_int_equal(config_store_put(s, &a[2]), 0);
+    expect_load(s, a, N(a));
+    assert_int_equal(sql_int(f->db, "SELECT slow_start_ms FROM analyzers WHERE id = 'a1'"), -1);
     config_store_close(s);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM analyzers"), 3);
     s = open_ok(f->db);
