@@ -181,6 +181,25 @@ static void serve_asset(http_req_t *req, const admin_asset_t *as)
 
 /* ---- JSON of the delivery snapshot (deliver_snapshot_t is plain data) ---- */
 
+/* Why the effective weight differs from the configured one (adaptive
+ * weights, slow start, weight hints: deliver/adaptive.h). */
+static json_t *weight_factors_json(const deliver_analyzer_snap_t *x)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "factor", json_real(x->factor));
+    json_object_set_new(f, "latency", json_real(x->factor_latency));
+    json_object_set_new(f, "errors", json_real(x->factor_errors));
+    json_object_set_new(f, "slow_start", json_real(x->factor_slow_start));
+    json_object_set_new(f, "hint", json_real(x->factor_hint));
+    json_object_set_new(f, "reason", json_string(x->weight_reason));
+    json_object_set_new(f, "latency_peak_ewma_ms", json_real(x->latency_peak_ewma_ms));
+    json_object_set_new(f, "latency_reference_ms", json_real(x->latency_reference_ms));
+    json_object_set_new(f, "error_rate", json_real(x->error_rate));
+    json_object_set_new(f, "hints_accepted", json_integer((json_int_t)x->weight_hints_accepted));
+    json_object_set_new(f, "hints_refused", json_integer((json_int_t)x->weight_hints_refused));
+    return f;
+}
+
 static json_t *analyzer_json(const deliver_analyzer_snap_t *x)
 {
     json_t *o = json_object();
@@ -222,6 +241,9 @@ static json_t *analyzer_json(const deliver_analyzer_snap_t *x)
     json_object_set_new(o, "latency_p99_ms",
                         json_real(hist_quantile(&x->attempt_seconds, 0.99) * 1e3));
     json_object_set_new(o, "last_error", json_string(x->last_error));
+    if (x->spec.has_slow_start)
+        json_object_set_new(o, "slow_start_ms", json_integer((json_int_t)x->spec.slow_start_ms));
+    json_object_set_new(o, "weight_factors", weight_factors_json(x));
     return o;
 }
 
@@ -580,6 +602,8 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
         return;
     }
     int rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, u.drained, url, hurl);
+    if (!rc && u.slow_start_ms >= 0)
+        rc = deliver_analyzer_set_slow_start(a->d, id, true, (uint32_t)u.slow_start_ms);
     if (rc == -ENOENT) {
         http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
         return;
@@ -644,6 +668,9 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
         } else {
             int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
                                              want->health_url);
+            if (!rc)
+                rc = deliver_analyzer_set_slow_start(a->d, want->id, want->has_slow_start,
+                                                     want->slow_start_ms);
             if (rc) return rc;
             json_array_append_new(updated, json_string(want->id));
             return 0;

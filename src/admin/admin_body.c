@@ -69,6 +69,11 @@ static int check_keys(json_t *o, const char *const *keys, const char *allowed,
             if (!(w >= 0 && w <= ADMIN_WEIGHT_MAX))
                 return refuse(why, -EINVAL, 400, "bad_weight", -1, err, errlen,
                               "\"weight\" must be a finite number in 0..1e12");
+        } else if (!strcmp(key, "slow_start_ms")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > CONFIG_SLOW_START_MAX_MS)
+                return refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
+                              "\"slow_start_ms\" must be an integer in 0..3600000");
         } else if (!strcmp(key, "drained")) {
             if (!json_is_boolean(v))
                 return refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
@@ -109,7 +114,8 @@ int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
         goto out;
     }
     if ((rc = check_keys(o, config_analyzer_keys,
-                         "id, url, weight, health_url, client_cert, client_key", why, err, errlen)))
+                         "id, url, weight, health_url, client_cert, client_key, slow_start_ms", why,
+                         err, errlen)))
         goto out;
     if (!json_object_get(o, "id") || !json_object_get(o, "url")) {
         rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
@@ -122,6 +128,11 @@ int admin_body_parse_add(const char *body, size_t len, analyzer_spec_t *spec,
     for (const char *const *k = config_analyzer_keys; *k; k++) { /* the one list of keys */
         json_t *v = json_object_get(o, *k);
         if (!v || !strcmp(*k, "weight")) continue;
+        if (!strcmp(*k, "slow_start_ms")) { /* an integer (check_keys) */
+            s->has_slow_start = true;
+            s->slow_start_ms = (uint32_t)json_integer_value(v);
+            continue;
+        }
         if (config_analyzer_set(s, *k, json_string_value(v), m, sizeof m)) {
             rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen, m);
             goto out;
@@ -142,7 +153,8 @@ out:
 int admin_body_parse_update(const char *body, size_t len, const char *id, admin_update_t *u,
                             admin_body_error_t *why, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id", "url", "weight", "health_url", "drained", NULL};
+    static const char *const keys[] = {"id",      "url",           "weight", "health_url",
+                                       "drained", "slow_start_ms", NULL};
     int rc = 0;
     json_t *o = load_object(body, len, why, err, errlen, &rc);
     if (!o) return rc;
@@ -157,7 +169,9 @@ int admin_body_parse_update(const char *body, size_t len, const char *id, admin_
                     "analyzer)");
         goto out;
     }
-    if ((rc = check_keys(o, keys, "id, url, weight, health_url, drained", why, err, errlen))) goto out;
+    if ((rc = check_keys(o, keys, "id, url, weight, health_url, drained, slow_start_ms", why, err,
+                         errlen)))
+        goto out;
     json_t *bid = json_object_get(o, "id");
     if (bid && strcmp(json_string_value(bid), id)) {
         rc = refuse(why, -EINVAL, 400, "bad_request", -1, err, errlen,
@@ -169,6 +183,8 @@ int admin_body_parse_update(const char *body, size_t len, const char *id, admin_
     x->weight = w ? json_number_value(w) : 0;
     json_t *dr = json_object_get(o, "drained");
     x->drained = dr ? json_is_true(dr) : -1;
+    json_t *ss = json_object_get(o, "slow_start_ms");
+    x->slow_start_ms = ss ? (int64_t)json_integer_value(ss) : -1;
     if ((rc = copy_member(o, "url", x->url, sizeof x->url, why, err, errlen)) ||
         (rc = copy_member(o, "health_url", x->health_url, sizeof x->health_url, why, err,
                           errlen)))

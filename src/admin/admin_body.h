@@ -40,7 +40,8 @@ typedef struct {
     long long offset; /* byte offset of a JSON syntax error, else -1 */
 } admin_body_error_t;
 
-/* POST /api/v1/analyzers: {"id","url"[,"weight","health_url","client_cert","client_key"]}.
+/* POST /api/v1/analyzers: {"id","url"[,"weight","health_url","client_cert","client_key",
+ * "slow_start_ms"]} (slow_start_ms an integer 0..3600000: this analyzer's window).
  * On success *spec is complete and passed config_check_analyzer() (id syntax, weight
  * 0..1e12 defaulting to 1, http(s) URLs without credentials, health_url derived from url
  * when absent). */
@@ -52,15 +53,16 @@ typedef struct {
     bool has_weight;
     double weight;                          /* 0..ADMIN_WEIGHT_MAX */
     int drained;                            /* -1 unchanged, 0 undrain, 1 drain */
+    int64_t slow_start_ms;                  /* -1 unchanged, else 0..3600000 */
     char url[CONFIG_URL_MAX + 1];           /* "" = unchanged */
     char health_url[CONFIG_URL_MAX + 1];    /* "" = unchanged */
 } admin_update_t;
 
-/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","drained","id"]}; "drained"
- * is a boolean (true: no new records, the weight is kept); "id", when there,
- * must equal `id` (ids cannot change). url and health_url must be non-empty strings of
- * at most CONFIG_URL_MAX bytes (their URL syntax is checked where the spec is rebuilt,
- * deliver_analyzer_update). client_cert/client_key cannot be changed by PUT: refused. */
+/* PUT /api/v1/analyzers/<id>: {["weight","url","health_url","drained","slow_start_ms","id"]};
+ * "drained" is a boolean (true: no new records, the weight is kept); "id", when there, must equal
+ * `id` (ids cannot change). url and health_url must be non-empty strings of at most CONFIG_URL_MAX
+ * bytes (their URL syntax is checked where the spec is rebuilt, deliver_analyzer_update).
+ * client_cert/client_key cannot be changed by PUT: refused. */
 int admin_body_parse_update(const char *body, size_t len, const char *id, admin_update_t *u,
                             admin_body_error_t *why, char *err, size_t errlen);
 

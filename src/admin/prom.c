@@ -273,6 +273,14 @@ static const counter_row_t counter_rows[] = {
         "Records no route takes (the default route has no analyzers): dead-lettered."),
     ROW("health_checks_total", health_checks, "Active health checks run."),
     ROW("health_check_failures_total", health_check_failures, "Active health checks failed."),
+    ROW("weight_hints_accepted_total", weight_hints_accepted,
+        "X-Logdist-Weight hints from analyzers applied."),
+    ROW("weight_hints_refused_total", weight_hints_refused,
+        "X-Logdist-Weight hints refused (invalid or above --weight-hint-max-pct) and ignored."),
+    ROW("weight_hints_ignored_total", weight_hints_ignored,
+        "X-Logdist-Weight hints ignored because --weight-hints is off."),
+    ROW("weight_factor_changes_total", weight_factor_changes,
+        "Changes of an analyzer's effective weight by adaptive weights, slow start or hints."),
     ROW("memory_shed_episodes_total", memory_shed_episodes, "Memory shedding episodes."),
     ROW("wal_fsyncs_total", wal_fsyncs, "WAL group commits (fsyncs)."),
     ROW("syslog_udp_dropped_total", syslog_udp_dropped, "Syslog UDP datagrams dropped."),
@@ -390,7 +398,8 @@ static const fam_t analyzer_fams[A__COUNT] = {
               PROM_GAUGE},
     [A_WEIGHT] = {"logdist_analyzer_weight", "Configured weight.", PROM_GAUGE},
     [A_EFF_WEIGHT] = {"logdist_analyzer_effective_weight",
-                      "Weight the balancer uses now (0 while drained).", PROM_GAUGE},
+                      "Weight the balancer uses now: configured x adaptive factor (0 while "
+                      "drained).", PROM_GAUGE},
     [A_TARGET] = {"logdist_analyzer_target_share",
                   "Configured share of records (weight / sum of weights), 0-1.", PROM_GAUGE},
     [A_ACTUAL] = {"logdist_analyzer_actual_share",
@@ -457,6 +466,18 @@ static void render_analyzers(prom_t *p, const deliver_snapshot_t *d)
             const char *cur = d->analyzers[i].breaker ? d->analyzers[i].breaker : "";
             prom_sample_u64(p, "logdist_analyzer_breaker_state", l, 2, !strcmp(cur, states[s]));
         }
+    static const char *const factors[] = {"latency", "errors", "slow_start", "hint"};
+    prom_family(p, "logdist_analyzer_weight_factor", PROM_GAUGE,
+                "Parts of the effective weight / configured weight (1: no effect), by factor.");
+    for (size_t i = 0; i < n; i++) {
+        const deliver_analyzer_snap_t *x = &d->analyzers[i];
+        const double v[] = {x->factor_latency, x->factor_errors, x->factor_slow_start,
+                            x->factor_hint};
+        for (size_t k = 0; k < 4; k++) {
+            prom_label_t l[2] = {{"analyzer", x->spec.id}, {"factor", factors[k]}};
+            prom_sample(p, "logdist_analyzer_weight_factor", l, 2, v[k]);
+        }
+    }
     prom_family(p, "logdist_delivery_duration_seconds", PROM_HISTOGRAM,
                 "Duration of each delivery attempt (batch POST), ok or failed.");
     for (size_t i = 0; i < n; i++) {

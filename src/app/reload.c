@@ -71,7 +71,10 @@ static const char *const deliver_rows[] = {
     "connect-timeout-ms", "request-timeout-ms", "max-attempts", "retry-base-ms", "retry-max-ms",
     "health-interval-ms", "health-timeout-ms", "health-rise", "health-fall", "passive-fall",
     "breaker-failures", "breaker-error-pct", "breaker-window-ms", "breaker-min-requests",
-    "breaker-cooldown-ms", "breaker-max-cooldown-ms", "breaker-probes", NULL};
+    "breaker-cooldown-ms", "breaker-max-cooldown-ms", "breaker-probes", "adaptive-weights",
+    "adaptive-decay-ms", "adaptive-latency-tolerance-pct", "adaptive-latency-slack-ms",
+    "adaptive-error-tolerance-pct", "adaptive-min-weight-pct", "slow-start-ms", "weight-hints",
+    "weight-hint-max-pct", "weight-hint-ttl-ms", NULL};
 
 static const char *const route_rows[] = {"routes", "affinity-key", "affinity-balance-factor",
                                          NULL};

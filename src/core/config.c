@@ -482,7 +482,8 @@ bool config_analyzer_equal(const analyzer_spec_t *a, const analyzer_spec_t *b)
     return !strcmp(a->id, b->id) && !strcmp(a->url, b->url) &&
            !strcmp(a->health_url, b->health_url) && a->weight == b->weight &&
            !strcmp(a->client_cert, b->client_cert) && !strcmp(a->client_key, b->client_key) &&
-           a->drained == b->drained;
+           a->drained == b->drained && a->has_slow_start == b->has_slow_start &&
+           (!a->has_slow_start || a->slow_start_ms == b->slow_start_ms);
 }
 
 int config_merge_reloadable(config_t *out, const config_t *running, const config_t *next)
@@ -497,8 +498,8 @@ int config_merge_reloadable(config_t *out, const config_t *running, const config
     return 0;
 }
 
-const char *const config_analyzer_keys[] = {"id",         "url",         "weight",
-                                            "health_url", "client_cert", "client_key", NULL};
+const char *const config_analyzer_keys[] = {
+    "id", "url", "weight", "health_url", "client_cert", "client_key", "slow_start_ms", NULL};
 
 int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val, char *err,
                         size_t errlen)
@@ -521,6 +522,17 @@ int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val,
         }
         return 0;
     }
+    if (!strcmp(key, "slow_start_ms")) {
+        uint64_t v;
+        if (parse_duration(val, 1, &v) || v > CONFIG_SLOW_START_MAX_MS) {
+            ld_set_err(err, errlen, "slow_start_ms '%.40s' is not a duration in 0..%u ms", val,
+                       CONFIG_SLOW_START_MAX_MS);
+            return -EINVAL;
+        }
+        spec->has_slow_start = true;
+        spec->slow_start_ms = (uint32_t)v;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
         if (strcmp(key, text[i].key)) continue;
         if (strlen(val) >= text[i].cap) {
@@ -530,8 +542,10 @@ int config_analyzer_set(analyzer_spec_t *spec, const char *key, const char *val,
         strlcpy_ld(text[i].dst, val, text[i].cap);
         return 0;
     }
-    ld_set_err(err, errlen, "unknown key \"%.40s\" (keys: id, url, weight, health_url, "
-               "client_cert, client_key)", key);
+    ld_set_err(err, errlen,
+               "unknown key \"%.40s\" (keys: id, url, weight, health_url, "
+               "client_cert, client_key, slow_start_ms)",
+               key);
     return -ENOENT;
 }
 
@@ -554,8 +568,10 @@ int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t
         int k = spec_key_at(p);
         if (k < 0) { /* name the key only: the spec may hold credentials */
             int klen = (int)strcspn(p, "=,");
-            snprintf(err, errlen, "analyzer spec: expected id=, url=, weight=, health_url=, "
-                     "client_cert= or client_key=, not '%.*s'", klen > 40 ? 40 : klen, p);
+            snprintf(err, errlen,
+                     "analyzer spec: expected id=, url=, weight=, health_url=, "
+                     "client_cert=, client_key= or slow_start_ms=, not '%.*s'",
+                     klen > 40 ? 40 : klen, p);
             return -1;
         }
         p += strlen(config_analyzer_keys[k]) + 1;
@@ -719,10 +735,19 @@ static int file_analyzer(config_t *cfg, json_t *a, char *err, size_t errlen)
             spec.weight = json_number_value(v);
             continue;
         }
-        if (!strcmp(k, "weight") || !json_is_string(v)) {
+        bool ss = !strcmp(k, "slow_start_ms");
+        if (ss && json_is_integer(v) && json_integer_value(v) >= 0 &&
+            json_integer_value(v) <= CONFIG_SLOW_START_MAX_MS) {
+            spec.has_slow_start = true;
+            spec.slow_start_ms = (uint32_t)json_integer_value(v);
+            continue;
+        }
+        if (!strcmp(k, "weight") || (ss && !json_is_string(v)) || !json_is_string(v)) {
             if (config_analyzer_set(&spec, k, "", err, errlen) == -ENOENT) return -1;
             ld_set_err(err, errlen, "\"%.40s\" must be a %s", k,
-                       strcmp(k, "weight") ? "string" : "number");
+                       ss                    ? "number of ms in 0..3600000"
+                       : strcmp(k, "weight") ? "string"
+                                             : "number");
             return -1;
         }
         if (config_analyzer_set(&spec, k, json_string_value(v), err, errlen)) return -1;

@@ -30,9 +30,10 @@
 #define CONFIG_TOKEN_MAX 511
 #define CONFIG_LISTEN_MAX 299        /* a listen spec: [scheme://]HOST:PORT */
 #define CONFIG_SYSLOG_LISTEN_MAX 8  /* --syslog-listen given at most this often */
-#define CONFIG_OPTIONS_MAX 128
+#define CONFIG_SLOW_START_MAX_MS 3600000u /* per-analyzer slow_start_ms bound (1 h) */
+#define CONFIG_OPTIONS_MAX 128      /* rows of the option table (core/config_options.c) */
 #define CONFIG_AFFINITY_KEY_MAX 128 /* a dotted path (record/field.h FIELD_NAME_MAX) */
-#define CONFIG_ROUTES_MAX_BYTES (1u << 20) /* the routes JSON text */      /* rows of the option table (core/config_options.c) */
+#define CONFIG_ROUTES_MAX_BYTES (1u << 20) /* the routes JSON text */
 
 /* What ingest does with a request whose head arrives while the queue budget
  * or memory is short (--overload-action). */
@@ -58,6 +59,8 @@ typedef struct {
     char client_cert[CONFIG_PATH_MAX + 1]; /* mutual TLS to this analyzer (PEM), optional */
     char client_key[CONFIG_PATH_MAX + 1];
     bool drained; /* kept out of routing (the balancer sees weight 0), weight kept */
+    bool has_slow_start;    /* false: --slow-start-ms applies */
+    uint32_t slow_start_ms; /* this analyzer's slow-start window when has_slow_start (0 = off) */
 } analyzer_spec_t;
 
 typedef struct {
@@ -121,6 +124,18 @@ typedef struct {
     uint32_t breaker_max_cooldown_ms;
     uint32_t breaker_probes;
     uint32_t panic_threshold_pct;   /* 0 = off */
+
+    /* adaptive weights, slow start, weight hints (deliver/adaptive.h) */
+    bool adaptive_weights;      /* effective weight = weight x latency x errors factor */
+    uint32_t adaptive_decay_ms; /* peak-EWMA and error EWMA time constant */
+    uint32_t adaptive_latency_tolerance_pct; /* above the pool median before it costs */
+    uint32_t adaptive_latency_slack_ms;      /* absolute slack on top of it */
+    uint32_t adaptive_error_tolerance_pct;   /* failed attempts % before it costs */
+    uint32_t adaptive_min_weight_pct;        /* floor of the factor (and of slow start) */
+    uint32_t slow_start_ms;                  /* ramp of an analyzer added or back up (0 = off) */
+    uint32_t weight_hints;                   /* 0 off, 1 on (X-Logdist-Weight) */
+    uint32_t weight_hint_max_pct;            /* largest hint accepted, % of the configured weight */
+    uint32_t weight_hint_ttl_ms;             /* a hint expires this long after it arrived */
 
     uint32_t drain_timeout_ms;      /* SIGTERM: time allowed to deliver what is queued */
 
@@ -193,7 +208,8 @@ void config_finish_derived(config_t *cfg);
 /* Load a JSON config file into *cfg. Returns 0 or -1 with a message in err. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
 
-/* Parse "id=a1,url=...,weight=0.4[,health_url=...]". Returns 0 or -1 with err set. */
+/* Parse "id=a1,url=...,weight=0.4[,health_url=...][,slow_start_ms=5s]". Returns 0 or -1
+ * with err set. */
 int config_parse_analyzer(const char *s, analyzer_spec_t *out, char *err, size_t errlen);
 
 /* Validate an analyzer spec (id charset/length, http(s) URL, finite weight >= 0).

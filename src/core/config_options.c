@@ -23,6 +23,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const strategies[] = {"swrr", "random", NULL};
 static const char *const durabilities[] = {"none", "critical", "all", NULL};
 static const char *const overload_actions[] = {"reject", "pause", NULL};
+static const char *const on_off[] = {"off", "on", NULL};
 
 /* clang-format off */
 const option_t config_options[] = {
@@ -145,6 +146,38 @@ const option_t config_options[] = {
      "circuit breaker: probe batches in half-open that must succeed to close it"},
     {"panic-threshold", OPT_UINT, FLD(panic_threshold_pct), 0, 0, 100, 0, NULL, "0", NULL, 0,
      "when fewer than this % of analyzers are routable, route to all of them (0 = off)"},
+    /* adaptive weights (deliver/adaptive.h, docs/ROUTING.md) */
+    {"adaptive-weights", OPT_BOOL, FLD(adaptive_weights), 0, 0, 0, 0, NULL, "false", NULL, R,
+     "scale each analyzer's weight by a factor in [--adaptive-min-weight-pct, 1] from its "
+     "peak-EWMA attempt latency against the pool median and its error rate (equal analyzers "
+     "keep their configured weights exactly)"},
+    {"adaptive-decay-ms", OPT_DURATION, FLD(adaptive_decay_ms), 0, 100, 600000, 1, NULL, "10s", NULL, R,
+     "adaptive weights: time constant of the latency peak-EWMA and of the error-rate EWMA "
+     "(Linkerd's 10 s); a recovered analyzer is back within about decay x ln(excess / tolerance)"},
+    {"adaptive-latency-tolerance-pct", OPT_UINT, FLD(adaptive_latency_tolerance_pct), 0, 0, 10000, 0, NULL, "50", NULL, R,
+     "adaptive weights: an analyzer's latency may exceed the pool median by this % (plus "
+     "--adaptive-latency-slack-ms) at no cost; beyond it the factor is threshold / latency"},
+    {"adaptive-latency-slack-ms", OPT_DURATION, FLD(adaptive_latency_slack_ms), 0, 0, 60000, 1, NULL, "5ms", NULL, R,
+     "adaptive weights: absolute latency slack on top of the tolerance (scheduler noise of "
+     "fast local analyzers)"},
+    {"adaptive-error-tolerance-pct", OPT_UINT, FLD(adaptive_error_tolerance_pct), 0, 0, 99, 0, NULL, "5", NULL, R,
+     "adaptive weights: failed attempts % at no cost; beyond it the factor is "
+     "(1 - rate) / (1 - tolerance)"},
+    {"adaptive-min-weight-pct", OPT_UINT, FLD(adaptive_min_weight_pct), 0, 1, 100, 0, NULL, "10", NULL, R,
+     "adaptive weights and slow start: floor of the factor, % of the configured weight "
+     "(Envoy's min_weight_percent)"},
+    {"slow-start-ms", OPT_DURATION, FLD(slow_start_ms), 0, 0, 3600000, 1, NULL, "0", NULL, R,
+     "an analyzer added after start or back up after being down ramps its weight from "
+     "--adaptive-min-weight-pct to full over this window, linearly (Envoy aggression 1.0); "
+     "per analyzer \"slow_start_ms\" overrides it (0 = off)"},
+    {"weight-hints", OPT_ENUM, FLD(weight_hints), 0, 0, 0, 0, on_off, "on", NULL, R,
+     "on: an X-Logdist-Weight response header (\"50%\" of the configured weight, or an absolute "
+     "weight \"0.2\") on deliveries and health checks scales the analyzer's weight until the "
+     "next hint or --weight-hint-ttl-ms; invalid hints are counted and ignored"},
+    {"weight-hint-max-pct", OPT_UINT, FLD(weight_hint_max_pct), 0, 1, 1000, 0, NULL, "100", NULL, R,
+     "largest weight hint accepted, % of the configured weight (above it: refused)"},
+    {"weight-hint-ttl-ms", OPT_DURATION, FLD(weight_hint_ttl_ms), 0, 100, 86400000, 1, NULL, "30s", NULL, R,
+     "a weight hint holds this long unless renewed; then the configured weight is back"},
     {"drain-timeout-ms", OPT_DURATION, FLD(drain_timeout_ms), 0, 0, 3600000, 1, NULL, "10s", NULL, 0,
      "on SIGTERM/SIGINT, time allowed to deliver what is queued"},
     /* durability */
@@ -178,7 +211,7 @@ const option_t config_options[] = {
      "cloud metadata addresses, see docs/SECURITY.md)"},
     /* analyzers */
     {"analyzer", OPT_ANALYZER, 0, 0, 0, 0, 0, 0, NULL, NULL, "none", R | OPTF_REPEAT,
-     "id=ID,url=URL[,weight=W][,health_url=URL][,client_cert=PEM,client_key=PEM]: an analyzer "
+     "id=ID,url=URL[,weight=W][,health_url=URL][,client_cert=PEM,client_key=PEM][,slow_start_ms=MS]: an analyzer "
      "(weight default 1; health_url default <scheme>://<host>:<port>/health); in the file, "
      "\"analyzers\": [{\"id\": ..., \"url\": ...}]"},
     /* content routes and key affinity (docs/ROUTING.md) */

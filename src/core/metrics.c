@@ -177,6 +177,10 @@ json_t *metrics_to_json(void)
     PUT(m, "routing_failures", routing_failures);
     PUT(m, "health_checks", health_checks);
     PUT(m, "health_check_failures", health_check_failures);
+    PUT(m, "weight_hints_accepted", weight_hints_accepted);
+    PUT(m, "weight_hints_refused", weight_hints_refused);
+    PUT(m, "weight_hints_ignored", weight_hints_ignored);
+    PUT(m, "weight_factor_changes", weight_factor_changes);
     json_object_set_new(m, "queued_bytes", json_integer((json_int_t)metrics_queued_bytes()));
     json_object_set_new(m, "queued_records", json_integer((json_int_t)metrics_queued_records()));
     PUT(m, "inflight_batches", inflight_batches);

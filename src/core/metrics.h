@@ -123,6 +123,10 @@ typedef struct {
     _Atomic uint64_t routing_failures;      /* routing ran out of memory; the packet waits and is retried */
     _Atomic uint64_t health_checks;
     _Atomic uint64_t health_check_failures;
+    _Atomic uint64_t weight_hints_accepted; /* X-Logdist-Weight hints applied */
+    _Atomic uint64_t weight_hints_refused;  /* invalid or out of bounds: ignored */
+    _Atomic uint64_t weight_hints_ignored;  /* valid or not, while --weight-hints off */
+    _Atomic uint64_t weight_factor_changes; /* an analyzer's effective weight changed */
 
     _Atomic uint64_t inflight_batches; /* gauge */
     _Atomic uint64_t rss_bytes;        /* gauge: resident memory of logdistd */

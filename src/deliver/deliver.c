@@ -182,6 +182,10 @@ static void on_attempt_done(void *ctx, const sender_result_t *res)
     }
     if (!a->removed) breaker_result(d, t, &tk, res->ok != 0);
     hist_observe(&t->attempt_seconds, res->seconds > 0 ? (uint64_t)(res->seconds * 1e6) : 0);
+    if (!a->removed) {
+        deliver_adapt_observe(d, t, res);
+        if (res->weight_hint) deliver_adapt_hint(d, t, res->weight_hint);
+    }
     if (res->ok) {
         t->records_delivered += b->records;
         window_add(&t->delivered_10s, now_ms() / 1000, b->records);
@@ -466,7 +470,19 @@ static void hook_fanout(void *ctx, uint64_t seq, uint32_t copies)
 
 static void hook_health_changed(void *ctx, analyzer_t *a, bool up)
 {
-    routing_changed(ctx);
+    deliver_t *d = ctx;
+    if (up && d->started) deliver_adapt_restart(d, T(a)); /* back up: slow start */
+    routing_changed(d);
+}
+
+static void hook_health_hint(void *ctx, analyzer_t *a, const char *value)
+{
+    deliver_adapt_hint(ctx, T(a), value);
+}
+
+static void on_adapt_timer(evutil_socket_t fd, short what, void *arg)
+{
+    deliver_adapt_tick(arg);
 }
 
 static void hook_health_released(void *ctx, analyzer_t *a)
@@ -612,6 +628,7 @@ int deliver_add_analyzer(deliver_t *d, analyzer_spec_t *spec)
     t->d = d;
     hist_init(&t->attempt_seconds, hist_duration_us_bounds, HIST_DURATION_N, 1e6);
     breaker_init(&t->breaker, now_ms());
+    deliver_adapt_target_init(t);
     router_set_user(a, t);
     t->health = health_watch(d->health, a);
     if (!t->health) {
@@ -620,6 +637,7 @@ int deliver_add_analyzer(deliver_t *d, analyzer_spec_t *spec)
         return -ENOMEM;
     }
     log_info("deliver", "analyzer %s added: %s weight %g", spec->id, spec->url, spec->weight);
+    if (d->started) deliver_adapt_restart(d, t); /* added at run time: slow start */
     routing_changed(d);
     return 0;
 }
@@ -691,7 +709,9 @@ static int open_parts(deliver_t *d, deliver_sender_fn make_sender, void *arg)
     if (!d->mbox || !d->queue || !d->wake_ev || !d->resume_ev || !d->router || !d->acks ||
         !d->sender || !d->dl)
         return -ENOMEM;
-    health_hooks_t hh = {hook_health_changed, hook_health_released, d};
+    health_hooks_t hh = {hook_health_changed, hook_health_released, d, hook_health_hint};
+    d->adapt_ev = evtimer_new(d->base, on_adapt_timer, d);
+    if (!d->adapt_ev) return -ENOMEM;
     d->health = health_new(d->base, d->sender, cfg, &hh);
     return d->health ? 0 : -ENOMEM;
 }
@@ -705,6 +725,12 @@ static void derive_policies(deliver_t *d)
                                     c->breaker_cooldown_ms, c->breaker_max_cooldown_ms,
                                     c->breaker_probes};
     d->retry = (retry_policy_t){c->retry_base_ms, c->retry_max_ms, c->max_attempts, 50};
+    adaptive_config_default(&d->adapt);
+    d->adapt.decay_ms = c->adaptive_decay_ms;
+    d->adapt.latency_tolerance = c->adaptive_latency_tolerance_pct / 100.0;
+    d->adapt.latency_slack_ms = c->adaptive_latency_slack_ms;
+    d->adapt.error_tolerance = c->adaptive_error_tolerance_pct / 100.0;
+    d->adapt.min_factor = c->adaptive_min_weight_pct / 100.0;
 }
 
 void deliver_apply_options(deliver_t *d, const config_t *n)
@@ -731,7 +757,18 @@ void deliver_apply_options(deliver_t *d, const config_t *n)
     o->breaker_cooldown_ms = n->breaker_cooldown_ms;
     o->breaker_max_cooldown_ms = n->breaker_max_cooldown_ms;
     o->breaker_probes = n->breaker_probes;
+    o->adaptive_weights = n->adaptive_weights;
+    o->adaptive_decay_ms = n->adaptive_decay_ms;
+    o->adaptive_latency_tolerance_pct = n->adaptive_latency_tolerance_pct;
+    o->adaptive_latency_slack_ms = n->adaptive_latency_slack_ms;
+    o->adaptive_error_tolerance_pct = n->adaptive_error_tolerance_pct;
+    o->adaptive_min_weight_pct = n->adaptive_min_weight_pct;
+    o->slow_start_ms = n->slow_start_ms;
+    o->weight_hints = n->weight_hints;
+    o->weight_hint_max_pct = n->weight_hint_max_pct;
+    o->weight_hint_ttl_ms = n->weight_hint_ttl_ms;
     derive_policies(d);
+    deliver_adapt_tick(d); /* the new tolerances, or back to 1 when turned off */
     router_set_batch_limits(d->router, o->batch_max_records, o->batch_max_bytes);
     sender_set_connect_timeout(d->sender, o->connect_timeout_ms);
     log_event(LOG_INFO, "deliver", "delivery_options_applied",
@@ -766,6 +803,8 @@ deliver_t *deliver_new_with_sender(const config_t *cfg, deliver_sender_fn make_s
             goto fail;
         }
     }
+    d->started = true; /* analyzers added from now on slow-start */
+    deliver_adapt_tick(d);
     return d;
 fail:
     log_error("deliver", "initialisation failed");
@@ -914,6 +953,7 @@ void deliver_free(deliver_t *d)
     if (d->wake_ev) event_free(d->wake_ev);
     if (d->resume_ev) event_free(d->resume_ev);
     if (d->drain_ev) event_free(d->drain_ev);
+    if (d->adapt_ev) event_free(d->adapt_ev);
     if (d->base) event_base_free(d->base);
     sem_destroy(&d->bound);
     free(d->shares);

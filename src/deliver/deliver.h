@@ -58,6 +58,8 @@ struct durable;
 void deliver_set_durable(deliver_t *d, struct durable *durable);
 
 /* Config reload: take these options from newcfg, and nothing else:
+ *   adaptive_weights, adaptive_* tolerances, slow_start_ms, weight_hints,
+ *   weight_hint_max_pct, weight_hint_ttl_ms (the factors are recomputed at once),
  *   batch_max_records, batch_max_bytes, batch_linger_ms (batches opened from
  *   now on; an open batch seals at the new limits too, a running linger
  *   timer keeps its time), max_inflight (the next send decision),
@@ -98,6 +100,11 @@ int deliver_analyzer_add(deliver_t *d, analyzer_spec_t *spec);
 int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, double weight,
                             int drained, const char *url, const char *health_url);
 
+/* Set analyzer `id`'s own slow-start window (has = false: --slow-start-ms
+ * applies). Takes effect the next time it is added or comes back up.
+ * 0 or -ENOENT. */
+int deliver_analyzer_set_slow_start(deliver_t *d, const char *id, bool has, uint32_t ms);
+
 /* Copy the current spec of analyzer `id`. 0 or -ENOENT. */
 int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
 
@@ -127,7 +134,14 @@ int deliver_route_stats(deliver_t *d, routes_t **table, router_route_stat_t **st
 typedef struct {
     analyzer_spec_t spec;
     double target_share, effective_share;
-    double effective_weight;  /* the weight the balancer uses now: configured, 0 while drained */
+    double effective_weight; /* the weight the balancer uses now: configured x factor, 0
+                                while drained (router_effective_weight) */
+    double factor;           /* that factor (1: configured weight) */
+    double factor_latency, factor_errors; /* raw adaptive parts (1 while off or unmeasured) */
+    double factor_slow_start, factor_hint;
+    double latency_peak_ewma_ms, error_rate, latency_reference_ms;
+    uint64_t weight_hints_accepted, weight_hints_refused;
+    char weight_reason[160];  /* why effective != configured ("" when equal) */
     double actual_share;      /* records_delivered / all live analyzers' (0 when none) */
     double actual_share_10s;  /* the same over the last 10 s (records_delivered_10s) */
     bool healthy, routable;

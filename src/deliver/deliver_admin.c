@@ -51,6 +51,8 @@ typedef struct {
     double weight;
     int drained; /* -1 unchanged, 0, 1 */
     const char *url, *health_url;
+    bool has_slow_start;
+    uint32_t slow_start_ms;
     int rc;
     deliver_snapshot_t *snap;
     char route[ROUTE_NAME_MAX + 1]; /* remove: the route that names it */
@@ -102,6 +104,27 @@ int deliver_analyzer_update(deliver_t *d, const char *id, bool has_weight, doubl
     admin_arg_t x = {.id = id, .has_weight = has_weight, .weight = weight, .drained = drained,
                      .url = url, .health_url = health_url};
     deliver_call(d, do_update, &x);
+    return x.rc;
+}
+
+static void do_slow_start(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->id);
+    x->rc = a ? 0 : -ENOENT;
+    if (!a) return;
+    analyzer_spec_t spec = a->spec;
+    spec.has_slow_start = x->has_slow_start;
+    spec.slow_start_ms = x->has_slow_start ? x->slow_start_ms : 0;
+    if (spec.has_slow_start != a->spec.has_slow_start ||
+        spec.slow_start_ms != a->spec.slow_start_ms)
+        deliver_update_analyzer(d, a, &spec, &x->rc);
+}
+
+int deliver_analyzer_set_slow_start(deliver_t *d, const char *id, bool has, uint32_t ms)
+{
+    admin_arg_t x = {.id = id, .has_slow_start = has, .slow_start_ms = ms};
+    deliver_call(d, do_slow_start, &x);
     return x.rc;
 }
 
@@ -226,12 +249,29 @@ int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out)
 
 /* ------------------------------------------------------------------ snapshot */
 
-/* The weight the balancer gives `a` now: its configured weight, 0 while it
- * is drained (weight 0). The one place to extend (e.g. a drained flag). */
+/* The weight the balancer gives `a` now: configured x adaptive factor, 0
+ * while it is drained. */
 static double effective_weight(const deliver_t *d, const analyzer_t *a)
 {
     (void)d;
-    return router_weight(a); /* the configured weight, 0 while drained */
+    return router_effective_weight(a);
+}
+
+static void snap_factors(const deliver_t *d, const analyzer_t *a, deliver_analyzer_snap_t *o)
+{
+    const target_t *t = a->user;
+    bool on = d->opts.adaptive_weights && t->adapt.samples;
+    o->factor = a->factor;
+    o->factor_latency = on ? t->adapt.lat_raw : 1;
+    o->factor_errors = on ? t->adapt.err_raw : 1;
+    o->factor_slow_start = t->f_slow_start;
+    o->factor_hint = t->f_hint;
+    o->latency_peak_ewma_ms = t->adapt.ewma_ms;
+    o->error_rate = t->adapt.err_rate;
+    o->latency_reference_ms = t->ref_ms;
+    o->weight_hints_accepted = t->hints_accepted;
+    o->weight_hints_refused = t->hints_refused;
+    deliver_adapt_reason(t, o->weight_reason, sizeof o->weight_reason);
 }
 
 static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
@@ -244,6 +284,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     o->spec = a->spec;
     o->target_share = router_target_share(d->router, a);
     o->effective_weight = effective_weight(d, a);
+    snap_factors(d, a, o);
     o->effective_share = router_effective_share(d->router, a);
     o->healthy = hi.up;
     o->routable = a->routable;

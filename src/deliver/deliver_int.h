@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "common/mailbox.h"
+#include "deliver/adaptive.h"
 #include "core/histogram.h"
 #include "core/window.h"
 #include "deliver/ackref.h"
@@ -44,6 +45,14 @@ typedef struct target {
     window_t delivered_10s;        /* records delivered per second, last 10 s */
     hist_t attempt_seconds;        /* duration of every attempt (us), ok or failed */
     double latency_ewma_ms;
+    /* adaptive weights (deliver_adapt.c): the factor router_set_factor() got is
+     * f_latency_errors x f_slow_start x f_hint, clamped */
+    adaptive_stats_t adapt;      /* peak-EWMA latency, error rate, published factor */
+    uint64_t slow_start_from_ms; /* now_ms() the ramp began; 0: none running */
+    double hint;                 /* last accepted X-Logdist-Weight factor */
+    uint64_t hint_until_ms;      /* it holds until then (0: no hint) */
+    uint64_t hints_accepted, hints_refused;
+    double f_latency_errors, f_slow_start, f_hint, ref_ms; /* parts at the last tick */
     char last_error[160];
     uint64_t last_error_ms;
 } target_t;
@@ -97,6 +106,10 @@ struct deliver {
 
     bool draining;
     struct event *drain_ev;
+
+    adaptive_config_t adapt; /* from opts (derive_policies) */
+    struct event *adapt_ev;  /* factor recomputation, armed while needed */
+    bool started;            /* the start-up analyzers are in (slow start applies after) */
 };
 
 /* deliver.c, for deliver_admin.c */
@@ -106,6 +119,18 @@ void deliver_remove_analyzer(deliver_t *d, analyzer_t *a);
 void deliver_start_drain(deliver_t *d);
 void deliver_routes_changed(deliver_t *d); /* a new table: place parked batches, route on */
 size_t deliver_queue_shares(deliver_t *d); /* fills d->shares in router order */
+
+/* deliver_adapt.c: adaptive weights, slow start, weight hints. */
+#define DELIVER_ADAPT_TICK_MS 250
+void deliver_adapt_observe(deliver_t *d, target_t *t, const sender_result_t *res);
+void deliver_adapt_hint(deliver_t *d, target_t *t, const char *value);
+/* t was added after start or came back up: reset its statistics, begin its ramp. */
+void deliver_adapt_restart(deliver_t *d, target_t *t);
+/* Recompute every factor now and keep the timer armed while anything can change. */
+void deliver_adapt_tick(deliver_t *d);
+void deliver_adapt_target_init(target_t *t);
+/* Why t's effective weight differs from its configured one ("" when it does not). */
+void deliver_adapt_reason(const target_t *t, char *out, size_t outlen);
 
 /* On the delivery thread (deliver_set_options): copy the reloadable options
  * listed in deliver.h from n into d->opts and hand them to the router

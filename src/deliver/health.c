@@ -80,6 +80,7 @@ static void on_check_done(void *ctx, const sender_result_t *res)
     }
     if (res->cancelled) return;
     METRIC_ADD(health_checks, 1);
+    if (res->weight_hint && h->hooks.hint) h->hooks.hint(h->hooks.ctx, t->a, res->weight_hint);
     if (res->ok) {
         t->fail_streak = 0;
         t->ok_streak++;

@@ -31,6 +31,8 @@ typedef struct {
     void (*changed)(void *ctx, analyzer_t *a, bool up); /* a went up or down */
     void (*released)(void *ctx, analyzer_t *a);         /* an unwatched target is gone */
     void *ctx;
+    /* a check's answer carried X-Logdist-Weight (value valid during the call); may be NULL */
+    void (*hint)(void *ctx, analyzer_t *a, const char *value);
 } health_hooks_t;
 
 /* What health knows about one analyzer (for the admin snapshot). */

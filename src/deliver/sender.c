@@ -8,6 +8,8 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <stdbool.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@ typedef struct transfer {
     sender_done_fn done;
     void *ctx;
     char errbuf[CURL_ERROR_SIZE];
+    char hint[SENDER_HINT_MAX + 2]; /* X-Logdist-Weight value (bounded) */
+    bool has_hint;
 } transfer_t;
 
 struct sender {
@@ -77,6 +81,7 @@ static void check_done(sender_t *s)
             snprintf(why, sizeof why, "HTTP %ld", res.http_status);
             res.error = why;
         }
+        res.weight_hint = t->has_hint ? t->hint : NULL;
         sender_done_fn done = t->done;
         void *ctx = t->ctx;
         t->done = NULL;
@@ -151,6 +156,29 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     return size * nmemb;
+}
+
+/* Response header lines: keep X-Logdist-Weight's value, bounded (a longer
+ * value keeps SENDER_HINT_MAX + 1 bytes: too long for any valid hint). */
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+    transfer_t *t = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "X-Logdist-Weight:";
+    const size_t nl = sizeof name - 1;
+    if (n >= 5 && !strncmp(line, "HTTP/", 5)) t->has_hint = false; /* a new response */
+    if (n <= nl || strncasecmp(line, name, nl)) return n;
+    const char *v = line + nl;
+    size_t len = n - nl;
+    while (len && (*v == ' ' || *v == '\t'))
+        v++, len--;
+    while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+        len--;
+    if (len > SENDER_HINT_MAX + 1) len = SENDER_HINT_MAX + 1;
+    memcpy(t->hint, v, len);
+    t->hint[len] = 0;
+    t->has_hint = true;
+    return n;
 }
 
 void sender_set_connect_timeout(sender_t *s, long connect_timeout_ms)
@@ -233,12 +261,16 @@ static transfer_t *transfer_get(sender_t *s, const sender_peer_t *peer)
         s->all = t;
     }
     t->errbuf[0] = 0;
+    t->hint[0] = 0;
+    t->has_hint = false;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, netallow_curl_opensocket); /* no metadata */
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

@@ -22,7 +22,14 @@ typedef struct {
     long http_status; /* 0 when no response was received */
     const char *error;/* human-readable reason when !ok (valid during the callback) */
     double seconds;   /* total time of the transfer */
+    /* the X-Logdist-Weight response header's value (the last one if repeated;
+     * at most SENDER_HINT_MAX bytes are kept, a longer one is cut to
+     * SENDER_HINT_MAX + 1 so the parser refuses it), or NULL when absent;
+     * valid during the callback */
+    const char *weight_hint;
 } sender_result_t;
+
+#define SENDER_HINT_MAX 32
 
 typedef void (*sender_done_fn)(void *ctx, const sender_result_t *res);
 

@@ -64,7 +64,9 @@ static inline double router_weight(const analyzer_t *a)
     return a->spec.drained ? 0 : a->spec.weight;
 }
 
-/* The weight the default route's balancer uses: router_weight x factor. */
+/* The weight the balancer uses: router_weight() times the adaptive factor
+ * (deliver/adaptive). A factor of exactly 1.0 gives the configured weight
+ * bit for bit, so the SWRR stream is the one without adaptive weights. */
 static inline double router_effective_weight(const analyzer_t *a)
 {
     return router_weight(a) * a->factor;

@@ -42,7 +42,10 @@ static const char *const migrations[] = {
     /* 2 -> 3: drained analyzers (PUT {"drained":true}); old rows are not drained */
     "ALTER TABLE analyzers ADD COLUMN drained INTEGER NOT NULL DEFAULT 0 "
     "CHECK (drained IN (0, 1))",
-    /* 3 -> 4: the route table changed through the API (one row) */
+    /* 3 -> 4: per-analyzer slow start; -1 (old rows) = --slow-start-ms applies */
+    "ALTER TABLE analyzers ADD COLUMN slow_start_ms INTEGER NOT NULL DEFAULT -1 "
+    "CHECK (slow_start_ms >= -1)",
+    /* 4 -> 5: the route table changed through the API (one row) */
     "CREATE TABLE routes ("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  table_json TEXT NOT NULL,"
@@ -58,16 +61,20 @@ int config_store_schema_version(void)
 
 typedef struct {
     const char *name;
-    int type;      /* SQLITE_TEXT, SQLITE_FLOAT (an INTEGER is fine there too) or
-                      SQLITE_INTEGER (a flag: 0 or 1) */
-    size_t max;    /* text: longest accepted value */
+    int type;   /* SQLITE_TEXT, SQLITE_FLOAT (an INTEGER is fine there too) or
+                   SQLITE_INTEGER (max 0: a flag, 0 or 1; else -1..max) */
+    size_t max; /* text: longest accepted value; integer: see type */
 } column_t;
 
 static const column_t columns[] = {
-    {"id", SQLITE_TEXT, CONFIG_ID_MAX},           {"url", SQLITE_TEXT, CONFIG_URL_MAX},
-    {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},  {"weight", SQLITE_FLOAT, 0},
-    {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX}, {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
+    {"id", SQLITE_TEXT, CONFIG_ID_MAX},
+    {"url", SQLITE_TEXT, CONFIG_URL_MAX},
+    {"health_url", SQLITE_TEXT, CONFIG_URL_MAX},
+    {"weight", SQLITE_FLOAT, 0},
+    {"client_cert", SQLITE_TEXT, CONFIG_PATH_MAX},
+    {"client_key", SQLITE_TEXT, CONFIG_PATH_MAX},
     {"drained", SQLITE_INTEGER, 0},
+    {"slow_start_ms", SQLITE_INTEGER, CONFIG_SLOW_START_MAX_MS},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -101,7 +108,13 @@ static int check_row(sqlite3_stmt *st, char *why, size_t whylen)
                                                    : "a number");
             return -EINVAL;
         }
-        if (col->type == SQLITE_INTEGER && (sqlite3_column_int64(st, c + 1) & ~1LL)) {
+        long long iv = sqlite3_column_int64(st, c + 1);
+        if (col->type == SQLITE_INTEGER && col->max && (iv < -1 || iv > (long long)col->max)) {
+            snprintf(why, whylen, "row %lld: column %s is %lld, expected -1..%zu", rowid, col->name,
+                     iv, col->max);
+            return -EINVAL;
+        }
+        if (col->type == SQLITE_INTEGER && !col->max && (iv & ~1LL)) {
             snprintf(why, whylen, "row %lld: column %s is %lld, expected 0 or 1", rowid,
                      col->name, (long long)sqlite3_column_int64(st, c + 1));
             return -EINVAL;
@@ -131,6 +144,9 @@ static void row_to_spec(sqlite3_stmt *st, analyzer_spec_t *a)
     strlcpy_ld(a->client_cert, (const char *)sqlite3_column_text(st, 5), sizeof a->client_cert);
     strlcpy_ld(a->client_key, (const char *)sqlite3_column_text(st, 6), sizeof a->client_key);
     a->drained = sqlite3_column_int64(st, 7) != 0;
+    long long ss = sqlite3_column_int64(st, 8);
+    a->has_slow_start = ss >= 0;
+    a->slow_start_ms = ss >= 0 ? (uint32_t)ss : 0;
 }
 
 static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n, char *err, size_t errlen)
@@ -141,7 +157,7 @@ static int sq_load(config_store_t *s, analyzer_spec_t **out, size_t *n, char *er
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT rowid, id, url, health_url, weight, client_cert, client_key, "
-                           "drained FROM analyzers ORDER BY rowid",
+                           "drained, slow_start_ms FROM analyzers ORDER BY rowid",
                            -1, &st, NULL) != SQLITE_OK) {
         ld_set_err(err, errlen, "analyzers.db: %s", sqlite3_errmsg(q->db));
         return -EIO;
@@ -184,12 +200,14 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
 {
     sqlite_store_t *q = (sqlite_store_t *)s;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
-                           "client_key, drained) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON "
-                           "CONFLICT(id) DO UPDATE SET url = ?2, health_url = ?3, weight = ?4, "
-                           "updated_ms = ?5, client_cert = ?6, client_key = ?7, drained = ?8",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "INSERT INTO analyzers (id, url, health_url, weight, updated_ms, client_cert, "
+            "client_key, drained, slow_start_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+            "?9) ON CONFLICT(id) DO UPDATE SET url = ?2, health_url = ?3, "
+            "weight = ?4, updated_ms = ?5, client_cert = ?6, client_key = ?7, "
+            "drained = ?8, slow_start_ms = ?9",
+            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, spec->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, spec->url, -1, SQLITE_STATIC);
@@ -199,6 +217,7 @@ static int sq_put(config_store_t *s, const analyzer_spec_t *spec)
     sqlite3_bind_text(st, 6, spec->client_cert, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, spec->client_key, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 8, spec->drained ? 1 : 0);
+    sqlite3_bind_int64(st, 9, spec->has_slow_start ? (sqlite3_int64)spec->slow_start_ms : -1);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

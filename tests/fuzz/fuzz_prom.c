@@ -341,6 +341,18 @@ static void check_analyzer_value(const model_t *m, size_t a, const sample_t *s, 
         if (strtoull(s->value, NULL, 10) != x->inflight_batches) fail("inflight differs", line);
         return;
     }
+    if (!strcmp(s->name, "logdist_analyzer_weight_factor")) {
+        const char *f = label(s, "factor");
+        static const char *const names[] = {"latency", "errors", "slow_start", "hint"};
+        const double v[] = {x->factor_latency, x->factor_errors, x->factor_slow_start,
+                            x->factor_hint};
+        size_t k = 0;
+        while (k < 4 && (!f || strcmp(f, names[k])))
+            k++;
+        if (k == 4 || (isnan(v[k]) ? !isnan(got) : got != v[k]))
+            fail("weight_factor is not the snapshot's factor", line);
+        return;
+    }
     if (!strcmp(s->name, "logdist_analyzer_breaker_state")) {
         const char *st = label(s, "state");
         bool cur = st && x->breaker && !strcmp(st, x->breaker);
@@ -519,8 +531,9 @@ static void check_text(const model_t *m, const char *text, size_t len)
         line = nl + 1;
     }
     if (hr.h && hr.next != hr.h->nbounds + 3) fail("the last histogram left unfinished", NULL);
-    /* 14 families + 3 breaker states + the histogram's buckets, _sum and _count */
-    if (per_analyzer != m->n * (14 + 3 + HIST_DURATION_N + 3))
+    /* 14 families + 3 breaker states + 4 weight factors + the histogram's buckets, _sum and _count
+     */
+    if (per_analyzer != m->n * (14 + 3 + 4 + HIST_DURATION_N + 3))
         fail("not every analyzer in every per-analyzer family", NULL);
     for (size_t i = 0; i < fams.cap; i++) free(fams.slot[i]);
     for (size_t i = 0; i < series.cap; i++) free(series.slot[i]);

@@ -31,6 +31,7 @@ typedef struct fake_req {
     size_t len;
     sender_done_fn done;
     void *ctx;
+    const char *hint; /* X-Logdist-Weight of its answer (NULL: none) */
 } fake_req_t;
 
 typedef struct {
@@ -43,6 +44,8 @@ typedef struct {
     long posts_open;               /* POSTs not answered yet */
     void (*on_get)(void *arg);     /* called in fake_get (e.g. to block the loop's thread) */
     void *on_get_arg;
+    const char *hint_match, *hint; /* answers to URLs containing hint_match carry
+                                      X-Logdist-Weight: hint (static strings) */
 } fake_t;
 
 static void fake_push(fake_req_t **l, fake_req_t *r)
@@ -56,7 +59,7 @@ static void fake_finish(fake_req_t *r, bool ok, bool cancelled)
 {
     sender_result_t res = {.ok = ok, .cancelled = cancelled, .http_status = ok ? 200 : 503,
                            .error = cancelled ? "cancelled" : ok ? "" : "fake 503",
-                           .seconds = 0.001};
+                           .seconds = 0.001, .weight_hint = cancelled ? NULL : r->hint};
     r->done(r->ctx, &res);
     free(r);
 }
@@ -117,6 +120,7 @@ static int fake_post(void *impl, const char *url, const sender_peer_t *peer, con
     r->len = len;
     r->done = done;
     r->ctx = ctx;
+    r->hint = f->hint_match && strstr(url, f->hint_match) ? f->hint : NULL;
     fake_push(&f->posts, r);
     f->nposts++;
     f->posts_open++;
@@ -135,6 +139,7 @@ static int fake_get(void *impl, const char *url, const sender_peer_t *peer, long
     snprintf(r->url, sizeof r->url, "%s", url);
     r->done = done;
     r->ctx = ctx;
+    r->hint = f->hint_match && strstr(url, f->hint_match) ? f->hint : NULL;
     fake_push(&f->gets, r);
     f->ngets++;
     fake_kick(f);

@@ -25,15 +25,16 @@ typedef struct {
     int rc;           /* expected return */
     int status;       /* expected status when rc != 0 */
     const char *code; /* expected code when rc != 0 */
-    const char *want; /* add: id|url|health_url; update: url|health_url|drained; purge: n */
+    const char *want; /* add: id|url|health_url|slow_start_ms (-1: none); update:
+                         url|health_url|drained|slow_start_ms (-1: unchanged); purge: n */
     double weight;    /* add/update: expected weight when accepted (-1: no weight in update) */
 } row_t;
 
 static const row_t rows[] = {
     {ADD, "{\"id\":\"a3\",\"url\":\"http://127.0.0.1:9003/ingest\"}", 0, 0, NULL,
-     "a3|http://127.0.0.1:9003/ingest|http://127.0.0.1:9003/health", 1.0},
+     "a3|http://127.0.0.1:9003/ingest|http://127.0.0.1:9003/health|-1", 1.0},
     {ADD, "{\"id\":\"a3\",\"url\":\"https://h:8443/i\",\"weight\":0.25,\"health_url\":\"http://h/hc\"}",
-     0, 0, NULL, "a3|https://h:8443/i|http://h/hc", 0.25},
+     0, 0, NULL, "a3|https://h:8443/i|http://h/hc|-1", 0.25},
     {ADD, "{\"id\":\"a3\"}", -EINVAL, 400, "bad_request", NULL, 0},
     {ADD, "{\"id\":\"a 3\",\"url\":\"http://h/\"}", -EINVAL, 400, "bad_request", NULL, 0},
     {ADD, "{\"id\":\"a3\",\"url\":\"ftp://h/\"}", -EINVAL, 400, "bad_request", NULL, 0},
@@ -47,14 +48,25 @@ static const row_t rows[] = {
     {ADD, "[1]", -EINVAL, 400, "bad_json", NULL, 0},
     {ADD, "", -EINVAL, 400, "bad_json", NULL, 0},
     {ADD, "{\"id\":7,\"url\":\"http://h/\"}", -EINVAL, 400, "bad_request", NULL, 0},
+    /* slow_start_ms: an integer 0..3600000 */
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":5000}", 0, 0, NULL,
+     "a3|http://h/|http://h:80/health|5000", 1.0},
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":0}", 0, 0, NULL,
+     "a3|http://h/|http://h:80/health|0", 1.0},
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":-1}", -EINVAL, 400, "bad_request", NULL, 0},
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":3600001}", -EINVAL, 400, "bad_request", NULL, 0},
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":\"5s\"}", -EINVAL, 400, "bad_request", NULL, 0},
+    {ADD, "{\"id\":\"a3\",\"url\":\"http://h/\",\"slow_start_ms\":1.5}", -EINVAL, 400, "bad_request", NULL, 0},
     /* PUT */
-    {UPDATE, "{\"weight\":2}", 0, 0, NULL, "||-1", 2.0},
-    {UPDATE, "{\"id\":\"a1\",\"url\":\"http://h/i\"}", 0, 0, NULL, "http://h/i||-1", -1},
-    {UPDATE, "{}", 0, 0, NULL, "||-1", -1},
+    {UPDATE, "{\"slow_start_ms\":3600000}", 0, 0, NULL, "||-1|3600000", -1},
+    {UPDATE, "{\"slow_start_ms\":null}", -EINVAL, 400, "bad_request", NULL, 0},
+    {UPDATE, "{\"weight\":2}", 0, 0, NULL, "||-1|-1", 2.0},
+    {UPDATE, "{\"id\":\"a1\",\"url\":\"http://h/i\"}", 0, 0, NULL, "http://h/i||-1|-1", -1},
+    {UPDATE, "{}", 0, 0, NULL, "||-1|-1", -1},
     /* drained: a boolean, the weight untouched */
-    {UPDATE, "{\"drained\":true}", 0, 0, NULL, "||1", -1},
-    {UPDATE, "{\"drained\":false}", 0, 0, NULL, "||0", -1},
-    {UPDATE, "{\"drained\":true,\"weight\":3}", 0, 0, NULL, "||1", 3.0},
+    {UPDATE, "{\"drained\":true}", 0, 0, NULL, "||1|-1", -1},
+    {UPDATE, "{\"drained\":false}", 0, 0, NULL, "||0|-1", -1},
+    {UPDATE, "{\"drained\":true,\"weight\":3}", 0, 0, NULL, "||1|-1", 3.0},
     {UPDATE, "{\"drained\":1}", -EINVAL, 400, "bad_request", NULL, 0},
     {UPDATE, "{\"drained\":\"true\"}", -EINVAL, 400, "bad_request", NULL, 0},
     {UPDATE, "{\"drained\":null}", -EINVAL, 400, "bad_request", NULL, 0},
@@ -83,7 +95,8 @@ static void check_add(const row_t *r, int i)
     if (rc != r->rc) fail_msg("row %d: rc %d, want %d (%s)", i, rc, r->rc, err);
     if (rc) return;
     char got[3 * (CONFIG_URL_MAX + 2)];
-    snprintf(got, sizeof got, "%s|%s|%s", s.id, s.url, s.health_url);
+    snprintf(got, sizeof got, "%s|%s|%s|%lld", s.id, s.url, s.health_url,
+             s.has_slow_start ? (long long)s.slow_start_ms : -1LL);
     if (strcmp(got, r->want) || s.weight != r->weight)
         fail_msg("row %d: parsed %s weight %g, want %s weight %g", i, got, s.weight, r->want,
                  r->weight);
@@ -98,7 +111,8 @@ static void check_update(const row_t *r, int i)
     if (rc != r->rc) fail_msg("row %d: rc %d, want %d (%s)", i, rc, r->rc, err);
     if (rc) return;
     char got[2 * (CONFIG_URL_MAX + 2) + 8];
-    snprintf(got, sizeof got, "%s|%s|%d", u.url, u.health_url, u.drained);
+    snprintf(got, sizeof got, "%s|%s|%d|%lld", u.url, u.health_url, u.drained,
+             (long long)u.slow_start_ms);
     double w = u.has_weight ? u.weight : -1;
     if (strcmp(got, r->want) || w != r->weight)
         fail_msg("row %d: parsed %s weight %g, want %s weight %g", i, got, w, r->want, r->weight);

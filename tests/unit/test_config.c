@@ -368,6 +368,71 @@ static void test_parse_analyzer_long_url(void **state)
     assert_int_equal(config_parse_analyzer(spec, &s, err, sizeof err), -1);
 }
 
+/* slow_start_ms in a flag spec and in the file: a duration 0..1 h, kept apart from "not given". */
+static void test_analyzer_slow_start(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec;
+        int rc;
+        bool has;
+        uint32_t ms;
+    } cases[] = {
+        {"id=a1,url=http://h/", 0, false, 0},
+        {"id=a1,url=http://h/,slow_start_ms=0", 0, true, 0},
+        {"id=a1,url=http://h/,slow_start_ms=2500", 0, true, 2500},
+        {"id=a1,url=http://h/,slow_start_ms=30s", 0, true, 30000},
+        {"id=a1,slow_start_ms=1m,url=http://h/", 0, true, 60000},
+        {"id=a1,url=http://h/,slow_start_ms=1h", 0, true, 3600000},
+        {"id=a1,url=http://h/,slow_start_ms=2h", -1, false, 0},
+        {"id=a1,url=http://h/,slow_start_ms=-1", -1, false, 0},
+        {"id=a1,url=http://h/,slow_start_ms=", -1, false, 0},
+        {"id=a1,url=http://h/,slow_start_ms=x", -1, false, 0},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        analyzer_spec_t s;
+        char err[512] = "";
+        int rc = config_parse_analyzer(cases[i].spec, &s, err, sizeof err);
+        if (rc != cases[i].rc) fail_msg("\"%s\": rc %d (%s)", cases[i].spec, rc, err);
+        if (rc) continue;
+        if (s.has_slow_start != cases[i].has || s.slow_start_ms != cases[i].ms)
+            fail_msg("\"%s\": has %d ms %u", cases[i].spec, s.has_slow_start, s.slow_start_ms);
+    }
+    static const struct {
+        const char *json;
+        int rc;
+        uint32_t ms;
+    } files[] = {
+        {"{\"analyzers\":[{\"id\":\"a\",\"url\":\"http://h/\",\"slow_start_ms\":1500}]}", 0, 1500},
+        {"{\"analyzers\":[{\"id\":\"a\",\"url\":\"http://h/\",\"slow_start_ms\":\"2s\"}]}", 0, 2000},
+        {"{\"analyzers\":[{\"id\":\"a\",\"url\":\"http://h/\",\"slow_start_ms\":-5}]}", -1, 0},
+        {"{\"analyzers\":[{\"id\":\"a\",\"url\":\"http://h/\",\"slow_start_ms\":true}]}", -1, 0},
+        {"{\"analyzers\":[{\"id\":\"a\",\"url\":\"http://h/\",\"slow_start_ms\":3600001}]}", -1, 0},
+    };
+    for (size_t i = 0; i < N(files); i++) {
+        char path[] = "/tmp/logdist-test-ss-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, files[i].json, strlen(files[i].json)),
+                         (ssize_t)strlen(files[i].json));
+        close(fd);
+        config_t c;
+        config_defaults(&c);
+        char err[512] = "";
+        int rc = config_load_file(&c, path, err, sizeof err);
+        unlink(path);
+        if (rc != files[i].rc) fail_msg("file %zu: rc %d (%s)", i, rc, err);
+        if (!rc) {
+            assert_int_equal(c.analyzer_count, 1);
+            assert_true(c.analyzers[0].has_slow_start);
+            assert_int_equal(c.analyzers[0].slow_start_ms, files[i].ms);
+        } else {
+            assert_non_null(strstr(err, "slow_start_ms"));
+        }
+        config_free(&c);
+    }
+}
+
 /* ---- config_load_file ---------------------------------------------------------------- */
 
 static void test_load_file(void **state)
@@ -1103,7 +1168,8 @@ static void test_option_table(void **state)
     config_free(&a);
     config_free(&b);
     /* the analyzer keys are listed once, in order */
-    const char *keys[] = {"id", "url", "weight", "health_url", "client_cert", "client_key"};
+    const char *keys[] = {"id",         "url",        "weight",       "health_url",
+                          "client_cert", "client_key", "slow_start_ms"};
     for (size_t i = 0; i < N(keys); i++) assert_string_equal(config_analyzer_keys[i], keys[i]);
     assert_null(config_analyzer_keys[N(keys)]);
 }
@@ -1199,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_from_args_analyzers),
         cmocka_unit_test(test_parse_analyzer),
         cmocka_unit_test(test_parse_analyzer_long_url),
+        cmocka_unit_test(test_analyzer_slow_start),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_flags_override_file),

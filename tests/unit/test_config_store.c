@@ -96,6 +96,8 @@ static void expect_load(config_store_t *s, const analyzer_spec_t *want, size_t n
         assert_string_equal(got[i].health_url, want[i].health_url);
         assert_true(got[i].weight == want[i].weight);
         assert_int_equal(got[i].drained, want[i].drained);
+        assert_int_equal(got[i].has_slow_start, want[i].has_slow_start);
+        assert_int_equal(got[i].slow_start_ms, want[i].slow_start_ms);
     }
     free(got);
 }
@@ -203,6 +205,15 @@ static void test_put_replaces_by_id(void **state)
     a[2].weight = 7.5;
     assert_int_equal(config_store_put(s, &a[2]), 0);
     expect_load(s, a, N(a));
+    /* its own slow-start window: kept, 0 included, and cleared again */
+    a[1].has_slow_start = true;
+    a[1].slow_start_ms = 2500;
+    a[2].has_slow_start = true;
+    a[2].slow_start_ms = 0;
+    assert_int_equal(config_store_put(s, &a[1]), 0);
+    assert_int_equal(config_store_put(s, &a[2]), 0);
+    expect_load(s, a, N(a));
+    assert_int_equal(sql_int(f->db, "SELECT slow_start_ms FROM analyzers WHERE id = 'a1'"), -1);
     config_store_close(s);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM analyzers"), 3);
     s = open_ok(f->db);
@@ -374,36 +385,51 @@ static void test_bad_rows(void **state)
         const char *values; /* id, url, health_url, weight, updated_ms, client_cert, client_key,
                                drained */
         const char *why;
+        const char *ss; /* ", slow_start_ms" (NULL: ", -1") */
     } cases[] = {
-        {"NULL, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is NULL"},
-        {"'b', NULL, 'http://b/health', 1, 0, '', '', 0", "column url is NULL"},
-        {"'b', 'http://b/', NULL, 1, 0, '', '', 0", "column health_url is NULL"},
-        {"'b', 'http://b/', 'http://b/health', NULL, 0, '', '', 0", "column weight is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, '', 0", "column client_cert is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL, 0", "column client_key is NULL"},
-        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', '', 0", "column weight is text"},
-        {"42, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is an integer"},
-        {"X'00', 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is a blob"},
-        {"'b', 2.5, 'http://b/health', 1, 0, '', '', 0", "column url is a number"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0",
+         "column slow_start_ms is -5, expected -1..3600000", ", -5"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0",
+         "column slow_start_ms is 3600001, expected -1..3600000", ", 3600001"},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column slow_start_ms is text",
+         ", '1s'"},
+        {"NULL, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is NULL", NULL},
+        {"'b', NULL, 'http://b/health', 1, 0, '', '', 0", "column url is NULL", NULL},
+        {"'b', 'http://b/', NULL, 1, 0, '', '', 0", "column health_url is NULL", NULL},
+        {"'b', 'http://b/', 'http://b/health', NULL, 0, '', '', 0", "column weight is NULL", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, NULL, '', 0", "column client_cert is NULL",
+         NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', NULL, 0", "column client_key is NULL",
+         NULL},
+        {"'b', 'http://b/', 'http://b/health', 'heavy', 0, '', '', 0", "column weight is text",
+         NULL},
+        {"42, 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is an integer", NULL},
+        {"X'00', 'http://b/', 'http://b/health', 1, 0, '', '', 0", "column id is a blob", NULL},
+        {"'b', 2.5, 'http://b/health', 1, 0, '', '', 0", "column url is a number", NULL},
         {"substr(hex(zeroblob(40)), 1, 65), 'http://b/', 'http://b/health', 1, 0, '', '', 0",
-         "column id is longer than 64 bytes"},
+         "column id is longer than 64 bytes", NULL},
         {"'b', 'http://b/' || char(0) || 'x', 'http://b/health', 1, 0, '', '', 0",
-         "column url holds a NUL byte"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 'yes'", "column drained is text"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 2", "column drained is 2"},
-        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0.5", "column drained is a number"},
+         "column url holds a NUL byte", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 'yes'", "column drained is text",
+         NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 2", "column drained is 2", NULL},
+        {"'b', 'http://b/', 'http://b/health', 1, 0, '', '', 0.5", "column drained is a number",
+         NULL},
     };
     for (size_t i = 0; i < N(cases); i++) {
         char db[200], sql[1024];
         snprintf(db, sizeof db, "%s/bad%zu.db", f->dir, i);
         snprintf(sql, sizeof sql,
                  "CREATE TABLE analyzers (id, url, health_url, weight, updated_ms, client_cert, "
-                 "client_key, drained);"
-                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '', 0);"
-                 "INSERT INTO analyzers VALUES (%s);"
-                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', '', 1);"
+                 "client_key, drained, slow_start_ms DEFAULT -1);"
+                 "INSERT INTO analyzers VALUES ('a', 'http://a/', 'http://a/health', 1, 0, '', '', "
+                 "0, -1);"
+                 "INSERT INTO analyzers VALUES (%s%s);"
+                 "INSERT INTO analyzers VALUES ('c', 'http://c/', 'http://c/health', 0.5, 0, '', "
+                 "'', 1, 2000);"
                  "PRAGMA user_version = %d;",
-                 cases[i].values, config_store_schema_version());
+                 cases[i].values, cases[i].ss ? cases[i].ss : ", -1",
+                 config_store_schema_version());
         sql_exec(db, sql);
         config_store_t *s = open_ok(db);
         analyzer_spec_t *got = NULL;
@@ -418,6 +444,9 @@ static void test_bad_rows(void **state)
         assert_true(got[1].weight == 0.5);
         assert_false(got[0].drained);
         assert_true(got[1].drained);
+        assert_false(got[0].has_slow_start); /* -1: --slow-start-ms applies */
+        assert_true(got[1].has_slow_start);
+        assert_int_equal(got[1].slow_start_ms, 2000);
         free(got);
         /* the plain call loads the same; the file is left as it was */
         got = NULL;

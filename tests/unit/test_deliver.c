@@ -623,6 +623,77 @@ static void test_health_down_moves_share(void **state)
     fx_free(&x);
 }
 
+/* Slow start: the start-up analyzers do not ramp; one that comes back up
+ * ramps from the floor to 1 over --slow-start-ms, never going down. */
+static void test_slow_start_after_down(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 2, (const double[]){1, 1});
+    x.cfg.slow_start_ms = 1500; /* about 6 ticks of 250 ms */
+    x.fake.get_fail[0] = "/a2/";
+    fx_start(&x);
+    deliver_analyzer_snap_t s;
+    snap_of(&x, "a1", &s);
+    assert_true(s.factor == 1 && s.factor_slow_start == 1 && s.effective_weight == 1);
+    assert_true(WAIT(&x, deliver_healthy_count(x.d) == 1));
+    x.fake.get_fail[0] = NULL; /* comes back */
+    assert_true(WAIT(&x, deliver_healthy_count(x.d) == 2));
+    snap_of(&x, "a2", &s);
+    assert_true(s.factor_slow_start < 0.5);
+    assert_true(s.effective_weight >= 0.1 && s.effective_weight < 0.5);
+    assert_non_null(strstr(s.weight_reason, "slow start"));
+    double last = s.effective_weight;
+    int steps = 0;
+    uint64_t end = now_ms() + 10000;
+    while (last < 1 && now_ms() < end) {
+        run_for(&x, 20);
+        snap_of(&x, "a2", &s);
+        assert_true(s.effective_weight >= last); /* a ramp: never down */
+        steps += s.effective_weight > last;
+        last = s.effective_weight;
+    }
+    assert_true(last == 1);
+    assert_true(steps >= 3);
+    assert_string_equal(s.weight_reason, "");
+    fx_free(&x);
+}
+
+/* Weight hints on health-check answers: 50% halves the weight; a bad one is
+ * counted and ignored; the TTL brings the configured weight back; off ignores. */
+static void test_weight_hints(void **state)
+{
+    (void)state;
+    static fx_t x;
+    fx_init(&x, 2, (const double[]){1, 2});
+    x.cfg.weight_hint_ttl_ms = 200;
+    x.fake.hint_match = "/a2/";
+    x.fake.hint = "50%";
+    fx_start(&x);
+    deliver_analyzer_snap_t s;
+    assert_true(WAIT(&x, (snap_of(&x, "a2", &s), s.effective_weight == 1)));
+    assert_true(s.factor_hint == 0.5 && s.weight_hints_accepted > 0);
+    assert_non_null(strstr(s.weight_reason, "hint 50%"));
+    x.fake.hint = "0.5"; /* absolute: a quarter of its weight 2 */
+    assert_true(WAIT(&x, (snap_of(&x, "a2", &s), s.effective_weight == 0.5)));
+    uint64_t refused = METRIC_GET(weight_hints_refused);
+    x.fake.hint = "1e3";
+    assert_true(WAIT(&x, (snap_of(&x, "a2", &s), s.weight_hints_refused > 0)));
+    assert_true(METRIC_GET(weight_hints_refused) > refused);
+    /* ignored, and no valid hint any more: the last one expires */
+    assert_true(WAIT(&x, (snap_of(&x, "a2", &s), s.effective_weight == 2)));
+    assert_true(s.factor == 1 && s.factor_hint == 1);
+    config_t n = x.cfg;
+    n.weight_hints = 0; /* off */
+    deliver_set_options(x.d, &n);
+    x.fake.hint = "50%";
+    uint64_t ignored = METRIC_GET(weight_hints_ignored);
+    assert_true(WAIT(&x, METRIC_GET(weight_hints_ignored) > ignored + 2));
+    snap_of(&x, "a2", &s);
+    assert_true(s.effective_weight == 2);
+    fx_free(&x);
+}
+
 /* Admin calls without a thread run inline: add, update, remove. */
 static void test_admin_calls(void **state)
 {
@@ -787,6 +858,8 @@ int main(void)
         cmocka_unit_test_teardown(test_breaker_pre_trip_attempt_is_not_a_probe, reset_hook),
         cmocka_unit_test_teardown(test_panic_open_breaker_does_not_hold_batches, reset_hook),
         cmocka_unit_test_teardown(test_health_down_moves_share, reset_hook),
+        cmocka_unit_test_teardown(test_slow_start_after_down, reset_hook),
+        cmocka_unit_test_teardown(test_weight_hints, reset_hook),
         cmocka_unit_test_teardown(test_admin_calls, reset_hook),
         cmocka_unit_test_teardown(test_drain_keeps_weight, reset_hook),
         cmocka_unit_test_teardown(test_health_count_never_waits, reset_hook),

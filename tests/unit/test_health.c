@@ -66,7 +66,7 @@ static void hx_init(hx_t *x)
     assert_non_null(x->base);
     x->sender = fake_sender_new(x->base, &x->fake);
     assert_non_null(x->sender);
-    health_hooks_t hooks = {on_changed, on_released, &x->seen};
+    health_hooks_t hooks = {on_changed, on_released, &x->seen, NULL};
     x->h = health_new(x->base, x->sender, &x->cfg, &hooks);
     assert_non_null(x->h);
     snprintf(x->a.spec.id, sizeof x->a.spec.id, "h1");

@@ -627,6 +627,70 @@ static void test_shares(void **state)
     free_router(r);
 }
 
+/* router_set_factor: the balancer runs on weight x factor; a factor of exactly
+ * 1 (set, changed and set back) gives the stream of the configured weights;
+ * drained stays 0 whatever the factor; target shares keep the configured promise. */
+static void test_factor(void **state)
+{
+    (void)state;
+    const double eps = 1e-12;
+    static const struct {
+        double factor[4];
+        double eff[4];
+        uint64_t want[4]; /* records of 8000 */
+    } cases[] = {
+        {{1, 1, 1, 1}, {1, 1, 1, 1}, {2000, 2000, 2000, 2000}},
+        {{1, 1, 1, 0.5}, {1, 1, 1, 0.5}, {2286, 2286, 2285, 1143}}, /* 1/3.5 */
+        {{0.1, 1, 1, 1}, {0.1, 1, 1, 1}, {258, 2581, 2581, 2580}},
+        {{0.5, 0.5, 0.5, 0.5}, {0.5, 0.5, 0.5, 0.5}, {2000, 2000, 2000, 2000}},
+    };
+    for (size_t c = 0; c < N(cases); c++) {
+        struct hook_count h = {0};
+        router_t *r = make_router(64, 1 << 20, BALANCER_SWRR, &h);
+        analyzer_t *a[4];
+        char id[8];
+        for (int i = 0; i < 4; i++) {
+            snprintf(id, sizeof id, "a%d", i + 1);
+            a[i] = add(r, id, 1);
+            assert_true(a[i]->factor == 1.0);
+            router_set_factor(r, a[i], 0.3); /* moved and back: no trace left */
+            router_set_factor(r, a[i], cases[c].factor[i]);
+        }
+        for (int i = 0; i < 4; i++) {
+            assert_true(fabs(router_effective_weight(a[i]) - cases[c].eff[i]) < eps);
+            assert_true(fabs(router_target_share(r, a[i]) - 0.25) < eps);
+        }
+        route(r, 0, 8000, 32);
+        for (int i = 0; i < 4; i++)
+            if (llabs((long long)a[i]->records_routed - (long long)cases[c].want[i]) > 1)
+                fail_msg("case %zu: %s got %llu records, want %llu", c, a[i]->spec.id,
+                         (unsigned long long)a[i]->records_routed,
+                         (unsigned long long)cases[c].want[i]);
+        unsigned char *seen = calloc(8000, 1);
+        assert_non_null(seen);
+        assert_int_equal(drain_and_check(r, seen, 8000), 8000);
+        free(seen);
+        free_router(r);
+    }
+    /* drained: 0 whatever the factor; a bad factor is ignored */
+    struct hook_count h = {0};
+    router_t *r = make_router(64, 1 << 20, BALANCER_SWRR, &h);
+    analyzer_t *x = add(r, "x", 2);
+    router_set_factor(r, x, 0.5);
+    assert_true(router_effective_weight(x) == 1.0);
+    router_set_factor(r, x, -1);
+    router_set_factor(r, x, NAN);
+    assert_true(x->factor == 0.5);
+    analyzer_spec_t s = x->spec;
+    s.drained = true;
+    assert_int_equal(router_update(r, x, &s), 0);
+    assert_true(router_effective_weight(x) == 0);
+    s.drained = false;
+    assert_int_equal(router_update(r, x, &s), 0);
+    assert_true(router_effective_weight(x) == 1.0); /* the factor survives an update */
+    free_router(r);
+}
+
 /* Finding 5 (issue 9): an allocation fails in the middle of a packet. The
  * router stops at the record it could not place (p->routed), nothing half
  * appended; resuming routes the rest, each record exactly once, in order per
@@ -1248,6 +1312,7 @@ int main(void)
         cmocka_unit_test(test_route_weights),  cmocka_unit_test(test_route_copy_dedup),
         cmocka_unit_test(test_route_held),     cmocka_unit_test(test_route_pick_other),
         cmocka_unit_test(test_route_swap),     cmocka_unit_test(test_route_affinity),
+        cmocka_unit_test(test_factor),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

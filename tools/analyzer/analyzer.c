@@ -10,7 +10,13 @@
  * --status (answer every batch with a fixed code). A batch is counted only when it
  * is answered 2xx. Single thread, libevent evhttp.
  *
- * Endpoints: POST /ingest, GET /health, GET /stats, POST /stats/reset, GET /ids.
+ * Runtime control for tests (POST /control?latency_ms=N&weight_hint=V): change the
+ * latency of replies from the next batch on, and the X-Logdist-Weight header added to
+ * every /ingest and /health answer (any printable value up to MAX_HINT_LEN bytes, valid
+ * or not, so tests can send bad hints too; empty = no header).
+ *
+ * Endpoints: POST /ingest, GET /health, GET /stats, POST /stats/reset, GET /ids,
+ * POST /control.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -55,6 +61,7 @@
 #define ID_MAX_LEN 64
 #define MAX_SINGLE_READ (1 << 20) /* bytes per read(); libevent's default is 4096 */
 #define PREFETCH_AHEAD 8          /* id-set slots prefetched ahead of the insert loop */
+#define MAX_HINT_LEN 64           /* --weight-hint / weight_hint= value */
 
 /* Counts per name (level or source), names kept as raw JSON string contents. */
 typedef struct {
@@ -83,6 +90,7 @@ struct analyzer {
     unsigned latency_ms;
     double fail_rate;
     int forced_status; /* 0 = off */
+    char weight_hint[MAX_HINT_LEN + 1]; /* X-Logdist-Weight on answers ("" = none) */
     size_t max_body;
     size_t max_ids;
     uint64_t rng;
@@ -580,6 +588,55 @@ static bool path_is(const char *uri, size_t plen, const char *path)
     return strlen(path) == plen && memcmp(uri, path, plen) == 0;
 }
 
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Is v a value the X-Logdist-Weight header may carry (printable ASCII, bounded)? */
+static bool hint_ok(const char *v)
+{
+    if (strlen(v) > MAX_HINT_LEN) return false;
+    for (const char *p = v; *p; p++)
+        if (*p < 0x20 || *p > 0x7e) return false;
+    return true;
+}
+
+/* POST /control?latency_ms=N&weight_hint=V: runtime fault injection for tests. Unknown
+ * keys or bad values: 400, nothing changed. */
+static void handle_control(analyzer_t *a, struct evhttp_request *req, const char *uri)
+{
+    struct evkeyvalq q;
+    const char *qs = strchr(uri, '?');
+    q.tqh_first = NULL;
+    q.tqh_last = &q.tqh_first;
+    if (qs && evhttp_parse_query_str(qs + 1, &q) != 0) {
+        reply_error(req, 400, "query", "malformed query string");
+        return;
+    }
+    uint64_t lat = a->latency_ms;
+    const char *hint = NULL, *bad = NULL;
+    for (struct evkeyval *kv = q.tqh_first; kv && !bad; kv = kv->next.tqe_next) {
+        if (!strcmp(kv->key, "latency_ms")) {
+            if (!parse_u64(kv->value, 0, MAX_LATENCY_MS, &lat)) bad = "latency_ms wants 0..600000";
+        } else if (!strcmp(kv->key, "weight_hint")) {
+            hint = kv->value;
+            if (!hint_ok(hint)) bad = "weight_hint wants up to 64 printable characters";
+        } else {
+            bad = "unknown key (latency_ms, weight_hint)";
+        }
+    }
+    if (bad) {
+        evhttp_clear_headers(&q);
+        reply_error(req, 400, "control", bad);
+        return;
+    }
+    a->latency_ms = (unsigned)lat;
+    if (hint) snprintf(a->weight_hint, sizeof a->weight_hint, "%s", hint);
+    evhttp_clear_headers(&q);
+    reply_json(req, 200, "{\"ok\":true,\"latency_ms\":%u,\"weight_hint\":\"%s\"}", a->latency_ms,
+               a->weight_hint[0] && !strchr(a->weight_hint, '"') && !strchr(a->weight_hint, '\\')
+                   ? a->weight_hint
+                   : "");
+}
+
 /* evhttp generic callback: route by path and method. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -587,8 +644,16 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *uri = evhttp_request_get_uri(req);
     size_t plen = strcspn(uri, "?#");
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (a->weight_hint[0] && (path_is(uri, plen, "/ingest") || path_is(uri, plen, "/health")))
+        evhttp_add_header(evhttp_request_get_output_headers(req), "X-Logdist-Weight",
+                          a->weight_hint);
 
-    if (path_is(uri, plen, "/ingest")) {
+    if (path_is(uri, plen, "/control")) {
+        if (m != EVHTTP_REQ_POST)
+            reply_error(req, 405, "method", "use POST");
+        else
+            handle_control(a, req, uri);
+    } else if (path_is(uri, plen, "/ingest")) {
         if (m != EVHTTP_REQ_POST)
             reply_error(req, 405, "method", "use POST");
         else if (a->latency_ms)
@@ -659,8 +724,12 @@ static void usage(FILE *f)
                "  --status CODE          answer every /ingest with CODE (400..599), uncounted\n"
                "  --max-body-bytes N     largest request body, also after gunzip (default 64 MiB)\n"
                "  --max-ids N            unique ids tracked before 'untracked_ids' (default 5e7)\n"
+               "  --weight-hint V        add 'X-Logdist-Weight: V' to /ingest and /health answers\n"
                "  -h, --help             this text\n"
-               "Endpoints: POST /ingest, GET /health, GET /stats, POST /stats/reset, GET /ids.\n"
+               "Endpoints: POST /ingest, GET /health, GET /stats, POST /stats/reset, GET /ids,\n"
+               "POST /control.\n"
+               "Runtime control (tests): POST /control?latency_ms=N (0..600000, from the next\n"
+               "batch on) and/or &weight_hint=V (URL-encoded, e.g. 50%%25; empty: no header).\n"
                "Prints {\"listening\":\"HOST:PORT\",\"id\":ID} on stdout once bound.\n");
 }
 
@@ -698,7 +767,7 @@ static bool parse_listen(analyzer_t *a, const char *s)
 /* Parse the command line into a; exits with status 2 on invalid use, 0 for --help. */
 static void parse_args(analyzer_t *a, int argc, char **argv)
 {
-    enum { O_LISTEN = 256, O_ID, O_LAT, O_FAIL, O_SEED, O_STATUS, O_MAXBODY, O_MAXIDS };
+    enum { O_LISTEN = 256, O_ID, O_LAT, O_FAIL, O_SEED, O_STATUS, O_MAXBODY, O_MAXIDS, O_HINT };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"id", required_argument, NULL, O_ID},
@@ -708,6 +777,7 @@ static void parse_args(analyzer_t *a, int argc, char **argv)
         {"status", required_argument, NULL, O_STATUS},
         {"max-body-bytes", required_argument, NULL, O_MAXBODY},
         {"max-ids", required_argument, NULL, O_MAXIDS},
+        {"weight-hint", required_argument, NULL, O_HINT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -739,6 +809,12 @@ static void parse_args(analyzer_t *a, int argc, char **argv)
         case O_SEED:
             if (!parse_u64(optarg, 0, UINT64_MAX, &v)) bad = "--seed wants an unsigned integer";
             a->rng = v;
+            break;
+        case O_HINT:
+            if (!hint_ok(optarg))
+                bad = "--weight-hint wants up to 64 printable characters";
+            else
+                snprintf(a->weight_hint, sizeof a->weight_hint, "%s", optarg);
             break;
         case O_STATUS:
             if (!parse_u64(optarg, 400, 599, &v)) bad = "--status wants 400..599";

@@ -364,6 +364,10 @@
     setBar(tr, 'actual_share_10s', a.actual_share_10s);
     setVal(f('weight'), a.weight, fmtWeight(a.weight));
     setVal(f('effective_weight'), a.effective_weight, fmtWeight(a.effective_weight));
+    /* why it differs from the configured weight (adaptive weights, slow start, hints) */
+    const why = (a.weight_factors && a.weight_factors.reason) || '';
+    f('effective_weight').title = why;
+    f('effective_weight').classList.toggle('adapted', why !== '');
     setVal(f('latency_ms'), a.latency_ms, fmtMs(a.latency_ms));
     const q = f('queued_records');
     q.dataset.value = a.queued_records === undefined ? '' : String(a.queued_records);
