@@ -363,10 +363,16 @@ void config_write_doc(FILE *out)
     }
 }
 
-/* scdoc-safe text: its markup characters ('*', '_', '\\') escaped. */
+/* scdoc-safe text: its markup characters ('*', '_', '\\') escaped. A word
+ * longer than 40 characters (a spec like id=ID,url=URL[,weight=W]...) gets a
+ * space before each '[' so that an 80-column man page can break it. */
 static void scdoc_text(FILE *out, const char *s)
 {
+    size_t word = 0;
     for (; *s; s++) {
+        if (*s == ' ') word = 0;
+        else if (word++ == 0 && strcspn(s, " ") > 40) word = 1000000; /* long word */
+        if (*s == '[' && word > 1000001) fputc(' ', out);
         if (*s == '*' || *s == '_' || *s == '\\') fputc('\\', out);
         fputc(*s, out);
     }
@@ -405,7 +411,7 @@ void config_write_scdoc(FILE *out)
         scdoc_text(out, o->help);
         if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION)
             fprintf(out, " (%llu..%llu)", (unsigned long long)o->min, (unsigned long long)o->max);
-        fputs(". ++\n\tType: ", out);
+        fputs(".\n\n\tType: ", out);
         scdoc_text(out, type_name(o));
         fputs(". Default: ", out);
         scdoc_text(out, o->def ? (o->def[0] ? o->def : "\"\"") : o->def_doc);
