@@ -63,3 +63,10 @@ install(FILES ${CMAKE_BINARY_DIR}/packaging/logdistd.service DESTINATION ${unit_
 # --- documentation
 file(GLOB DOC_FILES ${CMAKE_SOURCE_DIR}/docs/*.md)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${DOC_FILES} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# tests/integration/test_packaging.py runs `make install` on this build tree:
+# `ctest -L packaging`; alone, as it re-runs the build (a no-op when up to date).
+if(TEST integration/test_packaging)
+  set_tests_properties(integration/test_packaging PROPERTIES LABELS "integration;packaging"
+                       RUN_SERIAL TRUE)
+endif()
