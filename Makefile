@@ -1,5 +1,5 @@
 # Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`, `make lint`,
-# `make install` (PREFIX, DESTDIR), `make deb` (the Debian package, in build-deb/).
+# `make install` (PREFIX, DESTDIR), `make deb` (the Debian package, in build-deb/), `make deb-test`.
 # Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -10,7 +10,7 @@ DESTDIR    ?=
 DEB_BUILD  ?= build-deb
 
 .PHONY: all deps build test test-unit test-asan demo bench bench-observe lint format clean config-doc \
-        install deb
+        install deb deb-test
 
 all: build
 
@@ -68,6 +68,11 @@ install: build
 # of this tree, built in $(DEB_BUILD)/; the .deb lands in $(DEB_BUILD)/.
 deb: deps
 	bash packaging/build-deb.sh $(DEB_BUILD)
+
+# `make deb`, then the package in a scratch root and (as root) dpkg -i / --purge on
+# this machine: --version, --check-config, the enabled unit (packaging/test-deb.sh)
+deb-test: deb
+	bash packaging/test-deb.sh $(DEB_BUILD)/logdist_*.deb
 
 format:
 	clang-format -i $(shell find src tools tests -name '*.[ch]')
