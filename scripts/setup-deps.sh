@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup-deps.sh - install every Debian package that logdist's build, tests,
 # demo, benchmarks and packaging (sd_notify, man pages by scdoc, `make deb`,
-# man -l and systemd-analyze in test_packaging) need. Idempotent: does nothing when all are present.
+# man -l and systemd-analyze in test_packaging) need.
+# Idempotent: does nothing when all are present.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
       libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev libhttp-parser-dev
