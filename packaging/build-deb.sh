@@ -9,8 +9,9 @@ set -euo pipefail
 OUT="${1:-build-deb}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VERSION="$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version)"
-mkdir -p "$ROOT/$OUT" 2>/dev/null || mkdir -p "$OUT"
-OUT="$(cd "$ROOT" && cd "$OUT" && pwd)"
+case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac  # relative to the tree, as `make deb` passes it
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
 SRC="$OUT/logdist-$VERSION"
 rm -rf "$SRC" "$OUT"/logdist_"$VERSION"_* "$OUT"/logdist-dbgsym_"$VERSION"_*
 mkdir -p "$SRC"

@@ -14,7 +14,7 @@ BASE="${BASE_PORT:-18080}"
 GEN_S="${GEN_S:-5}"
 read -r -a RUN <<<"${RUN_ARGS:-}"
 names=()
-cleanup() { for n in "${names[@]}"; do "$CTR" rm -f "$n" >/dev/null 2>&1 || true; done; }
+cleanup() { for n in "${names[@]}"; do "$CTR" rm -f -v "$n" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 start() { # name, then run args
   local n="logdist-smoke-$1"; shift
