@@ -4,7 +4,7 @@
  *
  * Contract: every function sends one datagram to $NOTIFY_SOCKET and is a
  * no-op when that variable is unset (not started by systemd). Failures are
- * never fatal: they are logged once at debug level and ignored. Call them
+ * never fatal: they are logged at debug level and ignored. Call them
  * from the main thread only (the messages are ordered by the caller).
  *
  *   notify_ready()      READY=1 + STATUS: the WAL is replayed and every

@@ -11,6 +11,7 @@
  * disagree. An option whose default depends on others has def = NULL and says
  * how it is derived in def_doc; config_finish() derives it unless it was given.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -368,11 +369,14 @@ void config_write_doc(FILE *out)
  * space before each '[' so that an 80-column man page can break it. */
 static void scdoc_text(FILE *out, const char *s)
 {
-    size_t word = 0;
+    size_t pos = 0; /* characters of the current word so far */
+    bool long_word = false;
     for (; *s; s++) {
-        if (*s == ' ') word = 0;
-        else if (word++ == 0 && strcspn(s, " ") > 40) word = 1000000; /* long word */
-        if (*s == '[' && word > 1000001) fputc(' ', out);
+        if (*s == ' ')
+            pos = 0;
+        else if (pos++ == 0)
+            long_word = strcspn(s, " ") > 40;
+        if (*s == '[' && long_word && pos > 1) fputc(' ', out);
         if (*s == '*' || *s == '_' || *s == '\\') fputc('\\', out);
         fputc(*s, out);
     }
