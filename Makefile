@@ -70,9 +70,13 @@ deb: deps
 	bash packaging/build-deb.sh $(DEB_BUILD)
 
 # `make deb`, then the package in a scratch root and (as root) dpkg -i / --purge on
-# this machine: --version, --check-config, the enabled unit (packaging/test-deb.sh)
+# this machine: --version, --check-config, the enabled unit (packaging/test-deb.sh);
+# then (as root) booted under systemd in a systemd-nspawn container: Type=notify,
+# the sandbox, reload, stop and WAL replay (packaging/test-systemd.sh)
 deb-test: deb
 	bash packaging/test-deb.sh $(DEB_BUILD)/logdist_*.deb
+	@if [ "$$(id -u)" = 0 ]; then bash packaging/test-systemd.sh $(DEB_BUILD)/logdist_*.deb; \
+	 else echo "deb-test: not root: the systemd boot test is skipped"; fi
 
 format:
 	clang-format -i $(shell find src tools tests -name '*.[ch]')

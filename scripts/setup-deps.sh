@@ -10,7 +10,8 @@ PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-
       python3 curl util-linux
       strace rsyslog rsyslog-openssl
       prometheus chromium
-      libsystemd-dev scdoc debhelper dpkg-dev man-db groff-base systemd"
+      libsystemd-dev scdoc debhelper dpkg-dev man-db groff-base systemd
+      mmdebstrap systemd-container"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
