@@ -4,7 +4,8 @@
 # run-time libraries (the Depends of the Debian package), the binaries, man
 # pages and sample config, run as the non-root user logdist (uid 10001).
 #
-#   docker build -t logdist:local .          (or: podman build -t logdist:local .)
+#   docker build -t logdist:local .   (podman: podman build --format docker ..., so that
+#                                      the HEALTHCHECK is kept; OCI images have none)
 #   docker run -p 127.0.0.1:8080:8080 -v logdist-data:/var/lib/logdist logdist:local \
 #       --token role=ingest+admin,hash=HASH
 #
