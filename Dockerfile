@@ -7,7 +7,8 @@
 #   docker build -t logdist:local .   (podman: podman build --format docker ..., so that
 #                                      the HEALTHCHECK is kept; OCI images have none)
 #   docker run -p 127.0.0.1:8080:8080 -v logdist-data:/var/lib/logdist logdist:local \
-#       --token role=ingest+admin,hash=HASH
+#       --config /etc/logdist/logdistd.json --listen 0.0.0.0:8080 --token role=ingest+admin,hash=HASH
+#   (arguments replace the whole default command below)
 #
 # The image listens on 0.0.0.0:8080, which logdistd refuses without a --token
 # (or --insecure, for a demo on a private network: compose.yaml). The data dir
