@@ -1,11 +1,17 @@
-# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`, `make bench-routes`, `make lint`.
+# Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`,
+# `make bench-routes`, `make lint`, `make install` (PREFIX, DESTDIR), `make deb` (the Debian package, in
+# build-deb/), `make deb-test`.
 # Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+DEB_BUILD  ?= build-deb
 
-.PHONY: all deps build test test-unit test-asan demo bench bench-observe bench-routes lint format clean config-doc
+.PHONY: all deps build test test-unit test-asan demo bench bench-observe bench-routes lint format clean \
+        config-doc install deb deb-test
 
 all: build
 
@@ -55,11 +61,33 @@ lint: build
 config-doc: build
 	$(BUILD)/bin/logdistd --config-doc > docs/CONFIG.md
 
+# Binaries, man pages, the sample config and the systemd unit (cmake/install.cmake).
+# PREFIX is given to CMake (GNUInstallDirs: PREFIX=/usr puts the config in /etc/logdist
+# and the unit in systemd's unit dir); DESTDIR stages the tree, e.g. for a package.
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian package (debian/, dpkg-buildpackage + debhelper) from the tracked files
+# of this tree, built in $(DEB_BUILD)/; the .deb lands in $(DEB_BUILD)/.
+deb: deps
+	bash packaging/build-deb.sh $(DEB_BUILD)
+
+# `make deb`, then the package in a scratch root and (as root) dpkg -i / --purge on
+# this machine: --version, --check-config, the enabled unit (packaging/test-deb.sh);
+# then (as root) booted under systemd in a systemd-nspawn container: Type=notify,
+# the sandbox, reload, stop and WAL replay (packaging/test-systemd.sh)
+deb-test: deb
+	bash packaging/test-deb.sh $(DEB_BUILD)/logdist_*.deb
+	@if [ "$$(id -u)" = 0 ]; then bash packaging/test-systemd.sh $(DEB_BUILD)/logdist_*.deb; \
+	 else echo "deb-test: not root: the systemd boot test is skipped"; fi
+
 format:
 	clang-format -i $(shell find src tools tests -name '*.[ch]')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) compile_commands.json
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) compile_commands.json
 
 # libFuzzer targets: `make fuzz` (FUZZ_SECONDS per target, default 60); kept last so
 # that `all` stays the default goal.

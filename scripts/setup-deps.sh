@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # setup-deps.sh - install every Debian package that logdist's build, tests,
-# demo and benchmarks need. Idempotent: does nothing when all are present.
+# demo, benchmarks and packaging (sd_notify, man pages by scdoc, `make deb`,
+# man -l and systemd-analyze in test_packaging) need.
+# Idempotent: does nothing when all are present.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
       libsqlite3-dev zlib1g-dev libcmocka-dev libjansson-dev libisal-dev libhttp-parser-dev
       libprotobuf-c-dev protobuf-c-compiler libmsgpack-dev
       python3 curl util-linux
       strace rsyslog rsyslog-openssl
-      prometheus chromium"
+      prometheus chromium
+      libsystemd-dev scdoc debhelper dpkg-dev man-db groff-base systemd
+      mmdebstrap systemd-container"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -34,6 +34,7 @@
 #include "core/auth.h"
 #include "core/resource.h"
 #include "app/ingest_loops.h"
+#include "app/notify.h"
 #include "app/server.h"
 #include "core/tls.h"
 #include "core/metrics.h"
@@ -81,7 +82,11 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         log_warn("logdistd", "SIGHUP while shutting down: not reloading");
         return;
     }
-    if (reload_run(app->reload, &result, err, sizeof err) == 0) json_decref(result);
+    notify_reloading(); /* systemd: RELOADING=1 ... READY=1 around the reload */
+    int rc = reload_run(app->reload, &result, err, sizeof err);
+    if (rc == 0) json_decref(result);
+    notify_ready(rc == 0 ? "running; configuration reloaded"
+                         : "running; the last reload failed (see the log), old configuration kept");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -482,8 +487,14 @@ int main(int argc, char **argv)
               auth_enabled(auth) ? ", tokens required" : "", cfg.analyzer_count, strategy);
     if (app.loops && ingest_loops_start(app.loops)) goto out;
     if (multi) log_info("logdistd", "%u ingest loops", cfg.ingest_threads);
+    /* systemd Type=notify: the WAL is replayed and every listener is bound */
+    char status[320];
+    snprintf(status, sizeof status, "listening on %s:%u (%s), %zu analyzers", cfg.listen_host,
+             server_port(srv), app.tls ? "https" : "http", cfg.analyzer_count);
+    notify_ready(status);
 
     event_base_dispatch(app.base);
+    notify_stopping();
 
     log_event(LOG_INFO, "logdistd", "draining",
               LOG_FIELDS(LF_INT("signal", app.signal), LF_UINT("timeout_ms", cfg.drain_timeout_ms)),

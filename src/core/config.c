@@ -1029,6 +1029,10 @@ int config_from_args(config_t *cfg, int argc, char **argv)
             config_write_doc(stdout);
             return 1;
         }
+        if (!strcmp(argv[i], "--config-doc=scdoc")) {
+            config_write_scdoc(stdout);
+            return 1;
+        }
         if (!strcmp(argv[i], "--version")) {
             printf("logdistd %s\n", LOGDIST_VERSION);
             return 1;

@@ -243,6 +243,11 @@ void config_usage(FILE *out);
 /* Write docs/CONFIG.md (from the option table): `logdistd --config-doc`. */
 void config_write_doc(FILE *out);
 
+/* Write the OPTIONS list of logdistd(8) in scdoc syntax (from the option
+ * table): `logdistd --config-doc=scdoc`; CMake splices it into
+ * man/logdistd.8.scd. */
+void config_write_scdoc(FILE *out);
+
 /* Build a config the way start-up does, without printing or running commands:
  * defaults, the --config file named in argv (if any), then every flag of argv
  * (argv[0] is skipped; "--check-config FILE" counts as "--config FILE"), then

@@ -1,14 +1,17 @@
 /*
  * config_options.c - the option table: one row per option of logdistd (see
  * core/config_int.h for the row type), and what is rendered from it alone:
- * --help (config_usage) and docs/CONFIG.md (config_write_doc, checked fresh by
- * the ctest doc/config). Parsing lives in core/config.c.
+ * --help (config_usage), docs/CONFIG.md (config_write_doc, checked fresh by
+ * the ctest doc/config) and the OPTIONS section of logdistd(8)
+ * (config_write_scdoc, spliced into man/logdistd.8.scd at build time). Parsing
+ * lives in core/config.c.
  *
  * A default is written as a user would write the value and goes through the
  * same parser as a flag (config_defaults), so table, parser and docs cannot
  * disagree. An option whose default depends on others has def = NULL and says
  * how it is derived in def_doc; config_finish() derives it unless it was given.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -332,7 +335,8 @@ void config_usage(FILE *out)
             "  --hash-token TOKEN         print the HASH to use in --token, and exit; TOKEN\n"
             "                             needs 128 random bits (32 hex / 22 base64 chars)\n"
             "  --generate-token           print a new random token and its HASH, and exit\n"
-            "  --config-doc               print docs/CONFIG.md (generated from this table)\n");
+            "  --config-doc               print docs/CONFIG.md (generated from this table)\n"
+            "  --config-doc=scdoc         print the option list of the man page (scdoc)\n");
     for (size_t i = 0; i < config_option_total; i++) {
         const option_t *o = &config_options[i];
         char ch[128], text[1024];
@@ -401,5 +405,65 @@ void config_write_doc(FILE *out)
         if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION)
             fprintf(out, " (%llu..%llu)", (unsigned long long)o->min, (unsigned long long)o->max);
         fprintf(out, " |\n");
+    }
+}
+
+/* scdoc-safe text: its markup characters ('*', '_', '\\') escaped. A word
+ * longer than 40 characters (a spec like id=ID,url=URL[,weight=W]...) gets a
+ * space before each '[' so that an 80-column man page can break it. */
+static void scdoc_text(FILE *out, const char *s)
+{
+    size_t pos = 0; /* characters of the current word so far */
+    bool long_word = false;
+    for (; *s; s++) {
+        if (*s == ' ')
+            pos = 0;
+        else if (pos++ == 0)
+            long_word = strcspn(s, " ") > 40;
+        if (*s == '[' && long_word && pos > 1) fputc(' ', out);
+        if (*s == '*' || *s == '_' || *s == '\\') fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+static const char *value_name(const option_t *o)
+{
+    switch (o->type) {
+    case OPT_UINT: return "N";
+    case OPT_SIZE: return "SIZE";
+    case OPT_DURATION: return "DURATION";
+    case OPT_BOOL: return "BOOL";
+    case OPT_ENUM: return "CHOICE";
+    case OPT_STRING: return "VALUE";
+    case OPT_CSV: return "LIST";
+    case OPT_LISTEN:
+    case OPT_HOSTPORT: return "HOST:PORT";
+    case OPT_SYSLOG: return "URL";
+    case OPT_TOKEN: return "SPEC";
+    case OPT_ANALYZER: return "SPEC";
+    }
+    return "VALUE";
+}
+
+void config_write_scdoc(FILE *out)
+{
+    for (size_t i = 0; i < config_option_total; i++) {
+        const option_t *o = &config_options[i];
+        char ch[128];
+        config_choices_text(o, ch, sizeof ch);
+        fprintf(out, "*--%s* _%s_\n\t", o->name, value_name(o));
+        if (ch[0]) {
+            scdoc_text(out, ch);
+            fputs(": ", out);
+        }
+        scdoc_text(out, o->help);
+        if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION)
+            fprintf(out, " (%llu..%llu)", (unsigned long long)o->min, (unsigned long long)o->max);
+        fputs(".\n\n\tType: ", out);
+        scdoc_text(out, type_name(o));
+        fputs(". Default: ", out);
+        scdoc_text(out, o->def ? (o->def[0] ? o->def : "\"\"") : o->def_doc);
+        fprintf(out, ". %s%s\n\n", o->flags & OPTF_RELOAD ? "Changes on reload" : "Needs a restart",
+                o->flags & OPTF_REPEAT ? "; may be repeated." : ".");
     }
 }
