@@ -441,6 +441,7 @@ static const char *value_name(const option_t *o)
     case OPT_SYSLOG: return "URL";
     case OPT_TOKEN: return "SPEC";
     case OPT_ANALYZER: return "SPEC";
+    case OPT_ROUTES: return "JSON";
     }
     return "VALUE";
 }
