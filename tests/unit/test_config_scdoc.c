@@ -63,7 +63,8 @@ static const struct {
                         "\tType: size. Default: an eighth of --memory-limit. Needs a restart.\n\n"},
     {"analyzer", "*--analyzer* _SPEC_\n"
                  "\tid=ID,url=URL [,weight=W] [,health\\_url=URL] "
-                 "[,client\\_cert=PEM,client\\_key=PEM]: an analyzer (weight default 1; "
+                 "[,client\\_cert=PEM,client\\_key=PEM] [,slow\\_start\\_ms=MS]: an analyzer "
+                 "(weight default 1; "
                  "health\\_url default <scheme>://<host>:<port>/health); in the file, "
                  "\"analyzers\": [{\"id\": ..., \"url\": ...}].\n\n"
                  "\tType: list of analyzers. Default: none. Changes on reload; may be "
