@@ -507,6 +507,24 @@ static void render_process(prom_t *p, const procself_t *ps)
     prom_sample(p, "process_start_time_seconds", NULL, 0, ps->start_time_seconds);
 }
 
+enum { M_ROUTED, M_TARGET, M_EFFW };
+
+/* One family with a sample per route and member. */
+static void member_series(prom_t *p, const char *name, prom_type_t type, const char *help,
+                          const router_route_stat_t *r, size_t n, int what)
+{
+    prom_family(p, name, type, help);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < r[k].nmembers; i++) {
+            const router_member_stat_t *m = &r[k].members[i];
+            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", m->analyzer}};
+            if (what == M_ROUTED)
+                prom_sample_u64(p, name, l, 2, m->routed);
+            else
+                prom_sample(p, name, l, 2, what == M_TARGET ? m->target_share : m->effective_weight);
+        }
+}
+
 /* Per route: records taken, placed by key, held, copies skipped; per route
  * and member: records, target share, effective weight (the route's SWRR). */
 static void render_routes(prom_t *p, const router_route_stat_t *r, size_t n)
@@ -533,28 +551,15 @@ static void render_routes(prom_t *p, const router_route_stat_t *r, size_t n)
                             *(const uint64_t *)((const char *)&r[k] + per_route[f].off));
         }
     }
-    prom_family(p, "logdist_route_analyzer_records_total", PROM_COUNTER,
-                "Records a route gave an analyzer since the route table was last set.");
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < r[k].nmembers; i++) {
-            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
-            prom_sample_u64(p, "logdist_route_analyzer_records_total", l, 2, r[k].members[i].routed);
-        }
-    prom_family(p, "logdist_route_analyzer_target_share", PROM_GAUGE,
-                "An analyzer's share of a route's records by the route's configured weights.");
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < r[k].nmembers; i++) {
-            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
-            prom_sample(p, "logdist_route_analyzer_target_share", l, 2, r[k].members[i].target_share);
-        }
-    prom_family(p, "logdist_route_analyzer_effective_weight", PROM_GAUGE,
-                "An analyzer's weight in a route's balancer now (0 while drained).");
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < r[k].nmembers; i++) {
-            prom_label_t l[2] = {{"route", r[k].name}, {"analyzer", r[k].members[i].analyzer}};
-            prom_sample(p, "logdist_route_analyzer_effective_weight", l, 2,
-                        r[k].members[i].effective_weight);
-        }
+    member_series(p, "logdist_route_analyzer_records_total", PROM_COUNTER,
+                  "Records a route gave an analyzer since the route table was last set.", r, n,
+                  M_ROUTED);
+    member_series(p, "logdist_route_analyzer_target_share", PROM_GAUGE,
+                  "An analyzer's share of a route's records by the route's configured weights.", r,
+                  n, M_TARGET);
+    member_series(p, "logdist_route_analyzer_effective_weight", PROM_GAUGE,
+                  "An analyzer's weight in a route's balancer now (0 while drained).", r, n,
+                  M_EFFW);
 }
 
 void prom_render(prom_t *p, const prom_input_t *in)
