@@ -50,10 +50,13 @@ typedef struct {
 } rstate_t;
 
 /* Where the record being routed goes (kept across an ENOMEM to resume). */
+/* Where the record being routed goes (kept across an ENOMEM, an analyzer's
+ * removal and a table swap, so a record is never planned twice). */
 typedef struct {
-    rstate_t *rs;
-    int mi;      /* member index, -1: the route's hold batch */
-    bool by_key; /* chosen by the affinity key */
+    int route;      /* index in rs[], -1: no route takes it */
+    int mi;         /* a hint: a's index in the route's members (checked before use) */
+    analyzer_t *a;  /* NULL: the route's hold batch */
+    bool by_key;    /* chosen by the affinity key */
 } dest_t;
 
 struct router {
@@ -93,7 +96,9 @@ static void member_sync(rstate_t *rs, size_t i)
     double w = member_weight(m, true);
     balancer_set_weight(rs->bal, m->slot, w);
     balancer_set_up(rs->bal, m->slot, m->a->routable);
-    if (rs->hw) rs->hw[i] = m->a->routable ? w : 0;
+    /* rendezvous on the configured weight: a key moves only when the route's
+     * members or their weights change, never with the adaptive factor */
+    if (rs->hw) rs->hw[i] = m->a->routable ? member_weight(m, false) : 0;
 }
 
 static void route_count_routable(rstate_t *rs)
@@ -277,6 +282,13 @@ int router_set_routes(router_t *r, routes_t *t)
             return rc;
         }
     }
+    for (size_t k = r->pend_done; k < r->pend_n; k++) { /* the record being routed keeps its plan */
+        dest_t *d = &r->pend[k];
+        if (d->route < 0) continue;
+        int nk = routes_find(t, r->rs[d->route].route->name);
+        d->route = nk >= 0 ? nk : (int)routes_default_index(t);
+        d->mi = -1; /* looked up again; not a member any more: the route's hold */
+    }
     for (size_t k = 0; k < r->nrs; k++) state_free(r, &r->rs[k]); /* seals the old batches */
     batch_t *b = r->noroute;
     r->noroute = NULL;
@@ -284,7 +296,6 @@ int router_set_routes(router_t *r, routes_t *t)
     free(r->rs);
     r->rs = ns;
     r->nrs = n;
-    r->pend_p = NULL;
     routes_unref(r->table);
     r->table = routes_ref(t);
     return 0;
@@ -440,7 +451,8 @@ void router_remove(router_t *r, analyzer_t *a)
     if (a->removed) return;
     leave_routes(r, a); /* seals its batches */
     a->removed = true;
-    r->pend_p = NULL;   /* a pending destination may have been a */
+    for (size_t k = r->pend_done; k < r->pend_n; k++) /* its part of a pending record: held */
+        if (r->pend[k].a == a) r->pend[k].a = NULL;
 }
 
 void router_release(router_t *r, analyzer_t *a)
@@ -504,8 +516,9 @@ void router_set_batch_limits(router_t *r, uint32_t max_records, uint64_t max_byt
 /* Route rs's choice for the record classified in h. */
 static void choose(router_t *r, rstate_t *rs, const route_hits_t *h, dest_t *d)
 {
-    d->rs = rs;
+    d->route = (int)(rs - r->rs);
     d->mi = -1;
+    d->a = NULL;
     d->by_key = false;
     if (!rs->routable) return;
     if (rs->hw) {
@@ -519,21 +532,25 @@ static void choose(router_t *r, rstate_t *rs, const route_hits_t *h, dest_t *d)
                              : hrw_pick(kh, rs->hh, rs->hw, rs->nm);
             if (i >= 0) {
                 d->mi = i;
+                d->a = rs->m[i].a;
                 d->by_key = true;
                 return;
             }
         }
     }
     int slot = balancer_pick(rs->bal);
-    if (slot >= 0) d->mi = rs->by_slot[slot];
+    if (slot >= 0) {
+        d->mi = rs->by_slot[slot];
+        d->a = rs->m[d->mi].a;
+    }
 }
 
 /* d is one of the record's destinations: count it in its route. */
 static void take(router_t *r, const dest_t *d)
 {
-    rstate_t *rs = d->rs;
+    rstate_t *rs = &r->rs[d->route];
     rs->records++;
-    rs->held += d->mi < 0;
+    rs->held += !d->a;
     rs->by_key += d->by_key;
     r->pend[r->pend_n++] = *d;
 }
@@ -541,7 +558,7 @@ static void take(router_t *r, const dest_t *d)
 static bool already_going(const router_t *r, const analyzer_t *a)
 {
     for (size_t k = 0; k < r->pend_n; k++)
-        if (r->pend[k].mi >= 0 && r->pend[k].rs->m[r->pend[k].mi].a == a) return true;
+        if (r->pend[k].a == a) return true;
     return false;
 }
 
@@ -565,15 +582,15 @@ static int plan(router_t *r, const packet_t *p, size_t i)
     }
     for (size_t c = 0; c < h.ncopies; c++) {
         choose(r, &r->rs[h.copies[c]], &h, &d);
-        if (d.mi >= 0 && already_going(r, d.rs->m[d.mi].a)) {
-            d.rs->dedup++;
+        if (d.a && already_going(r, d.a)) {
+            r->rs[d.route].dedup++;
             METRIC_ADD(records_copies_deduplicated, 1);
             continue;
         }
         take(r, &d);
     }
     if (!r->pend_n) { /* no route takes it: the default route is empty */
-        r->pend[0] = (dest_t){NULL, -1, false};
+        r->pend[0] = (dest_t){-1, -1, NULL, false};
         r->pend_n = 1;
         METRIC_ADD(records_no_route, 1);
     }
@@ -587,12 +604,29 @@ static int plan(router_t *r, const packet_t *p, size_t i)
     return 0;
 }
 
+/* d's member now (its index may have moved), or NULL: d goes to its route's
+ * hold batch (no analyzer, or it left the route since the record was planned). */
+static rmember_t *dest_member(router_t *r, dest_t *d)
+{
+    if (!d->a || d->route < 0) return NULL;
+    rstate_t *rs = &r->rs[d->route];
+    if (d->mi < 0 || (size_t)d->mi >= rs->nm || rs->m[d->mi].a != d->a) {
+        d->mi = member_index(rs, d->a);
+        if (d->mi < 0) {
+            d->a = NULL;
+            return NULL;
+        }
+    }
+    return &rs->m[d->mi];
+}
+
 /* Append record i of p to destination d's batch. 0 or -ENOMEM (nothing appended). */
-static int append(router_t *r, const dest_t *d, const packet_t *p, size_t i, bool extra)
+static int append(router_t *r, dest_t *d, const packet_t *p, size_t i, bool extra)
 {
     const scan_record_t *rec = &p->records[i];
-    rmember_t *m = d->mi >= 0 ? &d->rs->m[d->mi] : NULL;
-    batch_t **slot = m ? &m->open : d->rs ? &d->rs->hold : &r->noroute;
+    rstate_t *rs = d->route >= 0 ? &r->rs[d->route] : NULL;
+    rmember_t *m = dest_member(r, d);
+    batch_t **slot = m ? &m->open : rs ? &rs->hold : &r->noroute;
     batch_t *b = *slot;
     if (b && batch_size_with(b, rec->rec.len) > r->batch_max_bytes) {
         if (m)
@@ -607,8 +641,8 @@ static int append(router_t *r, const dest_t *d, const packet_t *p, size_t i, boo
         size_t hint = r->batch_max_bytes < 65536 ? r->batch_max_bytes : 65536;
         b = batch_new(hint > rec->rec.len ? hint : rec->rec.len + 64);
         if (!b) return -ENOMEM;
-        if (d->rs) strcpy(b->route, d->rs->route->name);
-        b->no_route = !d->rs;
+        if (rs) strcpy(b->route, rs->route->name);
+        b->no_route = !rs;
         *slot = b;
         if (m) {
             m->a->nopen++;
@@ -657,8 +691,7 @@ int router_route_packet(router_t *r, packet_t *p)
 static rstate_t *state_of(const router_t *r, const batch_t *b)
 {
     int k = b->route[0] ? routes_find(r->table, b->route) : -1;
-    if (k >= 0 && r->rs[k].nm) return &r->rs[k];
-    return &r->rs[routes_default_index(r->table)];
+    return &r->rs[k >= 0 ? (size_t)k : routes_default_index(r->table)];
 }
 
 /* A batch whose route has no analyzers (the empty default route): any routable
@@ -683,7 +716,9 @@ static analyzer_t *pick_any(router_t *r, const analyzer_t *exclude)
 analyzer_t *router_pick_other(router_t *r, const batch_t *b, const analyzer_t *exclude)
 {
     rstate_t *rs = state_of(r, b);
-    if (!rs->nm) return pick_any(r, exclude);
+    if (!rs->nm) /* an empty default (the batch's route may be gone): anyone rather than
+                    nobody; a route that exists waits for a member of its own */
+        return rs->route->is_default ? pick_any(r, exclude) : NULL;
     int ex = exclude && !exclude->removed ? member_index(rs, exclude) : -1;
     int slot = balancer_pick_excluding(rs->bal, ex >= 0 ? rs->m[ex].slot : -1);
     if (slot >= 0) return rs->m[rs->by_slot[slot]].a;
@@ -695,7 +730,7 @@ analyzer_t *router_pick_other(router_t *r, const batch_t *b, const analyzer_t *e
 double router_batch_weight(const router_t *r, const batch_t *b, const analyzer_t *a)
 {
     rstate_t *rs = state_of(r, b);
-    if (!rs->nm) return a->removed ? 0 : router_effective_weight(a);
+    if (!rs->nm) return rs->route->is_default && !a->removed ? router_effective_weight(a) : 0;
     int i = member_index(rs, a);
     return i < 0 ? 0 : member_weight(&rs->m[i], true);
 }

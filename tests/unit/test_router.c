@@ -916,6 +916,12 @@ static int odd(size_t k)
     return (int)(k & 1);
 }
 
+static int all_durable(size_t k)
+{
+    (void)k;
+    return 1;
+}
+
 static const router_route_stat_t *stat_of(const router_route_stat_t *s, size_t n, const char *name)
 {
     for (size_t k = 0; k < n; k++)
@@ -1301,6 +1307,67 @@ static void test_route_affinity(void **state)
     free_routed(r, &ctx);
 }
 
+/* A record half fanned out when ENOMEM stopped routing keeps its plan when an
+ * unrelated analyzer is removed (mode 0) or the table is swapped (mode 1): it
+ * reaches each destination once, the fanout hook counts it once, and the
+ * records in batches equal what the budget was charged (1 + copies). */
+static void pending_survives(int mode)
+{
+    const char *tbl = "[{\"name\":\"cp\",\"copy\":true,\"match\":{\"level\":\"ERROR\"},"
+                      "\"analyzers\":[\"al\"]},{\"name\":\"default\",\"analyzers\":[\"a\"]}]";
+    for (long fa = 0; fa < 12; fa++) {
+        struct rt_ctx ctx = {0};
+        router_t *r = make_routed(64, tbl, &ctx);
+        analyzer_t *a = add(r, "a", 1), *al = add(r, "al", 1), *z = add(r, "z", 1);
+        packet_t *p = make_content_packet(0, 1, lvl_err, NULL, all_durable);
+        batch_fail_allocs_after(fa);
+        int rc = router_route_packet(r, p);
+        batch_fail_allocs_after(-1);
+        bool between = rc == -ENOMEM && router_open_records(r, a) == 1 &&
+                       router_open_records(r, al) == 0;
+        if (!between) { /* not stopped between the two destinations: next fa */
+            if (rc) assert_int_equal(router_route_packet(r, p), 0);
+            packet_free(p);
+            free_routed(r, &ctx);
+            continue;
+        }
+        if (mode == 0)
+            router_remove(r, z);
+        else
+            set_table(r, tbl);
+        assert_int_equal(router_route_packet(r, p), 0);
+        router_seal(r, a);
+        router_seal(r, al);
+        uint64_t recs = 0, copies = 0;
+        for (batch_t *b = READY(a).head; b; b = b->next) recs += b->records, copies += b->copies;
+        for (batch_t *b = READY(al).head; b; b = b->next) recs += b->records, copies += b->copies;
+        assert_int_equal(recs, 1 + copies);
+        struct got *ga = collect_a(r, a), *gl = collect_a(r, al);
+        assert_int_equal(ga->times[0], 1);
+        assert_int_equal(gl->times[0], 1);
+        assert_int_equal(ctx.fanouts, 1);
+        assert_int_equal(ctx.fanout_copies, ga->seqs + gl->seqs);
+        free(ga);
+        free(gl);
+        packet_free(p);
+        free_routed(r, &ctx);
+        return;
+    }
+    fail_msg("no fail_after value stopped between the two destinations");
+}
+
+static void test_route_pending_remove(void **state)
+{
+    (void)state;
+    pending_survives(0);
+}
+
+static void test_route_pending_swap(void **state)
+{
+    (void)state;
+    pending_survives(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1312,7 +1379,8 @@ int main(void)
         cmocka_unit_test(test_route_weights),  cmocka_unit_test(test_route_copy_dedup),
         cmocka_unit_test(test_route_held),     cmocka_unit_test(test_route_pick_other),
         cmocka_unit_test(test_route_swap),     cmocka_unit_test(test_route_affinity),
-        cmocka_unit_test(test_factor),
+        cmocka_unit_test(test_factor),         cmocka_unit_test(test_route_pending_remove),
+        cmocka_unit_test(test_route_pending_swap),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
