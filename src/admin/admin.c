@@ -663,8 +663,12 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
         if (config_analyzer_equal(&have, &spec)) return 0;
         if (strcmp(have.client_cert, want->client_cert) ||
             strcmp(have.client_key, want->client_key)) {
-            deliver_analyzer_remove(a->d, want->id, NULL, 0); /* its queue moves to the others */
-            json_array_append_new(removed, json_string(want->id)); /* until re-added */
+            /* a new TLS identity: the analyzer is replaced (its queue moves to the
+             * others), in the same routes */
+            int rc = deliver_analyzer_replace(a->d, &spec);
+            if (rc) return rc;
+            json_array_append_new(updated, json_string(want->id));
+            return 0;
         } else {
             int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
                                              want->health_url);
@@ -683,6 +687,14 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
     return 0;
 }
 
+int admin_apply_routes(admin_t *a, routes_t *t, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu); /* serialised with the routes API */
+    int rc = deliver_set_routes(a->d, t, false, err, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
 int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
                           const analyzer_spec_t *now, size_t nnow, json_t *report)
 {
@@ -691,8 +703,14 @@ int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < nold; i++) {
         if (spec_in(now, nnow, old[i].id)) continue;
-        if (deliver_analyzer_remove(a->d, old[i].id, NULL, 0) == 0)
+        char route[ROUTE_NAME_MAX + 1] = "";
+        int rc = deliver_analyzer_remove(a->d, old[i].id, route, sizeof route);
+        if (rc == 0)
             json_array_append_new(removed, json_string(old[i].id));
+        else if (rc == -EBUSY) { /* reload checked the routes: only an API route can */
+            log_error("admin", "reload: analyzer %s stays: route %s names it", old[i].id, route);
+            if (!first) first = rc;
+        }
         persist(a, old[i].id);
     }
     for (size_t i = 0; i < nnow; i++) {

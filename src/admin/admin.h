@@ -60,6 +60,11 @@ void admin_set_reload(admin_t *a, admin_reload_fn fn, void *ctx);
  * Fills report's "added", "removed", "updated" id arrays. 0, or the first
  * negative errno (the other changes are still made). Any thread that does not
  * hold the admin mutex (it takes it). */
+/* Config reload: set the route table (not strict: analyzers the new config
+ * adds join their routes when added) under the admin mutex, so a change
+ * through the routes API is never lost in between. 0 or negative errno. */
+int admin_apply_routes(admin_t *a, routes_t *t, char *err, size_t errlen);
+
 int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
                           const analyzer_spec_t *now, size_t nnow, json_t *report);
 

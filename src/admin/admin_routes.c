@@ -94,6 +94,16 @@ static void persist(config_store_t *store, const routes_t *t)
  * use. Answers req on failure; true when applied. */
 static bool apply(deliver_t *d, config_store_t *store, http_req_t *req, json_t *arr)
 {
+    char *text = json_dumps(arr, JSON_COMPACT);
+    size_t size = text ? strlen(text) : 0;
+    free(text);
+    if (size > CONFIG_ROUTES_MAX_BYTES) { /* what the store and the config file take */
+        char msg[120];
+        snprintf(msg, sizeof msg, "the route table would be %zu bytes of JSON (at most %u)", size,
+                 CONFIG_ROUTES_MAX_BYTES);
+        http_reply_error(req, 413, "body_too_large", msg, -1, 0);
+        return false;
+    }
     routes_t *cur = deliver_routes_get(d), *t = NULL;
     routes_defaults_t def = {NULL, 0, NULL};
     if (cur) routes_defaults_of(cur, &def);

@@ -82,15 +82,12 @@ static const char *const route_rows[] = {"routes", "affinity-key", "affinity-bal
 /* The route table eff names, when its rows changed (else *out = NULL): every
  * analyzer a route names is in eff, or registered through the API (not by
  * the running file: those not in eff are about to go). 0 or -EINVAL with err. */
-static int next_routes(reload_t *r, const config_t *eff, routes_t **out, char *err,
-                       size_t errlen)
+static int names_ok(reload_t *r, const config_t *eff, const routes_t *t, char *err,
+                    size_t errlen)
 {
-    *out = NULL;
-    if (!any_changed(&r->cur, eff, route_rows)) return 0;
-    if (routes_from_config(eff, out, err, errlen)) return -EINVAL;
     analyzer_spec_t spec;
-    for (size_t k = 0; k < routes_count(*out); k++) {
-        const route_t *rt = routes_get(*out, k);
+    for (size_t k = 0; k < routes_count(t); k++) {
+        const route_t *rt = routes_get(t, k);
         for (size_t j = 0; j < rt->nmembers; j++) {
             const char *id = rt->members[j].id;
             bool ok = false;
@@ -104,11 +101,31 @@ static int next_routes(reload_t *r, const config_t *eff, routes_t **out, char *e
             if (!ok) {
                 ld_set_err(err, errlen, "routes: route \"%s\" names analyzer \"%s\", which "
                            "is not configured", rt->name, id);
-                routes_unref(*out);
-                *out = NULL;
                 return -EINVAL;
             }
         }
+    }
+    return 0;
+}
+
+/* The route table eff names, when its rows changed (else *out = NULL and the
+ * table in use is checked: a reload must not drop an analyzer a route names).
+ * 0 or -EINVAL with err. */
+static int next_routes(reload_t *r, const config_t *eff, routes_t **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    if (!any_changed(&r->cur, eff, route_rows)) {
+        routes_t *cur = deliver_routes_get(r->t.d);
+        int rc = cur ? names_ok(r, eff, cur, err, errlen) : 0;
+        routes_unref(cur);
+        return rc;
+    }
+    if (routes_from_config(eff, out, err, errlen)) return -EINVAL;
+    if (names_ok(r, eff, *out, err, errlen)) {
+        routes_unref(*out);
+        *out = NULL;
+        return -EINVAL;
     }
     return 0;
 }
@@ -136,7 +153,7 @@ static int apply(reload_t *r, const config_t *eff, routes_t *routes, json_t *rep
         deliver_set_options(r->t.d, eff); /* posted to the delivery thread */
     /* routes before analyzers: an analyzer only the old table named can go,
      * one the new table names joins its routes when it is added */
-    if (routes && (rc = deliver_set_routes(r->t.d, routes, false, err, errlen))) return rc;
+    if (routes && (rc = admin_apply_routes(r->t.admin, routes, err, errlen))) return rc;
     json_object_set_new(report, "routes", json_boolean(routes != NULL));
     json_t *an = json_object();
     json_object_set_new(report, "analyzers", an);

@@ -112,6 +112,12 @@ int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out);
  * -EBUSY: a route names it (that route's name is copied to route). */
 int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t routelen);
 
+/* Replace analyzer spec->id by spec in one step on the delivery thread (a
+ * new TLS identity): its queued batches move to the others, the new one joins
+ * the same routes (a route naming it never sees it missing). 0, -ENOENT,
+ * -EINVAL or -ENOMEM. */
+int deliver_analyzer_replace(deliver_t *d, analyzer_spec_t *spec);
+
 /* Replace the route table (the router takes its own reference). strict: every
  * analyzer a route names must be registered (else -ENOENT, err says which).
  * Open and held batches are sealed; parked batches are placed again.

@@ -150,6 +150,27 @@ int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t ro
     return x.rc;
 }
 
+static void do_replace(deliver_t *d, void *arg)
+{
+    admin_arg_t *x = arg;
+    analyzer_t *a = router_find(d->router, x->spec->id);
+    if (!a) {
+        x->rc = -ENOENT;
+        return;
+    }
+    deliver_remove_analyzer(d, a);
+    x->rc = deliver_add_analyzer(d, x->spec);
+}
+
+int deliver_analyzer_replace(deliver_t *d, analyzer_spec_t *spec)
+{
+    char err[256];
+    if (config_check_analyzer(spec, err, sizeof err)) return -EINVAL;
+    admin_arg_t x = {.spec = spec};
+    deliver_call(d, do_replace, &x);
+    return x.rc;
+}
+
 typedef struct {
     routes_t *t;
     bool strict;

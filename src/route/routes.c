@@ -241,6 +241,11 @@ static int parse_route(routes_t *t, route_t *r, const json_t *o, size_t idx,
         set_err(err, el, "%s: \"balance_factor\" must be a number", where);
         return -EINVAL;
     }
+    if (bf && !v && !r->is_default) {
+        set_err(err, el, "%s: \"balance_factor\" bounds the load of an \"affinity_key\": "
+                "give both", where);
+        return -EINVAL;
+    }
     const char *ak = v ? json_string_value(v) : r->is_default ? def->affinity_key : NULL;
     double f = bf ? json_number_value(bf) / 100.0 : def->balance_factor; /* given in % */
     return parse_affinity(t, r, ak, f, where, err, el);

@@ -492,6 +492,15 @@ class RoutesTest(LogdistTestCase):
         r = d.req("POST", "/api/v1/reload", b"")
         self.assertGreaterEqual(r.status, 400, r)
         self.assertEqual(self.route_view(d)[1], ["fatal", "errors", "info-tap", "default"])
+        # dropping an analyzer the routes in use name is refused (the next start would
+        # fail on the same file): nothing changes
+        dropped = dict(cfg, analyzers=[x for x in cfg["analyzers"] if x["id"] != "c"])
+        self.write_config(path, dropped)
+        r = d.req("POST", "/api/v1/reload", b"")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn('names analyzer \\"c\\"', r.body.decode())
+        self.assertEqual(d.req("GET", "/api/v1/analyzers/c").status, 200)
+        self.write_config(path, cfg)
         summary = self.finish_gen(gen, dl(60))
         self.assertEqual(summary["records_accepted"], count, summary)
         sent = set(read_lines(ids_path))
