@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-
       libprotobuf-c-dev protobuf-c-compiler libmsgpack-dev
       python3 curl util-linux
       strace rsyslog rsyslog-openssl
-      prometheus chromium"
+      prometheus chromium
+      etcd-server etcd-client"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
