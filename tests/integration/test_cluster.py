@@ -22,6 +22,7 @@ logdistd nodes with --cluster-etcd, real logdist-analyzer processes.
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -214,6 +215,24 @@ class ClusterTest(LogdistTestCase):
         self.measure(nodes, lambda s: s and s["weight"] == 4, "write after etcd came back")
         wait_until(lambda: len(harness.get_json(nodes[0].port, "/api/v1/cluster")["nodes"]) == 2,
                    dl(15), "both nodes registered again")
+        # the cluster-wide share view sums both nodes' published counters (>= the 60
+        # records routed without etcd: 30 through each node)
+        def summed():
+            v = harness.get_json(nodes[0].port, "/api/v1/cluster/analyzers")
+            a = {x["id"]: x for x in v["analyzers"]}.get("e1")
+            return a and a["records_delivered"] >= 60 and len(a["nodes"]) == 2 and a
+        e1 = wait_until(summed, dl(15), "cluster-wide counters of e1")
+        self.assertEqual(e1["actual_share"], 1.0)
+        self.assertEqual(e1["target_share"], 1.0)
+        out = subprocess.run([os.path.join(harness.BIN, "logdistctl"), "--url",
+                              "http://127.0.0.1:%d" % nodes[1].port, "cluster"],
+                             capture_output=True, text=True, timeout=dl(20))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        sys.stderr.write("logdistctl cluster:\n%s" % out.stdout)
+        for want in ("etcd connected", "CLUSTER ACTUAL", "e1", "100.0%"):
+            self.assertIn(want, out.stdout)
+        self.assertEqual(sorted(l.split()[0] for l in out.stdout.splitlines()
+                                if l.startswith(("A ", "B "))), ["A", "B"])
 
     # ------------------------------------------------------------------ compaction
     def test_cut_off_node_rereads_after_compaction(self):

@@ -52,6 +52,8 @@ static const row_t rows[] = {
     {"metrics --prometheus", NULL, NULL, 0, CTL_CMD_METRICS, "http://127.0.0.1:8080|-|-|-|-|10|0|0",
      NULL},
     {"reload", NULL, NULL, 0, CTL_CMD_RELOAD, "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
+    {"cluster --json", NULL, NULL, 0, CTL_CMD_CLUSTER, "http://127.0.0.1:8080|-|-|-|-|10|1|0", NULL},
+    {"cluster extra", NULL, NULL, 2, 0, NULL, "cluster"},
     {"remove -- --x", NULL, NULL, 0, CTL_CMD_REMOVE, "http://127.0.0.1:8080|-|--x|-|-|10|0|0",
      NULL},
     /* refused */

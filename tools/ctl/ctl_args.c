@@ -173,6 +173,7 @@ static const struct {
     {"drain", CTL_CMD_DRAIN, 1, 1},     {"undrain", CTL_CMD_UNDRAIN, 1, 1},
     {"remove", CTL_CMD_REMOVE, 1, 1},   {"deadletters", CTL_CMD_DL_LIST, 0, CTL_MAX_IDS + 1},
     {"metrics", CTL_CMD_METRICS, 0, 0}, {"reload", CTL_CMD_RELOAD, 0, 0},
+    {"cluster", CTL_CMD_CLUSTER, 0, 0},
 };
 
 /* deadletters [list | replay | purge (--all | BATCH_ID...)] */
@@ -296,6 +297,8 @@ const char *ctl_usage(void)
            "  deadletters purge --all      delete every stored dead letter\n"
            "  metrics [--prometheus]       the JSON metrics (or GET /metrics, Prometheus text)\n"
            "  reload                       POST /api/v1/reload; prints the answer\n"
+           "  cluster                      a cluster's nodes, and per analyzer its target share\n"
+           "                               against the cluster-wide actual share\n"
            "\n"
            "Options (anywhere on the line):\n"
            "  --url URL          admin API base (default " CTL_DEFAULT_URL ", env LOGDIST_URL)\n"
