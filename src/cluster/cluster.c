@@ -90,14 +90,21 @@ static void set_connected(cluster_t *c, bool up, const char *why)
                   "answer 503 until it is back (%s)", why);
 }
 
-/* A failed etcd exchange: count it against the backoff. */
+/* Back off before the next attempt (doubling up to CLUSTER_BACKOFF_MAX_MS). */
+static void back_off(cluster_t *c)
+{
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : CLUSTER_TICK_MS;
+    if (c->backoff_ms > CLUSTER_BACKOFF_MAX_MS) c->backoff_ms = CLUSTER_BACKOFF_MAX_MS;
+    c->retry_at_ms = now_ms() + c->backoff_ms;
+}
+
+/* A failed etcd call: -EHOSTUNREACH means every endpoint failed (etcd.h), so
+ * the node is disconnected until a call succeeds again. */
 static void failed(cluster_t *c, int rc, const char *what, const char *err)
 {
     set_error(c, what, err);
     if (rc == -EHOSTUNREACH) set_connected(c, false, err);
-    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : CLUSTER_TICK_MS;
-    if (c->backoff_ms > CLUSTER_BACKOFF_MAX_MS) c->backoff_ms = CLUSTER_BACKOFF_MAX_MS;
-    c->retry_at_ms = now_ms() + c->backoff_ms;
+    back_off(c);
 }
 
 static void succeeded(cluster_t *c)
@@ -466,8 +473,12 @@ static void on_watch_end(void *arg, int rc, const char *err)
         c->synced = false; /* a whole read again, then a new watch */
         return;
     }
-    failed(c, rc == -ECANCELED || rc == 0 ? -EHOSTUNREACH : rc, "watch",
-           err && err[0] ? err : "stream closed");
+    /* a watch that ends says nothing about the other endpoints: it is started
+     * again (on the next endpoint after a transport error) after a back-off;
+     * connectivity is judged by the calls, which try every endpoint */
+    log_info("cluster", "watch ended (%s): resuming from revision %lld",
+             err && err[0] ? err : "stream closed", (long long)(c->watch_rev + 1));
+    back_off(c);
 }
 
 static void sync_step(cluster_t *c, uint64_t now)

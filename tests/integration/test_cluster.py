@@ -174,6 +174,58 @@ class ClusterTest(LogdistTestCase):
                          "%d compare-and-set losses read again and retried\n"
                          % (retried_ok, conflicts, lost_cas))
 
+    # ------------------------------------------------------------------ routes
+    def test_routes_through_etcd(self):
+        etcd = self.etcd(1)
+        an = self.start_analyzer("an1")
+        nodes = [self.node(etcd.endpoints, nid) for nid in ("A", "B")]
+        self.wait_synced(nodes, 2)
+        self.assertEqual(nodes[0].req("POST", "/api/v1/analyzers",
+                                      {"id": "r1", "url": an.url}).status, 201)
+        table = [{"name": "errors", "match": {"level": ["ERROR"]}, "analyzers": {"r1": 1}}]
+        t0 = time.monotonic()
+        r = nodes[0].req("PUT", "/api/v1/routes", table)
+        self.assertEqual(r.status, 200, r)
+
+        def names(n):
+            return [x["name"] for x in harness.get_json(n.port, "/api/v1/routes")["routes"]]
+        wait_until(lambda: "errors" in names(nodes[1]), dl(1.0), "route table on B")
+        sys.stderr.write("routes: PUT on A applied on B after %.1f ms\n"
+                         % ((time.monotonic() - t0) * 1e3))
+        # B refuses to remove an analyzer its (shared) table names
+        r = nodes[1].req("DELETE", "/api/v1/analyzers/r1")
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("errors", r.json()["message"])
+        # a route added on B lands on A, on top of A's change
+        r = nodes[1].req("POST", "/api/v1/routes", {"name": "warn", "match": {"level": ["WARN"]},
+                                                   "analyzers": {"r1": 1}})
+        self.assertEqual(r.status, 201, r)
+        wait_until(lambda: names(nodes[0])[:2] == ["errors", "warn"], dl(1.0), "both routes on A")
+        # the table is in etcd as the user's JSON
+        stored = json.loads(etcd.kv_get("/logdist-test/routes"))
+        self.assertEqual([x["name"] for x in stored], ["errors", "warn"])
+
+    # ------------------------------------------------------------------ failover
+    def test_failover_between_endpoints(self):
+        etcd = self.etcd(3)
+        an = self.start_analyzer("an1")
+        a = self.node(etcd.endpoints, "A")  # member 0 first
+        b = self.node(etcd.url(1), "B")
+        self.wait_synced([a, b], 2)
+        self.assertEqual(harness.get_json(a.port, "/api/v1/cluster")["etcd_endpoint"], etcd.url(0))
+        etcd.stop_member(0)
+        self.aid = "f1"
+        r = a.req("POST", "/api/v1/analyzers", {"id": "f1", "url": an.url})
+        self.assertEqual(r.status, 201, r)  # tried on member 0, then member 1
+        self.measure([b], lambda s: s is not None, "register after failover")
+        self.assertNotEqual(harness.get_json(a.port, "/api/v1/cluster")["etcd_endpoint"],
+                            etcd.url(0))
+        self.assertIn("etcd endpoint %s failed" % etcd.url(0), a.proc.stderr_text())
+        # the watch moved too: a change made through B reaches A
+        r = b.req("PUT", "/api/v1/analyzers/f1", {"weight": 5})
+        self.assertEqual(r.status, 200, r)
+        self.measure([a], lambda s: s and s["weight"] == 5, "change through B reaches A")
+
     # ------------------------------------------------------------------ etcd lost
     def test_etcd_lost_then_back(self):
         etcd = self.etcd(1)
