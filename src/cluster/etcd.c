@@ -432,6 +432,9 @@ static void on_answer(etcd_t *e, req_t *r, CURLcode cc)
     etcd_parse_error(r->resp ? r->resp : "", r->len, &code, msg, sizeof msg);
     if (e->user[0] && !r->reauthed && etcd_error_is_auth(code, msg)) {
         r->reauthed = true; /* a new token, then this request again */
+        if (e->token[0])
+            log_info("cluster", "etcd auth token expired or invalid (%s): authenticating again",
+                     msg);
         e->token[0] = 0;
         enqueue(e, r);
         return;

@@ -510,8 +510,9 @@ int etcd_api_prefix(const char *body, size_t n, char *out, size_t cap)
     const char *p = major > 3 || (major == 3 && minor >= 4) ? "/v3"
                     : major == 3 && minor == 3             ? "/v3beta"
                                                            : "/v3alpha";
-    if (strlen(p) >= cap) return -E2BIG;
-    strcpy(out, p);
+    size_t len = strlen(p);
+    if (len >= cap) return -E2BIG;
+    memcpy(out, p, len + 1);
     return 0;
 }
 

@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
 
 def b64(s):
@@ -53,12 +54,13 @@ def get_json(url, timeout=2):
 class EtcdCluster:
     """A running etcd cluster of `members` members on loopback ephemeral ports."""
 
-    def __init__(self, tmpdir, members=3, name="etcd", spawn=None, start_timeout=30):
+    def __init__(self, tmpdir, members=3, name="etcd", spawn=None, start_timeout=30, extra=()):
         if not os.access(ETCD, os.X_OK):
             raise RuntimeError("etcd not found: scripts/setup-deps.sh installs etcd-server")
         self.tmpdir = tmpdir
         self.name = name
         self.spawn = spawn  # LogdistTestCase.spawn (tearDown stops them), else harness.Proc
+        self.extra = list(extra)  # more etcd flags (e.g. --auth-token-ttl)
         self.members = []
         for i in range(members):
             self.members.append({"name": "%s%d" % (name, i), "client": harness.free_port(),
@@ -88,7 +90,7 @@ class EtcdCluster:
                 "--initial-cluster", self.initial, "--initial-cluster-state", "new",
                 "--initial-cluster-token", "logdist-test-%d" % os.getpid(),
                 "--heartbeat-interval", "50", "--election-timeout", "500",
-                "--log-level", "warn", "--logger", "zap"]
+                "--log-level", "warn", "--logger", "zap"] + self.extra
         if self.spawn:
             m["proc"] = self.spawn(m["name"], argv)
         else:
@@ -124,6 +126,16 @@ class EtcdCluster:
     def stop(self):
         for i in range(len(self.members)):
             self.stop_member(i)
+
+    def ctl(self, *args, i=0):
+        """Run etcdctl (v3 API) against member i; its stdout (raises on failure)."""
+        import subprocess
+        r = subprocess.run([ETCDCTL, "--endpoints", self.url(i)] + list(args),
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        if r.returncode:
+            raise AssertionError("etcdctl %s: %s" % (" ".join(args), r.stderr))
+        return r.stdout
 
     # -- the v3 JSON gateway
     def kv_put(self, key, value, i=0):

@@ -205,6 +205,40 @@ class ClusterTest(LogdistTestCase):
         stored = json.loads(etcd.kv_get("/logdist-test/routes"))
         self.assertEqual([x["name"] for x in stored], ["errors", "warn"])
 
+    # ------------------------------------------------------------------ etcd auth
+    def test_etcd_user_password(self):
+        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30),
+                                     extra=["--auth-token", "simple", "--auth-token-ttl", "2"])
+        etcd.ctl("user", "add", "root:s3cret", "--interactive=false")
+        etcd.ctl("auth", "enable")
+        an = self.start_analyzer("an1")
+        a = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "A",
+                              "--cluster-prefix", "/logdist-test", "--etcd-user", "root",
+                              "--etcd-password", "s3cret", name="logdistd-A")
+        bad = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "X",
+                                "--cluster-prefix", "/logdist-test", "--etcd-user", "root",
+                                "--etcd-password", "wrong", name="logdistd-X")
+        self.wait_synced([a], 1)
+        self.aid = "u1"
+        self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "u1", "url": an.url}).status, 201)
+        # the simple token lives 2 s: a write after that gets a new one and goes through
+        time.sleep(3)
+        r = a.req("PUT", "/api/v1/analyzers/u1", {"weight": 6})
+        self.assertEqual(r.status, 200, r)
+        stored = etcd.ctl("--user", "root:s3cret", "get", "/logdist-test/analyzers/u1",
+                          "--print-value-only")
+        self.assertEqual(json.loads(stored)["weight"], 6)
+        self.assertIn("authenticating again", a.proc.stderr_text())
+        # a wrong password: never connected, says why, the password never in the log
+        wait_until(lambda: "authentication failed" in
+                   harness.get_json(bad.port, "/api/v1/cluster")["last_error"], dl(10),
+                   "X says etcd refused its credentials")
+        self.assertEqual(harness.get_json(bad.port, "/health")["etcd"], "disconnected")
+        self.assertEqual(bad.req("PUT", "/api/v1/analyzers/u1", {"weight": 1}).status, 503)
+        for n in (a, bad):
+            self.assertNotIn("s3cret", n.proc.stderr_text())
+            self.assertNotIn("wrong", n.proc.stderr_text())
+
     # ------------------------------------------------------------------ failover
     def test_failover_between_endpoints(self):
         etcd = self.etcd(3)
