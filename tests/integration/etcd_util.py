@@ -37,30 +37,47 @@ def unb64(s):
     return base64.b64decode(s).decode("utf-8", "replace")
 
 
-def post_json(url, body, timeout=5):
+def _opener(ssl_ctx=None):
+    handlers = [urllib.request.ProxyHandler({})]
+    if ssl_ctx is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl_ctx))
+    return urllib.request.build_opener(*handlers)
+
+
+def post_json(url, body, timeout=5, ssl_ctx=None):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=timeout) as r:
+    with _opener(ssl_ctx).open(req, timeout=timeout) as r:
         return json.loads(r.read().decode())
 
 
-def get_json(url, timeout=2):
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=timeout) as r:
+def get_json(url, timeout=2, ssl_ctx=None):
+    with _opener(ssl_ctx).open(url, timeout=timeout) as r:
         return json.loads(r.read().decode())
 
 
 class EtcdCluster:
     """A running etcd cluster of `members` members on loopback ephemeral ports."""
 
-    def __init__(self, tmpdir, members=3, name="etcd", spawn=None, start_timeout=30, extra=()):
+    def __init__(self, tmpdir, members=3, name="etcd", spawn=None, start_timeout=30, extra=(),
+                 tls=None):
         if not os.access(ETCD, os.X_OK):
             raise RuntimeError("etcd not found: scripts/setup-deps.sh installs etcd-server")
         self.tmpdir = tmpdir
         self.name = name
         self.spawn = spawn  # LogdistTestCase.spawn (tearDown stops them), else harness.Proc
         self.extra = list(extra)  # more etcd flags (e.g. --auth-token-ttl)
+        # tls: {"ca", "cert", "key", "client_cert", "client_key"} -> https:// client URLs,
+        # client certificates required (--client-cert-auth); peers stay plain
+        self.tls = tls
+        self.ssl_ctx = None
+        if tls:
+            import ssl
+            self.ssl_ctx = ssl.create_default_context(cafile=tls["ca"])
+            self.ssl_ctx.load_cert_chain(tls["client_cert"], tls["client_key"])
+        if tls:
+            self.extra += ["--cert-file", tls["cert"], "--key-file", tls["key"],
+                           "--trusted-ca-file", tls["ca"], "--client-cert-auth"]
         self.members = []
         for i in range(members):
             self.members.append({"name": "%s%d" % (name, i), "client": harness.free_port(),
@@ -74,7 +91,7 @@ class EtcdCluster:
         self.wait_healthy(start_timeout)
 
     def url(self, i):
-        return "http://127.0.0.1:%d" % self.members[i]["client"]
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.members[i]["client"])
 
     @property
     def endpoints(self):
@@ -102,7 +119,8 @@ class EtcdCluster:
 
     def member_healthy(self, i):
         try:
-            return get_json(self.url(i) + "/health", timeout=1).get("health") == "true"
+            return get_json(self.url(i) + "/health", timeout=1,
+                            ssl_ctx=self.ssl_ctx).get("health") == "true"
         except (OSError, ValueError):
             return False
 
@@ -139,17 +157,19 @@ class EtcdCluster:
 
     # -- the v3 JSON gateway
     def kv_put(self, key, value, i=0):
-        return post_json(self.url(i) + "/v3/kv/put", {"key": b64(key), "value": b64(value)})
+        return post_json(self.url(i) + "/v3/kv/put", {"key": b64(key), "value": b64(value)},
+                         ssl_ctx=self.ssl_ctx)
 
     def kv_get(self, key, i=0):
-        r = post_json(self.url(i) + "/v3/kv/range", {"key": b64(key)})
+        r = post_json(self.url(i) + "/v3/kv/range", {"key": b64(key)}, ssl_ctx=self.ssl_ctx)
         kvs = r.get("kvs") or []
         return unb64(kvs[0].get("value", "")) if kvs else None
 
     def kv_range(self, prefix, i=0):
         """{key: value} of every key under prefix."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        r = post_json(self.url(i) + "/v3/kv/range", {"key": b64(prefix), "range_end": b64(end)})
+        r = post_json(self.url(i) + "/v3/kv/range", {"key": b64(prefix), "range_end": b64(end)},
+                      ssl_ctx=self.ssl_ctx)
         return {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in r.get("kvs") or []}
 
 

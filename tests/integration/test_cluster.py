@@ -239,6 +239,42 @@ class ClusterTest(LogdistTestCase):
             self.assertNotIn("s3cret", n.proc.stderr_text())
             self.assertNotIn("wrong", n.proc.stderr_text())
 
+    # ------------------------------------------------------------------ etcd over TLS
+    def test_etcd_tls_client_certificate(self):
+        import security_util
+        pki = security_util.Pki(self.path("pki"))
+        ca = pki.make_ca("ca")
+        # etcd's gateway dials its own gRPC server with this certificate: clientAuth too
+        srv = pki.issue("etcd", ca, "etcd", san="IP:127.0.0.1", usage="serverAuth,clientAuth")
+        cli = pki.issue("node", ca, "node", usage="clientAuth")
+        other_ca = pki.make_ca("other")
+        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30),
+                                     tls={"ca": ca[0], "cert": srv[0], "key": srv[1],
+                                          "client_cert": cli[0], "client_key": cli[1]})
+        self.assertTrue(etcd.endpoints.startswith("https://"))
+        an = self.start_analyzer("an1")
+        a = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "A",
+                              "--cluster-prefix", "/logdist-test", "--etcd-cacert", ca[0],
+                              "--etcd-cert", cli[0], "--etcd-key", cli[1], name="logdistd-A")
+        # no client certificate: etcd refuses the handshake; a CA that did not sign it: we do
+        nocert = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "N",
+                                   "--cluster-prefix", "/logdist-test", "--etcd-cacert", ca[0],
+                                   name="logdistd-N")
+        wrongca = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "W",
+                                    "--cluster-prefix", "/logdist-test", "--etcd-cacert",
+                                    other_ca[0], "--etcd-cert", cli[0], "--etcd-key", cli[1],
+                                    name="logdistd-W")
+        self.wait_synced([a], 1)
+        self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "t1", "url": an.url}).status, 201)
+        self.assertEqual(json.loads(etcd.kv_get("/logdist-test/analyzers/t1"))["id"], "t1")
+        for n in (nocert, wrongca):
+            wait_until(lambda n=n: harness.get_json(n.port, "/api/v1/cluster")["last_error"] not in
+                       ("", "not connected yet"), dl(10), "a refused node says why")
+            st = harness.get_json(n.port, "/api/v1/cluster")
+            self.assertFalse(st["etcd_connected"], st)
+            self.assertEqual([x["id"] for x in
+                              harness.get_json(a.port, "/api/v1/cluster")["nodes"]], ["A"])
+
     # ------------------------------------------------------------------ failover
     def test_failover_between_endpoints(self):
         etcd = self.etcd(3)
