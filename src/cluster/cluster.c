@@ -46,6 +46,7 @@ struct cluster {
     /* cluster thread only */
     int64_t lease;
     bool lease_busy, sync_busy, watching, synced, compacted, initialized_seen;
+    bool reported; /* set_connected said a state once (all its calls are on this thread) */
     uint64_t next_refresh_ms, retry_at_ms;
     uint32_t backoff_ms;
     int64_t watch_rev; /* last revision the watch or a read delivered */
@@ -78,16 +79,19 @@ static void set_connected(cluster_t *c, bool up, const char *why)
     bool was = atomic_exchange(&c->connected, up);
     pthread_mutex_lock(&c->mu);
     snprintf(c->endpoint, sizeof c->endpoint, "%s", etcd_endpoint(c->etcd));
+    bool cached = !c->ever_synced;
     pthread_mutex_unlock(&c->mu);
-    if (was == up) return;
+    if (was == up && c->reported) return;
+    c->reported = true; /* the first state is said too (a start while etcd is down) */
     if (up)
         log_event(LOG_INFO, "cluster", "cluster_etcd_connected",
                   LOG_FIELDS(LF_STR("endpoint", etcd_endpoint(c->etcd))), "etcd reachable");
     else
         log_event(LOG_WARN, "cluster", "cluster_etcd_disconnected",
                   LOG_FIELDS(LF_STR("error", why)),
-                  "etcd unreachable: running on the last configuration applied; admin writes "
-                  "answer 503 until it is back (%s)", why);
+                  "etcd unreachable: running on the last configuration %s; admin writes "
+                  "answer 503 until it is back (%s)",
+                  cached ? "cached on disk (the local store)" : "applied", why);
 }
 
 /* Back off before the next attempt (doubling up to CLUSTER_BACKOFF_MAX_MS). */

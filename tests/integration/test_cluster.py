@@ -205,6 +205,56 @@ class ClusterTest(LogdistTestCase):
         stored = json.loads(etcd.kv_get("/logdist-test/routes"))
         self.assertEqual([x["name"] for x in stored], ["errors", "warn"])
 
+    # ------------------------------------------------------------------ reload
+    def test_reload_writes_through_etcd(self):
+        etcd = self.etcd(1)
+        an1, an2 = self.start_analyzer("an1"), self.start_analyzer("an2")
+        path = self.path("a.json")
+        with open(path, "w") as f:
+            json.dump({"analyzers": [{"id": "f1", "url": an1.url, "weight": 1}]}, f)
+        a = self.start_daemon("--config", path, "--cluster-etcd", etcd.endpoints, "--node-id", "A",
+                              "--cluster-prefix", "/logdist-test", name="logdistd-A")
+        b = self.node(etcd.endpoints, "B")
+        self.wait_synced([a, b], 2)
+        self.aid = "f1"  # the first node of a new prefix seeds it with its analyzers
+        self.measure([b], lambda s: s is not None, "seeded analyzer on B")
+        with open(path, "w") as f:
+            json.dump({"analyzers": [{"id": "f1", "url": an1.url, "weight": 3},
+                                     {"id": "f2", "url": an2.url, "weight": 1}]}, f)
+        r = a.req("POST", "/api/v1/reload")
+        self.assertEqual(r.status, 200, r)
+        self.measure([b], lambda s: s and s["weight"] == 3, "re-weight by reload on B")
+        self.aid = "f2"
+        self.measure([b], lambda s: s is not None, "analyzer added by reload on B")
+        self.assertEqual(json.loads(etcd.kv_get("/logdist-test/analyzers/f1"))["weight"], 3)
+
+    # ------------------------------------------------------------------ cache
+    def test_start_while_etcd_down_uses_cache(self):
+        etcd = self.etcd(1)
+        an = self.start_analyzer("an1")
+        data = self.data_dir()
+        a = self.node(etcd.endpoints, "A", data_dir=data)
+        self.wait_synced([a], 1)
+        self.aid = "m1"
+        self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "m1", "url": an.url,
+                                                          "weight": 2}).status, 201)
+        a.proc.stop()
+        etcd.stop_member(0)
+        a2 = self.node(etcd.endpoints, "A", data_dir=data)
+        wait_until(lambda: harness.get_json(a2.port, "/health").get("etcd") == "disconnected",
+                   dl(10), "A says etcd is disconnected")
+        h = harness.get_json(a2.port, "/health")
+        self.assertEqual(h["config"], "cached")
+        self.assertEqual(self.spec(a2, "m1")["weight"], 2)  # the last configuration it knew
+        before = an.records()
+        body = "".join(json.dumps({"id": "c%d" % i}) + "\n" for i in range(20))
+        self.assertEqual(a2.post_logs(body, ctype="application/x-ndjson").status, 202)
+        wait_until(lambda: an.records() >= before + 20, dl(10), "routed on the cached config")
+        self.assertIn("etcd unreachable", a2.proc.stderr_text())
+        etcd.start_member(0, timeout=dl(30))
+        wait_until(lambda: harness.get_json(a2.port, "/health").get("config") == "synced",
+                   dl(15), "A synced once etcd is back")
+
     # ------------------------------------------------------------------ etcd auth
     def test_etcd_user_password(self):
         etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30),
