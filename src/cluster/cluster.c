@@ -631,6 +631,11 @@ static void sync_start(void *arg)
     sync_call_t *s = arg;
     char *b = s->body;
     s->body = NULL;
+    if (atomic_load(&s->c->stopping)) { /* run by mailbox_free at the end: no etcd any more */
+        free(b);
+        sync_done(s, -EHOSTUNREACH, "", 0, "this node is leaving the cluster");
+        return;
+    }
     if (etcd_call(s->c->etcd, s->path, b, sync_done, s)) sync_done(s, -ENOMEM, "", 0, "out of memory");
 }
 
@@ -931,9 +936,10 @@ void cluster_free(cluster_t *c)
 {
     if (!c) return;
     cluster_stop(c);
-    etcd_free(c->etcd);
+    atomic_store(&c->stopping, true);
+    mailbox_free(c->mb); /* runs what is still queued: sync calls end at once */
+    etcd_free(c->etcd);  /* what is in flight ends without its callback */
     if (c->tick) event_free(c->tick);
-    mailbox_free(c->mb);
     if (c->base) event_base_free(c->base);
     json_decref(c->nodes);
     pthread_mutex_destroy(&c->mu);
