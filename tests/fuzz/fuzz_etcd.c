@@ -3,11 +3,14 @@
  * (src/cluster/etcd_proto.c): what an etcd endpoint (or anything pretending to
  * be one) sends back is hostile.
  *
- * Input: byte 0 picks the mode (mod 4), byte 1 a cut point, the rest is the data,
+ * Input: byte 0 picks the mode (mod 5), byte 1 a cut point, the rest is the data,
  * from an exact-size heap copy.
  *   0: the data as a watch stream fed in two pieces cut at byte 1 (scaled), every
  *      message taken out parsed as a watch message;
- *   1: a range answer;   2: a txn answer;   3: lease, auth, revision, error, version.
+ *   1: a range answer;   2: a txn answer;   3: lease, auth, revision, error, version;
+ *   4: the values logdistd reads under its prefix (cluster_json.h): an analyzer spec
+ *      (accepted: id, url and health_url non-empty and terminated, weight 0..1e12, and
+ *      written back it parses to the same spec) and a node value.
  * Invariants:
  *   1. returns are 0 or a negative errno from the documented set;
  *   2. every key parsed is non-empty, NUL-free, at most ETCD_KEY_MAX, every value at
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster_json.h"
 #include "cluster/etcd_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -86,10 +90,33 @@ static void stream(const char *p, size_t n, size_t cut)
     etcd_stream_free(&s);
 }
 
+static void cluster_values(const char *p, size_t n)
+{
+    analyzer_spec_t spec, back;
+    char err[300];
+    memset(&spec, 0xA5, sizeof spec);
+    if (cluster_spec_parse(p, n, "a1", &spec, err, sizeof err) == 0) {
+        if (strcmp(spec.id, "a1") || !memchr(spec.url, 0, sizeof spec.url) || !spec.url[0] ||
+            !memchr(spec.health_url, 0, sizeof spec.health_url) || !spec.health_url[0] ||
+            !(spec.weight >= 0 && spec.weight <= 1e12))
+            fail("accepted spec out of bounds");
+        char *j = cluster_spec_json(&spec);
+        if (!j) return;
+        if (cluster_spec_parse(j, strlen(j), "a1", &back, err, sizeof err) ||
+            !config_analyzer_equal(&spec, &back))
+            fail("spec round trip");
+        free(j);
+    } else if (!err[0]) {
+        fail("refusal without a message");
+    }
+    json_t *node = cluster_node_parse(p, n, "n1", err, sizeof err);
+    json_decref(node);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) return 0;
-    int mode = data[0] % 4;
+    int mode = data[0] % 5;
     size_t n = size - 2;
     char *p = malloc(n ? n : 1);
     if (!p) return 0;
@@ -109,6 +136,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 2:
         check_range(etcd_parse_txn(p, n, &ok, &a, &r, err, sizeof err), &r);
+        break;
+    case 4:
+        cluster_values(p, n);
         break;
     default:
         check_rc(etcd_parse_lease(p, n, &a, &b, err, sizeof err));
