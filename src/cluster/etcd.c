@@ -472,6 +472,8 @@ static void watch_feed(req_t *r, const char *data, size_t n)
         etcd_watch_msg_t w;
         rc = etcd_parse_watch(m, len, &w, r->watch_err, sizeof r->watch_err);
         if (rc) {
+            if (rc == -EPROTO && e->user[0] && etcd_error_is_auth(0, r->watch_err))
+                e->token[0] = 0; /* the next request (the watch again) authenticates first */
             r->watch_rc = rc == -EPROTO ? -EPROTO : -EINVAL;
             break;
         }

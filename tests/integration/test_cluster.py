@@ -346,6 +346,41 @@ class ClusterTest(LogdistTestCase):
         self.assertEqual(r.status, 200, r)
         self.measure([a], lambda s: s and s["weight"] == 5, "change through B reaches A")
 
+    # ------------------------------------------------------------------ etcd leader killed
+    def test_etcd_leader_killed(self):
+        etcd = self.etcd(3)
+        an = self.start_analyzer("an1")
+        a = self.node(etcd.endpoints, "A")
+        b = self.node(",".join(etcd.url(i) for i in (2, 1, 0)), "B")
+        self.wait_synced([a, b], 2)
+        self.aid = "l1"
+        self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "l1", "url": an.url}).status, 201)
+        self.measure([b], lambda s: s is not None, "register")
+        statuses = [etcd_util.post_json(etcd.url(i) + "/v3/maintenance/status", {})
+                    for i in range(3)]
+        leader = [i for i, st in enumerate(statuses) if st["leader"] == st["header"]["member_id"]]
+        self.assertEqual(len(leader), 1, statuses)
+        etcd.kill_member(leader[0])
+        # a new leader is elected among the two left: writes go through again (a 503
+        # etcd_unavailable while there is none is allowed, a lost write is not)
+        seen = []
+
+        def put():
+            r = a.req("PUT", "/api/v1/analyzers/l1", {"weight": 8})
+            seen.append(r.status)
+            self.assertIn(r.status, (200, 503), r)
+            return r.status == 200
+        wait_until(put, dl(15), "a write after the etcd leader was killed", interval=0.2)
+        self.measure([b], lambda s: s and s["weight"] == 8, "re-weight seen by B")
+        body = "".join(json.dumps({"id": "k%d" % i}) + "\n" for i in range(20))
+        before = an.records()
+        self.assertEqual(b.post_logs(body, ctype="application/x-ndjson").status, 202)
+        wait_until(lambda: an.records() >= before + 20, dl(10), "routing goes on")
+        etcd.start_member(leader[0], timeout=dl(30))
+        self.assertEqual(b.req("PUT", "/api/v1/analyzers/l1", {"weight": 2}).status, 200)
+        self.measure([a], lambda s: s and s["weight"] == 2, "healed: B's write reaches A")
+        sys.stderr.write("etcd leader killed: write answers until one went through: %s\n" % seen)
+
     # ------------------------------------------------------------------ etcd lost
     def test_etcd_lost_then_back(self):
         etcd = self.etcd(1)
