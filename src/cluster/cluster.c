@@ -55,9 +55,9 @@ struct cluster {
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    json_t *nodes;         /* id -> published value */
-    int64_t applied_rev;   /* this node has applied everything up to it */
-    int64_t routes_rev;    /* mod_revision of the routes key applied (0 = none) */
+    json_t *nodes;       /* id -> published value */
+    int64_t applied_rev; /* this node has applied everything up to it */
+    int64_t routes_rev;  /* mod_revision of the routes key applied (0 = none) */
     bool ever_synced;
     char last_error[240];
     char endpoint[256];
@@ -133,7 +133,8 @@ static void apply_spec(cluster_t *c, const analyzer_spec_t *spec)
     int rc;
     if (deliver_analyzer_spec(c->d, spec->id, &have) == 0) {
         if (config_analyzer_equal(&have, spec)) return;
-        if (strcmp(have.client_cert, spec->client_cert) || strcmp(have.client_key, spec->client_key)) {
+        if (strcmp(have.client_cert, spec->client_cert) ||
+            strcmp(have.client_key, spec->client_key)) {
             deliver_analyzer_remove(c->d, spec->id, NULL, 0); /* its queue moves to the others */
             rc = deliver_analyzer_add(c->d, (analyzer_spec_t *)spec);
         } else {
@@ -158,8 +159,8 @@ static void apply_remove(cluster_t *c, const char *id)
     if (rc == -EBUSY)
         log_event(LOG_WARN, "cluster", "cluster_apply_failed",
                   LOG_FIELDS(LF_STR("analyzer", id), LF_STR("route", route)),
-                  "analyzer %s was removed in etcd but route \"%s\" still names it here: kept",
-                  id, route);
+                  "analyzer %s was removed in etcd but route \"%s\" still names it here: kept", id,
+                  route);
     if (rc != -EBUSY && c->store) config_store_remove(c->store, id);
 }
 
@@ -257,8 +258,8 @@ static char *node_value(cluster_t *c)
             json_object_set_new(an, x->spec.id,
                                 json_pack("{s:I,s:f,s:f,s:s}", "records_delivered",
                                           (json_int_t)x->records_delivered, "weight",
-                                          x->spec.weight, "target_share", x->target_share,
-                                          "state", x->state));
+                                          x->spec.weight, "target_share", x->target_share, "state",
+                                          x->state));
             delivered += x->records_delivered;
             queued += x->queued_records;
         }
@@ -266,16 +267,16 @@ static char *node_value(cluster_t *c)
     }
     uint64_t acc = METRIC_GET(records_accepted), now = now_ms();
     if (c->last_rate_ms && now > c->last_rate_ms)
-        c->records_per_s = (double)(acc - c->last_accepted) * 1000.0 / (double)(now - c->last_rate_ms);
+        c->records_per_s =
+            (double)(acc - c->last_accepted) * 1000.0 / (double)(now - c->last_rate_ms);
     c->last_accepted = acc;
     c->last_rate_ms = now;
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:I,s:b,s:o}", "id", c->cfg->node_id,
-                          "url", c->advertise, "version", LOGDIST_VERSION, "started_ms",
-                          (json_int_t)c->started_ms, "updated_ms", (json_int_t)wall_ms(),
-                          "records_accepted", (json_int_t)acc, "records_delivered",
-                          (json_int_t)delivered, "records_per_s", c->records_per_s,
-                          "queued_records", (json_int_t)queued, "etcd_connected", true,
-                          "analyzers", an);
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:I,s:b,s:o}", "id", c->cfg->node_id, "url",
+                  c->advertise, "version", LOGDIST_VERSION, "started_ms", (json_int_t)c->started_ms,
+                  "updated_ms", (json_int_t)wall_ms(), "records_accepted", (json_int_t)acc,
+                  "records_delivered", (json_int_t)delivered, "records_per_s", c->records_per_s,
+                  "queued_records", (json_int_t)queued, "etcd_connected", true, "analyzers", an);
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return txt;
@@ -286,8 +287,10 @@ static char *node_value(cluster_t *c)
 static void on_node_put(void *arg, int rc, const char *body, size_t len, const char *err)
 {
     cluster_t *c = arg;
-    if (rc) failed(c, rc, "publishing the node", err);
-    else succeeded(c);
+    if (rc)
+        failed(c, rc, "publishing the node", err);
+    else
+        succeeded(c);
 }
 
 static void publish(cluster_t *c)
@@ -382,7 +385,8 @@ static void apply_snapshot(cluster_t *c, const etcd_range_t *r)
             char key[300];
             snprintf(key, sizeof key, "%sanalyzers/%s", c->prefix, s.analyzers[i].spec.id);
             bool found = false;
-            for (size_t k = 0; k < r->count && !found; k++) found = !strcmp(r->kvs[k].key, key);
+            for (size_t k = 0; k < r->count && !found; k++)
+                found = !strcmp(r->kvs[k].key, key);
             if (!found) apply_remove(c, s.analyzers[i].spec.id);
         }
         deliver_snapshot_free(&s);
@@ -446,8 +450,8 @@ static void on_range(void *arg, int rc, const char *body, size_t len, const char
     pthread_mutex_unlock(&c->mu);
     log_event(LOG_INFO, "cluster", "cluster_synced",
               LOG_FIELDS(LF_INT("revision", r.revision), LF_UINT("keys", r.count)),
-              "%s the cluster's state at revision %lld (%zu keys)",
-              first ? "read" : "re-read", (long long)r.revision, r.count);
+              "%s the cluster's state at revision %lld (%zu keys)", first ? "read" : "re-read",
+              (long long)r.revision, r.count);
     etcd_range_free(&r);
 }
 
@@ -463,7 +467,8 @@ static void on_watch_msg(void *arg, const etcd_watch_msg_t *m)
     }
     for (size_t i = 0; i < m->count; i++) {
         apply_kv(c, &m->events[i].kv, m->events[i].deleted);
-        if (m->events[i].kv.mod_revision > c->watch_rev) c->watch_rev = m->events[i].kv.mod_revision;
+        if (m->events[i].kv.mod_revision > c->watch_rev)
+            c->watch_rev = m->events[i].kv.mod_revision;
     }
     if (m->revision > c->watch_rev && !m->count && !m->canceled) c->watch_rev = m->revision;
     mark_applied(c, c->watch_rev);
@@ -553,8 +558,11 @@ cluster_t *cluster_new(const config_t *cfg, deliver_t *d, config_store_t *store,
     c->mb = c->base ? mailbox_new(c->base) : NULL;
     c->tick = c->base ? event_new(c->base, -1, EV_PERSIST, on_tick, c) : NULL;
     if (!c->nodes || !c->mb || !c->tick) goto fail;
-    etcd_opts_t o = {.endpoints = cfg->cluster_etcd, .cacert = cfg->etcd_cacert,
-                     .cert = cfg->etcd_cert, .key = cfg->etcd_key, .user = cfg->etcd_user,
+    etcd_opts_t o = {.endpoints = cfg->cluster_etcd,
+                     .cacert = cfg->etcd_cacert,
+                     .cert = cfg->etcd_cert,
+                     .key = cfg->etcd_key,
+                     .user = cfg->etcd_user,
                      .password = cfg->etcd_password};
     c->etcd = etcd_new(c->base, &o, err, errlen);
     if (!c->etcd) goto fail;
@@ -607,8 +615,10 @@ static void sync_unref(sync_call_t *s)
 static void sync_done(void *arg, int rc, const char *body, size_t len, const char *err)
 {
     sync_call_t *s = arg;
-    if (rc == -EHOSTUNREACH) set_connected(s->c, false, err);
-    else if (rc == 0) set_connected(s->c, true, NULL);
+    if (rc == -EHOSTUNREACH)
+        set_connected(s->c, false, err);
+    else if (rc == 0)
+        set_connected(s->c, true, NULL);
     pthread_mutex_lock(&s->mu);
     s->rc = rc;
     s->resp = malloc(len + 1);
@@ -636,7 +646,8 @@ static void sync_start(void *arg)
         sync_done(s, -EHOSTUNREACH, "", 0, "this node is leaving the cluster");
         return;
     }
-    if (etcd_call(s->c->etcd, s->path, b, sync_done, s)) sync_done(s, -ENOMEM, "", 0, "out of memory");
+    if (etcd_call(s->c->etcd, s->path, b, sync_done, s))
+        sync_done(s, -ENOMEM, "", 0, "out of memory");
 }
 
 /* Run one etcd call on the cluster thread and wait for it (bounded). body is
@@ -665,7 +676,8 @@ static int call_sync(cluster_t *c, const char *path, char *body, char **resp, si
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += CLUSTER_WRITE_WAIT_MS / 1000;
     pthread_mutex_lock(&s->mu);
-    while (!s->done && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {}
+    while (!s->done && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {
+    }
     int rc = s->done ? s->rc : -EHOSTUNREACH;
     if (s->done) {
         snprintf(err, errlen, "%s", s->err);
@@ -689,7 +701,8 @@ static void wait_applied(cluster_t *c, int64_t rev)
     until.tv_sec += CLUSTER_APPLY_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&c->mu);
-    while (c->applied_rev < rev && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0) {}
+    while (c->applied_rev < rev && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0) {
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -719,8 +732,10 @@ static bool writable(cluster_t *c, char *err, size_t errlen)
     }
     if (atomic_load(&c->connected)) return true;
     pthread_mutex_lock(&c->mu);
-    snprintf(err, errlen, "etcd is unreachable (%s): the cluster's configuration cannot be "
-             "changed until it is back", c->last_error);
+    snprintf(err, errlen,
+             "etcd is unreachable (%s): the cluster's configuration cannot be "
+             "changed until it is back",
+             c->last_error);
     pthread_mutex_unlock(&c->mu);
     return false;
 }
@@ -758,8 +773,10 @@ static int read_key(cluster_t *c, const char *key, etcd_range_t *r, char *err, s
     memset(r, 0, sizeof *r);
     if (!b) return -ENOMEM;
     int rc = call_sync(c, "/kv/range", b, &resp, &len, err, errlen);
-    if (!rc) rc = etcd_parse_range(resp, len, r, err, errlen) ? -EINVAL : 0;
-    else if (rc == -EPROTO) rc = -EINVAL;
+    if (!rc)
+        rc = etcd_parse_range(resp, len, r, err, errlen) ? -EINVAL : 0;
+    else if (rc == -EPROTO)
+        rc = -EINVAL;
     free(resp);
     if (!rc && r->count == 0) rc = -ENOENT;
     return rc;
@@ -795,8 +812,10 @@ int cluster_analyzer_modify(cluster_t *c, const char *id, cluster_modify_fn fn, 
         log_info("cluster", "analyzer %s changed meanwhile (revision %lld): read again", id,
                  (long long)mod);
     }
-    snprintf(err, errlen, "analyzer %s kept changing on other nodes: %d compare-and-set "
-             "attempts lost; nothing was written, retry", id, CLUSTER_CAS_TRIES);
+    snprintf(err, errlen,
+             "analyzer %s kept changing on other nodes: %d compare-and-set "
+             "attempts lost; nothing was written, retry",
+             id, CLUSTER_CAS_TRIES);
     return -EAGAIN;
 }
 
@@ -837,7 +856,8 @@ int cluster_routes_put(cluster_t *c, const char *text, char *err, size_t errlen)
     int rc = cas(c, b, &rev, &cur, err, errlen);
     etcd_range_free(&cur);
     if (rc == -EAGAIN)
-        snprintf(err, errlen, "the route table was changed on another node since this node "
+        snprintf(err, errlen,
+                 "the route table was changed on another node since this node "
                  "applied it; read it again and retry");
     if (!rc) wait_applied(c, rev);
     return rc;
@@ -858,7 +878,8 @@ json_t *cluster_status_json(cluster_t *c)
     pthread_mutex_lock(&c->mu);
     const char *id;
     json_t *v;
-    json_object_foreach(c->nodes, id, v) {
+    json_object_foreach(c->nodes, id, v)
+    {
         json_t *n = json_object();
         json_int_t upd = json_integer_value(json_object_get(v, "updated_ms"));
         json_object_set_new(n, "id", json_string(id));
@@ -879,11 +900,13 @@ json_t *cluster_status_json(cluster_t *c)
     json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:I,s:i,s:s,s:s}", "node_id", c->cfg->node_id,
                           "etcd_connected", up, "etcd_endpoint", c->endpoint, "config",
                           up && c->ever_synced ? "synced" : "cached", "revision",
-                          (json_int_t)c->applied_rev, "lease_ttl_s", CLUSTER_LEASE_TTL_S,
-                          "prefix", c->prefix, "last_error", up ? "" : c->last_error);
+                          (json_int_t)c->applied_rev, "lease_ttl_s", CLUSTER_LEASE_TTL_S, "prefix",
+                          c->prefix, "last_error", up ? "" : c->last_error);
     pthread_mutex_unlock(&c->mu);
-    if (o) json_object_set_new(o, "nodes", nodes);
-    else json_decref(nodes);
+    if (o)
+        json_object_set_new(o, "nodes", nodes);
+    else
+        json_decref(nodes);
     return o;
 }
 

@@ -34,8 +34,8 @@ static int take_str(json_t *o, const char *k, char *dst, size_t cap)
 int cluster_spec_parse(const char *value, size_t len, const char *key_id, analyzer_spec_t *out,
                        char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id", "url", "health_url", "weight", "drained",
-                                       "client_cert", "client_key", NULL};
+    static const char *const keys[] = {"id",      "url",         "health_url", "weight",
+                                       "drained", "client_cert", "client_key", NULL};
     if (len > CLUSTER_VALUE_MAX) {
         snprintf(err, errlen, "analyzer value over %u bytes", CLUSTER_VALUE_MAX);
         return -EINVAL;
@@ -53,20 +53,27 @@ int cluster_spec_parse(const char *value, size_t len, const char *key_id, analyz
     }
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         size_t i = 0;
-        while (keys[i] && strcmp(keys[i], k)) i++;
+        while (keys[i] && strcmp(keys[i], k))
+            i++;
         if (!keys[i]) {
             snprintf(err, errlen, "analyzer value: unknown key \"%.64s\"", k);
             goto out;
         }
     }
     const char *bad = NULL;
-    if (take_str(o, "id", s.id, sizeof s.id)) bad = "id";
-    else if (take_str(o, "url", s.url, sizeof s.url)) bad = "url";
-    else if (take_str(o, "health_url", s.health_url, sizeof s.health_url)) bad = "health_url";
-    else if (take_str(o, "client_cert", s.client_cert, sizeof s.client_cert)) bad = "client_cert";
-    else if (take_str(o, "client_key", s.client_key, sizeof s.client_key)) bad = "client_key";
+    if (take_str(o, "id", s.id, sizeof s.id))
+        bad = "id";
+    else if (take_str(o, "url", s.url, sizeof s.url))
+        bad = "url";
+    else if (take_str(o, "health_url", s.health_url, sizeof s.health_url))
+        bad = "health_url";
+    else if (take_str(o, "client_cert", s.client_cert, sizeof s.client_cert))
+        bad = "client_cert";
+    else if (take_str(o, "client_key", s.client_key, sizeof s.client_key))
+        bad = "client_key";
     json_t *w = json_object_get(o, "weight"), *dr = json_object_get(o, "drained");
     if (!bad && w && !json_is_number(w)) bad = "weight";
     if (!bad && dr && !json_is_boolean(dr)) bad = "drained";
@@ -128,16 +135,19 @@ json_t *cluster_share_view(const json_t *analyzers, const json_t *nodes)
     size_t i;
     json_t *a, *node;
     const char *nid;
-    json_array_foreach(analyzers, i, a) {
+    json_array_foreach(analyzers, i, a)
+    {
         const char *id = json_string_value(json_object_get(a, "id"));
         json_object_foreach((json_t *)nodes, nid, node) total += id ? counter(node, id) : 0;
     }
-    json_array_foreach(analyzers, i, a) {
+    json_array_foreach(analyzers, i, a)
+    {
         const char *id = json_string_value(json_object_get(a, "id"));
         if (!id) continue;
         json_t *per = json_object();
         double sum = 0;
-        json_object_foreach((json_t *)nodes, nid, node) {
+        json_object_foreach((json_t *)nodes, nid, node)
+        {
             double c = counter(node, id);
             sum += c;
             json_object_set_new(per, nid, json_integer((json_int_t)c));

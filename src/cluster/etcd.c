@@ -54,7 +54,7 @@ struct etcd {
     bool preparing;               /* a version or auth request is in flight */
     req_t *pending;               /* waiting for prefix/token, in order */
     req_t *pending_tail;
-    req_t *live;                  /* in the multi */
+    req_t *live; /* in the multi */
     req_t *watch;
     etcd_watch_msg_fn on_msg;
     etcd_watch_end_fn on_end;
@@ -171,7 +171,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     }
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;
-        while (cap < r->len + n + 1) cap *= 2;
+        while (cap < r->len + n + 1)
+            cap *= 2;
         char *b = realloc(r->resp, cap);
         if (!b) {
             r->too_big = true;
@@ -513,8 +514,7 @@ int etcd_call(etcd_t *e, const char *path, char *body, etcd_done_fn done, void *
     return 0;
 }
 
-int etcd_watch(etcd_t *e, char *body, etcd_watch_msg_fn on_msg, etcd_watch_end_fn on_end,
-               void *arg)
+int etcd_watch(etcd_t *e, char *body, etcd_watch_msg_fn on_msg, etcd_watch_end_fn on_end, void *arg)
 {
     if (e->watch) {
         free(body);
@@ -547,7 +547,8 @@ void etcd_watch_cancel(etcd_t *e)
             *p = r->next;
             if (e->pending_tail == r) {
                 e->pending_tail = NULL;
-                for (req_t *q = e->pending; q; q = q->next) e->pending_tail = q;
+                for (req_t *q = e->pending; q; q = q->next)
+                    e->pending_tail = q;
             }
             req_free(r);
             return;
@@ -577,7 +578,8 @@ etcd_t *etcd_new(struct event_base *base, const etcd_opts_t *o, char *err, size_
     const char *p = o->endpoints ? o->endpoints : "";
     while (*p) {
         size_t n = strcspn(p, ",");
-        while (n && p[n - 1] == ' ') n--;
+        while (n && p[n - 1] == ' ')
+            n--;
         if (n) {
             if (e->nendpoints == ETCD_ENDPOINTS_MAX || n > 900 ||
                 (strncmp(p, "http://", 7) && strncmp(p, "https://", 8))) {
@@ -592,7 +594,8 @@ etcd_t *etcd_new(struct event_base *base, const etcd_opts_t *o, char *err, size_
             e->nendpoints++;
         }
         p += strcspn(p, ",");
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
     }
     if (!e->nendpoints) {
         snprintf(err, errlen, "--cluster-etcd: no endpoint URL");
@@ -628,7 +631,8 @@ void etcd_free(etcd_t *e)
     }
     if (e->multi) curl_multi_cleanup(e->multi);
     if (e->timer) event_free(e->timer);
-    for (int i = 0; i < e->nendpoints; i++) free(e->endpoints[i]);
+    for (int i = 0; i < e->nendpoints; i++)
+        free(e->endpoints[i]);
     memset(e->password, 0, sizeof e->password);
     free(e);
 }

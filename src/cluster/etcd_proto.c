@@ -154,7 +154,8 @@ char *etcd_req_auth(const char *user, const char *password)
 
 long etcd_prefix_end(const char *key, size_t n, char *out, size_t cap)
 {
-    while (n > 0 && (unsigned char)key[n - 1] == 0xff) n--;
+    while (n > 0 && (unsigned char)key[n - 1] == 0xff)
+        n--;
     if (n == 0) { /* every byte 0xff (or empty): to the end of the keyspace */
         if (cap < 1) return -E2BIG;
         out[0] = 0;
@@ -254,8 +255,8 @@ static int parse_kv(json_t *o, etcd_kv_t *kv, char *err, size_t errlen)
                 get_i64(o, "version", &kv->version) || get_i64(o, "lease", &kv->lease)))
         rc = -EINVAL;
     if (rc) {
-        seterr(err, errlen, "etcd kv: %s", rc == -EMSGSIZE ? "key or value over its cap"
-                                          : "bad key, value or revision");
+        seterr(err, errlen, "etcd kv: %s",
+               rc == -EMSGSIZE ? "key or value over its cap" : "bad key, value or revision");
         kv_free(kv);
     }
     return rc;
@@ -286,14 +287,16 @@ int etcd_parse_error(const char *body, size_t n, int *code, char *msg, size_t ms
         if (json_is_string(m)) e = m;
     }
     int is = e != NULL;
-    if (is && msg && msglen) snprintf(msg, msglen, "%s", json_is_string(e) ? json_string_value(e) : "error");
+    if (is && msg && msglen)
+        snprintf(msg, msglen, "%s", json_is_string(e) ? json_string_value(e) : "error");
     json_decref(j);
     return is;
 }
 
 bool etcd_error_is_auth(int code, const char *msg)
 {
-    return code == 16 || (msg && (strstr(msg, "invalid auth token") || strstr(msg, "user name is empty")));
+    return code == 16 ||
+           (msg && (strstr(msg, "invalid auth token") || strstr(msg, "user name is empty")));
 }
 
 static int parse_kvs(json_t *arr, etcd_kv_t **out, size_t *count, char *err, size_t errlen)
@@ -312,7 +315,8 @@ static int parse_kvs(json_t *arr, etcd_kv_t **out, size_t *count, char *err, siz
     for (size_t i = 0; i < n; i++) {
         int rc = parse_kv(json_array_get(arr, i), &kvs[i], err, errlen);
         if (rc) {
-            for (size_t k = 0; k < i; k++) kv_free(&kvs[k]);
+            for (size_t k = 0; k < i; k++)
+                kv_free(&kvs[k]);
             free(kvs);
             return rc;
         }
@@ -324,7 +328,8 @@ static int parse_kvs(json_t *arr, etcd_kv_t **out, size_t *count, char *err, siz
 
 void etcd_range_free(etcd_range_t *r)
 {
-    for (size_t i = 0; r && i < r->count; i++) kv_free(&r->kvs[i]);
+    for (size_t i = 0; r && i < r->count; i++)
+        kv_free(&r->kvs[i]);
     if (r) {
         free(r->kvs);
         memset(r, 0, sizeof *r);
@@ -353,8 +358,8 @@ int etcd_parse_range(const char *body, size_t n, etcd_range_t *out, char *err, s
     return rc;
 }
 
-int etcd_parse_revision(const char *body, size_t n, int64_t *revision, int64_t *deleted,
-                        char *err, size_t errlen)
+int etcd_parse_revision(const char *body, size_t n, int64_t *revision, int64_t *deleted, char *err,
+                        size_t errlen)
 {
     int rc;
     json_t *j = load(body, n, err, errlen, &rc);
@@ -409,8 +414,7 @@ int etcd_parse_lease(const char *body, size_t n, int64_t *id, int64_t *ttl, char
     return rc;
 }
 
-int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *err,
-                    size_t errlen)
+int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *err, size_t errlen)
 {
     int rc;
     json_t *j = load(body, n, err, errlen, &rc);
@@ -419,7 +423,8 @@ int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *e
     if (!json_is_string(t) || json_string_length(t) == 0) {
         seterr(err, errlen, "%s", "etcd authenticate answer has no token");
         rc = -EINVAL;
-    } else if (json_string_length(t) >= cap || strlen(json_string_value(t)) != json_string_length(t)) {
+    } else if (json_string_length(t) >= cap ||
+               strlen(json_string_value(t)) != json_string_length(t)) {
         seterr(err, errlen, "%s", "etcd auth token too long or holds a NUL");
         rc = -E2BIG;
     } else {
@@ -431,7 +436,8 @@ int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *e
 
 void etcd_watch_msg_free(etcd_watch_msg_t *m)
 {
-    for (size_t i = 0; m && i < m->count; i++) kv_free(&m->events[i].kv);
+    for (size_t i = 0; m && i < m->count; i++)
+        kv_free(&m->events[i].kv);
     if (m) {
         free(m->events);
         memset(m, 0, sizeof *m);
@@ -453,7 +459,7 @@ static int parse_events(json_t *arr, etcd_watch_msg_t *out, char *err, size_t er
         json_t *e = json_array_get(arr, i);
         json_t *type = json_object_get(e, "type");
         if (type && !(json_is_string(type) && (!strcmp(json_string_value(type), "PUT") ||
-                                                !strcmp(json_string_value(type), "DELETE")))) {
+                                               !strcmp(json_string_value(type), "DELETE")))) {
             seterr(err, errlen, "%s", "etcd watch event type is neither PUT nor DELETE");
             return -EINVAL;
         }
@@ -504,12 +510,12 @@ int etcd_api_prefix(const char *body, size_t n, char *out, size_t cap)
     json_t *v = json_object_get(j, "etcdserver");
     unsigned major = 0, minor = 0;
     rc = json_is_string(v) && sscanf(json_string_value(v), "%u.%u", &major, &minor) == 2 ? 0
-                                                                                        : -EINVAL;
+                                                                                         : -EINVAL;
     json_decref(j);
     if (rc) return rc;
     const char *p = major > 3 || (major == 3 && minor >= 4) ? "/v3"
-                    : major == 3 && minor == 3             ? "/v3beta"
-                                                           : "/v3alpha";
+                    : major == 3 && minor == 3              ? "/v3beta"
+                                                            : "/v3alpha";
     size_t len = strlen(p);
     if (len >= cap) return -E2BIG;
     memcpy(out, p, len + 1);
@@ -546,7 +552,8 @@ int etcd_stream_feed(etcd_stream_t *s, const char *data, size_t n)
     if (after > s->max) return -EMSGSIZE;
     if (s->len + n > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n) cap *= 2;
+        while (cap < s->len + n)
+            cap *= 2;
         char *b = realloc(s->buf, cap);
         if (!b) return -ENOMEM;
         s->buf = b;
@@ -575,7 +582,8 @@ int etcd_stream_next(etcd_stream_t *s, const char **msg, size_t *len)
         s->off += n + 1;
         if (n && start[n - 1] == '\r') n--;
         size_t k = 0;
-        while (k < n && (start[k] == ' ' || start[k] == '\t')) k++;
+        while (k < n && (start[k] == ' ' || start[k] == '\t'))
+            k++;
         if (k == n) continue; /* blank line */
         *msg = start;
         *len = n;

@@ -25,11 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ETCD_KEY_MAX 1024                /* bytes of one key we accept or send */
-#define ETCD_VALUE_MAX (1024u * 1024u)   /* bytes of one value */
+#define ETCD_KEY_MAX 1024                 /* bytes of one key we accept or send */
+#define ETCD_VALUE_MAX (1024u * 1024u)    /* bytes of one value */
 #define ETCD_MSG_MAX (8u * 1024u * 1024u) /* one response body or one watch message */
-#define ETCD_KVS_MAX 100000              /* keys in one range answer, events in one message */
-#define ETCD_PREFIX_MAX 16               /* "/v3", "/v3beta", "/v3alpha" */
+#define ETCD_KVS_MAX 100000               /* keys in one range answer, events in one message */
+#define ETCD_PREFIX_MAX 16                /* "/v3", "/v3beta", "/v3alpha" */
 
 /* One key as etcd returned it: key NUL-terminated (never holds a NUL),
  * value NUL-terminated too (value_len bytes before it; may be binary). */
@@ -53,7 +53,7 @@ typedef struct {
 } etcd_event_t;
 
 typedef struct {
-    int64_t revision;        /* header revision (0 when absent, as in a compaction cancel) */
+    int64_t revision; /* header revision (0 when absent, as in a compaction cancel) */
     int64_t watch_id;
     bool created, canceled;
     int64_t compact_revision; /* > 0: the start revision was compacted; re-read */
@@ -110,8 +110,8 @@ int etcd_parse_range(const char *body, size_t n, etcd_range_t *out, char *err, s
 void etcd_range_free(etcd_range_t *r);
 
 /* kv/put, kv/deleterange: the header revision (and for a delete, *deleted). */
-int etcd_parse_revision(const char *body, size_t n, int64_t *revision, int64_t *deleted,
-                        char *err, size_t errlen);
+int etcd_parse_revision(const char *body, size_t n, int64_t *revision, int64_t *deleted, char *err,
+                        size_t errlen);
 
 /* kv/txn of etcd_req_cas: *succeeded; the header revision; on a lost compare,
  * cur holds the key as it is now (count 0: it does not exist). */
@@ -124,8 +124,7 @@ int etcd_parse_lease(const char *body, size_t n, int64_t *id, int64_t *ttl, char
                      size_t errlen);
 
 /* auth/authenticate: the token (-E2BIG when it does not fit). */
-int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *err,
-                    size_t errlen);
+int etcd_parse_auth(const char *body, size_t n, char *token, size_t cap, char *err, size_t errlen);
 
 /* One message of the watch stream ({"result": ...}; {"error": ...} -> -EPROTO with
  * its message in err). */
@@ -137,7 +136,7 @@ void etcd_watch_msg_free(etcd_watch_msg_t *m);
 typedef struct {
     char *buf;
     size_t off, len, cap; /* buf[off..len) not yet returned */
-    size_t max; /* one message's cap (ETCD_MSG_MAX unless set lower) */
+    size_t max;           /* one message's cap (ETCD_MSG_MAX unless set lower) */
 } etcd_stream_t;
 
 void etcd_stream_init(etcd_stream_t *s, size_t max);

@@ -57,7 +57,8 @@ static void check_range(int rc, etcd_range_t *r)
 {
     check_rc(rc);
     if (rc && (r->count || r->kvs)) fail("refused range holds keys");
-    for (size_t i = 0; i < r->count; i++) check_kv(&r->kvs[i]);
+    for (size_t i = 0; i < r->count; i++)
+        check_kv(&r->kvs[i]);
     etcd_range_free(r);
 }
 
@@ -83,7 +84,8 @@ static void stream(const char *p, size_t n, size_t cut)
             int w = etcd_parse_watch(msg, mlen, &m, err, sizeof err);
             check_rc(w);
             if (w && (m.count || m.events)) fail("refused watch message holds events");
-            for (size_t i = 0; i < m.count; i++) check_kv(&m.events[i].kv);
+            for (size_t i = 0; i < m.count; i++)
+                check_kv(&m.events[i].kv);
             etcd_watch_msg_free(&m);
         }
     }

@@ -18,8 +18,10 @@
 
 static void test_spec_round_trip(void **state)
 {
-    analyzer_spec_t s = {.id = "a1", .url = "http://10.0.0.1:9000/ingest",
-                         .health_url = "http://10.0.0.1:9000/health", .weight = 2.5,
+    analyzer_spec_t s = {.id = "a1",
+                         .url = "http://10.0.0.1:9000/ingest",
+                         .health_url = "http://10.0.0.1:9000/health",
+                         .weight = 2.5,
                          .drained = true};
     char *j = cluster_spec_json(&s);
     assert_string_equal(j, "{\"id\":\"a1\",\"url\":\"http://10.0.0.1:9000/ingest\",\"health_url\":"
@@ -48,15 +50,19 @@ static void test_spec_parse_table(void **state)
         const char *health;  /* when accepted */
     } cases[] = {
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\"}", "a", 0, NULL, 1, "http://h:1/health"},
-        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":0}", "a", 0, NULL, 0, "http://h:1/health"},
+        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":0}", "a", 0, NULL, 0,
+         "http://h:1/health"},
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":3,\"drained\":false,"
-         "\"health_url\":\"http://h:2/hc\"}", "a", 0, NULL, 3, "http://h:2/hc"},
+         "\"health_url\":\"http://h:2/hc\"}",
+         "a", 0, NULL, 3, "http://h:2/hc"},
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\"}", "b", -EINVAL, "its key", 0, NULL},
         {"{\"id\":\"a\"}", "a", -EINVAL, "required", 0, NULL},
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"colour\":1}", "a", -EINVAL, "colour", 0, NULL},
         {"{\"id\":\"a\",\"url\":5}", "a", -EINVAL, "\"url\"", 0, NULL},
-        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":\"2\"}", "a", -EINVAL, "weight", 0, NULL},
-        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":2e13}", "a", -EINVAL, "weight", 0, NULL},
+        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":\"2\"}", "a", -EINVAL, "weight", 0,
+         NULL},
+        {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":2e13}", "a", -EINVAL, "weight", 0,
+         NULL},
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"weight\":-1}", "a", -EINVAL, "", 0, NULL},
         {"{\"id\":\"a\",\"url\":\"http://h:1/x\",\"drained\":1}", "a", -EINVAL, "drained", 0, NULL},
         {"{\"id\":\"a b\",\"url\":\"http://h:1/x\"}", "", -EINVAL, "", 0, NULL},
@@ -72,11 +78,12 @@ static void test_spec_parse_table(void **state)
         char err[300] = "";
         int rc = cluster_spec_parse(cases[i].value, strlen(cases[i].value), cases[i].key_id, &out,
                                     err, sizeof err);
-        if (rc != cases[i].rc) fail_msg("%s: %d want %d (%s)", cases[i].value, rc, cases[i].rc, err);
+        if (rc != cases[i].rc)
+            fail_msg("%s: %d want %d (%s)", cases[i].value, rc, cases[i].rc, err);
         if (rc) {
             assert_true(err[0] != 0);
-            if (!strstr(err, cases[i].err_has)) fail_msg("%s: err \"%s\" lacks \"%s\"",
-                                                         cases[i].value, err, cases[i].err_has);
+            if (!strstr(err, cases[i].err_has))
+                fail_msg("%s: err \"%s\" lacks \"%s\"", cases[i].value, err, cases[i].err_has);
             assert_int_equal((unsigned char)out.id[0], 0x5a); /* untouched */
         } else {
             assert_true(out.weight == cases[i].weight);
@@ -105,13 +112,15 @@ static void test_node_parse(void **state)
 static void test_share_view(void **state)
 {
     json_t *local = json_loads("[{\"id\":\"a\",\"weight\":1,\"target_share\":0.25},"
-                               "{\"id\":\"b\",\"weight\":3,\"target_share\":0.75}]", 0, NULL);
-    json_t *nodes = json_loads(
-        "{\"n1\":{\"id\":\"n1\",\"analyzers\":{\"a\":{\"records_delivered\":100},"
-        "\"b\":{\"records_delivered\":300}}},"
-        "\"n2\":{\"id\":\"n2\",\"analyzers\":{\"a\":{\"records_delivered\":150},"
-        "\"b\":{\"records_delivered\":450},\"gone\":{\"records_delivered\":999}}},"
-        "\"n3\":{\"id\":\"n3\",\"analyzers\":{\"a\":{\"records_delivered\":-5}}}}", 0, NULL);
+                               "{\"id\":\"b\",\"weight\":3,\"target_share\":0.75}]",
+                               0, NULL);
+    json_t *nodes =
+        json_loads("{\"n1\":{\"id\":\"n1\",\"analyzers\":{\"a\":{\"records_delivered\":100},"
+                   "\"b\":{\"records_delivered\":300}}},"
+                   "\"n2\":{\"id\":\"n2\",\"analyzers\":{\"a\":{\"records_delivered\":150},"
+                   "\"b\":{\"records_delivered\":450},\"gone\":{\"records_delivered\":999}}},"
+                   "\"n3\":{\"id\":\"n3\",\"analyzers\":{\"a\":{\"records_delivered\":-5}}}}",
+                   0, NULL);
     json_t *v = cluster_share_view(local, nodes);
     assert_int_equal(json_array_size(v), 2);
     json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
@@ -138,8 +147,10 @@ static void test_share_view(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_round_trip), cmocka_unit_test(test_spec_parse_table),
-        cmocka_unit_test(test_node_parse), cmocka_unit_test(test_share_view),
+        cmocka_unit_test(test_spec_round_trip),
+        cmocka_unit_test(test_spec_parse_table),
+        cmocka_unit_test(test_node_parse),
+        cmocka_unit_test(test_share_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

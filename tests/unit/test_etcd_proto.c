@@ -17,7 +17,9 @@
 
 #include "cluster/etcd_proto.h"
 
-#define HDR "\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":\"33\",\"revision\":\"%s\",\"raft_term\":\"2\"}"
+#define HDR                                                                                        \
+    "\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":\"33\",\"revision\":\"%s\","  \
+    "\"raft_term\":\"2\"}"
 
 static void expect_json(char *got, const char *want)
 {
@@ -74,10 +76,8 @@ static void test_prefix_end(void **state)
         long rc;
         const char *out;
     } cases[] = {
-        {"a", 1, 1, "b"},
-        {"/logdist/", 9, 9, "/logdist0"},
-        {"a\xff", 2, 1, "b"},
-        {"a\xff\xff", 3, 1, "b"},
+        {"a", 1, 1, "b"},     {"/logdist/", 9, 9, "/logdist0"},
+        {"a\xff", 2, 1, "b"}, {"a\xff\xff", 3, 1, "b"},
         {"\xff", 1, 1, ""}, /* the whole keyspace: "\0" */
         {"az", 2, 2, "a{"},
     };
@@ -85,8 +85,10 @@ static void test_prefix_end(void **state)
         char out[16];
         long rc = etcd_prefix_end(cases[i].in, cases[i].n, out, sizeof out);
         if (rc != cases[i].rc) fail_msg("case %zu: %ld want %ld", i, rc, cases[i].rc);
-        if (cases[i].out[0]) assert_memory_equal(out, cases[i].out, (size_t)rc);
-        else assert_int_equal(out[0], 0);
+        if (cases[i].out[0])
+            assert_memory_equal(out, cases[i].out, (size_t)rc);
+        else
+            assert_int_equal(out[0], 0);
     }
     char small[2];
     assert_int_equal(etcd_prefix_end("abc", 3, small, sizeof small), -E2BIG);
@@ -146,7 +148,7 @@ static void test_range(void **state)
         const char *body;
         int rc;
     } bad[] = {
-        {"{\"header\":{\"revision\":\"9\"}}", 0},                     /* no key: count 0 */
+        {"{\"header\":{\"revision\":\"9\"}}", 0}, /* no key: count 0 */
         {"{\"header\":{\"revision\":\"x9\"}}", -EINVAL},
         {"{\"header\":{\"revision\":\"99999999999999999999\"}}", -EINVAL},
         {"{\"header\":{\"revision\":\"\"}}", -EINVAL},
@@ -156,9 +158,9 @@ static void test_range(void **state)
         {"{\"kvs\":{}}", -EINVAL},
         {"{\"kvs\":[1]}", -EINVAL},
         {"{\"kvs\":[{\"key\":\"Zm9v\",\"mod_revision\":\"a\"}]}", -EINVAL},
-        {"{\"kvs\":[{\"key\":\"!!!!\"}]}", -EINVAL},                 /* not base64 */
-        {"{\"kvs\":[{\"key\":\"\"}]}", -EINVAL},                     /* empty key */
-        {"{\"kvs\":[{\"key\":\"AGE=\"}]}", -EINVAL},                 /* "\0a": NUL in a key */
+        {"{\"kvs\":[{\"key\":\"!!!!\"}]}", -EINVAL}, /* not base64 */
+        {"{\"kvs\":[{\"key\":\"\"}]}", -EINVAL},     /* empty key */
+        {"{\"kvs\":[{\"key\":\"AGE=\"}]}", -EINVAL}, /* "\0a": NUL in a key */
         {"{\"kvs\":[{\"key\":\"Zm9v\",\"value\":5}]}", -EINVAL},
         {"{\"kvs\":[{\"key\":\"Zm9v\"},{\"key\":\"Zm9v\",\"key\":\"Zm9v\"}]}", -EINVAL}, /* dup */
         {"[]", -EINVAL},
@@ -176,8 +178,9 @@ static void test_range(void **state)
 
 static void test_txn(void **state)
 {
-    static const char won[] = "{\"header\":{\"revision\":\"12\"},\"succeeded\":true,"
-                              "\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"12\"}}}]}";
+    static const char won[] =
+        "{\"header\":{\"revision\":\"12\"},\"succeeded\":true,"
+        "\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"12\"}}}]}";
     static const char lost[] =
         "{\"header\":{\"revision\":\"14\"},\"responses\":[{\"response_range\":{\"header\":"
         "{\"revision\":\"14\"},\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":\"2\","
@@ -199,11 +202,13 @@ static void test_txn(void **state)
     assert_int_equal(cur.kvs[0].mod_revision, 13);
     assert_string_equal(cur.kvs[0].value, "x");
     etcd_range_free(&cur);
-    assert_int_equal(etcd_parse_txn(lost_gone, strlen(lost_gone), &ok, &rev, &cur, err, sizeof err), 0);
+    assert_int_equal(etcd_parse_txn(lost_gone, strlen(lost_gone), &ok, &rev, &cur, err, sizeof err),
+                     0);
     assert_false(ok);
     assert_int_equal(cur.count, 0);
-    assert_int_equal(etcd_parse_txn("{\"header\":{\"revision\":1.5}}", 27, &ok, &rev, &cur, err,
-                                    sizeof err), -EINVAL);
+    assert_int_equal(
+        etcd_parse_txn("{\"header\":{\"revision\":1.5}}", 27, &ok, &rev, &cur, err, sizeof err),
+        -EINVAL);
 }
 
 static void test_put_delete_lease_auth(void **state)
@@ -226,12 +231,14 @@ static void test_put_delete_lease_auth(void **state)
         {"{\"header\":{\"revision\":\"2\"},\"ID\":\"2324035864737795079\",\"TTL\":\"10\"}", 0,
          2324035864737795079LL, 10},
         {"{\"result\":{\"header\":{\"revision\":\"4\"},\"ID\":\"7\",\"TTL\":\"9\"}}", 0, 7, 9},
-        {"{\"result\":{\"header\":{\"revision\":\"4\"},\"ID\":\"1\"}}", -ENOENT, 0, 0}, /* expired */
+        {"{\"result\":{\"header\":{\"revision\":\"4\"},\"ID\":\"1\"}}", -ENOENT, 0,
+         0}, /* expired */
         {"{\"ID\":\"x\",\"TTL\":\"10\"}", -EINVAL, 0, 0},
         {"{\"TTL\":\"10\"}", -ENOENT, 0, 0},
     };
     for (size_t i = 0; i < sizeof leases / sizeof leases[0]; i++) {
-        int rc = etcd_parse_lease(leases[i].body, strlen(leases[i].body), &id, &ttl, err, sizeof err);
+        int rc =
+            etcd_parse_lease(leases[i].body, strlen(leases[i].body), &id, &ttl, err, sizeof err);
         if (rc != leases[i].rc) fail_msg("%s: %d want %d", leases[i].body, rc, leases[i].rc);
         if (!rc) {
             assert_int_equal(id, leases[i].id);
@@ -272,8 +279,9 @@ static void test_watch(void **state)
         "{\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"kv\":{\"key\":\"Zm9v\","
         "\"create_revision\":\"5\",\"mod_revision\":\"5\",\"version\":\"1\",\"value\":\"YmF6\"}},"
         "{\"type\":\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"6\"}}]}}";
-    static const char compacted[] = "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
-                                    "\"compact_revision\":\"6\"}}";
+    static const char compacted[] =
+        "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
+        "\"compact_revision\":\"6\"}}";
     static const char empty[] = "{\"result\":{\"header\":{\"revision\":\"2\"},\"watch_id\":\"-1\","
                                 "\"created\":true,\"canceled\":true,\"cancel_reason\":"
                                 "\"mvcc: watcher range is empty\"}}";
@@ -322,7 +330,8 @@ static void test_watch(void **state)
         assert_int_equal(m.count, 0);
         assert_null(m.events);
     }
-    assert_int_equal(etcd_parse_watch(bad[0].msg, strlen(bad[0].msg), &m, err, sizeof err), -EPROTO);
+    assert_int_equal(etcd_parse_watch(bad[0].msg, strlen(bad[0].msg), &m, err, sizeof err),
+                     -EPROTO);
     assert_non_null(strstr(err, "no leader"));
 }
 
@@ -380,10 +389,10 @@ static void test_stream_caps(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requests),   cmocka_unit_test(test_prefix_end),
-        cmocka_unit_test(test_api_prefix), cmocka_unit_test(test_range),
-        cmocka_unit_test(test_txn),        cmocka_unit_test(test_put_delete_lease_auth),
-        cmocka_unit_test(test_errors),     cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_requests),     cmocka_unit_test(test_prefix_end),
+        cmocka_unit_test(test_api_prefix),   cmocka_unit_test(test_range),
+        cmocka_unit_test(test_txn),          cmocka_unit_test(test_put_delete_lease_auth),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_watch),
         cmocka_unit_test(test_stream_split), cmocka_unit_test(test_stream_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
