@@ -8,7 +8,7 @@
 set -euo pipefail
 SRC=${1:-"$(dirname "$0")/../src"}
 # keep in step with LOGDIST_LAYERS in CMakeLists.txt
-LAYERS=(common core record ingress store ingest proto route deliver admin app)
+LAYERS=(common core record ingress store ingest proto route deliver cluster admin app)
 rank() { local i; for i in "${!LAYERS[@]}"; do [ "${LAYERS[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
 bad=0
 for dir in "$SRC"/*/; do

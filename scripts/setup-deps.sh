@@ -11,7 +11,8 @@ PKGS="build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-
       strace rsyslog rsyslog-openssl
       prometheus chromium
       libsystemd-dev scdoc debhelper dpkg-dev man-db groff-base systemd
-      mmdebstrap systemd-container"
+      mmdebstrap systemd-container
+      etcd-server etcd-client"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

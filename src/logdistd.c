@@ -46,6 +46,7 @@
 #include "deliver/deliver.h"
 #include "ingest/ingest.h"
 #include "store/config_store.h"
+#include "cluster/cluster.h"
 #include "store/durable.h"
 #include "store/wal.h"
 
@@ -347,6 +348,7 @@ int main(int argc, char **argv)
     evthread_use_pthreads();
     int exit_code = 1;
     config_store_t *store = NULL;
+    cluster_t *cluster = NULL;
     durable_t *dur = NULL;
     wal_t *wal = NULL;
     app_t app = {0};
@@ -455,6 +457,16 @@ int main(int argc, char **argv)
     app.protocols = protocols_start(app.base, &cfg, app.tls, ing, adm);
     if (!app.protocols) goto out;
     if (deliver_start(d)) goto out;
+    if (cfg.cluster_etcd[0]) { /* a cluster node (docs/CLUSTER.md): after the delivery thread */
+        char cerr[300] = "";
+        cluster = cluster_new(&cfg, d, store, server_port(srv), cerr, sizeof cerr);
+        if (!cluster) {
+            log_error("logdistd", "cluster: %s", cerr[0] ? cerr : "out of memory");
+            goto out;
+        }
+        admin_set_cluster(adm, cluster);
+        if (cluster_start(cluster)) goto out;
+    }
 
     reload_targets_t rt = {.ing = ing, .d = d, .auth = auth, .tls = app.tls, .admin = adm};
     app.reload = reload_new(&named, argc, argv, &rt);
@@ -499,6 +511,7 @@ int main(int argc, char **argv)
     log_event(LOG_INFO, "logdistd", "draining",
               LOG_FIELDS(LF_INT("signal", app.signal), LF_UINT("timeout_ms", cfg.drain_timeout_ms)),
               "signal %d: draining (up to %u ms)", app.signal, cfg.drain_timeout_ms);
+    cluster_stop(cluster); /* leave the cluster first: the lease is revoked */
     server_stop_accepting(srv);
     server_stop_accepting(admin_srv);
     protocols_stop(app.protocols);
@@ -526,6 +539,7 @@ out:
     server_free(srv);
     server_free(admin_srv);
     protocols_free(app.protocols);
+    cluster_free(cluster); /* no server can call it now; it calls into d */
     metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */
     if (deferred_q) queue_defer_wakes_end(deferred_q);
     deliver_free(d); /* stops delivery before the WAL writer goes */

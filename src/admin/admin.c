@@ -27,6 +27,7 @@
 #include "admin/prom.h"
 #include "admin/assets.h"
 #include "admin/history.h"
+#include "cluster/cluster.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -70,7 +71,36 @@ struct admin {
     history_t *hist;
     pthread_mutex_t hist_mu;
     struct event *hist_ev;
+    cluster_t *cluster; /* NULL: a single node (set once before serving) */
 };
+
+void admin_set_cluster(admin_t *a, cluster_t *c)
+{
+    a->cluster = c;
+    admin_routes_set_cluster(c);
+}
+
+/* A cluster write's failure (cluster/cluster.h) as an answer. */
+static void reply_cluster_error(http_req_t *req, int rc, const char *err)
+{
+    switch (rc) {
+    case -EHOSTUNREACH:
+        http_reply_error(req, 503, "etcd_unavailable", err, -1, 2);
+        break;
+    case -EEXIST:
+    case -EAGAIN:
+        http_reply_error(req, 409, "conflict", err, -1, 0);
+        break;
+    case -ENOENT:
+        http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
+        break;
+    case -EINVAL:
+        http_reply_error(req, 400, "bad_request", err, -1, 0);
+        break;
+    default:
+        http_reply_error(req, 503, "unavailable", err[0] ? err : strerror(-rc), -1, 1);
+    }
+}
 
 admin_t *admin_new(const config_t *cfg, deliver_t *d, ingest_t *ing, config_store_t *store,
                    const auth_t *auth)
@@ -325,10 +355,29 @@ static void metrics_prom(admin_t *a, http_req_t *req)
     routes_unref(table);
     size_t len = 0;
     const char *text = p ? prom_text(p, &len) : NULL;
+    char *joined = NULL;
+    if (text && a->cluster) { /* the cluster's gauges after the rest */
+        json_t *st = cluster_status_json(a->cluster);
+        size_t nodes = json_array_size(json_object_get(st, "nodes"));
+        json_decref(st);
+        if (asprintf(&joined,
+                     "%.*s# HELP logdist_cluster_etcd_connected 1 while this node reaches etcd\n"
+                     "# TYPE logdist_cluster_etcd_connected gauge\n"
+                     "logdist_cluster_etcd_connected %d\n"
+                     "# HELP logdist_cluster_nodes Nodes this node sees in the cluster\n"
+                     "# TYPE logdist_cluster_nodes gauge\nlogdist_cluster_nodes %zu\n",
+                     (int)len, text, cluster_connected(a->cluster) ? 1 : 0, nodes) < 0)
+            joined = NULL;
+        if (joined) {
+            text = joined;
+            len = strlen(joined);
+        }
+    }
     if (text)
         http_req_reply(req, 200, PROM_CONTENT_TYPE, text, len);
     else
         http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
+    free(joined);
     prom_free(p);
 }
 
@@ -533,7 +582,15 @@ static void analyzers_collection(admin_t *a, http_req_t *req)
         http_reply_error(req, 403, "forbidden_analyzer", err, -1, 0);
         return;
     }
-    int rc = deliver_analyzer_add(a->d, &spec);
+    int rc;
+    if (a->cluster) { /* through etcd; applied here from the watch before the answer */
+        if ((rc = cluster_analyzer_create(a->cluster, &spec, err, sizeof err))) {
+            reply_cluster_error(req, rc, err);
+            return;
+        }
+        goto created;
+    }
+    rc = deliver_analyzer_add(a->d, &spec);
     if (rc == -EEXIST) {
         http_reply_error(req, 409, "conflict", "an analyzer with this id exists", -1, 0);
         return;
@@ -544,11 +601,57 @@ static void analyzers_collection(admin_t *a, http_req_t *req)
         return;
     }
     persist(a, spec.id);
+created:;
     char loc[128];
     snprintf(loc, sizeof loc, ANALYZERS_PATH "/%s", spec.id);
     http_req_add_header(req, "Location", loc);
     json_t *j = analyzers_json(a, spec.id);
     http_reply_json(req, 201, j ? j : json_object());
+}
+
+/* cluster_modify_fn: a PUT's changes over the spec read from etcd. */
+static int apply_update(void *ctx, analyzer_spec_t *spec, char *err, size_t errlen)
+{
+    const admin_update_t *u = ctx;
+    analyzer_spec_t next = *spec;
+    if (u->has_weight) next.weight = u->weight;
+    if (u->drained >= 0) next.drained = u->drained == 1;
+    if (u->url[0]) {
+        snprintf(next.url, sizeof next.url, "%s", u->url);
+        if (!u->health_url[0]) next.health_url[0] = 0; /* derived from the new url */
+    }
+    if (u->health_url[0]) snprintf(next.health_url, sizeof next.health_url, "%s", u->health_url);
+    if (u->slow_start_ms >= 0) {
+        next.has_slow_start = true;
+        next.slow_start_ms = (uint32_t)u->slow_start_ms;
+    }
+    if (config_check_analyzer(&next, err, errlen)) return -EINVAL;
+    *spec = next;
+    return 0;
+}
+
+/* DELETE in a cluster: refused while a route here names it, else through etcd. */
+static void cluster_delete(admin_t *a, http_req_t *req, const char *id)
+{
+    char err[400] = "";
+    routes_t *t = deliver_routes_get(a->d);
+    const char *route = t ? routes_naming(t, id) : NULL;
+    if (route) {
+        snprintf(err, sizeof err, "route \"%s\" names this analyzer: change or delete the route "
+                 "first", route);
+        routes_unref(t);
+        http_reply_error(req, 409, "conflict", err, -1, 0);
+        return;
+    }
+    routes_unref(t);
+    int rc = cluster_analyzer_delete(a->cluster, id, err, sizeof err);
+    if (rc) {
+        reply_cluster_error(req, rc, err);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "removed", json_string(id));
+    http_reply_json(req, 200, o);
 }
 
 static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
@@ -560,6 +663,10 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
             http_reply_json(req, 200, j);
         else
             http_reply_error(req, 404, "not_found", "no analyzer with this id", -1, 0);
+        return;
+    }
+    if (cmd == HTTP_M_DELETE && a->cluster) {
+        cluster_delete(a, req, id);
         return;
     }
     if (cmd == HTTP_M_DELETE) {
@@ -601,7 +708,17 @@ static void analyzer_item(admin_t *a, http_req_t *req, const char *id)
         http_reply_error(req, 403, "forbidden_analyzer", aerr, -1, 0);
         return;
     }
-    int rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, u.drained, url, hurl);
+    int rc;
+    if (a->cluster) {
+        if ((rc = cluster_analyzer_modify(a->cluster, id, apply_update, &u, aerr, sizeof aerr))) {
+            reply_cluster_error(req, rc, aerr);
+            return;
+        }
+        json_t *j = analyzers_json(a, id);
+        http_reply_json(req, 200, j ? j : json_object());
+        return;
+    }
+    rc = deliver_analyzer_update(a->d, id, u.has_weight, u.weight, u.drained, url, hurl);
     if (!rc && u.slow_start_ms >= 0)
         rc = deliver_analyzer_set_slow_start(a->d, id, true, (uint32_t)u.slow_start_ms);
     if (rc == -ENOENT) {
@@ -689,15 +806,75 @@ static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, jso
 
 int admin_apply_routes(admin_t *a, routes_t *t, char *err, size_t errlen)
 {
+    int rc;
     pthread_mutex_lock(&a->mu); /* serialised with the routes API */
-    int rc = deliver_set_routes(a->d, t, false, err, errlen);
+    if (a->cluster) { /* through etcd: every node applies it from its watch */
+        json_t *u = routes_json_user(t);
+        char *text = u ? json_dumps(u, JSON_COMPACT) : NULL;
+        json_decref(u);
+        rc = text ? cluster_routes_put(a->cluster, text, err, errlen) : -ENOMEM;
+        free(text);
+    } else {
+        rc = deliver_set_routes(a->d, t, false, err, errlen);
+    }
     pthread_mutex_unlock(&a->mu);
     return rc;
+}
+
+/* cluster_modify_fn: the config's spec, the operator's drained flag kept. */
+static int set_spec(void *ctx, analyzer_spec_t *spec, char *err, size_t errlen)
+{
+    analyzer_spec_t next = *(const analyzer_spec_t *)ctx;
+    next.drained = spec->drained;
+    *spec = next;
+    return 0;
+}
+
+/* A reload in a cluster: the config's changes are written through etcd (and
+ * come back to every node through the watch). */
+static int apply_cluster(admin_t *a, const analyzer_spec_t *old, size_t nold,
+                         const analyzer_spec_t *now, size_t nnow, json_t *added, json_t *removed,
+                         json_t *updated)
+{
+    int first = 0;
+    char err[400];
+    for (size_t i = 0; i < nold; i++) {
+        if (spec_in(now, nnow, old[i].id)) continue;
+        int rc = cluster_analyzer_delete(a->cluster, old[i].id, err, sizeof err);
+        if (!rc) json_array_append_new(removed, json_string(old[i].id));
+        else if (rc != -ENOENT && !first) first = rc;
+    }
+    for (size_t i = 0; i < nnow; i++) {
+        const analyzer_spec_t *was = spec_in(old, nold, now[i].id);
+        if (was && config_analyzer_equal(was, &now[i])) continue;
+        int rc = cluster_analyzer_create(a->cluster, &now[i], err, sizeof err);
+        json_t *to = added;
+        if (rc == -EEXIST) {
+            rc = cluster_analyzer_modify(a->cluster, now[i].id, set_spec, (void *)&now[i], err,
+                                         sizeof err);
+            to = updated;
+        }
+        if (!rc) json_array_append_new(to, json_string(now[i].id));
+        if (rc) log_error("admin", "reload: analyzer %s: %s", now[i].id, err);
+        if (rc && !first) first = rc;
+    }
+    return first;
 }
 
 int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
                           const analyzer_spec_t *now, size_t nnow, json_t *report)
 {
+    if (a->cluster) {
+        json_t *added = json_array(), *removed = json_array(), *updated = json_array();
+        pthread_mutex_lock(&a->mu);
+        int rc = apply_cluster(a, old, nold, now, nnow, added, removed, updated);
+        pthread_mutex_unlock(&a->mu);
+        json_object_set_new(report, "added", added);
+        json_object_set_new(report, "removed", removed);
+        json_object_set_new(report, "updated", updated);
+        return rc;
+    }
+
     json_t *added = json_array(), *removed = json_array(), *updated = json_array();
     int first = 0;
     pthread_mutex_lock(&a->mu);
@@ -745,7 +922,33 @@ static void health(admin_t *a, http_req_t *req)
     json_object_set_new(o, "status", json_string(healthy ? "ok" : "degraded"));
     json_object_set_new(o, "analyzers_healthy", json_integer(healthy));
     json_object_set_new(o, "queued_records", json_integer((json_int_t)queue_records(deliver_queue(a->d))));
+    if (a->cluster) { /* routing goes on without etcd: still 200, but said */
+        bool up = cluster_connected(a->cluster);
+        json_object_set_new(o, "etcd", json_string(up ? "connected" : "disconnected"));
+        json_object_set_new(o, "config", json_string(up ? "synced" : "cached"));
+    }
     http_reply_json(req, 200, o);
+}
+
+/* GET /api/v1/cluster[/analyzers] (cluster/cluster.h); 404 on a single node. */
+static void cluster_reply(admin_t *a, http_req_t *req, bool analyzers)
+{
+    if (!a->cluster) {
+        http_reply_error(req, 404, "not_clustered",
+                         "this node is not in a cluster (no --cluster-etcd)", -1, 0);
+        return;
+    }
+    if (!analyzers) {
+        json_t *j = cluster_status_json(a->cluster);
+        if (j) http_reply_json(req, 200, j);
+        else http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
+        return;
+    }
+    json_t *local = analyzers_json(a, NULL);
+    json_t *j = cluster_analyzers_json(a->cluster, json_object_get(local, "analyzers"));
+    json_decref(local);
+    if (j) http_reply_json(req, 200, j);
+    else http_reply_error(req, 503, "out_of_memory", "out of memory", -1, 1);
 }
 
 /* The request's path: its target up to '?' or '#', without trailing slashes
@@ -816,6 +1019,13 @@ static void route(admin_t *a, http_req_t *req)
             method_not_allowed(req, "GET");
         else
             http_reply_json(req, 200, metrics_json(a));
+        return;
+    }
+    if (!strcmp(path, "/api/v1/cluster") || !strcmp(path, "/api/v1/cluster/analyzers")) {
+        if (!is_read(cmd))
+            method_not_allowed(req, "GET");
+        else
+            cluster_reply(a, req, path[15] == '/');
         return;
     }
     if (!strcmp(path, "/api/v1/history")) {

@@ -75,6 +75,14 @@ int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
 struct event_base;
 int admin_start_history(admin_t *a, struct event_base *base);
 
+/* Clustered (--cluster-etcd): analyzer and route writes go through etcd
+ * (cluster/cluster.h: 503 etcd_unavailable while it is unreachable, 409 on a
+ * lost compare-and-set), GET /api/v1/cluster and /api/v1/cluster/analyzers
+ * answer, /health and /metrics show etcd connectivity. Set once before
+ * serving; c outlives every server. */
+struct cluster;
+void admin_set_cluster(admin_t *a, struct cluster *c);
+
 /* While draining, /health answers 503 {"status":"draining"}. */
 void admin_set_draining(admin_t *a, bool draining);
 

@@ -2,6 +2,7 @@
  * admin_routes.c - see admin_routes.h.
  */
 #include "admin/admin_routes.h"
+#include "cluster/cluster.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -90,6 +91,30 @@ static void persist(config_store_t *store, const routes_t *t)
     free(text);
 }
 
+static cluster_t *g_cluster; /* admin_routes_set_cluster: written once before serving */
+
+void admin_routes_set_cluster(cluster_t *c)
+{
+    g_cluster = c;
+}
+
+/* A checked table written through etcd (cluster.h); answers req on failure. */
+static bool apply_cluster(http_req_t *req, const routes_t *t)
+{
+    json_t *u = routes_json_user(t);
+    char *text = u ? json_dumps(u, JSON_COMPACT) : NULL, err[400] = "";
+    json_decref(u);
+    int rc = text ? cluster_routes_put(g_cluster, text, err, sizeof err) : -ENOMEM;
+    free(text);
+    if (rc == -EHOSTUNREACH)
+        http_reply_error(req, 503, "etcd_unavailable", err, -1, 2);
+    else if (rc == -EAGAIN)
+        http_reply_error(req, 409, "conflict", err, -1, 0);
+    else if (rc)
+        http_reply_error(req, 503, "unavailable", err[0] ? err : strerror(-rc), -1, 1);
+    return rc == 0;
+}
+
 /* Build and apply `arr` (the user's table) with the defaults of the table in
  * use. Answers req on failure; true when applied. */
 static bool apply(deliver_t *d, config_store_t *store, http_req_t *req, json_t *arr)
@@ -114,6 +139,11 @@ static bool apply(deliver_t *d, config_store_t *store, http_req_t *req, json_t *
         http_reply_error(req, rc == -ENOMEM ? 503 : 400, rc == -ENOMEM ? "out_of_memory" : "bad_route",
                          err, -1, rc == -ENOMEM ? 1 : 0);
         return false;
+    }
+    if (g_cluster) {
+        bool ok = apply_cluster(req, t);
+        routes_unref(t);
+        return ok;
     }
     rc = deliver_set_routes(d, t, true, err, sizeof err);
     if (!rc) persist(store, t);

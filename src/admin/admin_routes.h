@@ -34,4 +34,11 @@
 void admin_routes_serve(deliver_t *d, config_store_t *store, http_req_t *req, const char *name,
                         const char *body, size_t len);
 
+/* Clustered: a change is written to etcd (cluster_routes_put: compare-and-set
+ * on the table this node applied; 409 when another node changed it meanwhile,
+ * 503 while etcd is unreachable) and applied here from the watch. Set once
+ * before serving (admin_set_cluster). */
+struct cluster;
+void admin_routes_set_cluster(struct cluster *c);
+
 #endif

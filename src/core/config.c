@@ -1064,6 +1064,8 @@ void config_finish_derived(config_t *cfg)
     /* one body of the largest size must fit, or its connection would never be read */
     if (cfg->max_inflight_body_bytes && cfg->max_inflight_body_bytes < cfg->max_body_bytes)
         cfg->max_inflight_body_bytes = cfg->max_body_bytes;
+    if (!cfg->node_id[0] && gethostname(cfg->node_id, sizeof cfg->node_id - 1)) /* a cluster node */
+        snprintf(cfg->node_id, sizeof cfg->node_id, "node");
 }
 
 void config_finish(config_t *cfg)

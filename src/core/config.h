@@ -178,6 +178,16 @@ typedef struct {
     char forward_shared_key[CONFIG_TOKEN_MAX + 1];    /* "" = no HELO/PING/PONG handshake */
     char elasticsearch_listen[CONFIG_LISTEN_MAX + 1]; /* HOST:PORT, Elasticsearch bulk API */
 
+    /* a cluster of nodes through etcd (cluster/cluster.h, docs/CLUSTER.md): off
+     * unless cluster_etcd is set */
+    char cluster_etcd[1024];            /* comma-separated etcd client URLs */
+    char node_id[CONFIG_ID_MAX + 1];    /* "" = the hostname (config_finish_derived) */
+    char cluster_prefix[128];           /* every key lives under it */
+    char advertise[CONFIG_URL_MAX + 1]; /* this node's ingest URL, published in nodes/<id> */
+    char etcd_cacert[CONFIG_PATH_MAX + 1], etcd_cert[CONFIG_PATH_MAX + 1],
+        etcd_key[CONFIG_PATH_MAX + 1];
+    char etcd_user[128], etcd_password[CONFIG_TOKEN_MAX + 1];
+
     /* which options were given (file or flag) rather than defaulted, by row of
      * the option table; derived defaults (config_finish) look at it */
     uint64_t given[CONFIG_OPTIONS_MAX / 64];

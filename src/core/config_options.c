@@ -242,6 +242,26 @@ const option_t config_options[] = {
      OPTF_SECRET, "Fluent forward: require the HELO/PING/PONG handshake with this shared key"},
     {"elasticsearch-listen", OPT_HOSTPORT, FLD(elasticsearch_listen), 0, 0, CONFIG_LISTEN_MAX, 0, NULL, "",
      NULL, 0, "HOST:PORT: serve the Elasticsearch bulk API (POST /_bulk, /{index}/_bulk)"},
+    /* a cluster of nodes through etcd (docs/CLUSTER.md) */
+    {"cluster-etcd", OPT_CSV, FLD(cluster_etcd), 0, 0, STRMAX(cluster_etcd), 0, NULL, "", NULL, 0,
+     "URL[,URL...] of etcd v3 members (http:// or https://): share analyzers and routes with the "
+     "other nodes through etcd and publish this node in it (empty: a single node, no etcd)"},
+    {"node-id", OPT_STRING, FLD(node_id), 0, 1, CONFIG_ID_MAX, 0, NULL, NULL, "the hostname", 0,
+     "this node's id in the cluster ([A-Za-z0-9._-], unique per node)"},
+    {"cluster-prefix", OPT_STRING, FLD(cluster_prefix), 0, 2, STRMAX(cluster_prefix), 0, NULL,
+     "/logdist", NULL, 0, "etcd key prefix under which the cluster keeps its state"},
+    {"advertise", OPT_STRING, FLD(advertise), 0, 1, CONFIG_URL_MAX, 0, NULL, NULL,
+     "http://<--listen>", 0, "this node's ingest URL as agents reach it (published in nodes/<id>)"},
+    {"etcd-cacert", OPT_STRING, FLD(etcd_cacert), 0, 1, CONFIG_PATH_MAX, 0, NULL, NULL,
+     "the system store", 0, "PEM CA bundle to verify https:// etcd endpoints"},
+    {"etcd-cert", OPT_STRING, FLD(etcd_cert), 0, 1, CONFIG_PATH_MAX, 0, NULL, NULL, "none", 0,
+     "PEM client certificate presented to etcd (with --etcd-key)"},
+    {"etcd-key", OPT_STRING, FLD(etcd_key), 0, 1, CONFIG_PATH_MAX, 0, NULL, NULL, "none", 0,
+     "PEM private key of --etcd-cert"},
+    {"etcd-user", OPT_STRING, FLD(etcd_user), 0, 1, 127, 0, NULL, NULL, "none: no etcd auth", 0,
+     "etcd user (auth/authenticate; the token is renewed when etcd says it expired)"},
+    {"etcd-password", OPT_STRING, FLD(etcd_password), 0, 1, CONFIG_TOKEN_MAX, 0, NULL, NULL, "none",
+     OPTF_SECRET, "password of --etcd-user"},
 };
 /* clang-format on */
 const size_t config_option_total = sizeof config_options / sizeof config_options[0];

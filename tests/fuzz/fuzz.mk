@@ -23,7 +23,7 @@ FUZZ_SECONDS  ?= 60
 FUZZ_NICE     ?= nice -n 10
 FUZZ_ALL      := fuzz_scan fuzz_gunzip_scan fuzz_config fuzz_http_ingest fuzz_wal \
                  fuzz_deadletter fuzz_admin_body fuzz_forward fuzz_otlp fuzz_syslog fuzz_bulk fuzz_prom \
-                 fuzz_field
+                 fuzz_field fuzz_etcd
 FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CFLAGS   ?= -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined

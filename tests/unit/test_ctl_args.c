@@ -53,6 +53,8 @@ static const row_t rows[] = {
      NULL},
     {"reload", NULL, NULL, 0, CTL_CMD_RELOAD, "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
     {"routes", NULL, NULL, 0, CTL_CMD_ROUTES, "http://127.0.0.1:8080|-|-|-|-|10|0|0", NULL},
+    {"cluster --json", NULL, NULL, 0, CTL_CMD_CLUSTER, "http://127.0.0.1:8080|-|-|-|-|10|1|0", NULL},
+    {"cluster extra", NULL, NULL, 2, 0, NULL, "cluster"},
     {"remove -- --x", NULL, NULL, 0, CTL_CMD_REMOVE, "http://127.0.0.1:8080|-|--x|-|-|10|0|0",
      NULL},
     /* refused */

@@ -174,6 +174,7 @@ static const struct {
     {"remove", CTL_CMD_REMOVE, 1, 1},   {"deadletters", CTL_CMD_DL_LIST, 0, CTL_MAX_IDS + 1},
     {"metrics", CTL_CMD_METRICS, 0, 0}, {"reload", CTL_CMD_RELOAD, 0, 0},
     {"routes", CTL_CMD_ROUTES, 0, 0},
+    {"cluster", CTL_CMD_CLUSTER, 0, 0},
 };
 
 /* deadletters [list | replay | purge (--all | BATCH_ID...)] */
@@ -299,6 +300,8 @@ const char *ctl_usage(void)
            "  reload                       POST /api/v1/reload; prints the answer\n"
            "  routes                       the content routes: per route and analyzer its\n"
            "                               weight, target and actual share (docs/ROUTING.md)\n"
+           "  cluster                      a cluster's nodes, and per analyzer its target share\n"
+           "                               against the cluster-wide actual share\n"
            "\n"
            "Options (anywhere on the line):\n"
            "  --url URL          admin API base (default " CTL_DEFAULT_URL ", env LOGDIST_URL)\n"

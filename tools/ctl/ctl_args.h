@@ -52,6 +52,7 @@ typedef enum {
     CTL_CMD_METRICS,
     CTL_CMD_RELOAD,
     CTL_CMD_ROUTES,
+    CTL_CMD_CLUSTER,
 } ctl_cmd_t;
 
 typedef struct {

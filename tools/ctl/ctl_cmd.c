@@ -529,6 +529,91 @@ static int cmd_metrics(const ctx_t *x)
     return 0;
 }
 
+/* ------------------------------------------------------------------ cluster */
+
+static int print_nodes(json_t *c)
+{
+    static const char *const h[] = {"NODE", "ALIVE", "URL", "RECORDS/S", "QUEUED", "ETCD", "AGE"};
+    static const bool rt[] = {0, 0, 0, 1, 1, 0, 1};
+    ctl_table_t *t = ctl_table_new(7, h, rt);
+    json_t *n;
+    size_t i;
+    json_array_foreach(json_object_get(c, "nodes"), i, n)
+    {
+        char cells[7][96];
+        const char *row[7];
+        ctl_fmt_clean(str(n, "id"), 64, cells[0], 96);
+        snprintf(cells[1], 96, "%s%s", json_is_true(json_object_get(n, "alive")) ? "yes" : "no",
+                 json_is_true(json_object_get(n, "self")) ? " (this)" : "");
+        ctl_fmt_clean(str(n, "url"), 60, cells[2], 96);
+        snprintf(cells[3], 96, "%.1f", num(n, "records_per_s"));
+        ctl_fmt_count(num(n, "queued_records"), cells[4], 96);
+        snprintf(cells[5], 96, "%s",
+                 json_is_true(json_object_get(n, "etcd_connected")) ? "connected" : "-");
+        ctl_fmt_ms(num(n, "age_ms"), cells[6], 96);
+        for (size_t k = 0; k < 7; k++) row[k] = cells[k];
+        if (t && ctl_table_add(t, row)) {
+            ctl_table_free(t);
+            t = NULL;
+        }
+    }
+    return print_table(t);
+}
+
+/* GET /api/v1/cluster and /api/v1/cluster/analyzers: the nodes, then target
+ * against cluster-wide actual share per analyzer. */
+static int cmd_cluster(const ctx_t *x)
+{
+    ctl_resp_t rc_, ra;
+    json_t *c, *a;
+    int rc = call(x, "GET", "/api/v1/cluster", NULL, 0, &rc_, &c);
+    if (rc) return rc;
+    if ((rc = call(x, "GET", "/api/v1/cluster/analyzers", NULL, 0, &ra, &a))) goto out_c;
+    if (x->o->json) {
+        fputs("{\"cluster\":", stdout);
+        fwrite(rc_.body, 1, rc_.len, stdout);
+        fputs(",\"analyzers\":", stdout);
+        fwrite(ra.body, 1, ra.len, stdout);
+        fputs("}\n", stdout);
+        goto out;
+    }
+    char err[200];
+    ctl_fmt_clean(str(c, "last_error"), 150, err, sizeof err);
+    printf("node %s, etcd %s (%s), configuration %s%s%s\n", str(c, "node_id"),
+           json_is_true(json_object_get(c, "etcd_connected")) ? "connected" : "DISCONNECTED",
+           str(c, "etcd_endpoint"), str(c, "config"), err[0] ? ": " : "", err);
+    if ((rc = print_nodes(c))) goto out;
+    static const char *const h[] = {"ANALYZER", "WEIGHT", "TARGET", "CLUSTER ACTUAL", "DELIVERED"};
+    static const bool rt[] = {0, 1, 1, 1, 1};
+    ctl_table_t *t = ctl_table_new(5, h, rt);
+    json_t *an;
+    size_t i;
+    json_array_foreach(json_object_get(a, "analyzers"), i, an)
+    {
+        char cells[5][96];
+        const char *row[5];
+        ctl_fmt_clean(str(an, "id"), 64, cells[0], 96);
+        ctl_fmt_weight(num(an, "weight"), cells[1], 96);
+        ctl_fmt_pct(num(an, "target_share"), cells[2], 96);
+        ctl_fmt_pct(num(an, "actual_share"), cells[3], 96);
+        ctl_fmt_count(num(an, "records_delivered"), cells[4], 96);
+        for (size_t k = 0; k < 5; k++) row[k] = cells[k];
+        if (t && ctl_table_add(t, row)) {
+            ctl_table_free(t);
+            t = NULL;
+        }
+    }
+    putchar('\n');
+    rc = print_table(t);
+out:
+    json_decref(a);
+    ctl_resp_free(&ra);
+out_c:
+    json_decref(c);
+    ctl_resp_free(&rc_);
+    return rc;
+}
+
 int ctl_cmd_run(const ctl_opts_t *o, const char *token)
 {
     ctx_t x = {o, token};
@@ -553,6 +638,8 @@ int ctl_cmd_run(const ctl_opts_t *o, const char *token)
         return cmd_json_dump(&x, "POST", "/api/v1/reload", NULL);
     case CTL_CMD_ROUTES:
         return cmd_routes(&x);
+    case CTL_CMD_CLUSTER:
+        return cmd_cluster(&x);
     default:
         return CTL_EXIT_USAGE;
     }
