@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "core/curl_loop.h"
 
 typedef enum { REQ_CALL, REQ_VERSION, REQ_AUTH, REQ_WATCH } req_kind_t;
 
@@ -44,7 +45,7 @@ struct req {
 struct etcd {
     struct event_base *base;
     CURLM *multi;
-    struct event *timer;
+    curl_loop_t *loop;   /* drives multi from the cluster thread's base (core/curl_loop) */
     char *endpoints[ETCD_ENDPOINTS_MAX];
     int nendpoints, cur;
     char cacert[1024], cert[1024], key[1024], user[256], password[256];
@@ -60,11 +61,6 @@ struct etcd {
     etcd_watch_end_fn on_end;
     void *watch_arg;
 };
-
-typedef struct {
-    struct event *ev;
-    etcd_t *e;
-} sock_t;
 
 static void req_free(req_t *r)
 {
@@ -91,67 +87,10 @@ static void live_unlink(etcd_t *e, req_t *r)
 
 static void check_done(etcd_t *e);
 
-static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+/* curl_loop's `after`: collect what finished. */
+static void after_action(void *ctx)
 {
-    sock_t *so = arg;
-    etcd_t *e = so->e; /* so may be freed inside socket_action (CURL_POLL_REMOVE) */
-    int flags = 0, running;
-    if (what & EV_READ) flags |= CURL_CSELECT_IN;
-    if (what & EV_WRITE) flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(e->multi, fd, flags, &running);
-    check_done(e);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    etcd_t *e = arg;
-    int running;
-    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(e);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    etcd_t *e = userp;
-    sock_t *so = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (so) {
-            event_free(so->ev);
-            free(so);
-            curl_multi_assign(e->multi, fd, NULL);
-        }
-        return 0;
-    }
-    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-    if (!so) {
-        so = calloc(1, sizeof *so);
-        if (!so) return -1;
-        so->e = e;
-        so->ev = event_new(e->base, fd, kind, on_socket_event, so);
-        if (!so->ev) {
-            free(so);
-            return -1;
-        }
-        curl_multi_assign(e->multi, fd, so);
-    } else {
-        event_del(so->ev);
-        event_assign(so->ev, e->base, fd, kind, on_socket_event, so);
-    }
-    event_add(so->ev, NULL);
-    return 0;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    etcd_t *e = userp;
-    if (timeout_ms < 0) {
-        evtimer_del(e->timer);
-    } else {
-        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        evtimer_add(e->timer, &tv);
-    }
-    return 0;
+    check_done(ctx);
 }
 
 /* The answer body, bounded (a watch feeds its framer and hands out messages). */
@@ -602,12 +541,8 @@ etcd_t *etcd_new(struct event_base *base, const etcd_opts_t *o, char *err, size_
         goto fail;
     }
     e->multi = curl_multi_init();
-    e->timer = evtimer_new(base, on_timer, e);
-    if (!e->multi || !e->timer) goto fail;
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+    e->loop = e->multi ? curl_loop_new(base, e->multi, after_action, e) : NULL;
+    if (!e->loop) goto fail;
     return e;
 fail:
     etcd_free(e);
@@ -630,7 +565,7 @@ void etcd_free(etcd_t *e)
         req_free(r);
     }
     if (e->multi) curl_multi_cleanup(e->multi);
-    if (e->timer) event_free(e->timer);
+    curl_loop_free(e->loop);
     for (int i = 0; i < e->nendpoints; i++)
         free(e->endpoints[i]);
     memset(e->password, 0, sizeof e->password);

@@ -1,8 +1,8 @@
 /*
- * sender.c - see sender.h. The classic curl-multi-on-libevent glue: curl tells
- * us which sockets to watch (socket callback) and when to wake it (timer
- * callback); libevent tells curl what happened (curl_multi_socket_action);
- * finished transfers are collected with curl_multi_info_read().
+ * sender.c - see sender.h. curl multi on the delivery loop through
+ * core/curl_loop (curl says which sockets to watch and when to wake it,
+ * libevent tells curl what happened); finished transfers are collected with
+ * curl_multi_info_read() after every socket action.
  */
 #include "deliver/sender.h"
 
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "core/curl_loop.h"
 #include "core/netallow_curl.h"
 
 typedef struct transfer {
@@ -33,20 +34,13 @@ struct sender {
     void *impl;
     struct event_base *base;
     CURLM *multi;
-    struct event *timer;
+    curl_loop_t *loop;       /* drives multi from base (core/curl_loop) */
     transfer_t *free_list;
     transfer_t *all;
     int active;
     long connect_timeout_ms;
     char ca_file[1024];
 };
-
-/* per-socket state that curl hands back to us */
-typedef struct {
-    struct event *ev;
-    curl_socket_t fd;
-    sender_t *s;
-} sock_t;
 
 static void check_done(sender_t *s)
 {
@@ -93,64 +87,10 @@ static void check_done(sender_t *s)
     }
 }
 
-static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+/* curl_loop's `after`: collect what finished. */
+static void after_action(void *ctx)
 {
-    sock_t *so = arg;
-    sender_t *s = so->s;
-    int flags = 0, running;
-    if (what & EV_READ) flags |= CURL_CSELECT_IN;
-    if (what & EV_WRITE) flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(s->multi, fd, flags, &running);
-    check_done(s);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    sender_t *s = arg;
-    int running;
-    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(s);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    sender_t *s = userp;
-    sock_t *so = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (so) {
-            event_free(so->ev);
-            free(so);
-            curl_multi_assign(s->multi, fd, NULL);
-        }
-        return 0;
-    }
-    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-    if (!so) {
-        so = calloc(1, sizeof *so);
-        if (!so) return -1;
-        so->s = s;
-        so->fd = fd;
-        so->ev = event_new(s->base, fd, kind, on_socket_event, so);
-        curl_multi_assign(s->multi, fd, so);
-    } else {
-        event_del(so->ev);
-        event_assign(so->ev, s->base, fd, kind, on_socket_event, so);
-    }
-    event_add(so->ev, NULL);
-    return 0;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    sender_t *s = userp;
-    if (timeout_ms < 0) {
-        evtimer_del(s->timer);
-    } else {
-        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        evtimer_add(s->timer, &tv);
-    }
-    return 0;
+    check_done(ctx);
 }
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -194,15 +134,11 @@ sender_t *sender_new(struct event_base *base, long connect_timeout_ms, const cha
     s->base = base;
     s->connect_timeout_ms = connect_timeout_ms;
     s->multi = curl_multi_init();
-    s->timer = evtimer_new(base, on_timer, s);
-    if (!s->multi || !s->timer) {
+    s->loop = s->multi ? curl_loop_new(base, s->multi, after_action, s) : NULL;
+    if (!s->loop) {
         sender_free(s);
         return NULL;
     }
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 256L);
     return s;
 }
@@ -239,7 +175,7 @@ void sender_free(sender_t *s)
         t = n;
     }
     if (s->multi) curl_multi_cleanup(s->multi);
-    if (s->timer) event_free(s->timer);
+    curl_loop_free(s->loop);
     free(s);
 }
 
