@@ -46,7 +46,9 @@ CSP_PARTS = ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"
 # network errors Chromium logs for the API answers this test provokes on purpose
 EXPECTED_CONSOLE = ("Failed to load resource: the server responded with a status of 401",
                     "Failed to load resource: the server responded with a status of 403",
-                    "Failed to load resource: the server responded with a status of 400")
+                    "Failed to load resource: the server responded with a status of 400",
+                    # the refused removal of an analyzer a route names
+                    "Failed to load resource: the server responded with a status of 409")
 
 
 def bearer(tok):
@@ -214,6 +216,19 @@ class DashboardTest(LogdistTestCase):
         want = {k: str(v) for k, v in metrics["packets_rejected_by_reason"].items() if v}
         self.assertEqual(view["refusals"], want)
 
+    def check_routes(self, view, api):
+        """The routes table: one row per route and analyzer, as GET /api/v1/routes."""
+        want = [(r["name"], m["analyzer"], m) for r in api["routes"] for m in r["members"]]
+        got = view["routes"]
+        self.assertEqual([(g["route"], g["analyzer"]) for g in got],
+                         [(n, a) for n, a, _ in want], view["routes"])
+        for g, (name, aid, m) in zip(got, want):
+            what = "%s/%s: page %s, API %s" % (name, aid, g, m)
+            self.assertEqual(float(g["weight"]), m["weight"], what)
+            self.assertEqual(float(g["target_share"]), m["target_share"], what)
+            self.assertAlmostEqual(float(g["actual_share"]), m["actual_share"], 6, what)
+            self.assertEqual(int(g["routed"]), m["routed"], what)
+
     def check_console(self, view):
         bad = [e for e in view["errors"] if not e.startswith(EXPECTED_CONSOLE)]
         self.assertEqual(bad, [], "console errors (a CSP violation is one)")
@@ -247,6 +262,12 @@ class DashboardTest(LogdistTestCase):
         self.assertEqual(http_request(admin, "POST", "/", {}).status, 401)
         self.assertEqual(http_request(admin, "GET", "/index.html").status, 401)
         self.assertEqual(http_request(admin, "POST", "/dashboard.js", {}, headers=A).status, 405)
+
+        # a copy route (shown in the routes table), created before any traffic
+        r = http_request(admin, "POST", "/api/v1/routes",
+                         {"name": "tap", "copy": True, "match": {"level": "NOPE"},
+                          "analyzers": {"a1": 2, "a2": 1}}, headers=A)
+        self.assertEqual(r.status, 201, r)
 
         # traffic (1:3) over a few seconds (so the chart has a shape), one refused
         # packet, then wait until all is delivered and the history has sampled the end
@@ -284,6 +305,7 @@ class DashboardTest(LogdistTestCase):
         view = drv.call("read", page="adm", fresh=2)
         self.check_view(view, api(AN), api("/api/v1/deadletter"), api("/api/v1/metrics"),
                         before)
+        self.check_routes(view, api("/api/v1/routes"))
         shares = {k: float(v["actual_share"]) for k, v in view["rows"].items()}
         # SWRR keeps every prefix of the stream within 2 records of the weights
         self.assertAlmostEqual(shares["a1"], 0.25, delta=2 / total, msg=view["rows"])
@@ -340,7 +362,12 @@ class DashboardTest(LogdistTestCase):
         view = drv.call("read", page="adm", fresh=2)
         self.assertEqual(view["rows"]["a2"]["drained"], "false", view["rows"]["a2"])
 
-        # remove a2 (the page asks first)
+        # remove a2 (the page asks first): refused while the "tap" route names it, the
+        # API's reason shown; then the route goes and the removal works
+        r = drv.call("remove", page="adm", id="a2")
+        self.assertEqual(r["result"], "error", r)
+        self.assertIn('route "tap" names this analyzer', r["message"], r)
+        self.assertEqual(http_request(admin, "DELETE", "/api/v1/routes/tap", headers=A).status, 200)
         r = drv.call("remove", page="adm", id="a2")
         self.assertEqual(r["result"], "ok", r)
         self.assertIn("a2", r["confirm"])

@@ -92,6 +92,12 @@ async function read(c, t) {
       r.drain_label = tr.querySelector('[data-action="drain"]').textContent;
       rows[tr.dataset.analyzer] = r;
     }
+    const routes = [];
+    for (const tr of document.querySelectorAll('#route-rows tr[data-route]')) {
+      const r = { route: tr.dataset.route, analyzer: tr.dataset.analyzer };
+      for (const e of tr.querySelectorAll('[data-field]')) r[e.dataset.field] = e.dataset.value;
+      routes.push(r);
+    }
     const refusals = {};
     for (const tr of document.querySelectorAll('#refusals tr[data-reason]')) {
       refusals[tr.dataset.reason] = tr.cells[1].dataset.value;
@@ -102,7 +108,7 @@ async function read(c, t) {
     for (const id of ids) overall[id] = val(document.getElementById(id));
     const line = document.getElementById('chart-in').getAttribute('points').trim();
     return {
-      rows, refusals, overall,
+      rows, routes, refusals, overall,
       chart_points: Number(document.getElementById('chart').dataset.points),
       chart_in_points: line ? line.split(/\s+/).length : 0,
       status: document.getElementById('status').textContent,

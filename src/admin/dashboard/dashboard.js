@@ -410,6 +410,49 @@
     }
   }
 
+  /* ---- routes (GET /api/v1/routes): one row per route and analyzer, rebuilt each poll ---- */
+
+  function routeKind(r) {
+    return (r.copy ? 'copy' : 'first') + (r.affinity_key ? ', key ' + r.affinity_key : '') +
+      (r.implicit ? ' (implicit)' : '');
+  }
+
+  function routeRow(r, m, first) {
+    const tr = el('tr');
+    tr.dataset.route = r.name;
+    tr.dataset.analyzer = m ? m.analyzer : '';
+    tr.append(el('td', 'id', first ? r.name : ''));
+    tr.append(el('td', null, first ? routeKind(r) : ''));
+    const match = r.match && Object.keys(r.match).length ? JSON.stringify(r.match) : '';
+    tr.append(el('td', 'match', first ? (match || (r.name === 'default' ? 'the rest' : 'all')) : ''));
+    if (!m) {
+      const c = el('td', 'muted', 'no analyzers: records that match no route are refused');
+      c.colSpan = 4;
+      tr.append(c);
+      return tr;
+    }
+    tr.append(el('td', null, m.analyzer + (m.routable ? '' : ' (down)')));
+    setVal(cell(tr, 'weight', 'num'), m.weight, fmtWeight(m.weight));
+    const sh = el('td', 'shares');
+    sh.append(bar('target', 'target', 'target_share'), bar('actual', 'actual', 'actual_share'));
+    tr.append(sh);
+    setBar(tr, 'target_share', m.target_share);
+    setBar(tr, 'actual_share', m.actual_share);
+    setVal(cell(tr, 'routed', 'num'), m.routed, fmtCount(m.routed));
+    return tr;
+  }
+
+  function renderRoutes(res) {
+    const body = $('route-rows');
+    const rows = [];
+    for (const r of (res && res.routes) || []) {
+      const members = r.members || [];
+      if (!members.length) rows.push(routeRow(r, null, true));
+      members.forEach((m, i) => rows.push(routeRow(r, m, i === 0)));
+    }
+    body.replaceChildren(...rows);
+  }
+
   /* ---- actions ---- */
 
   function path(id) { return '/api/v1/analyzers/' + encodeURIComponent(id); }
@@ -466,7 +509,8 @@
     try {
       res = await Promise.all([api('GET', '/api/v1/analyzers'), api('GET', '/api/v1/metrics'),
         api('GET', '/api/v1/deadletter'),
-        api('GET', '/api/v1/history' + (histSince ? '?since_ms=' + histSince : ''))]);
+        api('GET', '/api/v1/history' + (histSince ? '?since_ms=' + histSince : '')),
+        api('GET', '/api/v1/routes')]);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
         showAuth(e.status === 401
@@ -479,8 +523,9 @@
       schedule(POLL_MS);
       return;
     }
-    const [an, m, dl, hist] = res;
+    const [an, m, dl, hist, routes] = res;
     renderAnalyzers(an);
+    renderRoutes(routes);
     renderOverall(m, dl);
     /* the first answer has the last 5 minutes, later ones only what is new */
     histSamples = histSamples.concat(hist.samples || []).slice(-HIST_MAX);
