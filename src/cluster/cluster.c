@@ -129,17 +129,24 @@ static const char *key_under(const cluster_t *c, const char *key, const char *su
 
 static void apply_spec(cluster_t *c, const analyzer_spec_t *spec)
 {
+    /* the cache first: once the analyzer is visible here, a restart without
+     * etcd knows it too */
+    if (c->store && config_store_put(c->store, spec))
+        log_warn("cluster", "analyzer %s: not written to the local cache", spec->id);
     analyzer_spec_t have;
     int rc;
     if (deliver_analyzer_spec(c->d, spec->id, &have) == 0) {
         if (config_analyzer_equal(&have, spec)) return;
         if (strcmp(have.client_cert, spec->client_cert) ||
             strcmp(have.client_key, spec->client_key)) {
-            deliver_analyzer_remove(c->d, spec->id, NULL, 0); /* its queue moves to the others */
-            rc = deliver_analyzer_add(c->d, (analyzer_spec_t *)spec);
+            /* a new TLS identity: replaced in one step, in the same routes */
+            rc = deliver_analyzer_replace(c->d, (analyzer_spec_t *)spec);
         } else {
             rc = deliver_analyzer_update(c->d, spec->id, true, spec->weight, spec->drained ? 1 : 0,
                                          spec->url, spec->health_url);
+            if (!rc)
+                rc = deliver_analyzer_set_slow_start(c->d, spec->id, spec->has_slow_start,
+                                                     spec->slow_start_ms);
         }
     } else {
         rc = deliver_analyzer_add(c->d, (analyzer_spec_t *)spec);
@@ -148,8 +155,6 @@ static void apply_spec(cluster_t *c, const analyzer_spec_t *spec)
         log_event(LOG_ERROR, "cluster", "cluster_apply_failed",
                   LOG_FIELDS(LF_STR("analyzer", spec->id), LF_INT("errno", -rc)),
                   "analyzer %s from etcd could not be applied: %s", spec->id, strerror(-rc));
-    if (c->store && config_store_put(c->store, spec))
-        log_warn("cluster", "analyzer %s: not written to the local cache", spec->id);
 }
 
 static void apply_remove(cluster_t *c, const char *id)

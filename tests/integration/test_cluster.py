@@ -238,6 +238,8 @@ class ClusterTest(LogdistTestCase):
         self.aid = "m1"
         self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "m1", "url": an.url,
                                                           "weight": 2}).status, 201)
+        # applied from the watch (and so in the local cache: it is written first)
+        wait_until(lambda: (self.spec(a, "m1") or {}).get("weight") == 2, dl(10), "A has m1")
         a.proc.stop()
         etcd.stop_member(0)
         a2 = self.node(etcd.endpoints, "A", data_dir=data)
