@@ -41,6 +41,7 @@
 #include "ingress/conn.h"
 #include "app/protocols.h"
 #include "app/reload.h"
+#include "app/replay_wal.h"
 #include "route/batch.h"
 #include "route/routes.h"
 #include "deliver/deliver.h"
@@ -327,6 +328,7 @@ static int check_config_cmd(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (replay_wal_requested(argc, argv)) return replay_wal_main(argc, argv);
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--check-config") || !strncmp(argv[i], "--check-config=", 15))
             return check_config_cmd(argc, argv);
