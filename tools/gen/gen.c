@@ -167,6 +167,7 @@ typedef struct {
     char ts[GEN_TS_LEN + 1];
     bool ids_failed;
     unsigned nslots;
+    unsigned next_conn; /* where the next scan for an idle connection starts */
     unsigned errors_printed;
 
     /* results */
@@ -492,7 +493,9 @@ static double run(gen_t *g)
         }
         unsigned busy = 0, waiting = 0;
         double next_retry = INFINITY, next_idle_end = INFINITY;
-        for (unsigned i = 0; i < g->nconn; i++) {
+        unsigned first = g->next_conn; /* round robin: paced packets spread over all */
+        for (unsigned k = 0; k < g->nconn; k++) {
+            unsigned i = (first + k) % g->nconn;
             conn_t *c = &g->conns[i];
             if (c->state == CONN_WAIT_RETRY && !abandon && c->retry_at <= now) {
                 if (conn_send(g, c) < 0) {
@@ -509,6 +512,7 @@ static double run(gen_t *g)
                 if (n > 0 && (g->rate <= 0 || g->tokens >= n)) {
                     if (g->rate > 0) g->tokens -= n;
                     start_packet(g, c, n);
+                    g->next_conn = (i + 1) % g->nconn;
                 }
             }
             if (c->state == CONN_BUSY) busy++;
