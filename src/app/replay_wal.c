@@ -96,7 +96,7 @@ size_t replay_parse_accepted(const char *body, size_t len, size_t n)
 int replay_logs_url(const char *url, char *out, size_t outsz)
 {
     static const char suffix[] = "/api/v1/logs";
-    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) return -EINVAL;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) return -EINVAL;
     size_t n = strlen(url), sl = sizeof suffix - 1;
     if (n >= sl && !strcmp(url + n - sl, suffix)) {
         if (n + 1 > outsz) return -EINVAL;
@@ -106,8 +106,7 @@ int replay_logs_url(const char *url, char *out, size_t outsz)
     while (n > 0 && url[n - 1] == '/')
         n--;
     if (n + sl + 1 > outsz) return -EINVAL;
-    memcpy(out, url, n);
-    memcpy(out + n, suffix, sl + 1);
+    snprintf(out, outsz, "%.*s%s", (int)n, url, suffix);
     return 0;
 }
 

@@ -835,7 +835,7 @@ static int setup(gen_t *g)
     g->headers = curl_slist_append(g->headers, "Expect:");
     if (g->gzip) g->headers = curl_slist_append(g->headers, "Content-Encoding: gzip");
     g->multi = curl_multi_init();
-    if (!g->headers || !g->multi) return -1;
+    if (!g->headers || !g->multi || !g->nurls) return -1;
     for (unsigned i = 0; i < g->nurls; i++) {
         g->curlu[i] = curl_url();
         if (!g->curlu[i]) return -1;
