@@ -1,5 +1,5 @@
 # Top-level wrapper: `make`, `make test`, `make demo`, `make test-asan`, `make bench`, `make bench-observe`,
-# `make bench-routes`, `make lint`, `make install` (PREFIX, DESTDIR), `make deb` (the Debian package, in
+# `make bench-routes`, `make bench-cluster`, `make lint`, `make install` (PREFIX, DESTDIR), `make deb` (the Debian package, in
 # build-deb/), `make deb-test`.
 # Every target first makes sure the Debian packages are installed (scripts/setup-deps.sh).
 BUILD      ?= build
@@ -10,7 +10,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 DEB_BUILD  ?= build-deb
 
-.PHONY: all deps build test test-unit test-asan demo bench bench-observe bench-routes lint format clean \
+.PHONY: all deps build test test-unit test-asan demo bench bench-observe bench-routes bench-cluster lint format clean \
         config-doc install deb deb-test
 
 all: build
@@ -50,6 +50,10 @@ bench-observe: build
 # what content routes (0, 5, 50; exact/set and glob) and key affinity cost (same run)
 bench-routes: build
 	bash bench/routes.sh
+
+# 20 logdistd nodes against a 3-member etcd: config propagation p50/p99, etcd load, 200-node estimate
+bench-cluster: build
+	bash bench/cluster_scale.sh
 
 lint: build
 	bash scripts/check-layers.sh

@@ -33,6 +33,7 @@
 #include "core/config.h"
 #include "core/auth.h"
 #include "core/resource.h"
+#include "app/cluster_limits.h"
 #include "app/ingest_loops.h"
 #include "app/notify.h"
 #include "app/server.h"
@@ -41,6 +42,7 @@
 #include "ingress/conn.h"
 #include "app/protocols.h"
 #include "app/reload.h"
+#include "app/replay_wal.h"
 #include "route/batch.h"
 #include "route/routes.h"
 #include "deliver/deliver.h"
@@ -327,6 +329,7 @@ static int check_config_cmd(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (replay_wal_requested(argc, argv)) return replay_wal_main(argc, argv);
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--check-config") || !strncmp(argv[i], "--check-config=", 15))
             return check_config_cmd(argc, argv);
@@ -349,6 +352,7 @@ int main(int argc, char **argv)
     int exit_code = 1;
     config_store_t *store = NULL;
     cluster_t *cluster = NULL;
+    cluster_limits_t *climits = NULL;
     durable_t *dur = NULL;
     wal_t *wal = NULL;
     app_t app = {0};
@@ -465,10 +469,14 @@ int main(int argc, char **argv)
             goto out;
         }
         admin_set_cluster(adm, cluster);
+        /* the global rate limits are the cluster's: split among the live nodes */
+        if (!(climits = cluster_limits_new(ing, &cfg))) goto out;
+        cluster_on_members(cluster, cluster_limits_on_members, climits);
         if (cluster_start(cluster)) goto out;
     }
 
-    reload_targets_t rt = {.ing = ing, .d = d, .auth = auth, .tls = app.tls, .admin = adm};
+    reload_targets_t rt = {.ing = ing, .d = d, .auth = auth, .tls = app.tls, .admin = adm,
+                           .limits = climits};
     app.reload = reload_new(&named, argc, argv, &rt);
     if (!app.reload) goto out;
     admin_set_reload(adm, reload_admin_hook, app.reload);
@@ -540,6 +548,7 @@ out:
     server_free(admin_srv);
     protocols_free(app.protocols);
     cluster_free(cluster); /* no server can call it now; it calls into d */
+    cluster_limits_free(climits); /* after the cluster thread that called it */
     metrics_set_queue_reader(NULL, NULL); /* the queue goes with d */
     if (deferred_q) queue_defer_wakes_end(deferred_q);
     deliver_free(d); /* stops delivery before the WAL writer goes */

@@ -145,7 +145,9 @@ static int apply(reload_t *r, const config_t *eff, routes_t *routes, json_t *rep
     if (any_changed(&r->cur, eff, token) &&
         (rc = auth_replace(r->t.auth, eff->tokens, eff->token_count, err, errlen)))
         return rc;
-    if (any_changed(&r->cur, eff, ingest_rows) && (rc = ingest_set_limits(r->t.ing, eff))) {
+    if (any_changed(&r->cur, eff, ingest_rows) &&
+        (rc = r->t.limits ? cluster_limits_set_config(r->t.limits, eff)
+                          : ingest_set_limits(r->t.ing, eff))) {
         ld_set_err(err, errlen, "ingest limits: %s", strerror(-rc));
         return rc;
     }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "admin/admin.h"
+#include "app/cluster_limits.h"
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/tls.h"
@@ -35,6 +36,7 @@ typedef struct {
     auth_t *auth;
     tls_server_t *tls; /* NULL without TLS */
     admin_t *admin;
+    cluster_limits_t *limits; /* a cluster node: ingest limits go through it; else NULL */
 } reload_targets_t;
 
 /* `running` is copied: the config as start-up built it from the file and the

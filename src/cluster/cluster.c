@@ -63,6 +63,10 @@ struct cluster {
     char endpoint[256];
     atomic_bool connected;
     atomic_bool stopping;
+    /* membership hook (cluster_on_members): set before the thread starts */
+    cluster_members_fn members_fn;
+    void *members_ctx;
+    atomic_uint live_nodes; /* the last count handed to it, 0 = none yet */
 };
 
 /* ---- small helpers ---- */
@@ -509,6 +513,30 @@ static void sync_step(cluster_t *c, uint64_t now)
     c->watching = b && etcd_watch(c->etcd, b, on_watch_msg, on_watch_end, c) == 0;
 }
 
+/* Hand the membership count to the hook when it changed (cluster thread). */
+static void members_step(cluster_t *c)
+{
+    if (!c->members_fn) return;
+    pthread_mutex_lock(&c->mu);
+    unsigned live = (unsigned)json_object_size(c->nodes);
+    if (!json_object_get(c->nodes, c->cfg->node_id)) live++; /* not seen yet: still here */
+    pthread_mutex_unlock(&c->mu);
+    if (live == atomic_load(&c->live_nodes)) return;
+    atomic_store(&c->live_nodes, live);
+    c->members_fn(c->members_ctx, live);
+}
+
+void cluster_on_members(cluster_t *c, cluster_members_fn fn, void *ctx)
+{
+    c->members_fn = fn;
+    c->members_ctx = ctx;
+}
+
+unsigned cluster_live_nodes(const cluster_t *c)
+{
+    return atomic_load(&((cluster_t *)c)->live_nodes);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     cluster_t *c = arg;
@@ -516,6 +544,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     uint64_t now = now_ms();
     lease_step(c, now);
     sync_step(c, now);
+    members_step(c);
 }
 
 /* ---- the thread ---- */

@@ -56,6 +56,17 @@ typedef struct cluster cluster_t;
 cluster_t *cluster_new(const config_t *cfg, deliver_t *d, config_store_t *store,
                        uint16_t listen_port, char *err, size_t errlen);
 
+/* Membership hook: fn(ctx, live) is called on the cluster thread (at most every
+ * CLUSTER_TICK_MS) whenever the number of nodes in nodes/ this node knows of
+ * changes, and once at start (live >= 1: this node counts even before its key is
+ * seen). While etcd is unreachable the last count stays. Set before
+ * cluster_start; fn must not block long. NULL fn = none. */
+typedef void (*cluster_members_fn)(void *ctx, unsigned live);
+void cluster_on_members(cluster_t *c, cluster_members_fn fn, void *ctx);
+
+/* The last count handed to the hook (0 before the first). Any thread. */
+unsigned cluster_live_nodes(const cluster_t *c);
+
 /* Start the thread (registers, reads, watches). 0 or -1. */
 int cluster_start(cluster_t *c);
 

@@ -341,6 +341,8 @@ void config_usage(FILE *out)
     fprintf(out,
             "Usage: logdistd [--config FILE] [--OPTION VALUE | --OPTION=VALUE]...\n"
             "       logdistd --check-config FILE [--OPTION VALUE]...\n"
+            "       logdistd --replay-wal DIR --to URL [--token-file FILE] [--batch-records N]\n"
+            "                [--batch-bytes N] [--timeout-ms N] [--cacert FILE]\n"
             "       logdistd --hash-token TOKEN | --generate-token | --config-doc | --help | "
             "--version\n\n"
             "logdist distributor: accepts log records (POST /api/v1/logs, syslog, OTLP, Fluent\n"
@@ -356,7 +358,15 @@ void config_usage(FILE *out)
             "                             needs 128 random bits (32 hex / 22 base64 chars)\n"
             "  --generate-token           print a new random token and its HASH, and exit\n"
             "  --config-doc               print docs/CONFIG.md (generated from this table)\n"
-            "  --config-doc=scdoc         print the option list of the man page (scdoc)\n");
+            "  --config-doc=scdoc         print the option list of the man page (scdoc)\n"
+            "  --replay-wal DIR           takeover of a stopped node (docs/CLUSTER.md): POST the\n"
+            "                             unacknowledged records of the WAL in DIR, critical, to\n"
+            "  --to URL                   a live node's /api/v1/logs; acknowledge what got 202\n"
+            "  --token-file FILE          its bearer token (first line; else $LOGDIST_TOKEN)\n"
+            "  --batch-records N          records per POST (default 500)\n"
+            "  --batch-bytes N            bytes per POST (default 1048576)\n"
+            "  --timeout-ms N             per-request timeout (default 30000)\n"
+            "  --cacert FILE              CA to verify an https:// target\n");
     for (size_t i = 0; i < config_option_total; i++) {
         const option_t *o = &config_options[i];
         char ch[128], text[1024];

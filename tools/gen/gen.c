@@ -10,6 +10,14 @@
  * failures are "errors". Ends after --duration / --count or on SIGINT/SIGTERM,
  * drains for at most 5 s and prints one JSON summary line on stdout.
  * --ids-out appends the id of every record of every 2xx packet, one per line.
+ *
+ * Several --url (repeatable or comma-separated, at most MAX_URLS): connection i
+ * starts on URL i % n and stays there; a transport error or a 503 moves the
+ * connection to the next URL and re-sends the same packet there (same ids), so a
+ * packet is counted accepted once, on its one 2xx (delivery stays at-least-once:
+ * a node that died after taking a packet but before answering may forward it
+ * too). Such re-sends count as "failovers", not errors; a packet is given up
+ * (error) after --max-retries failovers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +38,7 @@
 #include "body.h"
 
 #define MAX_CONNECTIONS 1024
+#define MAX_URLS 64
 #define MAX_PACKET_SIZE 100000
 #define DRAIN_S 5.0          /* bounded wait for in-flight requests at the end */
 #define MAX_RETRY_AFTER_S 60 /* longer Retry-After values are clamped */
@@ -111,6 +120,7 @@ typedef struct {
     uint64_t first_seq; /* seq of its first record */
     uint32_t nrec;
     unsigned retries;
+    unsigned url;      /* index of the URL it sends to */
     double t_sent;     /* monotonic time the current attempt started */
     double retry_at;   /* CONN_WAIT_RETRY: when to resend */
     double idle_until; /* after a transport error: no new packet before this time */
@@ -121,7 +131,8 @@ typedef struct {
 
 typedef struct {
     /* options */
-    const char *url;
+    char *urls[MAX_URLS]; /* owned copies of the --url values */
+    unsigned nurls;
     const char *ids_out;
     double rate;     /* records/s, 0 = unlimited */
     double duration; /* seconds, 0 = none */
@@ -137,7 +148,7 @@ typedef struct {
 
     /* runtime */
     CURLM *multi;
-    CURLU *curlu; /* the parsed --url, shared by the easy handles */
+    CURLU *curlu[MAX_URLS]; /* the parsed --url values, shared by the easy handles */
     struct curl_slist *headers;
     conn_t *conns;
     gen_body_t *slots;
@@ -156,11 +167,12 @@ typedef struct {
     char ts[GEN_TS_LEN + 1];
     bool ids_failed;
     unsigned nslots;
+    unsigned next_conn; /* where the next scan for an idle connection starts */
     unsigned errors_printed;
 
     /* results */
     uint64_t records_sent, records_accepted, records_rejected, records_errored;
-    uint64_t packets_sent, packets_accepted, packets_rejected, throttled, errors;
+    uint64_t packets_sent, packets_accepted, packets_rejected, throttled, errors, failovers;
     hist_t lat;
 } gen_t;
 
@@ -321,10 +333,37 @@ static uint64_t parse_accepted(const char *resp, uint64_t dflt)
     return strtoull(p, NULL, 10);
 }
 
+/* Move connection c to the next URL and schedule its packet again there: at once,
+ * unless it has now tried every URL since its last answer, then after a backoff
+ * (transport error) or 1 s (503). */
+static void failover(gen_t *g, conn_t *c, double now, bool transport)
+{
+    g->failovers++;
+    c->retries++;
+    c->url = (c->url + 1) % g->nurls;
+    curl_easy_setopt(c->easy, CURLOPT_CURLU, g->curlu[c->url]);
+    double wait = 0;
+    if (c->retries % g->nurls == 0) {
+        if (transport)
+            wait = c->backoff =
+                c->backoff > 0 ? fmin(c->backoff * 2, ERR_BACKOFF_MAX_S) : ERR_BACKOFF_MIN_S;
+        else
+            wait = 1.0;
+    }
+    c->retry_at = now + wait;
+    c->state = CONN_WAIT_RETRY;
+}
+
 /* Handle the completion of connection c's request (curl result rc). */
 static void on_done(gen_t *g, conn_t *c, CURLcode rc, double now)
 {
     curl_multi_remove_handle(g->multi, c->easy);
+    if (rc != CURLE_OK && g->nurls > 1 && c->retries < g->max_retries) {
+        diag(g, "transport error, failing over", curl_easy_strerror(rc));
+        g->errors_since_response++;
+        failover(g, c, now, true);
+        return;
+    }
     if (rc != CURLE_OK) {
         g->errors++;
         g->records_errored += c->nrec;
@@ -350,6 +389,9 @@ static void on_done(gen_t *g, conn_t *c, CURLcode rc, double now)
         g->records_rejected += c->nrec - acc;
         write_ids(g, c->first_seq, c->nrec);
         conn_release(g, c);
+    } else if (code == 503 && g->nurls > 1 && c->retries < g->max_retries) {
+        g->throttled++;
+        failover(g, c, now, false);
     } else if (code == 429 || code == 503) {
         g->throttled++;
         if (++c->retries > g->max_retries) {
@@ -451,7 +493,9 @@ static double run(gen_t *g)
         }
         unsigned busy = 0, waiting = 0;
         double next_retry = INFINITY, next_idle_end = INFINITY;
-        for (unsigned i = 0; i < g->nconn; i++) {
+        unsigned first = g->next_conn; /* round robin: paced packets spread over all */
+        for (unsigned k = 0; k < g->nconn; k++) {
+            unsigned i = (first + k) % g->nconn;
             conn_t *c = &g->conns[i];
             if (c->state == CONN_WAIT_RETRY && !abandon && c->retry_at <= now) {
                 if (conn_send(g, c) < 0) {
@@ -468,6 +512,7 @@ static double run(gen_t *g)
                 if (n > 0 && (g->rate <= 0 || g->tokens >= n)) {
                     if (g->rate > 0) g->tokens -= n;
                     start_packet(g, c, n);
+                    g->next_conn = (i + 1) % g->nconn;
                 }
             }
             if (c->state == CONN_BUSY) busy++;
@@ -522,9 +567,11 @@ static double run(gen_t *g)
 /* Print usage to f. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: logdist-gen --url URL [options]\n"
+    fprintf(f, "usage: logdist-gen --url URL [--url URL...] [options]\n"
                "Load generator for logdist: POSTs packets of unique-id log records.\n"
-               "  --url URL             ingest URL, e.g. http://127.0.0.1:8080/api/v1/logs\n"
+               "  --url URL[,URL...]    ingest URL, e.g. http://127.0.0.1:8080/api/v1/logs;\n"
+               "                        repeatable: fails over to the next URL on a\n"
+               "                        transport error or a 503 (max 64)\n"
                "  --rate R              records/s, 0 = as fast as possible (default 0)\n"
                "  --packet-size N       records per packet (default 100, max 100000)\n"
                "  --duration S          stop after S seconds (default 10 unless --count)\n"
@@ -542,7 +589,8 @@ static void usage(FILE *f)
                "  --trace-ids N         add metadata.trace_id \"t-0\"..N-1 uniformly\n"
                "  --ids-out FILE        append the ids of every 2xx packet, one per line\n"
                "  --timeout-ms N        per-request timeout (default 30000)\n"
-               "  --max-retries N       throttled (429/503) retries per packet (default 100)\n"
+               "  --max-retries N       throttled (429/503) retries or failovers per packet\n"
+               "                        (default 100)\n"
                "  --quiet               no progress lines on stderr\n"
                "  -h, --help            this text\n"
                "Prints one JSON summary line on stdout; exit 1 on transport errors.\n");
@@ -577,6 +625,21 @@ static bool is_token(const char *s, size_t max)
     size_t n = strlen(s);
     if (n == 0 || n > max) return false;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
+}
+
+/* Append the comma-separated URLs of s to g->urls. Returns 0, or -1 when one is
+ * empty, there would be more than MAX_URLS, or out of memory. */
+static int add_urls(gen_t *g, const char *s)
+{
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        if (n == 0 || g->nurls >= MAX_URLS) return -1;
+        char *u = strndup(s, n);
+        if (!u) return -1;
+        g->urls[g->nurls++] = u;
+        if (!s[n]) return 0;
+        s += n + 1;
+    }
 }
 
 /* Parse the command line into g; exits 2 on invalid use, 0 for --help. */
@@ -633,7 +696,7 @@ static void parse_args(gen_t *g, int argc, char **argv)
         const char *bad = NULL;
         switch (c) {
         case O_URL:
-            g->url = optarg;
+            if (add_urls(g, optarg) < 0) bad = "--url wants URL[,URL...], at most 64 in all";
             break;
         case O_RATE:
             if (!parse_double(optarg, 0, 1e9, &g->rate)) bad = "--rate wants 0..1e9";
@@ -724,8 +787,9 @@ static void parse_args(gen_t *g, int argc, char **argv)
             exit(2);
         }
     }
-    if (optind < argc || !g->url) {
-        fprintf(stderr, "logdist-gen: %s\n", g->url ? "unexpected argument" : "--url is required");
+    if (optind < argc || !g->nurls) {
+        fprintf(stderr, "logdist-gen: %s\n",
+                g->nurls ? "unexpected argument" : "--url is required");
         usage(stderr);
         exit(2);
     }
@@ -771,12 +835,15 @@ static int setup(gen_t *g)
     g->headers = curl_slist_append(g->headers, "Expect:");
     if (g->gzip) g->headers = curl_slist_append(g->headers, "Content-Encoding: gzip");
     g->multi = curl_multi_init();
-    g->curlu = curl_url();
-    if (!g->headers || !g->multi || !g->curlu) return -1;
-    CURLUcode uc = curl_url_set(g->curlu, CURLUPART_URL, g->url, 0);
-    if (uc != CURLUE_OK) {
-        fprintf(stderr, "logdist-gen: bad --url '%s': %s\n", g->url, curl_url_strerror(uc));
-        return -1;
+    if (!g->headers || !g->multi || !g->nurls) return -1;
+    for (unsigned i = 0; i < g->nurls; i++) {
+        g->curlu[i] = curl_url();
+        if (!g->curlu[i]) return -1;
+        CURLUcode uc = curl_url_set(g->curlu[i], CURLUPART_URL, g->urls[i], 0);
+        if (uc != CURLUE_OK) {
+            fprintf(stderr, "logdist-gen: bad --url '%s': %s\n", g->urls[i], curl_url_strerror(uc));
+            return -1;
+        }
     }
     curl_multi_setopt(g->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)g->nconn);
     curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)g->nconn);
@@ -784,7 +851,8 @@ static int setup(gen_t *g)
         conn_t *c = &g->conns[i];
         CURL *e = c->easy = curl_easy_init();
         if (!e) return -1;
-        curl_easy_setopt(e, CURLOPT_CURLU, g->curlu);
+        c->url = i % g->nurls;
+        curl_easy_setopt(e, CURLOPT_CURLU, g->curlu[c->url]);
         curl_easy_setopt(e, CURLOPT_PROXY, "");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, g->headers);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "logdist-gen/1");
@@ -811,7 +879,10 @@ static void teardown(gen_t *g)
         }
     if (g->multi) curl_multi_cleanup(g->multi);
     curl_slist_free_all(g->headers);
-    if (g->curlu) curl_url_cleanup(g->curlu);
+    for (unsigned i = 0; i < g->nurls; i++) {
+        if (g->curlu[i]) curl_url_cleanup(g->curlu[i]);
+        free(g->urls[i]);
+    }
     for (unsigned i = 0; g->slots && i < g->nslots; i++)
         gen_body_free(&g->slots[i]);
     free(g->slots);
@@ -862,11 +933,12 @@ int main(int argc, char **argv)
                ",\"records_rejected\":%" PRIu64 ",\"records_errored\":%" PRIu64
                ",\"packets_sent\":%" PRIu64 ",\"packets_accepted\":%" PRIu64
                ",\"packets_rejected\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"errors\":%" PRIu64
+               ",\"failovers\":%" PRIu64
                ",\"elapsed_s\":%.3f,\"records_per_s\":%.1f,\"id_prefix\":\"%s\","
                "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
                g.records_sent, g.records_accepted, g.records_rejected, g.records_errored,
-               g.packets_sent, g.packets_accepted, g.packets_rejected, g.throttled, g.errors, el,
-               el > 0 ? (double)g.records_accepted / el : 0.0, g.bcfg.prefix,
+               g.packets_sent, g.packets_accepted, g.packets_rejected, g.throttled, g.errors,
+               g.failovers, el, el > 0 ? (double)g.records_accepted / el : 0.0, g.bcfg.prefix,
                (double)hist_quantile(&g.lat, 0.50) / 1000.0,
                (double)hist_quantile(&g.lat, 0.99) / 1000.0, (double)g.lat.max / 1000.0);
         fflush(stdout);
