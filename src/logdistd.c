@@ -229,22 +229,22 @@ static void print_listening(const config_t *cfg, server_t *srv, server_t *admin_
 
 /* The route table the config names, checked against the analyzers it names
  * (cfg->analyzers; at start also those the store adds). 0 or -1 with err. */
+static bool in_config(void *ctx, const char *id)
+{
+    const config_t *cfg = ctx;
+    for (size_t i = 0; i < cfg->analyzer_count; i++)
+        if (!strcmp(cfg->analyzers[i].id, id)) return true;
+    return false;
+}
+
 static int config_routes(const config_t *cfg, routes_t **out, char *err, size_t errlen)
 {
     if (routes_from_config(cfg, out, err, errlen)) return -1;
-    for (size_t k = 0; k < routes_count(*out); k++) {
-        const route_t *r = routes_get(*out, k);
-        for (size_t j = 0; j < r->nmembers; j++) {
-            size_t i = 0;
-            while (i < cfg->analyzer_count && strcmp(cfg->analyzers[i].id, r->members[j].id)) i++;
-            if (i == cfg->analyzer_count) {
-                snprintf(err, errlen, "routes: route \"%s\" names analyzer \"%s\", which is "
-                         "not configured", r->name, r->members[j].id);
-                routes_unref(*out);
-                *out = NULL;
-                return -1;
-            }
-        }
+    if (routes_check_members(*out, in_config, (void *)cfg, "routes: ", "configured", err,
+                             errlen)) {
+        routes_unref(*out);
+        *out = NULL;
+        return -1;
     }
     return 0;
 }

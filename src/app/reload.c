@@ -82,30 +82,35 @@ static const char *const route_rows[] = {"routes", "affinity-key", "affinity-bal
 /* The route table eff names, when its rows changed (else *out = NULL): every
  * analyzer a route names is in eff, or registered through the API (not by
  * the running file: those not in eff are about to go). 0 or -EINVAL with err. */
+typedef struct {
+    reload_t *r;
+    const config_t *eff;
+} names_t;
+
+static bool named_in(const config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->analyzer_count; i++)
+        if (!strcmp(cfg->analyzers[i].id, id)) return true;
+    return false;
+}
+
+/* In eff, or registered through the API (unless the running file named it:
+ * then it is about to go). */
+static bool will_exist(void *ctx, const char *id)
+{
+    const names_t *n = ctx;
+    analyzer_spec_t spec;
+    if (named_in(n->eff, id)) return true;
+    return !deliver_analyzer_spec(n->r->t.d, id, &spec) && !named_in(&n->r->cur, id);
+}
+
 static int names_ok(reload_t *r, const config_t *eff, const routes_t *t, char *err,
                     size_t errlen)
 {
-    analyzer_spec_t spec;
-    for (size_t k = 0; k < routes_count(t); k++) {
-        const route_t *rt = routes_get(t, k);
-        for (size_t j = 0; j < rt->nmembers; j++) {
-            const char *id = rt->members[j].id;
-            bool ok = false;
-            for (size_t i = 0; i < eff->analyzer_count && !ok; i++)
-                ok = !strcmp(eff->analyzers[i].id, id);
-            if (!ok && !deliver_analyzer_spec(r->t.d, id, &spec)) {
-                ok = true; /* registered: through the API, unless the running file named it */
-                for (size_t i = 0; i < r->cur.analyzer_count && ok; i++)
-                    ok = strcmp(r->cur.analyzers[i].id, id) != 0;
-            }
-            if (!ok) {
-                ld_set_err(err, errlen, "routes: route \"%s\" names analyzer \"%s\", which "
-                           "is not configured", rt->name, id);
-                return -EINVAL;
-            }
-        }
-    }
-    return 0;
+    names_t n = {r, eff};
+    return routes_check_members(t, will_exist, &n, "routes: ", "configured", err, errlen)
+               ? -EINVAL
+               : 0;
 }
 
 /* The route table eff names, when its rows changed (else *out = NULL and the

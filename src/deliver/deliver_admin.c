@@ -181,19 +181,17 @@ typedef struct {
     size_t n;
 } routes_arg_t;
 
+static bool registered(void *ctx, const char *id)
+{
+    return router_find(ctx, id) != NULL;
+}
+
 static void do_set_routes(deliver_t *d, void *arg)
 {
     routes_arg_t *x = arg;
-    for (size_t k = 0; x->strict && k < routes_count(x->t); k++) {
-        const route_t *rt = routes_get(x->t, k);
-        for (size_t j = 0; j < rt->nmembers; j++)
-            if (!router_find(d->router, rt->members[j].id)) {
-                snprintf(x->err, x->errlen, "route \"%s\" names analyzer \"%s\", which is not "
-                         "registered", rt->name, rt->members[j].id);
-                x->rc = -ENOENT;
-                return;
-            }
-    }
+    if (x->strict && (x->rc = routes_check_members(x->t, registered, d->router, "", "registered",
+                                                   x->err, x->errlen)))
+        return;
     x->rc = router_set_routes(d->router, x->t);
     if (x->rc) return;
     pthread_mutex_lock(&d->routes_mu);

@@ -394,6 +394,19 @@ bool routes_trivial(const routes_t *t)
     return t->n == 1 && t->r[0].all && t->r[0].affinity_field < 0;
 }
 
+int routes_check_members(const routes_t *t, bool (*known)(void *ctx, const char *id), void *ctx,
+                         const char *prefix, const char *what, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->n; i++)
+        for (size_t j = 0; j < t->r[i].nmembers; j++)
+            if (!known(ctx, t->r[i].members[j].id)) {
+                set_err(err, errlen, "%sroute \"%s\" names analyzer \"%s\", which is not %s",
+                        prefix, t->r[i].name, t->r[i].members[j].id, what);
+                return -ENOENT;
+            }
+    return 0;
+}
+
 const char *routes_naming(const routes_t *t, const char *id)
 {
     for (size_t i = 0; i < t->n; i++)

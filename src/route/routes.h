@@ -110,6 +110,11 @@ bool routes_may_refuse(const routes_t *t);
  * affinity key: routing is plain SWRR over the analyzers (no field is read). */
 bool routes_trivial(const routes_t *t);
 
+/* Is every analyzer the table names known (known(ctx, id))? 0, or -ENOENT
+ * with err = `<prefix>route "R" names analyzer "A", which is not <what>`. */
+int routes_check_members(const routes_t *t, bool (*known)(void *ctx, const char *id), void *ctx,
+                         const char *prefix, const char *what, char *err, size_t errlen);
+
 /* The first route (name) that names analyzer `id`, or NULL. */
 const char *routes_naming(const routes_t *t, const char *id);
 
