@@ -770,37 +770,14 @@ static const analyzer_spec_t *spec_in(const analyzer_spec_t *specs, size_t n, co
 
 /* One analyzer the new config names: add it, or bring the registered one in
  * line (weight and URLs in place; another client certificate means re-adding). */
-static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, json_t *removed,
-                     json_t *updated)
+static int apply_one(admin_t *a, const analyzer_spec_t *want, json_t *added, json_t *updated)
 {
-    analyzer_spec_t have, spec = *want;
-    bool existed = deliver_analyzer_spec(a->d, want->id, &have) == 0;
-    if (existed) {
-        spec.drained = have.drained; /* drained is the operator's, not the config's */
-        if (config_analyzer_equal(&have, &spec)) return 0;
-        if (strcmp(have.client_cert, want->client_cert) ||
-            strcmp(have.client_key, want->client_key)) {
-            /* a new TLS identity: the analyzer is replaced (its queue moves to the
-             * others), in the same routes */
-            int rc = deliver_analyzer_replace(a->d, &spec);
-            if (rc) return rc;
-            json_array_append_new(updated, json_string(want->id));
-            return 0;
-        } else {
-            int rc = deliver_analyzer_update(a->d, want->id, true, want->weight, -1, want->url,
-                                             want->health_url);
-            if (!rc)
-                rc = deliver_analyzer_set_slow_start(a->d, want->id, want->has_slow_start,
-                                                     want->slow_start_ms);
-            if (rc) return rc;
-            json_array_append_new(updated, json_string(want->id));
-            return 0;
-        }
-    }
-    int rc = deliver_analyzer_add(a->d, &spec);
-    if (rc) return rc; /* a re-add that failed stays listed as removed */
-    if (existed) json_array_remove(removed, json_array_size(removed) - 1);
-    json_array_append_new(existed ? updated : added, json_string(want->id));
+    deliver_apply_t what;
+    int rc = deliver_analyzer_apply(a->d, want, true, &what); /* drained is the operator's */
+    if (rc) return rc;
+    if (what != DELIVER_APPLY_SAME)
+        json_array_append_new(what == DELIVER_APPLY_ADDED ? added : updated,
+                              json_string(want->id));
     return 0;
 }
 
@@ -893,7 +870,7 @@ int admin_apply_analyzers(admin_t *a, const analyzer_spec_t *old, size_t nold,
     for (size_t i = 0; i < nnow; i++) {
         const analyzer_spec_t *was = spec_in(old, nold, now[i].id);
         if (was && config_analyzer_equal(was, &now[i])) continue;
-        int rc = apply_one(a, &now[i], added, removed, updated);
+        int rc = apply_one(a, &now[i], added, updated);
         if (rc) {
             log_error("admin", "reload: analyzer %s: %s", now[i].id, strerror(-rc));
             if (!first) first = rc;

@@ -281,6 +281,8 @@ static const counter_row_t counter_rows[] = {
         "X-Logdist-Weight hints ignored because --weight-hints is off."),
     ROW("weight_factor_changes_total", weight_factor_changes,
         "Changes of an analyzer's effective weight by adaptive weights, slow start or hints."),
+    ROW("cluster_watch_restarts_total", cluster_watch_restarts,
+        "etcd watches that stopped delivering (a silent connection) and were started again."),
     ROW("memory_shed_episodes_total", memory_shed_episodes, "Memory shedding episodes."),
     ROW("wal_fsyncs_total", wal_fsyncs, "WAL group commits (fsyncs)."),
     ROW("syslog_udp_dropped_total", syslog_udp_dropped, "Syslog UDP datagrams dropped."),

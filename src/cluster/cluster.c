@@ -9,6 +9,14 @@
  * JSON views, which run on admin's threads: writes post etcd calls to the
  * cluster thread (mailbox) and wait on a condition variable; the node table,
  * revisions, and the flags the views read are under `mu`.
+ *
+ * Watch liveness: a watch is one long response, and a path that goes silent
+ * (a partition, a NAT or firewall that forgot the connection) stalls it with
+ * no error. Two things restart it from the last revision it delivered: every
+ * etcd endpoint failing (the node is disconnected: the watch is cancelled with
+ * it), and the node's own heartbeat put, which lands under the prefix every
+ * CLUSTER_REFRESH_MS: a watch that has not delivered that revision within
+ * CLUSTER_WATCH_STALE_MS is stuck and is started again.
  */
 #include "cluster/cluster.h"
 
@@ -50,6 +58,8 @@ struct cluster {
     uint64_t next_refresh_ms, retry_at_ms;
     uint32_t backoff_ms;
     int64_t watch_rev; /* last revision the watch or a read delivered */
+    int64_t probe_rev; /* this node's own put the watch must still deliver (0: none) */
+    uint64_t probe_ms; /* when that put was answered */
     uint64_t last_accepted, last_rate_ms;
     double records_per_s;
     /* shared, under mu */
@@ -85,6 +95,11 @@ static void set_connected(cluster_t *c, bool up, const char *why)
     snprintf(c->endpoint, sizeof c->endpoint, "%s", etcd_endpoint(c->etcd));
     bool cached = !c->ever_synced;
     pthread_mutex_unlock(&c->mu);
+    if (!up && was && c->watching) { /* the watch's path is as dead as the calls' */
+        etcd_watch_cancel(c->etcd);
+        c->watching = false;
+        c->probe_rev = 0;
+    }
     if (was == up && c->reported) return;
     c->reported = true; /* the first state is said too (a start while etcd is down) */
     if (up)
@@ -137,24 +152,7 @@ static void apply_spec(cluster_t *c, const analyzer_spec_t *spec)
      * etcd knows it too */
     if (c->store && config_store_put(c->store, spec))
         log_warn("cluster", "analyzer %s: not written to the local cache", spec->id);
-    analyzer_spec_t have;
-    int rc;
-    if (deliver_analyzer_spec(c->d, spec->id, &have) == 0) {
-        if (config_analyzer_equal(&have, spec)) return;
-        if (strcmp(have.client_cert, spec->client_cert) ||
-            strcmp(have.client_key, spec->client_key)) {
-            /* a new TLS identity: replaced in one step, in the same routes */
-            rc = deliver_analyzer_replace(c->d, (analyzer_spec_t *)spec);
-        } else {
-            rc = deliver_analyzer_update(c->d, spec->id, true, spec->weight, spec->drained ? 1 : 0,
-                                         spec->url, spec->health_url);
-            if (!rc)
-                rc = deliver_analyzer_set_slow_start(c->d, spec->id, spec->has_slow_start,
-                                                     spec->slow_start_ms);
-        }
-    } else {
-        rc = deliver_analyzer_add(c->d, (analyzer_spec_t *)spec);
-    }
+    int rc = deliver_analyzer_apply(c->d, spec, false, NULL);
     if (rc)
         log_event(LOG_ERROR, "cluster", "cluster_apply_failed",
                   LOG_FIELDS(LF_STR("analyzer", spec->id), LF_INT("errno", -rc)),
@@ -296,10 +294,18 @@ static char *node_value(cluster_t *c)
 static void on_node_put(void *arg, int rc, const char *body, size_t len, const char *err)
 {
     cluster_t *c = arg;
-    if (rc)
+    int64_t rev = 0;
+    if (rc) {
         failed(c, rc, "publishing the node", err);
-    else
-        succeeded(c);
+        return;
+    }
+    succeeded(c);
+    /* the watch must deliver this revision (one probe at a time: keep the oldest) */
+    if (c->watching && c->probe_rev <= c->watch_rev &&
+        etcd_parse_revision(body, len, &rev, NULL, NULL, 0) == 0 && rev > c->watch_rev) {
+        c->probe_rev = rev;
+        c->probe_ms = now_ms();
+    }
 }
 
 static void publish(cluster_t *c)
@@ -499,8 +505,27 @@ static void on_watch_end(void *arg, int rc, const char *err)
     back_off(c);
 }
 
+/* A watch that has not delivered this node's own put in CLUSTER_WATCH_STALE_MS
+ * is stuck on a silent path: start it again from the last revision it gave. */
+static void watch_check(cluster_t *c, uint64_t now)
+{
+    if (!c->watching || c->probe_rev <= c->watch_rev) return;
+    if (now - c->probe_ms < CLUSTER_WATCH_STALE_MS) return;
+    log_event(LOG_WARN, "cluster", "cluster_watch_stalled",
+              LOG_FIELDS(LF_INT("revision", c->probe_rev), LF_INT("watch_revision", c->watch_rev),
+                         LF_STR("endpoint", etcd_endpoint(c->etcd))),
+              "watch: this node's heartbeat at revision %lld did not arrive within %d ms "
+              "(a silent connection): restarting it from revision %lld",
+              (long long)c->probe_rev, CLUSTER_WATCH_STALE_MS, (long long)(c->watch_rev + 1));
+    etcd_watch_cancel(c->etcd);
+    c->watching = false;
+    c->probe_rev = 0;
+    METRIC_ADD(cluster_watch_restarts, 1);
+}
+
 static void sync_step(cluster_t *c, uint64_t now)
 {
+    watch_check(c, now);
     if (now < c->retry_at_ms) return;
     if (!c->synced) {
         if (c->sync_busy) return;

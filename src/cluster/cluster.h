@@ -44,6 +44,7 @@
 #define CLUSTER_REFRESH_MS 3000 /* lease keep-alive and node value refresh */
 #define CLUSTER_TICK_MS 200     /* the state machine's clock */
 #define CLUSTER_BACKOFF_MAX_MS 2000
+#define CLUSTER_WATCH_STALE_MS 5000 /* the watch must deliver this node's own put by then */
 #define CLUSTER_WRITE_WAIT_MS 8000 /* one admin write, etcd round trips included */
 #define CLUSTER_APPLY_WAIT_MS 2000 /* then waiting for this node to apply it */
 #define CLUSTER_CAS_TRIES 5

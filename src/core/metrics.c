@@ -180,6 +180,7 @@ json_t *metrics_to_json(void)
     PUT(m, "weight_hints_accepted", weight_hints_accepted);
     PUT(m, "weight_hints_refused", weight_hints_refused);
     PUT(m, "weight_hints_ignored", weight_hints_ignored);
+    PUT(m, "cluster_watch_restarts", cluster_watch_restarts);
     PUT(m, "weight_factor_changes", weight_factor_changes);
     json_object_set_new(m, "queued_bytes", json_integer((json_int_t)metrics_queued_bytes()));
     json_object_set_new(m, "queued_records", json_integer((json_int_t)metrics_queued_records()));

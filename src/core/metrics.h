@@ -126,6 +126,7 @@ typedef struct {
     _Atomic uint64_t weight_hints_accepted; /* X-Logdist-Weight hints applied */
     _Atomic uint64_t weight_hints_refused;  /* invalid or out of bounds: ignored */
     _Atomic uint64_t weight_hints_ignored;  /* valid or not, while --weight-hints off */
+    _Atomic uint64_t cluster_watch_restarts; /* etcd watches found stalled and started again */
     _Atomic uint64_t weight_factor_changes; /* an analyzer's effective weight changed */
 
     _Atomic uint64_t inflight_batches; /* gauge */

@@ -118,6 +118,18 @@ int deliver_analyzer_remove(deliver_t *d, const char *id, char *route, size_t ro
  * -EINVAL or -ENOMEM. */
 int deliver_analyzer_replace(deliver_t *d, analyzer_spec_t *spec);
 
+/* What deliver_analyzer_apply did. */
+typedef enum { DELIVER_APPLY_SAME, DELIVER_APPLY_ADDED, DELIVER_APPLY_UPDATED } deliver_apply_t;
+
+/* Make analyzer spec->id equal to spec (a reload, a change from etcd): add it
+ * if it is not registered; else update it in place (weight, URLs, slow start,
+ * and drained unless keep_drained: the operator's flag), or replace it in one
+ * step when its TLS identity changed. Nothing when it is equal already.
+ * *what (may be NULL) says which. 0 or the negative errno of the call that
+ * failed. spec is the caller's. */
+int deliver_analyzer_apply(deliver_t *d, const analyzer_spec_t *spec, bool keep_drained,
+                           deliver_apply_t *what);
+
 /* Replace the route table (the router takes its own reference). strict: every
  * analyzer a route names must be registered (else -ENOENT, err says which).
  * Open and held batches are sealed; parked batches are placed again.

@@ -171,6 +171,31 @@ int deliver_analyzer_replace(deliver_t *d, analyzer_spec_t *spec)
     return x.rc;
 }
 
+int deliver_analyzer_apply(deliver_t *d, const analyzer_spec_t *want, bool keep_drained,
+                           deliver_apply_t *what)
+{
+    analyzer_spec_t have, spec = *want;
+    int rc;
+    if (what) *what = DELIVER_APPLY_SAME;
+    if (deliver_analyzer_spec(d, want->id, &have)) {
+        if ((rc = deliver_analyzer_add(d, &spec))) return rc;
+        if (what) *what = DELIVER_APPLY_ADDED;
+        return 0;
+    }
+    if (keep_drained) spec.drained = have.drained;
+    if (config_analyzer_equal(&have, &spec)) return 0;
+    if (strcmp(have.client_cert, spec.client_cert) || strcmp(have.client_key, spec.client_key)) {
+        rc = deliver_analyzer_replace(d, &spec); /* a new TLS identity: same routes */
+    } else {
+        rc = deliver_analyzer_update(d, spec.id, true, spec.weight, spec.drained ? 1 : 0, spec.url,
+                                     spec.health_url);
+        if (!rc) rc = deliver_analyzer_set_slow_start(d, spec.id, spec.has_slow_start,
+                                                      spec.slow_start_ms);
+    }
+    if (!rc && what) *what = DELIVER_APPLY_UPDATED;
+    return rc;
+}
+
 typedef struct {
     routes_t *t;
     bool strict;

@@ -24,7 +24,8 @@ class FaultProxy:
         self.health_url = "http://127.0.0.1:%d/health" % port
 
     def set(self, **faults):
-        """PUT /fault with the given subset of latency_ms / reset / blackhole / bandwidth_bps."""
+        """PUT /fault with the given subset of latency_ms / reset / blackhole / bandwidth_bps,
+        or the action stall=True."""
         r = http_request(self.control, "PUT", "/fault", faults, timeout=dl(10))
         assert r.status == 200, r
         return r.json()

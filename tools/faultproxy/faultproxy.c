@@ -9,8 +9,9 @@
  * Every accepted client connection gets one upstream connection and bytes are
  * copied both ways. Faults, set by the flags above and changed at run time by
  * an HTTP control API on --control (PUT /fault with any subset of
- * {"latency_ms":N,"reset":bool,"blackhole":bool,"bandwidth_bps":N}; DELETE
- * /fault clears all; GET /fault returns the faults and the counters):
+ * {"latency_ms":N,"reset":bool,"blackhole":bool,"bandwidth_bps":N} and the
+ * action "stall":true; DELETE /fault clears all faults (stalled connections
+ * stay stalled); GET /fault returns the faults and the counters):
  *
  *  - latency_ms: every chunk is forwarded N ms after it was read, in each
  *    direction (a timed queue per direction; order is preserved, so lowering
@@ -23,6 +24,12 @@
  *    itself (a side whose peer closes is closed, the other side stays open).
  *    When the partition heals, connections that lost bytes (or a side) during
  *    it are reset, like TCP after a partition; untouched idle ones go on.
+ *  - stall (an action, not a lasting fault: PUT {"stall":true}): every
+ *    connection open now goes silent for good, as a half-open path does when a
+ *    NAT or firewall on the way forgets it: bytes either way are read and
+ *    dropped, nothing is forwarded, and the connection is reset on both sides
+ *    once either side closes. New connections are not affected. A blackhole's
+ *    heal does not wake a stalled connection.
  *  - bandwidth_bps: each direction of each connection is throttled to N bytes/s
  *    (libevent token buckets, 100 ms ticks). 0 = unlimited.
  *
@@ -93,6 +100,7 @@ typedef struct conn {
     dir_t dir[2];
     bool tainted;   /* lost bytes or a side during a blackhole: reset when it heals */
     bool connected; /* the upstream connect completed */
+    bool stalled;   /* silent for good (the stall action) */
 } conn_t;
 
 /* Current faults. */
@@ -101,6 +109,7 @@ typedef struct {
     bool reset;
     bool blackhole;
     long bandwidth_bps;
+    bool stall; /* an action: applied once, never kept */
 } faults_t;
 
 /* Process-wide state (single thread). */
@@ -116,12 +125,18 @@ static struct {
     conn_t *conns;
     size_t nconns;
     /* counters */
-    uint64_t conns_total, conns_refused, resets, upstream_errors;
+    uint64_t conns_total, conns_refused, resets, upstream_errors, stalled;
     uint64_t bytes_up, bytes_down, bytes_dropped;
 } g;
 
 static void conn_close(conn_t *c, bool rst);
 static bool dir_flow(dir_t *d);
+
+/* Nothing flows on c: a blackhole, or c was stalled. */
+static bool dark(const conn_t *c)
+{
+    return g.f.blackhole || c->stalled;
+}
 
 /* Monotonic milliseconds. */
 static uint64_t now_ms(void)
@@ -196,7 +211,7 @@ static void on_dir_timer(evutil_socket_t fd, short what, void *arg)
     dir_t *d = arg;
     (void)fd;
     (void)what;
-    if (g.f.blackhole) return; /* held; the heal re-arms the timer */
+    if (dark(d->c)) return; /* held; the heal re-arms the timer */
     struct bufferevent *dst = dir_dst(d);
     if (!dst) return;
     uint64_t now = now_ms();
@@ -225,7 +240,7 @@ static bool dir_flow(dir_t *d)
     struct bufferevent *src = dir_src(d), *dst = dir_dst(d);
     if (!src || !dst) return false;
     size_t total = d->pending + evbuffer_get_length(bufferevent_get_output(dst));
-    if (!d->src_eof && !g.f.blackhole) {
+    if (!d->src_eof && !dark(c)) {
         if (!d->read_paused && total >= DIR_HIGH_WM) {
             bufferevent_disable(src, EV_READ);
             d->read_paused = true;
@@ -234,7 +249,7 @@ static bool dir_flow(dir_t *d)
             d->read_paused = false;
         }
     }
-    if (d->src_eof && !d->shut_done && total == 0 && !g.f.blackhole && c->connected) {
+    if (d->src_eof && !d->shut_done && total == 0 && !dark(c) && c->connected) {
         (void)shutdown(bufferevent_getfd(dst), SHUT_WR);
         d->shut_done = true;
         if (c->dir[0].shut_done && c->dir[1].shut_done) {
@@ -254,7 +269,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     size_t n = evbuffer_get_length(in);
     if (n == 0) return;
     struct bufferevent *dst = dir_dst(d);
-    if (g.f.blackhole || !dst) {
+    if (dark(c) || !dst) {
         evbuffer_drain(in, n);
         g.bytes_dropped += n;
         c->tainted = true;
@@ -311,6 +326,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         set_nodelay(bufferevent_getfd(bev));
         c->connected = true;
         (void)dir_flow(&c->dir[0]); /* a client FIN that came before the connect */
+        return;
+    }
+    if (c->stalled && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+        conn_close(c, true);
         return;
     }
     if (what & BEV_EVENT_ERROR) {
@@ -467,17 +486,33 @@ static void reset_all(void)
     }
 }
 
-/* Blackhole switched on: stall output and read-and-drop input on every side. */
-static void blackhole_start(void)
+/* Stop output and read-and-drop input on every side of c. */
+static void conn_silence(conn_t *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!c->bev[i]) continue;
+        bufferevent_disable(c->bev[i], EV_WRITE);
+        if (!c->dir[i].src_eof) bufferevent_enable(c->bev[i], EV_READ);
+        c->dir[i].read_paused = false;
+    }
+}
+
+/* The stall action: every open connection goes silent for good. */
+static void stall_all(void)
 {
     for (conn_t *c = g.conns; c; c = c->next) {
-        for (int i = 0; i < 2; i++) {
-            if (!c->bev[i]) continue;
-            bufferevent_disable(c->bev[i], EV_WRITE);
-            if (!c->dir[i].src_eof) bufferevent_enable(c->bev[i], EV_READ);
-            c->dir[i].read_paused = false;
-        }
+        if (c->stalled) continue;
+        c->stalled = true;
+        g.stalled++;
+        conn_silence(c);
     }
+}
+
+/* Blackhole switched on: silence every connection. */
+static void blackhole_start(void)
+{
+    for (conn_t *c = g.conns; c; c = c->next)
+        conn_silence(c);
 }
 
 /* Blackhole switched off: reset the connections that lost bytes or a side, let
@@ -487,7 +522,8 @@ static void blackhole_heal(void)
     conn_t *c = g.conns;
     while (c) {
         conn_t *next = c->next;
-        if (c->tainted) {
+        if (c->stalled) { /* stays silent */
+        } else if (c->tainted) {
             g.resets++;
             conn_close(c, true);
         } else {
@@ -518,19 +554,21 @@ static void faults_apply(const faults_t *nf)
     if (nf->blackhole && !old.blackhole) blackhole_start();
     if (!nf->blackhole && old.blackhole) blackhole_heal();
     if (nf->reset) reset_all();
+    if (nf->stall) stall_all();
+    g.f.stall = false;
 }
 
 /* Current faults and counters as JSON. */
 static json_t *status_json(void)
 {
-    return json_pack("{s:I,s:b,s:b,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I}", "latency_ms",
+    return json_pack("{s:I,s:b,s:b,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I}", "latency_ms",
                      (json_int_t)g.f.latency_ms, "reset", g.f.reset, "blackhole", g.f.blackhole,
                      "bandwidth_bps", (json_int_t)g.f.bandwidth_bps, "connections", "active",
                      (json_int_t)g.nconns, "total", (json_int_t)g.conns_total, "refused",
                      (json_int_t)g.conns_refused, "bytes_up", (json_int_t)g.bytes_up, "bytes_down",
                      (json_int_t)g.bytes_down, "bytes_dropped", (json_int_t)g.bytes_dropped,
                      "resets", (json_int_t)g.resets, "upstream_errors",
-                     (json_int_t)g.upstream_errors);
+                     (json_int_t)g.upstream_errors, "stalled", (json_int_t)g.stalled);
 }
 
 /* Send a JSON reply (takes the reference of j). */
@@ -581,17 +619,19 @@ static const char *parse_faults(const char *body, size_t len, faults_t *nf)
                 nf->latency_ms = (long)json_integer_value(v);
             else
                 nf->bandwidth_bps = (long)json_integer_value(v);
-        } else if (!strcmp(key, "reset") || !strcmp(key, "blackhole")) {
+        } else if (!strcmp(key, "reset") || !strcmp(key, "blackhole") || !strcmp(key, "stall")) {
             if (!json_is_boolean(v)) {
-                bad = "reset / blackhole: boolean";
+                bad = "reset / blackhole / stall: boolean";
                 break;
             }
             if (key[0] == 'r')
                 nf->reset = json_is_true(v);
-            else
+            else if (key[0] == 'b')
                 nf->blackhole = json_is_true(v);
+            else
+                nf->stall = json_is_true(v);
         } else {
-            bad = "unknown key (latency_ms, reset, blackhole, bandwidth_bps)";
+            bad = "unknown key (latency_ms, reset, blackhole, stall, bandwidth_bps)";
             break;
         }
     }
@@ -613,7 +653,7 @@ static void on_control(struct evhttp_request *req, void *arg)
     if (cmd == EVHTTP_REQ_GET) {
         reply_json(req, 200, status_json());
     } else if (cmd == EVHTTP_REQ_DELETE) {
-        faults_t nf = {0, false, false, 0};
+        faults_t nf = {0, false, false, 0, false};
         faults_apply(&nf);
         reply_json(req, 200, status_json());
     } else if (cmd == EVHTTP_REQ_PUT || cmd == EVHTTP_REQ_POST) {
@@ -717,6 +757,7 @@ static void usage(FILE *f)
         "                          [--latency-ms N] [--reset] [--blackhole] [--bandwidth-bps N]\n"
         "Fault-injecting TCP proxy. Control API on --control:\n"
         "  PUT /fault {\"latency_ms\":N,\"reset\":bool,\"blackhole\":bool,\"bandwidth_bps\":N}\n"
+        "  PUT /fault {\"stall\":true}: the connections open now go silent for good\n"
         "  DELETE /fault (clear all), GET /fault (faults and counters)\n"
         "Prints {\"listening\":\"HOST:PORT\",\"control\":\"HOST:PORT\"} once bound.\n");
 }
@@ -725,7 +766,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *listen_s = NULL, *upstream_s = NULL, *control_s = NULL;
-    faults_t init = {0, false, false, 0};
+    faults_t init = {0, false, false, 0, false};
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"upstream", required_argument, NULL, 'u'},
                                          {"control", required_argument, NULL, 'c'},
