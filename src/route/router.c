@@ -76,6 +76,7 @@ struct router {
     const packet_t *pend_p;
     size_t pend_i, pend_n, pend_done;
     dest_t pend[ROUTES_MAX + 1];
+    uint64_t any_turn; /* pick_any's walk */
 };
 
 /* ------------------------------------------------------------------ weights */
@@ -525,7 +526,7 @@ static void choose(router_t *r, rstate_t *rs, const route_hits_t *h, dest_t *d)
         char buf[KEY_BUF];
         const char *key;
         size_t klen;
-        if (routes_affinity_key(r->table, rs->route, h, buf, sizeof buf, &key, &klen)) {
+        if (routes_affinity_key(rs->route, h, buf, sizeof buf, &key, &klen)) {
             uint64_t kh = hrw_hash(key, klen);
             int i = rs->load ? hrw_pick_bounded(rs->load, kh, rs->hh, rs->hw, rs->nm,
                                                 rs->route->balance_factor)
@@ -698,12 +699,11 @@ static rstate_t *state_of(const router_t *r, const batch_t *b)
  * analyzer, in proportion to its weight (deterministic walk, rare path). */
 static analyzer_t *pick_any(router_t *r, const analyzer_t *exclude)
 {
-    static uint64_t turn;
     double total = 0;
     for (analyzer_t *a = r->head; a; a = a->next)
         if (a != exclude && !a->removed && a->routable) total += router_effective_weight(a);
     if (total <= 0) return NULL;
-    double x = (double)(turn++ % 1000) / 1000.0 * total;
+    double x = (double)(r->any_turn++ % 1000) / 1000.0 * total;
     analyzer_t *last = NULL;
     for (analyzer_t *a = r->head; a; a = a->next) {
         if (a == exclude || a->removed || !a->routable || router_effective_weight(a) <= 0) continue;

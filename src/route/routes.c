@@ -538,10 +538,9 @@ int routes_classify_scanned(const routes_t *t, const char *data, const scan_reco
     return 0;
 }
 
-int routes_affinity_key(const routes_t *t, const route_t *r, const route_hits_t *h, char *buf,
-                        size_t cap, const char **key, size_t *len)
+int routes_affinity_key(const route_t *r, const route_hits_t *h, char *buf, size_t cap,
+                        const char **key, size_t *len)
 {
-    (void)t;
     if (r->affinity_field < 0) return 0;
     const field_slice_t *v = &h->vals[r->affinity_field];
     if (!v->present) return 0;

@@ -147,7 +147,7 @@ int routes_classify_scanned(const routes_t *t, const char *data, const scan_reco
 
 /* The affinity key of route r for a classified record: 1 with the key's bytes
  * (unescaped into buf when needed), 0 when the record has no key for this route. */
-int routes_affinity_key(const routes_t *t, const route_t *r, const route_hits_t *h, char *buf,
-                        size_t cap, const char **key, size_t *len);
+int routes_affinity_key(const route_t *r, const route_hits_t *h, char *buf, size_t cap,
+                        const char **key, size_t *len);
 
 #endif

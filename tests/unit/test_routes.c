@@ -524,13 +524,13 @@ static void test_affinity_key(void **state)
         char buf[64];
         const char *k = NULL;
         size_t n = 0;
-        int got = routes_affinity_key(t, s, &h, buf, sizeof buf, &k, &n);
+        int got = routes_affinity_key(s, &h, buf, sizeof buf, &k, &n);
         if (got != cases[i].has_s) fail_msg("case %zu: source %d", i, got);
         if (got) {
             assert_int_equal(n, strlen(cases[i].s_key));
             assert_memory_equal(k, cases[i].s_key, n);
         }
-        got = routes_affinity_key(t, d, &h, buf, sizeof buf, &k, &n);
+        got = routes_affinity_key(d, &h, buf, sizeof buf, &k, &n);
         if (got != cases[i].has_d) fail_msg("case %zu: trace_id %d", i, got);
         if (got) {
             assert_int_equal(n, strlen(cases[i].d_key));
