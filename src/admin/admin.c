@@ -786,9 +786,7 @@ int admin_apply_routes(admin_t *a, routes_t *t, char *err, size_t errlen)
     int rc;
     pthread_mutex_lock(&a->mu); /* serialised with the routes API */
     if (a->cluster) { /* through etcd: every node applies it from its watch */
-        json_t *u = routes_json_user(t);
-        char *text = u ? json_dumps(u, JSON_COMPACT) : NULL;
-        json_decref(u);
+        char *text = routes_user_text(t);
         rc = text ? cluster_routes_put(a->cluster, text, err, errlen) : -ENOMEM;
         free(text);
     } else {

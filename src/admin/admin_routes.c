@@ -82,9 +82,7 @@ static void persist(config_store_t *store, const routes_t *t)
     if (!store) return;
     routes_defaults_t def;
     routes_defaults_of(t, &def);
-    json_t *u = routes_json_user(t);
-    char *text = u ? json_dumps(u, JSON_COMPACT) : NULL;
-    json_decref(u);
+    char *text = routes_user_text(t);
     if (!text || config_store_put_routes(store, text, def.config_text))
         log_error("admin", "routes: the new table is applied but could not be stored (it is "
                   "lost at the next restart)");
@@ -101,9 +99,7 @@ void admin_routes_set_cluster(cluster_t *c)
 /* A checked table written through etcd (cluster.h); answers req on failure. */
 static bool apply_cluster(http_req_t *req, const routes_t *t)
 {
-    json_t *u = routes_json_user(t);
-    char *text = u ? json_dumps(u, JSON_COMPACT) : NULL, err[400] = "";
-    json_decref(u);
+    char *text = routes_user_text(t), err[400] = "";
     int rc = text ? cluster_routes_put(g_cluster, text, err, sizeof err) : -ENOMEM;
     free(text);
     if (rc == -EHOSTUNREACH)

@@ -457,6 +457,14 @@ json_t *routes_json_user(const routes_t *t)
     return to_json(t, true);
 }
 
+char *routes_user_text(const routes_t *t)
+{
+    json_t *u = to_json(t, true);
+    char *text = u ? json_dumps(u, JSON_COMPACT) : NULL;
+    json_decref(u);
+    return text;
+}
+
 static void map_scanned(routes_t *t)
 {
     t->walk = false;

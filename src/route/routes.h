@@ -122,6 +122,8 @@ const char *routes_naming(const routes_t *t, const char *id);
  * order; the user's own form (routes_json_user) leaves out an implicit default. */
 json_t *routes_to_json(const routes_t *t);
 json_t *routes_json_user(const routes_t *t);
+/* routes_json_user as compact JSON text (the caller frees it); NULL on ENOMEM. */
+char *routes_user_text(const routes_t *t);
 json_t *route_to_json(const route_t *r);
 
 /* Where one record goes. */
