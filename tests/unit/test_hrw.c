@@ -183,7 +183,7 @@ static void test_shares(void **state)
 static void ids(uint64_t *mh, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char id[32];
+        char id[48];
         snprintf(id, sizeof(id), "http://10.0.0.%zu:9000", i + 1);
         mh[i] = hs(id);
     }
