@@ -105,6 +105,7 @@ class DashboardClusterTest(LogdistTestCase):
         self.assertEqual(info["cluster-node-id"], st["node_id"], info)
         self.assertEqual(info["cluster-etcd"], "true" if st["etcd_connected"] else "false", info)
         self.assertEqual(info["cluster-endpoint"], st["etcd_endpoint"], info)
+        self.assertEqual(info["cluster-prefix"], st["prefix"], info)
         self.assertEqual(info["cluster-config"], st["config"], info)
         self.assertEqual(int(info["cluster-lease"]), st["lease_ttl_s"], info)
         self.assertEqual(info["cluster-last-error"], st["last_error"], info)
@@ -255,6 +256,7 @@ class DashboardClusterTest(LogdistTestCase):
             self.assertNotEqual(st["last_error"], "")
             self.assertIn(st["last_error"], view["banner"])
             self.assertEqual(view["nodes"]["A"]["alive"], "true", view["nodes"])
+        drv.call("screenshot", page="A", path=self.path("dashboard-cluster-etcd-down.png"))
         etcd.start_member(0, timeout=dl(30))
         view = self.cluster_view(drv, "A", lambda v: v["banner"] == ""
                                  and v["info"]["cluster-etcd"] == "true", dl(30),

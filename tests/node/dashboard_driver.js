@@ -208,8 +208,9 @@ async function cluster(c, t) {
       analyzers[tr.dataset.clusterAnalyzer] = r;
     }
     const info = {};
-    for (const id of ['cluster-node-id', 'cluster-etcd', 'cluster-endpoint', 'cluster-config',
-      'cluster-revision', 'cluster-lease', 'cluster-last-error', 'cluster-an-nodes']) {
+    for (const id of ['cluster-node-id', 'cluster-etcd', 'cluster-endpoint', 'cluster-prefix',
+      'cluster-config', 'cluster-revision', 'cluster-lease', 'cluster-last-error',
+      'cluster-an-nodes']) {
       info[id] = q(id).dataset.value;
     }
     const banner = q('cluster-banner'), err = q('cluster-error');

@@ -10,7 +10,7 @@
  * cluster node, after every successful poll of the page (once a second, never
  * while it waits for a token) it reads GET /api/v1/cluster and
  * /api/v1/cluster/analyzers and shows:
- *   - this node's id, etcd connectivity, endpoint, config (synced/cached),
+ *   - this node's id, etcd connectivity, endpoint, key prefix, config (synced/cached),
  *     revision, lease TTL, last error, and a banner while etcd is disconnected;
  *   - a node table, rows tr[data-node=<id>] (data-alive, data-self);
  *   - the cluster-wide analyzer table, rows tr[data-cluster-analyzer=<id>].
@@ -81,6 +81,7 @@
     setVal($('cluster-node-id'), st.node_id, st.node_id);
     setFlag($('cluster-etcd'), st.etcd_connected, 'connected', 'disconnected');
     setVal($('cluster-endpoint'), st.etcd_endpoint, st.etcd_endpoint);
+    setVal($('cluster-prefix'), st.prefix, st.prefix);
     setVal($('cluster-config'), st.config, st.config === 'cached'
       ? 'cached (the last one applied)' : st.config);
     setVal($('cluster-revision'), st.revision, String(st.revision));
