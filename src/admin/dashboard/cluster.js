@@ -47,6 +47,8 @@
     return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
   }
 
+  function isObj(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+
   /* A yes/no badge; data-value keeps the raw boolean ("" when absent). */
   function setFlag(td, v, yes, no) {
     td.textContent = '';
@@ -124,7 +126,7 @@
 
   function renderNodes(st) {
     const now = Date.now();
-    const list = st.nodes || [];
+    const list = Array.isArray(st.nodes) ? st.nodes.filter(isObj) : [];
     const rows = list.map((n) => nodeRow(n, now));
     if (!rows.length) {
       const tr = el('tr');
@@ -137,7 +139,7 @@
   }
 
   function perNode(td, nodes) {
-    const ids = Object.keys(nodes || {}).sort();
+    const ids = isObj(nodes) ? Object.keys(nodes).sort() : [];
     for (const id of ids) {
       const s = el('span');
       s.dataset.node = id;
@@ -165,7 +167,7 @@
   }
 
   function renderAnalyzers(res) {
-    const list = (res && res.analyzers) || [];
+    const list = Array.isArray(res.analyzers) ? res.analyzers.filter(isObj) : [];
     const rows = list.map(analyzerRow);
     if (!rows.length) {
       const tr = el('tr');
@@ -175,7 +177,7 @@
       rows.push(tr);
     }
     $('cluster-analyzer-rows').replaceChildren(...rows);
-    const n = res ? res.nodes : undefined;
+    const n = res.nodes;
     setVal($('cluster-an-nodes'), n, '(summed over the counters ' + n + ' node' +
       (n === 1 ? '' : 's') + ' published)');
   }
@@ -221,6 +223,11 @@
       setState('error');
       return;
     }
+    if (!isObj(st) || !isObj(an)) {
+      showError(new Error('the answer is not a JSON object'));
+      setState('error');
+      return;
+    }
     $('cluster-error').hidden = true;
     renderStatus(st);
     renderNodes(st);
@@ -236,7 +243,10 @@
     else if (Date.now() >= nextProbe) run = probe;
     if (!run) return;
     busy = true;
-    run().finally(() => { busy = false; });
+    run().catch((e) => {
+      showError(e); /* a bug here: said in the section, the rest of the page goes on */
+      setState('error');
+    }).finally(() => { busy = false; });
   }
 
   D.onPoll(onPoll);
