@@ -156,6 +156,7 @@ class DashboardTest(LogdistTestCase):
     def check_static(self, port):
         """The page's files: no token, their headers; other methods need the token."""
         for path, ctype in (("/", "text/html"), ("/dashboard.js", "text/javascript"),
+                            ("/cluster.js", "text/javascript"),
                             ("/dashboard.css", "text/css"), ("/favicon.svg", "image/svg+xml")):
             for method in ("GET", "HEAD"):
                 r = http_request(port, method, path)
@@ -174,6 +175,7 @@ class DashboardTest(LogdistTestCase):
                     self.assertGreater(len(r.body), 100, path)
         page = http_request(port, "GET", "/?x=1").body.decode()
         self.assertIn('<script src="/dashboard.js"', page)
+        self.assertIn('<script src="/cluster.js"', page)
         self.assertNotIn("<script>", page)  # no inline script
         self.assertNotIn("style=", page)    # no inline style
 

@@ -15,10 +15,14 @@
  *   {"cmd":"weight"|"drain"|"remove","page":P,"id":A[,"value":W]}
  *                                        click the action (remove accepts the
  *                                        confirmation), answer the message shown
+ *   {"cmd":"cluster","page":P,"fresh":N} after N more successful polls of the page
+ *                                        and N more reads of the cluster view
+ *                                        (0: now): the cluster section as shown
  *   {"cmd":"screenshot","page":P,"path":F}
  *   {"cmd":"quit"}
  * Console errors and page errors (CSP violations are console errors) are
  * collected per page and returned by "read".
+ * Used by test_dashboard.py and test_dashboard_cluster.py.
  * Usage: node dashboard_driver.js [chromium path]
  */
 'use strict';
@@ -161,13 +165,77 @@ async function remove(c, t) {
   return r;
 }
 
+/* The cluster section (src/admin/dashboard/cluster.js): every data-* value. */
+async function cluster(c, t) {
+  const p = get(c.page);
+  const n = c.fresh === undefined ? 1 : c.fresh;
+  const want = await p.page.evaluate(() => ({
+    polls: Number(document.getElementById('status').dataset.polls) || 0,
+    cluster: Number(document.getElementById('cluster').dataset.polls) || 0,
+  }));
+  await p.page.waitForFunction((w) => {
+    const s = document.getElementById('status');
+    const cl = document.getElementById('cluster');
+    return s.dataset.state === 'ok' && Number(s.dataset.polls) >= w.polls &&
+      (w.cluster === 0 || Number(cl.dataset.polls) >= w.cluster);
+  }, { polls: want.polls + n, cluster: n && want.cluster > 0 ? want.cluster + n : 0 },
+  { timeout: t });
+  const view = await p.page.evaluate(() => {
+    const q = (id) => document.getElementById(id);
+    const sec = q('cluster');
+    const fields = (tr) => {
+      const r = {};
+      for (const e of tr.querySelectorAll('[data-field]')) {
+        r[e.dataset.field] = e.dataset.value !== undefined ? e.dataset.value : e.textContent;
+        r[e.dataset.field + '_text'] = e.textContent;
+      }
+      return r;
+    };
+    const nodes = {};
+    for (const tr of document.querySelectorAll('#cluster-node-rows tr[data-node]')) {
+      nodes[tr.dataset.node] = Object.assign(fields(tr),
+        { row_alive: tr.dataset.alive, row_self: tr.dataset.self });
+    }
+    const order = [...document.querySelectorAll('#cluster-node-rows tr[data-node]')]
+      .map((tr) => tr.dataset.node);
+    const analyzers = {};
+    for (const tr of document.querySelectorAll('#cluster-analyzer-rows tr[data-cluster-analyzer]')) {
+      const r = fields(tr);
+      r.per_node = {};
+      for (const s of tr.querySelectorAll('[data-field="nodes"] [data-node]')) {
+        r.per_node[s.dataset.node] = s.dataset.value;
+      }
+      analyzers[tr.dataset.clusterAnalyzer] = r;
+    }
+    const info = {};
+    for (const id of ['cluster-node-id', 'cluster-etcd', 'cluster-endpoint', 'cluster-prefix',
+      'cluster-config', 'cluster-revision', 'cluster-lease', 'cluster-last-error',
+      'cluster-an-nodes']) {
+      info[id] = q(id).dataset.value;
+    }
+    const banner = q('cluster-banner'), err = q('cluster-error');
+    return {
+      visible: !sec.hidden && sec.offsetParent !== null,
+      state: sec.dataset.state,
+      cluster_polls: Number(sec.dataset.polls),
+      probes: Number(sec.dataset.probes),
+      polls: Number(q('status').dataset.polls),
+      info, nodes, node_order: order, analyzers,
+      banner: banner.hidden ? '' : banner.textContent,
+      error: err.hidden ? '' : err.textContent,
+    };
+  });
+  view.errors = p.errors.slice();
+  return view;
+}
+
 async function screenshot(c, t) {
   const { page } = get(c.page);
   await page.screenshot({ path: c.path, fullPage: true, timeout: t });
   return { path: c.path };
 }
 
-const COMMANDS = { open, token, read, weight, drain, remove, screenshot };
+const COMMANDS = { open, token, read, cluster, weight, drain, remove, screenshot };
 
 async function main() {
   browser = await chromium.launch({

@@ -12,6 +12,11 @@
  * tr[data-analyzer=<id>] with cells [data-field=<API field>].
  * No inline script or style: the CSP forbids both (bar widths are set
  * through the CSSOM, which the CSP allows).
+ *
+ * Shared with cluster.js (the cluster view, loaded after this file) through
+ * window.logdistDashboard: the fetch helper (same token, same timeout), the
+ * formatting and bar helpers, and onPoll(fn), called after every successful
+ * poll (never while the page waits for a token).
  */
 'use strict';
 
@@ -28,6 +33,7 @@
   let timer = null;
   let waitingForToken = false;
   let last = { analyzers: new Map() };
+  const pollHooks = [];
 
   /* ---- formatting ---- */
 
@@ -532,6 +538,10 @@
     if (histSamples.length) histSince = histSamples[histSamples.length - 1].t_ms;
     renderChart({ samples: histSamples });
     polls++;
+    for (const h of pollHooks) {
+      /* a view's bug must not stop the poll loop; it is a console error (the tests fail on one) */
+      try { h(); } catch (e) { console.error('dashboard view:', e); }
+    }
     setStatus('ok', 'live \u00b7 updated ' + new Date().toLocaleTimeString() + ' \u00b7 ' +
       (an.analyzers || []).length + ' analyzers' + (token ? ' \u00b7 token set' : ''));
     schedule(POLL_MS);
@@ -541,6 +551,11 @@
     if (timer) clearTimeout(timer);
     timer = setTimeout(poll, ms);
   }
+
+  window.logdistDashboard = Object.freeze({
+    api, ApiError, DASH, isNum, fmtCount, fmtWeight, setVal, el, bar, setBar, cell,
+    onPoll(fn) { pollHooks.push(fn); },
+  });
 
   document.addEventListener('DOMContentLoaded', () => {
     $('token-form').addEventListener('submit', onTokenSubmit);
