@@ -516,7 +516,7 @@ static void watch_check(cluster_t *c, uint64_t now)
                          LF_STR("endpoint", etcd_endpoint(c->etcd))),
               "watch: this node's heartbeat at revision %lld did not arrive within %d ms "
               "(a silent connection): restarting it from revision %lld",
-              (long long)c->probe_rev, CLUSTER_WATCH_STALE_MS, (long long)(c->watch_rev + 1));
+              (long long)c->probe_rev, CLUSTER_WATCH_STALE_MS, (long long)c->watch_rev + 1);
     etcd_watch_cancel(c->etcd);
     c->watching = false;
     c->probe_rev = 0;
