@@ -772,6 +772,12 @@ static int cas(cluster_t *c, char *body, int64_t *rev, etcd_range_t *cur, char *
     size_t len;
     int rc = call_sync(c, "/kv/txn", body, &resp, &len, err, errlen);
     memset(cur, 0, sizeof *cur);
+    if (rc == -EHOSTUNREACH) { /* no answer: the txn may have been sent and applied */
+        size_t n = strnlen(err, errlen);
+        if (n < errlen)
+            snprintf(err + n, errlen - n, " (the outcome is unknown: etcd may have applied the "
+                                          "change; read it back before retrying)");
+    }
     if (rc) {
         free(resp);
         return rc == -EPROTO ? -EINVAL : rc;
