@@ -35,11 +35,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from harness import LogdistTestCase, dl, hash_token, http_request, wait_until  # noqa: E402
-import etcd_util  # noqa: E402
+from harness import dl, hash_token, http_request, wait_until  # noqa: E402
 import test_dashboard as dash  # noqa: E402  (its Driver; `dash` is a module, so its tests are not collected here)
-
-LEASE_TTL_S = 10
+from cluster_util import LEASE_TTL_S, ClusterCase  # noqa: E402
 DOC_SCREENSHOT = os.path.join(harness.REPO, "docs", "dashboard-cluster.png")
 # the node fields the page shows that do not move once traffic stopped and counters settled
 STABLE_NODE_FIELDS = ("url", "version", "started_ms", "records_per_s", "records_accepted",
@@ -51,16 +49,11 @@ def ndjson(tag, n):
                    for i in range(n))
 
 
-class DashboardClusterTest(LogdistTestCase):
-    TEARDOWN_OK_CODES = dict(LogdistTestCase.TEARDOWN_OK_CODES, etcd=(0, -15))
+class DashboardClusterTest(ClusterCase):
     DAEMON_DEFAULTS = {"--health-interval-ms": "200", "--drain-timeout-ms": "2000"}
 
     def setUp(self):
-        super().setUp()
-        if not harness.daemon_has_option("--cluster-etcd"):
-            self.fail("logdistd has no --cluster-etcd")
-        if not os.access(etcd_util.ETCD, os.X_OK):
-            self.fail("etcd is not installed (scripts/setup-deps.sh installs etcd-server)")
+        super().setUp()  # logdistd with --cluster-etcd, etcd installed
         if not os.access(dash.CHROMIUM, os.X_OK):
             self.fail("%s not found: install the Debian package chromium "
                       "(scripts/setup-deps.sh)" % dash.CHROMIUM)
@@ -75,8 +68,7 @@ class DashboardClusterTest(LogdistTestCase):
         return d
 
     def node(self, etcd_urls, nid):
-        return self.start_daemon("--cluster-etcd", etcd_urls, "--node-id", nid,
-                                 "--cluster-prefix", "/logdist-dash", name="logdistd-" + nid)
+        return super().node(etcd_urls, nid, prefix="/logdist-dash")
 
     @staticmethod
     def api(n, path):
@@ -148,8 +140,7 @@ class DashboardClusterTest(LogdistTestCase):
     # ---- the tests
 
     def test_cluster_view(self):
-        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn,
-                                     start_timeout=dl(30))
+        etcd = self.etcd(1)
         an = {aid: self.start_analyzer(aid) for aid in ("a1", "a2")}
         nodes = {nid: self.node(etcd.endpoints, nid) for nid in ("A", "B", "C")}
         A, B, C = nodes["A"], nodes["B"], nodes["C"]

@@ -26,7 +26,7 @@
 (function () {
   const D = window.logdistDashboard;
   if (!D) return;
-  const { api, ApiError, DASH, isNum, fmtCount, fmtWeight, setVal, el, bar, setBar, cell } = D;
+  const { api, ApiError, DASH, isNum, fmtCount, setVal, el, cell, weightAndShares } = D;
   const REPROBE_MS = 60000;     /* a single node: ask again this rarely */
   const RETRY_PROBE_MS = 5000;  /* the probe failed (draining, network): sooner */
   const $ = (id) => document.getElementById(id);
@@ -154,12 +154,7 @@
     const tr = el('tr');
     tr.dataset.clusterAnalyzer = a.id;
     tr.append(el('td', 'id', a.id));
-    setVal(cell(tr, 'weight', 'num'), a.weight, fmtWeight(a.weight));
-    const sh = el('td', 'shares');
-    sh.append(bar('target', 'target', 'target_share'), bar('actual', 'actual', 'actual_share'));
-    tr.append(sh);
-    setBar(tr, 'target_share', a.target_share);
-    setBar(tr, 'actual_share', a.actual_share);
+    weightAndShares(tr, a);
     setVal(cell(tr, 'records_delivered', 'num'), a.records_delivered,
       fmtCount(a.records_delivered));
     perNode(cell(tr, 'nodes', 'per-node'), a.nodes);

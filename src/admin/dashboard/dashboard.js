@@ -285,6 +285,17 @@
     return td;
   }
 
+  /* A weight cell and a target / actual share cell from x's fields (the route
+   * members here, the cluster-wide analyzers in cluster.js). */
+  function weightAndShares(tr, x) {
+    setVal(cell(tr, 'weight', 'num'), x.weight, fmtWeight(x.weight));
+    const sh = el('td', 'shares');
+    sh.append(bar('target', 'target', 'target_share'), bar('actual', 'actual', 'actual_share'));
+    tr.append(sh);
+    setBar(tr, 'target_share', x.target_share);
+    setBar(tr, 'actual_share', x.actual_share);
+  }
+
   function makeRow(id) {
     const tr = el('tr');
     tr.dataset.analyzer = id;
@@ -438,12 +449,7 @@
       return tr;
     }
     tr.append(el('td', null, m.analyzer + (m.routable ? '' : ' (down)')));
-    setVal(cell(tr, 'weight', 'num'), m.weight, fmtWeight(m.weight));
-    const sh = el('td', 'shares');
-    sh.append(bar('target', 'target', 'target_share'), bar('actual', 'actual', 'actual_share'));
-    tr.append(sh);
-    setBar(tr, 'target_share', m.target_share);
-    setBar(tr, 'actual_share', m.actual_share);
+    weightAndShares(tr, m);
     setVal(cell(tr, 'routed', 'num'), m.routed, fmtCount(m.routed));
     return tr;
   }
@@ -553,7 +559,7 @@
   }
 
   window.logdistDashboard = Object.freeze({
-    api, ApiError, DASH, isNum, fmtCount, fmtWeight, setVal, el, bar, setBar, cell,
+    api, ApiError, DASH, isNum, fmtCount, fmtWeight, setVal, el, cell, weightAndShares,
     onPoll(fn) { pollHooks.push(fn); },
   });
 
