@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "common/util.h"
 #include "store/wal.h"
 
 #define RESP_MAX 4096
@@ -333,13 +334,11 @@ static int read_token_file(replay_opts_t *o, const char *path)
     return 0;
 }
 
-/* Parse a size option in [1, max]; false when invalid. */
-static bool parse_size(const char *s, size_t max, size_t *out)
+/* Parse a count option in [1, max] (common/util's parse_uint); false when invalid. */
+static bool parse_count(const char *s, size_t max, size_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v < 1 || v > max) return false;
+    uint64_t v;
+    if (parse_uint(s, 1, max, &v)) return false;
     *out = (size_t)v;
     return true;
 }
@@ -385,13 +384,13 @@ static int parse_opts(replay_opts_t *o, int argc, char **argv)
             token_file = optarg;
             break;
         case O_BREC:
-            if (!parse_size(optarg, 100000, &o->batch_records)) goto bad;
+            if (!parse_count(optarg, 100000, &o->batch_records)) goto bad;
             break;
         case O_BBYTES:
-            if (!parse_size(optarg, (size_t)1 << 30, &o->batch_bytes)) goto bad;
+            if (!parse_count(optarg, (size_t)1 << 30, &o->batch_bytes)) goto bad;
             break;
         case O_TIMEOUT:
-            if (!parse_size(optarg, 3600000, &v)) goto bad;
+            if (!parse_count(optarg, 3600000, &v)) goto bad;
             o->timeout_ms = (long)v;
             break;
         case O_CACERT:
