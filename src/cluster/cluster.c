@@ -144,6 +144,12 @@ static const char *key_under(const cluster_t *c, const char *key, const char *su
     return key + p + s;
 }
 
+/* prefix + "analyzers/" + id: the key of one analyzer's spec. */
+static void analyzer_key(const cluster_t *c, const char *id, char *key, size_t cap)
+{
+    snprintf(key, cap, "%sanalyzers/%s", c->prefix, id);
+}
+
 /* ---- applying shared state to the delivery thread ---- */
 
 static void apply_spec(cluster_t *c, const analyzer_spec_t *spec)
@@ -398,7 +404,7 @@ static void apply_snapshot(cluster_t *c, const etcd_range_t *r)
     if (deliver_snapshot(c->d, NULL, &s) == 0) { /* gone from etcd: gone here */
         for (size_t i = 0; i < s.count; i++) {
             char key[300];
-            snprintf(key, sizeof key, "%sanalyzers/%s", c->prefix, s.analyzers[i].spec.id);
+            analyzer_key(c, s.analyzers[i].spec.id, key, sizeof key);
             bool found = false;
             for (size_t k = 0; k < r->count && !found; k++)
                 found = !strcmp(r->kvs[k].key, key);
@@ -427,7 +433,7 @@ static void seed(cluster_t *c, const etcd_range_t *r)
     if (deliver_snapshot(c->d, NULL, &s) == 0) {
         for (size_t i = 0; i < s.count; i++) {
             char key[300], *v = cluster_spec_json(&s.analyzers[i].spec);
-            snprintf(key, sizeof key, "%sanalyzers/%s", c->prefix, s.analyzers[i].spec.id);
+            analyzer_key(c, s.analyzers[i].spec.id, key, sizeof key);
             char *b = v ? etcd_req_cas(key, 0, v, strlen(v), 0) : NULL;
             free(v);
             if (b) etcd_call(c->etcd, "/kv/txn", b, on_seeded, c);
@@ -803,11 +809,6 @@ static bool writable(cluster_t *c, char *err, size_t errlen)
              c->last_error);
     pthread_mutex_unlock(&c->mu);
     return false;
-}
-
-static void analyzer_key(const cluster_t *c, const char *id, char *key, size_t cap)
-{
-    snprintf(key, cap, "%sanalyzers/%s", c->prefix, id);
 }
 
 int cluster_analyzer_create(cluster_t *c, const analyzer_spec_t *spec, char *err, size_t errlen)
