@@ -1,6 +1,6 @@
 /*
  * etcd.c - see etcd.h. One curl multi on the cluster thread's base (the
- * socket/timer glue is deliver/sender.c's pattern). A request is a req_t:
+ * socket/timer glue is core/curl_loop's). A request is a req_t:
  * its body is kept so it can be sent again to the next endpoint or after a
  * new auth token. Requests that arrive while the API prefix or the token is
  * being fetched wait in `pending` and start when it is known.
@@ -183,6 +183,14 @@ static int req_send(etcd_t *e, req_t *r)
 static void start_pending(etcd_t *e);
 static void fail_pending(etcd_t *e, const char *why);
 
+/* The version or auth request r failed: free it and fail what waited for it. */
+static void prep_failed(etcd_t *e, req_t *r, const char *why)
+{
+    e->preparing = false;
+    req_free(r);
+    fail_pending(e, why);
+}
+
 static void prepare(etcd_t *e)
 {
     if (e->preparing) return;
@@ -205,11 +213,7 @@ static void prepare(etcd_t *e)
         }
     }
     e->preparing = true;
-    if (req_send(e, r)) {
-        e->preparing = false;
-        req_free(r);
-        fail_pending(e, "out of memory");
-    }
+    if (req_send(e, r)) prep_failed(e, r, "out of memory");
 }
 
 static bool ready(const etcd_t *e)
@@ -286,9 +290,7 @@ static void failover(etcd_t *e, req_t *r, const char *why)
     if (e->nendpoints > 1) e->cur = (e->cur + 1) % e->nendpoints;
     if (++r->tries >= e->nendpoints) {
         if (r->kind == REQ_VERSION || r->kind == REQ_AUTH) {
-            e->preparing = false;
-            req_free(r);
-            fail_pending(e, why);
+            prep_failed(e, r, why);
             return;
         }
         finish(r, -EHOSTUNREACH, why);
@@ -304,13 +306,13 @@ static void prepared(etcd_t *e, req_t *r)
                  ? etcd_api_prefix(r->resp ? r->resp : "", r->len, e->prefix, sizeof e->prefix)
                  : etcd_parse_auth(r->resp ? r->resp : "", r->len, e->token, sizeof e->token, err,
                                    sizeof err);
-    e->preparing = false;
-    bool was_version = r->kind == REQ_VERSION;
-    req_free(r);
     if (rc) {
-        fail_pending(e, was_version ? "GET /version: no etcd version in the answer" : err);
+        prep_failed(e, r,
+                    r->kind == REQ_VERSION ? "GET /version: no etcd version in the answer" : err);
         return;
     }
+    e->preparing = false;
+    req_free(r);
     if (ready(e))
         start_pending(e);
     else
@@ -353,9 +355,7 @@ static void on_answer(etcd_t *e, req_t *r, CURLcode cc)
         int code = 0;
         char msg[200] = "etcd refused the request";
         etcd_parse_error(r->resp ? r->resp : "", r->len, &code, msg, sizeof msg);
-        e->preparing = false;
-        req_free(r);
-        fail_pending(e, msg);
+        prep_failed(e, r, msg);
         return;
     }
     if (r->kind == REQ_WATCH) {
