@@ -227,8 +227,7 @@ static void print_listening(const config_t *cfg, server_t *srv, server_t *admin_
     fflush(stdout);
 }
 
-/* The route table the config names, checked against the analyzers it names
- * (cfg->analyzers; at start also those the store adds). 0 or -1 with err. */
+/* routes_check_members' test: the config (ctx) names analyzer id. */
 static bool in_config(void *ctx, const char *id)
 {
     const config_t *cfg = ctx;
@@ -237,6 +236,8 @@ static bool in_config(void *ctx, const char *id)
     return false;
 }
 
+/* The route table the config names, checked against the analyzers it names
+ * (cfg->analyzers; at start also those the store adds). 0 or -1 with err. */
 static int config_routes(const config_t *cfg, routes_t **out, char *err, size_t errlen)
 {
     if (routes_from_config(cfg, out, err, errlen)) return -1;

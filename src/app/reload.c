@@ -79,9 +79,7 @@ static const char *const deliver_rows[] = {
 static const char *const route_rows[] = {"routes", "affinity-key", "affinity-balance-factor",
                                          NULL};
 
-/* The route table eff names, when its rows changed (else *out = NULL): every
- * analyzer a route names is in eff, or registered through the API (not by
- * the running file: those not in eff are about to go). 0 or -EINVAL with err. */
+/* will_exist's context: the reload and the config it checks routes against. */
 typedef struct {
     reload_t *r;
     const config_t *eff;
