@@ -715,6 +715,17 @@ static void sync_start(void *arg)
         sync_done(s, -ENOMEM, "", 0, "out of memory");
 }
 
+/* The CLOCK_REALTIME instant ms from now (pthread_cond_timedwait's deadline). */
+static struct timespec deadline_in(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 /* Run one etcd call on the cluster thread and wait for it (bounded). body is
  * taken. *resp (malloc'd, NUL-terminated) is the caller's on 0 or -EPROTO. */
 static int call_sync(cluster_t *c, const char *path, char *body, char **resp, size_t *len,
@@ -737,9 +748,7 @@ static int call_sync(cluster_t *c, const char *path, char *body, char **resp, si
         sync_unref(s);
         return -ENOMEM;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += CLUSTER_WRITE_WAIT_MS / 1000;
+    struct timespec until = deadline_in(CLUSTER_WRITE_WAIT_MS);
     pthread_mutex_lock(&s->mu);
     while (!s->done && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {
     }
@@ -760,11 +769,7 @@ static int call_sync(cluster_t *c, const char *path, char *body, char **resp, si
 /* Wait until this node applied revision rev (bounded; late is not an error). */
 static void wait_applied(cluster_t *c, int64_t rev)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)(CLUSTER_APPLY_WAIT_MS % 1000) * 1000000L;
-    until.tv_sec += CLUSTER_APPLY_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = deadline_in(CLUSTER_APPLY_WAIT_MS);
     pthread_mutex_lock(&c->mu);
     while (c->applied_rev < rev && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0) {
     }
