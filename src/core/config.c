@@ -742,7 +742,7 @@ static int file_analyzer(config_t *cfg, json_t *a, char *err, size_t errlen)
             spec.slow_start_ms = (uint32_t)json_integer_value(v);
             continue;
         }
-        if (!strcmp(k, "weight") || (ss && !json_is_string(v)) || !json_is_string(v)) {
+        if (!strcmp(k, "weight") || !json_is_string(v)) {
             if (config_analyzer_set(&spec, k, "", err, errlen) == -ENOENT) return -1;
             ld_set_err(err, errlen, "\"%.40s\" must be a %s", k,
                        ss                    ? "number of ms in 0..3600000"

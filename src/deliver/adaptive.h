@@ -54,7 +54,7 @@ typedef struct {
 
 typedef struct {
     double ewma_ms;   /* peak-EWMA of attempt latency; meaningful when samples > 0 */
-    double avg_ms;    /* plain EWMA of attempt latency (the pool reference is their median) */
+    double avg_ms;    /* plain EWMA of attempt latency (the factor does not use it) */
     double err_rate;  /* EWMA of failed attempts, 0..1 */
     uint64_t last_ms; /* now_ms of the last sample */
     uint64_t samples;
@@ -88,7 +88,7 @@ double adaptive_error_factor(const adaptive_config_t *c, double err_rate);
 double adaptive_quantise(const adaptive_config_t *c, double raw, double published);
 
 /* Recompute s->factor from its statistics and the pool reference ref_ms
- * (adaptive_median of the avg_ms of analyzers with samples). Returns it. */
+ * (adaptive_median of the ewma_ms of analyzers with samples). Returns it. */
 double adaptive_update(adaptive_stats_t *s, const adaptive_config_t *c, double ref_ms);
 
 /* Slow-start factor, elapsed_ms after the analyzer was added or came back. */

@@ -46,11 +46,6 @@ static void unpark(deliver_t *d);
 static void breaker_result(deliver_t *d, target_t *t, const breaker_ticket_t *tk, bool ok);
 static void maybe_finish_drain(deliver_t *d);
 
-static inline target_t *T(const analyzer_t *a)
-{
-    return a->user;
-}
-
 /* ------------------------------------------------------------------ batches */
 
 /* The WAL sequence numbers of b's durable records that no other copy holds

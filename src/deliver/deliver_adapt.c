@@ -29,11 +29,6 @@
 
 static log_limiter_t hint_log = LOG_LIMITER_INIT(5);
 
-static inline target_t *T(const analyzer_t *a)
-{
-    return a->user;
-}
-
 void deliver_adapt_target_init(target_t *t)
 {
     adaptive_init(&t->adapt);

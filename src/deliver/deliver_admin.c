@@ -293,14 +293,6 @@ int deliver_analyzer_spec(deliver_t *d, const char *id, analyzer_spec_t *out)
 
 /* ------------------------------------------------------------------ snapshot */
 
-/* The weight the balancer gives `a` now: configured x adaptive factor, 0
- * while it is drained. */
-static double effective_weight(const deliver_t *d, const analyzer_t *a)
-{
-    (void)d;
-    return router_effective_weight(a);
-}
-
 static void snap_factors(const deliver_t *d, const analyzer_t *a, deliver_analyzer_snap_t *o)
 {
     const target_t *t = a->user;
@@ -327,7 +319,7 @@ static void snap_one(deliver_t *d, analyzer_t *a, const queue_share_t *qs,
     memset(o, 0, sizeof *o);
     o->spec = a->spec;
     o->target_share = router_target_share(d->router, a);
-    o->effective_weight = effective_weight(d, a);
+    o->effective_weight = router_effective_weight(a); /* configured x factor, 0 drained */
     snap_factors(d, a, o);
     o->effective_share = router_effective_share(d->router, a);
     o->healthy = hi.up;

@@ -57,6 +57,12 @@ typedef struct target {
     uint64_t last_error_ms;
 } target_t;
 
+/* The target of a registered analyzer (router_set_user). */
+static inline target_t *T(const analyzer_t *a)
+{
+    return a->user;
+}
+
 /* A batch sleeping on its backoff timer. */
 typedef struct retry_wait {
     struct retry_wait *prev, *next;

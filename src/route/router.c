@@ -49,7 +49,6 @@ typedef struct {
     uint64_t records, by_key, held, dedup;
 } rstate_t;
 
-/* Where the record being routed goes (kept across an ENOMEM to resume). */
 /* Where the record being routed goes (kept across an ENOMEM, an analyzer's
  * removal and a table swap, so a record is never planned twice). */
 typedef struct {
