@@ -1,5 +1,6 @@
 # bench/lib.sh - shell helpers shared by the same-run ratio benchmarks
-# (bench/proto_elastic.sh, bench/proto_otlp.sh, bench/observe.sh, bench/profile.sh). Sourced, never run.
+# (bench/proto_elastic.sh, bench/proto_otlp.sh, bench/observe.sh, bench/profile.sh,
+# bench/routes.sh). Sourced, never run.
 #
 # Contract:
 #   bench_init PREFIX   makes the temp dir $T (mktemp -d /tmp/PREFIX.XXXXXX), an empty
@@ -15,7 +16,11 @@
 #   ld_metric URL JQ    GET URL/api/v1/metrics, prints the jq expression JQ.
 #   ld_wait_drained URL waits (<= DRAIN_TIMEOUT s, default 30) until logdistd at URL has
 #                       nothing queued or in flight and delivered all it accepted.
+#   ld_wait_healthy URL N waits (<= 10 s) until logdistd at URL says N analyzers are
+#                       healthy; dies if not.
 #   median N...         the median of the numbers (mean of the middle two for an even count).
+#   host_lines          a report's two lines on the run: UTC date, CPUs, git commit; load
+#                       average now.
 # Needs: bash, jq, curl, awk.
 
 HZ=$(getconf CLK_TCK)
@@ -74,6 +79,20 @@ ld_wait_drained() {
     sleep 0.1
   done
   die "logdistd at $1 did not drain in ${DRAIN_TIMEOUT:-30} s"
+}
+
+ld_wait_healthy() {
+  local i
+  for i in $(seq 1 100); do
+    [ "$(curl -s "$1/health" | jq -r '.analyzers_healthy // 0')" = "$2" ] && return 0
+    sleep 0.1
+  done
+  die "analyzers not healthy"
+}
+
+host_lines() {
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 median() {

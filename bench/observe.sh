@@ -47,7 +47,7 @@ BIN=${BIN:-build/bin}
 LOGDISTD_ARGS=${LOGDISTD_ARGS:---max-queue-bytes 2GiB --memory-limit 8GiB}
 KEEP_TMP=${KEEP_TMP:-0}
 OUT=${OUT:-bench/results/observe-$(date -u +%F).txt}
-. bench/lib.sh   # log, die, bench_init, first_line, pid_ticks, ld_metric, ld_wait_drained, median
+. bench/lib.sh   # log, die, bench_init, first_line, pid_ticks, ld_metric, ld_wait_drained, ld_wait_healthy, median, host_lines
 
 for b in logdistd logdist-gen logdist-analyzer; do
   [ -x "$BIN/$b" ] || die "$BIN/$b not built (make build, or set BIN=)"
@@ -73,11 +73,7 @@ jq -n --arg u1 "${AURLS[0]}" --arg u2 "${AURLS[1]}" \
 LD_PID=$!
 PIDS+=($LD_PID)
 LD="http://$(first_line "$T/ld.out" | jq -r .listening)"
-for i in $(seq 1 100); do
-  [ "$(curl -s "$LD/health" | jq -r '.analyzers_healthy // 0')" = 2 ] && break
-  sleep 0.1
-done
-[ "$(curl -s "$LD/health" | jq -r '.analyzers_healthy // 0')" = 2 ] || die "analyzers not healthy"
+ld_wait_healthy "$LD" 2
 log "logdistd pid $LD_PID at $LD, config $CFG"
 
 # ---------------------------------------------------------------- rounds
@@ -215,8 +211,7 @@ ratio() { awk -v a="$1" -v b="$MA" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }
 {
   echo "# What observing logdistd costs (bench/observe.sh)"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  host_lines
   echo "one logdistd, 2 logdist-analyzers; logdist-gen 100-record packets, $CONNS connections, ${DURATION}s per round, $RUNS rounds of a b c d, the order rotated each round, medians."
   echo
   echo "| setup | records / CPU-s (median) | rounds | ratio to (a) |"

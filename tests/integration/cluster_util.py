@@ -3,8 +3,8 @@
 the harness (so tearDown stops them, by pid), and bounded waits on what the nodes
 say through their own admin API.
 
-- ClusterCase.etcd(members): an etcd cluster in the test's temp dir;
-- ClusterCase.node(urls, id): a logdistd node of the cluster under /logdist-test;
+- ClusterCase.etcd(members, **kw): an etcd cluster in the test's temp dir;
+- ClusterCase.node(urls, id, *args): a logdistd node of the cluster under /logdist-test;
 - wait_synced(nodes, count): every node sees `count` nodes and etcd connected;
 - spec(node, id): GET /api/v1/analyzers/<id> on that node (None on a 404);
 - measure(nodes, cond, what): seconds until cond(spec(node, self.aid)) holds on
@@ -34,14 +34,17 @@ class ClusterCase(LogdistTestCase):
         if not os.access(etcd_util.ETCD, os.X_OK):
             self.fail("etcd is not installed (scripts/setup-deps.sh installs etcd-server)")
 
-    def etcd(self, members):
+    def etcd(self, members, **kw):
+        """kw: more EtcdCluster arguments (extra=, tls=)."""
         return etcd_util.EtcdCluster(self.tmp, members=members, spawn=self.spawn,
-                                     start_timeout=dl(30))
+                                     start_timeout=dl(30), **kw)
 
-    def node(self, etcd_urls, nid, data_dir=None, prefix="/logdist-test"):
+    def node(self, etcd_urls, nid, *args, data_dir=None, prefix="/logdist-test", analyzers=()):
+        """args: more logdistd arguments; analyzers as for start_daemon."""
         return self.start_daemon("--cluster-etcd", etcd_urls, "--node-id", nid,
                                  "--cluster-prefix", prefix, "--data-dir",
-                                 data_dir or self.data_dir(), name="logdistd-" + nid)
+                                 data_dir or self.data_dir(), *args, analyzers=analyzers,
+                                 name="logdistd-" + nid)
 
     def wait_synced(self, nodes, count):
         for n in nodes:

@@ -75,7 +75,6 @@ class EtcdCluster:
             import ssl
             self.ssl_ctx = ssl.create_default_context(cafile=tls["ca"])
             self.ssl_ctx.load_cert_chain(tls["client_cert"], tls["client_key"])
-        if tls:
             self.extra += ["--cert-file", tls["cert"], "--key-file", tls["key"],
                            "--trusted-ca-file", tls["ca"], "--client-cert-auth"]
         self.members = []

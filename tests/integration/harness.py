@@ -615,6 +615,16 @@ class LogdistTestCase(unittest.TestCase):
         self.servers.append(s)
         return s
 
+    def wait_quiet(self, d, analyzers, total, timeout=None):
+        """Wait until the analyzers hold `total` records together and logdistd d has
+        nothing queued or in flight; returns the metrics."""
+        def done():
+            if sum(a.records() for a in analyzers) < total:
+                return False
+            m = d.metrics()
+            return m["queued_records"] == 0 and m["inflight_batches"] == 0 and m
+        return wait_until(done, timeout or dl(30), "%d deliveries" % total, interval=0.1)
+
     # -- assertions
     def assertShare(self, actual, expected, tol, what=""):
         self.assertLessEqual(abs(actual - expected), tol,

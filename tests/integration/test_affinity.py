@@ -23,7 +23,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LogdistTestCase, dl, http_request, scaled, wait_until  # noqa: E402
+from harness import LogdistTestCase, dl, http_request, scaled  # noqa: E402
 
 SOURCES = 200
 
@@ -42,14 +42,6 @@ class AffinityTest(LogdistTestCase):
         for a in analyzers:
             self.assertEqual(http_request(a.port, "POST", "/stats/reset").status, 200)
 
-    def quiet(self, d, analyzers, total):
-        def done():
-            if sum(a.records() for a in analyzers) < total:
-                return False
-            m = d.metrics()
-            return m["queued_records"] == 0 and m["inflight_batches"] == 0
-        wait_until(done, dl(60), "%d records delivered" % total, interval=0.1)
-
     def load(self, d, analyzers, count):
         """Reset the analyzers, send `count` records over SOURCES sources, wait; returns
         (source -> analyzer id, analyzer id -> records)."""
@@ -57,7 +49,7 @@ class AffinityTest(LogdistTestCase):
         s = self.run_gen(d, count=count, packet_size=100,
                          extra=["--sources", str(SOURCES), "--levels", "INFO"])
         self.assertEqual(s["records_accepted"], count, s)
-        self.quiet(d, analyzers, count)
+        self.wait_quiet(d, analyzers, count, dl(60))
         owner, per = {}, {}
         for a in analyzers:
             st = a.stats()
@@ -128,7 +120,7 @@ class AffinityTest(LogdistTestCase):
         an["b"].proc.kill()
         d.wait_state("b", "down", dl(10))
         up = [x for x in pool4 if x.id != "b"]
-        self.quiet(d, up, 0)
+        self.wait_quiet(d, up, 0, dl(60))
         owner4, _ = self.load(d, up, count)
         b_keys = [s for s in owner3 if owner3[s] == "b"]
         others_moved = [s for s in owner3 if owner3[s] != "b" and owner4[s] != owner3[s]]
@@ -151,7 +143,7 @@ class AffinityTest(LogdistTestCase):
                     for i in range(50)]
             r = d.post_logs(packet(recs, "nk-%d" % k))
             self.assertEqual(r.status, 202, r)
-        self.quiet(d, pool4, 500)
+        self.wait_quiet(d, pool4, 500, dl(60))
         per = {x.id: x.records() for x in pool4}
         self.report("500 records without the key: %s (SWRR a:1 b:2 c:1 d:1)" % per)
         for aid, w in w4.items():
@@ -169,7 +161,7 @@ class AffinityTest(LogdistTestCase):
         s = self.run_gen(d, count=count, packet_size=1000,
                          extra=["--trace-ids", "1000000", "--levels", "INFO"])
         self.assertEqual(s["records_accepted"], count, s)
-        self.quiet(d, an, count)
+        self.wait_quiet(d, an, count, dl(60))
         per = {a.id: a.records() for a in an}
         self.check_shares(per, weights, 0.02, "~20k trace ids on 1:2:3:4")
         view = {r["name"]: r for r in d.req("GET", "/api/v1/routes").json()["routes"]}
@@ -193,7 +185,7 @@ class AffinityTest(LogdistTestCase):
                 recs.append({"id": "r-%d" % n, "level": "INFO", "source": src})
                 n += 1
             self.assertEqual(d.post_logs(packet(recs, "hp-%d" % k)).status, 202)
-        self.quiet(d, an, n)
+        self.wait_quiet(d, an, n, dl(60))
         per = {a.id: a.records() for a in an}
         hot_on = [a.id for a in an if "hot" in a.stats()["by_source"]]
         mx = max(per.values()) / n

@@ -165,8 +165,7 @@ class ClusterTest(ClusterCase):
         path = self.path("a.json")
         with open(path, "w") as f:
             json.dump({"analyzers": [{"id": "f1", "url": an1.url, "weight": 1}]}, f)
-        a = self.start_daemon("--config", path, "--cluster-etcd", etcd.endpoints, "--node-id", "A",
-                              "--cluster-prefix", "/logdist-test", name="logdistd-A")
+        a = self.node(etcd.endpoints, "A", "--config", path)
         b = self.node(etcd.endpoints, "B")
         self.wait_synced([a, b], 2)
         self.aid = "f1"  # the first node of a new prefix seeds it with its analyzers
@@ -212,17 +211,12 @@ class ClusterTest(ClusterCase):
 
     # ------------------------------------------------------------------ etcd auth
     def test_etcd_user_password(self):
-        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30),
-                                     extra=["--auth-token", "simple", "--auth-token-ttl", "2"])
+        etcd = self.etcd(1, extra=["--auth-token", "simple", "--auth-token-ttl", "2"])
         etcd.ctl("user", "add", "root:s3cret", "--interactive=false")
         etcd.ctl("auth", "enable")
         an = self.start_analyzer("an1")
-        a = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "A",
-                              "--cluster-prefix", "/logdist-test", "--etcd-user", "root",
-                              "--etcd-password", "s3cret", name="logdistd-A")
-        bad = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "X",
-                                "--cluster-prefix", "/logdist-test", "--etcd-user", "root",
-                                "--etcd-password", "wrong", name="logdistd-X")
+        a = self.node(etcd.endpoints, "A", "--etcd-user", "root", "--etcd-password", "s3cret")
+        bad = self.node(etcd.endpoints, "X", "--etcd-user", "root", "--etcd-password", "wrong")
         self.wait_synced([a], 1)
         self.aid = "u1"
         self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "u1", "url": an.url}).status, 201)
@@ -253,22 +247,16 @@ class ClusterTest(ClusterCase):
         srv = pki.issue("etcd", ca, "etcd", san="IP:127.0.0.1", usage="serverAuth,clientAuth")
         cli = pki.issue("node", ca, "node", usage="clientAuth")
         other_ca = pki.make_ca("other")
-        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30),
-                                     tls={"ca": ca[0], "cert": srv[0], "key": srv[1],
-                                          "client_cert": cli[0], "client_key": cli[1]})
+        etcd = self.etcd(1, tls={"ca": ca[0], "cert": srv[0], "key": srv[1],
+                                 "client_cert": cli[0], "client_key": cli[1]})
         self.assertTrue(etcd.endpoints.startswith("https://"))
         an = self.start_analyzer("an1")
-        a = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "A",
-                              "--cluster-prefix", "/logdist-test", "--etcd-cacert", ca[0],
-                              "--etcd-cert", cli[0], "--etcd-key", cli[1], name="logdistd-A")
+        a = self.node(etcd.endpoints, "A", "--etcd-cacert", ca[0], "--etcd-cert", cli[0],
+                      "--etcd-key", cli[1])
         # no client certificate: etcd refuses the handshake; a CA that did not sign it: we do
-        nocert = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "N",
-                                   "--cluster-prefix", "/logdist-test", "--etcd-cacert", ca[0],
-                                   name="logdistd-N")
-        wrongca = self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", "W",
-                                    "--cluster-prefix", "/logdist-test", "--etcd-cacert",
-                                    other_ca[0], "--etcd-cert", cli[0], "--etcd-key", cli[1],
-                                    name="logdistd-W")
+        nocert = self.node(etcd.endpoints, "N", "--etcd-cacert", ca[0])
+        wrongca = self.node(etcd.endpoints, "W", "--etcd-cacert", other_ca[0], "--etcd-cert",
+                            cli[0], "--etcd-key", cli[1])
         self.wait_synced([a], 1)
         self.assertEqual(a.req("POST", "/api/v1/analyzers", {"id": "t1", "url": an.url}).status, 201)
         self.assertEqual(json.loads(etcd.kv_get("/logdist-test/analyzers/t1"))["id"], "t1")

@@ -19,34 +19,24 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import harness  # noqa: E402
-from harness import LogdistTestCase, dl, read_lines, wait_until  # noqa: E402
-import etcd_util  # noqa: E402
+from harness import dl, read_lines, wait_until  # noqa: E402
+from cluster_util import ClusterCase  # noqa: E402
 
 WEIGHTS = {"w50": 0.5, "w30": 0.3, "w20": 0.2}
 
 
-class ClusterChaosTest(LogdistTestCase):
-    TEARDOWN_OK_CODES = dict(LogdistTestCase.TEARDOWN_OK_CODES, etcd=(0, -15))
-
-    def node(self, etcd, nid, data_dir, recs):
-        return self.start_daemon("--cluster-etcd", etcd.endpoints, "--node-id", nid,
-                                 "--cluster-prefix", "/logdist-chaos", "--data-dir", data_dir,
-                                 analyzers=[(aid, recs[aid].url, w) for aid, w in WEIGHTS.items()],
-                                 name="logdistd-" + nid)
+class ClusterChaosTest(ClusterCase):
 
     def test_kill9_node_under_critical_load(self):
-        if not os.access(etcd_util.ETCD, os.X_OK):
-            self.fail("etcd is not installed (scripts/setup-deps.sh installs etcd-server)")
-        etcd = etcd_util.EtcdCluster(self.tmp, members=3, spawn=self.spawn, start_timeout=dl(30))
+        etcd = self.etcd(3)
         recs = {aid: self.start_recorder(aid, self.path(aid + ".ids")) for aid in WEIGHTS}
         dirs = {nid: self.data_dir() for nid in "ABC"}
-        nodes = {"A": self.node(etcd, "A", dirs["A"], recs)}
-        for nid in "BC":
-            nodes[nid] = self.node(etcd, nid, dirs[nid], recs)
-        for n in nodes.values():
-            wait_until(lambda n=n: len(harness.get_json(n.port, "/api/v1/cluster")["nodes"]) >= 3,
-                       dl(15), "3 nodes in the cluster view")
+
+        def node(nid):
+            return self.node(etcd.endpoints, nid, data_dir=dirs[nid], prefix="/logdist-chaos",
+                             analyzers=[(aid, recs[aid].url, w) for aid, w in WEIGHTS.items()])
+        nodes = {nid: node(nid) for nid in "ABC"}
+        self.wait_synced(nodes.values(), 3)
 
         total = 45000
         ids_out = self.path("gen.ids")
@@ -67,7 +57,7 @@ class ClusterChaosTest(LogdistTestCase):
         nodes["B"].proc.wait(dl(10))
         killed_at = time.monotonic()
         time.sleep(1.0)
-        nodes["B"] = self.node(etcd, "B", dirs["B"], recs)  # restarts on its WAL
+        nodes["B"] = node("B")  # restarts on its WAL
         sys.stderr.write("chaos: node B killed -9 and restarted after %.1f s\n"
                          % (time.monotonic() - killed_at))
         s = self.finish_gen(gen, dl(90))

@@ -18,16 +18,15 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from harness import LogdistTestCase, dl, wait_until  # noqa: E402
-import etcd_util  # noqa: E402
+from harness import dl, wait_until  # noqa: E402
+from cluster_util import ClusterCase  # noqa: E402
 
 GLOBAL = 3000
 WINDOW_S = 4.0
 TOL = 0.2  # the buckets are exact; the slack is for the window edges and 1 s bursts
 
 
-class ClusterLimitsTest(LogdistTestCase):
-    TEARDOWN_OK_CODES = dict(LogdistTestCase.TEARDOWN_OK_CODES, etcd=(0, -15))
+class ClusterLimitsTest(ClusterCase):
 
     def rates(self, nodes):
         """Accepted records/s of each node over WINDOW_S."""
@@ -47,19 +46,12 @@ class ClusterLimitsTest(LogdistTestCase):
             self.assertLessEqual(abs(v - GLOBAL / live), GLOBAL / live * TOL, (k, r))
 
     def test_global_limit_split_and_resplit(self):
-        if not os.access(etcd_util.ETCD, os.X_OK):
-            self.fail("etcd is not installed (scripts/setup-deps.sh installs etcd-server)")
-        etcd = etcd_util.EtcdCluster(self.tmp, members=1, spawn=self.spawn, start_timeout=dl(30))
+        etcd = self.etcd(1)
         an = self.start_analyzer("rl1")
-        nodes = {}
-        for nid in "ABC":
-            nodes[nid] = self.start_daemon(
-                "--cluster-etcd", etcd.endpoints, "--node-id", nid, "--cluster-prefix",
-                "/logdist-rl", "--global-records-per-s", str(GLOBAL),
-                analyzers=[("rl1", an.url, 1)], name="logdistd-" + nid)
-        for n in nodes.values():
-            wait_until(lambda n=n: len(harness.get_json(n.port, "/api/v1/cluster")["nodes"]) >= 3,
-                       dl(15), "3 nodes in the cluster view")
+        nodes = {nid: self.node(etcd.endpoints, nid, "--global-records-per-s", str(GLOBAL),
+                                prefix="/logdist-rl", analyzers=[("rl1", an.url, 1)])
+                 for nid in "ABC"}
+        self.wait_synced(nodes.values(), 3)
         for nid, n in nodes.items():
             self.start_gen(n, duration=60, rate=2500, packet_size=20, connections=60,
                            extra=["--max-retries", "100000"])

@@ -58,16 +58,6 @@ class RoutesTest(LogdistTestCase):
             r = d.post_logs(packet(recs[k:k + size], "%s-%d" % (stem, k)))
             self.assertEqual(r.status, 202, r)
 
-    def wait_quiet(self, d, analyzers, total, timeout=None):
-        """Wait until the analyzers hold `total` records together and logdistd has
-        nothing queued or in flight; returns the metrics."""
-        def done():
-            if sum(a.records() for a in analyzers) < total:
-                return False
-            m = d.metrics()
-            return m["queued_records"] == 0 and m["inflight_batches"] == 0 and m
-        return wait_until(done, timeout or dl(30), "%d deliveries" % total, interval=0.1)
-
     def routes_arg(self, table):
         return ["--routes", json.dumps(table)]
 
