@@ -202,11 +202,14 @@ static void apply_routes_kv(cluster_t *c, const etcd_kv_t *kv, bool deleted)
     char err[512] = "";
     int rc = routes_parse(deleted || !kv->value_len ? "[]" : kv->value, &def, &t, err, sizeof err);
     routes_unref(cur);
-    if (!rc) rc = deliver_set_routes(c->d, t, false, err, sizeof err);
-    if (!rc && c->store) {
-        routes_defaults_of(t, &def);
-        config_store_put_routes(c->store, deleted ? "[]" : kv->value, def.config_text);
+    if (!rc && c->store) { /* the cache first, as for analyzers: the SQLite write is slow,
+                              and between the table going live and routes_rev below a
+                              routes write on this node compares an old revision (a 409) */
+        routes_defaults_t tdef;
+        routes_defaults_of(t, &tdef);
+        config_store_put_routes(c->store, deleted ? "[]" : kv->value, tdef.config_text);
     }
+    if (!rc) rc = deliver_set_routes(c->d, t, false, err, sizeof err);
     routes_unref(t);
     if (rc)
         log_event(LOG_ERROR, "cluster", "cluster_bad_value",
